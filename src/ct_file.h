@@ -1,0 +1,42 @@
+/*
+ * ct_file.h - writing files so that nothing is lost.
+ *
+ * Every file crystens writes (CIF, .npy, checkpoints, reports) goes to a
+ * temporary file in the same folder, is flushed to disk, and is renamed over
+ * the target: a crash or Ctrl-C mid-write leaves the previous file intact.
+ *
+ *     ct_file f;
+ *     if (ct_file_open(&f, "run/ckpt.safetensors", &err) != CT_OK) ...
+ *     fwrite(buf, 1, n, f.fp);
+ *     if (ct_file_commit(&f, &err) != CT_OK) ...   // or ct_file_abort(&f)
+ */
+#ifndef CT_FILE_H
+#define CT_FILE_H
+
+#include <stdio.h>
+
+#include "ct_common.h"
+
+typedef struct {
+    FILE *fp;          /* write here */
+    char *path;        /* the final name */
+    char *tmppath;     /* the temporary name, in the same folder */
+} ct_file;
+
+/* Open a temporary file next to path for writing. */
+int ct_file_open(ct_file *f, const char *path, ct_error *err);
+
+/* Flush, sync and rename the temporary file onto the final path. */
+int ct_file_commit(ct_file *f, ct_error *err);
+
+/* Close and delete the temporary file, leaving any previous file alone. */
+void ct_file_abort(ct_file *f);
+
+/* Write a whole buffer to path atomically (open + fwrite + commit). */
+int ct_file_write_all(const char *path, const void *data, size_t size, ct_error *err);
+
+/* Read a whole file into a malloc'd, NUL-terminated buffer; *size excludes
+   the NUL.  Files over max_size bytes are rejected before reading. */
+char *ct_file_read_all(const char *path, size_t max_size, size_t *size, ct_error *err);
+
+#endif

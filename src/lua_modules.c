@@ -1,0 +1,24 @@
+/*
+ * lua_modules.c - the C modules the crystens program preloads.
+ *
+ * Each entry becomes package.preload[name], so `require "crystens.tensor"`
+ * works from the REPL, scripts and the Lua modules under lua/crystens/.
+ */
+#include "lua_ct.h"
+#include "lua_modules.h"
+
+static const luaL_Reg modules[] = {
+    {"crystens.doc", luaopen_crystens_doc},
+    {"crystens.tensor", luaopen_crystens_tensor},
+    {NULL, NULL}
+};
+
+void ctL_preload(lua_State *L)
+{
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    for (const luaL_Reg *m = modules; m->name; m++) {
+        lua_pushcfunction(L, m->func);
+        lua_setfield(L, -2, m->name);
+    }
+    lua_pop(L, 1);
+}

@@ -1,0 +1,313 @@
+/*
+ * main.c - the crystens program: command line, Lua state, running chunks.
+ *
+ * Modelled on lua.c: the same options (-e, -i, -, script + args in `arg`),
+ * the same traceback handler and the same Ctrl-C hook, plus the crystens
+ * modules preloaded and the global `ct` set.  The hook is re-armed on every
+ * instruction until the chunk ends, so a user's pcall cannot swallow Ctrl-C;
+ * long C loops see the same press through ct_interrupted().
+ */
+#include "config.h"
+
+#include <cblas.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+#include "ct_common.h"
+#include "lua_modules.h"
+#include "repl.h"
+
+static const char *progname = "crystens";
+static lua_State *global_L;
+
+/* ---- Ctrl-C ------------------------------------------------------------- */
+
+static void interrupt_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    luaL_error(L, "interrupted!");
+}
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    ct_interrupt_flag = 1;
+    lua_sethook(global_L, interrupt_hook,
+                LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
+}
+
+/* ---- running chunks ----------------------------------------------------- */
+
+static int msghandler(lua_State *L)
+{
+    const char *msg = lua_tostring(L, 1);
+    if (msg == NULL) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+            return 1;
+        msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+int run_chunk(lua_State *L, int narg, int nres)
+{
+    int base = lua_gettop(L) - narg;
+    lua_pushcfunction(L, msghandler);
+    lua_insert(L, base);
+    ct_interrupt_flag = 0;
+    void (*old)(int) = signal(SIGINT, on_sigint);
+    int status = lua_pcall(L, narg, nres, base);
+    signal(SIGINT, old);
+    lua_sethook(L, NULL, 0, 0);
+    ct_interrupt_flag = 0;
+    lua_remove(L, base);
+    return status;
+}
+
+int report_error(lua_State *L, int status)
+{
+    if (status != LUA_OK) {
+        const char *msg = lua_tostring(L, -1);
+        fprintf(stderr, "%s: %s\n", progname, msg ? msg : "(error object is not a string)");
+        fflush(stderr);
+        lua_pop(L, 1);
+    }
+    return status;
+}
+
+static int run_string(lua_State *L, const char *code, const char *name)
+{
+    int status = luaL_loadbuffer(L, code, strlen(code), name);
+    if (status == LUA_OK) status = run_chunk(L, 0, 0);
+    return report_error(L, status);
+}
+
+/* Push the script's arguments (argv[script+1..]) and return their count. */
+static int push_script_args(lua_State *L, char **argv, int argc, int script)
+{
+    int n = argc - script - 1;
+    luaL_checkstack(L, n + 3, "too many arguments to script");
+    for (int i = script + 1; i < argc; i++) lua_pushstring(L, argv[i]);
+    return n;
+}
+
+static int run_script(lua_State *L, char **argv, int argc, int script)
+{
+    const char *fname = argv[script];
+    if (strcmp(fname, "-") == 0 && strcmp(argv[script - 1], "--") != 0) fname = NULL;
+    int status = luaL_loadfile(L, fname);
+    if (status == LUA_OK) {
+        int n = push_script_args(L, argv, argc, script);
+        status = run_chunk(L, n, LUA_MULTRET);
+    }
+    return report_error(L, status);
+}
+
+/* Set the global `arg` as lua.c does: arg[0] is the script, arg[-k] the
+   interpreter and options, arg[1..] the script's arguments. */
+static void create_arg_table(lua_State *L, char **argv, int argc, int script)
+{
+    if (script == argc) script = 0;
+    lua_createtable(L, argc - script - 1, script + 1);
+    for (int i = 0; i < argc; i++) {
+        lua_pushstring(L, argv[i]);
+        lua_rawseti(L, -2, i - script);
+    }
+    lua_setglobal(L, "arg");
+}
+
+/* ---- finding lua/ and share/ -------------------------------------------- */
+
+/* Return non-zero if this executable is the uninstalled one in the build
+   tree, which must use the source tree's lua/ and share/. */
+static int running_from_build_tree(void)
+{
+    char exe[PATH_MAX], built[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n < 0 || !realpath(CT_BUILD_BINDIR, built)) return 0;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash) return 0;
+    *slash = '\0';
+    return strcmp(exe, built) == 0;
+}
+
+/* Register crystens.config {version, luadir, datadir} and extend
+   package.path so `require "crystens"` finds the Lua modules. */
+static void set_paths(lua_State *L)
+{
+    int dev = running_from_build_tree();
+    const char *luadir = getenv("CRYSTENS_LUADIR");
+    const char *datadir = getenv("CRYSTENS_DATADIR");
+    if (!luadir || !*luadir) luadir = dev ? CT_SRC_LUADIR : CT_LUADIR;
+    if (!datadir || !*datadir) datadir = dev ? CT_SRC_DATADIR : CT_DATADIR;
+
+    lua_getglobal(L, "package");
+    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;", luadir, luadir);
+    lua_getfield(L, -2, "path");
+    lua_concat(L, 2);
+    lua_setfield(L, -2, "path");
+    lua_getfield(L, -1, "loaded");
+    lua_createtable(L, 0, 4);
+    lua_pushliteral(L, PACKAGE_VERSION);
+    lua_setfield(L, -2, "version");
+    lua_pushstring(L, luadir);
+    lua_setfield(L, -2, "luadir");
+    lua_pushstring(L, datadir);
+    lua_setfield(L, -2, "datadir");
+    lua_setfield(L, -2, "crystens.config");
+    lua_pop(L, 2);
+}
+
+/* Load the crystens modules and set the globals ct, crystens and help. */
+static int open_crystens(lua_State *L)
+{
+    luaL_openlibs(L);
+    ctL_preload(L);
+    set_paths(L);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "crystens");
+    int status = run_chunk(L, 1, 1);
+    if (status != LUA_OK) return report_error(L, status);
+    lua_pushvalue(L, -1);
+    lua_setglobal(L, "ct");
+    lua_setglobal(L, "crystens");
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "crystens.help");
+    status = run_chunk(L, 1, 1);
+    if (status != LUA_OK) return report_error(L, status);
+    lua_getfield(L, -1, "help");
+    lua_setglobal(L, "help");
+    lua_pop(L, 1);
+    return LUA_OK;
+}
+
+/* ---- command line ------------------------------------------------------- */
+
+static void print_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: %s [options] [script [args]]\n"
+            "Generate crystal structures with deep generative models, from Lua.\n\n"
+            "  -e CODE    run the Lua code CODE\n"
+            "  -i         enter the REPL after running the script or -e code\n"
+            "  -q         no banner in the REPL\n"
+            "  -v, --version  print the version and exit\n"
+            "  -h, --help     print this help and exit\n"
+            "  --         stop handling options\n"
+            "  -          run standard input as a script\n\n"
+            "With no script, the REPL starts on a terminal; otherwise standard input\n"
+            "is read as a script.  See crystens(1) and help() in the REPL.\n",
+            progname);
+}
+
+static void print_version(void)
+{
+    printf("crystens %s (%s)\n", PACKAGE_VERSION, LUA_RELEASE);
+}
+
+static void print_banner(void)
+{
+    printf("crystens %s  --  %s  --  OpenBLAS %s, %d thread%s\n"
+           "help() lists the modules, help(x) documents x; Ctrl-D quits.\n",
+           PACKAGE_VERSION, LUA_RELEASE, openblas_get_config(), openblas_get_num_threads(),
+           openblas_get_num_threads() == 1 ? "" : "s");
+    fflush(stdout);
+}
+
+typedef struct {
+    int interactive, quiet, version, help, has_e, script;
+} options;
+
+/* Parse argv; return -1 on a bad option (after printing why). */
+static int parse_options(int argc, char **argv, options *o)
+{
+    memset(o, 0, sizeof *o);
+    int i;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-' || strcmp(a, "-") == 0) break;
+        if (strcmp(a, "--") == 0) { i++; break; }
+        if (strcmp(a, "-i") == 0) o->interactive = 1;
+        else if (strcmp(a, "-q") == 0) o->quiet = 1;
+        else if (strcmp(a, "-v") == 0 || strcmp(a, "--version") == 0) o->version = 1;
+        else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) o->help = 1;
+        else if (strcmp(a, "-e") == 0) {
+            if (++i == argc) {
+                fprintf(stderr, "%s: '-e' needs an argument\n", progname);
+                return -1;
+            }
+            o->has_e = 1;
+        } else {
+            fprintf(stderr, "%s: unrecognized option '%s'\n", progname, a);
+            return -1;
+        }
+    }
+    o->script = i;
+    return 0;
+}
+
+/* Run every -e CODE in order; return the first failing status. */
+static int run_e_options(lua_State *L, char **argv, int script)
+{
+    for (int i = 1; i < script; i++)
+        if (strcmp(argv[i], "-e") == 0 && run_string(L, argv[++i], "=(command line)") != LUA_OK)
+            return LUA_ERRRUN;
+    return LUA_OK;
+}
+
+static int run_program(lua_State *L, int argc, char **argv, const options *o)
+{
+    create_arg_table(L, argv, argc, o->script);
+    if (open_crystens(L) != LUA_OK) return EXIT_FAILURE;
+    if (run_e_options(L, argv, o->script) != LUA_OK) return EXIT_FAILURE;
+    if (o->script < argc && run_script(L, argv, argc, o->script) != LUA_OK)
+        return EXIT_FAILURE;
+    int tty = isatty(STDIN_FILENO);
+    if (o->interactive || (o->script == argc && !o->has_e && tty)) {
+        if (!o->quiet) print_banner();
+        return repl_run(L);
+    }
+    if (o->script == argc && !o->has_e && !tty) {
+        /* No script and input from a pipe: run standard input, like lua.c. */
+        if (report_error(L, luaL_loadfile(L, NULL) == LUA_OK ? run_chunk(L, 0, 0) : LUA_ERRSYNTAX) != LUA_OK)
+            return EXIT_FAILURE;
+    }
+    return EXIT_SUCCESS;
+}
+
+int main(int argc, char **argv)
+{
+    if (argv[0] && argv[0][0]) progname = argv[0];
+    options o;
+    if (parse_options(argc, argv, &o) != 0) {
+        print_usage(stderr);
+        return EXIT_FAILURE;
+    }
+    if (o.help) {
+        print_usage(stdout);
+        return EXIT_SUCCESS;
+    }
+    if (o.version) {
+        print_version();
+        return EXIT_SUCCESS;
+    }
+    lua_State *L = luaL_newstate();
+    if (!L) {
+        fprintf(stderr, "%s: cannot create the Lua state: not enough memory\n", progname);
+        return EXIT_FAILURE;
+    }
+    global_L = L;
+    int rc = run_program(L, argc, argv, &o);
+    lua_close(L);
+    return rc;
+}

@@ -1,0 +1,227 @@
+/*
+ * repl.c - the read-eval-print loop: GNU Readline, lua.c's rules for
+ * incomplete chunks and for printing expressions, a history file.
+ *
+ * A line is first tried as `return <line>` (so an expression prints its
+ * values; `=expr` works too), then as a statement; a syntax error that ends
+ * at <eof> means "incomplete" and another line is read with the continuation
+ * prompt.  Ctrl-C at either prompt drops the partial input.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <readline/history.h>
+#include <readline/readline.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "repl.h"
+
+#define PROMPT "crystens> "
+#define PROMPT2 "       >> "
+#define HISTORY_MAX 1000
+#define EOFMARK "<eof>"
+
+static char *history_path;
+static volatile sig_atomic_t prompt_interrupted;
+
+/* ---- history ------------------------------------------------------------ */
+
+/* Choose the history file: $CRYSTENS_HISTORY, else
+   $XDG_STATE_HOME/crystens/history, else ~/.crystens_history. */
+static char *choose_history_path(void)
+{
+    const char *env = getenv("CRYSTENS_HISTORY");
+    if (env && *env) return strdup(env);
+    const char *state = getenv("XDG_STATE_HOME");
+    char buf[4096];
+    if (state && *state) {
+        snprintf(buf, sizeof buf, "%s/crystens", state);
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST) return NULL;
+        snprintf(buf, sizeof buf, "%s/crystens/history", state);
+        return strdup(buf);
+    }
+    const char *home = getenv("HOME");
+    if (!home || !*home) return NULL;
+    snprintf(buf, sizeof buf, "%s/.crystens_history", home);
+    return strdup(buf);
+}
+
+static void history_init(void)
+{
+    using_history();
+    stifle_history(HISTORY_MAX);
+    history_path = choose_history_path();
+    if (history_path) read_history(history_path);
+}
+
+/* Add a chunk to the history unless it repeats the last entry, and append
+   it to the file at once, so a crash loses nothing. */
+static void history_add(const char *chunk)
+{
+    if (!*chunk) return;
+    HIST_ENTRY *last = history_length > 0 ? history_get(history_base + history_length - 1) : NULL;
+    if (last && strcmp(last->line, chunk) == 0) return;
+    add_history(chunk);
+    if (!history_path) return;
+    FILE *f = fopen(history_path, "a");   /* append_history needs the file to exist */
+    if (f) fclose(f);
+    append_history(1, history_path);
+    history_truncate_file(history_path, HISTORY_MAX);
+}
+
+/* ---- Ctrl-C at the prompt ------------------------------------------------
+ * Readline catches SIGINT, cleans up the terminal and re-raises it to our
+ * handler, then calls rl_signal_event_hook: there we end the read with an
+ * empty line and a flag telling the loop to drop any partial chunk.       */
+
+static void on_prompt_sigint(int sig)
+{
+    (void)sig;
+    prompt_interrupted = 1;
+}
+
+static int on_signal_event(void)
+{
+    if (prompt_interrupted) {
+        rl_replace_line("", 0);
+        rl_done = 1;
+    }
+    return 0;
+}
+
+/* Read a line with the prompt; NULL at end of input.  *interrupted is set
+   when Ctrl-C ended the read. */
+static char *read_line(const char *prompt, int *interrupted)
+{
+    prompt_interrupted = 0;
+    void (*old)(int) = signal(SIGINT, on_prompt_sigint);
+    char *line = readline(prompt);
+    signal(SIGINT, old);
+    *interrupted = prompt_interrupted;
+    if (*interrupted) {
+        fputc('\n', stdout);
+        fflush(stdout);
+    }
+    return line;
+}
+
+/* ---- reading a chunk ---------------------------------------------------- */
+
+static int incomplete(lua_State *L, int status)
+{
+    if (status != LUA_ERRSYNTAX) return 0;
+    size_t lmsg;
+    const char *msg = lua_tolstring(L, -1, &lmsg);
+    size_t lmark = sizeof(EOFMARK) - 1;
+    if (lmsg >= lmark && strcmp(msg + lmsg - lmark, EOFMARK) == 0) {
+        lua_pop(L, 1);
+        return 1;
+    }
+    return 0;
+}
+
+/* Try the buffer as `return <buffer>`; on success leave the function. */
+static int try_expression(lua_State *L, const char *buf)
+{
+    const char *code = lua_pushfstring(L, "return %s;", buf);
+    int status = luaL_loadbuffer(L, code, strlen(code), "=stdin");
+    lua_remove(L, -2);
+    if (status != LUA_OK) lua_pop(L, 1);
+    return status;
+}
+
+typedef enum { CHUNK_OK, CHUNK_ERROR, CHUNK_DROPPED, CHUNK_EOF } chunk_result;
+
+/* Read lines until they form a complete chunk; leave its function (or the
+   syntax error message) on the stack. */
+static chunk_result read_chunk(lua_State *L)
+{
+    int intr;
+    char *line = read_line(PROMPT, &intr);
+    if (!line) return CHUNK_EOF;
+    if (intr) { free(line); return CHUNK_DROPPED; }
+    luaL_Buffer b;
+    const char *first = line[0] == '=' ? line + 1 : line;   /* '=expr' as in Lua 5.1 */
+    if (try_expression(L, first) == LUA_OK) {
+        history_add(line);
+        free(line);
+        return CHUNK_OK;
+    }
+    lua_pushstring(L, line);
+    free(line);
+    for (;;) {
+        size_t len;
+        const char *buf = lua_tolstring(L, -1, &len);
+        int status = luaL_loadbuffer(L, buf, len, "=stdin");
+        if (!incomplete(L, status)) {
+            history_add(lua_tostring(L, -2));
+            lua_remove(L, -2);
+            return status == LUA_OK ? CHUNK_OK : CHUNK_ERROR;
+        }
+        line = read_line(PROMPT2, &intr);
+        if (!line || intr) {   /* Ctrl-C or Ctrl-D drops the partial chunk */
+            if (!line) fputc('\n', stdout);
+            free(line);
+            lua_pop(L, 1);
+            return CHUNK_DROPPED;
+        }
+        luaL_buffinit(L, &b);
+        luaL_addvalue(&b);   /* the chunk so far (moved from below) */
+        luaL_addchar(&b, '\n');
+        luaL_addstring(&b, line);
+        free(line);
+        luaL_pushresult(&b);
+    }
+}
+
+/* ---- printing results --------------------------------------------------- */
+
+/* Print the n values on top of the stack with crystens.pretty, or with
+   tostring if that module cannot be loaded. */
+static void print_results(lua_State *L, int n)
+{
+    if (n == 0) return;
+    luaL_checkstack(L, 3, "too many results to print");
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "crystens.pretty");
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1) &&
+        lua_getfield(L, -1, "print") == LUA_TFUNCTION) {
+        lua_remove(L, -2);
+    } else {
+        lua_settop(L, lua_gettop(L) - (lua_istable(L, -2) ? 2 : 1));
+        lua_getglobal(L, "print");
+    }
+    lua_insert(L, -(n + 1));
+    report_error(L, run_chunk(L, n, 0));
+}
+
+int repl_run(lua_State *L)
+{
+    rl_readline_name = "crystens";
+    rl_signal_event_hook = on_signal_event;
+    history_init();
+    repl_complete_init(L);
+    for (;;) {
+        int top = lua_gettop(L);
+        chunk_result r = read_chunk(L);
+        if (r == CHUNK_EOF) break;
+        if (r == CHUNK_DROPPED) continue;
+        int status = r == CHUNK_OK ? run_chunk(L, 0, LUA_MULTRET) : LUA_ERRSYNTAX;
+        if (status == LUA_OK) print_results(L, lua_gettop(L) - top);
+        else report_error(L, status);
+        lua_settop(L, top);
+    }
+    fputc('\n', stdout);
+    free(history_path);
+    history_path = NULL;
+    rl_clear_history();
+    return EXIT_SUCCESS;
+}

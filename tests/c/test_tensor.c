@@ -1,0 +1,166 @@
+/* test_tensor.c - the tensor core: shapes, views, statistics, .npy files. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ct_tensor.h"
+#include "tap.h"
+
+static char tmpdir[] = "/tmp/ct_test_tensor_XXXXXX";
+
+static void path_in_tmp(char *buf, size_t n, const char *name)
+{
+    snprintf(buf, n, "%s/%s", tmpdir, name);
+}
+
+static void write_bytes(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    fwrite(data, 1, n, f);
+    fclose(f);
+}
+
+static void test_views(void)
+{
+    ct_error err;
+    int64_t shape[3] = {3, 2, 5};
+    ct_tensor *t = ct_tensor_new(3, shape, &err);
+    ok(t && t->numel == 30, "new 3x2x5 has 30 elements");
+    for (size_t i = 0; i < t->numel; i++) t->data[i] = (float)i;
+    ct_tensor *row = ct_tensor_select(t, 2, &err);
+    ok(row && row->ndim == 2 && row->shape[0] == 2 && row->data[0] == 20.0f,
+       "select(2) is the third 2x5 block");
+    ct_tensor *mid = ct_tensor_narrow(t, 1, 2, &err);
+    ok(mid && mid->shape[0] == 2 && mid->data[0] == 10.0f, "narrow(1, 2) starts at row 1");
+    ct_tensor_free(t);   /* views keep the storage alive */
+    ok(row->data[9] == 29.0f && mid->data[19] == 29.0f, "views outlive their parent");
+    ok(ct_tensor_select(row, 2, &err) == NULL && strstr(err.msg, "out of range"),
+       "select past the end fails: %s", err.msg);
+    int64_t bad[2] = {3, 4};
+    ok(ct_tensor_reshape(row, 2, bad, &err) == NULL && strstr(err.msg, "reshape"),
+       "reshape to another element count fails: %s", err.msg);
+    int64_t flat[1] = {10};
+    ct_tensor *r = ct_tensor_reshape(row, 1, flat, &err);
+    ok(r && r->data[3] == 23.0f, "reshape is a view of the same bytes");
+    ct_tensor_free(r);
+    ct_tensor_free(row);
+    ct_tensor_free(mid);
+    int64_t huge[3] = {1 << 20, 1 << 20, 1 << 20};
+    ok(ct_tensor_new(3, huge, &err) == NULL && strstr(err.msg, "too large"),
+       "a tensor of 2^60 elements is refused before allocating: %s", err.msg);
+    int64_t neg[1] = {-1};
+    ok(ct_tensor_new(1, neg, &err) == NULL, "negative sizes are refused");
+}
+
+static void test_stats(void)
+{
+    ct_error err;
+    int64_t shape[1] = {5};
+    ct_tensor *t = ct_tensor_new(1, shape, &err);
+    float v[5] = {1, -2, NAN, 4, INFINITY};
+    memcpy(t->data, v, sizeof v);
+    ct_tensor_stats s;
+    ct_tensor_stats_of(t, &s);
+    ok(s.min == -2 && s.max == 4 && s.nonfinite == 2, "stats skip NaN/Inf and count them");
+    near(s.mean, 1.0, 1e-12, "mean over the finite values");
+    ct_tensor_free(t);
+}
+
+static void test_npy_roundtrip(void)
+{
+    ct_error err;
+    char path[256];
+    path_in_tmp(path, sizeof path, "a.npy");
+    int64_t shape[4] = {2, 3, 1, 7};
+    ct_tensor *t = ct_tensor_new(4, shape, &err);
+    srand(12345);
+    for (size_t i = 0; i < t->numel; i++) t->data[i] = (float)rand() / (float)RAND_MAX - 0.5f;
+    ok(ct_tensor_save_npy(t, path, &err) == CT_OK, "save .npy");
+    ct_tensor *u = ct_tensor_load_npy(path, &err);
+    ok(u && ct_tensor_same_shape(t, u) && memcmp(t->data, u->data, t->numel * 4) == 0,
+       "load gives back the same shape and bits");
+    FILE *f = fopen(path, "rb");
+    unsigned char head[10];
+    ok(fread(head, 1, 10, f) == 10 && (10 + (head[8] | head[9] << 8)) % 64 == 0,
+       "header is padded to a multiple of 64 bytes as NumPy requires");
+    fclose(f);
+    ct_tensor_free(t);
+    ct_tensor_free(u);
+}
+
+static void test_npy_float64(void)
+{
+    /* A float64 file as NumPy writes it: np.save('b.npy', np.arange(3.0)) */
+    char path[256];
+    path_in_tmp(path, sizeof path, "b.npy");
+    char head[128];
+    memset(head, ' ', sizeof head);
+    memcpy(head, "\x93NUMPY\x01\x00\x76\x00", 10);
+    const char *dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }";
+    memcpy(head + 10, dict, strlen(dict));
+    head[127] = '\n';
+    double vals[3] = {0.0, 1.5, -2.25};
+    FILE *f = fopen(path, "wb");
+    fwrite(head, 1, 128, f);
+    fwrite(vals, 8, 3, f);
+    fclose(f);
+    ct_error err;
+    ct_tensor *t = ct_tensor_load_npy(path, &err);
+    ok(t && t->ndim == 1 && t->shape[0] == 3 && t->data[1] == 1.5f && t->data[2] == -2.25f,
+       "float64 .npy is read and converted");
+    ct_tensor_free(t);
+}
+
+static void test_npy_bad(void)
+{
+    ct_error err;
+    char path[256];
+    path_in_tmp(path, sizeof path, "bad.npy");
+    ok(ct_tensor_load_npy("/nonexistent/x.npy", &err) == NULL && strstr(err.msg, "cannot open"),
+       "missing file: %s", err.msg);
+    write_bytes(path, "hello world, not numpy", 22);
+    ok(ct_tensor_load_npy(path, &err) == NULL && strstr(err.msg, "bad magic"),
+       "garbage: %s", err.msg);
+    /* Build a proper header claiming petabytes. */
+    char big[128];
+    memset(big, ' ', 128);
+    memcpy(big, "\x93NUMPY\x01\x00\x76\x00", 10);
+    const char *d3 = "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999, 99999999), }";
+    memcpy(big + 10, d3, strlen(d3));
+    big[127] = '\n';
+    write_bytes(path, big, 128);
+    ok(ct_tensor_load_npy(path, &err) == NULL && strstr(err.msg, "shorter"),
+       "a header claiming 4e16 bytes is rejected before allocating: %s", err.msg);
+    const char *d4 = "{'descr': '>i4', 'fortran_order': False, 'shape': (2,), }";
+    memset(big + 10, ' ', 117);
+    memcpy(big + 10, d4, strlen(d4));
+    write_bytes(path, big, 128);
+    ok(ct_tensor_load_npy(path, &err) == NULL && strstr(err.msg, "dtype"),
+       "big-endian int32 is refused: %s", err.msg);
+    const char *d5 = "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }";
+    memset(big + 10, ' ', 117);
+    memcpy(big + 10, d5, strlen(d5));
+    float two[2] = {1, 2};
+    FILE *f = fopen(path, "wb");
+    fwrite(big, 1, 128, f);
+    fwrite(two, 4, 2, f);
+    fclose(f);
+    ok(ct_tensor_load_npy(path, &err) == NULL && strstr(err.msg, "shorter"),
+       "truncated data is refused: %s", err.msg);
+}
+
+int main(void)
+{
+    if (!mkdtemp(tmpdir)) return 99;
+    test_views();
+    test_stats();
+    test_npy_roundtrip();
+    test_npy_float64();
+    test_npy_bad();
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    return tap_done();
+}

@@ -1,0 +1,75 @@
+-- tap.lua: a Test Anything Protocol emitter for the Lua tests.
+--
+--   local T = require "tap"
+--   T.test("name", function() T.eq(1 + 1, 2) end)
+--   T.done()
+--
+-- A test passes when its function returns without error; the assertion
+-- helpers raise errors that say what differed.
+
+local T = {}
+local n, failed = 0, 0
+
+function T.test(name, fn)
+  n = n + 1
+  local ok, err = xpcall(fn, debug.traceback)
+  if ok then
+    print(string.format("ok %d - %s", n, name))
+  else
+    failed = failed + 1
+    print(string.format("not ok %d - %s", n, name))
+    for line in tostring(err):gmatch("[^\n]+") do print("#   " .. line) end
+  end
+  io.stdout:flush()
+end
+
+function T.skip(name, why)
+  n = n + 1
+  print(string.format("ok %d - %s # SKIP %s", n, name, why))
+end
+
+function T.eq(got, want, what)
+  if got ~= want then
+    error(string.format("%s: got %s, want %s", what or "value", tostring(got), tostring(want)), 2)
+  end
+end
+
+function T.near(got, want, tol, what)
+  if type(got) ~= "number" or math.abs(got - want) > tol or got ~= got then
+    error(string.format("%s: got %s, want %s (tolerance %g)", what or "value",
+                        tostring(got), tostring(want), tol), 2)
+  end
+end
+
+function T.truthy(v, what)
+  if not v then error((what or "condition") .. " is false", 2) end
+end
+
+-- Assert that fn raises an error whose message contains `pattern` (plain).
+function T.raises(fn, pattern)
+  local ok, err = pcall(fn)
+  if ok then error("expected an error matching '" .. pattern .. "', got none", 2) end
+  if not tostring(err):find(pattern, 1, true) then
+    error("error '" .. tostring(err) .. "' does not contain '" .. pattern .. "'", 2)
+  end
+  return err
+end
+
+-- A fresh temporary directory, removed by the caller with T.rmtree.
+function T.tmpdir()
+  local p = io.popen("mktemp -d")
+  local d = p:read("l")
+  p:close()
+  return d
+end
+
+function T.rmtree(d)
+  os.execute("rm -rf '" .. d .. "'")
+end
+
+function T.done()
+  print("1.." .. n)
+  os.exit(failed == 0 and 0 or 1)
+end
+
+return T
