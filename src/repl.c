@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
 #include <sys/stat.h>
 
 #include <readline/history.h>
@@ -77,10 +78,14 @@ static void history_add(const char *chunk)
     history_truncate_file(history_path, HISTORY_MAX);
 }
 
-/* ---- Ctrl-C at the prompt ------------------------------------------------
- * Readline catches SIGINT, cleans up the terminal and re-raises it to our
- * handler, then calls rl_signal_event_hook: there we end the read with an
- * empty line and a flag telling the loop to drop any partial chunk.       */
+/* ---- reading lines --------------------------------------------------------
+ * Readline's callback interface, as CPython uses it: we wait for input with
+ * select(), so a Ctrl-C at the prompt interrupts the wait (our handler is
+ * installed without SA_RESTART) and we can drop the line cleanly, without
+ * readline swallowing the next keys.                                      */
+
+static char *cb_line;
+static int cb_done;
 
 static void on_prompt_sigint(int sig)
 {
@@ -88,29 +93,50 @@ static void on_prompt_sigint(int sig)
     prompt_interrupted = 1;
 }
 
-static int on_signal_event(void)
+static void on_line(char *line)
 {
-    if (prompt_interrupted) {
-        rl_replace_line("", 0);
-        rl_done = 1;
-    }
-    return 0;
+    cb_line = line;
+    cb_done = 1;
+    rl_callback_handler_remove();
 }
 
 /* Read a line with the prompt; NULL at end of input.  *interrupted is set
-   when Ctrl-C ended the read. */
+   when Ctrl-C ended the read (and the line is dropped). */
 static char *read_line(const char *prompt, int *interrupted)
 {
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_prompt_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old);
     prompt_interrupted = 0;
-    void (*old)(int) = signal(SIGINT, on_prompt_sigint);
-    char *line = readline(prompt);
-    signal(SIGINT, old);
-    *interrupted = prompt_interrupted;
-    if (*interrupted) {
-        fputc('\n', stdout);
-        fflush(stdout);
+    cb_done = 0;
+    cb_line = NULL;
+    *interrupted = 0;
+    int fd = fileno(rl_instream ? rl_instream : stdin);
+    rl_callback_handler_install(prompt, on_line);
+    while (!cb_done) {
+        fd_set fds;
+        FD_ZERO(&fds);
+        FD_SET(fd, &fds);
+        int r = select(fd + 1, &fds, NULL, NULL, NULL);
+        if (prompt_interrupted) {
+            rl_free_line_state();
+            rl_callback_sigcleanup();
+            rl_callback_handler_remove();
+            fputc('\n', stdout);
+            fflush(stdout);
+            *interrupted = 1;
+            break;
+        }
+        if (r < 0 && errno != EINTR) {
+            rl_callback_handler_remove();
+            break;   /* the terminal went away: treat as end of input */
+        }
+        if (r > 0) rl_callback_read_char();
     }
-    return line;
+    sigaction(SIGINT, &old, NULL);
+    return cb_line;
 }
 
 /* ---- reading a chunk ---------------------------------------------------- */
@@ -146,9 +172,8 @@ static chunk_result read_chunk(lua_State *L)
 {
     int intr;
     char *line = read_line(PROMPT, &intr);
+    if (intr) return CHUNK_DROPPED;
     if (!line) return CHUNK_EOF;
-    if (intr) { free(line); return CHUNK_DROPPED; }
-    luaL_Buffer b;
     const char *first = line[0] == '=' ? line + 1 : line;   /* '=expr' as in Lua 5.1 */
     if (try_expression(L, first) == LUA_OK) {
         history_add(line);
@@ -168,17 +193,14 @@ static chunk_result read_chunk(lua_State *L)
         }
         line = read_line(PROMPT2, &intr);
         if (!line || intr) {   /* Ctrl-C or Ctrl-D drops the partial chunk */
-            if (!line) fputc('\n', stdout);
+            if (!intr) fputc('\n', stdout);
             free(line);
             lua_pop(L, 1);
             return CHUNK_DROPPED;
         }
-        luaL_buffinit(L, &b);
-        luaL_addvalue(&b);   /* the chunk so far (moved from below) */
-        luaL_addchar(&b, '\n');
-        luaL_addstring(&b, line);
+        lua_pushfstring(L, "%s\n%s", lua_tostring(L, -1), line);
+        lua_remove(L, -2);   /* the chunk so far, now extended */
         free(line);
-        luaL_pushresult(&b);
     }
 }
 
@@ -206,7 +228,6 @@ static void print_results(lua_State *L, int n)
 int repl_run(lua_State *L)
 {
     rl_readline_name = "crystens";
-    rl_signal_event_hook = on_signal_event;
     history_init();
     repl_complete_init(L);
     for (;;) {

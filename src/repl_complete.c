@@ -206,12 +206,29 @@ static char **complete(const char *text, int start, int end)
     return r;
 }
 
+/* Word breaks inside a string literal are the quotes alone, so a whole
+   path like "share/sample/x-y.csv" is one word; elsewhere Lua's operators
+   and brackets break words, but '.' and ':' do not ("ct.tensor.lo"). */
+static const char lua_breaks[] = " \t\n\"'`@$><=;|&{}()[],+-*/%^~#";
+static const char string_breaks[] = " \t\n\"'";
+
+static char *word_breaks(void)
+{
+    char quote = 0;
+    for (int i = 0; i < rl_point; i++) {
+        char c = rl_line_buffer[i];
+        if (quote && c == '\\') i++;
+        else if (quote && c == quote) quote = 0;
+        else if (!quote && (c == '"' || c == '\'')) quote = c;
+    }
+    return (char *)(quote ? string_breaks : lua_breaks);
+}
+
 void repl_complete_init(lua_State *L)
 {
     complete_L = L;
     rl_attempted_completion_function = complete;
     rl_completer_quote_characters = "\"'";
-    /* '.' and ':' are not word breaks, so "ct.tensor.lo" is one word. */
-    rl_basic_word_break_characters = " \t\n\"'`@$><=;|&{}()[],+-*/%^~#";
-    rl_completer_word_break_characters = rl_basic_word_break_characters;
+    rl_basic_word_break_characters = lua_breaks;
+    rl_completion_word_break_hook = word_breaks;
 }

@@ -90,7 +90,8 @@ end
 
 function M.help(x)
   if x == nil then return overview() end
-  local value = type(x) == "string" and resolve(x) or x
+  local value = x
+  if type(x) == "string" then value = resolve(x) end
   if value == nil then
     print("help: nothing is named " .. tostring(x))
     return

@@ -131,7 +131,8 @@ static void test_npy_bad(void)
     memcpy(big + 10, d3, strlen(d3));
     big[127] = '\n';
     write_bytes(path, big, 128);
-    ok(ct_tensor_load_npy(path, &err) == NULL && strstr(err.msg, "shorter"),
+    ok(ct_tensor_load_npy(path, &err) == NULL &&
+       (strstr(err.msg, "too large") || strstr(err.msg, "shorter")),
        "a header claiming 4e16 bytes is rejected before allocating: %s", err.msg);
     const char *d4 = "{'descr': '>i4', 'fortran_order': False, 'shape': (2,), }";
     memset(big + 10, ' ', 117);
