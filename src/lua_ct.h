@@ -66,5 +66,7 @@ int ctL_checkshape(lua_State *L, int idx, int64_t *shape);
 /* Open the C modules: each is a lua_CFunction for package.preload. */
 int luaopen_crystens_doc(lua_State *L);
 int luaopen_crystens_tensor(lua_State *L);
+int luaopen_crystens_metrics_core(lua_State *L);
+int luaopen_crystens_kmeans(lua_State *L);
 
 #endif

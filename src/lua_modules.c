@@ -10,6 +10,8 @@
 static const luaL_Reg modules[] = {
     {"crystens.doc", luaopen_crystens_doc},
     {"crystens.tensor", luaopen_crystens_tensor},
+    {"crystens.metrics_core", luaopen_crystens_metrics_core},
+    {"crystens.kmeans", luaopen_crystens_kmeans},
     {NULL, NULL}
 };
 

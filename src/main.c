@@ -217,7 +217,7 @@ static void print_version(void)
 
 static void print_banner(void)
 {
-    printf("crystens %s  --  %s  --  OpenBLAS %s, %d thread%s\n"
+    printf("crystens %s  --  %s  --  %s, %d thread%s\n"
            "help() lists the modules, help(x) documents x; Ctrl-D quits.\n",
            PACKAGE_VERSION, LUA_RELEASE, openblas_get_config(), openblas_get_num_threads(),
            openblas_get_num_threads() == 1 ? "" : "s");
