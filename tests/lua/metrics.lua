@@ -56,6 +56,45 @@ T.test("bad samples raise errors naming the argument", function()
   T.raises(function() metrics.wasserstein({0 / 0}, {1}) end, "sample 1 holds")
 end)
 
+-- scipy (Debian python3-scipy) as an independent oracle, when installed.
+local has_scipy = os.execute("/usr/bin/python3 -c 'import scipy.stats' 2>/dev/null")
+if has_scipy then
+  T.test("ks statistic and wasserstein agree with scipy.stats", function()
+    local dir = T.tmpdir()
+    local f = assert(io.open(dir .. "/s.txt", "w"))
+    local samples = {}
+    for s = 1, 6 do
+      local x = {}
+      for i = 1, math.random(1, 300) do
+        x[i] = s % 2 == 0 and math.floor(math.random() * 8) or math.random() * 5 + s / 3
+      end
+      samples[s] = x
+      for _, v in ipairs(x) do f:write(string.format("%.17g ", v)) end
+      f:write("\n")
+    end
+    f:close()
+    local p = io.popen("/usr/bin/python3 -c 'import sys, scipy.stats as st\n" ..
+      "rows = [[float(v) for v in l.split()] for l in open(sys.argv[1])]\n" ..
+      "for a, b in zip(rows[0::2], rows[1::2]):\n" ..
+      "    print(repr(st.ks_2samp(a, b).statistic), repr(st.wasserstein_distance(a, b)))' " ..
+      dir .. "/s.txt")
+    local pair = 1
+    for line in p:lines() do
+      local d, w = line:match("^(%S+) (%S+)$")
+      local a, b = samples[2 * pair - 1], samples[2 * pair]
+      T.near(metrics.ks(a, b).statistic, tonumber(d), 1e-12, "ks of pair " .. pair)
+      T.near(metrics.wasserstein(a, b), tonumber(w), 1e-9 * (1 + tonumber(w)),
+             "wasserstein of pair " .. pair)
+      pair = pair + 1
+    end
+    p:close()
+    T.eq(pair, 4, "scipy answered for the three pairs")
+    T.rmtree(dir)
+  end)
+else
+  T.skip("ks and wasserstein agree with scipy.stats", "/usr/bin/python3 has no scipy")
+end
+
 T.test("histograms share bins and count every value", function()
   local a, b = {0, 0.5, 1, 1.5, 2}, {1, 1, 4}
   local h = metrics.histograms({a, b}, {bins = 4})
