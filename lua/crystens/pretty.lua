@@ -74,15 +74,15 @@ function M.format(v)
   return format(v, 0, {}, "")
 end
 
--- Print each value on its own line, as the REPL does with results.
+-- Print the values separated by tabs, as lua.c does with results.
 function M.print(...)
-  for i = 1, select("#", ...) do
-    print(M.format((select(i, ...))))
-  end
+  local parts = {}
+  for i = 1, select("#", ...) do parts[i] = M.format((select(i, ...))) end
+  print(table.concat(parts, "\t"))
 end
 
 doc[M.format] = "pretty.format(v) -> string. The text the REPL shows for v: tables nested " ..
   "(depth pretty.max_depth, pretty.max_items items), userdata by their summary."
-doc[M.print] = "pretty.print(...) prints each value as the REPL does."
+doc[M.print] = "pretty.print(...) prints the values as the REPL does, separated by tabs."
 
 return M
