@@ -1,0 +1,162 @@
+/*
+ * ct_elements.c - the element table: symbols and standard atomic masses of
+ * Z = 1..103.
+ *
+ * Provenance: the symbol and mass columns of share/elements.csv, itself the
+ * project's copy of /work/shared/data/elements.csv (extracted from Debian
+ * python3-pymatgen 2022.11, pymatgen/core/periodic_table.json, MIT licence;
+ * see share/README.elements).  tests/c/test_structure.c checks this table
+ * against share/elements.csv so the two cannot drift apart.
+ */
+#include <ctype.h>
+#include <math.h>
+#include <string.h>
+
+#include "ct_elements.h"
+
+static const struct {
+    char symbol[3];
+    double mass;   /* g/mol */
+} elements[CT_MAX_Z + 1] = {
+    {"", 0.0},
+    {"H", 1.00794},
+    {"He", 4.002602},
+    {"Li", 6.941},
+    {"Be", 9.012182},
+    {"B", 10.811},
+    {"C", 12.0107},
+    {"N", 14.0067},
+    {"O", 15.9994},
+    {"F", 18.9984032},
+    {"Ne", 20.1797},
+    {"Na", 22.98976928},
+    {"Mg", 24.305},
+    {"Al", 26.9815386},
+    {"Si", 28.0855},
+    {"P", 30.973762},
+    {"S", 32.065},
+    {"Cl", 35.453},
+    {"Ar", 39.948},
+    {"K", 39.0983},
+    {"Ca", 40.078},
+    {"Sc", 44.955912},
+    {"Ti", 47.867},
+    {"V", 50.9415},
+    {"Cr", 51.9961},
+    {"Mn", 54.938045},
+    {"Fe", 55.845},
+    {"Co", 58.933195},
+    {"Ni", 58.6934},
+    {"Cu", 63.546},
+    {"Zn", 65.409},
+    {"Ga", 69.723},
+    {"Ge", 72.64},
+    {"As", 74.9216},
+    {"Se", 78.96},
+    {"Br", 79.904},
+    {"Kr", 83.798},
+    {"Rb", 85.4678},
+    {"Sr", 87.62},
+    {"Y", 88.90585},
+    {"Zr", 91.224},
+    {"Nb", 92.90638},
+    {"Mo", 95.94},
+    {"Tc", 98.0},
+    {"Ru", 101.07},
+    {"Rh", 102.9055},
+    {"Pd", 106.42},
+    {"Ag", 107.8682},
+    {"Cd", 112.411},
+    {"In", 114.818},
+    {"Sn", 118.71},
+    {"Sb", 121.76},
+    {"Te", 127.6},
+    {"I", 126.90447},
+    {"Xe", 131.293},
+    {"Cs", 132.9054519},
+    {"Ba", 137.327},
+    {"La", 138.90547},
+    {"Ce", 140.116},
+    {"Pr", 140.90765},
+    {"Nd", 144.242},
+    {"Pm", 145.0},
+    {"Sm", 150.36},
+    {"Eu", 151.964},
+    {"Gd", 157.25},
+    {"Tb", 158.92535},
+    {"Dy", 162.5},
+    {"Ho", 164.93032},
+    {"Er", 167.259},
+    {"Tm", 168.93421},
+    {"Yb", 173.04},
+    {"Lu", 174.967},
+    {"Hf", 178.49},
+    {"Ta", 180.94788},
+    {"W", 183.84},
+    {"Re", 186.207},
+    {"Os", 190.23},
+    {"Ir", 192.217},
+    {"Pt", 195.084},
+    {"Au", 196.966569},
+    {"Hg", 200.59},
+    {"Tl", 204.3833},
+    {"Pb", 207.2},
+    {"Bi", 208.9804},
+    {"Po", 210.0},
+    {"At", 210.0},
+    {"Rn", 220.0},
+    {"Fr", 223.0},
+    {"Ra", 226.0},
+    {"Ac", 227.0},
+    {"Th", 232.03806},
+    {"Pa", 231.03588},
+    {"U", 238.02891},
+    {"Np", 237.0},
+    {"Pu", 244.0},
+    {"Am", 243.0},
+    {"Cm", 247.0},
+    {"Bk", 247.0},
+    {"Cf", 251.0},
+    {"Es", 252.0},
+    {"Fm", 257.0},
+    {"Md", 258.0},
+    {"No", 259.0},
+    {"Lr", 262.0},
+};
+
+const char *ct_element_symbol(int z)
+{
+    return z >= 1 && z <= CT_MAX_Z ? elements[z].symbol : NULL;
+}
+
+double ct_element_mass(int z)
+{
+    return z >= 1 && z <= CT_MAX_Z ? elements[z].mass : NAN;
+}
+
+int ct_element_z(const char *symbol, size_t len)
+{
+    if (len == 0 || len > 2) return 0;
+    char want[3] = {(char)toupper((unsigned char)symbol[0]), 0, 0};
+    if (len == 2) want[1] = (char)tolower((unsigned char)symbol[1]);
+    for (int z = 1; z <= CT_MAX_Z; z++)
+        if (strcmp(elements[z].symbol, want) == 0) return z;
+    return 0;
+}
+
+/* CIF type symbols and labels start with the element ("Fe", "Fe2+", "O1",
+   "CL3"): try the two leading letters, then the first one alone, as
+   pymatgen and gemmi do. */
+int ct_element_parse(const char *label, size_t *used)
+{
+    size_t n = 0;
+    while (n < 2 && isalpha((unsigned char)label[n])) n++;
+    for (size_t len = n; len >= 1; len--) {
+        int z = ct_element_z(label, len);
+        if (z) {
+            if (used) *used = len;
+            return z;
+        }
+    }
+    return 0;
+}

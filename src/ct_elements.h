@@ -1,0 +1,33 @@
+/*
+ * ct_elements.h - chemical elements by atomic number: symbols and masses.
+ *
+ *     int z = ct_element_parse("Fe2+", NULL);      // 26
+ *     printf("%s %.3f\n", ct_element_symbol(z), ct_element_mass(z));
+ *
+ * The table covers Z = 1..103 (H to Lr), the elements of the benchmark data
+ * sets and of SMACT; anything else is "unknown".  The data are static and
+ * read-only: there is nothing to free, and threads may share them.
+ */
+#ifndef CT_ELEMENTS_H
+#define CT_ELEMENTS_H
+
+#include <stddef.h>
+
+/* The largest atomic number crystens knows. */
+#define CT_MAX_Z 103
+
+/* Return the symbol of element z ("Fe"), or NULL outside 1..CT_MAX_Z. */
+const char *ct_element_symbol(int z);
+
+/* Return the standard atomic mass of element z in g/mol, NaN if unknown. */
+double ct_element_mass(int z);
+
+/* Return the atomic number of a symbol of len characters (case-insensitive:
+   "fe", "FE", "Fe"), or 0 if it names no element. */
+int ct_element_z(const char *symbol, size_t len);
+
+/* Return the element a CIF type symbol or label starts with ("Fe2+", "O1",
+   "Cl"), or 0; *used (if non-NULL) gets the length of the symbol. */
+int ct_element_parse(const char *label, size_t *used);
+
+#endif

@@ -1,0 +1,345 @@
+/*
+ * ct_structure.c - crystal structures: cell geometry, minimum-image
+ * distances, Niggli reduction, formula and canonical order.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <spglib.h>
+
+#include "ct_elements.h"
+#include "ct_structure.h"
+
+#define DEG (M_PI / 180.0)
+
+/* Avogadro's number scaled for g/mol per Å³ -> g/cm³. */
+#define AMU_PER_A3_TO_G_PER_CM3 1.66053906660
+
+double ct_wrap01(double x)
+{
+    double r = x - floor(x);
+    return r >= 1.0 ? 0.0 : r;   /* -1e-17 - floor gives exactly 1.0 */
+}
+
+int ct_cell_to_matrix(const double cell[6], double m[3][3], ct_error *err)
+{
+    for (int i = 0; i < 6; i++)
+        if (!isfinite(cell[i]))
+            return ct_fail(err, CT_EINVAL, "cell parameter %d is not a finite number", i + 1);
+    if (cell[0] <= 0 || cell[1] <= 0 || cell[2] <= 0)
+        return ct_fail(err, CT_EINVAL, "cell lengths must be positive (a=%g b=%g c=%g)",
+                       cell[0], cell[1], cell[2]);
+    for (int i = 3; i < 6; i++)
+        if (cell[i] <= 0 || cell[i] >= 180)
+            return ct_fail(err, CT_EINVAL, "cell angle %g is not between 0 and 180 degrees",
+                           cell[i]);
+    double ca = cos(cell[3] * DEG), cb = cos(cell[4] * DEG);
+    double cg = cos(cell[5] * DEG), sg = sin(cell[5] * DEG);
+    double cy = (ca - cb * cg) / sg;
+    double zz = 1.0 - cb * cb - cy * cy;
+    if (!(zz > 1e-10))
+        return ct_fail(err, CT_EINVAL,
+                       "zero or negative cell volume (angles %g, %g, %g do not close a cell)",
+                       cell[3], cell[4], cell[5]);
+    double a = cell[0], b = cell[1], c = cell[2];
+    double rows[3][3] = {{a, 0, 0}, {b * cg, b * sg, 0}, {c * cb, c * cy, c * sqrt(zz)}};
+    memcpy(m, rows, sizeof rows);
+    return CT_OK;
+}
+
+static double dot3(const double *u, const double *v)
+{
+    return u[0] * v[0] + u[1] * v[1] + u[2] * v[2];
+}
+
+static double angle_deg(const double *u, const double *v)
+{
+    double c = dot3(u, v) / sqrt(dot3(u, u) * dot3(v, v));
+    if (c > 1) c = 1;
+    if (c < -1) c = -1;
+    return acos(c) / DEG;
+}
+
+void ct_cell_from_matrix(const double m[3][3], double cell[6])
+{
+    for (int i = 0; i < 3; i++) cell[i] = sqrt(dot3(m[i], m[i]));
+    cell[3] = angle_deg(m[1], m[2]);
+    cell[4] = angle_deg(m[0], m[2]);
+    cell[5] = angle_deg(m[0], m[1]);
+}
+
+ct_structure *ct_structure_new(const double cell[6], int natoms, const int *z,
+                               const double (*frac)[3], ct_error *err)
+{
+    double m[3][3];
+    if (ct_cell_to_matrix(cell, m, err) != CT_OK) return NULL;
+    if (natoms < 1 || natoms > CT_STRUCTURE_MAXATOMS) {
+        ct_fail(err, CT_EINVAL, "a structure needs 1 to %d atoms, got %d",
+                CT_STRUCTURE_MAXATOMS, natoms);
+        return NULL;
+    }
+    for (int i = 0; i < natoms; i++) {
+        if (!ct_element_symbol(z[i])) {
+            ct_fail(err, CT_EINVAL, "atom %d: unknown element Z=%d", i + 1, z[i]);
+            return NULL;
+        }
+        for (int k = 0; k < 3; k++)
+            if (!isfinite(frac[i][k])) {
+                ct_fail(err, CT_EINVAL, "atom %d: coordinate %d is not finite", i + 1, k + 1);
+                return NULL;
+            }
+    }
+    ct_structure *s = calloc(1, sizeof *s);
+    if (s) {
+        s->name = calloc(1, 1);
+        s->z = malloc((size_t)natoms * sizeof *s->z);
+        s->frac = malloc((size_t)natoms * sizeof *s->frac);
+    }
+    if (!s || !s->name || !s->z || !s->frac) {
+        ct_structure_free(s);
+        ct_fail(err, CT_ENOMEM, "out of memory for a structure of %d atoms", natoms);
+        return NULL;
+    }
+    memcpy(s->cell, cell, sizeof s->cell);
+    memcpy(s->matrix, m, sizeof m);
+    s->natoms = natoms;
+    memcpy(s->z, z, (size_t)natoms * sizeof *z);
+    for (int i = 0; i < natoms; i++)
+        for (int k = 0; k < 3; k++) s->frac[i][k] = ct_wrap01(frac[i][k]);
+    return s;
+}
+
+ct_structure *ct_structure_clone(const ct_structure *s, ct_error *err)
+{
+    ct_structure *c = ct_structure_new(s->cell, s->natoms, s->z,
+                                       (const double (*)[3])s->frac, err);
+    if (c && ct_structure_set_name(c, s->name, err) != CT_OK) {
+        ct_structure_free(c);
+        return NULL;
+    }
+    if (c) {
+        c->spacegroup = s->spacegroup;
+        c->declared_spacegroup = s->declared_spacegroup;
+    }
+    return c;
+}
+
+void ct_structure_free(ct_structure *s)
+{
+    if (!s) return;
+    free(s->name);
+    free(s->z);
+    free(s->frac);
+    free(s);
+}
+
+int ct_structure_set_name(ct_structure *s, const char *name, ct_error *err)
+{
+    char *copy = strdup(name ? name : "");
+    if (!copy) return ct_fail(err, CT_ENOMEM, "out of memory");
+    free(s->name);
+    s->name = copy;
+    return CT_OK;
+}
+
+static double det3(const double m[3][3])
+{
+    return m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+         - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+         + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+}
+
+static void inv3(const double m[3][3], double r[3][3])
+{
+    double d = det3(m);
+    r[0][0] = (m[1][1] * m[2][2] - m[1][2] * m[2][1]) / d;
+    r[0][1] = (m[0][2] * m[2][1] - m[0][1] * m[2][2]) / d;
+    r[0][2] = (m[0][1] * m[1][2] - m[0][2] * m[1][1]) / d;
+    r[1][0] = (m[1][2] * m[2][0] - m[1][0] * m[2][2]) / d;
+    r[1][1] = (m[0][0] * m[2][2] - m[0][2] * m[2][0]) / d;
+    r[1][2] = (m[0][2] * m[1][0] - m[0][0] * m[1][2]) / d;
+    r[2][0] = (m[1][0] * m[2][1] - m[1][1] * m[2][0]) / d;
+    r[2][1] = (m[0][1] * m[2][0] - m[0][0] * m[2][1]) / d;
+    r[2][2] = (m[0][0] * m[1][1] - m[0][1] * m[1][0]) / d;
+}
+
+/* r = v · m for a row vector v. */
+static void vecmat(const double v[3], const double m[3][3], double r[3])
+{
+    for (int k = 0; k < 3; k++) r[k] = v[0] * m[0][k] + v[1] * m[1][k] + v[2] * m[2][k];
+}
+
+static void matmul3(const double a[3][3], const double b[3][3], double r[3][3])
+{
+    for (int i = 0; i < 3; i++) vecmat(a[i], b, r[i]);
+}
+
+double ct_structure_volume(const ct_structure *s)
+{
+    return fabs(det3(s->matrix));
+}
+
+double ct_structure_density(const ct_structure *s)
+{
+    double mass = 0;
+    for (int i = 0; i < s->natoms; i++) mass += ct_element_mass(s->z[i]);
+    return mass * AMU_PER_A3_TO_G_PER_CM3 / ct_structure_volume(s);
+}
+
+/* A reduced basis for minimum-image searches: red holds the Niggli-reduced
+   vectors (rows) and to_red maps fractional coordinates of the structure's
+   cell into it.  reach is how many images to search each way: 1 in a
+   reduced basis, 2 if spglib could not reduce. */
+typedef struct {
+    double red[3][3];
+    double to_red[3][3];
+    int reach;
+} mic_basis;
+
+/* Niggli-reduce m (rows) into red (rows, right-handed); 0 on failure. */
+static int niggli_rows(const double m[3][3], double red[3][3])
+{
+    double cols[3][3];
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < 3; k++) cols[k][i] = m[i][k];
+    if (!spg_niggli_reduce(cols, 1e-5)) return 0;
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < 3; k++) red[i][k] = cols[k][i];
+    if (det3(red) < 0)   /* keep the hand: -a, -b, -c has the same metric */
+        for (int i = 0; i < 3; i++)
+            for (int k = 0; k < 3; k++) red[i][k] = -red[i][k];
+    return 1;
+}
+
+static void mic_init(const ct_structure *s, mic_basis *b)
+{
+    double inv[3][3];
+    b->reach = 1;
+    if (!niggli_rows(s->matrix, b->red)) {
+        memcpy(b->red, s->matrix, sizeof b->red);
+        b->reach = 2;
+    }
+    inv3(b->red, inv);
+    matmul3(s->matrix, inv, b->to_red);
+}
+
+static double mic_distance(const mic_basis *b, const double fi[3], const double fj[3])
+{
+    double df[3] = {fj[0] - fi[0], fj[1] - fi[1], fj[2] - fi[2]};
+    double g[3];
+    vecmat(df, b->to_red, g);
+    for (int k = 0; k < 3; k++) g[k] -= nearbyint(g[k]);
+    double best = INFINITY;
+    int r = b->reach;
+    for (int n0 = -r; n0 <= r; n0++)
+        for (int n1 = -r; n1 <= r; n1++)
+            for (int n2 = -r; n2 <= r; n2++) {
+                double h[3] = {g[0] + n0, g[1] + n1, g[2] + n2}, d[3];
+                vecmat(h, b->red, d);
+                double d2 = dot3(d, d);
+                if (d2 < best) best = d2;
+            }
+    return sqrt(best);
+}
+
+double ct_structure_distance(const ct_structure *s, int i, int j)
+{
+    if (i < 0 || j < 0 || i >= s->natoms || j >= s->natoms) return NAN;
+    mic_basis b;
+    mic_init(s, &b);
+    return mic_distance(&b, s->frac[i], s->frac[j]);
+}
+
+void ct_structure_distance_matrix(const ct_structure *s, double *out)
+{
+    mic_basis b;
+    mic_init(s, &b);
+    int n = s->natoms;
+    for (int i = 0; i < n; i++) {
+        out[(size_t)i * n + i] = 0;
+        for (int j = i + 1; j < n; j++) {
+            double d = mic_distance(&b, s->frac[i], s->frac[j]);
+            out[(size_t)i * n + j] = d;
+            out[(size_t)j * n + i] = d;
+        }
+    }
+}
+
+char *ct_structure_formula(const ct_structure *s, char *buf, size_t size)
+{
+    int count[CT_MAX_Z + 1] = {0};
+    for (int i = 0; i < s->natoms; i++) count[s->z[i]]++;
+    size_t len = 0;
+    buf[0] = 0;
+    for (int i = 0; i < s->natoms && len < size; i++) {
+        int z = s->z[i];
+        if (!count[z]) continue;   /* already written */
+        int n = snprintf(buf + len, size - len, "%s%d", ct_element_symbol(z), count[z]);
+        if (n < 0) break;
+        len += (size_t)n;
+        count[z] = 0;
+    }
+    return buf;
+}
+
+ct_structure *ct_structure_niggli(const ct_structure *s, ct_error *err)
+{
+    double red[3][3], inv[3][3], to_red[3][3], cell[6];
+    if (!niggli_rows(s->matrix, red)) {
+        ct_fail(err, CT_EINVAL, "spglib could not Niggli-reduce the cell");
+        return NULL;
+    }
+    inv3(red, inv);
+    matmul3(s->matrix, inv, to_red);
+    ct_cell_from_matrix(red, cell);
+    double (*f)[3] = malloc((size_t)s->natoms * sizeof *f);
+    if (!f) {
+        ct_fail(err, CT_ENOMEM, "out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < s->natoms; i++) vecmat(s->frac[i], to_red, f[i]);
+    ct_structure *r = ct_structure_new(cell, s->natoms, s->z, (const double (*)[3])f, err);
+    free(f);
+    if (r && ct_structure_set_name(r, s->name, err) != CT_OK) {
+        ct_structure_free(r);
+        return NULL;
+    }
+    if (r) {
+        r->spacegroup = s->spacegroup;
+        r->declared_spacegroup = s->declared_spacegroup;
+    }
+    return r;
+}
+
+typedef struct {
+    int z;
+    double f[3];
+} atom_key;
+
+static int cmp_atom(const void *pa, const void *pb)
+{
+    const atom_key *a = pa, *b = pb;
+    if (a->z != b->z) return a->z < b->z ? -1 : 1;
+    for (int k = 0; k < 3; k++)
+        if (a->f[k] != b->f[k]) return a->f[k] < b->f[k] ? -1 : 1;
+    return 0;
+}
+
+int ct_structure_sort(ct_structure *s, ct_error *err)
+{
+    atom_key *keys = malloc((size_t)s->natoms * sizeof *keys);
+    if (!keys) return ct_fail(err, CT_ENOMEM, "out of memory");
+    for (int i = 0; i < s->natoms; i++) {
+        keys[i].z = s->z[i];
+        memcpy(keys[i].f, s->frac[i], sizeof keys[i].f);
+    }
+    qsort(keys, (size_t)s->natoms, sizeof *keys, cmp_atom);
+    for (int i = 0; i < s->natoms; i++) {
+        s->z[i] = keys[i].z;
+        memcpy(s->frac[i], keys[i].f, sizeof keys[i].f);
+    }
+    free(keys);
+    return CT_OK;
+}
