@@ -33,7 +33,7 @@
 int ct_symmetry_spacegroup(const ct_structure *s, double symprec, int *number,
                            char symbol[32], ct_error *err);
 
-typedef struct {
+typedef struct ct_symmetrized {
     ct_structure *cell;     /* the standardised conventional cell */
     int number;             /* 1–230 */
     char hm[32];            /* full-spaced H-M symbol, "F m -3 m" */

@@ -59,6 +59,11 @@ static void history_init(void)
 {
     using_history();
     stifle_history(HISTORY_MAX);
+    /* A timestamp line before each entry lets a multi-line chunk come back
+       from the file as one entry, as bash's lithist does. */
+    history_comment_char = '#';
+    history_write_timestamps = 1;
+    history_multiline_entries = 1;
     history_path = choose_history_path();
     if (history_path) read_history(history_path);
 }

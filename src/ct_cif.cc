@@ -1,0 +1,336 @@
+// ct_cif.cc - CIF reading through gemmi: the only C++ in crystens.
+//
+// gemmi parses the text into a document of blocks; everything after that
+// (cell, sites, symmetry expansion, checks) is done here block by block, so
+// one bad block costs only itself.  gemmi throws (std::runtime_error, PEGTL
+// parse errors, std::out_of_range); every extern "C" entry point catches
+// std::exception and ... and returns a status, as ct_common.h requires.
+
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <gemmi/cif.hpp>       // cif::Document, cif::Block, parse_input
+#include <gemmi/numb.hpp>      // cif::as_number: "5.6402(3)" -> 5.6402
+#include <gemmi/symmetry.hpp>  // Op, parse_triplet, find_spacegroup_by_*
+
+extern "C" {
+#include "ct_cif.h"
+#include "ct_elements.h"
+#include "ct_file.h"
+}
+
+namespace cif = gemmi::cif;
+
+namespace {
+
+// Why a block gives no structure; caught per block.
+struct BlockError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+[[noreturn]] __attribute__((format(printf, 1, 2)))
+void block_fail(const char *fmt, ...)
+{
+    char buf[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    throw BlockError(buf);
+}
+
+// The first of tags present in the block with a non-null value, or NULL.
+const std::string *first_value(const cif::Block &b, std::initializer_list<const char *> tags)
+{
+    for (const char *t : tags)
+        if (const std::string *v = b.find_value(t))
+            if (!cif::is_null(*v)) return v;
+    return nullptr;
+}
+
+// Angles default to 90 degrees, as the CIF dictionary says; lengths do not.
+void read_cell(const cif::Block &b, double cell[6])
+{
+    static const char *const tags[6] = {"_cell_length_a", "_cell_length_b", "_cell_length_c",
+                                        "_cell_angle_alpha", "_cell_angle_beta",
+                                        "_cell_angle_gamma"};
+    for (int i = 0; i < 6; i++) {
+        const std::string *v = first_value(b, {tags[i]});
+        if (!v) {
+            if (i < 3) block_fail("no unit cell (%s missing)", tags[i]);
+            cell[i] = 90.0;
+            continue;
+        }
+        cell[i] = cif::as_number(*v);
+        if (std::isnan(cell[i])) block_fail("%s is not a number: '%s'", tags[i], v->c_str());
+    }
+}
+
+// The declared space-group number, 0 if the block states none.
+int declared_number(const cif::Block &b)
+{
+    const std::string *v = first_value(b, {"_space_group_IT_number",
+                                           "_symmetry_Int_Tables_number",
+                                           "_space_group.IT_number"});
+    if (!v) return 0;
+    double n = cif::as_number(*v);
+    return n >= 1 && n <= 230 && n == std::floor(n) ? (int)n : 0;
+}
+
+// The operations a block lists, else those of its H-M symbol or number,
+// else the identity (P1).  *declared gets the group number it names.
+std::vector<gemmi::Op> read_ops(cif::Block &b, const double cell[6], int *declared)
+{
+    *declared = declared_number(b);
+    std::vector<gemmi::Op> ops;
+    for (const char *tag : {"_space_group_symop_operation_xyz", "_symmetry_equiv_pos_as_xyz",
+                            "_space_group_symop.operation_xyz"}) {
+        cif::Column col = b.find_values(tag);
+        if (!col) continue;
+        for (const std::string &raw : col) {
+            std::string xyz = cif::as_string(raw);
+            try {
+                ops.push_back(gemmi::parse_triplet(xyz));
+            } catch (std::exception &e) {
+                block_fail("bad symmetry operation '%s' (%s)", xyz.c_str(), e.what());
+            }
+        }
+        if (ops.size() > 192) block_fail("%zu symmetry operations (at most 192)", ops.size());
+        return ops;
+    }
+    const gemmi::SpaceGroup *sg = nullptr;
+    if (const std::string *hm = first_value(b, {"_space_group_name_H-M_alt",
+                                                "_symmetry_space_group_name_H-M",
+                                                "_space_group.name_H-M_alt"})) {
+        std::string name = cif::as_string(*hm);
+        sg = gemmi::find_spacegroup_by_name(name, cell[3], cell[5]);
+        if (!sg) block_fail("unknown space group '%s'", name.c_str());
+    } else if (*declared) {
+        sg = gemmi::find_spacegroup_by_number(*declared);
+    }
+    if (!sg) return {gemmi::Op::identity()};
+    if (!*declared) *declared = sg->number;
+    return sg->operations().all_ops_sorted();
+}
+
+struct Site {
+    int z;
+    double f[3];
+    std::string label;
+};
+
+double site_number(cif::Table::Row &row, int col, const char *what, const std::string &label)
+{
+    double x = cif::as_number(row[col]);
+    if (std::isnan(x))
+        block_fail("site %s: %s is not a number: '%s'", label.c_str(), what, row[col].c_str());
+    return x;
+}
+
+std::vector<Site> read_sites(cif::Block &b)
+{
+    enum { kLabel, kSymbol, kX, kY, kZ, kOcc };
+    cif::Table t = b.find("_atom_site_", {"?label", "?type_symbol", "fract_x", "fract_y",
+                                          "fract_z", "?occupancy"});
+    if (!t.ok() || t.length() == 0)
+        block_fail("no atom sites with fractional coordinates (_atom_site_fract_x)");
+    std::vector<Site> sites;
+    int n = 0;
+    for (auto row : t) {
+        n++;
+        Site s;
+        s.label = row.has2(kLabel) ? row.str(kLabel) : "#" + std::to_string(n);
+        std::string sym = row.has2(kSymbol) ? row.str(kSymbol) : row.has2(kLabel) ? s.label : "";
+        s.z = ct_element_parse(sym.c_str(), nullptr);
+        if (!s.z) block_fail("site %s: unknown element '%s'", s.label.c_str(), sym.c_str());
+        s.f[0] = site_number(row, kX, "fract_x", s.label);
+        s.f[1] = site_number(row, kY, "fract_y", s.label);
+        s.f[2] = site_number(row, kZ, "fract_z", s.label);
+        if (row.has2(kOcc)) {
+            double occ = site_number(row, kOcc, "occupancy", s.label);
+            if (occ < 0.999)
+                block_fail("site %s: partial occupancy %g (disordered sites are not supported)",
+                           s.label.c_str(), occ);
+            if (occ > 1.001) block_fail("site %s: occupancy %g exceeds 1", s.label.c_str(), occ);
+        }
+        sites.push_back(s);
+    }
+    return sites;
+}
+
+// Squared Cartesian length of the fractional difference a - b, wrapped into
+// [-0.5, 0.5): exact for the tiny distances the merge test asks about.
+double close_d2(const double a[3], const double b[3], const double m[3][3])
+{
+    double d[3], c[3] = {0, 0, 0};
+    for (int k = 0; k < 3; k++) d[k] = a[k] - b[k] - std::nearbyint(a[k] - b[k]);
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < 3; i++) c[k] += d[i] * m[i][k];
+    return c[0] * c[0] + c[1] * c[1] + c[2] * c[2];
+}
+
+// Apply every operation to every site; images within CT_CIF_MERGE_TOL of
+// an atom already placed are that atom (same element) or an error.
+void expand(const std::vector<Site> &sites, const std::vector<gemmi::Op> &ops,
+            const double m[3][3], std::vector<int> &z, std::vector<std::array<double, 3>> &f)
+{
+    const double tol2 = CT_CIF_MERGE_TOL * CT_CIF_MERGE_TOL;
+    std::vector<size_t> owner;
+    for (size_t s = 0; s < sites.size(); s++) {
+        for (size_t o = 0; o <= ops.size(); o++) {
+            std::array<double, 3> p = {sites[s].f[0], sites[s].f[1], sites[s].f[2]};
+            if (o > 0) p = ops[o - 1].apply_to_xyz(p);
+            for (double &x : p) x = ct_wrap01(x);
+            bool merged = false;
+            for (size_t a = 0; a < f.size() && !merged; a++) {
+                if (close_d2(p.data(), f[a].data(), m) >= tol2) continue;
+                if (z[a] != sites[s].z)
+                    block_fail("sites %s and %s overlap (different elements closer than %g A)",
+                               sites[owner[a]].label.c_str(), sites[s].label.c_str(),
+                               CT_CIF_MERGE_TOL);
+                merged = true;
+            }
+            if (merged) continue;
+            if (f.size() >= CT_STRUCTURE_MAXATOMS)
+                block_fail("more than %d atoms in the cell", CT_STRUCTURE_MAXATOMS);
+            z.push_back(sites[s].z);
+            f.push_back(p);
+            owner.push_back(s);
+        }
+    }
+}
+
+ct_structure *block_structure(cif::Block &b)
+{
+    double cell[6], m[3][3];
+    ct_error err;
+    read_cell(b, cell);
+    if (ct_cell_to_matrix(cell, m, &err) != CT_OK) throw BlockError(err.msg);
+    int declared;
+    std::vector<gemmi::Op> ops = read_ops(b, cell, &declared);
+    std::vector<Site> sites = read_sites(b);
+    std::vector<int> z;
+    std::vector<std::array<double, 3>> f;
+    expand(sites, ops, m, z, f);
+    ct_structure *s = ct_structure_new(cell, (int)z.size(), z.data(),
+                                       reinterpret_cast<const double (*)[3]>(f.data()), &err);
+    if (!s) throw BlockError(err.msg);
+    s->declared_spacegroup = declared;
+    if (ct_structure_set_name(s, b.name.c_str(), &err) != CT_OK) {
+        ct_structure_free(s);
+        throw BlockError(err.msg);
+    }
+    return s;
+}
+
+// Append to a malloc'd C array, growing it by doubling.
+template <typename T> void push_c(T *&arr, size_t &n, T v)
+{
+    if ((n & (n - 1)) == 0) {   // n is 0 or a power of two: full
+        void *p = std::realloc(arr, (n ? 2 * n : 1) * sizeof(T));
+        if (!p) throw std::bad_alloc();
+        arr = static_cast<T *>(p);
+    }
+    arr[n++] = v;
+}
+
+char *dup_or_throw(const char *s)
+{
+    char *d = strdup(s);
+    if (!d) throw std::bad_alloc();
+    return d;
+}
+
+void add_failure(ct_cif_result *out, const std::string &block, const char *reason)
+{
+    ct_cif_failure f = {nullptr, nullptr};
+    try {
+        f.block = dup_or_throw(block.c_str());
+        f.reason = dup_or_throw(reason);
+        push_c(out->failed, out->nfailed, f);
+    } catch (...) {
+        std::free(f.block);
+        std::free(f.reason);
+        throw;
+    }
+}
+
+void parse_document(const char *text, size_t len, const char *source, ct_cif_result *out)
+{
+    cif::Document doc;
+    tao::pegtl::memory_input<> in(text, len, source);
+    cif::parse_input(doc, in);
+    for (cif::Block &b : doc.blocks) {
+        ct_structure *s = nullptr;
+        try {
+            s = block_structure(b);
+        } catch (BlockError &e) {
+            add_failure(out, b.name, e.what());
+            continue;
+        }
+        try {
+            push_c(out->items, out->n, s);
+        } catch (...) {
+            ct_structure_free(s);
+            throw;
+        }
+    }
+}
+
+}  // namespace
+
+extern "C" void ct_cif_result_free(ct_cif_result *r)
+{
+    for (size_t i = 0; i < r->n; i++) ct_structure_free(r->items[i]);
+    for (size_t i = 0; i < r->nfailed; i++) {
+        std::free(r->failed[i].block);
+        std::free(r->failed[i].reason);
+    }
+    std::free(r->items);
+    std::free(r->failed);
+    std::memset(r, 0, sizeof *r);
+}
+
+extern "C" int ct_cif_parse(const char *text, size_t len, const char *source,
+                            ct_cif_result *out, ct_error *err)
+{
+    std::memset(out, 0, sizeof *out);
+    if (!source) source = "string";
+    try {
+        if (std::memchr(text, '\0', len))
+            return ct_fail(err, CT_EFORMAT, "%s: not a CIF file (binary data)", source);
+        parse_document(text, len, source, out);
+        if (out->n + out->nfailed == 0) {
+            ct_cif_result_free(out);
+            return ct_fail(err, CT_EFORMAT, "%s: no data blocks (empty or not a CIF file)",
+                           source);
+        }
+        return CT_OK;
+    } catch (std::bad_alloc &) {
+        ct_cif_result_free(out);
+        return ct_fail(err, CT_ENOMEM, "%s: out of memory", source);
+    } catch (std::exception &e) {
+        ct_cif_result_free(out);
+        return ct_fail(err, CT_EFORMAT, "%s", e.what());
+    } catch (...) {
+        ct_cif_result_free(out);
+        return ct_fail(err, CT_EFORMAT, "%s: unreadable CIF", source);
+    }
+}
+
+extern "C" int ct_cif_read(const char *path, ct_cif_result *out, ct_error *err)
+{
+    std::memset(out, 0, sizeof *out);
+    size_t len;
+    char *text = ct_file_read_all(path, CT_CIF_MAX_FILE, &len, err);
+    if (!text) return CT_EIO;
+    int rc = ct_cif_parse(text, len, path, out, err);
+    std::free(text);
+    return rc;
+}
