@@ -6,6 +6,7 @@
 // parse errors, std::out_of_range); every extern "C" entry point catches
 // std::exception and ... and returns a status, as ct_common.h requires.
 
+#include <array>
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
@@ -135,9 +136,9 @@ double site_number(cif::Table::Row &row, int col, const char *what, const std::s
 
 std::vector<Site> read_sites(cif::Block &b)
 {
-    enum { kLabel, kSymbol, kX, kY, kZ, kOcc };
-    cif::Table t = b.find("_atom_site_", {"?label", "?type_symbol", "fract_x", "fract_y",
-                                          "fract_z", "?occupancy"});
+    enum { kX, kY, kZ, kLabel, kSymbol, kOcc };
+    cif::Table t = b.find("_atom_site_", {"fract_x", "fract_y", "fract_z", "?label",
+                                          "?type_symbol", "?occupancy"});
     if (!t.ok() || t.length() == 0)
         block_fail("no atom sites with fractional coordinates (_atom_site_fract_x)");
     std::vector<Site> sites;
@@ -270,7 +271,9 @@ void parse_document(const char *text, size_t len, const char *source, ct_cif_res
         ct_structure *s = nullptr;
         try {
             s = block_structure(b);
-        } catch (BlockError &e) {
+        } catch (std::bad_alloc &) {
+            throw;
+        } catch (std::exception &e) {   // ours, or gemmi's on a malformed item
             add_failure(out, b.name, e.what());
             continue;
         }

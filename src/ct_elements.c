@@ -131,7 +131,7 @@ const char *ct_element_symbol(int z)
 
 double ct_element_mass(int z)
 {
-    return z >= 1 && z <= CT_MAX_Z ? elements[z].mass : NAN;
+    return z >= 1 && z <= CT_MAX_Z ? elements[z].mass : (double)NAN;
 }
 
 int ct_element_z(const char *symbol, size_t len)

@@ -190,12 +190,15 @@ double ct_structure_density(const ct_structure *s)
 
 /* A reduced basis for minimum-image searches: red holds the Niggli-reduced
    vectors (rows) and to_red maps fractional coordinates of the structure's
-   cell into it.  reach is how many images to search each way: 1 in a
-   reduced basis, 2 if spglib could not reduce. */
+   cell into it.  The images searched are the lattice vectors n·red with n
+   in -reach..reach (1 in a reduced basis, 2 if spglib could not reduce),
+   kept with their squared lengths so each costs one dot product. */
 typedef struct {
     double red[3][3];
     double to_red[3][3];
-    int reach;
+    int nimg;
+    double img[125][3];
+    double img2[125];
 } mic_basis;
 
 /* Niggli-reduce m (rows) into red (rows, right-handed); 0 on failure. */
@@ -216,32 +219,38 @@ static int niggli_rows(const double m[3][3], double red[3][3])
 static void mic_init(const ct_structure *s, mic_basis *b)
 {
     double inv[3][3];
-    b->reach = 1;
+    int reach = 1;
     if (!niggli_rows(s->matrix, b->red)) {
         memcpy(b->red, s->matrix, sizeof b->red);
-        b->reach = 2;
+        reach = 2;
     }
     inv3(b->red, inv);
     matmul3(s->matrix, inv, b->to_red);
+    b->nimg = 0;
+    for (int n0 = -reach; n0 <= reach; n0++)
+        for (int n1 = -reach; n1 <= reach; n1++)
+            for (int n2 = -reach; n2 <= reach; n2++) {
+                double n[3] = {n0, n1, n2};
+                vecmat(n, b->red, b->img[b->nimg]);
+                b->img2[b->nimg] = dot3(b->img[b->nimg], b->img[b->nimg]);
+                b->nimg++;
+            }
 }
 
+/* |d + v|² = |d|² + 2 d·v + |v|² for each image v: one dot product each. */
 static double mic_distance(const mic_basis *b, const double fi[3], const double fj[3])
 {
     double df[3] = {fj[0] - fi[0], fj[1] - fi[1], fj[2] - fi[2]};
-    double g[3];
+    double g[3], d[3];
     vecmat(df, b->to_red, g);
     for (int k = 0; k < 3; k++) g[k] -= nearbyint(g[k]);
-    double best = INFINITY;
-    int r = b->reach;
-    for (int n0 = -r; n0 <= r; n0++)
-        for (int n1 = -r; n1 <= r; n1++)
-            for (int n2 = -r; n2 <= r; n2++) {
-                double h[3] = {g[0] + n0, g[1] + n1, g[2] + n2}, d[3];
-                vecmat(h, b->red, d);
-                double d2 = dot3(d, d);
-                if (d2 < best) best = d2;
-            }
-    return sqrt(best);
+    vecmat(g, b->red, d);
+    double d2 = dot3(d, d), best = INFINITY;
+    for (int m = 0; m < b->nimg; m++) {
+        double q = d2 + 2 * dot3(d, b->img[m]) + b->img2[m];
+        if (q < best) best = q;
+    }
+    return best > 0 ? sqrt(best) : 0;
 }
 
 double ct_structure_distance(const ct_structure *s, int i, int j)

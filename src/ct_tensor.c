@@ -42,14 +42,15 @@ static ct_tensor *tensor_alloc_header(int ndim, const int64_t *shape, size_t *nu
     return t;
 }
 
-ct_tensor *ct_tensor_new(int ndim, const int64_t *shape, ct_error *err)
+/* Allocate a tensor with its own storage, zeroed or not. */
+static ct_tensor *tensor_alloc(int ndim, const int64_t *shape, int zero, ct_error *err)
 {
     size_t n;
     ct_tensor *t = tensor_alloc_header(ndim, shape, &n, err);
     if (!t) return NULL;
     t->storage = malloc(sizeof *t->storage);
     /* One spare element so a 0-element tensor still has a valid pointer. */
-    float *data = calloc(n ? n : 1, sizeof(float));
+    float *data = zero ? calloc(n ? n : 1, sizeof(float)) : malloc((n ? n : 1) * sizeof(float));
     if (!t->storage || !data) {
         free(t->storage);
         free(data);
@@ -64,6 +65,16 @@ ct_tensor *ct_tensor_new(int ndim, const int64_t *shape, ct_error *err)
     return t;
 }
 
+ct_tensor *ct_tensor_new(int ndim, const int64_t *shape, ct_error *err)
+{
+    return tensor_alloc(ndim, shape, 1, err);
+}
+
+ct_tensor *ct_tensor_empty(int ndim, const int64_t *shape, ct_error *err)
+{
+    return tensor_alloc(ndim, shape, 0, err);
+}
+
 ct_tensor *ct_tensor_new_like(const ct_tensor *t, ct_error *err)
 {
     return ct_tensor_new(t->ndim, t->shape, err);
@@ -71,7 +82,7 @@ ct_tensor *ct_tensor_new_like(const ct_tensor *t, ct_error *err)
 
 ct_tensor *ct_tensor_clone(const ct_tensor *t, ct_error *err)
 {
-    ct_tensor *c = ct_tensor_new(t->ndim, t->shape, err);
+    ct_tensor *c = ct_tensor_empty(t->ndim, t->shape, err);
     if (c) memcpy(c->data, t->data, t->numel * sizeof(float));
     return c;
 }
@@ -127,6 +138,19 @@ ct_tensor *ct_tensor_narrow(const ct_tensor *t, int64_t start, int64_t len, ct_e
     shape[0] = len;
     size_t stride = t->shape[0] ? t->numel / (size_t)t->shape[0] : 0;
     return tensor_view(t, t->data + (size_t)start * stride, t->ndim, shape, err);
+}
+
+ct_tensor *ct_tensor_view(const ct_tensor *t, size_t offset, int ndim, const int64_t *shape,
+                          ct_error *err)
+{
+    size_t n = 1;
+    for (int i = 0; i < ndim && i < CT_MAXDIM; i++) n *= shape[i] > 0 ? (size_t)shape[i] : 0;
+    if (ndim > CT_MAXDIM || offset > t->numel || n > t->numel - offset) {
+        ct_fail(err, CT_EINVAL, "view of %zu elements at offset %zu does not fit in %zu",
+                n, offset, t->numel);
+        return NULL;
+    }
+    return tensor_view(t, t->data + offset, ndim, shape, err);
 }
 
 ct_tensor *ct_tensor_reshape(const ct_tensor *t, int ndim, const int64_t *shape, ct_error *err)

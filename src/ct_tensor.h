@@ -51,6 +51,10 @@ typedef struct ct_tensor {
 /* Create a zero-filled tensor of the given shape; NULL and err on failure. */
 ct_tensor *ct_tensor_new(int ndim, const int64_t *shape, ct_error *err);
 
+/* Create a tensor whose elements are left uninitialised: for outputs that
+   are about to be overwritten whole, where zeroing would be wasted work. */
+ct_tensor *ct_tensor_empty(int ndim, const int64_t *shape, ct_error *err);
+
 /* Create a tensor like t (same shape), zero-filled. */
 ct_tensor *ct_tensor_new_like(const ct_tensor *t, ct_error *err);
 
@@ -65,6 +69,11 @@ ct_tensor *ct_tensor_select(const ct_tensor *t, int64_t i, ct_error *err);
 
 /* Return a view of rows [start, start+len) along the first dimension. */
 ct_tensor *ct_tensor_narrow(const ct_tensor *t, int64_t start, int64_t len, ct_error *err);
+
+/* Return a view of the given shape over t's elements from offset on (the
+   flat parameter buffers of ct_nn hand out one view per parameter). */
+ct_tensor *ct_tensor_view(const ct_tensor *t, size_t offset, int ndim, const int64_t *shape,
+                          ct_error *err);
 
 /* Return a view of t with another shape of the same number of elements. */
 ct_tensor *ct_tensor_reshape(const ct_tensor *t, int ndim, const int64_t *shape, ct_error *err);

@@ -22,6 +22,7 @@
 #include <lua.h>
 
 #include "ct_common.h"
+#include "ct_rng.h"
 #include "ct_tensor.h"
 
 typedef struct {
@@ -32,6 +33,16 @@ typedef struct {
 
 /* Metatable name of tensor userdata. */
 #define CTL_TENSOR "crystens.Tensor"
+
+/* Metatable name of random generator userdata (lua_tensor_ops.c). */
+#define CTL_RNG "crystens.Rng"
+
+/* Return the Rng at idx, or the shared default generator when idx is 0 or nil. */
+ct_rng *ctL_optrng(lua_State *L, int idx);
+
+/* Add the arithmetic of lua_tensor_ops.c to the tensor metatable, its
+   methods table and the module table at the given indices. */
+void ctL_tensor_ops_open(lua_State *L, int mt, int methods, int lib);
 
 /* Push a new table holding l's functions; record their docs and moddoc. */
 void ctL_newlib(lua_State *L, const ctL_Reg *l, const char *moddoc);
@@ -68,5 +79,11 @@ int luaopen_crystens_doc(lua_State *L);
 int luaopen_crystens_tensor(lua_State *L);
 int luaopen_crystens_metrics_core(lua_State *L);
 int luaopen_crystens_kmeans(lua_State *L);
+int luaopen_crystens_nn_core(lua_State *L);
+int luaopen_crystens_structure(lua_State *L);
+int luaopen_crystens_cif(lua_State *L);
+int luaopen_crystens_dataset(lua_State *L);
+int luaopen_crystens_crystens(lua_State *L);
+int luaopen_crystens_progress(lua_State *L);
 
 #endif

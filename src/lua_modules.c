@@ -12,6 +12,12 @@ static const luaL_Reg modules[] = {
     {"crystens.tensor", luaopen_crystens_tensor},
     {"crystens.metrics_core", luaopen_crystens_metrics_core},
     {"crystens.kmeans", luaopen_crystens_kmeans},
+    {"crystens.nn_core", luaopen_crystens_nn_core},
+    {"crystens.structure", luaopen_crystens_structure},
+    {"crystens.cif", luaopen_crystens_cif},
+    {"crystens.dataset", luaopen_crystens_dataset},
+    {"crystens.crystens", luaopen_crystens_crystens},
+    {"crystens.progress", luaopen_crystens_progress},
     {NULL, NULL}
 };
 

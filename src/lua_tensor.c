@@ -312,11 +312,16 @@ int luaopen_crystens_tensor(lua_State *L)
     ctL_newclass(L, CTL_TENSOR, NULL, tensor_meta);
     lua_newtable(L);
     ctL_setfuncs(L, tensor_methods);
-    lua_setfield(L, -2, "methods");
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "methods");                 /* mt methods */
     lua_pushcfunction(L, mm_index);
-    lua_setfield(L, -2, "__index");
-    lua_pop(L, 1);
+    lua_setfield(L, -3, "__index");
     ctL_newlib(L, tensor_funcs, "crystens.tensor: dense float32 tensors (up to 5-d) with "
-               "views, statistics and NumPy .npy files. Index with t[i] for a view of row i.");
+               "views, statistics, NumPy .npy files, element-wise arithmetic (t + u, t:add_(u), "
+               "broadcasting), reductions and seeded random draws (tensor.seed, tensor.rng). "
+               "Index with t[i] for a view of row i.");   /* mt methods lib */
+    ctL_tensor_ops_open(L, -3, -2, -1);
+    lua_replace(L, -3);
+    lua_pop(L, 1);                                  /* lib */
     return 1;
 }

@@ -13,12 +13,22 @@ M.tensor = require "crystens.tensor"
 M.metrics = require "crystens.metrics"
 M.plot = require "crystens.plot"
 M.kmeans = require "crystens.kmeans"
+M.nn = require "crystens.nn"
+M.json = require "crystens.json"
+M.structure = require "crystens.structure"
+M.cif = require "crystens.cif"
+M.dataset = require "crystens.dataset"
+M.crystens = require "crystens.crystens"
+M.progress = require "crystens.progress"
 M.help = require("crystens.help").help
 
 doc[M] = "crystens " .. config.version .. ": generative models (GAN, WGAN-GP, diffusion) " ..
   "for crystal structures on the CrysTens encoding. Modules: ct.tensor (float32 tensors), " ..
   "ct.kmeans (K-means with automatic K; callable: ct.kmeans(values, k)). " ..
+  "ct.nn (layers, models, Adam, checkpoints; ct.nn.unet), ct.json. " ..
   "ct.metrics (K-S, Wasserstein-1, histograms, SMACT validity), ct.plot (SVG charts). " ..
+  "ct.cif (read/parse/write CIF), ct.structure (crystal structures), ct.dataset (CSV/CIF " ..
+  "data sets), ct.crystens (CrysTens encode/decode, t:save_png), ct.progress (progress bars). " ..
   "help(ct.tensor) documents a module, help(f) a function."
 
 return M

@@ -1,11 +1,14 @@
-/* test_tensor.c - the tensor core: shapes, views, statistics, .npy files. */
+/* test_tensor.c - the tensor core: shapes, views, statistics, .npy files,
+   the seeded RNG and the element-wise ops. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "ct_rng.h"
 #include "ct_tensor.h"
+#include "ct_tensor_ops.h"
 #include "tap.h"
 
 static char tmpdir[] = "/tmp/ct_test_tensor_XXXXXX";
@@ -152,6 +155,109 @@ static void test_npy_bad(void)
        "truncated data is refused: %s", err.msg);
 }
 
+
+static void test_rng(void)
+{
+    ct_rng a, b;
+    ct_error err;
+    ct_rng_seed(&a, 42);
+    ct_rng_seed(&b, 42);
+    int same = 1;
+    for (int i = 0; i < 100; i++) same &= ct_rng_next(&a) == ct_rng_next(&b);
+    ok(same, "one seed gives one stream");
+    char st[CT_RNG_STATE_LEN];
+    ct_rng_state_str(&a, st);
+    uint64_t want[5];
+    for (int i = 0; i < 5; i++) want[i] = ct_rng_next(&a);
+    ct_rng c;
+    ct_rng_seed(&c, 1);
+    ok(ct_rng_set_state_str(&c, st, &err) == CT_OK, "restore state %.24s...", st);
+    same = 1;
+    for (int i = 0; i < 5; i++) same &= ct_rng_next(&c) == want[i];
+    ok(same, "a restored state continues the stream");
+    ok(ct_rng_set_state_str(&c, "xoshiro256:12", &err) != CT_OK && strstr(err.msg, "64 hex"),
+       "a short state string is refused: %s", err.msg);
+    /* Moments of 200000 draws: the standard error of the mean is ~0.0022. */
+    enum { N = 200000 };
+    static float buf[N];
+    ct_rng_fill_normal(&a, buf, N, 0, 1);
+    double m = 0, v = 0;
+    for (int i = 0; i < N; i++) m += (double)buf[i];
+    m /= N;
+    for (int i = 0; i < N; i++) v += ((double)buf[i] - m) * ((double)buf[i] - m);
+    near(m, 0, 0.01, "normal draws have mean 0");
+    near(sqrt(v / N), 1, 0.01, "normal draws have std 1");
+    ct_rng_fill_uniform(&a, buf, N, -1, 3);
+    float lo = 9, hi = -9;
+    m = 0;
+    for (int i = 0; i < N; i++) {
+        m += (double)buf[i];
+        lo = fminf(lo, buf[i]);
+        hi = fmaxf(hi, buf[i]);
+    }
+    ok(lo >= -1 && hi < 3, "uniform draws stay in [-1, 3)");
+    near(m / N, 1, 0.02, "uniform draws on [-1, 3) have mean 1");
+    int inrange = 1;
+    for (int i = 0; i < 1000; i++) inrange &= ct_rng_below(&a, 7) < 7;
+    ok(inrange, "below(7) stays below 7");
+}
+
+static ct_tensor *from(int nd, const int64_t *shape, const float *v)
+{
+    ct_error err;
+    ct_tensor *t = ct_tensor_new(nd, shape, &err);
+    memcpy(t->data, v, t->numel * sizeof(float));
+    return t;
+}
+
+static void test_ops(void)
+{
+    ct_error err;
+    int64_t s23[2] = {2, 3}, s21[2] = {2, 1}, s3[1] = {3};
+    float av[6] = {1, 2, 3, 4, 5, 6}, cv[2] = {10, 20}, rv[3] = {1, 2, 4};
+    ct_tensor *a = from(2, s23, av), *col = from(2, s21, cv), *row = from(1, s3, rv);
+    ct_tensor *o = ct_tensor_new(2, s23, &err);
+    ct_tensor_binary(o, a, col, CT_OP_ADD, &err);
+    ok(o->data[0] == 11 && o->data[2] == 13 && o->data[3] == 24 && o->data[5] == 26,
+       "a 2x1 column broadcasts along rows");
+    ct_tensor_binary(o, a, row, CT_OP_DIV, &err);
+    ok(o->data[1] == 1 && o->data[2] == 0.75f && o->data[5] == 1.5f, "a 3-vector broadcasts along columns");
+    ok(ct_tensor_binary(o, a, o, CT_OP_ADD, &err) == CT_OK, "same-shape operands, output aliased");
+    int64_t s2[1] = {2};
+    ct_tensor *bad = ct_tensor_new(1, s2, &err);
+    ok(ct_tensor_binary(o, a, bad, CT_OP_ADD, &err) != CT_OK && strstr(err.msg, "2x3") &&
+       strstr(err.msg, "broadcast"), "shapes that do not broadcast: %s", err.msg);
+    ct_tensor *sum = ct_tensor_new(2, s21, &err);
+    ct_tensor_sum_to(sum, a, &err);
+    ok(sum->data[0] == 6 && sum->data[1] == 15, "sum_to 2x1 sums each row");
+    ct_tensor *srow = ct_tensor_new(1, s3, &err);
+    ct_tensor_sum_to(srow, a, &err);
+    ok(srow->data[0] == 5 && srow->data[2] == 9, "sum_to 3 sums each column");
+    ct_tensor_scalar(o, a, 2, CT_OP_SUB, 1, &err);
+    ok(o->data[0] == 1 && o->data[5] == -4, "scalar first: 2 - a");
+    ct_tensor_clamp(o, a, 2, 4.5f, &err);
+    ok(o->data[0] == 2 && o->data[3] == 4 && o->data[5] == 4.5f, "clamp to [2, 4.5]");
+    ct_tensor_unary(o, a, CT_OP_SQRT, &err);
+    near(o->data[3], 2, 0, "sqrt 4 = 2");
+    near(ct_tensor_sum(a), 21, 0, "sum");
+    const ct_tensor *parts[2] = {a, col};
+    ct_tensor *cat = ct_tensor_cat(parts, 2, 1, &err);
+    ok(cat && cat->shape[1] == 4 && cat->data[3] == 10 && cat->data[4] == 4 && cat->data[7] == 20,
+       "cat along dimension 2 interleaves the rows");
+    ct_tensor *back = ct_tensor_slice(cat, 1, 0, 3, &err);
+    ok(back && ct_tensor_same_shape(back, a) && memcmp(back->data, a->data, 24) == 0,
+       "slice undoes cat");
+    ok(ct_tensor_cat(parts, 2, 0, &err) == NULL && strstr(err.msg, "only dimension 1"),
+       "cat of mismatched shapes: %s", err.msg);
+    int64_t s32[2] = {3, 2};
+    float bv[6] = {1, 0, 0, 1, 2, -1};
+    ct_tensor *b = from(2, s32, bv), *m = ct_tensor_matmul(a, b, &err);
+    ok(m && m->shape[0] == 2 && m->shape[1] == 2 && m->data[0] == 7 && m->data[1] == -1 &&
+       m->data[2] == 16 && m->data[3] == -1, "matmul of 2x3 and 3x2");
+    ct_tensor *t[] = {a, col, row, o, bad, sum, srow, cat, back, b, m};
+    for (size_t i = 0; i < CT_COUNTOF(t); i++) ct_tensor_free(t[i]);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir)) return 99;
@@ -160,6 +266,8 @@ int main(void)
     test_npy_roundtrip();
     test_npy_float64();
     test_npy_bad();
+    test_rng();
+    test_ops();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);

@@ -1,0 +1,78 @@
+-- bench/unet.lua - one training step (forward + backward + Adam) of the
+-- reference diffusion U-Net, timed in crystens and in PyTorch on the same
+-- machine, with cblas_sgemm's own speed as the yardstick.
+--
+--   crystens bench/unet.lua [steps=3] [batch=16]       (make bench runs it)
+--
+-- The network: input 4×32×32, base 64, mults (1,2,2), 2 residual blocks per
+-- level, GroupNorm(8), SiLU, self-attention at 8×8, MSE on the noise.  The
+-- PyTorch twin is bench/unet_torch.py; it is skipped when torch is absent.
+local ct = require "crystens"
+local nn, tensor = ct.nn, ct.tensor
+
+local steps, batch = tonumber(arg[1]) or 3, tonumber(arg[2]) or 16
+local here = arg[0]:match("^(.*)/[^/]*$") or "."
+
+tensor.seed(0)
+local model = nn.unet{in_ch = 4, size = 32, base = 64, mults = {1, 2, 2}, nres = 2, attn = {8}, groups = 8}
+local opt = nn.adam(model, {lr = 2e-4})
+local x, noise = tensor.randn{batch, 4, 32, 32}, tensor.randn{batch, 4, 32, 32}
+local t = tensor.rand{batch}:mul_(1000)
+
+local function step()
+  model:zero_grad()
+  local loss, g = nn.mse(model:forward(x, t), noise)
+  model:backward(g)
+  opt:step()
+  return loss
+end
+
+local function now()
+  local f = io.popen("date +%s.%N")
+  local s = tonumber(f:read("l"))
+  f:close()
+  return s
+end
+
+print(string.format("crystens U-Net: %d parameters, batch %d", model:nparams(), batch))
+step()                                    -- warm-up: allocations, workspace
+local times = {}
+nn.profile(true)
+for i = 1, steps do
+  local t0 = now()
+  local loss = step()
+  times[i] = now() - t0
+  print(string.format("  step %d: %.3f s  (loss %.4f)", i, times[i], loss))
+end
+local prof = nn.profile()
+nn.profile(false)
+table.sort(times)
+local best, median = times[1], times[(#times + 1) // 2]
+print(string.format("crystens: best %.3f s/step, median %.3f s/step, %.1f samples/s",
+                    best, median, batch / median))
+
+local peak = nn.sgemm_gflops(2048, 3)
+local total = 0
+for _, p in ipairs(prof) do total = total + p.seconds end
+table.sort(prof, function(a, b) return a.seconds > b.seconds end)
+print(string.format("\nwhere the time goes (%d steps, %.3f s in layers):", steps, total))
+for _, p in ipairs(prof) do
+  local gf = p.flops > 0 and string.format("  %6.1f GFLOP/s (%2.0f%% of sgemm peak)",
+                                          p.flops / p.seconds * 1e-9, 100 * p.flops / p.seconds * 1e-9 / peak) or ""
+  print(string.format("  %-16s %7.3f s  %5.1f%%  %6d calls%s", p.kind, p.seconds,
+                      100 * p.seconds / total, p.calls, gf))
+end
+print(string.format("sgemm peak (2048^3, best of 3): %.1f GFLOP/s", peak))
+
+local py = "/usr/bin/python3"
+local f = io.popen(string.format("%s %s/unet_torch.py %d %d 2>&1", py, here, steps, batch))
+local out = f:read("a")
+f:close()
+io.write("\n" .. out)
+local torch_median = tonumber(out:match("torch: best [%d.]+ s/step, median ([%d.]+) s/step"))
+if torch_median then
+  print(string.format("\nratio: crystens %.1f samples/s vs PyTorch %.1f samples/s = %.2fx (goal >= 1.5x)",
+                      batch / median, batch / torch_median, torch_median / median))
+else
+  print("\nPyTorch comparison skipped (apt-get install python3-torch)")
+end

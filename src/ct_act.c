@@ -1,0 +1,214 @@
+/*
+ * ct_act.c - element-wise activations, nearest upsampling and the
+ * sinusoidal time embedding: the layers without weights (see ct_nn.h).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ct_nn_impl.h"
+
+typedef struct {
+    ct_layer base;
+    ct_act_kind kind;
+    float slope;
+} ct_act;
+
+static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+static int act_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
+{
+    ct_act *a = (ct_act *)l;
+    if (!(*y = ct_tensor_empty(x->ndim, x->shape, err)) || ct_nn_keep(l, x, err) != CT_OK)
+        return CT_ENOMEM;
+    const float *xd = x->data;
+    float *yd = (*y)->data, s = a->slope;
+    size_t n = x->numel;
+    switch (a->kind) {
+    case CT_ACT_RELU: for (size_t i = 0; i < n; i++) yd[i] = xd[i] > 0 ? xd[i] : 0.0f; break;
+    case CT_ACT_LEAKY_RELU: for (size_t i = 0; i < n; i++) yd[i] = xd[i] > 0 ? xd[i] : s * xd[i]; break;
+    case CT_ACT_SILU: for (size_t i = 0; i < n; i++) yd[i] = xd[i] * sigmoidf(xd[i]); break;
+    case CT_ACT_SIGMOID: for (size_t i = 0; i < n; i++) yd[i] = sigmoidf(xd[i]); break;
+    case CT_ACT_TANH: for (size_t i = 0; i < n; i++) yd[i] = tanhf(xd[i]); break;
+    }
+    return CT_OK;
+}
+
+/* gx = gy · f'(x). */
+static int act_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_error *err)
+{
+    ct_act *a = (ct_act *)l;
+    const ct_tensor *x = l->x;
+    if (ct_nn_check_grad(l, gy, x->ndim, x->shape, err) != CT_OK) return CT_EINVAL;
+    if (!(*gx = ct_tensor_empty(x->ndim, x->shape, err))) return CT_ENOMEM;
+    const float *xd = x->data, *g = gy->data;
+    float *o = (*gx)->data, s = a->slope;
+    size_t n = x->numel;
+    switch (a->kind) {
+    case CT_ACT_RELU: for (size_t i = 0; i < n; i++) o[i] = xd[i] > 0 ? g[i] : 0.0f; break;
+    case CT_ACT_LEAKY_RELU: for (size_t i = 0; i < n; i++) o[i] = xd[i] > 0 ? g[i] : s * g[i]; break;
+    case CT_ACT_SILU:
+        for (size_t i = 0; i < n; i++) {
+            float sg = sigmoidf(xd[i]);
+            o[i] = g[i] * sg * (1.0f + xd[i] * (1.0f - sg));
+        }
+        break;
+    case CT_ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++) {
+            float sg = sigmoidf(xd[i]);
+            o[i] = g[i] * sg * (1.0f - sg);
+        }
+        break;
+    case CT_ACT_TANH:
+        for (size_t i = 0; i < n; i++) {
+            float t = tanhf(xd[i]);
+            o[i] = g[i] * (1.0f - t * t);
+        }
+        break;
+    }
+    return CT_OK;
+}
+
+static const ct_layer_ops act_ops[] = {
+    {"relu", act_forward, act_backward, NULL},
+    {"leaky_relu", act_forward, act_backward, NULL},
+    {"silu", act_forward, act_backward, NULL},
+    {"sigmoid", act_forward, act_backward, NULL},
+    {"tanh", act_forward, act_backward, NULL},
+};
+
+ct_layer *ct_act_new(ct_act_kind kind, float slope, ct_error *err)
+{
+    if ((unsigned)kind >= CT_COUNTOF(act_ops)) {
+        ct_fail(err, CT_EINVAL, "unknown activation %d", (int)kind);
+        return NULL;
+    }
+    ct_act *a = (ct_act *)ct_nn_layer_alloc(sizeof *a, &act_ops[kind], err);
+    if (!a) return NULL;
+    a->kind = kind;
+    a->slope = slope;
+    return &a->base;
+}
+
+/* ---- Nearest upsampling ---------------------------------------------------- */
+
+typedef struct {
+    ct_layer base;
+    int factor;
+} ct_upsample;
+
+/* Each output row (last dimension) reads one input row; walk output rows
+   with their input row index. */
+static size_t up_src_row(const ct_tensor *x, int f, size_t orow)
+{
+    size_t src = 0, mul = 1, rest = orow;
+    for (int d = x->ndim - 2; d >= 1; d--) {
+        size_t osz = (size_t)x->shape[d] * (d >= 2 ? (size_t)f : 1);
+        size_t i = rest % osz;
+        rest /= osz;
+        src += (d >= 2 ? i / (size_t)f : i) * mul;
+        mul *= (size_t)x->shape[d];
+    }
+    return src + rest * mul;
+}
+
+static int up_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
+{
+    int f = ((ct_upsample *)l)->factor;
+    if (x->ndim < 3) return ct_nn_shape_error(l, x, "tensor N×C×H×W or N×C×D×H×W", err);
+    int64_t shape[CT_MAXDIM];
+    memcpy(shape, x->shape, sizeof shape);
+    for (int d = 2; d < x->ndim; d++) shape[d] *= f;
+    if (!(*y = ct_tensor_empty(x->ndim, shape, err)) || ct_nn_keep(l, x, err) != CT_OK)
+        return CT_ENOMEM;
+    size_t w = (size_t)x->shape[x->ndim - 1], ow = w * (size_t)f, orows = (*y)->numel / ow;
+    for (size_t r = 0; r < orows; r++) {
+        const float *src = x->data + up_src_row(x, f, r) * w;
+        float *dst = (*y)->data + r * ow;
+        for (size_t i = 0; i < ow; i++) dst[i] = src[i / (size_t)f];
+    }
+    return CT_OK;
+}
+
+static int up_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_error *err)
+{
+    int f = ((ct_upsample *)l)->factor;
+    const ct_tensor *x = l->x;
+    int64_t shape[CT_MAXDIM];
+    memcpy(shape, x->shape, sizeof shape);
+    for (int d = 2; d < x->ndim; d++) shape[d] *= f;
+    if (ct_nn_check_grad(l, gy, x->ndim, shape, err) != CT_OK) return CT_EINVAL;
+    if (!(*gx = ct_tensor_new(x->ndim, x->shape, err))) return CT_ENOMEM;
+    size_t w = (size_t)x->shape[x->ndim - 1], ow = w * (size_t)f, orows = gy->numel / ow;
+    for (size_t r = 0; r < orows; r++) {
+        float *dst = (*gx)->data + up_src_row(x, f, r) * w;
+        const float *src = gy->data + r * ow;
+        for (size_t i = 0; i < ow; i++) dst[i / (size_t)f] += src[i];
+    }
+    return CT_OK;
+}
+
+static const ct_layer_ops upsample_ops = {"upsample", up_forward, up_backward, NULL};
+
+ct_layer *ct_upsample_new(int factor, ct_error *err)
+{
+    if (factor < 1) {
+        ct_fail(err, CT_EINVAL, "upsample: factor must be positive, got %d", factor);
+        return NULL;
+    }
+    ct_upsample *u = (ct_upsample *)ct_nn_layer_alloc(sizeof *u, &upsample_ops, err);
+    if (u) u->factor = factor;
+    return u ? &u->base : NULL;
+}
+
+/* ---- Sinusoidal time embedding -------------------------------------------- */
+
+typedef struct {
+    ct_layer base;
+    int dim;
+    float max_period;
+} ct_timeembed;
+
+static int te_forward(ct_layer *l, const ct_tensor *t, ct_tensor **y, ct_error *err)
+{
+    ct_timeembed *te = (ct_timeembed *)l;
+    if (t->ndim != 1) return ct_nn_shape_error(l, t, "1-D tensor of N timesteps", err);
+    int64_t shape[2] = {t->shape[0], te->dim};
+    if (!(*y = ct_tensor_new(2, shape, err)) || ct_nn_keep(l, t, err) != CT_OK) return CT_ENOMEM;
+    int half = te->dim / 2;
+    for (int64_t n = 0; n < t->shape[0]; n++) {
+        float *row = (*y)->data + n * te->dim;
+        for (int i = 0; i < half; i++) {
+            double f = exp(-log((double)te->max_period) * i / half);
+            double a = (double)t->data[n] * f;
+            row[i] = (float)cos(a);
+            row[half + i] = (float)sin(a);
+        }
+    }
+    return CT_OK;
+}
+
+static int te_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_error *err)
+{
+    const ct_tensor *t = l->x;
+    int64_t shape[2] = {t->shape[0], ((ct_timeembed *)l)->dim};
+    if (ct_nn_check_grad(l, gy, 2, shape, err) != CT_OK) return CT_EINVAL;
+    *gx = ct_tensor_new(1, t->shape, err);
+    return *gx ? CT_OK : CT_ENOMEM;
+}
+
+static const ct_layer_ops timeembed_ops = {"time_embedding", te_forward, te_backward, NULL};
+
+ct_layer *ct_timeembed_new(int dim, float max_period, ct_error *err)
+{
+    if (dim < 2 || dim % 2 || !(max_period > 1)) {
+        ct_fail(err, CT_EINVAL, "time_embedding: dim must be even and >= 2 and max_period > 1, "
+                "got %d and %g", dim, (double)max_period);
+        return NULL;
+    }
+    ct_timeembed *te = (ct_timeembed *)ct_nn_layer_alloc(sizeof *te, &timeembed_ops, err);
+    if (!te) return NULL;
+    te->dim = dim;
+    te->max_period = max_period;
+    return &te->base;
+}

@@ -1,0 +1,324 @@
+/*
+ * ct_crystens.c - CrysTens encode and exact decode.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ct_crystens.h"
+#include "ct_elements.h"
+#include "ct_symmetry.h"
+
+void ct_crystens_defaults(ct_crystens_opts *o)
+{
+    o->size = 64;
+    o->fractional = 0;
+    o->reduce = 1;
+    o->sort = 1;
+    o->symprec = CT_SYMPREC;
+    o->declared = 0;
+}
+
+void ct_crystens_paper(ct_crystens_opts *o)
+{
+    o->size = 64;
+    o->fractional = 1;
+    o->reduce = 0;
+    o->sort = 0;
+    o->symprec = 0.01;
+    o->declared = 0;
+}
+
+static int check_opts(const ct_crystens_opts *o, ct_error *err)
+{
+    if (o->size <= CT_CRYSTENS_HEADER || o->size > 4096)
+        return ct_fail(err, CT_EINVAL, "CrysTens size must be 13 to 4096, got %d", o->size);
+    return CT_OK;
+}
+
+/* The space group to encode: the one s carries, the declared one, or
+   spglib's on s as given.  spglib is asked before reduction and sorting
+   because near its tolerance its answer can depend on the atom order, and
+   s.spacegroup in Lua asks it the same way. */
+static int spacegroup_for(const ct_structure *s, const ct_crystens_opts *o, int *sg,
+                          ct_error *err)
+{
+    *sg = s->spacegroup;
+    if (*sg) return CT_OK;
+    if (!o->declared) return ct_symmetry_spacegroup(s, o->symprec, sg, NULL, err);
+    *sg = s->declared_spacegroup;
+    return *sg ? CT_OK : ct_fail(err, CT_EINVAL, "structure %s declares no space group", s->name);
+}
+
+ct_structure *ct_crystens_prepare(const ct_structure *s, const ct_crystens_opts *o,
+                                  ct_error *err)
+{
+    if (check_opts(o, err) != CT_OK) return NULL;
+    int cap = o->size - CT_CRYSTENS_HEADER, sg;
+    if (s->natoms > cap) {
+        ct_fail(err, CT_EINVAL, "structure %s%shas %d atoms; a CrysTens of size %d holds at "
+                "most %d", s->name, *s->name ? " " : "", s->natoms, o->size, cap);
+        return NULL;
+    }
+    if (spacegroup_for(s, o, &sg, err) != CT_OK) return NULL;
+    ct_structure *p = o->reduce ? ct_structure_niggli(s, err) : ct_structure_clone(s, err);
+    if (!p) return NULL;
+    p->spacegroup = sg;
+    if (o->sort && ct_structure_sort(p, err) != CT_OK) {
+        ct_structure_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* The header values of atom j, rows 0..11. */
+static void header_values(const ct_structure *s, int j, double v[CT_CRYSTENS_HEADER])
+{
+    v[CT_CRYSTENS_Z] = s->z[j];
+    for (int k = 0; k < 3; k++) v[CT_CRYSTENS_X + k] = s->frac[j][k];
+    for (int k = 0; k < 6; k++) v[CT_CRYSTENS_A + k] = s->cell[k];
+    v[CT_CRYSTENS_SG] = s->spacegroup;
+    v[CT_CRYSTENS_PAD] = 0;
+}
+
+/* Layer 0 in the chosen mode, into d (natoms × natoms). */
+static void layer0_distances(const ct_structure *s, int fractional, double *d)
+{
+    int n = s->natoms;
+    if (!fractional) {
+        ct_structure_distance_matrix(s, d);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            double q = 0;
+            for (int k = 0; k < 3; k++) {
+                double dx = s->frac[i][k] - s->frac[j][k];
+                q += dx * dx;
+            }
+            d[(size_t)i * n + j] = sqrt(q);
+        }
+}
+
+/* Write a prepared structure into out (4×S×S, zeroed here). */
+static int fill(const ct_structure *p, const ct_crystens_opts *o, float *out, ct_error *err)
+{
+    int S = o->size, n = p->natoms, H = CT_CRYSTENS_HEADER;
+    size_t plane = (size_t)S * S;
+    double *d = malloc((size_t)n * n * sizeof *d);
+    if (!d) return ct_fail(err, CT_ENOMEM, "out of memory");
+    layer0_distances(p, o->fractional, d);
+    memset(out, 0, 4 * plane * sizeof *out);
+    for (int j = 0; j < n; j++) {
+        double v[CT_CRYSTENS_HEADER];
+        header_values(p, j, v);
+        for (int l = 0; l < 4; l++)
+            for (int r = 0; r < H; r++) {
+                out[l * plane + (size_t)r * S + H + j] = (float)v[r];
+                out[l * plane + (size_t)(H + j) * S + r] = (float)v[r];
+            }
+    }
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            size_t at = (size_t)(H + i) * S + H + j;
+            out[at] = (float)d[(size_t)i * n + j];
+            for (int k = 0; k < 3; k++)
+                out[(k + 1) * plane + at] = (float)(p->frac[i][k] - p->frac[j][k]);
+        }
+    free(d);
+    return CT_OK;
+}
+
+int ct_crystens_encode_into(const ct_structure *s, const ct_crystens_opts *o, float *out,
+                            ct_error *err)
+{
+    ct_structure *p = ct_crystens_prepare(s, o, err);
+    if (!p) return CT_EINVAL;
+    int rc = fill(p, o, out, err);
+    ct_structure_free(p);
+    return rc;
+}
+
+ct_tensor *ct_crystens_encode(ct_structure *const *s, size_t n, int batch,
+                              const ct_crystens_opts *o, ct_error *err)
+{
+    if (check_opts(o, err) != CT_OK) return NULL;
+    if (!batch && n != 1) {
+        ct_fail(err, CT_EINVAL, "a single CrysTens needs exactly one structure, got %zu", n);
+        return NULL;
+    }
+    int64_t shape[4] = {(int64_t)n, 4, o->size, o->size};
+    ct_tensor *t = batch ? ct_tensor_new(4, shape, err) : ct_tensor_new(3, shape + 1, err);
+    if (!t) return NULL;
+    size_t per = 4 * (size_t)o->size * o->size;
+    for (size_t i = 0; i < n; i++) {
+        if (ct_interrupted()) {
+            ct_fail(err, CT_EINTR, "interrupted");
+            ct_tensor_free(t);
+            return NULL;
+        }
+        ct_error e;
+        if (ct_crystens_encode_into(s[i], o, t->data + i * per, &e) != CT_OK) {
+            if (batch) ct_fail(err, CT_EINVAL, "structure %zu: %s", i + 1, e.msg);
+            else *err = e;
+            ct_tensor_free(t);
+            return NULL;
+        }
+    }
+    return t;
+}
+
+/* Decoding ---------------------------------------------------------------- */
+
+typedef struct {
+    const float *t;
+    int S;
+} view;
+
+static double at(const view *v, int l, int r, int c)
+{
+    return v->t[((size_t)l * v->S + r) * v->S + c];
+}
+
+/* Mean of the 8 copies of header row r for slot j. */
+static double header_mean(const view *v, int r, int j)
+{
+    double sum = 0;
+    for (int l = 0; l < 4; l++)
+        sum += at(v, l, r, CT_CRYSTENS_HEADER + j) + at(v, l, CT_CRYSTENS_HEADER + j, r);
+    return sum / 8;
+}
+
+/* Largest distance of any copy of header row r (slots 0..n-1) from mean m
+   (m < 0 means: each slot against its own mean). */
+static double header_spread(const view *v, int r, int n, double m)
+{
+    double worst = 0;
+    for (int j = 0; j < n; j++) {
+        double mj = m >= 0 ? m : header_mean(v, r, j);
+        for (int l = 0; l < 4; l++) {
+            double a = fabs(at(v, l, r, CT_CRYSTENS_HEADER + j) - mj);
+            double b = fabs(at(v, l, CT_CRYSTENS_HEADER + j, r) - mj);
+            if (a > worst) worst = a;
+            if (b > worst) worst = b;
+        }
+    }
+    return worst;
+}
+
+/* Largest |value| in the rows and columns of slots n..S-13. */
+static double empty_max(const view *v, int n)
+{
+    double worst = 0;
+    for (int l = 0; l < 4; l++)
+        for (int j = CT_CRYSTENS_HEADER + n; j < v->S; j++)
+            for (int k = 0; k < v->S; k++) {
+                double a = fabs(at(v, l, j, k)), b = fabs(at(v, l, k, j));
+                if (a > worst) worst = a;
+                if (b > worst) worst = b;
+            }
+    return worst;
+}
+
+/* Read the global header values, averaged over all 8n copies. */
+static void read_globals(const view *v, int n, double cell[6], double *sg, double *spread)
+{
+    for (int r = CT_CRYSTENS_A; r <= CT_CRYSTENS_SG; r++) {
+        double sum = 0;
+        for (int j = 0; j < n; j++) sum += header_mean(v, r, j);
+        double m = sum / n;
+        if (r == CT_CRYSTENS_SG) *sg = m;
+        else cell[r - CT_CRYSTENS_A] = m;
+        double s = header_spread(v, r, n, m);
+        if (s > *spread) *spread = s;
+    }
+}
+
+/* Fill diag's graph and distance errors against the decoded structure. */
+static int check_block(const view *v, const ct_structure *s, const ct_crystens_opts *o,
+                       ct_crystens_diag *diag, ct_error *err)
+{
+    int n = s->natoms, H = CT_CRYSTENS_HEADER;
+    double *d = malloc((size_t)n * n * sizeof *d);
+    if (!d) return ct_fail(err, CT_ENOMEM, "out of memory");
+    layer0_distances(s, o->fractional, d);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            double e0 = fabs(at(v, 0, H + i, H + j) - d[(size_t)i * n + j]);
+            if (e0 > diag->distance_error) diag->distance_error = e0;
+            for (int k = 0; k < 3; k++) {
+                double want = header_mean(v, CT_CRYSTENS_X + k, i) -
+                              header_mean(v, CT_CRYSTENS_X + k, j);
+                double e = fabs(at(v, k + 1, H + i, H + j) - want);
+                if (e > diag->graph_error) diag->graph_error = e;
+            }
+        }
+    free(d);
+    return CT_OK;
+}
+
+static ct_structure *decode_atoms(const view *v, int n, const double cell[6],
+                                  ct_crystens_diag *diag, ct_error *err)
+{
+    int *z = malloc((size_t)n * sizeof *z);
+    double (*f)[3] = malloc((size_t)n * sizeof *f);
+    ct_structure *s = NULL;
+    if (!z || !f) {
+        ct_fail(err, CT_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (int j = 0; j < n; j++) {
+        z[j] = (int)lround(header_mean(v, CT_CRYSTENS_Z, j));
+        if (!ct_element_symbol(z[j])) {
+            ct_fail(err, CT_EINVAL, "slot %d: Z = %g is not a known element", j + 1,
+                    header_mean(v, CT_CRYSTENS_Z, j));
+            goto done;
+        }
+        for (int k = 0; k < 3; k++) f[j][k] = header_mean(v, CT_CRYSTENS_X + k, j);
+    }
+    for (int r = CT_CRYSTENS_Z; r <= CT_CRYSTENS_ZC; r++) {
+        double sp = header_spread(v, r, n, -1);
+        if (sp > diag->header_spread) diag->header_spread = sp;
+    }
+    s = ct_structure_new(cell, n, z, (const double (*)[3])f, err);
+done:
+    free(z);
+    free(f);
+    return s;
+}
+
+ct_structure *ct_crystens_decode(const float *t, int size, const ct_crystens_opts *o,
+                                 ct_crystens_diag *diag, ct_error *err)
+{
+    ct_crystens_diag local;
+    if (!diag) diag = &local;
+    memset(diag, 0, sizeof *diag);
+    if (size <= CT_CRYSTENS_HEADER) {
+        ct_fail(err, CT_EINVAL, "CrysTens size must exceed %d, got %d", CT_CRYSTENS_HEADER, size);
+        return NULL;
+    }
+    view v = {t, size};
+    int n = 0;
+    while (n < size - CT_CRYSTENS_HEADER && header_mean(&v, CT_CRYSTENS_Z, n) >= 0.5) n++;
+    diag->natoms = n;
+    diag->empty_max = empty_max(&v, n);
+    if (n == 0) {
+        ct_fail(err, CT_EINVAL, "the tensor holds no atoms (every Z slot is below 0.5)");
+        return NULL;
+    }
+    double cell[6], sg;
+    read_globals(&v, n, cell, &sg, &diag->header_spread);
+    long sgn = isfinite(sg) && fabs(sg) < 1e6 ? lround(sg) : 0;
+    if (!(sgn >= 1 && sgn <= 230)) {
+        ct_fail(err, CT_EINVAL, "space group %g is outside 1-230", sg);
+        return NULL;
+    }
+    ct_structure *s = decode_atoms(&v, n, cell, diag, err);
+    if (!s) return NULL;
+    s->spacegroup = (int)sgn;
+    if (check_block(&v, s, o, diag, err) != CT_OK) {
+        ct_structure_free(s);
+        return NULL;
+    }
+    return s;
+}

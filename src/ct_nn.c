@@ -1,0 +1,254 @@
+/* ct_nn.c - the layer header, parameters, flat buffers and the workspace
+   (see ct_nn.h). */
+#include "ct_nn.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ct_nn_impl.h"
+
+ct_layer *ct_nn_layer_alloc(size_t size, const ct_layer_ops *ops, ct_error *err)
+{
+    ct_layer *l = calloc(1, size);
+    if (!l) {
+        ct_fail(err, CT_ENOMEM, "out of memory for a %s layer", ops->kind);
+        return NULL;
+    }
+    l->ops = ops;
+    l->training = 1;
+    l->param_grads = 1;
+    return l;
+}
+
+static float *add_entry(ct_param *p, const char *name, int ndim, const int64_t *shape,
+                        int with_grad, ct_error *err)
+{
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->w = ct_tensor_new(ndim, shape, err);
+    if (!p->w) return NULL;
+    if (with_grad && !(p->g = ct_tensor_new(ndim, shape, err))) {
+        ct_tensor_free(p->w);
+        p->w = NULL;
+        return NULL;
+    }
+    return p->w->data;
+}
+
+float *ct_nn_add_param(ct_layer *l, const char *name, int ndim, const int64_t *shape,
+                       ct_error *err)
+{
+    float *w = add_entry(&l->params[l->nparams], name, ndim, shape, 1, err);
+    if (w) l->nparams++;
+    return w;
+}
+
+float *ct_nn_add_buffer(ct_layer *l, const char *name, int ndim, const int64_t *shape,
+                        ct_error *err)
+{
+    float *w = add_entry(&l->buffers[l->nbuffers], name, ndim, shape, 0, err);
+    if (w) l->nbuffers++;
+    return w;
+}
+
+void ct_nn_init_uniform(ct_rng *r, float *w, size_t n, int fan_in)
+{
+    float bound = 1.0f / sqrtf((float)(fan_in > 0 ? fan_in : 1));
+    ct_rng_fill_uniform(r, w, n, -bound, bound);
+}
+
+int ct_nn_keep(ct_layer *l, const ct_tensor *x, ct_error *err)
+{
+    ct_tensor *ref = ct_tensor_view(x, 0, x->ndim, x->shape, err);
+    if (!ref) return CT_ENOMEM;
+    ct_tensor_free(l->x);
+    l->x = ref;
+    return CT_OK;
+}
+
+int ct_nn_shape_error(const ct_layer *l, const ct_tensor *x, const char *desc, ct_error *err)
+{
+    char s[96];
+    return ct_fail(err, CT_EINVAL, "%s: expected %s, got %d-D %s", l->ops->kind, desc, x->ndim,
+                   ct_tensor_shape_str(x, s, sizeof s));
+}
+
+int ct_nn_check_grad(const ct_layer *l, const ct_tensor *gy, int ndim, const int64_t *shape,
+                     ct_error *err)
+{
+    int same = gy->ndim == ndim;
+    for (int i = 0; same && i < ndim; i++) same = gy->shape[i] == shape[i];
+    if (same) return CT_OK;
+    ct_tensor want = {.ndim = ndim};
+    memcpy(want.shape, shape, (size_t)ndim * sizeof *shape);
+    char a[96], b[96];
+    return ct_fail(err, CT_EINVAL, "%s backward: gradient is %s, the output was %s", l->ops->kind,
+                   ct_tensor_shape_str(gy, a, sizeof a), ct_tensor_shape_str(&want, b, sizeof b));
+}
+
+size_t ct_nn_numel_from(const ct_tensor *x, int d)
+{
+    size_t n = 1;
+    for (; d < x->ndim; d++) n *= (size_t)x->shape[d];
+    return n;
+}
+
+/* ---- Profile ---------------------------------------------------------------- */
+
+enum { MAXPROF = 32 };
+static ct_nn_prof prof[MAXPROF];
+static int nprof, profiling;
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static ct_nn_prof *prof_entry(const char *kind)
+{
+    for (int i = 0; i < nprof; i++)
+        if (prof[i].kind == kind) return &prof[i];
+    if (nprof == MAXPROF) return NULL;
+    prof[nprof].kind = kind;
+    return &prof[nprof++];
+}
+
+void ct_nn_profile_enable(int on)
+{
+    profiling = on;
+    nprof = 0;
+    memset(prof, 0, sizeof prof);
+}
+
+int ct_nn_profile(const ct_nn_prof **entries)
+{
+    *entries = prof;
+    return nprof;
+}
+
+void ct_nn_profile_flops(const ct_layer *l, double flops)
+{
+    ct_nn_prof *p = profiling ? prof_entry(l->ops->kind) : NULL;
+    if (p) p->flops += flops;
+}
+
+static void prof_add(const ct_layer *l, double t0)
+{
+    ct_nn_prof *p = prof_entry(l->ops->kind);
+    if (!p) return;
+    p->seconds += now_seconds() - t0;
+    p->calls++;
+}
+
+double ct_nn_sgemm_gflops(int n, int reps, ct_error *err)
+{
+    float *a = malloc((size_t)n * n * sizeof *a * 3);
+    if (!a) return ct_fail(err, CT_ENOMEM, "out of memory for %d×%d matrices", n, n);
+    float *b = a + (size_t)n * n, *c = b + (size_t)n * n;
+    for (size_t i = 0; i < (size_t)n * n; i++) a[i] = b[i] = c[i] = 1.0f / (float)(1 + i % 7);
+    double best = 0;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now_seconds();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        double gf = 2.0 * n * n * (double)n / (now_seconds() - t0) * 1e-9;
+        if (gf > best) best = gf;
+    }
+    free(a);
+    return best;
+}
+
+/* ---- Dispatch ------------------------------------------------------------- */
+
+int ct_layer_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
+{
+    *y = NULL;
+    if (ct_interrupted()) return ct_fail(err, CT_EINTR, "interrupted");
+    double t0 = profiling ? now_seconds() : 0;
+    int rc = l->ops->forward(l, x, y, err);
+    if (profiling) prof_add(l, t0);
+    return rc;
+}
+
+int ct_layer_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_error *err)
+{
+    *gx = NULL;
+    if (ct_interrupted()) return ct_fail(err, CT_EINTR, "interrupted");
+    if (!l->x) return ct_fail(err, CT_EINVAL, "%s: backward before forward", l->ops->kind);
+    double t0 = profiling ? now_seconds() : 0;
+    int rc = l->ops->backward(l, gy, gx, err);
+    if (profiling) prof_add(l, t0);
+    return rc;
+}
+
+void ct_layer_free(ct_layer *l)
+{
+    if (!l) return;
+    if (l->ops->release) l->ops->release(l);
+    for (int i = 0; i < l->nparams; i++) {
+        ct_tensor_free(l->params[i].w);
+        ct_tensor_free(l->params[i].g);
+    }
+    for (int i = 0; i < l->nbuffers; i++) ct_tensor_free(l->buffers[i].w);
+    ct_tensor_free(l->x);
+    free(l);
+}
+
+/* Replace *view by a view of flat at off with the same shape, keeping values. */
+static int rebind(ct_tensor **view, ct_tensor *flat, size_t off, ct_error *err)
+{
+    ct_tensor *v = ct_tensor_view(flat, off, (*view)->ndim, (*view)->shape, err);
+    if (!v) return CT_ENOMEM;
+    memcpy(v->data, (*view)->data, v->numel * sizeof(float));
+    ct_tensor_free(*view);
+    *view = v;
+    return CT_OK;
+}
+
+int ct_params_flatten(ct_param *const *ps, int n, ct_tensor **w, ct_tensor **g, ct_error *err)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += ps[i]->w->numel;
+    int64_t shape[1] = {(int64_t)total};
+    *w = ct_tensor_new(1, shape, err);
+    *g = *w ? ct_tensor_new(1, shape, err) : NULL;
+    if (!*g) {
+        ct_tensor_free(*w);
+        *w = NULL;
+        return CT_ENOMEM;
+    }
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        if (rebind(&ps[i]->w, *w, off, err) != CT_OK || rebind(&ps[i]->g, *g, off, err) != CT_OK)
+            return CT_ENOMEM;   /* the parameters already moved stay valid */
+        off += ps[i]->w->numel;
+    }
+    return CT_OK;
+}
+
+static float *workspace;
+static size_t workspace_size;
+
+float *ct_nn_workspace(size_t n, ct_error *err)
+{
+    if (n <= workspace_size) return workspace;
+    float *p = realloc(workspace, n * sizeof(float));
+    if (!p) {
+        ct_fail(err, CT_ENOMEM, "out of memory for a workspace of %zu floats", n);
+        return NULL;
+    }
+    workspace = p;
+    workspace_size = n;
+    return p;
+}
+
+void ct_nn_workspace_release(void)
+{
+    free(workspace);
+    workspace = NULL;
+    workspace_size = 0;
+}

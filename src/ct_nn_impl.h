@@ -1,0 +1,44 @@
+/*
+ * ct_nn_impl.h - what the layer files (ct_linear.c, ct_conv.c, ...) share;
+ * not part of the public API.
+ *
+ * A layer kind defines a struct starting with a ct_layer, a ct_layer_ops
+ * with its forward/backward, and a constructor that calls ct_nn_layer_init
+ * and ct_nn_add_param.  Forward keeps its input with ct_nn_keep.
+ */
+#ifndef CT_NN_IMPL_H
+#define CT_NN_IMPL_H
+
+#include "ct_nn.h"
+
+/* Allocate a zeroed layer struct of size bytes with the given ops. */
+ct_layer *ct_nn_layer_alloc(size_t size, const ct_layer_ops *ops, ct_error *err);
+
+/* Add a parameter (with a gradient) or a buffer (without) of the given
+   shape to l; return its values or NULL. */
+float *ct_nn_add_param(ct_layer *l, const char *name, int ndim, const int64_t *shape,
+                       ct_error *err);
+float *ct_nn_add_buffer(ct_layer *l, const char *name, int ndim, const int64_t *shape,
+                        ct_error *err);
+
+/* Fill n values with U(-bound, bound): PyTorch's default initialisation
+   with bound = 1/sqrt(fan_in). */
+void ct_nn_init_uniform(ct_rng *r, float *w, size_t n, int fan_in);
+
+/* Keep a reference to x in l->x (dropping the previous one). */
+int ct_nn_keep(ct_layer *l, const ct_tensor *x, ct_error *err);
+
+/* Fail with "KIND: expected DESC, got SHAPE" for input x. */
+int ct_nn_shape_error(const ct_layer *l, const ct_tensor *x, const char *desc, ct_error *err);
+
+/* Fail unless gy has the shape of the output forward produced for l->x. */
+int ct_nn_check_grad(const ct_layer *l, const ct_tensor *gy, int ndim, const int64_t *shape,
+                     ct_error *err);
+
+/* Return the shared workspace with room for n floats (grown as needed). */
+float *ct_nn_workspace(size_t n, ct_error *err);
+
+/* Product of the sizes of x from dimension d on. */
+size_t ct_nn_numel_from(const ct_tensor *x, int d);
+
+#endif

@@ -1,0 +1,331 @@
+/*
+ * ct_norm.c - BatchNorm, GroupNorm and LayerNorm (see ct_nn.h).
+ *
+ * The three differ only in which elements share statistics (a "group") and
+ * in the shape of the affine parameters:
+ *
+ *   BatchNorm  one group per channel: N segments of S strided by C·S;
+ *              weight/bias per channel
+ *   GroupNorm  one group per sample and channel group: one segment of
+ *              (C/G)·S; weight/bias per channel
+ *   LayerNorm  one group per sample: one segment of all its elements;
+ *              weight/bias per element
+ *
+ * Forward keeps the normalised input x̂ (in l->x: it is all backward needs)
+ * and 1/σ per group.  Backward: with ĝ = gy·γ,
+ * gx = (ĝ - mean(ĝ) - x̂·mean(ĝ·x̂)) / σ over each group, or ĝ / σ when
+ * batchnorm used its running statistics.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ct_nn_impl.h"
+
+typedef enum { NORM_BATCH, NORM_GROUP, NORM_LAYER } norm_kind;
+
+typedef struct {
+    ct_layer base;
+    norm_kind kind;
+    int c, groups;
+    float eps, momentum;
+    int batch_stats;       /* the last forward normalised with batch statistics */
+    float *invstd;         /* per group, from the last forward */
+    size_t ninvstd;
+} ct_norm;
+
+/* Where group i of x lies: nseg segments of len elements, stride apart,
+   from base. */
+typedef struct {
+    size_t base, nseg, len, stride;
+} group_span;
+
+static size_t group_count(const ct_norm *nm, const ct_tensor *x)
+{
+    switch (nm->kind) {
+    case NORM_BATCH: return (size_t)nm->c;
+    case NORM_GROUP: return (size_t)x->shape[0] * (size_t)nm->groups;
+    case NORM_LAYER: return (size_t)x->shape[0];
+    }
+    return 0;
+}
+
+static group_span group_of(const ct_norm *nm, const ct_tensor *x, size_t i)
+{
+    size_t N = (size_t)x->shape[0], per = N ? x->numel / N : 0;
+    group_span s = {0, 1, per, 0};
+    if (nm->kind == NORM_BATCH) {
+        size_t S = per / (size_t)nm->c;
+        s = (group_span){i * S, N, S, per};
+    } else if (nm->kind == NORM_GROUP) {
+        s.len = per / (size_t)nm->groups;
+        s.base = i * s.len;
+    } else {
+        s.base = i * per;
+    }
+    return s;
+}
+
+/* Mean and biased variance of a group, in double, two passes. */
+/* Sum of p[0..n) in float with 8 interleaved partial sums (fast, and each
+   partial sum covers only n/8 terms), returned as double. */
+static double sum8(const float *p, size_t n)
+{
+    float acc[8] = {0};
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int k = 0; k < 8; k++) acc[k] += p[j + (size_t)k];
+    double s = 0;
+    for (; j < n; j++) s += (double)p[j];
+    for (int k = 0; k < 8; k++) s += (double)acc[k];
+    return s;
+}
+
+static double sumsq8(const float *p, size_t n, float m)
+{
+    float acc[8] = {0};
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int k = 0; k < 8; k++) {
+            float d = p[j + (size_t)k] - m;
+            acc[k] += d * d;
+        }
+    double s = 0;
+    for (; j < n; j++) s += (double)((p[j] - m) * (p[j] - m));
+    for (int k = 0; k < 8; k++) s += (double)acc[k];
+    return s;
+}
+
+static void group_moments(const float *x, group_span s, double *mean, double *var)
+{
+    double sum = 0, sq = 0;
+    for (size_t k = 0; k < s.nseg; k++) sum += sum8(x + s.base + k * s.stride, s.len);
+    double n = (double)(s.nseg * s.len), m = sum / n;
+    for (size_t k = 0; k < s.nseg; k++) sq += sumsq8(x + s.base + k * s.stride, s.len, (float)m);
+    *mean = m;
+    *var = sq / n;
+}
+
+/* Affine parameters are per channel (batch, group) or per element (layer):
+   return how many consecutive elements of a sample share one parameter. */
+static size_t affine_run(const ct_norm *nm, size_t per)
+{
+    return nm->kind == NORM_LAYER ? 1 : per / (size_t)nm->c;
+}
+
+static int check_input(ct_norm *nm, const ct_tensor *x, ct_error *err)
+{
+    ct_layer *l = &nm->base;
+    if (nm->kind == NORM_LAYER) {
+        const ct_tensor *wt = l->params[0].w;
+        int ok = x->ndim == wt->ndim + 1;
+        for (int i = 0; ok && i < wt->ndim; i++) ok = x->shape[i + 1] == wt->shape[i];
+        if (ok && x->shape[0] > 0) return CT_OK;
+        char want[112], s[96];
+        snprintf(want, sizeof want, "%d-D tensor N×%s", wt->ndim + 1, ct_tensor_shape_str(wt, s, sizeof s));
+        return ct_nn_shape_error(l, x, want, err);
+    }
+    if (x->ndim < 2 || x->shape[1] != nm->c || x->shape[0] < 1) {
+        char want[64];
+        snprintf(want, sizeof want, "tensor N×%d×... (2-D to 5-D)", nm->c);
+        return ct_nn_shape_error(l, x, want, err);
+    }
+    if (nm->kind == NORM_BATCH && l->training && x->numel / (size_t)nm->c < 2)
+        return ct_fail(err, CT_EINVAL, "batchnorm: training needs more than one value per "
+                       "channel, got %zu", x->numel / (size_t)nm->c);
+    return CT_OK;
+}
+
+/* Batch statistics (and the running-average update), or the running ones. */
+static void norm_stats(ct_norm *nm, const ct_tensor *x, size_t g, double *mean, double *var)
+{
+    ct_layer *l = &nm->base;
+    if (nm->kind == NORM_BATCH && !l->training) {
+        *mean = (double)l->buffers[0].w->data[g];
+        *var = (double)l->buffers[1].w->data[g];
+        return;
+    }
+    group_span s = group_of(nm, x, g);
+    group_moments(x->data, s, mean, var);
+    if (nm->kind == NORM_BATCH) {
+        double n = (double)(s.nseg * s.len), mom = (double)nm->momentum;
+        float *rm = l->buffers[0].w->data, *rv = l->buffers[1].w->data;
+        rm[g] = (float)((1 - mom) * (double)rm[g] + mom * *mean);
+        rv[g] = (float)((1 - mom) * (double)rv[g] + mom * *var * n / (n - 1));
+    }
+}
+
+/* x -> x̂ = (x - μ)/σ per group, then y = γ x̂ + β. */
+static int norm_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
+{
+    ct_norm *nm = (ct_norm *)l;
+    if (check_input(nm, x, err) != CT_OK) return CT_EINVAL;
+    size_t G = group_count(nm, x);
+    if (G > nm->ninvstd) {
+        float *p = realloc(nm->invstd, G * sizeof *p);
+        if (!p) return ct_fail(err, CT_ENOMEM, "out of memory");
+        nm->invstd = p;
+        nm->ninvstd = G;
+    }
+    ct_tensor *xhat = ct_tensor_empty(x->ndim, x->shape, err);
+    *y = xhat ? ct_tensor_empty(x->ndim, x->shape, err) : NULL;
+    if (!*y) {
+        ct_tensor_free(xhat);
+        return CT_ENOMEM;
+    }
+    nm->batch_stats = !(nm->kind == NORM_BATCH && !l->training);
+    for (size_t g = 0; g < G; g++) {
+        double mean, var;
+        norm_stats(nm, x, g, &mean, &var);
+        float m = (float)mean, inv = (float)(1.0 / sqrt(var + (double)nm->eps));
+        nm->invstd[g] = inv;
+        group_span s = group_of(nm, x, g);
+        for (size_t k = 0; k < s.nseg; k++) {
+            size_t off = s.base + k * s.stride;
+            for (size_t j = 0; j < s.len; j++) xhat->data[off + j] = (x->data[off + j] - m) * inv;
+        }
+    }
+    size_t N = (size_t)x->shape[0], per = x->numel / N, S = affine_run(nm, per);
+    const float *gam = l->params[0].w->data, *bet = l->params[1].w->data;
+    for (size_t n = 0; n < N; n++)
+        for (size_t a = 0; a < per / S; a++) {
+            const float *xh = xhat->data + n * per + a * S;
+            float *yo = (*y)->data + n * per + a * S, ga = gam[a], be = bet[a];
+            for (size_t s = 0; s < S; s++) yo[s] = xh[s] * ga + be;
+        }
+    ct_tensor_free(l->x);
+    l->x = xhat;
+    return CT_OK;
+}
+
+static int norm_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_error *err)
+{
+    ct_norm *nm = (ct_norm *)l;
+    const ct_tensor *xhat = l->x;
+    if (ct_nn_check_grad(l, gy, xhat->ndim, xhat->shape, err) != CT_OK) return CT_EINVAL;
+    if (!(*gx = ct_tensor_empty(xhat->ndim, xhat->shape, err))) return CT_ENOMEM;
+    size_t N = (size_t)xhat->shape[0], per = xhat->numel / N, S = affine_run(nm, per);
+    const float *gam = l->params[0].w->data;
+    float *gg = l->params[0].g->data, *gb = l->params[1].g->data, *gh = (*gx)->data;
+    for (size_t n = 0; n < N; n++)
+        for (size_t a = 0; a < per / S; a++) {
+            size_t off = n * per + a * S;
+            const float *g = gy->data + off, *xh = xhat->data + off;
+            float sg = 0, sgx = 0, ga = gam[a];
+            for (size_t s = 0; s < S; s++) {
+                sg += g[s];
+                sgx += g[s] * xh[s];
+                gh[off + s] = g[s] * ga;
+            }
+            if (l->param_grads) {
+                gg[a] += sgx;
+                gb[a] += sg;
+            }
+        }
+    size_t G = group_count(nm, xhat);
+    for (size_t g = 0; g < G; g++) {
+        group_span s = group_of(nm, xhat, g);
+        float inv = nm->invstd[g];
+        double m1 = 0, m2 = 0;
+        if (nm->batch_stats) {
+            for (size_t k = 0; k < s.nseg; k++) {
+                size_t off = s.base + k * s.stride;
+                for (size_t j = 0; j < s.len; j++) {
+                    m1 += (double)gh[off + j];
+                    m2 += (double)gh[off + j] * (double)xhat->data[off + j];
+                }
+            }
+            m1 /= (double)(s.nseg * s.len);
+            m2 /= (double)(s.nseg * s.len);
+        }
+        float f1 = (float)m1, f2 = (float)m2;
+        for (size_t k = 0; k < s.nseg; k++) {
+            size_t off = s.base + k * s.stride;
+            for (size_t j = 0; j < s.len; j++)
+                gh[off + j] = (gh[off + j] - f1 - xhat->data[off + j] * f2) * inv;
+        }
+    }
+    return CT_OK;
+}
+
+static void norm_release(ct_layer *l)
+{
+    free(((ct_norm *)l)->invstd);
+}
+
+static const ct_layer_ops batchnorm_ops = {"batchnorm", norm_forward, norm_backward, norm_release};
+static const ct_layer_ops groupnorm_ops = {"groupnorm", norm_forward, norm_backward, norm_release};
+static const ct_layer_ops layernorm_ops = {"layernorm", norm_forward, norm_backward, norm_release};
+
+/* A norm layer with weight 1 and bias 0 of the given shape. */
+static ct_norm *norm_new(const ct_layer_ops *ops, norm_kind kind, int ndim, const int64_t *shape,
+                         float eps, ct_error *err)
+{
+    if (!(eps > 0)) {
+        ct_fail(err, CT_EINVAL, "%s: eps must be positive, got %g", ops->kind, (double)eps);
+        return NULL;
+    }
+    ct_norm *nm = (ct_norm *)ct_nn_layer_alloc(sizeof *nm, ops, err);
+    if (!nm) return NULL;
+    nm->kind = kind;
+    nm->eps = eps;
+    float *w = ct_nn_add_param(&nm->base, "weight", ndim, shape, err);
+    if (!w || !ct_nn_add_param(&nm->base, "bias", ndim, shape, err)) {
+        ct_layer_free(&nm->base);
+        return NULL;
+    }
+    for (size_t i = 0; i < nm->base.params[0].w->numel; i++) w[i] = 1.0f;
+    return nm;
+}
+
+ct_layer *ct_batchnorm_new(int c, float eps, float momentum, ct_error *err)
+{
+    int64_t shape[1] = {c};
+    if (c < 1 || !(momentum >= 0 && momentum <= 1)) {
+        ct_fail(err, CT_EINVAL, "batchnorm: need channels >= 1 and momentum in [0, 1], got %d, %g",
+                c, (double)momentum);
+        return NULL;
+    }
+    ct_norm *nm = norm_new(&batchnorm_ops, NORM_BATCH, 1, shape, eps, err);
+    if (!nm) return NULL;
+    nm->c = c;
+    nm->momentum = momentum;
+    float *rv;
+    if (!ct_nn_add_buffer(&nm->base, "running_mean", 1, shape, err) ||
+        !(rv = ct_nn_add_buffer(&nm->base, "running_var", 1, shape, err))) {
+        ct_layer_free(&nm->base);
+        return NULL;
+    }
+    for (int i = 0; i < c; i++) rv[i] = 1.0f;
+    return &nm->base;
+}
+
+ct_layer *ct_groupnorm_new(int groups, int c, float eps, ct_error *err)
+{
+    if (groups < 1 || c < 1 || c % groups) {
+        ct_fail(err, CT_EINVAL, "groupnorm: %d channels do not split into %d groups", c, groups);
+        return NULL;
+    }
+    int64_t shape[1] = {c};
+    ct_norm *nm = norm_new(&groupnorm_ops, NORM_GROUP, 1, shape, eps, err);
+    if (!nm) return NULL;
+    nm->c = c;
+    nm->groups = groups;
+    return &nm->base;
+}
+
+ct_layer *ct_layernorm_new(int ndim, const int64_t *shape, float eps, ct_error *err)
+{
+    if (ndim < 1 || ndim > CT_MAXDIM - 1) {
+        ct_fail(err, CT_EINVAL, "layernorm: normalised shape must have 1 to 4 dimensions, got %d", ndim);
+        return NULL;
+    }
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] < 1) {
+            ct_fail(err, CT_EINVAL, "layernorm: size %lld in dimension %d", (long long)shape[i], i + 1);
+            return NULL;
+        }
+    ct_norm *nm = norm_new(&layernorm_ops, NORM_LAYER, ndim, shape, eps, err);
+    return nm ? &nm->base : NULL;
+}

@@ -1,0 +1,275 @@
+/* ct_tensor_ops.c - element-wise ops, reductions, cat/slice (see ct_tensor_ops.h). */
+#include "ct_tensor_ops.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+static int check_out(const ct_tensor *out, const ct_tensor *a, ct_error *err)
+{
+    if (out->numel == a->numel) return CT_OK;
+    char so[96], sa[96];
+    return ct_fail(err, CT_EINVAL, "output %s does not match input %s",
+                   ct_tensor_shape_str(out, so, sizeof so), ct_tensor_shape_str(a, sa, sizeof sa));
+}
+
+void ct_tensor_fill(ct_tensor *t, float v)
+{
+    for (size_t i = 0; i < t->numel; i++) t->data[i] = v;
+}
+
+int ct_tensor_copy(ct_tensor *dst, const ct_tensor *src, ct_error *err)
+{
+    int rc = check_out(dst, src, err);
+    if (rc == CT_OK) memmove(dst->data, src->data, src->numel * sizeof(float));
+    return rc;
+}
+
+static inline float apply_binop(float x, float y, ct_binop op)
+{
+    switch (op) {
+    case CT_OP_ADD: return x + y;
+    case CT_OP_SUB: return x - y;
+    case CT_OP_MUL: return x * y;
+    case CT_OP_DIV: return x / y;
+    case CT_OP_MAX: return x > y ? x : y;
+    case CT_OP_MIN: return x < y ? x : y;
+    case CT_OP_POW: return powf(x, y);
+    }
+    return x;
+}
+
+/* Strides of b over a's shape: 0 where b is broadcast.  Return -1 if b does
+   not broadcast to a, else the number of dimensions aligned. */
+static int broadcast_strides(const ct_tensor *a, const ct_tensor *b, size_t *bstride)
+{
+    if (b->ndim > a->ndim) return -1;
+    size_t s = 1;
+    for (int d = a->ndim - 1; d >= 0; d--) {
+        int db = d - (a->ndim - b->ndim);
+        int64_t nb = db >= 0 ? b->shape[db] : 1;
+        if (nb != a->shape[d] && nb != 1) return -1;
+        bstride[d] = nb == 1 ? 0 : s;
+        s *= (size_t)nb;
+    }
+    return a->ndim;
+}
+
+static int broadcast_error(const ct_tensor *a, const ct_tensor *b, ct_error *err)
+{
+    char sa[96], sb[96];
+    return ct_fail(err, CT_EINVAL, "shapes %s and %s do not broadcast (the second must "
+                   "match the first or have size 1, aligned on the right)",
+                   ct_tensor_shape_str(a, sa, sizeof sa), ct_tensor_shape_str(b, sb, sizeof sb));
+}
+
+/* Walk a's elements row by row (last dimension), with b's offset following
+   its broadcast strides; a row is contiguous in b or one repeated value. */
+int ct_tensor_binary(ct_tensor *out, const ct_tensor *a, const ct_tensor *b, ct_binop op,
+                     ct_error *err)
+{
+    size_t bs[CT_MAXDIM];
+    if (check_out(out, a, err) != CT_OK) return CT_EINVAL;
+    if (broadcast_strides(a, b, bs) < 0) return broadcast_error(a, b, err);
+    if (a->numel == 0) return CT_OK;
+    if (b->numel == a->numel) {
+        for (size_t i = 0; i < a->numel; i++)
+            out->data[i] = apply_binop(a->data[i], b->data[i], op);
+        return CT_OK;
+    }
+    int nd = a->ndim;
+    size_t inner = nd ? (size_t)a->shape[nd - 1] : 1, binner = nd ? bs[nd - 1] : 0;
+    int64_t idx[CT_MAXDIM] = {0};
+    for (size_t row = 0; row < a->numel / inner; row++) {
+        size_t boff = 0;
+        for (int d = 0; d < nd - 1; d++) boff += (size_t)idx[d] * bs[d];
+        const float *pa = a->data + row * inner, *pb = b->data + boff;
+        float *po = out->data + row * inner;
+        for (size_t i = 0; i < inner; i++) po[i] = apply_binop(pa[i], pb[i * binner], op);
+        for (int d = nd - 2; d >= 0 && ++idx[d] == a->shape[d]; d--) idx[d] = 0;
+    }
+    return CT_OK;
+}
+
+int ct_tensor_scalar(ct_tensor *out, const ct_tensor *a, float s, ct_binop op, int scalar_first,
+                     ct_error *err)
+{
+    if (check_out(out, a, err) != CT_OK) return CT_EINVAL;
+    if (scalar_first)
+        for (size_t i = 0; i < a->numel; i++) out->data[i] = apply_binop(s, a->data[i], op);
+    else
+        for (size_t i = 0; i < a->numel; i++) out->data[i] = apply_binop(a->data[i], s, op);
+    return CT_OK;
+}
+
+static inline float apply_unop(float x, ct_unop op)
+{
+    switch (op) {
+    case CT_OP_NEG: return -x;
+    case CT_OP_ABS: return fabsf(x);
+    case CT_OP_SQRT: return sqrtf(x);
+    case CT_OP_EXP: return expf(x);
+    case CT_OP_LOG: return logf(x);
+    case CT_OP_SQUARE: return x * x;
+    case CT_OP_SIGN: return (float)((x > 0) - (x < 0));
+    case CT_OP_TANH: return tanhf(x);
+    case CT_OP_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    }
+    return x;
+}
+
+int ct_tensor_unary(ct_tensor *out, const ct_tensor *a, ct_unop op, ct_error *err)
+{
+    if (check_out(out, a, err) != CT_OK) return CT_EINVAL;
+    for (size_t i = 0; i < a->numel; i++) out->data[i] = apply_unop(a->data[i], op);
+    return CT_OK;
+}
+
+int ct_tensor_clamp(ct_tensor *out, const ct_tensor *a, float lo, float hi, ct_error *err)
+{
+    if (check_out(out, a, err) != CT_OK) return CT_EINVAL;
+    if (lo > hi) return ct_fail(err, CT_EINVAL, "clamp bounds %g > %g", (double)lo, (double)hi);
+    for (size_t i = 0; i < a->numel; i++) {
+        float x = a->data[i];
+        out->data[i] = x < lo ? lo : x > hi ? hi : x;
+    }
+    return CT_OK;
+}
+
+int ct_tensor_axpby(ct_tensor *out, float alpha, const ct_tensor *a, float beta,
+                    const ct_tensor *b, ct_error *err)
+{
+    if (check_out(out, a, err) != CT_OK || check_out(b, a, err) != CT_OK) return CT_EINVAL;
+    for (size_t i = 0; i < a->numel; i++) out->data[i] = alpha * a->data[i] + beta * b->data[i];
+    return CT_OK;
+}
+
+double ct_tensor_sum(const ct_tensor *t)
+{
+    double s = 0;
+    for (size_t i = 0; i < t->numel; i++) s += (double)t->data[i];
+    return s;
+}
+
+double ct_tensor_dot(const ct_tensor *a, const ct_tensor *b)
+{
+    double s = 0;
+    size_t n = a->numel < b->numel ? a->numel : b->numel;
+    for (size_t i = 0; i < n; i++) s += (double)a->data[i] * (double)b->data[i];
+    return s;
+}
+
+int ct_tensor_sum_to(ct_tensor *out, const ct_tensor *a, ct_error *err)
+{
+    size_t bs[CT_MAXDIM];
+    if (broadcast_strides(a, out, bs) < 0) return broadcast_error(a, out, err);
+    ct_tensor_fill(out, 0.0f);
+    int nd = a->ndim;
+    int64_t idx[CT_MAXDIM] = {0};
+    for (size_t i = 0; i < a->numel; i++) {
+        size_t off = 0;
+        for (int d = 0; d < nd; d++) off += (size_t)idx[d] * bs[d];
+        out->data[off] += a->data[i];
+        for (int d = nd - 1; d >= 0 && ++idx[d] == a->shape[d]; d--) idx[d] = 0;
+    }
+    return CT_OK;
+}
+
+/* Sizes of the blocks a join moves: outer = product of sizes before dim,
+   inner = product after it. */
+static void split_at(const ct_tensor *t, int dim, size_t *outer, size_t *inner)
+{
+    *outer = *inner = 1;
+    for (int d = 0; d < dim; d++) *outer *= (size_t)t->shape[d];
+    for (int d = dim + 1; d < t->ndim; d++) *inner *= (size_t)t->shape[d];
+}
+
+ct_tensor *ct_tensor_cat(const ct_tensor *const *ts, int n, int dim, ct_error *err)
+{
+    if (n < 1) {
+        ct_fail(err, CT_EINVAL, "cat needs at least one tensor");
+        return NULL;
+    }
+    const ct_tensor *t0 = ts[0];
+    if (dim < 0 || dim >= t0->ndim) {
+        ct_fail(err, CT_EINVAL, "cat dimension %d out of range 1..%d", dim + 1, t0->ndim);
+        return NULL;
+    }
+    int64_t shape[CT_MAXDIM];
+    memcpy(shape, t0->shape, sizeof shape);
+    shape[dim] = 0;
+    for (int i = 0; i < n; i++) {
+        int same = ts[i]->ndim == t0->ndim;
+        for (int d = 0; same && d < t0->ndim; d++)
+            same = d == dim || ts[i]->shape[d] == t0->shape[d];
+        if (!same) {
+            char s0[96], si[96];
+            ct_fail(err, CT_EINVAL, "cat: tensor %d is %s, tensor 1 is %s (only dimension %d may differ)",
+                    i + 1, ct_tensor_shape_str(ts[i], si, sizeof si),
+                    ct_tensor_shape_str(t0, s0, sizeof s0), dim + 1);
+            return NULL;
+        }
+        shape[dim] += ts[i]->shape[dim];
+    }
+    ct_tensor *out = ct_tensor_empty(t0->ndim, shape, err);
+    if (!out) return NULL;
+    size_t outer, inner;
+    split_at(out, dim, &outer, &inner);
+    float *dst = out->data;
+    for (size_t o = 0; o < outer; o++)
+        for (int i = 0; i < n; i++) {
+            size_t block = (size_t)ts[i]->shape[dim] * inner;
+            memcpy(dst, ts[i]->data + o * block, block * sizeof(float));
+            dst += block;
+        }
+    return out;
+}
+
+ct_tensor *ct_tensor_slice(const ct_tensor *t, int dim, int64_t start, int64_t len,
+                           ct_error *err)
+{
+    if (dim < 0 || dim >= t->ndim || start < 0 || len < 0 || start + len > t->shape[dim]) {
+        ct_fail(err, CT_EINVAL, "slice %lld..%lld of dimension %d out of range",
+                (long long)start + 1, (long long)(start + len), dim + 1);
+        return NULL;
+    }
+    int64_t shape[CT_MAXDIM];
+    memcpy(shape, t->shape, sizeof shape);
+    shape[dim] = len;
+    ct_tensor *out = ct_tensor_empty(t->ndim, shape, err);
+    if (!out) return NULL;
+    size_t outer, inner;
+    split_at(t, dim, &outer, &inner);
+    size_t src_block = (size_t)t->shape[dim] * inner, block = (size_t)len * inner;
+    for (size_t o = 0; o < outer; o++)
+        memcpy(out->data + o * block, t->data + o * src_block + (size_t)start * inner,
+               block * sizeof(float));
+    return out;
+}
+
+ct_tensor *ct_tensor_matmul(const ct_tensor *a, const ct_tensor *b, ct_error *err)
+{
+    if (a->ndim != 2 || b->ndim != 2 || a->shape[1] != b->shape[0]) {
+        char sa[96], sb[96];
+        ct_fail(err, CT_EINVAL, "matmul needs m×k and k×n matrices, got %s and %s",
+                ct_tensor_shape_str(a, sa, sizeof sa), ct_tensor_shape_str(b, sb, sizeof sb));
+        return NULL;
+    }
+    int64_t shape[2] = {a->shape[0], b->shape[1]};
+    ct_tensor *c = ct_tensor_new(2, shape, err);
+    if (c && c->numel && a->shape[1])
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)shape[0], (int)shape[1],
+                    (int)a->shape[1], 1.0f, a->data, (int)a->shape[1], b->data, (int)shape[1],
+                    0.0f, c->data, (int)shape[1]);
+    return c;
+}
+
+void ct_tensor_rand(ct_tensor *t, ct_rng *r, float lo, float hi)
+{
+    ct_rng_fill_uniform(r, t->data, t->numel, lo, hi);
+}
+
+void ct_tensor_randn(ct_tensor *t, ct_rng *r, float mean, float std)
+{
+    ct_rng_fill_normal(r, t->data, t->numel, mean, std);
+}

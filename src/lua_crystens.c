@@ -1,0 +1,181 @@
+/*
+ * lua_crystens.c - the crystens.crystens module: ct.crystens.encode,
+ * decode and prepare, and the t:save_png method of tensors.
+ *
+ * Options (one table, every field optional):
+ *   size=64               S: tensors are 4×S×S and hold S-12 atoms
+ *   distance="angstrom"   layer 0 in Å (minimum image); "fractional" as the
+ *                         original code
+ *   reduce=true           Niggli-reduce the cell first
+ *   order="sorted"        atoms by Z, then x, y, z; "file" keeps the order
+ *   symprec=0.1           spglib tolerance (Å) for the space group
+ *   spacegroup="spglib"   or "declared": the group the CIF states
+ *   preset="crystens"     or "paper": file cell and order, fractional
+ *                         layer 0, symprec 0.01; later fields override it
+ */
+#include <string.h>
+
+#include "ct_crystens.h"
+#include "ct_png.h"
+#include "lua_structure.h"
+
+static void read_opts(lua_State *L, int idx, ct_crystens_opts *o)
+{
+    if (!lua_isnoneornil(L, idx)) luaL_checktype(L, idx, LUA_TTABLE);
+    const char *preset = ctL_optstring(L, idx, "preset", "crystens");
+    if (!strcmp(preset, "paper")) ct_crystens_paper(o);
+    else if (!strcmp(preset, "crystens")) ct_crystens_defaults(o);
+    else luaL_argerror(L, idx, "preset must be 'crystens' or 'paper'");
+    lua_Number size = ctL_optnumber(L, idx, "size", o->size);
+    luaL_argcheck(L, size > 12 && size <= 4096 && size == (int)size, idx,
+                  "size must be an integer from 13 to 4096");
+    o->size = (int)size;
+    const char *dist = ctL_optstring(L, idx, "distance", o->fractional ? "fractional" : "angstrom");
+    if (strcmp(dist, "angstrom") && strcmp(dist, "fractional"))
+        luaL_argerror(L, idx, "distance must be 'angstrom' or 'fractional'");
+    o->fractional = !strcmp(dist, "fractional");
+    o->reduce = ctL_optbool(L, idx, "reduce", o->reduce);
+    const char *order = ctL_optstring(L, idx, "order", o->sort ? "sorted" : "file");
+    if (strcmp(order, "sorted") && strcmp(order, "file"))
+        luaL_argerror(L, idx, "order must be 'sorted' or 'file'");
+    o->sort = !strcmp(order, "sorted");
+    o->symprec = ctL_optnumber(L, idx, "symprec", o->symprec);
+    luaL_argcheck(L, o->symprec > 0, idx, "symprec must be positive");
+    const char *sg = ctL_optstring(L, idx, "spacegroup", "spglib");
+    if (strcmp(sg, "spglib") && strcmp(sg, "declared"))
+        luaL_argerror(L, idx, "spacegroup must be 'spglib' or 'declared'");
+    o->declared = !strcmp(sg, "declared");
+}
+
+static int k_encode(lua_State *L)
+{
+    ct_crystens_opts o;
+    lua_settop(L, 2);   /* the array below goes on top of the arguments */
+    read_opts(L, 2, &o);
+    size_t n;
+    int single;
+    ct_structure **arr = ctL_checkstructures(L, 1, &n, &single);
+    ct_error err;
+    ct_tensor *t = ct_crystens_encode(arr, n, !single, &o, &err);
+    if (!t) return ctL_raise(L, &err, ct_interrupted() ? CT_EINTR : CT_EINVAL);
+    ctL_pushtensor(L, t, &err);
+    return 1;
+}
+
+static void push_diag(lua_State *L, const ct_crystens_diag *d)
+{
+    lua_createtable(L, 0, 5);
+    lua_pushinteger(L, d->natoms);
+    lua_setfield(L, -2, "natoms");
+    lua_pushnumber(L, d->header_spread);
+    lua_setfield(L, -2, "header_spread");
+    lua_pushnumber(L, d->graph_error);
+    lua_setfield(L, -2, "graph_error");
+    lua_pushnumber(L, d->distance_error);
+    lua_setfield(L, -2, "distance_error");
+    lua_pushnumber(L, d->empty_max);
+    lua_setfield(L, -2, "empty_max");
+}
+
+/* Decode tensor item data (4×S×S) and push the structure and diagnostics. */
+static void decode_one(lua_State *L, const float *data, int S, const ct_crystens_opts *o,
+                       int item)
+{
+    ct_crystens_diag d;
+    ct_error err;
+    ct_structure *s = ct_crystens_decode(data, S, o, &d, &err);
+    if (!s && item) luaL_error(L, "tensor %d: %s", item, err.msg);
+    ctL_pushstructure(L, s, &err);
+    push_diag(L, &d);
+}
+
+static int k_decode(lua_State *L)
+{
+    ct_tensor *t = ctL_checktensor(L, 1);
+    ct_crystens_opts o;
+    read_opts(L, 2, &o);
+    int lead = t->ndim == 4;
+    const int64_t *sh = t->shape + lead;
+    if (t->ndim < 3 || t->ndim > 4 || sh[0] != 4 || sh[1] != sh[2] || sh[1] <= 12) {
+        char buf[96];
+        return luaL_argerror(L, 1, lua_pushfstring(L, "expected 4×S×S or N×4×S×S tensor, got %s",
+                                                    ct_tensor_shape_str(t, buf, sizeof buf)));
+    }
+    int S = (int)sh[1];
+    if (!lead) {
+        decode_one(L, t->data, S, &o, 0);
+        return 2;
+    }
+    lua_createtable(L, (int)t->shape[0], 0);
+    lua_createtable(L, (int)t->shape[0], 0);
+    for (int64_t i = 0; i < t->shape[0]; i++) {
+        decode_one(L, t->data + (size_t)i * 4 * S * S, S, &o, (int)i + 1);
+        lua_rawseti(L, -3, i + 1);
+        lua_rawseti(L, -3, i + 1);
+    }
+    return 2;
+}
+
+static int k_prepare(lua_State *L)
+{
+    ct_structure *s = ctL_checkstructure(L, 1);
+    ct_crystens_opts o;
+    read_opts(L, 2, &o);
+    ct_error err;
+    ctL_pushstructure(L, ct_crystens_prepare(s, &o, &err), &err);
+    return 1;
+}
+
+static int m_save_png(lua_State *L)
+{
+    ct_tensor *t = ctL_checktensor(L, 1);
+    const char *path = luaL_checkstring(L, 2);
+    if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
+    lua_Number scale = ctL_optnumber(L, 3, "scale", 4);
+    ct_error err;
+    int rc = ct_png_write_crystens(t, path, (int)scale, &err);
+    if (rc != CT_OK) return ctL_raise(L, &err, rc);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static const ctL_Reg crystens_funcs[] = {
+    {"encode", k_encode, "crystens.encode(structure | {structures} | dataset, [opts]) -> Tensor. "
+                         "The CrysTens of a structure (4×S×S) or of many (N×4×S×S). Options: "
+                         "size=64, distance='angstrom'|'fractional', reduce=true (Niggli), "
+                         "order='sorted'|'file', symprec=0.1, spacegroup='spglib'|'declared', "
+                         "preset='crystens'|'paper'. A structure with more than S-12 atoms is "
+                         "an error."},
+    {"decode", k_decode, "crystens.decode(tensor, [opts]) -> Structure, diag (or arrays of "
+                         "both for N×4×S×S). The exact inverse of encode: decoding an encoded "
+                         "tensor gives crystens.prepare(s). diag = {natoms, header_spread, "
+                         "graph_error, distance_error, empty_max} says how far the tensor's "
+                         "copies disagree (0 up to float32 rounding for an exact tensor)."},
+    {"prepare", k_prepare, "crystens.prepare(structure, [opts]) -> Structure. The structure "
+                           "as encode sees it: cell reduced, atoms ordered, space group set."},
+    {NULL, NULL, NULL}
+};
+
+int luaopen_crystens_crystens(lua_State *L)
+{
+    int top = lua_gettop(L);
+    ctL_structure_register(L);
+    luaL_requiref(L, "crystens.tensor", luaopen_crystens_tensor, 0);
+    /* t:save_png joins the tensor methods, which live in mt.methods. */
+    if (luaL_getmetatable(L, CTL_TENSOR) == LUA_TTABLE &&
+        lua_getfield(L, -1, "methods") == LUA_TTABLE) {
+        static const ctL_Reg png[] = {
+            {"save_png", m_save_png, "t:save_png(path, [{scale=4}]) -> t. A PNG picture of the "
+                                     "CrysTens t (4×S×S): the four layers side by side, each "
+                                     "element a scale×scale block; header band and each "
+                                     "layer's atom block on their own colour scales."},
+            {NULL, NULL, NULL}
+        };
+        ctL_setfuncs(L, png);
+    }
+    lua_settop(L, top);
+    ctL_newlib(L, crystens_funcs, "crystens.crystens: the CrysTens encoding (4×S×S tensors: a "
+               "header band of Z, x, y, z, a, b, c, α, β, γ, SG; layer 0 distances, layers 1-3 "
+               "coordinate differences) and its exact inverse.");
+    return 1;
+}

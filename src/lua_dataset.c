@@ -1,0 +1,273 @@
+/*
+ * lua_dataset.c - the crystens.dataset module: ct.dataset.load(path, opts)
+ * and the Dataset userdata (#ds, ds[i], ds.skipped, ds.columns, ...).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ct_elements.h"
+#include "lua_structure.h"
+
+typedef struct {
+    ct_dataset *ds;
+} ud_dataset;
+
+ct_dataset *ctL_todataset(lua_State *L, int idx)
+{
+    ud_dataset *u = luaL_testudata(L, idx, CTL_DATASET);
+    return u ? u->ds : NULL;
+}
+
+static ct_dataset *checkdataset(lua_State *L, int idx)
+{
+    ud_dataset *u = luaL_checkudata(L, idx, CTL_DATASET);
+    if (!u->ds) luaL_argerror(L, idx, "data set has been freed");
+    return u->ds;
+}
+
+ct_structure **ctL_checkstructures(lua_State *L, int idx, size_t *n, int *single)
+{
+    ct_structure *one = ctL_tostructure(L, idx);
+    ct_dataset *ds = ctL_todataset(L, idx);
+    *single = one != NULL;
+    if (one) {
+        ct_structure **arr = lua_newuserdatauv(L, sizeof *arr, 0);
+        arr[0] = ctL_checkstructure(L, idx);
+        *n = 1;
+        return arr;
+    }
+    if (ds) {
+        *n = ds->n;
+        ct_structure **arr = lua_newuserdatauv(L, (ds->n ? ds->n : 1) * sizeof *arr, 0);
+        memcpy(arr, ds->items, ds->n * sizeof *arr);
+        return arr;
+    }
+    if (!lua_istable(L, idx)) luaL_typeerror(L, idx, "Structure, array of Structures or Dataset");
+    *n = (size_t)luaL_len(L, idx);
+    ct_structure **arr = lua_newuserdatauv(L, (*n ? *n : 1) * sizeof *arr, 0);
+    for (size_t i = 0; i < *n; i++) {
+        lua_geti(L, idx, (lua_Integer)i + 1);
+        arr[i] = ctL_tostructure(L, -1);
+        if (!arr[i])
+            luaL_argerror(L, idx, lua_pushfstring(L, "item %d is not a Structure", (int)i + 1));
+        lua_pop(L, 1);
+    }
+    return arr;
+}
+
+/* Push a property string as a number when it reads as one. */
+static void push_prop(lua_State *L, const char *v)
+{
+    if (!*v || !lua_stringtonumber(L, v)) lua_pushstring(L, v);
+}
+
+/* Push a copy of structure i (0-based) with its properties as user value. */
+static void push_item(lua_State *L, const ct_dataset *ds, size_t i)
+{
+    ct_error err;
+    ctL_pushstructure(L, ct_structure_clone(ds->items[i], &err), &err);
+    lua_createtable(L, 0, (int)ds->ncols + 1);
+    for (size_t c = 0; c < ds->ncols; c++) {
+        push_prop(L, ct_dataset_prop(ds, i, c));
+        lua_setfield(L, -2, ds->columns[c]);
+    }
+    lua_pushinteger(L, (lua_Integer)ds->rows[i]);
+    lua_setfield(L, -2, "row");
+    lua_setiuservalue(L, -2, 1);
+}
+
+static void push_skipped(lua_State *L, const ct_dataset *ds)
+{
+    lua_createtable(L, (int)ds->nskipped, 0);
+    for (size_t i = 0; i < ds->nskipped; i++) {
+        lua_createtable(L, 0, 3);
+        lua_pushinteger(L, (lua_Integer)ds->skipped[i].row);
+        lua_setfield(L, -2, "row");
+        lua_pushstring(L, ds->skipped[i].where);
+        lua_setfield(L, -2, "where");
+        lua_pushstring(L, ds->skipped[i].reason);
+        lua_setfield(L, -2, "reason");
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+}
+
+static void push_columns(lua_State *L, const ct_dataset *ds)
+{
+    lua_createtable(L, (int)ds->ncols, 0);
+    for (size_t c = 0; c < ds->ncols; c++) {
+        lua_pushstring(L, ds->columns[c]);
+        lua_rawseti(L, -2, (lua_Integer)c + 1);
+    }
+}
+
+static int mm_index(lua_State *L)
+{
+    ct_dataset *ds = checkdataset(L, 1);
+    if (lua_type(L, 2) == LUA_TNUMBER) {
+        lua_Integer i = luaL_checkinteger(L, 2);
+        if (i < 1 || (size_t)i > ds->n) return 0;
+        push_item(L, ds, (size_t)i - 1);
+        return 1;
+    }
+    const char *key = luaL_checkstring(L, 2);
+    lua_getmetatable(L, 1);
+    lua_getfield(L, -1, "methods");
+    if (lua_getfield(L, -1, key) != LUA_TNIL) return 1;
+    if (!strcmp(key, "skipped")) push_skipped(L, ds);
+    else if (!strcmp(key, "columns")) push_columns(L, ds);
+    else if (!strcmp(key, "source")) lua_pushstring(L, ds->source);
+    else return 0;
+    return 1;
+}
+
+static int mm_len(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)checkdataset(L, 1)->n);
+    return 1;
+}
+
+static int mm_tostring(lua_State *L)
+{
+    ud_dataset *u = luaL_checkudata(L, 1, CTL_DATASET);
+    if (!u->ds) {
+        lua_pushliteral(L, "Dataset (freed)");
+        return 1;
+    }
+    const ct_dataset *ds = u->ds;
+    int lo = 0, hi = 0;
+    for (size_t i = 0; i < ds->n; i++) {
+        int a = ds->items[i]->natoms;
+        if (!i || a < lo) lo = a;
+        if (a > hi) hi = a;
+    }
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    lua_pushfstring(L, "Dataset %s: %d structures (%d skipped), %d-%d atoms", ds->source,
+                    (int)ds->n, (int)ds->nskipped, lo, hi);
+    luaL_addvalue(&b);
+    for (size_t c = 0; c < ds->ncols; c++) {
+        luaL_addstring(&b, c ? ", " : ", columns: ");
+        luaL_addstring(&b, *ds->columns[c] ? ds->columns[c] : "(index)");
+    }
+    luaL_pushresult(&b);
+    return 1;
+}
+
+static int mm_gc(lua_State *L)
+{
+    ud_dataset *u = luaL_checkudata(L, 1, CTL_DATASET);
+    ct_dataset_free(u->ds);
+    u->ds = NULL;
+    return 0;
+}
+
+static int m_structures(lua_State *L)
+{
+    ct_dataset *ds = checkdataset(L, 1);
+    lua_createtable(L, (int)ds->n, 0);
+    for (size_t i = 0; i < ds->n; i++) {
+        push_item(L, ds, i);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
+static int m_column(lua_State *L)
+{
+    ct_dataset *ds = checkdataset(L, 1);
+    const char *name = luaL_checkstring(L, 2);
+    int c = ct_dataset_column(ds, name);
+    if (c < 0) luaL_argerror(L, 2, lua_pushfstring(L, "no column '%s'", name));
+    lua_createtable(L, (int)ds->n, 0);
+    for (size_t i = 0; i < ds->n; i++) {
+        push_prop(L, ct_dataset_prop(ds, i, (size_t)c));
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
+/* Read opts.elements ({"Na", 17, ...}) into an array on the stack. */
+static int *read_elements(lua_State *L, int opts, int *n)
+{
+    *n = 0;
+    if (lua_isnoneornil(L, opts) || lua_getfield(L, opts, "elements") == LUA_TNIL) return NULL;
+    int t = lua_gettop(L);
+    luaL_argcheck(L, lua_istable(L, t), opts, "field 'elements' must be a table");
+    int len = (int)luaL_len(L, t);
+    int *z = lua_newuserdatauv(L, (size_t)(len ? len : 1) * sizeof *z, 0);
+    for (int i = 0; i < len; i++) {
+        lua_geti(L, t, i + 1);
+        size_t sl;
+        const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &sl) : NULL;
+        z[i] = s ? ct_element_z(s, sl) : (int)lua_tointeger(L, -1);
+        if (!ct_element_symbol(z[i]))
+            luaL_argerror(L, opts, lua_pushfstring(L, "elements[%d] is not an element", i + 1));
+        lua_pop(L, 1);
+    }
+    *n = len;
+    return z;
+}
+
+static int d_load(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+    ct_dataset_opts o = {0};
+    lua_Number size = ctL_optnumber(L, 2, "size", 0);
+    o.max_atoms = (int)ctL_optnumber(L, 2, "max_atoms", size > 12 ? size - 12 : 0);
+    o.limit = (size_t)ctL_optnumber(L, 2, "limit", 0);
+    o.column = ctL_optstring(L, 2, "column", "cif");
+    o.progress = ctL_optbool(L, 2, "progress", 1);
+    o.elements = read_elements(L, 2, &o.nelements);
+    ud_dataset *u = lua_newuserdatauv(L, sizeof *u, 0);
+    u->ds = NULL;
+    luaL_setmetatable(L, CTL_DATASET);
+    ct_error err;
+    int rc = ct_dataset_load(path, &o, &u->ds, &err);
+    if (rc != CT_OK) return ctL_raise(L, &err, rc);
+    return 1;
+}
+
+static const ctL_Reg dataset_methods[] = {
+    {"structures", m_structures, "ds:structures() -> {Structure}. Every structure of ds, "
+                                 "each with its properties."},
+    {"column", m_column, "ds:column(name) -> {values}. One property of every structure "
+                         "(numbers where the text reads as one)."},
+    {NULL, NULL, NULL}
+};
+
+static const luaL_Reg dataset_meta[] = {
+    {"__index", mm_index},
+    {"__len", mm_len},
+    {"__tostring", mm_tostring},
+    {"__gc", mm_gc},
+    {"__close", mm_gc},
+    {NULL, NULL}
+};
+
+static const ctL_Reg dataset_funcs[] = {
+    {"load", d_load, "dataset.load(path, [{max_atoms=n, size=S, elements={...}, column='cif', "
+                     "limit=n, progress=true}]) -> Dataset. Structures from a CSV file with a "
+                     "column of CIF texts (other columns become properties), a CIF file, or a "
+                     "folder of .cif files. Rows that give no structure, or fail the filters "
+                     "(size=S means max_atoms=S-12), are listed in ds.skipped as {row, where, "
+                     "reason}. #ds counts structures; ds[i] is a copy of structure i with "
+                     "ds[i].properties."},
+    {NULL, NULL, NULL}
+};
+
+int luaopen_crystens_dataset(lua_State *L)
+{
+    ctL_structure_register(L);
+    lua_pop(L, 1);
+    luaL_newmetatable(L, CTL_DATASET);
+    luaL_setfuncs(L, dataset_meta, 0);
+    lua_newtable(L);
+    ctL_setfuncs(L, dataset_methods);
+    lua_setfield(L, -2, "methods");
+    lua_pop(L, 1);
+    ctL_newlib(L, dataset_funcs, "crystens.dataset: many structures from CSV (a 'cif' column), "
+               "CIF or a folder of .cif files, with per-row properties and a list of skipped "
+               "rows and reasons.");
+    return 1;
+}

@@ -1,0 +1,653 @@
+/*
+ * lua_nn.c - the crystens.nn_core module: C layers, losses, Adam, flat
+ * parameter buffers and safetensors files as Lua values.
+ *
+ * Users reach these through crystens.nn (lua/crystens/nn.lua), which
+ * composes layers into models; this file only checks arguments and calls
+ * the core.  A Layer userdata owns one ct_layer; forward and backward return
+ * fresh tensors.
+ */
+#include <string.h>
+
+#include "ct_checkpoint.h"
+#include "ct_nn.h"
+#include "lua_ct.h"
+
+#define CTL_LAYER "crystens.Layer"
+#define CTL_ADAM "crystens.Adam"
+
+static ct_layer *checklayer(lua_State *L, int idx)
+{
+    ct_layer **p = luaL_checkudata(L, idx, CTL_LAYER);
+    if (!*p) luaL_argerror(L, idx, "layer has been freed");
+    return *p;
+}
+
+/* Push l as a Layer (NULL raises err). */
+static int push_layer(lua_State *L, ct_layer *l, const ct_error *err)
+{
+    if (!l) return luaL_error(L, "%s", err->msg);
+    ct_layer **p = lua_newuserdatauv(L, sizeof *p, 0);
+    *p = NULL;
+    luaL_setmetatable(L, CTL_LAYER);
+    *p = l;
+    return 1;
+}
+
+/* ---- Options --------------------------------------------------------------- */
+
+static lua_Number opt_number(lua_State *L, int opts, const char *key, lua_Number def)
+{
+    if (lua_type(L, opts) != LUA_TTABLE) return def;
+    lua_getfield(L, opts, key);
+    int ok;
+    lua_Number v = lua_tonumberx(L, -1, &ok);
+    int isnil = lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (isnil) return def;
+    if (!ok) luaL_error(L, "bad option '%s' (number expected)", key);
+    return v;
+}
+
+static int opt_bool(lua_State *L, int opts, const char *key, int def)
+{
+    if (lua_type(L, opts) != LUA_TTABLE) return def;
+    lua_getfield(L, opts, key);
+    int v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* The generator in opts.rng, or the default one. */
+static ct_rng *opt_rng(lua_State *L, int opts)
+{
+    if (lua_type(L, opts) != LUA_TTABLE) return ctL_optrng(L, 0);
+    lua_getfield(L, opts, "rng");
+    ct_rng *r = lua_isnil(L, -1) ? ctL_optrng(L, 0) : ctL_optrng(L, lua_gettop(L));
+    lua_pop(L, 1);   /* opts keeps it alive */
+    return r;
+}
+
+/* A per-dimension size: a number for all spatial dimensions, or a list of
+   dims numbers; written into out[3 - dims .. 2]. */
+static void dims_value(lua_State *L, int idx, const char *what, int dims, int out[3])
+{
+    if (lua_type(L, idx) == LUA_TNUMBER) {
+        lua_Integer v = luaL_checkinteger(L, idx);
+        for (int i = 3 - dims; i < 3; i++) out[i] = (int)v;
+        return;
+    }
+    if (lua_type(L, idx) != LUA_TTABLE || luaL_len(L, idx) != dims)
+        luaL_error(L, "bad %s (expected a number or a list of %d numbers)", what, dims);
+    for (int i = 0; i < dims; i++) {
+        lua_geti(L, idx, i + 1);
+        out[3 - dims + i] = (int)luaL_checkinteger(L, -1);
+        lua_pop(L, 1);
+    }
+}
+
+static void opt_dims(lua_State *L, int opts, const char *key, int dims, int def, int out[3])
+{
+    for (int i = 0; i < 3; i++) out[i] = i < 3 - dims ? (key[0] == 's' ? 1 : 0) : def;
+    if (lua_type(L, opts) != LUA_TTABLE) return;
+    lua_getfield(L, opts, key);
+    if (!lua_isnil(L, -1)) dims_value(L, lua_gettop(L), key, dims, out);
+    lua_pop(L, 1);
+}
+
+/* ---- Constructors ------------------------------------------------------------ */
+
+static int nn_linear(lua_State *L)
+{
+    int in = (int)luaL_checkinteger(L, 1), out = (int)luaL_checkinteger(L, 2);
+    ct_error err;
+    return push_layer(L, ct_linear_new(in, out, opt_bool(L, 3, "bias", 1), opt_rng(L, 3), &err), &err);
+}
+
+static int conv_common(lua_State *L, int dims, int transposed)
+{
+    ct_conv_cfg c = {dims, transposed, (int)luaL_checkinteger(L, 1), (int)luaL_checkinteger(L, 2),
+                     {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, {0, 0, 0}, opt_bool(L, 4, "bias", 1)};
+    dims_value(L, 3, "kernel size (argument #3)", dims, c.k);
+    if (dims == 2) c.k[0] = 1;
+    opt_dims(L, 4, "stride", dims, 1, c.stride);
+    opt_dims(L, 4, "padding", dims, 0, c.pad);
+    opt_dims(L, 4, "output_padding", dims, 0, c.outpad);
+    ct_error err;
+    return push_layer(L, ct_conv_new(&c, opt_rng(L, 4), &err), &err);
+}
+
+static int nn_conv2d(lua_State *L) { return conv_common(L, 2, 0); }
+static int nn_conv3d(lua_State *L) { return conv_common(L, 3, 0); }
+static int nn_convtranspose2d(lua_State *L) { return conv_common(L, 2, 1); }
+static int nn_convtranspose3d(lua_State *L) { return conv_common(L, 3, 1); }
+
+static int nn_batchnorm(lua_State *L)
+{
+    ct_error err;
+    return push_layer(L, ct_batchnorm_new((int)luaL_checkinteger(L, 1),
+                                          (float)opt_number(L, 2, "eps", 1e-5),
+                                          (float)opt_number(L, 2, "momentum", 0.1), &err), &err);
+}
+
+static int nn_groupnorm(lua_State *L)
+{
+    ct_error err;
+    return push_layer(L, ct_groupnorm_new((int)luaL_checkinteger(L, 1), (int)luaL_checkinteger(L, 2),
+                                          (float)opt_number(L, 3, "eps", 1e-5), &err), &err);
+}
+
+static int nn_layernorm(lua_State *L)
+{
+    int64_t shape[CT_MAXDIM];
+    int nd = ctL_checkshape(L, 1, shape);
+    if (lua_type(L, 1) != LUA_TTABLE) nd = 1;   /* a count, with options after it */
+    ct_error err;
+    return push_layer(L, ct_layernorm_new(nd, shape, (float)opt_number(L, 2, "eps", 1e-5), &err), &err);
+}
+
+static int act_common(lua_State *L, ct_act_kind kind, float slope)
+{
+    ct_error err;
+    return push_layer(L, ct_act_new(kind, slope, &err), &err);
+}
+
+static int nn_relu(lua_State *L) { return act_common(L, CT_ACT_RELU, 0); }
+static int nn_silu(lua_State *L) { return act_common(L, CT_ACT_SILU, 0); }
+static int nn_sigmoid(lua_State *L) { return act_common(L, CT_ACT_SIGMOID, 0); }
+static int nn_tanh(lua_State *L) { return act_common(L, CT_ACT_TANH, 0); }
+static int nn_leaky_relu(lua_State *L)
+{
+    return act_common(L, CT_ACT_LEAKY_RELU, (float)luaL_optnumber(L, 1, 0.01));
+}
+
+static int nn_upsample(lua_State *L)
+{
+    ct_error err;
+    return push_layer(L, ct_upsample_new((int)luaL_optinteger(L, 1, 2), &err), &err);
+}
+
+static int nn_attention(lua_State *L)
+{
+    ct_error err;
+    return push_layer(L, ct_attention_new((int)luaL_checkinteger(L, 1), opt_rng(L, 2), &err), &err);
+}
+
+static int nn_time_embedding(lua_State *L)
+{
+    ct_error err;
+    return push_layer(L, ct_timeembed_new((int)luaL_checkinteger(L, 1),
+                                          (float)opt_number(L, 2, "max_period", 10000), &err), &err);
+}
+
+/* ---- Layer methods ------------------------------------------------------------ */
+
+/* Raise a layer failure: shape problems name the tensor argument. */
+static int layer_error(lua_State *L, int rc, const ct_error *err)
+{
+    if (rc == CT_EINVAL) return luaL_argerror(L, 2, err->msg);
+    return ctL_raise(L, err, rc);
+}
+
+static int l_forward(lua_State *L)
+{
+    ct_layer *l = checklayer(L, 1);
+    ct_tensor *x = ctL_checktensor(L, 2), *y;
+    ct_error err;
+    int rc = ct_layer_forward(l, x, &y, &err);
+    if (rc != CT_OK) return layer_error(L, rc, &err);
+    ctL_pushtensor(L, y, &err);
+    return 1;
+}
+
+static int l_backward(lua_State *L)
+{
+    ct_layer *l = checklayer(L, 1);
+    ct_tensor *gy = ctL_checktensor(L, 2), *gx;
+    int keep = l->param_grads;
+    if (!lua_isnoneornil(L, 3)) l->param_grads = lua_toboolean(L, 3);
+    ct_error err;
+    int rc = ct_layer_backward(l, gy, &gx, &err);
+    l->param_grads = keep;
+    if (rc != CT_OK) return layer_error(L, rc, &err);
+    ctL_pushtensor(L, gx, &err);
+    return 1;
+}
+
+/* Push a new view of t (Lua owns the view; the bytes stay shared). */
+static void push_view(lua_State *L, const ct_tensor *t)
+{
+    ct_error err;
+    ctL_pushtensor(L, ct_tensor_view(t, 0, t->ndim, t->shape, &err), &err);
+}
+
+/* Push {{name=, w=, g=}, ...} for params (with grads) or buffers. */
+static void push_entries(lua_State *L, const ct_param *ps, int n)
+{
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, ps[i].name);
+        lua_setfield(L, -2, "name");
+        push_view(L, ps[i].w);
+        lua_setfield(L, -2, "w");
+        if (ps[i].g) {
+            push_view(L, ps[i].g);
+            lua_setfield(L, -2, "g");
+        }
+        lua_rawseti(L, -2, i + 1);
+    }
+}
+
+static int l_parameters(lua_State *L)
+{
+    ct_layer *l = checklayer(L, 1);
+    push_entries(L, l->params, l->nparams);
+    return 1;
+}
+
+static int l_buffers(lua_State *L)
+{
+    ct_layer *l = checklayer(L, 1);
+    push_entries(L, l->buffers, l->nbuffers);
+    return 1;
+}
+
+static int l_train(lua_State *L)
+{
+    ct_layer *l = checklayer(L, 1);
+    l->training = lua_isnoneornil(L, 2) ? 1 : lua_toboolean(L, 2);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int l_kind(lua_State *L)
+{
+    lua_pushstring(L, checklayer(L, 1)->ops->kind);
+    return 1;
+}
+
+static int l_gc(lua_State *L)
+{
+    ct_layer **p = luaL_checkudata(L, 1, CTL_LAYER);
+    ct_layer_free(*p);
+    *p = NULL;
+    return 0;
+}
+
+static int l_tostring(lua_State *L)
+{
+    ct_layer **p = luaL_checkudata(L, 1, CTL_LAYER);
+    if (!*p) {
+        lua_pushliteral(L, "Layer (freed)");
+        return 1;
+    }
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, "Layer ");
+    luaL_addstring(&b, (*p)->ops->kind);
+    for (int i = 0; i < (*p)->nparams; i++) {
+        char s[96];
+        luaL_addstring(&b, i ? ", " : " (");
+        luaL_addstring(&b, (*p)->params[i].name);
+        luaL_addchar(&b, ' ');
+        luaL_addstring(&b, ct_tensor_shape_str((*p)->params[i].w, s, sizeof s));
+    }
+    if ((*p)->nparams) luaL_addchar(&b, ')');
+    luaL_pushresult(&b);
+    return 1;
+}
+
+static const ctL_Reg layer_methods[] = {
+    {"forward", l_forward, "layer:forward(x) -> Tensor. The layer's output for x (a new tensor); "
+                           "the layer keeps x for backward."},
+    {"backward", l_backward, "layer:backward(gy, [param_grads]) -> Tensor. The gradient with "
+                             "respect to the last forward's input; adds the parameters' gradients "
+                             "into their g unless param_grads is false."},
+    {"parameters", l_parameters, "layer:parameters() -> {{name, w, g}, ...}. Views of the "
+                                 "weights and their gradients."},
+    {"buffers", l_buffers, "layer:buffers() -> {{name, w}, ...}. Saved state that is not "
+                           "trained (batchnorm's running statistics)."},
+    {"train", l_train, "layer:train([on]) -> layer. Training mode (batch statistics) or, with "
+                       "false, evaluation mode."},
+    {"kind", l_kind, "layer:kind() -> string. The layer type, e.g. 'conv2d'."},
+    {NULL, NULL, NULL}
+};
+
+static const luaL_Reg layer_meta[] = {
+    {"__gc", l_gc}, {"__close", l_gc}, {"__tostring", l_tostring}, {NULL, NULL}
+};
+
+/* ---- Losses -------------------------------------------------------------------- */
+
+static int push_loss(lua_State *L, int rc, double loss, ct_tensor *grad, const ct_error *err)
+{
+    if (rc != CT_OK) return luaL_argerror(L, 1, err->msg);
+    lua_pushnumber(L, loss);
+    ctL_pushtensor(L, grad, err);
+    return 2;
+}
+
+static int nn_mse(lua_State *L)
+{
+    ct_tensor *g = NULL;
+    double loss = 0;
+    ct_error err;
+    int rc = ct_loss_mse(ctL_checktensor(L, 1), ctL_checktensor(L, 2), &loss, &g, &err);
+    return push_loss(L, rc, loss, g, &err);
+}
+
+static int nn_bce_logits(lua_State *L)
+{
+    ct_tensor *g = NULL;
+    double loss = 0;
+    ct_error err;
+    int rc = ct_loss_bce_logits(ctL_checktensor(L, 1), ctL_checktensor(L, 2), &loss, &g, &err);
+    return push_loss(L, rc, loss, g, &err);
+}
+
+static int nn_wasserstein(lua_State *L)
+{
+    ct_tensor *g = NULL;
+    double loss = 0;
+    ct_error err;
+    int rc = ct_loss_wasserstein(ctL_checktensor(L, 1), (float)luaL_optnumber(L, 2, 1), &loss, &g, &err);
+    return push_loss(L, rc, loss, g, &err);
+}
+
+/* ---- Flat buffers and optimisation ---------------------------------------------- */
+
+static int nn_flatten(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int n = (int)luaL_len(L, 1), np = 0;
+    ct_param **ps = lua_newuserdatauv(L, sizeof *ps * (size_t)(n * CT_MAXPARAMS + 1), 0);
+    for (int i = 1; i <= n; i++) {
+        lua_geti(L, 1, i);
+        ct_layer **p = luaL_testudata(L, -1, CTL_LAYER);
+        if (!p || !*p) return luaL_argerror(L, 1, lua_pushfstring(L, "item %d is not a layer", i));
+        for (int k = 0; k < (*p)->nparams; k++) ps[np++] = &(*p)->params[k];
+        lua_pop(L, 1);
+    }
+    ct_tensor *w, *g;
+    ct_error err;
+    if (ct_params_flatten(ps, np, &w, &g, &err) != CT_OK) return ctL_raise(L, &err, CT_ENOMEM);
+    ctL_pushtensor(L, w, &err);
+    ctL_pushtensor(L, g, &err);
+    return 2;
+}
+
+static ct_adam *checkadam(lua_State *L, int idx)
+{
+    ct_adam **p = luaL_checkudata(L, idx, CTL_ADAM);
+    if (!*p) luaL_argerror(L, idx, "optimizer has been freed");
+    return *p;
+}
+
+static int nn_adam_state(lua_State *L)
+{
+    lua_Integer n = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, n >= 0, 1, "negative parameter count");
+    ct_adam_cfg c = {(float)opt_number(L, 2, "lr", 1e-3), (float)opt_number(L, 2, "beta1", 0.9),
+                     (float)opt_number(L, 2, "beta2", 0.999), (float)opt_number(L, 2, "eps", 1e-8),
+                     (float)opt_number(L, 2, "weight_decay", 0), opt_bool(L, 2, "decoupled", 1)};
+    ct_adam **p = lua_newuserdatauv(L, sizeof *p, 0);
+    *p = NULL;
+    luaL_setmetatable(L, CTL_ADAM);
+    ct_error err;
+    if (!(*p = ct_adam_new(&c, (size_t)n, &err))) return luaL_error(L, "%s", err.msg);
+    return 1;
+}
+
+static int a_step(lua_State *L)
+{
+    ct_adam *a = checkadam(L, 1);
+    ct_error err;
+    int rc = ct_adam_step(a, ctL_checktensor(L, 2), ctL_checktensor(L, 3), &err);
+    if (rc != CT_OK) return luaL_argerror(L, 2, err.msg);
+    return 0;
+}
+
+static int a_lr(lua_State *L)
+{
+    ct_adam *a = checkadam(L, 1);
+    if (!lua_isnoneornil(L, 2)) {
+        lua_Number lr = luaL_checknumber(L, 2);
+        luaL_argcheck(L, lr >= 0, 2, "learning rate must not be negative");
+        a->cfg.lr = (float)lr;
+    }
+    lua_pushnumber(L, a->cfg.lr);
+    return 1;
+}
+
+static int a_steps(lua_State *L)
+{
+    ct_adam *a = checkadam(L, 1);
+    if (!lua_isnoneornil(L, 2)) a->step = luaL_checkinteger(L, 2);
+    lua_pushinteger(L, a->step);
+    return 1;
+}
+
+static int a_moments(lua_State *L)
+{
+    ct_adam *a = checkadam(L, 1);
+    push_view(L, a->m);
+    push_view(L, a->v);
+    return 2;
+}
+
+static int a_gc(lua_State *L)
+{
+    ct_adam **p = luaL_checkudata(L, 1, CTL_ADAM);
+    ct_adam_free(*p);
+    *p = NULL;
+    return 0;
+}
+
+static const ctL_Reg adam_methods[] = {
+    {"step", a_step, "state:step(w, g) -> nil. One Adam step on flat weights w with gradients g."},
+    {"lr", a_lr, "state:lr([new]) -> number. The learning rate, set first when new is given."},
+    {"steps", a_steps, "state:steps([n]) -> integer. Steps taken (for bias correction); set with n."},
+    {"moments", a_moments, "state:moments() -> m, v. Views of the first and second moments."},
+    {NULL, NULL, NULL}
+};
+
+static const luaL_Reg adam_meta[] = {{"__gc", a_gc}, {"__close", a_gc}, {NULL, NULL}};
+
+static int nn_clip_grad_norm(lua_State *L)
+{
+    ct_tensor *g = ctL_checktensor(L, 1);
+    lua_Number max = luaL_checknumber(L, 2);
+    luaL_argcheck(L, max > 0, 2, "maximum norm must be positive");
+    lua_pushnumber(L, ct_clip_grad_norm(g, max));
+    return 1;
+}
+
+static int nn_ema_update(lua_State *L)
+{
+    ct_error err;
+    int rc = ct_ema_update(ctL_checktensor(L, 1), ctL_checktensor(L, 2),
+                           (float)luaL_checknumber(L, 3), &err);
+    if (rc != CT_OK) return luaL_error(L, "%s", err.msg);
+    return 0;
+}
+
+/* ---- Checkpoint files ------------------------------------------------------------ */
+
+/* save(path, names, tensors, meta) */
+static int nn_save(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    luaL_checktype(L, 4, LUA_TTABLE);
+    int n = (int)luaL_len(L, 2);
+    luaL_argcheck(L, luaL_len(L, 3) == n, 3, "as many tensors as names expected");
+    const char **names = lua_newuserdatauv(L, sizeof *names * (size_t)(n + 1), 0);
+    ct_tensor **ts = lua_newuserdatauv(L, sizeof *ts * (size_t)(n + 1), 0);
+    for (int i = 0; i < n; i++) {
+        lua_geti(L, 2, i + 1);
+        names[i] = luaL_checkstring(L, -1);   /* the names table keeps it */
+        lua_geti(L, 3, i + 1);
+        ts[i] = ctL_totensor(L, -1);
+        if (!ts[i]) return luaL_argerror(L, 3, lua_pushfstring(L, "item %d is not a tensor", i + 1));
+        lua_pop(L, 2);
+    }
+    int nmeta = 0;
+    for (lua_pushnil(L); lua_next(L, 4); lua_pop(L, 1)) nmeta++;
+    const char **keys = lua_newuserdatauv(L, sizeof *keys * (size_t)(nmeta + 1), 0);
+    const char **vals = lua_newuserdatauv(L, sizeof *vals * (size_t)(nmeta + 1), 0);
+    lua_newtable(L);
+    int anchor = lua_gettop(L);   /* keeps the values converted to strings */
+    int m = 0;
+    for (lua_pushnil(L); lua_next(L, 4); lua_pop(L, 1)) {
+        if (lua_type(L, -2) != LUA_TSTRING) return luaL_argerror(L, 4, "metadata keys must be strings");
+        keys[m] = lua_tostring(L, -2);
+        vals[m] = luaL_tolstring(L, -1, NULL);
+        lua_rawseti(L, anchor, ++m);
+    }
+    ct_error err;
+    int rc = ct_checkpoint_save(path, names, ts, n, keys, vals, nmeta, &err);
+    if (rc != CT_OK) return ctL_raise(L, &err, rc);
+    return 0;
+}
+
+/* load(path) -> names, tensors, meta */
+static int nn_load(lua_State *L)
+{
+    ct_error err;
+    ct_checkpoint *ck = ct_checkpoint_load(luaL_checkstring(L, 1), &err);
+    if (!ck) return ctL_raise(L, &err, CT_EFORMAT);
+    lua_createtable(L, ck->ntensors, 0);
+    lua_createtable(L, ck->ntensors, 0);
+    for (int i = 0; i < ck->ntensors; i++) {
+        lua_pushstring(L, ck->tensors[i].name);
+        lua_rawseti(L, -3, i + 1);
+        ct_tensor *t = ck->tensors[i].t;
+        ck->tensors[i].t = NULL;   /* Lua owns it now */
+        ctL_pushtensor(L, t, &err);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_createtable(L, 0, ck->nmeta);
+    for (int i = 0; i < ck->nmeta; i++) {
+        lua_pushstring(L, ck->meta[i].value);
+        lua_setfield(L, -2, ck->meta[i].key);
+    }
+    ct_checkpoint_free(ck);
+    return 3;
+}
+
+static int nn_release_workspace(lua_State *L)
+{
+    (void)L;
+    ct_nn_workspace_release();
+    return 0;
+}
+
+static int nn_profile(lua_State *L)
+{
+    if (!lua_isnoneornil(L, 1)) {
+        ct_nn_profile_enable(lua_toboolean(L, 1));
+        return 0;
+    }
+    const ct_nn_prof *p;
+    int n = ct_nn_profile(&p);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_createtable(L, 0, 4);
+        lua_pushstring(L, p[i].kind);
+        lua_setfield(L, -2, "kind");
+        lua_pushnumber(L, p[i].seconds);
+        lua_setfield(L, -2, "seconds");
+        lua_pushnumber(L, p[i].flops);
+        lua_setfield(L, -2, "flops");
+        lua_pushinteger(L, p[i].calls);
+        lua_setfield(L, -2, "calls");
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static int nn_sgemm_gflops(lua_State *L)
+{
+    int n = (int)luaL_optinteger(L, 1, 2048), reps = (int)luaL_optinteger(L, 2, 3);
+    luaL_argcheck(L, n >= 1 && n <= 16384, 1, "size out of range 1..16384");
+    ct_error err;
+    double gf = ct_nn_sgemm_gflops(n, reps, &err);
+    if (gf < 0) return luaL_error(L, "%s", err.msg);
+    lua_pushnumber(L, gf);
+    return 1;
+}
+
+static const ctL_Reg nn_funcs[] = {
+    {"linear", nn_linear, "linear(in, out, [{bias=true, rng=}]) -> Layer. y = x Wᵀ + b on N×in."},
+    {"conv2d", nn_conv2d, "conv2d(cin, cout, k, [{stride=1, padding=0, bias=true, rng=}]) -> Layer. "
+                          "2-D convolution on N×C×H×W; k, stride, padding are numbers or {h, w}."},
+    {"conv3d", nn_conv3d, "conv3d(cin, cout, k, [opts]) -> Layer. 3-D convolution on N×C×D×H×W; "
+                          "k, stride, padding are numbers or {d, h, w}."},
+    {"convtranspose2d", nn_convtranspose2d, "convtranspose2d(cin, cout, k, [{stride, padding, "
+                                            "output_padding, bias, rng}]) -> Layer. Transposed 2-D convolution."},
+    {"convtranspose3d", nn_convtranspose3d, "convtranspose3d(cin, cout, k, [opts]) -> Layer. "
+                                            "Transposed 3-D convolution."},
+    {"batchnorm", nn_batchnorm, "batchnorm(c, [{eps=1e-5, momentum=0.1}]) -> Layer. Batch "
+                                "normalisation per channel; layer:train(false) uses running statistics."},
+    {"groupnorm", nn_groupnorm, "groupnorm(groups, c, [{eps=1e-5}]) -> Layer. Group normalisation."},
+    {"layernorm", nn_layernorm, "layernorm(shape, [{eps=1e-5}]) -> Layer. Normalisation over all "
+                                "dimensions but the first, which must equal shape (a table or a count)."},
+    {"relu", nn_relu, "relu() -> Layer. max(x, 0)."},
+    {"leaky_relu", nn_leaky_relu, "leaky_relu([slope=0.01]) -> Layer. x, or slope·x below 0."},
+    {"silu", nn_silu, "silu() -> Layer. x·sigmoid(x)."},
+    {"sigmoid", nn_sigmoid, "sigmoid() -> Layer. 1/(1+e^-x)."},
+    {"tanh", nn_tanh, "tanh() -> Layer. tanh(x)."},
+    {"upsample", nn_upsample, "upsample([factor=2]) -> Layer. Nearest-neighbour upsampling of "
+                              "the spatial dimensions."},
+    {"attention", nn_attention, "attention(c, [{rng=}]) -> Layer. Single-head self-attention over "
+                                "spatial positions (qkv and output projections, no norm or residual)."},
+    {"time_embedding", nn_time_embedding, "time_embedding(dim, [{max_period=10000}]) -> Layer. "
+                                          "Sinusoidal embedding of N timesteps into N×dim."},
+    {"mse", nn_mse, "mse(pred, target) -> loss, grad. Mean squared error and its gradient."},
+    {"bce_logits", nn_bce_logits, "bce_logits(logits, target) -> loss, grad. Binary cross-entropy "
+                                  "on logits (stable) and its gradient."},
+    {"wasserstein", nn_wasserstein, "wasserstein(scores, [sign=1]) -> loss, grad. sign·mean(scores) "
+                                    "and its gradient (sign -1 for real samples)."},
+    {"flatten", nn_flatten, "flatten({layers}) -> w, g. Move the layers' parameters into one flat "
+                            "buffer of values and one of gradients; the layers then use views of them."},
+    {"adam_state", nn_adam_state, "adam_state(n, [{lr, beta1, beta2, eps, weight_decay, decoupled}]) "
+                                  "-> state. Adam moments for n flat parameters."},
+    {"clip_grad_norm", nn_clip_grad_norm, "clip_grad_norm(g, max) -> norm. Scale g to L2 norm at "
+                                          "most max; return the norm before."},
+    {"ema_update", nn_ema_update, "ema_update(ema, w, decay) -> nil. ema = decay·ema + (1-decay)·w."},
+    {"save", nn_save, "save(path, names, tensors, meta) -> nil. Write a safetensors file with "
+                      "string metadata, through a temporary file."},
+    {"load", nn_load, "load(path) -> names, tensors, meta. Read a safetensors file (F32)."},
+    {"release_workspace", nn_release_workspace, "release_workspace() -> nil. Free the shared "
+                                                "convolution workspace."},
+    {"profile", nn_profile, "profile([on]) -> list | nil. With an argument, turn layer timing on "
+                            "(clearing it) or off; without, the entries {kind, seconds, flops, calls}."},
+    {"sgemm_gflops", nn_sgemm_gflops, "sgemm_gflops([n=2048, reps=3]) -> number. cblas_sgemm's "
+                                      "speed on n×n matrices (best of reps), in GFLOP/s."},
+    {NULL, NULL, NULL}
+};
+
+/* The workspace goes when the Lua state closes, so leak checkers see none. */
+static int workspace_gc(lua_State *L)
+{
+    return nn_release_workspace(L);
+}
+
+int luaopen_crystens_nn_core(lua_State *L)
+{
+    lua_newuserdatauv(L, 1, 0);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, workspace_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, "crystens.nn_workspace");
+    ctL_newclass(L, CTL_LAYER, layer_methods, layer_meta);
+    lua_pop(L, 1);
+    ctL_newclass(L, CTL_ADAM, adam_methods, adam_meta);
+    lua_pop(L, 1);
+    ctL_newlib(L, nn_funcs, "crystens.nn_core: C layers with forward/backward, losses, Adam on "
+               "flat buffers and safetensors files; composed into models by crystens.nn.");
+    return 1;
+}

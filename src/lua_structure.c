@@ -1,0 +1,451 @@
+/*
+ * lua_structure.c - the crystens.structure module: crystal structures as
+ * Lua userdata, with their fields (lattice, species, frac, ...) and methods
+ * (volume, density, distance, to_cif, ...).
+ *
+ * Fields are computed on access from the C structure, so a Structure is
+ * read-only from Lua; make a changed one with structure.new.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ct_cif.h"
+#include "ct_elements.h"
+#include "ct_symmetry.h"
+#include "lua_structure.h"
+
+typedef struct {
+    ct_structure *s;
+} ud_structure;
+
+ct_structure *ctL_tostructure(lua_State *L, int idx)
+{
+    ud_structure *u = luaL_testudata(L, idx, CTL_STRUCTURE);
+    return u ? u->s : NULL;
+}
+
+ct_structure *ctL_checkstructure(lua_State *L, int idx)
+{
+    ud_structure *u = luaL_testudata(L, idx, CTL_STRUCTURE);
+    if (!u) luaL_typeerror(L, idx, "Structure");
+    if (!u->s) luaL_argerror(L, idx, "structure has been freed");
+    return u->s;
+}
+
+void ctL_pushstructure(lua_State *L, ct_structure *s, const ct_error *err)
+{
+    if (!s) {
+        luaL_error(L, "%s", err ? err->msg : "structure allocation failed");
+        return;
+    }
+    ud_structure *u = lua_newuserdatauv(L, sizeof *u, 1);
+    u->s = NULL;   /* valid from birth: owns nothing until the metatable is set */
+    ctL_structure_register(L);
+    lua_setmetatable(L, -2);
+    u->s = s;
+}
+
+int ctL_optbool(lua_State *L, int idx, const char *name, int def)
+{
+    if (lua_isnoneornil(L, idx)) return def;
+    lua_getfield(L, idx, name);
+    int v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+lua_Number ctL_optnumber(lua_State *L, int idx, const char *name, lua_Number def)
+{
+    if (lua_isnoneornil(L, idx)) return def;
+    lua_getfield(L, idx, name);
+    int ok = 1;
+    lua_Number v = lua_isnil(L, -1) ? def : lua_tonumberx(L, -1, &ok);
+    lua_pop(L, 1);
+    if (!ok) luaL_argerror(L, idx, lua_pushfstring(L, "field '%s' must be a number", name));
+    return v;
+}
+
+const char *ctL_optstring(lua_State *L, int idx, const char *name, const char *def)
+{
+    if (lua_isnoneornil(L, idx)) return def;
+    lua_getfield(L, idx, name);
+    const char *v = lua_isnil(L, -1) ? def : lua_tostring(L, -1);
+    if (!v) luaL_argerror(L, idx, lua_pushfstring(L, "field '%s' must be a string", name));
+    lua_pop(L, 1);   /* the string stays alive: it is in the options table */
+    return v;
+}
+
+/* Fields ----------------------------------------------------------------- */
+
+static void push_lattice(lua_State *L, const ct_structure *s)
+{
+    static const char *const names[6] = {"a", "b", "c", "alpha", "beta", "gamma"};
+    lua_createtable(L, 0, 6);
+    for (int i = 0; i < 6; i++) {
+        lua_pushnumber(L, s->cell[i]);
+        lua_setfield(L, -2, names[i]);
+    }
+}
+
+static void push_rows(lua_State *L, const double (*rows)[3], int n)
+{
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_createtable(L, 3, 0);
+        for (int k = 0; k < 3; k++) {
+            lua_pushnumber(L, rows[i][k]);
+            lua_rawseti(L, -2, k + 1);
+        }
+        lua_rawseti(L, -2, i + 1);
+    }
+}
+
+static void push_species(lua_State *L, const ct_structure *s, int symbols)
+{
+    lua_createtable(L, s->natoms, 0);
+    for (int i = 0; i < s->natoms; i++) {
+        if (symbols) lua_pushstring(L, ct_element_symbol(s->z[i]));
+        else lua_pushinteger(L, s->z[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+}
+
+/* The space group: the one the structure carries, else spglib's at the
+   default tolerance (computed on each access; it is not cached). */
+static int spacegroup_of(lua_State *L, const ct_structure *s)
+{
+    if (s->spacegroup) return s->spacegroup;
+    int n;
+    ct_error err;
+    int rc = ct_symmetry_spacegroup(s, CT_SYMPREC, &n, NULL, &err);
+    if (rc != CT_OK) ctL_raise(L, &err, rc);
+    return n;
+}
+
+/* Push field key of s; return 0 if there is no such field. */
+static int push_field(lua_State *L, const ct_structure *s, const char *key)
+{
+    char buf[512];
+    if (!strcmp(key, "lattice")) push_lattice(L, s);
+    else if (!strcmp(key, "matrix")) push_rows(L, (const double (*)[3])s->matrix, 3);
+    else if (!strcmp(key, "species")) push_species(L, s, 0);
+    else if (!strcmp(key, "symbols")) push_species(L, s, 1);
+    else if (!strcmp(key, "frac")) push_rows(L, (const double (*)[3])s->frac, s->natoms);
+    else if (!strcmp(key, "natoms")) lua_pushinteger(L, s->natoms);
+    else if (!strcmp(key, "formula")) lua_pushstring(L, ct_structure_formula(s, buf, sizeof buf));
+    else if (!strcmp(key, "name")) lua_pushstring(L, s->name);
+    else if (!strcmp(key, "spacegroup")) lua_pushinteger(L, spacegroup_of(L, s));
+    else if (!strcmp(key, "declared_spacegroup")) {
+        if (s->declared_spacegroup) lua_pushinteger(L, s->declared_spacegroup);
+        else lua_pushnil(L);
+    } else return 0;
+    return 1;
+}
+
+static int mm_index(lua_State *L)
+{
+    ct_structure *s = ctL_checkstructure(L, 1);
+    const char *key = luaL_checkstring(L, 2);
+    lua_getmetatable(L, 1);
+    lua_getfield(L, -1, "methods");
+    if (lua_getfield(L, -1, key) != LUA_TNIL) return 1;
+    if (!strcmp(key, "properties")) {
+        lua_getiuservalue(L, 1, 1);
+        return 1;
+    }
+    return push_field(L, s, key) ? 1 : 0;
+}
+
+static int mm_tostring(lua_State *L)
+{
+    ud_structure *u = luaL_checkudata(L, 1, CTL_STRUCTURE);
+    if (!u->s) {
+        lua_pushliteral(L, "Structure (freed)");
+        return 1;
+    }
+    const ct_structure *s = u->s;
+    char formula[256], sg[16] = "";
+    int n;
+    ct_error err;
+    if (s->spacegroup) snprintf(sg, sizeof sg, "  SG %d", s->spacegroup);
+    else if (ct_symmetry_spacegroup(s, CT_SYMPREC, &n, NULL, &err) == CT_OK)
+        snprintf(sg, sizeof sg, "  SG %d", n);
+    char line[512];
+    snprintf(line, sizeof line,
+             "Structure %s  a=%.4f b=%.4f c=%.4f \xce\xb1=%.2f \xce\xb2=%.2f \xce\xb3=%.2f  "
+             "%d atom%s%s",
+             ct_structure_formula(s, formula, sizeof formula), s->cell[0], s->cell[1],
+             s->cell[2], s->cell[3], s->cell[4], s->cell[5], s->natoms,
+             s->natoms == 1 ? "" : "s", sg);
+    lua_pushstring(L, line);
+    return 1;
+}
+
+static int mm_gc(lua_State *L)
+{
+    ud_structure *u = luaL_checkudata(L, 1, CTL_STRUCTURE);
+    ct_structure_free(u->s);
+    u->s = NULL;
+    return 0;
+}
+
+static int mm_len(lua_State *L)
+{
+    lua_pushinteger(L, ctL_checkstructure(L, 1)->natoms);
+    return 1;
+}
+
+/* Methods ---------------------------------------------------------------- */
+
+static int m_volume(lua_State *L)
+{
+    lua_pushnumber(L, ct_structure_volume(ctL_checkstructure(L, 1)));
+    return 1;
+}
+
+static int m_density(lua_State *L)
+{
+    lua_pushnumber(L, ct_structure_density(ctL_checkstructure(L, 1)));
+    return 1;
+}
+
+static int check_atom(lua_State *L, const ct_structure *s, int idx)
+{
+    lua_Integer i = luaL_checkinteger(L, idx);
+    if (i < 1 || i > s->natoms)
+        luaL_argerror(L, idx, lua_pushfstring(L, "atom %I out of range 1..%d", i, s->natoms));
+    return (int)i - 1;
+}
+
+static int m_distance(lua_State *L)
+{
+    ct_structure *s = ctL_checkstructure(L, 1);
+    int i = check_atom(L, s, 2), j = check_atom(L, s, 3);
+    lua_pushnumber(L, ct_structure_distance(s, i, j));
+    return 1;
+}
+
+static int m_distances(lua_State *L)
+{
+    ct_structure *s = ctL_checkstructure(L, 1);
+    int64_t shape[2] = {s->natoms, s->natoms};
+    ct_error err;
+    ct_tensor *t = ct_tensor_new(2, shape, &err);
+    ctL_pushtensor(L, t, &err);
+    double *d = lua_newuserdatauv(L, (size_t)s->natoms * s->natoms * sizeof *d, 0);
+    ct_structure_distance_matrix(s, d);
+    for (size_t k = 0; k < (size_t)s->natoms * s->natoms; k++) t->data[k] = (float)d[k];
+    lua_pop(L, 1);
+    return 1;
+}
+
+static int m_to_cif(lua_State *L)
+{
+    ct_structure *s = ctL_checkstructure(L, 1);
+    if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+    int sym = ctL_optbool(L, 2, "symmetrize", 0);
+    double symprec = ctL_optnumber(L, 2, "symprec", CT_SYMPREC);
+    ct_error err;
+    char *text;
+    if (sym) {
+        ct_symmetrized ss;
+        int rc = ct_symmetry_refine(s, symprec, &ss, &err);
+        if (rc != CT_OK) return ctL_raise(L, &err, rc);
+        text = ct_cif_format_symmetrized(&ss, s->name, &err);
+        ct_symmetrized_free(&ss);
+    } else {
+        text = ct_cif_format(s, &err);
+    }
+    if (!text) return ctL_raise(L, &err, CT_ENOMEM);
+    lua_pushstring(L, text);
+    free(text);
+    return 1;
+}
+
+static int m_niggli(lua_State *L)
+{
+    ct_error err;
+    ctL_pushstructure(L, ct_structure_niggli(ctL_checkstructure(L, 1), &err), &err);
+    return 1;
+}
+
+static int m_sorted(lua_State *L)
+{
+    ct_error err;
+    ct_structure *c = ct_structure_clone(ctL_checkstructure(L, 1), &err);
+    ctL_pushstructure(L, c, &err);
+    int rc = ct_structure_sort(c, &err);
+    if (rc != CT_OK) return ctL_raise(L, &err, rc);
+    return 1;
+}
+
+static int m_symmetry(lua_State *L)
+{
+    ct_structure *s = ctL_checkstructure(L, 1);
+    double symprec = luaL_optnumber(L, 2, CT_SYMPREC);
+    int n;
+    char symbol[32];
+    ct_error err;
+    int rc = ct_symmetry_spacegroup(s, symprec, &n, symbol, &err);
+    if (rc != CT_OK) return ctL_raise(L, &err, rc);
+    lua_createtable(L, 0, 2);
+    lua_pushinteger(L, n);
+    lua_setfield(L, -2, "number");
+    lua_pushstring(L, symbol);
+    lua_setfield(L, -2, "symbol");
+    return 1;
+}
+
+static int m_refined(lua_State *L)
+{
+    ct_structure *s = ctL_checkstructure(L, 1);
+    double symprec = luaL_optnumber(L, 2, CT_SYMPREC);
+    ct_symmetrized ss;
+    ct_error err;
+    int rc = ct_symmetry_refine(s, symprec, &ss, &err);
+    if (rc != CT_OK) return ctL_raise(L, &err, rc);
+    ct_structure *cell = ss.cell;
+    ss.cell = NULL;
+    ct_symmetrized_free(&ss);
+    ctL_pushstructure(L, cell, &err);
+    return 1;
+}
+
+static int m_clone(lua_State *L)
+{
+    ct_error err;
+    ctL_pushstructure(L, ct_structure_clone(ctL_checkstructure(L, 1), &err), &err);
+    return 1;
+}
+
+/* structure.new ---------------------------------------------------------- */
+
+/* Read the lattice field: {a=,b=,c=,alpha=,beta=,gamma=} or {a,b,c,α,β,γ}. */
+static void read_cell(lua_State *L, int t, double cell[6])
+{
+    static const char *const names[6] = {"a", "b", "c", "alpha", "beta", "gamma"};
+    if (lua_getfield(L, t, "lattice") != LUA_TTABLE)
+        luaL_argerror(L, 1, "field 'lattice' must be a table {a=,b=,c=,alpha=,beta=,gamma=}");
+    for (int i = 0; i < 6; i++) {
+        if (lua_getfield(L, -1, names[i]) == LUA_TNIL) {
+            lua_pop(L, 1);
+            lua_rawgeti(L, -1, i + 1);
+        }
+        int ok;
+        cell[i] = lua_tonumberx(L, -1, &ok);
+        if (!ok) luaL_argerror(L, 1, lua_pushfstring(L, "lattice.%s must be a number", names[i]));
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
+/* Read species (Z or symbols) and frac ({x,y,z} rows) into the two arrays,
+   which live on the stack; return the atom count. */
+static int read_atoms(lua_State *L, int t, int **z, double (**f)[3])
+{
+    if (lua_getfield(L, t, "species") != LUA_TTABLE) luaL_argerror(L, 1, "field 'species' must be a table");
+    if (lua_getfield(L, t, "frac") != LUA_TTABLE) luaL_argerror(L, 1, "field 'frac' must be a table");
+    int sp = lua_gettop(L) - 1, fr = lua_gettop(L);
+    lua_Integer n = luaL_len(L, sp);
+    if (n != luaL_len(L, fr) || n < 1 || n > CT_STRUCTURE_MAXATOMS)
+        luaL_argerror(L, 1, "species and frac must have the same, positive length");
+    *z = lua_newuserdatauv(L, (size_t)n * sizeof **z, 0);
+    *f = lua_newuserdatauv(L, (size_t)n * sizeof **f, 0);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, sp, i);
+        size_t len;
+        const char *sym = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+        (*z)[i - 1] = sym ? ct_element_z(sym, len) : (int)lua_tointeger(L, -1);
+        lua_pop(L, 1);
+        if (lua_geti(L, fr, i) != LUA_TTABLE)
+            luaL_argerror(L, 1, lua_pushfstring(L, "frac[%I] must be a table {x,y,z}", i));
+        for (int k = 0; k < 3; k++) {
+            lua_geti(L, -1, k + 1);
+            int ok;
+            (*f)[i - 1][k] = lua_tonumberx(L, -1, &ok);
+            if (!ok) luaL_argerror(L, 1, lua_pushfstring(L, "frac[%I][%d] must be a number", i, k + 1));
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    return (int)n;
+}
+
+static int s_new(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    double cell[6];
+    int *z;
+    double (*f)[3];
+    read_cell(L, 1, cell);
+    int n = read_atoms(L, 1, &z, &f);
+    lua_Integer sg = (lua_Integer)ctL_optnumber(L, 1, "spacegroup", 0);
+    luaL_argcheck(L, sg >= 0 && sg <= 230, 1, "spacegroup must be 1-230");
+    const char *name = ctL_optstring(L, 1, "name", "");
+    ct_error err;
+    ct_structure *s = ct_structure_new(cell, n, z, (const double (*)[3])f, &err);
+    ctL_pushstructure(L, s, &err);
+    s->spacegroup = (int)sg;
+    if (ct_structure_set_name(s, name, &err) != CT_OK) return ctL_raise(L, &err, CT_ENOMEM);
+    return 1;
+}
+
+static const ctL_Reg structure_methods[] = {
+    {"volume", m_volume, "s:volume() -> number. The cell volume in Å³."},
+    {"density", m_density, "s:density() -> number. The density in g/cm³."},
+    {"distance", m_distance, "s:distance(i, j) -> number. The minimum-image distance in Å "
+                             "between atoms i and j (1-based), exact also in skewed cells."},
+    {"distances", m_distances, "s:distances() -> Tensor. All minimum-image distances, "
+                               "natoms×natoms, in Å."},
+    {"to_cif", m_to_cif, "s:to_cif([{symmetrize=false, symprec=0.1}]) -> string. The structure "
+                         "as a CIF data block: P1 with every atom, or the spglib-refined "
+                         "conventional cell with its space group and asymmetric unit."},
+    {"niggli", m_niggli, "s:niggli() -> Structure. The same crystal in its Niggli-reduced "
+                         "cell (spglib)."},
+    {"sorted", m_sorted, "s:sorted() -> Structure. A copy with atoms ordered by Z, then x, y, z."},
+    {"symmetry", m_symmetry, "s:symmetry([symprec=0.1]) -> {number, symbol}. The space group "
+                             "spglib finds with tolerance symprec (Å)."},
+    {"refined", m_refined, "s:refined([symprec=0.1]) -> Structure. The standardised "
+                           "conventional cell (spglib) with every atom."},
+    {"clone", m_clone, "s:clone() -> Structure. A copy of s (without its properties)."},
+    {NULL, NULL, NULL}
+};
+
+static const luaL_Reg structure_meta[] = {
+    {"__index", mm_index},
+    {"__tostring", mm_tostring},
+    {"__len", mm_len},
+    {"__gc", mm_gc},
+    {"__close", mm_gc},
+    {NULL, NULL}
+};
+
+void ctL_structure_register(lua_State *L)
+{
+    if (!luaL_newmetatable(L, CTL_STRUCTURE)) return;   /* leaves it on the stack */
+    luaL_setfuncs(L, structure_meta, 0);
+    lua_newtable(L);
+    ctL_setfuncs(L, structure_methods);
+    lua_setfield(L, -2, "methods");
+}
+
+static const ctL_Reg structure_funcs[] = {
+    {"new", s_new, "structure.new{lattice={a=,b=,c=,alpha=,beta=,gamma=}, species={...}, "
+                   "frac={{x,y,z},...}, [spacegroup=n], [name=s]} -> Structure. A structure "
+                   "from its cell (Å, degrees), atoms (Z or symbols) and fractional "
+                   "coordinates, which are wrapped into [0, 1)."},
+    {NULL, NULL, NULL}
+};
+
+int luaopen_crystens_structure(lua_State *L)
+{
+    ctL_structure_register(L);
+    lua_pop(L, 1);
+    ctL_newlib(L, structure_funcs, "crystens.structure: crystal structures. Fields: lattice "
+               "{a,b,c,alpha,beta,gamma}, matrix, species (Z), symbols, frac, natoms, formula, "
+               "name, spacegroup (spglib, symprec 0.1 Å, unless the structure carries one), "
+               "declared_spacegroup (from the CIF), properties (data-set row). Methods: "
+               "volume, density, distance, distances, to_cif, niggli, sorted, symmetry, "
+               "refined, clone.");
+    return 1;
+}

@@ -1,0 +1,49 @@
+/*
+ * lua_structure.h - what the crystal bindings (lua_structure.c, lua_cif.c,
+ * lua_dataset.c, lua_crystens.c) share: Structure and Dataset userdata.
+ *
+ * A Structure userdata owns one ct_structure and has one user value: a
+ * table of per-row properties when it came from a data set, else nil.
+ * ds[i] hands out a copy, so a Structure never dangles when its data set
+ * is collected.
+ */
+#ifndef LUA_STRUCTURE_H
+#define LUA_STRUCTURE_H
+
+#include "ct_dataset.h"
+#include "ct_structure.h"
+#include "lua_ct.h"
+
+#define CTL_STRUCTURE "crystens.Structure"
+#define CTL_DATASET "crystens.Dataset"
+
+/* Create the Structure metatable if it does not exist yet. */
+void ctL_structure_register(lua_State *L);
+
+/* Push s as a Structure, which takes ownership (NULL raises err). */
+void ctL_pushstructure(lua_State *L, ct_structure *s, const ct_error *err);
+
+/* Return the structure at idx, or raise a "bad argument" error. */
+ct_structure *ctL_checkstructure(lua_State *L, int idx);
+
+/* Return the structure at idx, or NULL if it is not one. */
+ct_structure *ctL_tostructure(lua_State *L, int idx);
+
+/* Return the data set at idx, or NULL if it is not one. */
+ct_dataset *ctL_todataset(lua_State *L, int idx);
+
+/* Gather the structures of a Structure, an array of them or a Dataset at
+   idx into an array that lives on the Lua stack (pushed; borrowed
+   pointers); *single tells whether idx held one Structure. */
+ct_structure **ctL_checkstructures(lua_State *L, int idx, size_t *n, int *single);
+
+/* Read field name of the options table at idx as a boolean (def if nil). */
+int ctL_optbool(lua_State *L, int idx, const char *name, int def);
+
+/* Read field name of the options table at idx as a number (def if nil). */
+lua_Number ctL_optnumber(lua_State *L, int idx, const char *name, lua_Number def);
+
+/* Read field name of the options table at idx as a string (def if nil). */
+const char *ctL_optstring(lua_State *L, int idx, const char *name, const char *def);
+
+#endif

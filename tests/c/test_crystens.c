@@ -1,0 +1,176 @@
+/*
+ * test_crystens.c - the CrysTens layout (spec section 1) checked element by
+ * element, and exact decoding of random structures.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ct_crystens.h"
+#include "tap.h"
+
+static unsigned long long rng_state;
+
+static double urand(void)
+{
+    rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (double)(rng_state >> 11) / 9007199254740992.0;
+}
+
+static ct_structure *random_structure(int n)
+{
+    double cell[6], m[3][3];
+    do {
+        for (int i = 0; i < 3; i++) cell[i] = 3 + 9 * urand();
+        for (int i = 3; i < 6; i++) cell[i] = 60 + 60 * urand();
+    } while (ct_cell_to_matrix(cell, m, NULL) != CT_OK);
+    double (*f)[3] = malloc((size_t)n * sizeof *f);
+    int *z = malloc((size_t)n * sizeof *z);
+    for (int i = 0; i < n; i++) {
+        z[i] = 1 + (int)(urand() * 90);
+        for (int k = 0; k < 3; k++) f[i][k] = urand();
+    }
+    ct_structure *s = ct_structure_new(cell, n, z, (const double (*)[3])f, NULL);
+    free(f);
+    free(z);
+    return s;
+}
+
+#define AT(t, S, l, r, c) ((t)[((size_t)(l) * (S) + (r)) * (S) + (c)])
+
+/* Check every element of t against the layout for prepared structure p. */
+static int layout_errors(const float *t, int S, const ct_structure *p, int fractional)
+{
+    int bad = 0, n = p->natoms;
+    for (int l = 0; l < 4; l++)
+        for (int r = 0; r < S; r++)
+            for (int c = 0; c < S; c++) {
+                double want = 0;
+                int hr = r < 12, hc = c < 12;
+                int j = hr ? c - 12 : r - 12, h = hr ? r : c;
+                if (hr && hc) want = 0;
+                else if ((hr || hc) && j < n) {
+                    double v[12] = {p->z[j], p->frac[j][0], p->frac[j][1], p->frac[j][2],
+                                    p->cell[0], p->cell[1], p->cell[2], p->cell[3], p->cell[4],
+                                    p->cell[5], p->spacegroup, 0};
+                    want = v[h];
+                } else if (!hr && !hc && r - 12 < n && c - 12 < n) {
+                    int a = r - 12, b = c - 12;
+                    if (l > 0) {
+                        want = p->frac[a][l - 1] - p->frac[b][l - 1];
+                    } else if (fractional) {
+                        double q = 0;
+                        for (int k = 0; k < 3; k++)
+                            q += pow(p->frac[a][k] - p->frac[b][k], 2);
+                        want = sqrt(q);
+                    } else {
+                        want = ct_structure_distance(p, a, b);
+                    }
+                }
+                if (fabs((double)AT(t, S, l, r, c) - want) > 1e-5 * (1 + fabs(want))) bad++;
+            }
+    return bad;
+}
+
+static void test_layout(int S, int fractional)
+{
+    ct_crystens_opts o;
+    ct_crystens_defaults(&o);
+    o.size = S;
+    o.fractional = fractional;
+    int bad = 0, symmetric = 1;
+    for (int trial = 0; trial < 10; trial++) {
+        ct_structure *s = random_structure(1 + (int)(urand() * (S - 12)));
+        ct_error err;
+        ct_structure *p = ct_crystens_prepare(s, &o, &err);
+        ct_tensor *t = ct_crystens_encode(&s, 1, 0, &o, &err);
+        bad += layout_errors(t->data, S, p, fractional);
+        for (int l = 0; l < 4; l++)
+            for (int r = 0; r < S; r++)
+                for (int c = 0; c < S; c++) {
+                    float a = AT(t->data, S, l, r, c), b = AT(t->data, S, l, c, r);
+                    int anti = l > 0 && r >= 12 && c >= 12;
+                    if (anti ? a != -b : a != b) symmetric = 0;
+                }
+        ct_tensor_free(t);
+        ct_structure_free(p);
+        ct_structure_free(s);
+    }
+    ok(bad == 0, "S=%d %s: every element as the spec lays it out", S,
+       fractional ? "fractional" : "angstrom");
+    ok(symmetric, "S=%d: header and layer 0 symmetric, layers 1-3 antisymmetric", S);
+}
+
+static void test_roundtrip(void)
+{
+    ct_crystens_opts o;
+    ct_crystens_defaults(&o);
+    int worst_atoms = 0;
+    double worst_coord = 0, worst_cell = 0, worst_diag = 0;
+    for (int trial = 0; trial < 40; trial++) {
+        ct_structure *s = random_structure(1 + (int)(urand() * 52));
+        ct_error err;
+        ct_structure *p = ct_crystens_prepare(s, &o, &err);
+        ct_tensor *t = ct_crystens_encode(&s, 1, 0, &o, &err);
+        ct_crystens_diag d;
+        ct_structure *back = ct_crystens_decode(t->data, 64, &o, &d, &err);
+        if (!back || back->natoms != p->natoms || back->spacegroup != p->spacegroup) {
+            worst_atoms++;
+        } else {
+            for (int i = 0; i < p->natoms; i++) {
+                if (back->z[i] != p->z[i]) worst_atoms++;
+                for (int k = 0; k < 3; k++) {
+                    double e = fabs(back->frac[i][k] - p->frac[i][k]);
+                    e = fmin(e, 1 - e);
+                    if (e > worst_coord) worst_coord = e;
+                }
+            }
+            for (int k = 0; k < 6; k++) {
+                double e = fabs(back->cell[k] - p->cell[k]);
+                if (e > worst_cell) worst_cell = e;
+            }
+            worst_diag = fmax(worst_diag, fmax(d.header_spread, d.graph_error));
+            worst_diag = fmax(worst_diag, d.empty_max);
+        }
+        ct_structure_free(back);
+        ct_tensor_free(t);
+        ct_structure_free(p);
+        ct_structure_free(s);
+    }
+    ok(worst_atoms == 0, "decode(encode(s)) has prepare(s)'s atoms and space group (40 random)");
+    ok(worst_coord < 1e-6, "coordinates within 1e-6 modulo 1 (worst %.2g)", worst_coord);
+    ok(worst_cell < 1e-4, "lattice within 1e-4 (worst %.2g)", worst_cell);
+    ok(worst_diag < 1e-5, "diagnostics of exact tensors near zero (worst %.2g)", worst_diag);
+}
+
+static void test_errors(void)
+{
+    ct_crystens_opts o;
+    ct_crystens_defaults(&o);
+    ct_structure *s = random_structure(53);
+    ct_error err;
+    ct_tensor *t = ct_crystens_encode(&s, 1, 0, &o, &err);
+    ok(!t && strstr(err.msg, "53 atoms") && strstr(err.msg, "at most 52"),
+       "53 atoms at S=64: %s", err.msg);
+    ct_structure_free(s);
+    float *zero = calloc(4 * 64 * 64, sizeof *zero);
+    ok(!ct_crystens_decode(zero, 64, &o, NULL, &err) && strstr(err.msg, "no atoms"),
+       "decoding an empty tensor: %s", err.msg);
+    free(zero);
+    o.size = 12;
+    s = random_structure(1);
+    ok(!ct_crystens_encode(&s, 1, 0, &o, &err) && strstr(err.msg, "size"), "S=12: %s", err.msg);
+    ct_structure_free(s);
+}
+
+int main(void)
+{
+    rng_state = 777;
+    printf("# seed %llu\n", rng_state);
+    test_layout(64, 0);
+    test_layout(32, 1);
+    test_roundtrip();
+    test_errors();
+    return tap_done();
+}

@@ -1,0 +1,347 @@
+/*
+ * test_nn.c - every layer's backward against central finite differences, and
+ * the convolutions' fast forward against their naive twin.
+ *
+ * Gradient checks.  The layers compute in float32, so the reference is a
+ * central difference of the float forward with the loss f = Σ y·R summed in
+ * double (R a fixed random tensor).  With inputs of order 1 and h = 1e-2 the
+ * truncation error is O(h²) ~ 1e-4 and the rounding error ~ 1e-7·|f|/h ~
+ * 1e-5·|f|, so a relative error (largest difference over the largest
+ * gradient) under 1e-3 separates a correct backward (seen 1e-7..1e-4) from
+ * a wrong one (order 1: a missing term or a transposed index).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ct_nn.h"
+#include "ct_tensor_ops.h"
+#include "tap.h"
+
+static ct_rng rng;
+
+static ct_tensor *randn(int ndim, const int64_t *shape)
+{
+    ct_error err;
+    ct_tensor *t = ct_tensor_new(ndim, shape, &err);
+    ct_tensor_randn(t, &rng, 0.0f, 1.0f);
+    return t;
+}
+
+/* f = Σ y·R in double, for the current x and parameters. */
+static double loss_of(ct_layer *l, const ct_tensor *x, const ct_tensor *R)
+{
+    ct_error err;
+    ct_tensor *y;
+    if (ct_layer_forward(l, x, &y, &err) != CT_OK) return NAN;
+    double f = ct_tensor_dot(y, R);
+    ct_tensor_free(y);
+    return f;
+}
+
+/* Compare analytic and numerical derivatives of f over up to 48 elements of
+   v (chosen at random when v is larger); return the relative error. */
+static double compare(ct_layer *l, ct_tensor *x, const ct_tensor *R, float *v, size_t n,
+                      const float *analytic, double h)
+{
+    double maxdiff = 0, maxgrad = 1e-6;
+    size_t count = n < 48 ? n : 48;
+    for (size_t k = 0; k < count; k++) {
+        size_t i = n <= 48 ? k : (size_t)ct_rng_below(&rng, n);
+        float save = v[i];
+        v[i] = save + (float)h;
+        double fp = loss_of(l, x, R);
+        v[i] = save - (float)h;
+        double fm = loss_of(l, x, R);
+        v[i] = save;
+        double num = (fp - fm) / (2 * h);
+        double d = fabs(num - (double)analytic[i]);
+        if (d > maxdiff) maxdiff = d;
+        if (fabs(num) > maxgrad) maxgrad = fabs(num);
+    }
+    return maxdiff / maxgrad;
+}
+
+/* Check the input gradient and every parameter's gradient of l at x. */
+static void gradcheck(const char *name, ct_layer *l, ct_tensor *x)
+{
+    ct_error err;
+    ct_tensor *y, *gx;
+    int rc = ct_layer_forward(l, x, &y, &err);
+    if (!ok(rc == CT_OK, "%s: forward", name)) {
+        printf("#   %s\n", err.msg);
+        return;
+    }
+    ct_tensor *R = randn(y->ndim, y->shape);
+    for (int p = 0; p < l->nparams; p++) ct_tensor_fill(l->params[p].g, 0.0f);
+    rc = ct_layer_backward(l, R, &gx, &err);
+    ok(rc == CT_OK && ct_tensor_same_shape(gx, x), "%s: backward gives an input-shaped gradient", name);
+    double h = 1e-2, e = compare(l, x, R, x->data, x->numel, gx->data, h);
+    ok(e < 1e-3, "%s: input gradient matches central differences (rel. error %.2g)", name, e);
+    for (int p = 0; p < l->nparams; p++) {
+        ct_param *pp = &l->params[p];
+        e = compare(l, x, R, pp->w->data, pp->w->numel, pp->g->data, h);
+        ok(e < 1e-3, "%s: %s gradient matches central differences (rel. error %.2g)", name,
+           pp->name, e);
+    }
+    ct_tensor_free(y);
+    ct_tensor_free(gx);
+    ct_tensor_free(R);
+}
+
+static void check_layer(const char *name, ct_layer *l, int ndim, const int64_t *shape)
+{
+    ct_tensor *x = randn(ndim, shape);
+    gradcheck(name, l, x);
+    ct_tensor_free(x);
+    ct_layer_free(l);
+}
+
+static ct_conv_cfg conv_cfg(int dims, int transposed, int cin, int cout, const int k[3],
+                            const int s[3], const int p[3], const int op[3])
+{
+    ct_conv_cfg c = {dims, transposed, cin, cout, {k[0], k[1], k[2]}, {s[0], s[1], s[2]},
+                     {p[0], p[1], p[2]}, {op[0], op[1], op[2]}, 1};
+    return c;
+}
+
+static void test_gradients(void)
+{
+    ct_error err;
+    int64_t s2[2] = {3, 5};
+    check_layer("linear 5->3", ct_linear_new(5, 3, 1, &rng, &err), 2, s2);
+
+    const int k3[3] = {1, 3, 3}, k1[3] = {1, 1, 1}, s2x[3] = {1, 2, 2}, s1[3] = {1, 1, 1};
+    const int p1[3] = {0, 1, 1}, p0[3] = {0, 0, 0}, op1[3] = {0, 1, 1}, op0[3] = {0, 0, 0};
+    ct_conv_cfg c;
+    int64_t xs[4] = {2, 3, 7, 6};
+    c = conv_cfg(2, 0, 3, 4, k3, s2x, p1, op0);
+    check_layer("conv2d k3 s2 p1 on 7x6", ct_conv_new(&c, &rng, &err), 4, xs);
+    int64_t xs1[4] = {3, 3, 5, 5};
+    c = conv_cfg(2, 0, 3, 2, k1, s1, p0, op0);
+    check_layer("conv2d 1x1 (no im2col)", ct_conv_new(&c, &rng, &err), 4, xs1);
+    int64_t xs2[4] = {2, 2, 4, 5};
+    const int k5[3] = {1, 5, 2}, p2[3] = {0, 2, 0};
+    c = conv_cfg(2, 0, 2, 3, k5, s1, p2, op0);
+    check_layer("conv2d k5x2 p2x0", ct_conv_new(&c, &rng, &err), 4, xs2);
+    int64_t xt[4] = {2, 3, 4, 5};
+    c = conv_cfg(2, 1, 3, 2, k3, s2x, p1, op1);
+    check_layer("convtranspose2d k3 s2 p1 op1", ct_conv_new(&c, &rng, &err), 4, xt);
+    c = conv_cfg(2, 1, 3, 2, k1, s1, p0, op0);
+    check_layer("convtranspose2d 1x1", ct_conv_new(&c, &rng, &err), 4, xt);
+    int64_t x3[5] = {2, 2, 3, 5, 4};
+    const int k333[3] = {3, 3, 3}, s122[3] = {1, 2, 2}, p111[3] = {1, 1, 1};
+    c = conv_cfg(3, 0, 2, 3, k333, s122, p111, op0);
+    check_layer("conv3d k3 s(1,2,2) p1", ct_conv_new(&c, &rng, &err), 5, x3);
+    const int k233[3] = {2, 3, 3}, s222[3] = {2, 2, 2}, p011[3] = {0, 1, 1}, op101[3] = {1, 0, 1};
+    c = conv_cfg(3, 1, 2, 3, k233, s222, p011, op101);
+    check_layer("convtranspose3d k(2,3,3) s2 p(0,1,1) op(1,0,1)", ct_conv_new(&c, &rng, &err), 5, x3);
+
+    int64_t xn[4] = {3, 4, 3, 3};
+    check_layer("batchnorm (training)", ct_batchnorm_new(4, 1e-5f, 0.1f, &err), 4, xn);
+    ct_layer *bn = ct_batchnorm_new(4, 1e-5f, 0.1f, &err);
+    for (int i = 0; i < 4; i++) {
+        bn->buffers[0].w->data[i] = 0.1f * (float)i;
+        bn->buffers[1].w->data[i] = 0.5f + 0.3f * (float)i;
+    }
+    bn->training = 0;
+    check_layer("batchnorm (eval)", bn, 4, xn);
+    int64_t x5[5] = {2, 4, 2, 3, 3};
+    check_layer("batchnorm on 5-D", ct_batchnorm_new(4, 1e-5f, 0.1f, &err), 5, x5);
+    int64_t xg[4] = {2, 6, 3, 5};
+    check_layer("groupnorm 3 groups of 2", ct_groupnorm_new(3, 6, 1e-5f, &err), 4, xg);
+    int64_t ln[2] = {3, 5}, xl[3] = {2, 3, 5};
+    ct_layer *lnl = ct_layernorm_new(2, ln, 1e-5f, &err);
+    for (int i = 0; i < 15; i++) {   /* non-trivial affine so its gradient shows */
+        lnl->params[0].w->data[i] = 1.0f + 0.1f * (float)i;
+        lnl->params[1].w->data[i] = 0.05f * (float)i;
+    }
+    check_layer("layernorm over 3x5", lnl, 3, xl);
+
+    int64_t xa[2] = {3, 7};
+    check_layer("silu", ct_act_new(CT_ACT_SILU, 0, &err), 2, xa);
+    check_layer("sigmoid", ct_act_new(CT_ACT_SIGMOID, 0, &err), 2, xa);
+    check_layer("tanh", ct_act_new(CT_ACT_TANH, 0, &err), 2, xa);
+    /* Keep the kinks of ReLU at least 2h away from every input. */
+    const char *names[2] = {"relu", "leaky_relu 0.2"};
+    for (int k = 0; k < 2; k++) {
+        ct_tensor *x = randn(2, xa);
+        for (size_t i = 0; i < x->numel; i++) x->data[i] += x->data[i] > 0 ? 0.05f : -0.05f;
+        ct_layer *l = ct_act_new(k ? CT_ACT_LEAKY_RELU : CT_ACT_RELU, 0.2f, &err);
+        gradcheck(names[k], l, x);
+        ct_layer_free(l);
+        ct_tensor_free(x);
+    }
+    int64_t xu[4] = {2, 3, 3, 5};
+    check_layer("upsample x2", ct_upsample_new(2, &err), 4, xu);
+    int64_t xu3[5] = {1, 2, 2, 3, 2};
+    check_layer("upsample x3 on 5-D", ct_upsample_new(3, &err), 5, xu3);
+    int64_t xat[4] = {2, 5, 3, 3};
+    check_layer("attention c=5 over 3x3", ct_attention_new(5, &rng, &err), 4, xat);
+}
+
+/* The fast path (im2col/col2im, chunks, pointwise) against direct loops. */
+static void naive_case(const char *name, const ct_conv_cfg *c, int ndim, const int64_t *shape)
+{
+    ct_error err;
+    ct_layer *l = ct_conv_new(c, &rng, &err);
+    ct_tensor *x = randn(ndim, shape), *y = NULL, *yn = NULL;
+    int rc = ct_layer_forward(l, x, &y, &err);
+    int rn = ct_conv_forward_naive(l, x, &yn, &err);
+    double maxd = 0;
+    if (rc == CT_OK && rn == CT_OK && ct_tensor_same_shape(y, yn))
+        for (size_t i = 0; i < y->numel; i++) {
+            double d = fabs((double)y->data[i] - (double)yn->data[i]);
+            if (d > maxd) maxd = d;
+        }
+    else
+        maxd = INFINITY;
+    ok(maxd < 1e-4, "%s: forward equals the naive loops (max diff %.2g)", name, maxd);
+    ct_tensor_free(x);
+    ct_tensor_free(y);
+    ct_tensor_free(yn);
+    ct_layer_free(l);
+}
+
+static void test_naive(void)
+{
+    const int k3[3] = {1, 3, 3}, k1[3] = {1, 1, 1}, s1[3] = {1, 1, 1}, s2[3] = {1, 2, 2};
+    const int p1[3] = {0, 1, 1}, p0[3] = {0, 0, 0}, op0[3] = {0, 0, 0}, op1[3] = {0, 1, 1};
+    ct_conv_cfg c = conv_cfg(2, 0, 3, 5, k3, s1, p1, op0);
+    int64_t big[4] = {2, 3, 33, 34};   /* 1122 positions: one sample per GEMM */
+    naive_case("conv2d 3x3, one sample per chunk", &c, 4, big);
+    int64_t small[4] = {5, 3, 6, 7};   /* 42 positions: five samples per GEMM */
+    naive_case("conv2d 3x3, five samples per chunk", &c, 4, small);
+    c = conv_cfg(2, 0, 3, 4, k3, s2, p1, op0);
+    naive_case("conv2d stride 2", &c, 4, small);
+    c = conv_cfg(2, 0, 3, 4, k1, s1, p0, op0);
+    naive_case("conv2d 1x1 pointwise", &c, 4, small);
+    naive_case("conv2d 1x1 pointwise, one sample per chunk", &c, 4, big);
+    c = conv_cfg(2, 1, 3, 4, k3, s2, p1, op1);
+    naive_case("convtranspose2d k3 s2 p1 op1", &c, 4, small);
+    int64_t tbig[4] = {2, 3, 40, 30};
+    naive_case("convtranspose2d, one sample per chunk", &c, 4, tbig);
+    const int k4[3] = {4, 4, 4}, s222[3] = {2, 2, 2}, p111[3] = {1, 1, 1}, k3d[3] = {3, 3, 3};
+    c = conv_cfg(3, 0, 2, 3, k3d, s1, p111, op0);
+    int64_t v[5] = {2, 2, 5, 6, 4};
+    naive_case("conv3d k3 p1", &c, 5, v);
+    c = conv_cfg(3, 1, 2, 3, k4, s222, p111, op0);
+    naive_case("convtranspose3d k4 s2 p1 (the GAN's upsampler)", &c, 5, v);
+}
+
+static void test_errors(void)
+{
+    ct_error err;
+    ct_conv_cfg c = ct_conv_cfg_2d(4, 8, 3, 1, 1);
+    ct_layer *l = ct_conv_new(&c, &rng, &err);
+    int64_t bad[3] = {4, 64, 64};
+    ct_tensor *x = ct_tensor_new(3, bad, &err), *y, *gx;
+    ok(ct_layer_forward(l, x, &y, &err) != CT_OK && strstr(err.msg, "4-D tensor N×4×H×W") &&
+       strstr(err.msg, "3-D 4x64x64"), "conv2d on a 3-D tensor names both shapes: %s", err.msg);
+    ok(ct_layer_backward(l, x, &gx, &err) != CT_OK && strstr(err.msg, "before forward"),
+       "backward before forward is refused: %s", err.msg);
+    int64_t tiny[4] = {1, 4, 1, 1};
+    ct_conv_cfg c5 = ct_conv_cfg_2d(4, 8, 5, 1, 0);
+    ct_layer *l5 = ct_conv_new(&c5, &rng, &err);
+    ct_tensor *t = ct_tensor_new(4, tiny, &err);
+    ok(ct_layer_forward(l5, t, &y, &err) != CT_OK && strstr(err.msg, "too small"),
+       "a kernel larger than the padded input is refused: %s", err.msg);
+    ct_layer *lin = ct_linear_new(3, 2, 1, &rng, &err);
+    int64_t s[2] = {2, 3}, gs[2] = {2, 5};
+    ct_tensor *a = ct_tensor_new(2, s, &err), *g = ct_tensor_new(2, gs, &err);
+    ct_layer_forward(lin, a, &y, &err);
+    ok(ct_layer_backward(lin, g, &gx, &err) != CT_OK && strstr(err.msg, "2x5") && strstr(err.msg, "2x2"),
+       "a gradient of the wrong shape is refused: %s", err.msg);
+    ct_tensor_free(y);
+    ok(ct_groupnorm_new(3, 8, 1e-5f, &err) == NULL && strstr(err.msg, "8 channels"),
+       "groupnorm with indivisible channels: %s", err.msg);
+    ct_conv_cfg co = ct_conv_cfg_2d(1, 1, 3, 2, 0);
+    co.outpad[1] = 1;
+    ok(ct_conv_new(&co, &rng, &err) == NULL && strstr(err.msg, "output padding"),
+       "output padding on a plain convolution: %s", err.msg);
+    ct_tensor_free(x);
+    ct_tensor_free(t);
+    ct_tensor_free(a);
+    ct_tensor_free(g);
+    ct_layer_free(l);
+    ct_layer_free(l5);
+    ct_layer_free(lin);
+}
+
+/* Losses: gradient by central differences of the loss itself. */
+static void test_losses(void)
+{
+    ct_error err;
+    int64_t s[2] = {3, 4};
+    ct_tensor *p = randn(2, s), *t = randn(2, s), *g;
+    for (size_t i = 0; i < t->numel; i++) t->data[i] = t->data[i] > 0 ? 1.0f : 0.0f;
+    for (int kind = 0; kind < 3; kind++) {
+        const char *name = kind == 0 ? "mse" : kind == 1 ? "bce_logits" : "wasserstein";
+        double loss, lp, lm, maxd = 0;
+        #define LOSS(out, gr) (kind == 0 ? ct_loss_mse(p, t, out, gr, &err) : \
+                               kind == 1 ? ct_loss_bce_logits(p, t, out, gr, &err) : \
+                               ct_loss_wasserstein(p, -1.0f, out, gr, &err))
+        LOSS(&loss, &g);
+        for (size_t i = 0; i < p->numel; i++) {
+            float save = p->data[i];
+            p->data[i] = save + 1e-2f;
+            LOSS(&lp, NULL);
+            p->data[i] = save - 1e-2f;
+            LOSS(&lm, NULL);
+            p->data[i] = save;
+            double d = fabs((lp - lm) / 2e-2 - (double)g->data[i]);
+            if (d > maxd) maxd = d;
+        }
+        #undef LOSS
+        ok(maxd < 1e-4, "%s: gradient matches central differences (max diff %.2g)", name, maxd);
+        ct_tensor_free(g);
+    }
+    double l1;
+    ct_loss_bce_logits(p, t, &l1, NULL, &err);
+    double ref = 0;
+    for (size_t i = 0; i < p->numel; i++) {
+        double sg = 1 / (1 + exp(-(double)p->data[i]));
+        ref -= (double)t->data[i] * log(sg) + (1 - (double)t->data[i]) * log(1 - sg);
+    }
+    near(l1, ref / (double)p->numel, 1e-9, "bce_logits equals -t log σ - (1-t) log(1-σ)");
+    int64_t s2[1] = {5};
+    ct_tensor *q = ct_tensor_new(1, s2, &err);
+    ok(ct_loss_mse(p, q, &l1, NULL, &err) != CT_OK && strstr(err.msg, "3x4") && strstr(err.msg, "5"),
+       "mse of different shapes: %s", err.msg);
+    ct_tensor_free(q);
+    ct_tensor_free(p);
+    ct_tensor_free(t);
+}
+
+static void test_timeembed(void)
+{
+    ct_error err;
+    ct_layer *l = ct_timeembed_new(8, 10000.0f, &err);
+    int64_t s[1] = {2};
+    ct_tensor *t = ct_tensor_new(1, s, &err), *y;
+    t->data[0] = 0;
+    t->data[1] = 37;
+    ct_layer_forward(l, t, &y, &err);
+    ok(y->shape[0] == 2 && y->shape[1] == 8 && y->data[0] == 1.0f && y->data[4] == 0.0f,
+       "time embedding of t=0 is cos 1, sin 0");
+    near(y->data[8 + 1], cos(37.0 * pow(10000.0, -0.25)), 1e-6, "cos(t·10000^(-1/4))");
+    near(y->data[8 + 4 + 3], sin(37.0 * pow(10000.0, -0.75)), 1e-6, "sin(t·10000^(-3/4))");
+    ct_tensor_free(y);
+    ct_tensor_free(t);
+    ct_layer_free(l);
+}
+
+int main(void)
+{
+    unsigned seed = 20240;
+    printf("# seed %u\n", seed);
+    ct_rng_seed(&rng, seed);
+    test_gradients();
+    test_naive();
+    test_errors();
+    test_losses();
+    test_timeembed();
+    ct_nn_workspace_release();
+    return tap_done();
+}

@@ -1,0 +1,222 @@
+-- The nn module as Lua users see it: tensor arithmetic, seeded draws, layer
+-- errors, training loops, the U-Net's plumbing, the WGAN-GP penalty and
+-- checkpoints.
+local T = require "tap"
+local ct = require "crystens"
+local nn, tensor = ct.nn, ct.tensor
+
+local SEED = 4242
+print("# seed " .. SEED)
+tensor.seed(SEED)
+
+-- Largest |a - b| over the elements of two tensors of one shape.
+local function maxdiff(a, b) return (a - b):abs():stats().max end
+
+T.test("arithmetic broadcasts and has in-place forms", function()
+  local a = tensor.from{{1, 2, 3}, {4, 5, 6}}
+  local col = tensor.from{{10}, {20}}
+  T.eq((a + col):get(2, 3), 26.0, "a + column")
+  T.eq((2 - a):get(1, 1), 1.0, "number - tensor")
+  T.eq((a * a):sum(), 91.0, "sum of squares")
+  T.eq(a:mean(), 3.5, "mean")
+  local b = a:clone():mul_(2):add_(1)
+  T.eq(b:get(2, 1), 9.0, "in-place chain")
+  T.eq(a:get(2, 1), 4.0, "the original is untouched")
+  T.eq(a:sum_to{2, 1}:get(2, 1), 15.0, "sum_to rows")
+  local c = tensor.cat({a, col}, 2)
+  T.eq(table.concat(c:shape(), "x"), "2x4", "cat along dimension 2")
+  T.eq(maxdiff(c:slice(2, 1, 3), a), 0.0, "slice undoes cat")
+  T.eq(a:clamp(2, 5):stats().min, 2.0, "clamp")
+  T.raises(function() return a + tensor.new(4) end, "shapes 2x3 and 4 do not broadcast")
+  T.raises(function() return a:add(tensor.new(4)) end, "bad argument #1 to 'add'")
+end)
+
+T.test("a seed gives the same draws; an rng state restores the stream", function()
+  tensor.seed(7)
+  local a = tensor.randn{100}
+  tensor.seed(7)
+  local b = tensor.randn{100}
+  T.eq(maxdiff(a, b), 0.0, "same seed, same tensor")
+  local r = tensor.rng(3)
+  local s = r:state()
+  local x = r:normal()
+  r:set_state(s)
+  T.eq(r:normal(), x, "restored state repeats the draw")
+  T.raises(function() r:set_state("nope") end, "bad argument #1 to 'set_state'")
+  tensor.seed(SEED)
+end)
+
+T.test("layer errors name the argument and the shapes", function()
+  local conv = nn.conv2d(4, 8, 3, {padding = 1})
+  local err = T.raises(function() conv:forward(tensor.new(4, 64, 64)) end,
+                       "bad argument #1 to 'forward'")
+  T.truthy(err:find("4-D tensor N×4×H×W", 1, true) and err:find("3-D 4x64x64", 1, true), err)
+  T.raises(function() nn.linear(3, 2):forward(tensor.new(2, 5)) end, "expected 2-D tensor N×3, got 2-D 2x5")
+  T.raises(function() nn.groupnorm(3, 8) end, "do not split")
+  T.raises(function() nn.linear(3, 2):backward(tensor.new(2, 2)) end, "backward before forward")
+  T.raises(function() nn.conv2d(1, 1, {3, 3, 3}) end, "list of 2 numbers")
+end)
+
+T.test("an MLP in a training loop overfits a batch (loss / 100)", function()
+  local x, y = tensor.randn{16, 6}, tensor.randn{16, 2}
+  local model = nn.sequential{nn.linear(6, 32), nn.tanh(), nn.linear(32, 32), nn.leaky_relu(0.1),
+                              nn.linear(32, 2)}
+  local opt = nn.adam(model, {lr = 1e-2})
+  local first, last
+  for step = 1, 400 do
+    model:zero_grad()
+    local loss, g = nn.mse(model:forward(x), y)
+    model:backward(g)
+    opt:step()
+    first, last = first or loss, loss
+  end
+  T.truthy(last < first / 100, string.format("loss %.3g -> %.3g", first, last))
+end)
+
+-- Central difference of f at v[i] (a flat view), in double on float data.
+local function numgrad(f, v, i, h)
+  local save = v:get(i)
+  v:set(save + h, i)
+  local fp = f()
+  v:set(save - h, i)
+  local fm = f()
+  v:set(save, i)
+  return (fp - fm) / (2 * h)
+end
+
+T.test("the U-Net's backward (skips, time embedding, attention) matches finite differences", function()
+  local m = nn.unet{in_ch = 2, size = 8, base = 8, mults = {1, 2}, nres = 1, attn = {4}, groups = 2}
+  local x, t = tensor.randn{2, 2, 8, 8}, tensor.from{5, 70}
+  local R = tensor.randn{2, 2, 8, 8}
+  local function f() return m:forward(x, t):dot(R) end
+  m:forward(x, t)
+  m:zero_grad()
+  local gx = m:backward(R):reshape{x:numel()}
+  local xf = x:reshape{x:numel()}
+  local rng = tensor.rng(SEED)
+  local worst = 0
+  for _ = 1, 12 do
+    local i = rng:int(x:numel())
+    worst = math.max(worst, math.abs(numgrad(f, xf, i, 1e-2) - gx:get(i)))
+  end
+  T.truthy(worst < 2e-3 * math.max(1, gx:abs():stats().max), "input gradient, max diff " .. worst)
+  local ps = m:parameters()
+  for _, name in ipairs{"temb.2.weight", "down.2.res.1.skip.weight", "mid.attn.attn.qkv.weight",
+                        "up.1.res.2.conv1.weight", "up.2.upsample.2.bias"} do
+    local p = ps[name]
+    T.truthy(p, "parameter " .. name)
+    local w, g = p.w:reshape{p.w:numel()}, p.g:reshape{p.g:numel()}
+    local i = rng:int(w:numel())
+    local n, a = numgrad(f, w, i, 1e-2), g:get(i)
+    T.truthy(math.abs(n - a) < 2e-3 * math.max(1, math.abs(n)),
+             string.format("%s[%d]: numerical %.6g, backward %.6g", name, i, n, a))
+  end
+end)
+
+T.test("the gradient penalty's parameter gradient matches a numerical derivative", function()
+  local critic = nn.sequential{nn.linear(6, 8), nn.layernorm(8), nn.tanh(), nn.linear(8, 1)}
+  local x = tensor.randn{4, 6}
+  local function penalty()
+    local y = critic:forward(x)
+    local gx = critic:backward(tensor.full(y:shape(), 1), false)
+    local norms = gx:square():sum_to{4, 1}:sqrt()
+    return 10 * (norms - 1):square():mean()
+  end
+  critic:zero_grad()
+  local p = nn.gradient_penalty(critic, x, {lambda = 10, h = 1e-2})
+  T.near(p, penalty(), 1e-9, "penalty value")
+  local worst, scale = 0, 0
+  for _, e in ipairs(critic:parameters()) do
+    local w, g = e.w:reshape{e.w:numel()}, e.g:reshape{e.g:numel()}
+    for i = 1, w:numel(), math.max(1, w:numel() // 6) do
+      local n = numgrad(penalty, w, i, 1e-2)
+      worst = math.max(worst, math.abs(n - g:get(i)))
+      scale = math.max(scale, math.abs(n))
+    end
+  end
+  T.truthy(scale > 1e-3, "the penalty depends on the parameters")
+  T.truthy(worst < 2e-2 * scale, string.format("max diff %.3g over gradients up to %.3g", worst, scale))
+end)
+
+T.test("batchnorm switches between batch and running statistics", function()
+  local bn = nn.batchnorm(3, {momentum = 1})
+  local x = tensor.randn{8, 3, 2, 2}:mul_(3):add_(5)
+  local y = bn:forward(x)
+  T.near(y:mean(), 0, 1e-5, "training mode normalises with the batch")
+  bn:train(false)
+  local y2 = bn:forward(x)
+  T.truthy(maxdiff(y, y2) < 0.2, "eval with momentum-1 running stats is close (unbiased variance)")
+  T.truthy(maxdiff(y, y2) > 0, "but uses the running statistics")
+  local rm = bn:buffers()[1]
+  T.eq(rm.name, "running_mean", "buffer name")
+end)
+
+T.test("checkpoints round-trip bit-exactly and rebuild the model", function()
+  local dir = T.tmpdir()
+  local m = nn.unet{in_ch = 2, size = 8, base = 8, mults = {1, 2}, nres = 1, attn = {4}, groups = 2}
+  local x, t = tensor.randn{1, 2, 8, 8}, tensor.from{9}
+  local y = m:forward(x, t)
+  m:save(dir .. "/u.safetensors", {step = 12, scaling = {mean = 0.5}})
+  local m2, meta = nn.load(dir .. "/u.safetensors")
+  T.eq(meta.kind, "unet", "kind")
+  T.eq(meta.step, "12", "step")
+  T.eq(ct.json.decode(meta.scaling).mean, 0.5, "scaling as JSON")
+  T.truthy(meta.rng:find("^xoshiro256:"), "rng state")
+  T.eq(ct.json.decode(meta.config).base, 8, "config")
+  local w1, w2 = m:flat(), m2:flat()
+  T.eq(maxdiff(w1, w2), 0.0, "weights bit-exact")
+  T.eq(maxdiff(m2:forward(x, t), y), 0.0, "the rebuilt model computes the same output")
+  local f = io.open(dir .. "/u.safetensors", "rb")
+  local bytes = f:read("a")
+  f:close()
+  f = io.open(dir .. "/cut.safetensors", "wb")
+  f:write(bytes:sub(1, #bytes - 100))
+  f:close()
+  T.raises(function() nn.load(dir .. "/cut.safetensors") end, "truncated")
+  T.raises(function() nn.sequential{nn.linear(2, 2)}:load(dir .. "/u.safetensors") end, "lacks")
+  T.rmtree(dir)
+end)
+
+T.test("adam learning rate, clipping and the EMA copy", function()
+  local model = nn.sequential{nn.linear(3, 2)}
+  local opt = nn.adam(model, {lr = 0.1, betas = {0.5, 0.9}, clip = 1e-3})
+  T.near(opt:lr(), 0.1, 1e-7, "lr")
+  opt:lr(0.05)
+  T.near(opt:lr(), 0.05, 1e-7, "lr set by a schedule")
+  local ema = nn.ema(model, 0.5)
+  local w = model:flat()
+  local before = w:clone()
+  model:zero_grad()
+  local _, g = nn.mse(model:forward(tensor.randn{4, 3}), tensor.randn{4, 2})
+  model:backward(g)
+  local norm = opt:step()
+  T.truthy(norm > 1e-3, "step returns the norm before clipping")
+  T.eq(opt:steps(), 1, "steps")
+  ema:update()
+  T.near(ema.w:get(1), 0.5 * before:get(1) + 0.5 * w:get(1), 1e-6, "ema halfway")
+  local now, avg = w:clone(), ema.w:clone()
+  ema:swap()
+  T.eq(maxdiff(model:flat(), avg), 0.0, "swap puts the average into the model")
+  T.eq(maxdiff(ema.w, now), 0.0, "the model's weights kept aside")
+end)
+
+T.test("a seeded training run is reproducible", function()
+  local function run()
+    tensor.seed(11)
+    local m = nn.sequential{nn.conv2d(1, 4, 3, {padding = 1}), nn.silu(), nn.conv2d(4, 1, 3, {padding = 1})}
+    local opt = nn.adam(m, {lr = 1e-2})
+    local x = tensor.randn{2, 1, 5, 5}
+    local loss
+    for _ = 1, 5 do
+      m:zero_grad()
+      local l, g = nn.mse(m:forward(x), x)
+      m:backward(g)
+      opt:step()
+      loss = l
+    end
+    return loss
+  end
+  T.eq(run(), run(), "final loss")
+end)
+
+T.done()
