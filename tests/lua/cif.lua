@@ -8,12 +8,7 @@ local srcdir = os.getenv("top_srcdir") or "."
 local sample = srcdir .. "/share/sample/mpts_52_val_sample.csv"
 local tmp = T.tmpdir()
 
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-  return path
-end
+local write = T.write
 
 local function rock_salt(extra_site_lines)
   return [[

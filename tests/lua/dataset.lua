@@ -10,19 +10,7 @@ local shared = srcdir .. "/../shared/data"
 local have_shared = io.open(shared .. "/mpts_52/test.csv") ~= nil
 local tmp = T.tmpdir()
 
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-  return path
-end
-
-local function slurp(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local write, slurp = T.write, T.slurp
 
 -- A small valid CIF of n carbon atoms on a line (P1).
 local function carbon_cif(name, n, extra)

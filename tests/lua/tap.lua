@@ -67,6 +67,22 @@ function T.rmtree(d)
   os.execute("rm -rf '" .. d .. "'")
 end
 
+-- Write text to path (a test fixture) and return the path.
+function T.write(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+  return path
+end
+
+-- The whole contents of a file.
+function T.slurp(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
 function T.done()
   print("1.." .. n)
   os.exit(failed == 0, true)   -- close the state: leak checkers see a clean exit
