@@ -2,11 +2,13 @@
  * ct_crystens.c - CrysTens encode and exact decode.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ct_crystens.h"
 #include "ct_elements.h"
+#include "ct_parallel.h"
 #include "ct_symmetry.h"
 
 void ct_crystens_defaults(ct_crystens_opts *o)
@@ -100,15 +102,18 @@ static void layer0_distances(const ct_structure *s, int fractional, double *d)
         }
 }
 
-/* Write a prepared structure into out (4×S×S, zeroed here). */
-static int fill(const ct_structure *p, const ct_crystens_opts *o, float *out, ct_error *err)
+/* Write a prepared structure into out (4×S×S); zero it first unless the
+   caller knows it is zero (a fresh calloc'd batch: leaving its untouched
+   pages alone saves most of the page faults of a large batch). */
+static int fill(const ct_structure *p, const ct_crystens_opts *o, int zeroed, float *out,
+                ct_error *err)
 {
     int S = o->size, n = p->natoms, H = CT_CRYSTENS_HEADER;
     size_t plane = (size_t)S * S;
     double *d = malloc((size_t)n * n * sizeof *d);
     if (!d) return ct_fail(err, CT_ENOMEM, "out of memory");
     layer0_distances(p, o->fractional, d);
-    memset(out, 0, 4 * plane * sizeof *out);
+    if (!zeroed) memset(out, 0, 4 * plane * sizeof *out);
     for (int j = 0; j < n; j++) {
         double v[CT_CRYSTENS_HEADER];
         header_values(p, j, v);
@@ -129,14 +134,69 @@ static int fill(const ct_structure *p, const ct_crystens_opts *o, float *out, ct
     return CT_OK;
 }
 
-int ct_crystens_encode_into(const ct_structure *s, const ct_crystens_opts *o, float *out,
-                            ct_error *err)
+static int encode_into(const ct_structure *s, const ct_crystens_opts *o, int zeroed,
+                       float *out, ct_error *err)
 {
     ct_structure *p = ct_crystens_prepare(s, o, err);
     if (!p) return CT_EINVAL;
-    int rc = fill(p, o, out, err);
+    int rc = fill(p, o, zeroed, out, err);
     ct_structure_free(p);
     return rc;
+}
+
+int ct_crystens_encode_into(const ct_structure *s, const ct_crystens_opts *o, float *out,
+                            ct_error *err)
+{
+    return encode_into(s, o, 0, out, err);
+}
+
+/* A batch being encoded over threads.  Each share stops at its first
+   failure; the lowest failing index wins, so the message does not depend
+   on the thread count. */
+typedef struct {
+    ct_structure *const *s;
+    const ct_crystens_opts *o;
+    float *out;
+    pthread_mutex_t lock;
+    size_t failed;      /* lowest failing index so far; n if none */
+    int status;
+    ct_error err;
+} encode_job;
+
+static void encode_share(void *ctx, size_t begin, size_t end)
+{
+    encode_job *job = ctx;
+    size_t per = 4 * (size_t)job->o->size * job->o->size;
+    for (size_t i = begin; i < end; i++) {
+        ct_error e;
+        int rc = ct_interrupted() ? ct_fail(&e, CT_EINTR, "interrupted")
+                                  : encode_into(job->s[i], job->o, 1, job->out + i * per, &e);
+        if (rc == CT_OK) continue;
+        pthread_mutex_lock(&job->lock);
+        if (i < job->failed) {
+            job->failed = i;
+            job->status = rc;
+            job->err = e;
+        }
+        pthread_mutex_unlock(&job->lock);
+        return;
+    }
+}
+
+/* Encode s[0..n) into out, the batch split over threads (a thread for
+   every 64 structures at most, as starting one costs about as much as
+   encoding a few). */
+static int encode_batch(ct_structure *const *s, size_t n, int batch, const ct_crystens_opts *o,
+                        float *out, ct_error *err)
+{
+    encode_job job = {.s = s, .o = o, .out = out, .failed = n, .status = CT_OK};
+    pthread_mutex_init(&job.lock, NULL);
+    ct_parallel_for(n, ct_num_threads(n, 64), encode_share, &job);
+    pthread_mutex_destroy(&job.lock);
+    if (job.status == CT_OK) return CT_OK;
+    if (job.status == CT_EINTR || !batch) *err = job.err;
+    else ct_fail(err, CT_EINVAL, "structure %zu: %s", job.failed + 1, job.err.msg);
+    return job.status;
 }
 
 ct_tensor *ct_crystens_encode(ct_structure *const *s, size_t n, int batch,
@@ -150,20 +210,9 @@ ct_tensor *ct_crystens_encode(ct_structure *const *s, size_t n, int batch,
     int64_t shape[4] = {(int64_t)n, 4, o->size, o->size};
     ct_tensor *t = batch ? ct_tensor_new(4, shape, err) : ct_tensor_new(3, shape + 1, err);
     if (!t) return NULL;
-    size_t per = 4 * (size_t)o->size * o->size;
-    for (size_t i = 0; i < n; i++) {
-        if (ct_interrupted()) {
-            ct_fail(err, CT_EINTR, "interrupted");
-            ct_tensor_free(t);
-            return NULL;
-        }
-        ct_error e;
-        if (ct_crystens_encode_into(s[i], o, t->data + i * per, &e) != CT_OK) {
-            if (batch) ct_fail(err, CT_EINVAL, "structure %zu: %s", i + 1, e.msg);
-            else *err = e;
-            ct_tensor_free(t);
-            return NULL;
-        }
+    if (encode_batch(s, n, batch, o, t->data, err) != CT_OK) {
+        ct_tensor_free(t);
+        return NULL;
     }
     return t;
 }

@@ -13,6 +13,7 @@
 #include "ct_csv.h"
 #include "ct_dataset.h"
 #include "ct_elements.h"
+#include "ct_parallel.h"
 #include "ct_progress.h"
 
 /* Grow *arr (of elem-sized items) so that it holds n + 1; 0 on failure. */
@@ -132,33 +133,82 @@ static int csv_columns(ct_dataset *ds, const ct_csv *csv, int cifcol, ct_error *
     return rc;
 }
 
+/* CSV rows are parsed in chunks, each chunk's CIFs over threads (gemmi's
+   parser is most of a load), then taken in row order, so filters, limit and
+   the skipped list come out as a sequential load would make them. */
+#define CSV_CHUNK 512
+
+typedef struct {
+    const ct_csv *csv;
+    int cifcol;
+    const char *source;
+    size_t first;                      /* the chunk's first row */
+    char (*where)[600];
+    ct_cif_result *res;
+    int *rc;
+    ct_error *err;
+} csv_chunk;
+
+static void parse_rows(void *ctx, size_t begin, size_t end)
+{
+    csv_chunk *c = ctx;
+    for (size_t k = begin; k < end; k++) {
+        size_t r = c->first + k;
+        snprintf(c->where[k], sizeof c->where[k], "%s:%zu", c->source, c->csv->line[r]);
+        const char *text = ct_csv_cell(c->csv, r, (size_t)c->cifcol);
+        c->rc[k] = ct_cif_parse(text, strlen(text), c->where[k], &c->res[k], &c->err[k]);
+    }
+}
+
+/* Take rows [c->first, c->first + n) of a parsed chunk; the results of rows
+   not taken (after the limit or an error) are released. */
+static int take_rows(ct_dataset *ds, csv_chunk *c, size_t n, char **props,
+                     const ct_dataset_opts *o, ct_error *err)
+{
+    int rc = CT_OK;
+    for (size_t k = 0; k < n; k++) {
+        size_t r = c->first + k;
+        int done = rc != CT_OK || (o->limit && ds->n >= o->limit);
+        if (c->rc[k] != CT_OK) {
+            if (!done) rc = add_skip(ds, r + 1, c->where[k], c->err[k].msg, err);
+            continue;
+        }
+        if (done) {
+            ct_cif_result_free(&c->res[k]);
+            continue;
+        }
+        size_t m = 0;
+        for (size_t col = 0; col < c->csv->ncols; col++)
+            if ((int)col != c->cifcol) props[m++] = (char *)ct_csv_cell(c->csv, r, col);
+        rc = take_result(ds, &c->res[k], r + 1, c->where[k], props, o, err);
+    }
+    return rc;
+}
+
 static int load_csv_rows(ct_dataset *ds, const ct_csv *csv, int cifcol,
                          const ct_dataset_opts *o, ct_progress *bar, ct_error *err)
 {
-    char where[600];
+    csv_chunk c = {csv, cifcol, ds->source, 0, malloc(CSV_CHUNK * sizeof *c.where),
+                   malloc(CSV_CHUNK * sizeof *c.res), malloc(CSV_CHUNK * sizeof *c.rc),
+                   malloc(CSV_CHUNK * sizeof *c.err)};
     char **props = malloc((csv->ncols ? csv->ncols : 1) * sizeof *props);
-    if (!props) return oom(err);
-    int rc = CT_OK;
-    for (size_t r = 0; r < csv->nrows && rc == CT_OK; r++) {
+    int rc = c.where && c.res && c.rc && c.err && props ? CT_OK : oom(err);
+    for (; c.first < csv->nrows && rc == CT_OK; c.first += CSV_CHUNK) {
         if (o->limit && ds->n >= o->limit) break;
         if (ct_interrupted()) {
             rc = ct_fail(err, CT_EINTR, "interrupted");
             break;
         }
-        size_t n = 0;
-        for (size_t c = 0; c < csv->ncols; c++)
-            if ((int)c != cifcol) props[n++] = (char *)ct_csv_cell(csv, r, c);
-        snprintf(where, sizeof where, "%s:%zu", ds->source, csv->line[r]);
-        const char *text = ct_csv_cell(csv, r, (size_t)cifcol);
-        ct_cif_result res;
-        ct_error e;
-        if (ct_cif_parse(text, strlen(text), where, &res, &e) != CT_OK)
-            rc = add_skip(ds, r + 1, where, e.msg, err);
-        else
-            rc = take_result(ds, &res, r + 1, where, props, o, err);
-        if (o->progress) ct_progress_update(bar, (int64_t)r + 1, NULL);
+        size_t n = csv->nrows - c.first < CSV_CHUNK ? csv->nrows - c.first : CSV_CHUNK;
+        ct_parallel_for(n, ct_num_threads(n, 64), parse_rows, &c);
+        rc = take_rows(ds, &c, n, props, o, err);
+        if (o->progress) ct_progress_update(bar, (int64_t)(c.first + n), NULL);
     }
     free(props);
+    free(c.where);
+    free(c.res);
+    free(c.rc);
+    free(c.err);
     return rc;
 }
 

@@ -192,13 +192,15 @@ double ct_structure_density(const ct_structure *s)
    vectors (rows) and to_red maps fractional coordinates of the structure's
    cell into it.  The images searched are the lattice vectors n·red with n
    in -reach..reach (1 in a reduced basis, 2 if spglib could not reduce),
-   kept with their squared lengths so each costs one dot product. */
+   kept with their squared lengths so each costs one dot product, and sorted
+   by length so a search can stop early (see mic_distance). */
 typedef struct {
     double red[3][3];
     double to_red[3][3];
     int nimg;
     double img[125][3];
     double img2[125];
+    double len[125];
 } mic_basis;
 
 /* Niggli-reduce m (rows) into red (rows, right-handed); 0 on failure. */
@@ -214,6 +216,23 @@ static int niggli_rows(const double m[3][3], double red[3][3])
         for (int i = 0; i < 3; i++)
             for (int k = 0; k < 3; k++) red[i][k] = -red[i][k];
     return 1;
+}
+
+/* Order the images by length (insertion sort: at most 125, once per
+   structure); the zero vector comes first. */
+static void sort_images(mic_basis *b)
+{
+    for (int m = 1; m < b->nimg; m++) {
+        double v[3] = {b->img[m][0], b->img[m][1], b->img[m][2]}, v2 = b->img2[m];
+        int k = m;
+        for (; k > 0 && b->img2[k - 1] > v2; k--) {
+            memcpy(b->img[k], b->img[k - 1], sizeof v);
+            b->img2[k] = b->img2[k - 1];
+        }
+        memcpy(b->img[k], v, sizeof v);
+        b->img2[k] = v2;
+    }
+    for (int m = 0; m < b->nimg; m++) b->len[m] = sqrt(b->img2[m]);
 }
 
 static void mic_init(const ct_structure *s, mic_basis *b)
@@ -235,22 +254,37 @@ static void mic_init(const ct_structure *s, mic_basis *b)
                 b->img2[b->nimg] = dot3(b->img[b->nimg], b->img[b->nimg]);
                 b->nimg++;
             }
+    sort_images(b);
 }
 
-/* |d + v|² = |d|² + 2 d·v + |v|² for each image v: one dot product each. */
+/* nearbyint without the library call (most of a distance's cost): the
+   values are differences of wrapped coordinates, small unless the cell is
+   absurd, and those take the slow path. */
+static inline double round_small(double x)
+{
+    if (!(fabs(x) < 1e9)) return nearbyint(x);
+    return (double)(long)(x + (x >= 0 ? 0.5 : -0.5));
+}
+
+/* |d + v|² = |d|² + 2 d·v + |v|² for each image v: one dot product each.
+   Since |d + v| >= |v| - |d|, no image with |v| >= |d| + best can be closer,
+   and the images come sorted by |v|: the search stops at the first such. */
 static double mic_distance(const mic_basis *b, const double fi[3], const double fj[3])
 {
     double df[3] = {fj[0] - fi[0], fj[1] - fi[1], fj[2] - fi[2]};
     double g[3], d[3];
     vecmat(df, b->to_red, g);
-    for (int k = 0; k < 3; k++) g[k] -= nearbyint(g[k]);
+    for (int k = 0; k < 3; k++) g[k] -= round_small(g[k]);
     vecmat(g, b->red, d);
-    double d2 = dot3(d, d), best = INFINITY;
-    for (int m = 0; m < b->nimg; m++) {
+    double d2 = dot3(d, d), dn = sqrt(d2), best = d2, r = dn;
+    for (int m = 1; m < b->nimg && b->len[m] < dn + r; m++) {
         double q = d2 + 2 * dot3(d, b->img[m]) + b->img2[m];
-        if (q < best) best = q;
+        if (q < best) {
+            best = q > 0 ? q : 0;
+            r = sqrt(best);
+        }
     }
-    return best > 0 ? sqrt(best) : 0;
+    return r;
 }
 
 double ct_structure_distance(const ct_structure *s, int i, int j)

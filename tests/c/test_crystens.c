@@ -164,6 +164,42 @@ static void test_errors(void)
     ct_structure_free(s);
 }
 
+/* A batch split over threads gives the tensor a single thread gives, and
+   the same message naming the first bad structure. */
+static void test_threads(void)
+{
+    enum { N = 300, BAD1 = 170, BAD2 = 250 };
+    ct_crystens_opts o;
+    ct_crystens_defaults(&o);
+    o.size = 32;
+    o.declared = 1;   /* random cells: skip spglib, it is not what is tested */
+    ct_structure *s[N];
+    for (int i = 0; i < N; i++) {
+        s[i] = random_structure(i == BAD1 || i == BAD2 ? 21 : 1 + i % 20);
+        s[i]->declared_spacegroup = 1;
+    }
+    ct_error err;
+    setenv("CT_NUM_THREADS", "1", 1);
+    ct_structure *good[N - 2];
+    for (int i = 0, k = 0; i < N; i++)
+        if (i != BAD1 && i != BAD2) good[k++] = s[i];
+    ct_tensor *one = ct_crystens_encode(good, N - 2, 1, &o, &err);
+    ct_tensor *fail1 = ct_crystens_encode(s, N, 1, &o, &err);
+    char msg1[512];
+    snprintf(msg1, sizeof msg1, "%s", err.msg);
+    setenv("CT_NUM_THREADS", "3", 1);
+    ct_tensor *three = ct_crystens_encode(good, N - 2, 1, &o, &err);
+    ct_tensor *fail3 = ct_crystens_encode(s, N, 1, &o, &err);
+    unsetenv("CT_NUM_THREADS");
+    ok(one && three && !memcmp(one->data, three->data, one->numel * sizeof(float)),
+       "298 structures on 3 threads encode exactly as on 1");
+    ok(!fail1 && !fail3 && !strcmp(msg1, err.msg) && strstr(err.msg, "structure 171:"),
+       "the first bad structure is named whatever the threads: %s", err.msg);
+    ct_tensor_free(one);
+    ct_tensor_free(three);
+    for (int i = 0; i < N; i++) ct_structure_free(s[i]);
+}
+
 int main(void)
 {
     rng_state = 777;
@@ -172,5 +208,6 @@ int main(void)
     test_layout(32, 1);
     test_roundtrip();
     test_errors();
+    test_threads();
     return tap_done();
 }

@@ -182,6 +182,41 @@ T.test("t:save_png draws the four layers side by side", function()
   T.raises(function() ct.tensor.new(3, 5, 5):save_png(path) end, "4×S×S")
 end)
 
+-- A cubic rock-salt motif declared in P m -3 m but given a tetragonal cell:
+-- spglib finds P4/mmm (123), which the tensor holds and the report names.
+local function rocksalt(c, symbol)
+  return ct.cif.parse(([[data_rs
+_cell_length_a 5.64
+_cell_length_b 5.64
+_cell_length_c %s
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 90
+_symmetry_space_group_name_H-M '%s'
+loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+Na Na 0 0 0
+Cl Cl 0.5 0.5 0.5
+]]):format(c, symbol))[1]
+end
+
+T.test("encode reports a declared space group that spglib does not find", function()
+  local agree, strained = rocksalt("5.64", "P m -3 m"), rocksalt("6.5", "P m -3 m")
+  local t, report = ct.crystens.encode({agree, strained, agree})
+  local m = report.spacegroup_mismatch
+  T.eq(#m, 1, "one mismatch")
+  T.eq(m[1].item, 2, "the strained cell")
+  T.eq(m[1].declared, 221, "declared")
+  T.eq(m[1].spglib, 123, "spglib's")
+  T.eq(t:get(2, 1, 11, 13), 123, "the tensor holds spglib's group")
+  local _, r2 = ct.crystens.encode(strained, {spacegroup = "declared"})
+  T.eq(#r2.spacegroup_mismatch, 0, "nothing to report when the declared group is encoded")
+end)
+
 T.test("bad arguments name themselves", function()
   local s = ct.dataset.load(sample, {limit = 1})[1]
   T.raises(function() ct.crystens.encode(s, {size = 8}) end, "size must be")
