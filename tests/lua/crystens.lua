@@ -9,12 +9,6 @@ local sample = srcdir .. "/share/sample/mpts_52_val_sample.csv"
 local shared = srcdir .. "/../shared/data"
 local tmp = T.tmpdir()
 
-local function exists(path)
-  local f = io.open(path)
-  if f then f:close() end
-  return f ~= nil
-end
-
 -- Largest differences between structures a and b, atom by atom:
 -- coordinates modulo 1, lattice parameters; nil and a reason if the atoms
 -- differ.
@@ -70,7 +64,7 @@ end
 
 for _, name in ipairs {"mpts_52/test.csv", "perov_5/test.csv"} do
   local path = shared .. "/" .. name
-  if exists(path) then
+  if T.exists(path) then
     T.test("every row of " .. name .. " encodes and decodes exactly", function()
       T.truthy(roundtrip_file(path, 200) > 1000, "rows")
     end)

@@ -51,12 +51,6 @@ local function plot_range(text)
          tonumber(g:match('data%-ymin="([^"]+)"')), tonumber(g:match('data%-ymax="([^"]+)"'))
 end
 
-local function exists(path)
-  local f = io.open(path)
-  if f then f:close() end
-  return f ~= nil
-end
-
 T.test("overlaid histograms: bars, outlines, legend, K-S in the title", function()
   -- Bins of [0, 4] in 4: a = {0,.5,1,1.5,2} counts {2,2,1,0} (3 bars);
   -- b = {1,1,4} counts {0,2,0,1} (2 bars).  D: |F_a - F_b| is .2, .4, .067,
@@ -67,7 +61,7 @@ T.test("overlaid histograms: bars, outlines, legend, K-S in the title", function
                              bins = 4, title = "a <&> b", xlabel = "a (Å)", path = path}
   local text = well_formed(path)
   T.eq(text, svg, "the file holds the returned text")
-  T.truthy(not exists(path .. ".tmp"), "no temporary file is left")
+  T.truthy(not T.exists(path .. ".tmp"), "no temporary file is left")
   T.eq(count(text, '<rect class="bar"'), 5, "one bar per non-empty bin")
   T.eq(count(text, '<path class="series"'), 2, "one outline per sample")
   T.truthy(text:find("(K-S D = 0.400)", 1, true), "K-S D in the title")
@@ -139,7 +133,7 @@ T.test("bad arguments and unwritable paths raise errors", function()
   T.raises(function() plot.lines{series = {{y = {1, 2}, x = {1}}}} end, "series 1 has 1 x and 2 y")
   T.raises(function() plot.lines{series = {{y = {1}}}, path = dir .. "/no/such/dir/x.svg"} end,
            "no/such/dir")
-  T.truthy(not exists(dir .. "/no/such/dir/x.svg.tmp"), "nothing left behind")
+  T.truthy(not T.exists(dir .. "/no/such/dir/x.svg.tmp"), "nothing left behind")
 end)
 
 T.test("rewriting a chart replaces the file whole", function()

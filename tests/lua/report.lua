@@ -8,13 +8,15 @@ local srcdir = os.getenv("top_srcdir") or "."
 local ref = ct.dataset.load(srcdir .. "/share/sample/mpts_52_val_sample.csv", {progress = false})
 local tmp = T.tmpdir()
 
+-- The empirical CDF of xs at t, counted.
+local function cdf(xs, t)
+  local n = 0
+  for _, x in ipairs(xs) do if x <= t then n = n + 1 end end
+  return n / #xs
+end
+
 -- sup |F_a - F_b| over every sample point, the definition itself.
 local function ks_brute(a, b)
-  local function cdf(xs, t)
-    local n = 0
-    for _, x in ipairs(xs) do if x <= t then n = n + 1 end end
-    return n / #xs
-  end
   local d = 0
   for _, xs in ipairs {a, b} do
     for _, t in ipairs(xs) do d = math.max(d, math.abs(cdf(a, t) - cdf(b, t))) end
@@ -27,11 +29,6 @@ local function w1_brute(a, b)
   local pts = {}
   for _, xs in ipairs {a, b} do for _, x in ipairs(xs) do pts[#pts + 1] = x end end
   table.sort(pts)
-  local function cdf(xs, t)
-    local n = 0
-    for _, x in ipairs(xs) do if x <= t then n = n + 1 end end
-    return n / #xs
-  end
   local w = 0
   for i = 1, #pts - 1 do w = w + math.abs(cdf(a, pts[i]) - cdf(b, pts[i])) * (pts[i + 1] - pts[i]) end
   return w
@@ -50,21 +47,15 @@ local function stretched(n, f)
   return out
 end
 
-local function exists(path)
-  local f = io.open(path)
-  if f then f:close() end
-  return f ~= nil
-end
-
 T.test("the sample against itself: every K-S and W1 is 0, every file is written", function()
   local r = ct.report(ref, ref, {out = tmp .. "/self", quiet = true, cdvae = false})
   T.eq(r.n_generated, #ref, "generated count")
   for _, row in ipairs(r.rows) do T.eq(row.ks, 0, "K-S of " .. row.key) end
   T.eq(r.w1.density, 0, "W1 density")
   T.eq(r.w1.nelem, 0, "W1 nelem")
-  T.truthy(exists(r.files.index), "index.html")
+  T.truthy(T.exists(r.files.index), "index.html")
   T.eq(#r.files.figures, #ct.report.QUANTITIES, "one figure per quantity")
-  for _, f in ipairs(r.files.figures) do T.truthy(exists(f.path), f.path) end
+  for _, f in ipairs(r.files.figures) do T.truthy(T.exists(f.path), f.path) end
 end)
 
 T.test("stretched lattices: K-S and W1 equal brute-force values", function()

@@ -75,6 +75,13 @@ function T.write(path, text)
   return path
 end
 
+-- Whether a file can be opened.
+function T.exists(path)
+  local f = io.open(path)
+  if f then f:close() end
+  return f ~= nil
+end
+
 -- The whole contents of a file.
 function T.slurp(path)
   local f = assert(io.open(path, "rb"))
