@@ -83,8 +83,7 @@ static void header_values(const ct_structure *s, int j, double v[CT_CRYSTENS_HEA
     v[CT_CRYSTENS_PAD] = 0;
 }
 
-/* Layer 0 in the chosen mode, into d (natoms × natoms). */
-static void layer0_distances(const ct_structure *s, int fractional, double *d)
+void ct_crystens_layer0(const ct_structure *s, int fractional, double *d)
 {
     int n = s->natoms;
     if (!fractional) {
@@ -112,7 +111,7 @@ static int fill(const ct_structure *p, const ct_crystens_opts *o, int zeroed, fl
     size_t plane = (size_t)S * S;
     double *d = malloc((size_t)n * n * sizeof *d);
     if (!d) return ct_fail(err, CT_ENOMEM, "out of memory");
-    layer0_distances(p, o->fractional, d);
+    ct_crystens_layer0(p, o->fractional, d);
     if (!zeroed) memset(out, 0, 4 * plane * sizeof *out);
     for (int j = 0; j < n; j++) {
         double v[CT_CRYSTENS_HEADER];
@@ -290,7 +289,7 @@ static int check_block(const view *v, const ct_structure *s, const ct_crystens_o
     int n = s->natoms, H = CT_CRYSTENS_HEADER;
     double *d = malloc((size_t)n * n * sizeof *d);
     if (!d) return ct_fail(err, CT_ENOMEM, "out of memory");
-    layer0_distances(s, o->fractional, d);
+    ct_crystens_layer0(s, o->fractional, d);
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++) {
             double e0 = fabs(at(v, 0, H + i, H + j) - d[(size_t)i * n + j]);

@@ -82,6 +82,11 @@ int ct_crystens_encode_into(const ct_structure *s, const ct_crystens_opts *o, fl
 ct_tensor *ct_crystens_encode(ct_structure *const *s, size_t n, int batch,
                               const ct_crystens_opts *o, ct_error *err);
 
+/* Layer 0 of s as encode writes it, into d (natoms × natoms, double):
+   minimum-image distances in Å, or with fractional set the original code's
+   non-periodic norm of the fractional difference. */
+void ct_crystens_layer0(const ct_structure *s, int fractional, double *d);
+
 /* How well a tensor agrees with itself, from ct_crystens_decode. */
 typedef struct {
     int natoms;              /* occupied slots (averaged Z >= 0.5) */
