@@ -1,6 +1,6 @@
 """Reference CDVAE structure fingerprints from pymatgen, for test_fingerprint.
 
-Reads structures from stdin, one per line: "a b c alpha beta gamma n z1..zn
+Prints "ready", or "skip REASON" without pymatgen.  Then reads structures from stdin, one per line: "a b c alpha beta gamma n z1..zn
 x1 y1 z1 ... xn yn zn"; writes one line per structure: the 61 mean site
 fingerprint values, or "error MESSAGE".  The fingerprint is matminer's
 CrystalNNFingerprint.from_preset("ops") averaged over sites, rebuilt from
@@ -12,10 +12,15 @@ import warnings
 
 warnings.filterwarnings("ignore")
 
-import numpy as np  # noqa: E402
-from pymatgen.analysis.local_env import CrystalNN, LocalStructOrderParams  # noqa: E402
-from pymatgen.analysis.local_env import cn_opt_params  # noqa: E402
-from pymatgen.core import Lattice, Structure  # noqa: E402
+try:
+    import numpy as np
+    from pymatgen.analysis.local_env import CrystalNN, LocalStructOrderParams, cn_opt_params
+    from pymatgen.core import Lattice, Structure
+except ImportError as e:
+    print("skip", e)
+    sys.exit(0)
+print("ready")
+sys.stdout.flush()
 
 MOTIFS = {
     1: ["sgl_bd"],
