@@ -104,14 +104,16 @@ static double clamp_acos(double c)
     return acos(c < -1 ? -1 : c > 1 ? 1 : c);
 }
 
-static void measure(geometry *g, const double (*r)[3], int n)
+/* Measure the bond lengths and directions, and with angles the polar and
+   azimuthal angles the Peters-style motifs score (Steinhardt's need none). */
+static void measure(geometry *g, const double (*r)[3], int n, int angles)
 {
     g->n = n;
     for (int j = 0; j < n; j++) {
         g->dist[j] = sqrt(dot3(r[j], r[j]));
         for (int c = 0; c < 3; c++) g->u[j][c] = r[j][c] / g->dist[j];
     }
-    for (int j = 0; j < n; j++) {
+    for (int j = 0; j < n && angles; j++) {
         const double *z = g->u[j];
         double zz = dot3(z, z);
         for (int k = 0; k < n; k++) {
@@ -138,7 +140,8 @@ static double gauss(double t)
 
 static double cos_aa(const ct_op_motif *p, double phi)
 {
-    return pow(cos(p->fac_AA * phi), p->exp_cos_AA);
+    double c = cos(p->fac_AA * phi);
+    return p->exp_cos_AA == 2 ? c * c : pow(c, p->exp_cos_AA);   /* the same, faster */
 }
 
 static int is_bipyr_like(ct_op_type t)
@@ -302,7 +305,16 @@ static double steinhardt(int l, const geometry *g)
 {
     int n = g->n;
     if (n == 0) return (double)NAN;
-    double acc = 0;
+    double cm[N][7], sm[N][7], acc = 0;   /* cos mφ_i, sin mφ_i for m <= 6 */
+    for (int i = 0; i < n; i++) {
+        double phi = atan2(g->u[i][1], g->u[i][0]), c = cos(phi), s = sin(phi);
+        cm[i][0] = 1;
+        sm[i][0] = 0;
+        for (int m = 1; m <= l; m++) {   /* rotate by φ, m times */
+            cm[i][m] = cm[i][m - 1] * c - sm[i][m - 1] * s;
+            sm[i][m] = sm[i][m - 1] * c + cm[i][m - 1] * s;
+        }
+    }
     for (int m = 0; m <= l; m++) {
         double re = 0, im = 0, fact = 1;   /* (l-m)! / (l+m)! */
         for (int i = l - m + 1; i <= l + m; i++) fact /= i;
@@ -320,14 +332,18 @@ static double steinhardt(int l, const geometry *g)
                 }
                 plm = p1;
             }
-            double phi = atan2(g->u[i][1], g->u[i][0]);
-            re += plm * cos(m * phi);
-            im += plm * sin(m * phi);
+            re += plm * cm[i][m];
+            im += plm * sm[i][m];
         }
         double y2 = (2 * l + 1) / (4 * M_PI) * fact;
         acc += (m ? 2 : 1) * y2 * (re * re + im * im);
     }
     return sqrt(4 * M_PI / (2 * l + 1) * acc / ((double)n * n));
+}
+
+static int is_steinhardt(ct_op_type t)
+{
+    return t == CT_OP_Q2 || t == CT_OP_Q4 || t == CT_OP_Q6;
 }
 
 static double evaluate(const ct_op_motif *p, const geometry *g)
@@ -358,7 +374,7 @@ double ct_order_parameter(const ct_op_motif *m, const double (*r)[3], int n)
 {
     static _Thread_local geometry g;   /* 14 KiB: too big for small stacks */
     if (n < 0 || n > N) return (double)NAN;
-    measure(&g, r, n);
+    measure(&g, r, n, !is_steinhardt(m->type) && m->type != CT_OP_SGL_BD);
     return evaluate(m, &g);
 }
 
@@ -366,7 +382,12 @@ int ct_order_parameters(int n, const double (*r)[3], double out[CT_OP_MAX_PER_CN
 {
     static _Thread_local geometry g;
     if (n < 1 || n > N) return 0;
-    measure(&g, r, n);
+    int angles = 0;
+    for (int i = 0; i < CT_OP_NMOTIFS; i++)
+        if (ct_op_motifs[i].cn == n && !is_steinhardt(ct_op_motifs[i].type) &&
+            ct_op_motifs[i].type != CT_OP_SGL_BD)
+            angles = 1;
+    measure(&g, r, n, angles);
     int count = 0;
     for (int i = 0; i < CT_OP_NMOTIFS; i++)
         if (ct_op_motifs[i].cn == n) out[count++] = evaluate(&ct_op_motifs[i], &g);

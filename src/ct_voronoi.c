@@ -216,20 +216,27 @@ static int gather(const ct_structure *s, int site, double cutoff, const double c
     double vol = fabs(dot3(m[0], (double[3]){m[1][1] * m[2][2] - m[1][2] * m[2][1],
                                              m[1][2] * m[2][0] - m[1][0] * m[2][2],
                                              m[1][0] * m[2][1] - m[1][1] * m[2][0]}));
-    int span[3];
+    /* A point within the cutoff differs from the centre by at most
+       cutoff / height_i in fractional coordinate i. */
+    double reach[3];
     for (int i = 0; i < 3; i++) {
         double c[3];
         cross3(m[(i + 1) % 3], m[(i + 2) % 3], c);
-        double height = vol / sqrt(dot3(c, c));
-        span[i] = (int)ceil(cutoff / height) + 1;
+        reach[i] = cutoff * sqrt(dot3(c, c)) / vol + 1e-9;
     }
     size_t cap = 256, n = 0;
     candidate *c = malloc(cap * sizeof *c);
     if (!c) return ct_fail(err, CT_ENOMEM, "out of memory");
-    for (int j = 0; j < s->natoms; j++)
-        for (int a = -span[0]; a <= span[0]; a++)
-            for (int b = -span[1]; b <= span[1]; b++)
-                for (int k = -span[2]; k <= span[2]; k++) {
+    for (int j = 0; j < s->natoms; j++) {
+        int lo[3], hi[3];
+        for (int i = 0; i < 3; i++) {
+            double d = s->frac[j][i] - s->frac[site][i];
+            lo[i] = (int)ceil(-reach[i] - d);
+            hi[i] = (int)floor(reach[i] - d);
+        }
+        for (int a = lo[0]; a <= hi[0]; a++)
+            for (int b = lo[1]; b <= hi[1]; b++)
+                for (int k = lo[2]; k <= hi[2]; k++) {
                     double f[3] = {s->frac[j][0] + a, s->frac[j][1] + b, s->frac[j][2] + k}, r[3];
                     for (int x = 0; x < 3; x++)
                         r[x] = f[0] * m[0][x] + f[1] * m[1][x] + f[2] * m[2][x] - centre[x];
@@ -251,6 +258,7 @@ static int gather(const ct_structure *s, int site, double cutoff, const double c
                     }
                     c[n++] = (candidate){{r[0], r[1], r[2]}, d2, j};
                 }
+    }
     qsort(c, n, sizeof *c, by_distance);
     *out = c;
     *nout = (int)n;
