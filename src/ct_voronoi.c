@@ -16,6 +16,9 @@
 #define ON_PLANE 1e-10
 /* Two vertices this close are one (Å). */
 #define SAME_POINT 1e-9
+/* An image closer than this to the centre is the centre to qhull, which
+   merges it (pymatgen then sees one atom there): it makes no face. */
+#define COINCIDE 1e-8
 /* Label of the faces of the starting box. */
 #define BOX (-1)
 
@@ -243,10 +246,7 @@ static int gather(const ct_structure *s, int site, double cutoff, const double c
                     double d2 = dot3(r, r);
                     if (d2 > cutoff * cutoff || (j == site && a == 0 && b == 0 && k == 0))
                         continue;
-                    if (d2 < 1e-16) {
-                        free(c);
-                        return ct_fail(err, CT_EINVAL, "atoms %d and %d coincide", site + 1, j + 1);
-                    }
+                    if (d2 < COINCIDE * COINCIDE) continue;   /* qhull merges it */
                     if (n == cap) {
                         candidate *g = realloc(c, 2 * cap * sizeof *c);
                         if (!g) {

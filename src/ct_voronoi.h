@@ -39,8 +39,9 @@ typedef struct ct_voronoi_face {
 /* Compute the faces of atom `site`'s Voronoi cell, using the atoms within
    cutoff Å (pymatgen's search_cutoff, 7 in CrystalNN).  *faces gets a
    malloc'd array of *nfaces faces (the caller frees it) and, if centre is
-   non-NULL, the Cartesian position of the atom itself.  Fails with
-   CT_EINVAL when an atom coincides with the centre or the cell stays open. */
+   non-NULL, the Cartesian position of the atom itself.  An atom within
+   1e-8 Å of the centre is ignored, as qhull merges it.  Fails with
+   CT_EINVAL if the cell stays open. */
 int ct_voronoi_cell(const ct_structure *s, int site, double cutoff, ct_voronoi_face **faces,
                     int *nfaces, double centre[3], ct_error *err);
 

@@ -127,8 +127,8 @@ static const ctL_Reg fingerprint_funcs[] = {
     {"structure", f_structure,
      "fingerprint.structure(s | {s, ...} | dataset) -> {61 numbers} | {fp|false, ...}, errors. "
      "CDVAE's structure fingerprint: matminer's CrystalNNFingerprint \"ops\" preset averaged "
-     "over the sites (labels in fingerprint.names). For one Structure a failure (atoms on "
-     "top of each other, an element without radius) raises; for a list or data set, computed "
+     "over the sites (labels in fingerprint.names). For one Structure a failure (an element "
+     "without radius: Bk..Lr) raises; for a list or data set, computed "
      "on all cores, a failed crystal gets false and errors[i] says why."},
     {"site", f_site, "fingerprint.site(s, i) -> {61 numbers}. The fingerprint of atom i."},
     {"crystalnn", f_crystalnn,
