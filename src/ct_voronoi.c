@@ -19,6 +19,8 @@
 /* An image closer than this to the centre is the centre to qhull, which
    merges it (pymatgen then sees one atom there): it makes no face. */
 #define COINCIDE 1e-8
+/* The most periodic images one neighbour search may visit. */
+#define MAX_IMAGES 2e7
 /* Label of the faces of the starting box. */
 #define BOX (-1)
 
@@ -227,6 +229,13 @@ static int gather(const ct_structure *s, int site, double cutoff, const double c
         cross3(m[(i + 1) % 3], m[(i + 2) % 3], c);
         reach[i] = cutoff * sqrt(dot3(c, c)) / vol + 1e-9;
     }
+    /* A cell far smaller than the sphere would need millions of images:
+       refuse it rather than run for minutes. */
+    double boxes = 1;
+    for (int i = 0; i < 3; i++) boxes *= 2 * reach[i] + 1;
+    if (boxes * s->natoms > MAX_IMAGES)
+        return ct_fail(err, CT_EINVAL, "cell too small for a %g Å neighbour search (%.3g images)",
+                       cutoff, boxes * s->natoms);
     size_t cap = 256, n = 0;
     candidate *c = malloc(cap * sizeof *c);
     if (!c) return ct_fail(err, CT_ENOMEM, "out of memory");
