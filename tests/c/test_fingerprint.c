@@ -231,7 +231,7 @@ static void test_against_pymatgen(int n)
            worst_bcc);
     ok(compared == (int)n_all && agree_fail, "pymatgen fingerprints all %zu crystals (%d)",
        n_all, compared);
-    ok(worst < 1e-8, "fingerprints agree with pymatgen (max diff %.3g)", worst);
+    ok(worst < 1e-7, "fingerprints agree with pymatgen (max diff %.3g)", worst);
     ok(worst_bcc < 1e-2, "bcc order parameter agrees with pymatgen (max diff %.3g)", worst_bcc);
     for (int i = 0; i < own; i++) ct_structure_free(list[i]);
     ct_dataset_free(ds);
