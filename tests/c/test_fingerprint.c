@@ -190,7 +190,9 @@ static void test_against_pymatgen(int n)
     FILE *p = popen(cmd, "r");
     char first[512] = "";
     if (!p || !fgets(first, sizeof first, p) || strncmp(first, "ready", 5)) {
-        printf("ok %d # SKIP %s\n", ++tap_n, first[0] ? first : "no /usr/bin/python3\n");
+        first[strcspn(first, "\n")] = 0;
+        printf("ok %d # SKIP %s\n", ++tap_n,
+               first[0] ? first : "no reference (/usr/bin/python3 with python3-pymatgen)");
         if (p) pclose(p);
         unlink(in);
         for (int i = 0; i < own; i++) ct_structure_free(list[i]);
