@@ -75,6 +75,66 @@ static void test_simple_cubic(void)
     ct_structure_free(s);
 }
 
+static const ct_op_motif *motif(int cn, const char *name)
+{
+    for (int i = 0; i < CT_OP_NMOTIFS; i++)
+        if (ct_op_motifs[i].cn == cn && !strcmp(ct_op_motifs[i].name, name))
+            return &ct_op_motifs[i];
+    printf("# no motif %s\n", name);
+    return &ct_op_motifs[0];
+}
+
+/* Ideal polyhedra score 1 on their own motif; Steinhardt's q4, q6 of the
+   cube and the cuboctahedron are the textbook bcc and fcc values. */
+static void test_order_parameters(void)
+{
+    double t = 1 / sqrt(3.0);
+    double tet[4][3] = {{t, t, t}, {t, -t, -t}, {-t, t, -t}, {-t, -t, t}};
+    double oct[6][3] = {{1, 0, 0}, {-1, 0, 0}, {0, 1, 0}, {0, -1, 0}, {0, 0, 1}, {0, 0, -1}};
+    double lin[2][3] = {{0, 0, 1.5}, {0, 0, -2}};
+    double tri[3][3] = {{1, 0, 0}, {-0.5, sqrt(0.75), 0}, {-0.5, -sqrt(0.75), 0}};
+    double sq[4][3] = {{1, 0, 0}, {-1, 0, 0}, {0, 1, 0}, {0, -1, 0}};
+    double cube[8][3], cubo[12][3];
+    for (int i = 0; i < 8; i++)
+        for (int k = 0; k < 3; k++) cube[i][k] = (i >> k & 1) ? 1 : -1;
+    for (int i = 0, n = 0; i < 3; i++)   /* (±1, ±1, 0) and permutations */
+        for (int sa = -1; sa <= 1; sa += 2)
+            for (int sb = -1; sb <= 1; sb += 2, n++) {
+                cubo[n][i] = 0;
+                cubo[n][(i + 1) % 3] = sa;
+                cubo[n][(i + 2) % 3] = sb;
+            }
+    near(ct_order_parameter(motif(4, "tetrahedral"), (const double (*)[3])tet, 4), 1, 1e-12,
+         "tetrahedron: tetrahedral = 1");
+    near(ct_order_parameter(motif(6, "octahedral"), (const double (*)[3])oct, 6), 1, 1e-12,
+         "octahedron: octahedral = 1");
+    near(ct_order_parameter(motif(2, "linear"), (const double (*)[3])lin, 2), 1, 1e-12,
+         "linear pair: linear = 1");
+    near(ct_order_parameter(motif(3, "trigonal planar"), (const double (*)[3])tri, 3), 1, 1e-9,
+         "triangle: trigonal planar = 1");
+    near(ct_order_parameter(motif(4, "square co-planar"), (const double (*)[3])sq, 4), 1, 1e-12,
+         "square: square co-planar = 1");
+    near(ct_order_parameter(motif(8, "body-centered cubic"), (const double (*)[3])cube, 8), 1,
+         1e-12, "cube: body-centred cubic = 1");
+    near(ct_order_parameter(motif(12, "cuboctahedral"), (const double (*)[3])cubo, 12), 1, 1e-12,
+         "cuboctahedron: cuboctahedral = 1");
+    near(ct_order_parameter(motif(9, "q4"), (const double (*)[3])cube, 8), 0.50918, 1e-5,
+         "cube: q4 = 0.50918 (bcc)");
+    near(ct_order_parameter(motif(9, "q6"), (const double (*)[3])cube, 8), 0.62854, 1e-5,
+         "cube: q6 = 0.62854 (bcc)");
+    near(ct_order_parameter(motif(12, "q4"), (const double (*)[3])cubo, 12), 0.19094, 1e-5,
+         "cuboctahedron: q4 = 0.19094 (fcc)");
+    near(ct_order_parameter(motif(12, "q6"), (const double (*)[3])cubo, 12), 0.57452, 1e-5,
+         "cuboctahedron: q6 = 0.57452 (fcc)");
+    near(ct_order_parameter(motif(9, "q2"), (const double (*)[3])oct, 6), 0, 1e-12,
+         "octahedron: q2 = 0 (cubic symmetry)");
+    ok(isnan(ct_order_parameter(motif(8, "body-centered cubic"), (const double (*)[3])tet, 3)),
+       "bcc of 3 neighbours is undefined (pymatgen's None)");
+    double v[CT_OP_MAX_PER_CN];
+    ok(ct_order_parameters(12, (const double (*)[3])cubo, v) == 4 && fabs(v[0] - 1) < 1e-12,
+       "all CN-12 motifs at once: cuboctahedral first");
+}
+
 /* The most probable coordination number in a fingerprint. */
 static int likeliest_cn(const double fp[CT_FP_LEN])
 {
@@ -241,6 +301,7 @@ static void test_against_pymatgen(int n)
 
 int main(void)
 {
+    test_order_parameters();
     test_simple_cubic();
     test_lattices();
     test_against_pymatgen(30);
