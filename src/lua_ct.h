@@ -79,6 +79,7 @@ int luaopen_crystens_doc(lua_State *L);
 int luaopen_crystens_tensor(lua_State *L);
 int luaopen_crystens_metrics_core(lua_State *L);
 int luaopen_crystens_kmeans(lua_State *L);
+int luaopen_crystens_fingerprint(lua_State *L);
 int luaopen_crystens_nn_core(lua_State *L);
 int luaopen_crystens_structure(lua_State *L);
 int luaopen_crystens_cif(lua_State *L);

@@ -12,6 +12,7 @@ static const luaL_Reg modules[] = {
     {"crystens.tensor", luaopen_crystens_tensor},
     {"crystens.metrics_core", luaopen_crystens_metrics_core},
     {"crystens.kmeans", luaopen_crystens_kmeans},
+    {"crystens.fingerprint", luaopen_crystens_fingerprint},
     {"crystens.nn_core", luaopen_crystens_nn_core},
     {"crystens.structure", luaopen_crystens_structure},
     {"crystens.cif", luaopen_crystens_cif},

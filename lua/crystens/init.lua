@@ -14,6 +14,7 @@ M.metrics = require "crystens.metrics"
 require "crystens.paper"
 M.plot = require "crystens.plot"
 M.kmeans = require "crystens.kmeans"
+M.fingerprint = require "crystens.fingerprint"
 M.nn = require "crystens.nn"
 M.json = require "crystens.json"
 M.structure = require "crystens.structure"
@@ -32,6 +33,7 @@ doc[M] = "crystens " .. config.version .. ": generative models (GAN, WGAN-GP, di
   "ct.cif (read/parse/write CIF), ct.structure (crystal structures), ct.dataset (CSV/CIF " ..
   "data sets), ct.crystens (CrysTens encode/decode, t:save_png), ct.progress (progress bars), " ..
   "ct.report (generated against reference: table and HTML page). " ..
+  "ct.fingerprint (CDVAE structure fingerprint: CrystalNN + order parameters). " ..
   "help(ct.tensor) documents a module, help(f) a function."
 
 return M
