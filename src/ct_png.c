@@ -109,6 +109,19 @@ static void collect(void *ctx, void *data, int size)
     m->len += (size_t)size;
 }
 
+int ct_png_write_rgb(const unsigned char *rgb, int width, int height, const char *path,
+                     ct_error *err)
+{
+    if (width < 1 || height < 1 || width > 65535 || height > 65535)
+        return ct_fail(err, CT_EINVAL, "%s: a %d×%d PNG is out of range", path, width, height);
+    membuf m = {0};
+    int ok = stbi_write_png_to_func(collect, &m, width, height, 3, rgb, width * 3);
+    int rc = ok && !m.failed ? ct_file_write_all(path, m.data, m.len, err)
+                             : ct_fail(err, CT_ENOMEM, "%s: could not encode the PNG", path);
+    free(m.data);
+    return rc;
+}
+
 int ct_png_write_crystens(const ct_tensor *t, const char *path, int scale, ct_error *err)
 {
     int lead = t->ndim == 4 && t->shape[0] == 1;
@@ -122,11 +135,7 @@ int ct_png_write_crystens(const ct_tensor *t, const char *path, int scale, ct_er
     if (!img) return ct_fail(err, CT_ENOMEM, "out of memory for a %dx%d picture", width, height);
     memset(img, 255, (size_t)width * height * 3);
     paint(img, width, S, scale, t->data);
-    membuf m = {0};
-    int ok = stbi_write_png_to_func(collect, &m, width, height, 3, img, width * 3);
+    int rc = ct_png_write_rgb(img, width, height, path, err);
     free(img);
-    int rc = ok && !m.failed ? ct_file_write_all(path, m.data, m.len, err)
-                             : ct_fail(err, CT_ENOMEM, "%s: could not encode the PNG", path);
-    free(m.data);
     return rc;
 }

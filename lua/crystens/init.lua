@@ -20,6 +20,7 @@ M.cif = require "crystens.cif"
 M.dataset = require "crystens.dataset"
 M.crystens = require "crystens.crystens"
 M.progress = require "crystens.progress"
+M.picture = require "crystens.picture"
 M.report = require "crystens.report"
 M.help = require("crystens.help").help
 
@@ -30,6 +31,7 @@ doc[M] = "crystens " .. config.version .. ": generative models (GAN, WGAN-GP, di
   "ct.metrics (K-S, Wasserstein-1, histograms, SMACT validity), ct.plot (SVG charts). " ..
   "ct.cif (read/parse/write CIF), ct.structure (crystal structures), ct.dataset (CSV/CIF " ..
   "data sets), ct.crystens (CrysTens encode/decode, t:save_png), ct.progress (progress bars), " ..
+  "ct.picture (crystal pictures: s:save_png, ct.picture.grid), " ..
   "ct.report (generated against reference: table and HTML page). " ..
   "help(ct.tensor) documents a module, help(f) a function."
 
