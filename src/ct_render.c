@@ -307,37 +307,65 @@ static int legend_item_width(int z, int fs)
     return 8 * fs + 3 * fs + ct_font_width(sym ? sym : "?", fs) + 8 * fs;
 }
 
-/* Lay out (draw = 0: only measure) the legend rows centred in a tile of
-   size at (x, y), bottom-aligned; return the band's height. */
-static int legend(ct_canvas *c, int x, int y, int size, const ct_structure *s, int draw)
+/* The crystal axes a, b, c as short red, green and blue lines from a
+   common origin, in the view's directions, in a box × box square at
+   (bx, by). */
+static void axes(const target *t, const ct_projection *p, const ct_structure *s, int bx, int by,
+                 int box, int fs)
+{
+    static const unsigned char col[3][3] = {{200, 40, 40}, {30, 140, 30}, {40, 70, 210}};
+    static const char *const name[3] = {"a", "b", "c"};
+    double o[3] = {bx + box / 2.0, by + box / 2.0, 0}, len = box * 0.34;
+    for (int k = 0; k < 3; k++) {
+        const double *v = s->matrix[k];
+        double n = sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]), d[3];
+        for (int i = 0; i < 3; i++)
+            d[i] = (p->rot[i][0] * v[0] + p->rot[i][1] * v[1] + p->rot[i][2] * v[2]) / n;
+        double tip[3] = {o[0] + len * d[0], o[1] - len * d[1], 0};
+        line(t, o, tip, fs < 2 ? 1.2 : fs, col[k], 1);
+        /* The label sits past the tip, also for an axis seen end-on. */
+        double d2 = hypot(d[0], d[1]), ux = d2 > 0.2 ? d[0] / d2 : 0.7, uy = d2 > 0.2 ? d[1] / d2 : 0.7;
+        double lx = tip[0] + 5 * fs * ux, ly = tip[1] - 5 * fs * uy;
+        ct_canvas_text(t->c, (int)lrint(lx - 2.5 * fs), (int)lrint(ly - 3.5 * fs), name[k], fs, col[k]);
+    }
+}
+
+/* Lay out (t = NULL: only measure) the legend band at the bottom of a tile
+   of size at (x, y): the axes at the left, then the element rows centred
+   in the rest; return the band's height. */
+static int legend(const target *t, const ct_projection *p, int x, int y, int size,
+                  const ct_structure *s)
 {
     int zs[CT_MAX_Z + 1], n = elements_of(s, zs), fs = font_scale(size), m = margin(size);
-    int row_h = 10 * fs, max_rows = 4, avail = size - 2 * m;
-    int rows = 0, k = 0, band;
+    int row_h = 10 * fs, max_rows = 4, box = 30 * fs, left = m + box + 2 * fs;
+    int avail = size - m - left, rows = 0, k = 0;
     /* Count the rows first so the band can sit on the tile's bottom. */
     for (int i = 0; i < n && rows < max_rows; rows++) {
         int w = 0;
         while (i < n && (w == 0 || w + legend_item_width(zs[i], fs) <= avail))
             w += legend_item_width(zs[i++], fs);
     }
-    band = rows * row_h + (rows ? m / 2 : 0);
-    if (!draw) return band;
-    int top = y + size - m - rows * row_h;
+    int body = rows * row_h > box ? rows * row_h : box;
+    if (!t) return body + m / 2;
+    int top = y + size - m - body;
+    axes(t, p, s, x + m, top + body - box, box, fs);
     for (int r = 0; r < rows; r++) {
         int first = k, w = 0;
         while (k < n && (w == 0 || w + legend_item_width(zs[k], fs) <= avail))
             w += legend_item_width(zs[k++], fs);
-        int px = x + (size - w + 8 * fs) / 2, py = top + r * row_h;
+        int px = x + left + (avail - w + 8 * fs) / 2;
+        int py = top + (body - rows * row_h) / 2 + r * row_h + fs;
         for (int i = first; i < k; i++) {
             unsigned char col[3];
             const char *sym = ct_element_symbol(zs[i]);
+            double centre[3] = {px + 4 * fs, py + 3.5 * fs, 0};
             ct_render_color(zs[i], col);
-            ct_canvas_ball(c, px + 4 * fs, py + 3.5 * fs, 4 * fs, col, 0, WHITE);
-            ct_canvas_text(c, px + 11 * fs, py, sym ? sym : "?", fs, INK);
+            ball(t, centre, 4 * fs, col, 0, WHITE);
+            ct_canvas_text(t->c, px + 11 * fs, py, sym ? sym : "?", fs, INK);
             px += legend_item_width(zs[i], fs);
         }
     }
-    return band;
+    return body + m / 2;
 }
 
 /* The title's band height (0 without one), and drawing it centred. */
@@ -482,7 +510,7 @@ static void layout(const ct_structure *s, const ct_render_opts *o, const item *i
 {
     int m = margin(o->size);
     int top = m + title_band(o->size, o->title);
-    int bottom = o->size - m - (o->legend ? legend(NULL, 0, 0, o->size, s, 0) : 0);
+    int bottom = o->size - m - (o->legend ? legend(NULL, NULL, 0, 0, o->size, s) : 0);
     ct_projection_view(p, o->yaw, o->pitch);
     fit(p, it, n, o->radius_scale, m, o->size - m, top, bottom > top + 8 ? bottom : top + 8);
 }
@@ -564,9 +592,10 @@ int ct_render_structure(ct_canvas *c, int x, int y, const ct_structure *s,
     p.y0 += y;
     paint(&t, &p, it, n, o);
     free(t.z);
+    t.z = NULL;   /* the legend draws over everything */
+    if (o->legend) legend(&t, &p, x, y, o->size, s);
     free(it);
     draw_title(c, x, y, o->size, o->title);
-    if (o->legend) legend(c, x, y, o->size, s, 1);
     return CT_OK;
 }
 
