@@ -133,13 +133,13 @@ int ct_font_width(const char *text, int scale)
     return n ? (n * CT_FONT_CELL_W - (CT_FONT_CELL_W - CT_FONT_GLYPH_W)) * scale : 0;
 }
 
-static void block(unsigned char *rgb, int width, int height, int x, int y, int scale,
+static void block(unsigned char *rgb, int width, const int clip[4], int x, int y, int scale,
                   const unsigned char color[3])
 {
     for (int dy = 0; dy < scale; dy++) {
-        if (y + dy < 0 || y + dy >= height) continue;
+        if (y + dy < clip[1] || y + dy >= clip[3]) continue;
         for (int dx = 0; dx < scale; dx++) {
-            if (x + dx < 0 || x + dx >= width) continue;
+            if (x + dx < clip[0] || x + dx >= clip[2]) continue;
             unsigned char *px = rgb + ((size_t)(y + dy) * width + (x + dx)) * 3;
             px[0] = color[0];
             px[1] = color[1];
@@ -148,8 +148,8 @@ static void block(unsigned char *rgb, int width, int height, int x, int y, int s
     }
 }
 
-void ct_font_draw(unsigned char *rgb, int width, int height, int x, int y, const char *text,
-                  int scale, const unsigned char color[3])
+void ct_font_draw_clip(unsigned char *rgb, int width, const int clip[4], int x, int y,
+                       const char *text, int scale, const unsigned char color[3])
 {
     if (scale < 1) scale = 1;
     for (const char *p = text; *p; x += CT_FONT_CELL_W * scale) {
@@ -157,6 +157,13 @@ void ct_font_draw(unsigned char *rgb, int width, int height, int x, int y, const
         for (int gy = 0; gy < CT_FONT_GLYPH_H; gy++)
             for (int gx = 0; gx < CT_FONT_GLYPH_W; gx++)
                 if (ct_font_pixel(c, gx, gy))
-                    block(rgb, width, height, x + gx * scale, y + gy * scale, scale, color);
+                    block(rgb, width, clip, x + gx * scale, y + gy * scale, scale, color);
     }
+}
+
+void ct_font_draw(unsigned char *rgb, int width, int height, int x, int y, const char *text,
+                  int scale, const unsigned char color[3])
+{
+    const int clip[4] = {0, 0, width, height};
+    ct_font_draw_clip(rgb, width, clip, x, y, text, scale, color);
 }

@@ -34,4 +34,9 @@ int ct_font_width(const char *text, int scale);
 void ct_font_draw(unsigned char *rgb, int width, int height, int x, int y, const char *text,
                   int scale, const unsigned char color[3]);
 
+/* The same, drawing only inside the rectangle clip = {x0, y0, x1, y1}
+   (x0 ≤ x < x1, y0 ≤ y < y1, within the buffer). */
+void ct_font_draw_clip(unsigned char *rgb, int width, const int clip[4], int x, int y,
+                       const char *text, int scale, const unsigned char color[3]);
+
 #endif

@@ -116,6 +116,15 @@ static target whole(ct_canvas *c)
     return t;
 }
 
+/* The tile of size at (x, y), clipped to the canvas, without depth. */
+static target tile(ct_canvas *c, int x, int y, int size)
+{
+    target t = {c, x < 0 ? 0 : x, y < 0 ? 0 : y, x + size, y + size, NULL};
+    if (t.x1 > c->width) t.x1 = c->width;
+    if (t.y1 > c->height) t.y1 = c->height;
+    return t;
+}
+
 /* The pixel range [lo, hi) that covers [a - pad, b + pad], clipped to
    [min, max). */
 static void span(double a, double b, double pad, int min, int max, int *lo, int *hi)
@@ -224,6 +233,14 @@ void ct_canvas_ball(ct_canvas *c, double cx, double cy, double r, const unsigned
     ball(&t, p, r, color, fog, fog_color);
 }
 
+/* Text clipped to the target. */
+static void text(const target *t, int x, int y, const char *s, int scale,
+                 const unsigned char color[3])
+{
+    const int clip[4] = {t->x0, t->y0, t->x1, t->y1};
+    ct_font_draw_clip(t->c->rgb, t->c->width, clip, x, y, s, scale, color);
+}
+
 void ct_canvas_text(ct_canvas *c, int x, int y, const char *text, int scale,
                     const unsigned char color[3])
 {
@@ -326,7 +343,7 @@ static void axes(const target *t, const ct_projection *p, const ct_structure *s,
         /* The label sits past the tip, also for an axis seen end-on. */
         double d2 = hypot(d[0], d[1]), ux = d2 > 0.2 ? d[0] / d2 : 0.7, uy = d2 > 0.2 ? d[1] / d2 : 0.7;
         double lx = tip[0] + 5 * fs * ux, ly = tip[1] - 5 * fs * uy;
-        ct_canvas_text(t->c, (int)lrint(lx - 2.5 * fs), (int)lrint(ly - 3.5 * fs), name[k], fs, col[k]);
+        text(t, (int)lrint(lx - 2.5 * fs), (int)lrint(ly - 3.5 * fs), name[k], fs, col[k]);
     }
 }
 
@@ -361,7 +378,7 @@ static int legend(const target *t, const ct_projection *p, int x, int y, int siz
             double centre[3] = {px + 4 * fs, py + 3.5 * fs, 0};
             ct_render_color(zs[i], col);
             ball(t, centre, 4 * fs, col, 0, WHITE);
-            ct_canvas_text(t->c, px + 11 * fs, py, sym ? sym : "?", fs, INK);
+            text(t, px + 11 * fs, py, sym ? sym : "?", fs, INK);
             px += legend_item_width(zs[i], fs);
         }
     }
@@ -374,7 +391,7 @@ static int title_band(int size, const char *title)
     return title && *title ? 9 * font_scale(size) + margin(size) / 2 : 0;
 }
 
-static void draw_title(ct_canvas *c, int x, int y, int size, const char *title)
+static void draw_title(const target *t, int x, int y, int size, const char *title)
 {
     if (!title || !*title) return;
     int fs = font_scale(size), avail = size - 2 * margin(size);
@@ -387,7 +404,7 @@ static void draw_title(ct_canvas *c, int x, int y, int size, const char *title)
         memcpy(buf + len - 2, "..", 2);
     }
     int w = ct_font_width(buf, fs);
-    ct_canvas_text(c, x + (size - w) / 2, y + margin(size), buf, fs, INK);
+    text(t, x + (size - w) / 2, y + margin(size), buf, fs, INK);
 }
 
 /* Geometry ---------------------------------------------------------------- */
@@ -572,9 +589,7 @@ int ct_render_structure(ct_canvas *c, int x, int y, const ct_structure *s,
     item *it = gather(s, o->images, &n, err);
     if (!it) return CT_ENOMEM;
     /* The tile's own clip and depth buffer: grid tiles draw in parallel. */
-    target t = {c, x < 0 ? 0 : x, y < 0 ? 0 : y, x + o->size, y + o->size, NULL};
-    if (t.x1 > c->width) t.x1 = c->width;
-    if (t.y1 > c->height) t.y1 = c->height;
+    target t = tile(c, x, y, o->size);
     if (t.x1 <= t.x0 || t.y1 <= t.y0) {
         free(it);
         return CT_OK;
@@ -594,20 +609,22 @@ int ct_render_structure(ct_canvas *c, int x, int y, const ct_structure *s,
     free(t.z);
     t.z = NULL;   /* the legend draws over everything */
     if (o->legend) legend(&t, &p, x, y, o->size, s);
+    draw_title(&t, x, y, o->size, o->title);
     free(it);
-    draw_title(c, x, y, o->size, o->title);
     return CT_OK;
 }
 
 void ct_render_failed(ct_canvas *c, int x, int y, int size, const char *title)
 {
     static const unsigned char grey[3] = {236, 236, 236}, red[3] = {170, 40, 40};
-    int m = margin(size), fs = font_scale(size);
+    static const char *const word = "failed";
+    target t = tile(c, x, y, size);
+    if (t.x1 <= t.x0 || t.y1 <= t.y0) return;
+    int m = margin(size), fs = 2 * font_scale(size);
     ct_canvas_rect(c, x + m, y + m, size - 2 * m, size - 2 * m, grey);
-    draw_title(c, x, y, size, title);
-    const char *word = "failed";
-    ct_canvas_text(c, x + (size - ct_font_width(word, 2 * fs)) / 2,
-                   y + (size - 7 * 2 * fs) / 2, word, 2 * fs, red);
+    draw_title(&t, x, y, size, title);
+    while (fs > 1 && ct_font_width(word, fs) > size - 2 * m) fs--;
+    text(&t, x + (size - ct_font_width(word, fs)) / 2, y + (size - 7 * fs) / 2, word, fs, red);
 }
 
 int ct_render_png(const ct_structure *s, const char *path, const ct_render_opts *o,

@@ -95,6 +95,35 @@ T.test("errors name what is wrong", function()
   T.truthy(not T.exists(tmp .. "/x.png"), "nothing written on error")
 end)
 
+-- An independent decoder (PIL) reads our PNG writer's files: CRCs,
+-- deflate stream and Adler-32 checked, every row unfiltered.
+local PY = "/usr/bin/python3"
+local function pil_ok()
+  local p = io.popen(PY .. " -c 'import PIL' 2>/dev/null && echo yes")
+  local r = p and p:read("a") or ""
+  if p then p:close() end
+  return r:find("yes") ~= nil
+end
+if pil_ok() then
+  T.test("PIL decodes the pictures", function()
+    local path = tmp .. "/pil.png"
+    nacl:save_png(path, {size = 200, title = "NaCl"})
+    local p = io.popen(PY .. " -c \"from PIL import Image\nim = Image.open('" .. path ..
+      "'); im.load(); print(im.size[0], im.size[1], im.mode, len(set(im.getdata())), " ..
+      "*im.getpixel((0, 0)))\"")
+    local out = p:read("a")
+    p:close()
+    local w, h, mode, colours, r, g, b = out:match("(%d+) (%d+) (%u+) (%d+) (%d+) (%d+) (%d+)")
+    T.eq(tonumber(w), 200, "width")
+    T.eq(tonumber(h), 200, "height")
+    T.eq(mode, "RGB", "mode")
+    T.truthy(tonumber(colours) > 500, "shaded balls give many colours (" .. tostring(colours) .. ")")
+    T.eq(r .. g .. b, "255255255", "white background in the corner")
+  end)
+else
+  T.skip("PIL decodes the pictures", "no Python PIL")
+end
+
 T.test("the report finds s.save_png", function()
   T.truthy(sample[1].save_png, "method on data-set structures")
 end)
