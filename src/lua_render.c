@@ -95,7 +95,8 @@ static const char *tile_title(lua_State *L, int titles, lua_Integer i, const ct_
 
 static int p_grid(lua_State *L)
 {
-    luaL_checktype(L, 1, LUA_TTABLE);
+    ct_dataset *ds = ctL_todataset(L, 1);
+    if (!ds) luaL_checktype(L, 1, LUA_TTABLE);
     const char *path = luaL_checkstring(L, 2);
     ct_render_opts o;
     read_opts(L, 3, &o);
@@ -110,17 +111,21 @@ static int p_grid(lua_State *L)
         else if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) notitles = 1;
         else if (t != LUA_TNIL) luaL_argerror(L, 3, "field 'titles' must be a table or false");
     }
-    lua_Integer n = luaL_len(L, 1);
+    lua_Integer n = ds ? (lua_Integer)ds->n : luaL_len(L, 1);
     luaL_argcheck(L, n >= 1 && n <= 100000, 1, "expected a list of 1 to 100000 structures");
     const ct_structure **s = lua_newuserdatauv(L, (size_t)n * sizeof *s, 0);
     const char **names = lua_newuserdatauv(L, (size_t)n * sizeof *names, 0);
     char (*bufs)[128] = lua_newuserdatauv(L, (size_t)n * sizeof *bufs, 0);
     for (lua_Integer i = 1; i <= n; i++) {
-        lua_geti(L, 1, i);
-        s[i - 1] = ctL_tostructure(L, -1);
-        if (!s[i - 1] && lua_toboolean(L, -1))
-            luaL_argerror(L, 1, lua_pushfstring(L, "entry %I is neither a Structure nor false", i));
-        lua_pop(L, 1);   /* the list keeps it alive */
+        if (ds) {
+            s[i - 1] = ds->items[i - 1];
+        } else {
+            lua_geti(L, 1, i);
+            s[i - 1] = ctL_tostructure(L, -1);
+            if (!s[i - 1] && lua_toboolean(L, -1))
+                luaL_argerror(L, 1, lua_pushfstring(L, "entry %I is neither a Structure nor false", i));
+            lua_pop(L, 1);   /* the list keeps it alive */
+        }
         names[i - 1] = notitles ? NULL : tile_title(L, titles, i, s[i - 1], bufs[i - 1], sizeof bufs[0]);
     }
     ct_error err;
@@ -154,7 +159,8 @@ static int p_radius(lua_State *L)
 
 static const ctL_Reg picture_funcs[] = {
     {"save", p_save, "picture.save(s, path, [opts]) -> s. The same as s:save_png."},
-    {"grid", p_grid, "picture.grid({s1, s2, false, ...}, path, [{cols=, size=256, titles=}]) "
+    {"grid", p_grid, "picture.grid({s1, s2, false, ...} | dataset, path, [{cols=, size=256, "
+                     "titles=}]) "
                      "-> path. Pictures of many structures as one PNG grid, tiles size pixels "
                      "square, cols columns (default about square); false entries draw an empty "
                      "'failed' tile. titles: a list of strings (default each formula; false "

@@ -65,6 +65,11 @@ T.test("grid: tiles, gaps, failed entries", function()
   w, h = png_size(path)
   T.eq(w, 3 * 256 + 2 * 4, "default: 256-pixel tiles, about square")
   T.eq(h, 2 * 256 + 4, "two rows")
+  local few = ct.dataset.load(srcdir .. "/share/sample/mpts_52_val_sample.csv", {progress = false, limit = 3})
+  if #few == 3 then
+    ct.picture.grid(few, path, {size = 50})
+    T.eq(png_size(path), 2 * 50 + 4, "a data set as the list")
+  end
   ct.picture.grid({false}, path, {size = 64, titles = false})
   T.eq(png_size(path), 64, "one failed tile")
 end)
