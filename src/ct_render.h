@@ -1,8 +1,8 @@
 /*
  * ct_render.h - pictures of crystal structures with no external viewer:
  * the unit cell seen from an oblique direction, atoms as shaded balls
- * coloured by element, the twelve cell edges, a title and an element
- * legend, written as PNG.
+ * coloured by element, the twelve cell edges, a title, the crystal axes
+ * and an element legend, written as PNG.
  *
  *     ct_render_opts o;
  *     ct_render_defaults(&o);            // 512 px, yaw -28°, pitch 18°
@@ -78,7 +78,8 @@ typedef struct {
     double yaw, pitch;    /* view angles in degrees (-28, 18) */
     double radius_scale;  /* drawn radius = element radius × this, (0, 10] (0.5) */
     int images;           /* repeat atoms on faces, edges, corners (1) */
-    int legend;           /* an element legend at the bottom (1) */
+    int legend;           /* a band at the bottom: the a, b, c axes (red, green,
+                             blue) and the elements (1) */
     const char *title;    /* a line at the top; NULL or "" for none (NULL) */
 } ct_render_opts;
 

@@ -152,10 +152,11 @@ static int p_radius(lua_State *L)
     return 1;
 }
 
-#define OPTS_DOC "Options: size=512 (pixels, 16-4096), yaw=-28 and pitch=18 (degrees: turn " \
-    "about the vertical c direction, then tip towards the viewer), radius_scale=0.5 (× the " \
-    "element radius), images=true (repeat atoms on faces/edges/corners at their periodic " \
-    "images), legend=true, title=formula (false for none)."
+#define OPTS_DOC "Options: size=512 (pixels, 16-4096), yaw=-28 and pitch=18 (degrees: " \
+    "turn about the vertical (Cartesian z) axis, then tip towards the viewer), " \
+    "radius_scale=0.5 (× the element radius), images=true (repeat atoms on " \
+    "faces/edges/corners at their periodic images), legend=true (the a, b, c axes and " \
+    "the element colours at the bottom), title=formula (false for none)."
 
 static const ctL_Reg picture_funcs[] = {
     {"save", p_save, "picture.save(s, path, [opts]) -> s. The same as s:save_png."},
@@ -181,8 +182,8 @@ int luaopen_crystens_picture(lua_State *L)
         static const ctL_Reg png[] = {
             {"save_png", p_save, "s:save_png(path, [opts]) -> s. A PNG picture of the unit "
                                  "cell: atoms as shaded balls in element colours, painted "
-                                 "back to front with depth fading, the cell edges, a title "
-                                 "and an element legend. " OPTS_DOC},
+                                 "back to front with depth fading, the cell edges, a title, "
+                                 "the crystal axes and an element legend. " OPTS_DOC},
             {NULL, NULL, NULL}
         };
         ctL_setfuncs(L, png);
