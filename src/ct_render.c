@@ -385,6 +385,14 @@ static int legend(const target *t, const ct_projection *p, int x, int y, int siz
     return body + m / 2;
 }
 
+/* The legend band's height, 0 when it is off or would take more than a
+   third of the tile (small grid tiles keep their room for the crystal). */
+static int legend_height(const ct_structure *s, const ct_render_opts *o)
+{
+    int h = o->legend ? legend(NULL, NULL, 0, 0, o->size, s) : 0;
+    return h <= o->size / 3 ? h : 0;
+}
+
 /* The title's band height (0 without one), and drawing it centred. */
 static int title_band(int size, const char *title)
 {
@@ -527,7 +535,7 @@ static void layout(const ct_structure *s, const ct_render_opts *o, const item *i
 {
     int m = margin(o->size);
     int top = m + title_band(o->size, o->title);
-    int bottom = o->size - m - (o->legend ? legend(NULL, NULL, 0, 0, o->size, s) : 0);
+    int bottom = o->size - m - legend_height(s, o);
     ct_projection_view(p, o->yaw, o->pitch);
     fit(p, it, n, o->radius_scale, m, o->size - m, top, bottom > top + 8 ? bottom : top + 8);
 }
@@ -608,7 +616,7 @@ int ct_render_structure(ct_canvas *c, int x, int y, const ct_structure *s,
     paint(&t, &p, it, n, o);
     free(t.z);
     t.z = NULL;   /* the legend draws over everything */
-    if (o->legend) legend(&t, &p, x, y, o->size, s);
+    if (legend_height(s, o)) legend(&t, &p, x, y, o->size, s);
     draw_title(&t, x, y, o->size, o->title);
     free(it);
     return CT_OK;

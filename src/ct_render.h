@@ -79,7 +79,8 @@ typedef struct {
     double radius_scale;  /* drawn radius = element radius × this, (0, 10] (0.5) */
     int images;           /* repeat atoms on faces, edges, corners (1) */
     int legend;           /* a band at the bottom: the a, b, c axes (red, green,
-                             blue) and the elements (1) */
+                             blue) and the elements; left out where it would
+                             take over a third of the picture (1) */
     const char *title;    /* a line at the top; NULL or "" for none (NULL) */
 } ct_render_opts;
 
