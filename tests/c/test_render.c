@@ -187,6 +187,28 @@ static void test_images(void)
     ct_structure_free(s);
 }
 
+/* The legend band takes room from the crystal, except on small tiles. */
+static void test_legend_room(void)
+{
+    int z[2] = {11, 17};
+    double f[2][3] = {{0, 0, 0}, {0.5, 0.5, 0.5}};
+    ct_structure *s = cubic(4, 2, z, (const double (*)[3])f);
+    double scale[2][2];
+    for (int big = 0; big < 2; big++)
+        for (int legend = 0; legend < 2; legend++) {
+            ct_render_opts o = plain(big ? 512 : 64);
+            o.legend = legend;
+            ct_projection p;
+            ct_error err;
+            ct_render_projection(s, &o, &p, &err);
+            scale[big][legend] = p.scale;
+        }
+    ok(scale[1][1] < 0.95 * scale[1][0], "512 px: the legend takes room (%g < %g)", scale[1][1],
+       scale[1][0]);
+    ok(scale[0][1] == scale[0][0], "64 px: no legend, the crystal keeps its room");
+    ct_structure_free(s);
+}
+
 static void test_font(void)
 {
     int bits = 0;
@@ -346,6 +368,7 @@ int main(void)
     test_single_atom();
     test_depth_order();
     test_images();
+    test_legend_room();
     test_font();
     test_tables();
     test_files();
