@@ -68,7 +68,8 @@ int ct_canvas_init(ct_canvas *c, int width, int height, const unsigned char bg[3
     if (!c->rgb) return ct_fail(err, CT_ENOMEM, "out of memory for a %d×%d picture", width, height);
     c->width = width;
     c->height = height;
-    for (size_t i = 0; i < (size_t)width * height; i++) memcpy(c->rgb + 3 * i, bg, 3);
+    if (bg[0] == bg[1] && bg[1] == bg[2]) memset(c->rgb, bg[0], (size_t)width * height * 3);
+    else for (size_t i = 0; i < (size_t)width * height; i++) memcpy(c->rgb + 3 * i, bg, 3);
     return CT_OK;
 }
 
