@@ -233,6 +233,16 @@ static void test_font(void)
     dark = 0;
     for (int i = 0; i < 20 * 20; i++) dark += buf[3 * i] == 0;
     ok(dark > 0 && dark < 17 * 4, "text is clipped at the buffer's edge");
+    ct_canvas c;
+    ct_error err;
+    if (ct_canvas_init(&c, 20, 20, WHITE, &err) == CT_OK) {
+        ct_canvas_rect(&c, 18, 18, 10, 10, black);   /* clipped to 2×2 */
+        ct_canvas_text(&c, 1, 1, "H", 2, black);
+        dark = 0;
+        for (int i = 0; i < 20 * 20; i++) dark += c.rgb[3 * i] == 0;
+        ok(dark == 17 * 4 + 4, "canvas text and a clipped rectangle (%d dark pixels)", dark);
+        ct_canvas_free(&c);
+    }
     int same = 1;
     for (int y = 0; y < 7; y++)
         for (int x = 0; x < 5; x++) same &= ct_font_pixel(1, x, y) == ct_font_pixel('?', x, y);
