@@ -90,5 +90,6 @@ int luaopen_crystens_paper_core(lua_State *L);
 /* crystens.scaler(tensor | state) (lua_scale.c), part of crystens.crystens. */
 int ctL_scaler(lua_State *L);
 int luaopen_crystens_progress(lua_State *L);
+int luaopen_crystens_picture(lua_State *L);
 
 #endif

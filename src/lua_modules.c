@@ -20,6 +20,7 @@ static const luaL_Reg modules[] = {
     {"crystens.crystens", luaopen_crystens_crystens},
     {"crystens.progress", luaopen_crystens_progress},
     {"crystens.paper_core", luaopen_crystens_paper_core},
+    {"crystens.picture", luaopen_crystens_picture},
     {NULL, NULL}
 };
 

@@ -22,6 +22,7 @@ M.cif = require "crystens.cif"
 M.dataset = require "crystens.dataset"
 M.crystens = require "crystens.crystens"
 M.progress = require "crystens.progress"
+M.picture = require "crystens.picture"
 M.report = require "crystens.report"
 M.help = require("crystens.help").help
 
@@ -32,6 +33,7 @@ doc[M] = "crystens " .. config.version .. ": generative models (GAN, WGAN-GP, di
   "ct.metrics (K-S, Wasserstein-1, histograms, SMACT validity, paper: Tables 1-2), ct.plot (SVG charts). " ..
   "ct.cif (read/parse/write CIF), ct.structure (crystal structures), ct.dataset (CSV/CIF " ..
   "data sets), ct.crystens (CrysTens encode/decode, t:save_png), ct.progress (progress bars), " ..
+  "ct.picture (crystal pictures: s:save_png, ct.picture.grid), " ..
   "ct.report (generated against reference: table and HTML page). " ..
   "ct.fingerprint (CDVAE structure fingerprint: CrystalNN + order parameters). " ..
   "help(ct.tensor) documents a module, help(f) a function."
