@@ -18,7 +18,7 @@
 void ct_recon_defaults(ct_recon_opts *o)
 {
     *o = (ct_recon_opts){.k_species = 0, .k_coords = 0, .occupancy = 0.5,
-                         .sep = CT_KMEANS_SEP, .coord_sep = 2, .fractional = 0, .symmetry = 1,
+                         .sep = CT_KMEANS_SEP, .coord_sep = 2, .plain_vote = 0, .fractional = 0, .symmetry = 1,
                          .symprec = CT_SYMPREC, .symmetrize = 0};
 }
 
@@ -84,6 +84,7 @@ typedef struct {
     int *z;              /* Z after K-means */
     double (*xh)[3];     /* header coordinates */
     double (*xv)[3];     /* voted, then snapped coordinates */
+    double coord_se;     /* standard error of a voted coordinate */
 } work;
 
 static void work_free(work *w)
@@ -195,7 +196,10 @@ static void read_atoms(work *w)
     w->d->spread_coord = sqrt(ssx / (24.0 * w->n));
 }
 
-/* Step 4: the relative-coordinate vote. */
+/* Step 4: the relative-coordinate vote.  The first pass sums each atom's
+   guesses (offsets from its own coordinate, on the circle) and measures
+   their spread; the second weighs them (see ct_recon.h) and sets the
+   standard error that coordinate K-means works with. */
 static void vote(work *w)
 {
     int n = w->n;
@@ -211,13 +215,22 @@ static void vote(work *w)
                 sum += off;
                 sq += off * off;
             }
-            double mean = sum / n;
-            vss += fmax(sq - n * mean * mean, 0);
-            delta += fabs(mean);
-            w->xv[j][k] = ct_wrap01(ref + mean);
+            vss += fmax(sq - sum * sum / n, 0);
+            w->xv[j][k] = sum;   /* the own guess adds 0: Δ[j][j] - Δ[j][j] */
         }
     }
-    w->d->vote_spread = sqrt(vss / (3.0 * n * n));
+    double vg2 = vss / (3.0 * n * n), sh2 = w->d->spread_coord * w->d->spread_coord / 8;
+    w->d->vote_spread = sqrt(vg2);
+    double w0 = 1, w1 = 1;
+    if (!w->o->plain_vote && vg2 > 1e-14 && sh2 > 1e-14) w0 = 1 / sh2, w1 = 1 / vg2;
+    double norm = w0 + (n - 1) * w1;
+    w->coord_se = w0 == w1 ? sqrt(vg2 / n) : sqrt(1 / norm);
+    for (int j = 0; j < n; j++)
+        for (int k = 0; k < 3; k++) {
+            double mean = w1 * w->xv[j][k] / norm;
+            delta += fabs(mean);
+            w->xv[j][k] = ct_wrap01(w->xh[j][k] + mean);
+        }
     w->d->coord_delta = delta / (3.0 * n);
 }
 
@@ -340,7 +353,7 @@ static int cluster_coords(work *w, ct_error *err)
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
     memcpy(before, x, (size_t)m * sizeof *x);
-    double tol = w->o->coord_sep * fmax(w->d->vote_spread / sqrt((double)w->n), CT_RECON_COORD_FLOOR);
+    double tol = w->o->coord_sep * fmax(w->coord_se, CT_RECON_COORD_FLOOR);
     int k = w->o->k_coords ? snap_fixed(x, m, w->o->k_coords, err) : snap_runs(x, m, tol, s, s + m, u, stack);
     for (int t = 0; t < m; t++)
         w->d->snap_max = fmax(w->d->snap_max, fabs(wrap_half(x[t] - before[t])));

@@ -6,6 +6,7 @@
  *   k_species=0, k_coords=0   K of the two K-means; 0 chooses automatically,
  *                             {k_species=3, k_coords=6} is the paper's mode
  *   sep=4, coord_sep=2        automatic K thresholds (ct_recon.h)
+ *   vote="weighted"           or "plain": the unweighted Fig. 3 mean
  *   occupancy=0.5             evidence that makes a slot an atom
  *   symmetry=true             report spglib's group of the result
  *   symprec=0.1               its tolerance in Å (0.01 with preset="paper")
@@ -35,6 +36,9 @@ static void read_recon_opts(lua_State *L, int idx, ct_recon_opts *o, int *strict
     o->sep = ctL_optnumber(L, idx, "sep", o->sep);
     o->coord_sep = ctL_optnumber(L, idx, "coord_sep", o->coord_sep);
     luaL_argcheck(L, o->sep > 0 && o->coord_sep > 0, idx, "sep and coord_sep must be positive");
+    o->plain_vote = !strcmp(ctL_optstring(L, idx, "vote", "weighted"), "plain");
+    if (strcmp(ctL_optstring(L, idx, "vote", "weighted"), "weighted") && !o->plain_vote)
+        luaL_argerror(L, idx, "vote must be 'weighted' or 'plain'");
     o->occupancy = ctL_optnumber(L, idx, "occupancy", o->occupancy);
     luaL_argcheck(L, o->occupancy > 0 && o->occupancy < 1, idx,
                   "occupancy must lie between 0 and 1");

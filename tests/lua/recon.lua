@@ -58,6 +58,17 @@ T.test("exact tensors reconstruct to the prepared crystals, K found", function()
   T.eq(matches, n, "spglib finds the carried group again on exact tensors")
 end)
 
+T.test("S = 32 tensors reconstruct too", function()
+  local small = {}
+  for i = 1, n do if ds[i].natoms <= 20 then small[#small + 1] = ds[i] end end
+  local back, _, failures = ct.crystens.decode(ct.crystens.encode(small, {size = 32}))
+  T.eq(#failures, 0, "no failures")
+  for i = 1, #small do
+    local dc = compare(back[i], ct.crystens.prepare(small[i]))
+    T.truthy(dc and dc < 1e-5, "crystal " .. i)
+  end
+end)
+
 T.test("single tensors: structure and diag; exact=true is still the exact inverse", function()
   local s, d = ct.crystens.decode(exact[1])
   T.eq(getmetatable(s) ~= nil and s.natoms, ds[1].natoms, "a structure")
