@@ -123,6 +123,12 @@ T.test("noisy tensors: automatic K beats the paper's fixed K", function()
   end
   print(("# sigma 0.005 (scaled): same species and positions within 0.01: auto %d, fixed %d of %d")
         :format(na, nf, n))
+  local plain, pd = ct.crystens.decode(t, {symmetry = false, vote = "plain"})
+  local differ = 0
+  for i = 1, n do
+    if plain[i] and auto[i] and compare(plain[i], auto[i]) > 0 then differ = differ + 1 end
+  end
+  T.truthy(differ > 0 and pd[1].vote_spread > 0, "vote='plain' is the unweighted mean")
   T.truthy(na >= 0.9 * n and na > nf, "auto K " .. na .. " > fixed K " .. nf)
 end)
 
@@ -189,6 +195,7 @@ T.test("bad options name themselves", function()
   T.raises(function() ct.crystens.decode(exact, {occupancy = 2}) end, "occupancy")
   T.raises(function() ct.crystens.decode(exact, {sep = 0}) end, "sep")
   T.raises(function() ct.crystens.decode(exact, {distance = "miles"}) end, "distance")
+  T.raises(function() ct.crystens.decode(exact, {vote = "loud"}) end, "vote must be")
   T.raises(function() ct.crystens.decode(exact, 5) end, "bad argument #2")
   T.raises(function() ct.crystens.decode(ct.tensor.new(4, 8, 8)) end, "expected 4×S×S")
   T.raises(function() ct.cif.write({5}, tmp .. "/x.cif") end, "item 1 is not a Structure")
