@@ -391,9 +391,9 @@ static ct_structure *symmetry(work *w, ct_structure *s, ct_error *err)
         return NULL;
     }
     ct_structure *r = sym.cell;
+    r->spacegroup = sym.number;
     sym.cell = NULL;
     ct_symmetrized_free(&sym);
-    r->spacegroup = sym.number;
     ct_structure_free(s);
     return r;
 }

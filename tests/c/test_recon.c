@@ -383,6 +383,12 @@ static void test_degenerate(void)
            "%d atom%s: reconstructed exactly, spglib group %d", n, n > 1 ? "s" : "",
            d.spacegroup_detected);
         ct_structure_free(r);
+        o.symmetrize = 1;
+        r = ct_recon(e->data, S, &o, &d, &err);
+        ok(r && r->spacegroup == d.spacegroup_detected && r->spacegroup > 0,
+           "%d atom%s, symmetrized: the refined cell carries spglib's group %d", n,
+           n > 1 ? "s" : "", r ? r->spacegroup : -1);
+        ct_structure_free(r);
         float *x = e->data;
         float keep = AT(x, 0, CT_CRYSTENS_SG, HB);
         for (int j = 0; j < n; j++) set_copies(x, CT_CRYSTENS_SG, j, 240);
