@@ -89,6 +89,9 @@ int luaopen_crystens_paper_core(lua_State *L);
 
 /* crystens.scaler(tensor | state) (lua_scale.c), part of crystens.crystens. */
 int ctL_scaler(lua_State *L);
+
+/* crystens.decode of generated tensors (lua_recon.c), part of crystens.crystens. */
+int ctL_recon_decode(lua_State *L);
 int luaopen_crystens_progress(lua_State *L);
 int luaopen_crystens_picture(lua_State *L);
 
