@@ -10,7 +10,6 @@
 -- when it is built in, or from opts.fingerprint = function(list) ... end.
 
 local core = require "crystens.cdvae_core"
-local structure = require "crystens.structure"
 local config = require "crystens.config"
 local doc = require "crystens.doc"
 
@@ -212,11 +211,50 @@ local function cdvae(M, gen, ref, opts)
   return r
 end
 
+-- spglib results, remembered per Structure (read-only from Lua) or Dataset
+-- and symprec, so ks and symmetry on the same lists run spglib once.
+local sg_memo = setmetatable({}, {__mode = "k"})
+
+-- detected, carried space groups of list (an array with false items, or a Dataset).
+local function spacegroups_of(list, symprec)
+  local key = ("%.17g"):format(symprec)
+  if core.kind(list) == "dataset" then
+    local m = sg_memo[list] or {}
+    sg_memo[list] = m
+    if not m[key] then m[key] = {core.detect(list, symprec)} end
+    return m[key][1], m[key][2]
+  end
+  local todo, where = {}, {}
+  local detected, carried = {}, {}
+  for i = 1, #list do
+    local s = list[i]
+    local m = s and sg_memo[s]
+    if m and m[key] then
+      detected[i], carried[i] = m[key][1], m[key][2]
+    elseif s then
+      todo[#todo + 1], where[#todo + 1] = s, i
+    else
+      detected[i], carried[i] = 0, 0
+    end
+  end
+  if #todo > 0 then
+    local d, c = core.detect(todo, symprec)
+    for k, i in ipairs(where) do
+      detected[i], carried[i] = d[k], c[k]
+      local m = sg_memo[todo[k]] or {}
+      sg_memo[todo[k]] = m
+      m[key] = {d[k], c[k]}
+    end
+  end
+  return detected, carried
+end
+
 -- The K-S quantities of a structure list (Z pooled over every atom).
 local function ks_quantities(list, symprec)
-  local q = {Z = {}}
-  for _, k in ipairs(KS_QUANTITIES) do q[k] = q[k] or {} end
-  q.spacegroup = structure.spacegroups(list, symprec)
+  local q = {}
+  for _, k in ipairs(KS_QUANTITIES) do q[k] = {} end
+  local detected, carried = spacegroups_of(list, symprec or 0.1)
+  for i = 1, #detected do q.spacegroup[i] = carried[i] > 0 and carried[i] or detected[i] end
   for i, s in ipairs(list) do
     local lat = s.lattice
     for _, k in ipairs {"a", "b", "c", "alpha", "beta", "gamma"} do q[k][i] = lat[k] end
@@ -234,10 +272,17 @@ local function is_structures(x)
   return false
 end
 
-local function ks(M, raw_ks, a, b, opts)
-  if not (is_structures(a) or is_structures(b)) then return raw_ks(a, b) end
+-- ks is the two-sample C function; the parameter's name is what its
+-- argument errors name ("bad argument #1 to 'ks'"), so the call is not a tail call.
+local function ks_lists(ks, a, b, opts)
+  if not (is_structures(a) or is_structures(b)) then
+    local r = ks(a, b)
+    return r
+  end
   opts = opts or {}
-  local ga, gr = compact(items(a, "the first list", 4)), compact(items(b, "the second list", 4))
+  local ga, gr = items(a, "the first list", 4), items(b, "the second list", 4)
+  if core.kind(ga) ~= "dataset" then ga = compact(ga) end
+  if core.kind(gr) ~= "dataset" then gr = compact(gr) end
   if #ga == 0 or #gr == 0 then error("bad argument to 'ks' (no structures to compare)", 3) end
   local qa, qb = ks_quantities(ga, opts.symprec), ks_quantities(gr, opts.symprec)
   local r = {conventions = {
@@ -246,7 +291,7 @@ local function ks(M, raw_ks, a, b, opts)
                  (opts.symprec or 0.1) .. " Å; Z: atomic numbers of every atom pooled",
     statistic = "two-sample K-S D as scipy's ks_2samp; pvalue asymptotic (Stephens)",
     n = {#ga, #gr}}}
-  for _, k in ipairs(KS_QUANTITIES) do r[k] = raw_ks(qa[k], qb[k]) end
+  for _, k in ipairs(KS_QUANTITIES) do r[k] = ks(qa[k], qb[k]) end
   return r
 end
 
@@ -254,7 +299,7 @@ function X.symmetry(list, opts)
   opts = opts or {}
   local symprec = opts.symprec or 0.1
   list = items(list, "the list", 3)
-  local detected, carried = core.detect(list, symprec)
+  local detected, carried = spacegroups_of(list, symprec)
   local n, above, placed, n_carried, agree = 0, 0, 0, 0, 0
   for i = 1, #detected do
     if list[i] then
@@ -335,7 +380,7 @@ function X.install(M)
     "of opts.dataset='mp20' | 'carbon' | 'perovskite', or opts.cutoffs={struct=, comp=}), " ..
     "and conventions, which says how each was computed. The structure fingerprint is " ..
     "crystens.fingerprint's or opts.fingerprint(list); opts.coverage=false skips coverage."
-  M.ks = function(a, b, opts) return ks(M, raw_ks, a, b, opts) end
+  M.ks = function(a, b, opts) return ks_lists(raw_ks, a, b, opts) end
   doc[M.ks] = (doc[raw_ks] or "") .. " On two lists of structures (or datasets) it returns " ..
     "one {statistic, pvalue} per quantity: a, b, c, alpha, beta, gamma, spacegroup, Z " ..
     "(opts.symprec for spglib), and conventions."

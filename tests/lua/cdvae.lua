@@ -190,6 +190,11 @@ if io.open(csv) then
     local rc = metrics.cdvae(sub, sub, {fingerprint = standin, n_eval = 0})
     T.eq(rc.cov_r, 1.0, "COV-R 100%")
     T.eq(rc.cov_p, 1.0, "COV-P 100%")
+    local few = ct.dataset.load(csv, {limit = 60})
+    local k = metrics.ks(few, few:structures())
+    for _, q in ipairs {"a", "gamma", "spacegroup", "Z"} do
+      T.eq(k[q].statistic, 0.0, "K-S of a dataset against its own structures: " .. q)
+    end
     print(("# mp_20_biternary self-score: struct %.2f%%, comp %.2f%%, W(rho) %.4f, " ..
            "W(N_el) %.4f (n_eval 1000, seed 42); COV %.0f/%.0f%% on 1500 with the stand-in; %d s")
           :format(100 * r.struct_valid, 100 * r.comp_valid, r.w_density, r.w_nelem,
