@@ -200,8 +200,32 @@ if io.open(csv) then
           :format(100 * r.struct_valid, 100 * r.comp_valid, r.w_density, r.w_nelem,
                   100 * rc.cov_r, 100 * rc.cov_p, os.time() - t0))
   end)
+  -- CDVAE fitted CompScaler on MP-20's training split, so on an MP-20 test
+  -- subset every standardised Magpie feature should have a mean near 0 and
+  -- a spread near 1: a wrong property, statistic or order would stand out.
+  T.test("scaled Magpie fingerprints of mp_20_biternary test are standardised", function()
+    local ds = ct.dataset.load(csv)
+    local core = require "crystens.cdvae_core"
+    local a = core.assess(ds, nil, metrics.magpie_table())
+    local sum, sq = {}, {}
+    for k = 1, 132 do sum[k], sq[k] = 0, 0 end
+    for i = 1, #ds do
+      local f = a.comp_fp:get(i)
+      for k = 1, 132 do sum[k], sq[k] = sum[k] + f[k], sq[k] + f[k] * f[k] end
+    end
+    local bad = {}
+    for k = 1, 132 do
+      local m = sum[k] / #ds
+      local sd = math.sqrt(sq[k] / #ds - m * m)
+      if math.abs(m) > 0.15 or sd < 0.4 or sd > 1.3 then
+        bad[#bad + 1] = ("%d (mean %.2f, sd %.2f)"):format(k, m, sd)
+      end
+    end
+    T.eq(table.concat(bad, ", "), "", "features off the scaler")
+  end)
 else
   T.skip("mp_20_biternary self-score", csv .. " is absent")
+  T.skip("scaled Magpie fingerprints", csv .. " is absent")
 end
 
 T.done()
