@@ -125,9 +125,10 @@ static int lattice_fits(const ct_match_item *a, const double mb[3][3], const int
         for (int x = 0; x < 3; x++)
             v[k][x] = f * (P[k][0] * mb[0][x] + P[k][1] * mb[1][x] + P[k][2] * mb[2][x]);
     double len[3];
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 3; k++) {   /* pymatgen's test: 1/(1+ltol) < ratio < 1+ltol */
         len[k] = sqrt(dot3(v[k], v[k]));
-        if (fabs(len[k] - a->cell[k]) > o->ltol * a->cell[k]) return 0;
+        double q = len[k] / a->cell[k];
+        if (!(q < 1 + o->ltol && q * (1 + o->ltol) > 1)) return 0;
     }
     static const int pair[3][2] = {{1, 2}, {0, 2}, {0, 1}};   /* alpha, beta, gamma */
     for (int k = 0; k < 3; k++) {

@@ -21,12 +21,18 @@
  *      scaled to a's volume;
  *   3. the lattices agree under one of the 48 signed permutations of b's
  *      reduced vectors (mirror images included, as StructureMatcher): each
- *      length within ltol · a's length, each angle within angle_tol;
+ *      length ratio b/a within (1/(1+ltol), 1+ltol), as pymatgen's
+ *      find_all_mappings, and each angle within angle_tol;
  *   4. for that setting there is an origin shift, taken as one atom of a's
  *      rarest element onto each atom of that element in b, after which
  *      every atom of a has its own atom of the same element in b within
  *      stol · (V_a / N)^(1/3) Å (greedy nearest assignment, distances in a's
  *      reduced lattice).
+ * Against pymatgen 2022.11's StructureMatcher() on 438 pairs of
+ * mp_20_biternary test crystals (same composition and N, plus shifted and
+ * 0-30 % strained copies) the verdicts agreed on 427 (431 with
+ * primitive_cell=False); most differences are strained copies pymatgen
+ * still maps through another lattice setting.
  * Differences from pymatgen: no primitive-cell reduction or supercell
  * search, lattice settings only among signed permutations of the Niggli
  * vectors (a nearly degenerate Niggli cell may take other vectors and then
