@@ -105,7 +105,16 @@ local function structure_fps(fn, x, built)
       where[#list] = i
     end
   end
-  local fps = fn(list)
+  local ok, fps = pcall(fn, list)
+  if not ok then
+    -- CDVAE catches a failing fingerprint per crystal (it then has none);
+    -- find which ones fail by asking one at a time.
+    fps = {}
+    for k, s in ipairs(list) do
+      local ok1, one = pcall(fn, {s})
+      fps[k] = ok1 and type(one) == "table" and one[1] or false
+    end
+  end
   if type(fps) ~= "table" then error("ct.metrics.cdvae: the fingerprint function returned no array", 4) end
   local dim
   for _, f in pairs(fps) do

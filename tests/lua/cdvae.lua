@@ -87,6 +87,20 @@ T.test("the fingerprint hook and its absence", function()
            "n_eval")
 end)
 
+T.test("a fingerprint that fails on one crystal leaves only that one without", function()
+  local bad = pair(0.6, 11, 11)
+  local function picky(list)
+    for _, s in ipairs(list) do
+      if #s == 2 and s.species[2] == 11 then error("no neighbours") end
+    end
+    return standin(list)
+  end
+  local r = metrics.cdvae({rocksalt(5.64), bad}, {rocksalt(5.64)}, {fingerprint = picky, n_eval = 0})
+  T.near(r.valid, 1 / 2, 1e-15, "Na2 is valid but has no fingerprint")
+  T.eq(r.n_gen_used, 1, "one generated crystal with fingerprints")
+  T.near(r.cov_p, 1 / 2, 1e-15, "COV-P counts it as a miss")
+end)
+
 T.test("seeded sampling is reproducible and without replacement", function()
   local core = require "crystens.cdvae_core"
   local a, b = core.sample(100, 30, 7), core.sample(100, 30, 7)
