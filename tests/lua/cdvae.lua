@@ -8,6 +8,10 @@ local T = require "tap"
 local ct = require "crystens"
 local metrics = ct.metrics
 
+local seed = tonumber(os.getenv("SEED")) or 20240607
+print("# seed " .. seed .. " (rerun with SEED=" .. seed .. ")")
+math.randomseed(seed)
+
 local function rocksalt(a, shift)
   shift = shift or {0, 0, 0}
   local species, frac = {}, {}
@@ -174,6 +178,55 @@ T.test("uniqueness and novelty", function()
   T.eq(nv.novel[1], false, "b is in the training set")
   T.near(nv.novelty, 0.5, 1e-15, "novelty 1/2")
 end)
+
+local function have_pymatgen()
+  return os.execute("/usr/bin/python3 -c 'import pymatgen.core' 2>/dev/null") == true
+end
+
+if have_pymatgen() then
+  -- pymatgen as an independent oracle: the smallest off-diagonal entry of
+  -- Structure.distance_matrix on random, often skewed cells.
+  T.test("closest-pair distances and validity agree with pymatgen", function()
+    local core = require "crystens.cdvae_core"
+    local tmp = T.tmpdir()
+    local list = {}
+    while #list < 60 do
+      local n = math.random(2, 6)
+      local sp, fr = {}, {}
+      for k = 1, n do sp[k], fr[k] = math.random(1, 80), {math.random(), math.random(), math.random()} end
+      local ok, s = pcall(ct.structure.new, {lattice = {math.random() * 5 + 1, math.random() * 5 + 1,
+        math.random() * 5 + 1, math.random() * 100 + 40, math.random() * 100 + 40,
+        math.random() * 100 + 40}, species = sp, frac = fr})
+      if ok then list[#list + 1] = s end
+    end
+    local a = core.assess(list, nil, metrics.magpie_table())
+    for i, s in ipairs(list) do T.write(("%s/%d.cif"):format(tmp, i), s:to_cif()) end
+    local script = T.write(tmp .. "/oracle.py", [[
+import sys, warnings
+warnings.filterwarnings("ignore")
+import numpy as np
+from pymatgen.core import Structure
+for i in range(1, int(sys.argv[2]) + 1):
+    s = Structure.from_file("%s/%d.cif" % (sys.argv[1], i))
+    print("%.9f" % (s.distance_matrix + np.eye(len(s)) * 1e9).min())
+]])
+    local p = io.popen(("/usr/bin/python3 %s %s %d"):format(script, tmp, #list))
+    local worst, flips, n = 0, 0, 0
+    for line in p:lines() do
+      n = n + 1
+      local d = tonumber(line)
+      worst = math.max(worst, math.abs(d - a.min_distance[n]))
+      if (d >= 0.5) ~= a.struct_valid[n] then flips = flips + 1 end
+    end
+    p:close()
+    T.rmtree(tmp)
+    T.eq(n, #list, "pymatgen answered for every structure")
+    T.truthy(worst < 1e-5, ("largest difference %.2g Å (CIF rounding)"):format(worst))
+    T.eq(flips, 0, "the same validity verdicts")
+  end)
+else
+  T.skip("closest-pair distances against pymatgen", "python3-pymatgen not installed")
+end
 
 local top = os.getenv("top_srcdir") or "."
 local csv = top .. "/../shared/data/mp_20_biternary/test.csv"
