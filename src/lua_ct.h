@@ -78,6 +78,7 @@ int ctL_checkshape(lua_State *L, int idx, int64_t *shape);
 int luaopen_crystens_doc(lua_State *L);
 int luaopen_crystens_tensor(lua_State *L);
 int luaopen_crystens_metrics_core(lua_State *L);
+int luaopen_crystens_cdvae_core(lua_State *L);
 int luaopen_crystens_kmeans(lua_State *L);
 int luaopen_crystens_fingerprint(lua_State *L);
 int luaopen_crystens_nn_core(lua_State *L);

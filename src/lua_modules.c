@@ -11,6 +11,7 @@ static const luaL_Reg modules[] = {
     {"crystens.doc", luaopen_crystens_doc},
     {"crystens.tensor", luaopen_crystens_tensor},
     {"crystens.metrics_core", luaopen_crystens_metrics_core},
+    {"crystens.cdvae_core", luaopen_crystens_cdvae_core},
     {"crystens.kmeans", luaopen_crystens_kmeans},
     {"crystens.fingerprint", luaopen_crystens_fingerprint},
     {"crystens.nn_core", luaopen_crystens_nn_core},
