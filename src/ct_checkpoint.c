@@ -506,7 +506,7 @@ ct_checkpoint *ct_checkpoint_load(const char *path, ct_error *err)
     }
     for (int i = 0; rc == CT_OK && i < n; i++) rc = check_entry(path, &es[i], data_size, err);
     if (rc == CT_OK) {
-        qsort(es, (size_t)n, sizeof *es, by_offset);
+        if (n > 1) qsort(es, (size_t)n, sizeof *es, by_offset);   /* es is NULL when n == 0 */
         for (int i = 1; rc == CT_OK && i < n; i++)
             if (es[i].begin < es[i - 1].end)
                 rc = ct_fail(err, CT_EFORMAT, "%s: tensors '%s' and '%s' overlap", path,
