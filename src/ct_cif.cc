@@ -95,6 +95,34 @@ int declared_number(const cif::Block &b)
     return n >= 1 && n <= 230 && n == std::floor(n) ? (int)n : 0;
 }
 
+// A symmetry operation "x-y, -y, -z+2/3" through gemmi's parser, checked
+// first: gemmi multiplies the numbers it reads in int without checking, so
+// long numbers or sums overflow; the operation must be a symmetry (|det| 1).
+gemmi::Op parse_op(const std::string &xyz)
+{
+    size_t digits = 0;
+    for (char c : xyz) {
+        digits = c >= '0' && c <= '9' ? digits + 1 : 0;
+        if (digits > 3 || xyz.size() > 200)
+            block_fail("bad symmetry operation '%.80s' (numbers or text too long)", xyz.c_str());
+    }
+    gemmi::Op op;
+    try {
+        op = gemmi::parse_triplet(xyz);
+    } catch (std::exception &e) {
+        block_fail("bad symmetry operation '%s' (%s)", xyz.c_str(), e.what());
+    }
+    const auto &r = op.rot;
+    double d = (double)gemmi::Op::DEN;
+    double det = ((double)r[0][0] * ((double)r[1][1] * r[2][2] - (double)r[1][2] * r[2][1]) -
+                  (double)r[0][1] * ((double)r[1][0] * r[2][2] - (double)r[1][2] * r[2][0]) +
+                  (double)r[0][2] * ((double)r[1][0] * r[2][1] - (double)r[1][1] * r[2][0])) /
+                 (d * d * d);
+    if (std::fabs(det) != 1)
+        block_fail("bad symmetry operation '%s' (determinant %g, not 1 or -1)", xyz.c_str(), det);
+    return op;
+}
+
 // The operations a block lists, else those of its H-M symbol or number,
 // else the identity (P1).  *declared gets the group number it names.
 std::vector<gemmi::Op> read_ops(cif::Block &b, const double cell[6], int *declared)
@@ -106,12 +134,7 @@ std::vector<gemmi::Op> read_ops(cif::Block &b, const double cell[6], int *declar
         cif::Column col = b.find_values(tag);
         if (!col) continue;
         for (const std::string &raw : col) {
-            std::string xyz = cif::as_string(raw);
-            try {
-                ops.push_back(gemmi::parse_triplet(xyz));
-            } catch (std::exception &e) {
-                block_fail("bad symmetry operation '%s' (%s)", xyz.c_str(), e.what());
-            }
+            ops.push_back(parse_op(cif::as_string(raw)));
         }
         if (ops.size() > 192) block_fail("%zu symmetry operations (at most 192)", ops.size());
         return ops;

@@ -20,6 +20,7 @@ M.cif = require "crystens.cif"
 M.dataset = require "crystens.dataset"
 M.crystens = require "crystens.crystens"
 M.progress = require "crystens.progress"
+M.file = require "crystens.file"
 M.report = require "crystens.report"
 M.help = require("crystens.help").help
 

@@ -4,7 +4,8 @@
 # mode, which goes on after a finding), on a scratch copy of its corpus
 # (tests/fuzz/corpus/NAME) so the source tree is left alone.  Run from a
 # build directory (after `make fuzz-build`); with no arguments it runs
-# every tests/fuzz/fuzz_* there.  Findings (crash-*, timeout-*, leak-*,
+# every tests/fuzz/fuzz_* there.  tests/fuzz/NAME.dict, if present, is the
+# target's libFuzzer dictionary.  Findings (crash-*, timeout-*, leak-*,
 # oom-*) land in $FUZZ_FINDINGS (default tests/fuzz/findings) named after
 # the target; replay one with tests/fuzz/replay_NAME FILE in a normal build.
 # Prints one summary line per target; exits 1 if any target found anything.
@@ -25,12 +26,14 @@ for target in "$@"; do
     work=$(mktemp -d)
     mkdir "$work/corpus"
     cp "$srcdir/tests/fuzz/corpus/$name/"* "$work/corpus/" 2>/dev/null
+    dict=
+    [ -f "$srcdir/tests/fuzz/$name.dict" ] && dict=-dict="$srcdir/tests/fuzz/$name.dict"
     before=$(ls "$findings" | grep -c "^$name-")
     # -fork keeps fuzzing after a crash (each child is a fresh process);
     # a child's -timeout is a hang, -rss_limit_mb a runaway allocation.
     (cd "$work" && "$bin" -fork="$jobs" -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-        -artifact_prefix="$findings/$name-" corpus > log 2>&1)
+        -artifact_prefix="$findings/$name-" $dict corpus > log 2>&1)
     # Fork mode reports "#EXECS: cov: N ft: N corp: N exec/s N oom/timeout/crash: a/b/c".
     last=$(grep -E '^#[0-9]+: cov:' "$work/log" | tail -n 1)
     execs=$(printf '%s\n' "$last" | sed -n 's/^#\([0-9]*\):.*/\1/p')
