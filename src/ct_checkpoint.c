@@ -225,6 +225,7 @@ static int jstring(jparser *j, char **out)
                 j->p[1] == 'u') {
                 j->p += 2;
                 if (read_hex4(j, &lo) != CT_OK) break;
+                if (lo < 0xdc00 || lo > 0xdfff) break;   /* not a surrogate pair */
                 cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
             }
             put_utf8(&b, cp);

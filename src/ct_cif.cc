@@ -231,7 +231,8 @@ public:
             std::array<double, 3> c = cross(m[(k + 1) % 3], m[(k + 2) % 3]);
             double width = vol / std::sqrt(dot(c.data(), c.data()));
             double g = std::floor(width / CT_CIF_MERGE_TOL);
-            n_[k] = g < 1 ? 1 : g > kMaxBins ? kMaxBins : (int)g;
+            // NaN when the volume overflows (lengths of 1e200 Å): one bin.
+            n_[k] = !(g >= 1) ? 1 : g > kMaxBins ? kMaxBins : (int)g;
         }
     }
 
