@@ -14,7 +14,13 @@
 #include "ct_crystens.h"
 #include "fuzz.h"
 
-/* The decoder under test: one call to switch to another (ct_recon's). */
+/* The decoder under test: one call to switch to another.  With ct_recon
+   (generated tensors) merged, the body becomes
+       ct_recon_opts o;
+       ct_recon_defaults(&o);
+       o.fractional = fractional;
+       return ct_recon(t, size, &o, NULL, err);
+   and ct_recon.c joins the fuzz core by being in the library. */
 static ct_structure *decode(const float *t, int size, int fractional, ct_error *err)
 {
     ct_crystens_opts o;
