@@ -95,5 +95,6 @@ int ctL_scaler(lua_State *L);
 int ctL_recon_decode(lua_State *L);
 int luaopen_crystens_progress(lua_State *L);
 int luaopen_crystens_picture(lua_State *L);
+int luaopen_crystens_file(lua_State *L);
 
 #endif

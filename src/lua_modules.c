@@ -22,6 +22,7 @@ static const luaL_Reg modules[] = {
     {"crystens.progress", luaopen_crystens_progress},
     {"crystens.paper_core", luaopen_crystens_paper_core},
     {"crystens.picture", luaopen_crystens_picture},
+    {"crystens.file", luaopen_crystens_file},
     {NULL, NULL}
 };
 

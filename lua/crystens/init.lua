@@ -23,6 +23,7 @@ M.dataset = require "crystens.dataset"
 M.crystens = require "crystens.crystens"
 M.progress = require "crystens.progress"
 M.picture = require "crystens.picture"
+M.file = require "crystens.file"
 M.report = require "crystens.report"
 M.help = require("crystens.help").help
 
