@@ -5,29 +5,40 @@
  * Input: byte 0 picks the size S = 13 + b % 52; byte 1's bit 0 asks for
  * fractional layer-0 distances, bit 1 for a symmetric header band (the
  * values of layer 0's header rows copied to all 8 places, so that decoding
- * gets past its consistency checks); the rest are float32s filling the
- * 4×S×S tensor in C order, cycled when short.
+ * gets past its consistency checks), bit 2 for the paper's fixed K (3/6)
+ * instead of the automatic choice, bit 3 for spglib on the result, bit 4
+ * (with bit 3) for the symmetrized cell; the rest are float32s filling the
+ * 4×S×S tensor in C order, cycled when short.  Both decoders run: the
+ * reconstruction of generated tensors (ct_recon) and the exact inverse.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "ct_crystens.h"
+#include "ct_recon.h"
 #include "fuzz.h"
 
-/* The decoder under test: one call to switch to another.  With ct_recon
-   (generated tensors) merged, the body becomes
-       ct_recon_opts o;
-       ct_recon_defaults(&o);
-       o.fractional = fractional;
-       return ct_recon(t, size, &o, NULL, err);
-   and ct_recon.c joins the fuzz core by being in the library. */
-static ct_structure *decode(const float *t, int size, int fractional, ct_error *err)
+static void reconstruct(const float *t, int size, int flags)
+{
+    ct_recon_opts o;
+    ct_recon_defaults(&o);
+    o.fractional = flags & 1;
+    if (flags & 4) o.k_species = 3, o.k_coords = 6;
+    o.symmetry = (flags & 8) != 0;
+    o.symmetrize = (flags & 8) && (flags & 16);
+    ct_recon_diag diag;
+    ct_error err;
+    ct_structure_free(ct_recon(t, size, &o, &diag, &err));
+}
+
+static void exact(const float *t, int size, int fractional)
 {
     ct_crystens_opts o;
     ct_crystens_defaults(&o);
     o.size = size;
     o.fractional = fractional;
-    return ct_crystens_decode(t, size, &o, NULL, err);
+    ct_error err;
+    ct_structure_free(ct_crystens_decode(t, size, &o, NULL, &err));
 }
 
 /* Copy layer 0's header rows (r, 12+j) to the other 7 places. */
@@ -54,9 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < n; i++)
         memcpy(&t[i], data + 2 + (i % nin) * sizeof(float), sizeof(float));
     if (flags & 2) symmetrize(t, S);
-    ct_error err;
-    ct_structure *s = decode(t, S, flags & 1, &err);
-    ct_structure_free(s);
+    reconstruct(t, S, flags);
+    exact(t, S, flags & 1);
     free(t);
     return 0;
 }
