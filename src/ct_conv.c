@@ -12,6 +12,9 @@
  * Columns are built for a chunk of samples at once so each GEMM has at least
  * CHUNK_COLS columns (small feature maps deep in a U-Net would otherwise give
  * GEMMs too thin to be fast), in the one shared workspace.
+ *
+ * 3×3 stride-1 2-D convolutions (most of a U-Net's work) take Winograd's
+ * F(4×4, 3×3) instead (ct_winograd.c), unless ct_conv_winograd(0).
  */
 #include <cblas.h>
 #include <stdio.h>
@@ -25,6 +28,24 @@ typedef struct {
     ct_layer base;
     ct_conv_cfg cfg;
 } ct_conv;
+
+static int winograd_on = 1;
+
+int ct_conv_winograd(int on)
+{
+    int was = winograd_on;
+    if (on >= 0) winograd_on = on != 0;
+    return was;
+}
+
+/* The Winograd geometry of a convolution on x, or 0 when it does not apply. */
+static int wino_of(const ct_conv *cv, const ct_tensor *x, const int op[3], ct_wino *w)
+{
+    if (!winograd_on || !ct_wino_applies(&cv->cfg)) return 0;
+    *w = (ct_wino){(int)x->shape[0], cv->cfg.cin, cv->cfg.cout, (int)x->shape[2],
+                   (int)x->shape[3], cv->cfg.pad[1], op[1], op[2]};
+    return 1;
+}
 
 /* An im2col geometry: an image of c channels, d×h×w, read by a kernel at
    od×oh×ow positions. */
@@ -374,7 +395,10 @@ static int conv_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error
     /* A transposed convolution adds into its output; a convolution writes it. */
     *y = cv->cfg.transposed ? ct_tensor_new(x->ndim, shape, err) : ct_tensor_empty(x->ndim, shape, err);
     if (!*y || ct_nn_keep(l, x, err) != CT_OK) return CT_ENOMEM;
-    int rc = cv->cfg.transposed ? convt_fwd(cv, &g, x, *y, err) : conv_fwd(cv, &g, x, *y, err);
+    ct_wino w;
+    int rc = wino_of(cv, x, op, &w) ? ct_wino_forward(&w, l->params[0].w->data, x->data, (*y)->data, err)
+             : cv->cfg.transposed   ? convt_fwd(cv, &g, x, *y, err)
+                                    : conv_fwd(cv, &g, x, *y, err);
     if (rc == CT_OK) add_bias(l, *y);
     ct_nn_profile_flops(l, conv_flops(cv, &g, x));
     return rc;
@@ -396,6 +420,10 @@ static int conv_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_er
     if (!*gx) return CT_ENOMEM;
     bias_grad(l, gy);
     ct_nn_profile_flops(l, conv_flops(cv, &g, x) * (l->param_grads ? 2 : 1));
+    ct_wino w;
+    if (wino_of(cv, x, op, &w))
+        return ct_wino_backward(&w, l->params[0].w->data, x->data, gy->data, (*gx)->data,
+                                l->param_grads ? l->params[0].g->data : NULL, err);
     return cv->cfg.transposed ? convt_bwd(cv, &g, x, gy, *gx, err)
                               : conv_bwd(cv, &g, x, gy, *gx, err);
 }

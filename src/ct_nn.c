@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "ct_nn_impl.h"
+#include "ct_parallel.h"
 
 ct_layer *ct_nn_layer_alloc(size_t size, const ct_layer_ops *ops, ct_error *err)
 {
@@ -232,6 +233,15 @@ int ct_params_flatten(ct_param *const *ps, int n, ct_tensor **w, ct_tensor **g, 
 
 static float *workspace;
 static size_t workspace_size;
+
+void ct_nn_parallel(size_t n, int nthreads, void (*fn)(void *ctx, size_t begin, size_t end),
+                    void *ctx)
+{
+    int blas = openblas_get_num_threads();
+    if (blas != 1) openblas_set_num_threads(1);
+    ct_parallel_for(n, nthreads, fn, ctx);
+    if (blas != 1) openblas_set_num_threads(blas);
+}
 
 float *ct_nn_workspace(size_t n, ct_error *err)
 {

@@ -137,8 +137,14 @@ typedef struct {
 ct_conv_cfg ct_conv_cfg_2d(int cin, int cout, int k, int stride, int pad);
 
 /* Conv2d/Conv3d (weight cout×cin×k..) or ConvTranspose2d/3d (weight
-   cin×cout×k..), bias cout; im2col + sgemm, no im2col for 1×1 stride 1. */
+   cin×cout×k..), bias cout; im2col + sgemm, no im2col for 1×1 stride 1,
+   Winograd F(4×4, 3×3) for 3×3 stride-1 2-D convolutions. */
 ct_layer *ct_conv_new(const ct_conv_cfg *cfg, ct_rng *r, ct_error *err);
+
+/* Turn the Winograd F(4×4, 3×3) path of 3×3 stride-1 2-D convolutions on
+   (1, the default) or off (0: im2col + sgemm, for tests and benchmarks);
+   on < 0 only asks.  Returns the previous setting.  Process-wide. */
+int ct_conv_winograd(int on);
 
 /* Compute the output shape of a convolution layer for input x. */
 int ct_conv_out_shape(const ct_layer *l, const ct_tensor *x, int64_t *shape, ct_error *err);

@@ -579,6 +579,12 @@ static int nn_sgemm_gflops(lua_State *L)
     return 1;
 }
 
+static int nn_winograd(lua_State *L)
+{
+    lua_pushboolean(L, ct_conv_winograd(lua_isnoneornil(L, 1) ? -1 : lua_toboolean(L, 1)));
+    return 1;
+}
+
 static const ctL_Reg nn_funcs[] = {
     {"linear", nn_linear, "linear(in, out, [{bias=true, rng=}]) -> Layer. y = x Wᵀ + b on N×in."},
     {"conv2d", nn_conv2d, "conv2d(cin, cout, k, [{stride=1, padding=0, bias=true, rng=}]) -> Layer. "
@@ -626,6 +632,9 @@ static const ctL_Reg nn_funcs[] = {
                             "(clearing it) or off; without, the entries {kind, seconds, flops, calls}."},
     {"sgemm_gflops", nn_sgemm_gflops, "sgemm_gflops([n=2048, reps=3]) -> number. cblas_sgemm's "
                                       "speed on n×n matrices (best of reps), in GFLOP/s."},
+    {"winograd", nn_winograd, "winograd([on]) -> boolean. Whether 3×3 stride-1 2-D convolutions "
+                              "use Winograd F(4×4, 3×3) (default true) or im2col + sgemm; with an "
+                              "argument, set it and return the previous setting."},
     {NULL, NULL, NULL}
 };
 
