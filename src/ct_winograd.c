@@ -37,10 +37,20 @@
 
 enum { LANES = 8, ALPHA = 6, XI = 36 };
 
+/* The transforms are loops over lanes: where GCC can choose a variant at
+   load time, build an AVX2 one too (no FMA contraction under -std=c11, so
+   both variants give the same bits). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define SIMD_CLONES
+#endif
+
 /* Tile geometry of one layer call. */
 typedef struct {
     const ct_wino *w;
-    int th, tw, ph, pw;     /* tiles per column / row; padded plane size */
+    int th, tw, ph, pw;     /* tiles per column / row; padded plane size, wide
+                               enough that every chunk of LANES tiles is inside */
     size_t T;               /* tiles over the batch */
 } tiling;
 
@@ -48,7 +58,7 @@ static tiling tiling_of(const ct_wino *w)
 {
     tiling t = {w, (w->oh + 3) / 4, (w->ow + 3) / 4, 0, 0, 0};
     t.ph = 4 * t.th + 2;
-    t.pw = 4 * t.tw + 2;
+    t.pw = 4 * ((t.tw + LANES - 1) / LANES * LANES) + 2;   /* whole chunks of lanes */
     t.T = (size_t)w->n * (size_t)t.th * (size_t)t.tw;
     return t;
 }
@@ -62,6 +72,14 @@ int ct_wino_applies(const ct_conv_cfg *c)
 /* ---- 1-D transforms over LANES lanes; in/out rows are is/os floats apart -- */
 
 #define FOR_LANES for (int l = 0; l < LANES; l++)
+
+/* Copy cnt <= LANES floats; a whole chunk with a constant size, which
+   compiles to two vector moves instead of a loop. */
+static inline void copy_lanes(float *restrict dst, const float *restrict src, int cnt)
+{
+    if (cnt == LANES) memcpy(dst, src, LANES * sizeof(float));
+    else memcpy(dst, src, (size_t)cnt * sizeof(float));
+}
 
 /* out = Bᵀ in (6 -> 6). */
 static inline void bt6(const float *restrict in, int is, float *restrict out, int os)
@@ -133,49 +151,82 @@ static inline void a6(const float *restrict in, int is, float *restrict out, int
     }
 }
 
-/* ---- Weight transforms (scalar: cout·cin small matrices per call) -------- */
+/* ---- Weight transforms, LANES filters (k, c) at once ---------------------- */
 
-/* U[ξ][k][c] = (G g Gᵀ)[ξ] for g = W[k][c] (3×3). */
-static void weights_fwd(const float *W, int cout, int cin, float *U)
+/* out = G in (3 -> 6). */
+static inline void g6(const float *restrict in, int is, float *restrict out, int os)
 {
-    static const float G[6][3] = {{0.25f, 0, 0}, {-1.0f / 6, -1.0f / 6, -1.0f / 6},
-                                  {-1.0f / 6, 1.0f / 6, -1.0f / 6}, {1.0f / 24, 1.0f / 12, 1.0f / 6},
-                                  {1.0f / 24, -1.0f / 12, 1.0f / 6}, {0, 0, 1}};
-    size_t KC = (size_t)cout * (size_t)cin;
-    for (size_t kc = 0; kc < KC; kc++) {
-        const float *g = W + 9 * kc;
-        float t[6][3];
-        for (int i = 0; i < 6; i++)
-            for (int j = 0; j < 3; j++) t[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
-        for (int i = 0; i < 6; i++)
-            for (int j = 0; j < 6; j++)
-                U[(size_t)(i * 6 + j) * KC + kc] = t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
+    const float *g0 = in, *g1 = in + is, *g2 = in + 2 * is;
+    FOR_LANES {
+        float e = g0[l] + g2[l], e4 = 0.25f * g0[l] + g2[l];
+        out[l] = 0.25f * g0[l];
+        out[os + l] = -(e + g1[l]) / 6.0f;
+        out[2 * os + l] = -(e - g1[l]) / 6.0f;
+        out[3 * os + l] = (e4 + 0.5f * g1[l]) / 6.0f;
+        out[4 * os + l] = (e4 - 0.5f * g1[l]) / 6.0f;
+        out[5 * os + l] = g2[l];
     }
 }
 
-/* gW[k][c] += Gᵀ gU[k][c] G, the adjoint of weights_fwd. */
-static void weights_bwd(const float *gU, int cout, int cin, float *gW)
+/* out = Gᵀ in (6 -> 3), the adjoint of g6. */
+static inline void gt3(const float *restrict in, int is, float *restrict out, int os)
 {
-    static const float G[6][3] = {{0.25f, 0, 0}, {-1.0f / 6, -1.0f / 6, -1.0f / 6},
-                                  {-1.0f / 6, 1.0f / 6, -1.0f / 6}, {1.0f / 24, 1.0f / 12, 1.0f / 6},
-                                  {1.0f / 24, -1.0f / 12, 1.0f / 6}, {0, 0, 1}};
-    size_t KC = (size_t)cout * (size_t)cin;
-    for (size_t kc = 0; kc < KC; kc++) {
-        float t[3][6];   /* Gᵀ u */
-        for (int a = 0; a < 3; a++)
-            for (int j = 0; j < 6; j++) {
-                float s = 0;
-                for (int i = 0; i < 6; i++) s += G[i][a] * gU[(size_t)(i * 6 + j) * KC + kc];
-                t[a][j] = s;
-            }
-        float *g = gW + 9 * kc;
-        for (int a = 0; a < 3; a++)
-            for (int b = 0; b < 3; b++) {
-                float s = 0;
-                for (int j = 0; j < 6; j++) s += t[a][j] * G[j][b];
-                g[3 * a + b] += s;
-            }
+    const float *u0 = in, *u1 = in + is, *u2 = in + 2 * is, *u3 = in + 3 * is, *u4 = in + 4 * is,
+                *u5 = in + 5 * is;
+    FOR_LANES {
+        float p12 = -(u1[l] + u2[l]) / 6.0f, m12 = (u2[l] - u1[l]) / 6.0f;
+        float p34 = (u3[l] + u4[l]) / 6.0f, m34 = (u3[l] - u4[l]) / 6.0f;
+        out[l] = 0.25f * (u0[l] + p34) + p12;
+        out[os + l] = m12 + 0.5f * m34;
+        out[2 * os + l] = p12 + p34 + u5[l];
     }
+}
+
+typedef struct {
+    const float *W;         /* weights (forward) or the gradient's transform gU */
+    float *out;             /* U, or the weight gradient */
+    size_t KC;
+} weights_job;
+
+/* U[ξ][kc] = (G g Gᵀ)[ξ] for the 3×3 filters g = W[kc], kc in [k0, k1). */
+SIMD_CLONES static void weights_fwd(void *ctx, size_t k0, size_t k1)
+{
+    const weights_job *j = ctx;
+    for (size_t kc = k0; kc < k1; kc += LANES) {
+        size_t cnt = k1 - kc < LANES ? k1 - kc : LANES;
+        float g[3][3][LANES] = {{{0}}}, t[ALPHA][3][LANES], u[ALPHA][ALPHA][LANES];
+        for (size_t l = 0; l < cnt; l++)
+            for (int a = 0; a < 9; a++) g[a / 3][a % 3][l] = j->W[9 * (kc + l) + (size_t)a];
+        for (int b = 0; b < 3; b++) g6(&g[0][b][0], 3 * LANES, &t[0][b][0], 3 * LANES);
+        for (int i = 0; i < ALPHA; i++) g6(&t[i][0][0], LANES, &u[i][0][0], LANES);
+        for (int x = 0; x < XI; x++)
+            copy_lanes(j->out + (size_t)x * j->KC + kc, &u[x / ALPHA][x % ALPHA][0], (int)cnt);
+    }
+}
+
+/* gW[kc] += Gᵀ gU[kc] G, the adjoint of weights_fwd. */
+SIMD_CLONES static void weights_bwd(void *ctx, size_t k0, size_t k1)
+{
+    const weights_job *j = ctx;
+    for (size_t kc = k0; kc < k1; kc += LANES) {
+        size_t cnt = k1 - kc < LANES ? k1 - kc : LANES;
+        float u[ALPHA][ALPHA][LANES] = {{{0}}}, t[3][ALPHA][LANES], g[3][3][LANES];
+        for (int x = 0; x < XI; x++)
+            copy_lanes(&u[x / ALPHA][x % ALPHA][0], j->W + (size_t)x * j->KC + kc, (int)cnt);
+        for (int b = 0; b < ALPHA; b++) gt3(&u[0][b][0], ALPHA * LANES, &t[0][b][0], ALPHA * LANES);
+        for (int a = 0; a < 3; a++) gt3(&t[a][0][0], LANES, &g[a][0][0], LANES);
+        for (size_t l = 0; l < cnt; l++)
+            for (int a = 0; a < 9; a++) j->out[9 * (kc + l) + (size_t)a] += g[a / 3][a % 3][l];
+    }
+}
+
+/* Run a weight transform over the cout·cin filters. */
+static void over_filters(const ct_wino *w, const float *in, float *out,
+                         void (*fn)(void *, size_t, size_t))
+{
+    size_t KC = (size_t)w->cout * (size_t)w->cin;
+    weights_job j = {in, out, KC};
+    ct_nn_parallel(KC, ct_num_threads(KC, 512), fn, &j);
 }
 
 /* ---- Tile transforms, one (sample, channel) plane per task --------------- */
@@ -195,7 +246,7 @@ static size_t tile0(const tiling *t, int n, int ti)
 }
 
 /* V[ξ][c][tile] = (Bᵀ d B)[ξ] for the padded input patches d. */
-static void input_fwd(const plane_job *j, size_t p0, size_t p1)
+SIMD_CLONES static void input_fwd(const plane_job *j, size_t p0, size_t p1)
 {
     const tiling *t = j->t;
     const ct_wino *w = t->w;
@@ -215,19 +266,19 @@ static void input_fwd(const plane_job *j, size_t p0, size_t p1)
                 for (int r = 0; r < ALPHA; r++)
                     for (int s = 0; s < ALPHA; s++) {
                         const float *row = P + (size_t)(4 * ti + r) * t->pw + 4 * tj + s;
-                        for (int l = 0; l < LANES; l++) d[r][s][l] = l < cnt ? row[4 * l] : 0.0f;
+                        FOR_LANES d[r][s][l] = row[4 * l];
                     }
                 for (int s = 0; s < ALPHA; s++) bt6(&d[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
                 for (int r = 0; r < ALPHA; r++) bt6(&u[r][0][0], LANES, &d[r][0][0], LANES);
                 float *out = j->dst + (size_t)c * t->T + tile0(t, n, ti) + (size_t)tj;
                 for (int x = 0; x < XI; x++)
-                    memcpy(out + (size_t)x * CT, &d[x / ALPHA][x % ALPHA][0], (size_t)cnt * sizeof(float));
+                    copy_lanes(out + (size_t)x * CT, &d[x / ALPHA][x % ALPHA][0], cnt);
             }
     }
 }
 
 /* gx = crop(Σ B GX Bᵀ) over the overlapping patches: the adjoint of input_fwd. */
-static void input_bwd(const plane_job *j, size_t p0, size_t p1)
+SIMD_CLONES static void input_bwd(const plane_job *j, size_t p0, size_t p1)
 {
     const tiling *t = j->t;
     const ct_wino *w = t->w;
@@ -243,7 +294,7 @@ static void input_bwd(const plane_job *j, size_t p0, size_t p1)
                 const float *in = j->src + (size_t)c * t->T + tile0(t, n, ti) + (size_t)tj;
                 for (int x = 0; x < XI; x++) {
                     float *lane = &d[x / ALPHA][x % ALPHA][0];
-                    memcpy(lane, in + (size_t)x * CT, (size_t)cnt * sizeof(float));
+                    copy_lanes(lane, in + (size_t)x * CT, cnt);
                     for (int l = cnt; l < LANES; l++) lane[l] = 0.0f;
                 }
                 for (int s = 0; s < ALPHA; s++) b6(&d[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
@@ -251,7 +302,7 @@ static void input_bwd(const plane_job *j, size_t p0, size_t p1)
                 for (int r = 0; r < ALPHA; r++)
                     for (int s = 0; s < ALPHA; s++) {
                         float *row = P + (size_t)(4 * ti + r) * t->pw + 4 * tj + s;
-                        for (int l = 0; l < cnt; l++) row[4 * l] += d[r][s][l];
+                        FOR_LANES row[4 * l] += d[r][s][l];   /* lanes past cnt add 0 */
                     }
             }
         float *img = j->dst + p * (size_t)w->h * (size_t)w->w;
@@ -262,7 +313,7 @@ static void input_bwd(const plane_job *j, size_t p0, size_t p1)
 }
 
 /* y tile = Aᵀ M A, cropped to the output. */
-static void output_fwd(const plane_job *j, size_t p0, size_t p1)
+SIMD_CLONES static void output_fwd(const plane_job *j, size_t p0, size_t p1)
 {
     const tiling *t = j->t;
     const ct_wino *w = t->w;
@@ -277,16 +328,16 @@ static void output_fwd(const plane_job *j, size_t p0, size_t p1)
                 const float *in = j->src + (size_t)k * t->T + tile0(t, n, ti) + (size_t)tj;
                 for (int x = 0; x < XI; x++) {
                     float *lane = &m[x / ALPHA][x % ALPHA][0];
-                    memcpy(lane, in + (size_t)x * KT, (size_t)cnt * sizeof(float));
+                    copy_lanes(lane, in + (size_t)x * KT, cnt);
                     for (int l = cnt; l < LANES; l++) lane[l] = 0.0f;
                 }
                 for (int s = 0; s < ALPHA; s++) at4(&m[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
                 for (int r = 0; r < 4; r++) at4(&u[r][0][0], LANES, &o[r][0][0], LANES);
+                int cols = w->ow - 4 * tj < 4 * cnt ? w->ow - 4 * tj : 4 * cnt;
                 for (int r = 0; r < 4 && 4 * ti + r < w->oh; r++) {
-                    float *row = img + (size_t)(4 * ti + r) * w->ow;
-                    for (int l = 0; l < cnt; l++)
-                        for (int s = 0; s < 4 && 4 * (tj + l) + s < w->ow; s++)
-                            row[4 * (tj + l) + s] = o[r][s][l];
+                    float row[4 * LANES];
+                    for (int sx = 0; sx < 4; sx++) FOR_LANES row[4 * l + sx] = o[r][sx][l];
+                    memcpy(img + (size_t)(4 * ti + r) * w->ow + 4 * tj, row, (size_t)cols * sizeof(float));
                 }
             }
     }
@@ -294,7 +345,7 @@ static void output_fwd(const plane_job *j, size_t p0, size_t p1)
 
 /* GY[ξ][k][tile] = (A gy Aᵀ)[ξ], gy zero outside the output: the adjoint
    of output_fwd. */
-static void output_bwd(const plane_job *j, size_t p0, size_t p1)
+SIMD_CLONES static void output_bwd(const plane_job *j, size_t p0, size_t p1)
 {
     const tiling *t = j->t;
     const ct_wino *w = t->w;
@@ -306,19 +357,18 @@ static void output_bwd(const plane_job *j, size_t p0, size_t p1)
             for (int tj = 0; tj < t->tw; tj += LANES) {
                 int cnt = t->tw - tj < LANES ? t->tw - tj : LANES;
                 float g[4][4][LANES], u[ALPHA][4][LANES], m[ALPHA][ALPHA][LANES];
-                for (int r = 0; r < 4; r++)
-                    for (int s = 0; s < 4; s++) {
-                        int y = 4 * ti + r;
-                        for (int l = 0; l < LANES; l++) {
-                            int x = 4 * (tj + l) + s;
-                            g[r][s][l] = l < cnt && y < w->oh && x < w->ow ? img[(size_t)y * w->ow + x] : 0.0f;
-                        }
-                    }
+                int cols = w->ow - 4 * tj < 4 * cnt ? w->ow - 4 * tj : 4 * cnt;
+                for (int r = 0; r < 4; r++) {
+                    float row[4 * LANES] = {0};
+                    if (4 * ti + r < w->oh)
+                        memcpy(row, img + (size_t)(4 * ti + r) * w->ow + 4 * tj, (size_t)cols * sizeof(float));
+                    for (int sx = 0; sx < 4; sx++) FOR_LANES g[r][sx][l] = row[4 * l + sx];
+                }
                 for (int s = 0; s < 4; s++) a6(&g[0][s][0], 4 * LANES, &u[0][s][0], 4 * LANES);
                 for (int r = 0; r < ALPHA; r++) a6(&u[r][0][0], LANES, &m[r][0][0], LANES);
                 float *out = j->dst + (size_t)k * t->T + tile0(t, n, ti) + (size_t)tj;
                 for (int x = 0; x < XI; x++)
-                    memcpy(out + (size_t)x * KT, &m[x / ALPHA][x % ALPHA][0], (size_t)cnt * sizeof(float));
+                    copy_lanes(out + (size_t)x * KT, &m[x / ALPHA][x % ALPHA][0], cnt);
             }
     }
 }
@@ -436,7 +486,7 @@ int ct_wino_forward(const ct_wino *w, const float *W, const float *x, float *y, 
 {
     call c;
     if (call_init(&c, w, 0, err) != CT_OK) return CT_ENOMEM;
-    weights_fwd(W, w->cout, w->cin, c.U);
+    over_filters(w, W, c.U, weights_fwd);
     c.x = x;
     c.y = y;
     ct_nn_parallel((size_t)w->n, c.nshares, fwd_inputs, &c);
@@ -450,13 +500,13 @@ int ct_wino_backward(const ct_wino *w, const float *W, const float *x, const flo
 {
     call c;
     if (call_init(&c, w, gW != NULL, err) != CT_OK) return CT_ENOMEM;
-    weights_fwd(W, w->cout, w->cin, c.U);
+    over_filters(w, W, c.U, weights_fwd);
     c.x = x;
     c.gy = gy;
     c.gx = gx;
     ct_nn_parallel((size_t)w->n, c.nshares, bwd_transforms, &c);
     ct_nn_parallel(XI, ct_num_threads(XI, 4), bwd_gemms, &c);
-    if (gW) weights_bwd(c.gU, w->cout, w->cin, gW);
+    if (gW) over_filters(w, c.gU, gW, weights_bwd);
     ct_nn_parallel((size_t)w->n, c.nshares, bwd_inputs, &c);
     return CT_OK;
 }
