@@ -15,24 +15,7 @@ typedef struct {
     float slope;
 } ct_act;
 
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + ct_nn_exp(-x)); }
-
-/* Run body for i in [i0, i1) in blocks of 8: a loop of known trip count,
-   which the compiler vectorises at -O2, then the rest. */
-#define BLOCKED(i0, i1, body)                                                \
-    do {                                                                     \
-        size_t b_ = (i0);                                                    \
-        for (; b_ + 8 <= (i1); b_ += 8)                                      \
-            for (size_t i = b_; i < b_ + 8; i++) body;                       \
-        for (size_t i = b_; i < (i1); i++) body;                             \
-    } while (0)
-
-/* The SiLU and sigmoid loops in AVX2 too, where GCC picks at load time. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define SIMD_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define SIMD_CLONES
-#endif
+static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 typedef struct {
     const ct_act *a;
@@ -40,7 +23,7 @@ typedef struct {
     float *out;
 } act_job;
 
-SIMD_CLONES static void act_fwd_range(void *ctx, size_t i0, size_t i1)
+static void act_fwd_range(void *ctx, size_t i0, size_t i1)
 {
     const act_job *j = ctx;
     const float *restrict xd = j->x;
@@ -48,14 +31,14 @@ SIMD_CLONES static void act_fwd_range(void *ctx, size_t i0, size_t i1)
     switch (j->a->kind) {
     case CT_ACT_RELU: for (size_t i = i0; i < i1; i++) yd[i] = xd[i] > 0 ? xd[i] : 0.0f; break;
     case CT_ACT_LEAKY_RELU: for (size_t i = i0; i < i1; i++) yd[i] = xd[i] > 0 ? xd[i] : s * xd[i]; break;
-    case CT_ACT_SILU: BLOCKED(i0, i1, yd[i] = xd[i] * sigmoidf(xd[i])); break;
-    case CT_ACT_SIGMOID: BLOCKED(i0, i1, yd[i] = sigmoidf(xd[i])); break;
+    case CT_ACT_SILU: for (size_t i = i0; i < i1; i++) yd[i] = xd[i] * sigmoidf(xd[i]); break;
+    case CT_ACT_SIGMOID: for (size_t i = i0; i < i1; i++) yd[i] = sigmoidf(xd[i]); break;
     case CT_ACT_TANH: for (size_t i = i0; i < i1; i++) yd[i] = tanhf(xd[i]); break;
     }
 }
 
 /* gx = gy · f'(x). */
-SIMD_CLONES static void act_bwd_range(void *ctx, size_t i0, size_t i1)
+static void act_bwd_range(void *ctx, size_t i0, size_t i1)
 {
     const act_job *j = ctx;
     const float *restrict xd = j->x, *restrict g = j->g;
@@ -64,9 +47,17 @@ SIMD_CLONES static void act_bwd_range(void *ctx, size_t i0, size_t i1)
     case CT_ACT_RELU: for (size_t i = i0; i < i1; i++) o[i] = xd[i] > 0 ? g[i] : 0.0f; break;
     case CT_ACT_LEAKY_RELU: for (size_t i = i0; i < i1; i++) o[i] = xd[i] > 0 ? g[i] : s * g[i]; break;
     case CT_ACT_SILU:
-        BLOCKED(i0, i1, o[i] = g[i] * sigmoidf(xd[i]) * (1.0f + xd[i] * (1.0f - sigmoidf(xd[i]))));
+        for (size_t i = i0; i < i1; i++) {
+            float sg = sigmoidf(xd[i]);
+            o[i] = g[i] * sg * (1.0f + xd[i] * (1.0f - sg));
+        }
         break;
-    case CT_ACT_SIGMOID: BLOCKED(i0, i1, o[i] = g[i] * sigmoidf(xd[i]) * (1.0f - sigmoidf(xd[i]))); break;
+    case CT_ACT_SIGMOID:
+        for (size_t i = i0; i < i1; i++) {
+            float sg = sigmoidf(xd[i]);
+            o[i] = g[i] * sg * (1.0f - sg);
+        }
+        break;
     case CT_ACT_TANH:
         for (size_t i = i0; i < i1; i++) {
             float t = tanhf(xd[i]);

@@ -9,9 +9,6 @@
 #ifndef CT_NN_IMPL_H
 #define CT_NN_IMPL_H
 
-#include <stdint.h>
-#include <string.h>
-
 #include "ct_nn.h"
 
 /* Allocate a zeroed layer struct of size bytes with the given ops. */
@@ -47,34 +44,6 @@ float *ct_nn_workspace(size_t n, ct_error *err);
    results do not depend on OpenBLAS's thread count. */
 void ct_nn_parallel(size_t n, int nthreads, void (*fn)(void *ctx, size_t begin, size_t end),
                     void *ctx);
-
-/* e^x as 2^n · p(r), n = round(x/ln 2), r = x - n ln 2 (ln 2 in two parts),
-   p Cephes' degree-7 polynomial for expf: relative error below 3e-7 (about
-   2 ulp; tests/c/test_nn.c measures it against exp, seen 8e-8) on
-   [-87, 88], outside which x is clamped (e^-87 ≈ 1.6e-38), NaN to 88.
-   Unlike libm's expf it has no branches or calls, so loops over it
-   vectorise (SiLU, sigmoid, softmax); fminf/fmaxf, not comparisons, for
-   the clamp, as GCC vectorises only those at -O2. */
-static inline float ct_nn_exp(float x)
-{
-    x = __builtin_fmaxf(__builtin_fminf(x, 88.0f), -87.0f);   /* NaN becomes 88 */
-    float t = x * 1.44269504088896341f + 12582912.0f;   /* + 1.5·2^23 rounds to an integer */
-    float n = t - 12582912.0f;
-    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    uint32_t bits, e;
-    memcpy(&bits, &t, sizeof bits);        /* t's low mantissa bits hold n */
-    e = (bits - 0x4B400000u + 127u) << 23;   /* 2^n */
-    float scale;
-    memcpy(&scale, &e, sizeof scale);
-    return p * scale;
-}
 
 /* Product of the sizes of x from dimension d on. */
 size_t ct_nn_numel_from(const ct_tensor *x, int d);
