@@ -35,7 +35,7 @@
 #include "ct_nn_impl.h"
 #include "ct_parallel.h"
 
-enum { LANES = 8, ALPHA = 6, XI = 36 };
+enum { LANES = 8, ALPHA = 6, XI = 36 };   /* gather4, scatter4 and copy_lanes assume 8 */
 
 /* The transforms are loops over lanes: where GCC can choose a variant at
    load time, build an AVX2 one too (no FMA contraction under -std=c11, so
@@ -67,6 +67,26 @@ int ct_wino_applies(const ct_conv_cfg *c)
 {
     return c->dims == 2 && !c->transposed && c->k[1] == 3 && c->k[2] == 3 && c->stride[1] == 1 &&
            c->stride[2] == 1 && c->pad[1] == c->pad[2] && c->pad[1] <= 2;
+}
+
+/* o[l] = row[4 l] for the LANES lanes, written out so no loop runs. */
+static inline void gather4(float *restrict o, const float *restrict row)
+{
+    o[0] = row[0], o[1] = row[4], o[2] = row[8], o[3] = row[12];
+    o[4] = row[16], o[5] = row[20], o[6] = row[24], o[7] = row[28];
+}
+
+/* row[4 l] = v[l], and row[4 l] += v[l]: the adjoints of gather4. */
+static inline void scatter4(float *restrict row, const float *restrict v)
+{
+    row[0] = v[0], row[4] = v[1], row[8] = v[2], row[12] = v[3];
+    row[16] = v[4], row[20] = v[5], row[24] = v[6], row[28] = v[7];
+}
+
+static inline void scatter4_add(float *restrict row, const float *restrict v)
+{
+    row[0] += v[0], row[4] += v[1], row[8] += v[2], row[12] += v[3];
+    row[16] += v[4], row[20] += v[5], row[24] += v[6], row[28] += v[7];
 }
 
 /* ---- 1-D transforms over LANES lanes; in/out rows are is/os floats apart -- */
@@ -266,7 +286,7 @@ SIMD_CLONES static void input_fwd(const plane_job *j, size_t p0, size_t p1)
                 for (int r = 0; r < ALPHA; r++)
                     for (int s = 0; s < ALPHA; s++) {
                         const float *row = P + (size_t)(4 * ti + r) * t->pw + 4 * tj + s;
-                        FOR_LANES d[r][s][l] = row[4 * l];
+                        gather4(&d[r][s][0], row);
                     }
                 for (int s = 0; s < ALPHA; s++) bt6(&d[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
                 for (int r = 0; r < ALPHA; r++) bt6(&u[r][0][0], LANES, &d[r][0][0], LANES);
@@ -302,7 +322,7 @@ SIMD_CLONES static void input_bwd(const plane_job *j, size_t p0, size_t p1)
                 for (int r = 0; r < ALPHA; r++)
                     for (int s = 0; s < ALPHA; s++) {
                         float *row = P + (size_t)(4 * ti + r) * t->pw + 4 * tj + s;
-                        FOR_LANES row[4 * l] += d[r][s][l];   /* lanes past cnt add 0 */
+                        scatter4_add(row, &d[r][s][0]);   /* lanes past cnt add 0 */
                     }
             }
         float *img = j->dst + p * (size_t)w->h * (size_t)w->w;
@@ -336,7 +356,7 @@ SIMD_CLONES static void output_fwd(const plane_job *j, size_t p0, size_t p1)
                 int cols = w->ow - 4 * tj < 4 * cnt ? w->ow - 4 * tj : 4 * cnt;
                 for (int r = 0; r < 4 && 4 * ti + r < w->oh; r++) {
                     float row[4 * LANES];
-                    for (int sx = 0; sx < 4; sx++) FOR_LANES row[4 * l + sx] = o[r][sx][l];
+                    for (int sx = 0; sx < 4; sx++) scatter4(row + sx, &o[r][sx][0]);
                     memcpy(img + (size_t)(4 * ti + r) * w->ow + 4 * tj, row, (size_t)cols * sizeof(float));
                 }
             }
@@ -362,7 +382,7 @@ SIMD_CLONES static void output_bwd(const plane_job *j, size_t p0, size_t p1)
                     float row[4 * LANES] = {0};
                     if (4 * ti + r < w->oh)
                         memcpy(row, img + (size_t)(4 * ti + r) * w->ow + 4 * tj, (size_t)cols * sizeof(float));
-                    for (int sx = 0; sx < 4; sx++) FOR_LANES g[r][sx][l] = row[4 * l + sx];
+                    for (int sx = 0; sx < 4; sx++) gather4(&g[r][sx][0], row + sx);
                 }
                 for (int s = 0; s < 4; s++) a6(&g[0][s][0], 4 * LANES, &u[0][s][0], 4 * LANES);
                 for (int r = 0; r < ALPHA; r++) a6(&u[r][0][0], LANES, &m[r][0][0], LANES);
