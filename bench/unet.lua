@@ -56,9 +56,16 @@ local total = 0
 for _, p in ipairs(prof) do total = total + p.seconds end
 table.sort(prof, function(a, b) return a.seconds > b.seconds end)
 print(string.format("\nwhere the time goes (%d steps, %.3f s in layers):", steps, total))
+-- GFLOP/s by the direct algorithm's flop count (comparable with PyTorch's
+-- and with sgemm), and by the GEMM work actually done (Winograd does 4x
+-- fewer multiplies in 3x3 convolutions).
 for _, p in ipairs(prof) do
-  local gf = p.flops > 0 and string.format("  %6.1f GFLOP/s (%2.0f%% of sgemm peak)",
-                                          p.flops / p.seconds * 1e-9, 100 * p.flops / p.seconds * 1e-9 / peak) or ""
+  local gf = ""
+  if p.flops > 0 then
+    local direct, work = p.flops / p.seconds * 1e-9, p.work / p.seconds * 1e-9
+    gf = string.format("  %6.1f GFLOP/s direct (%3.0f%% of sgemm peak), %5.1f done (%2.0f%%)",
+                       direct, 100 * direct / peak, work, 100 * work / peak)
+  end
   print(string.format("  %-16s %7.3f s  %5.1f%%  %6d calls%s", p.kind, p.seconds,
                       100 * p.seconds / total, p.calls, gf))
 end

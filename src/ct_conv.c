@@ -396,11 +396,12 @@ static int conv_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error
     *y = cv->cfg.transposed ? ct_tensor_new(x->ndim, shape, err) : ct_tensor_empty(x->ndim, shape, err);
     if (!*y || ct_nn_keep(l, x, err) != CT_OK) return CT_ENOMEM;
     ct_wino w;
-    int rc = wino_of(cv, x, op, &w) ? ct_wino_forward(&w, l->params[0].w->data, x->data, (*y)->data, err)
-             : cv->cfg.transposed   ? convt_fwd(cv, &g, x, *y, err)
-                                    : conv_fwd(cv, &g, x, *y, err);
+    int wino = wino_of(cv, x, op, &w);
+    int rc = wino                 ? ct_wino_forward(&w, l->params[0].w->data, x->data, (*y)->data, err)
+             : cv->cfg.transposed ? convt_fwd(cv, &g, x, *y, err)
+                                  : conv_fwd(cv, &g, x, *y, err);
     if (rc == CT_OK) add_bias(l, *y);
-    ct_nn_profile_flops(l, conv_flops(cv, &g, x));
+    ct_nn_profile_flops(l, conv_flops(cv, &g, x), wino ? ct_wino_flops(&w) : conv_flops(cv, &g, x));
     return rc;
 }
 
@@ -419,9 +420,11 @@ static int conv_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_er
                              : ct_tensor_new(x->ndim, x->shape, err);
     if (!*gx) return CT_ENOMEM;
     bias_grad(l, gy);
-    ct_nn_profile_flops(l, conv_flops(cv, &g, x) * (l->param_grads ? 2 : 1));
     ct_wino w;
-    if (wino_of(cv, x, op, &w))
+    int wino = wino_of(cv, x, op, &w), passes = l->param_grads ? 2 : 1;
+    ct_nn_profile_flops(l, conv_flops(cv, &g, x) * passes,
+                        (wino ? ct_wino_flops(&w) : conv_flops(cv, &g, x)) * passes);
+    if (wino)
         return ct_wino_backward(&w, l->params[0].w->data, x->data, gy->data, (*gx)->data,
                                 l->param_grads ? l->params[0].g->data : NULL, err);
     return cv->cfg.transposed ? convt_bwd(cv, &g, x, gy, *gx, err)

@@ -132,10 +132,12 @@ int ct_nn_profile(const ct_nn_prof **entries)
     return nprof;
 }
 
-void ct_nn_profile_flops(const ct_layer *l, double flops)
+void ct_nn_profile_flops(const ct_layer *l, double flops, double work)
 {
     ct_nn_prof *p = profiling ? prof_entry(l->ops->kind) : NULL;
-    if (p) p->flops += flops;
+    if (!p) return;
+    p->flops += flops;
+    p->work += work;
 }
 
 static void prof_add(const ct_layer *l, double t0)

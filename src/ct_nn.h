@@ -101,8 +101,9 @@ void ct_nn_workspace_release(void);
    are timed while profiling is on; GEMM-heavy layers add their flops. */
 typedef struct {
     const char *kind;
-    double seconds, flops;
+    double seconds, flops;  /* flops: of the direct algorithm (im2col + GEMM) */
     long calls;
+    double work;            /* flops the GEMMs actually did (Winograd does fewer) */
 } ct_nn_prof;
 
 /* Turn profiling on or off (off by default); turning it on clears it. */
@@ -111,8 +112,9 @@ void ct_nn_profile_enable(int on);
 /* Return the profile entries (one per layer kind seen) and their count. */
 int ct_nn_profile(const ct_nn_prof **entries);
 
-/* Record flops done by l in the profile (no-op when profiling is off). */
-void ct_nn_profile_flops(const ct_layer *l, double flops);
+/* Record flops done by l in the profile (no-op when profiling is off):
+   those of the direct algorithm, and those its GEMMs actually did. */
+void ct_nn_profile_flops(const ct_layer *l, double flops, double work);
 
 /* Measure cblas_sgemm on n×n×n matrices, best of reps runs, in GFLOP/s. */
 double ct_nn_sgemm_gflops(int n, int reps, ct_error *err);

@@ -58,6 +58,9 @@ typedef struct {
    transposed, 3×3, stride 1, equal padding of at most 2. */
 int ct_wino_applies(const ct_conv_cfg *c);
 
+/* The flops of the GEMMs of one pass (forward, or one of the gradients). */
+double ct_wino_flops(const ct_wino *w);
+
 /* y = conv(x, W) (W cout×cin×3×3), using the shared workspace. */
 int ct_wino_forward(const ct_wino *w, const float *W, const float *x, float *y, ct_error *err);
 

@@ -63,6 +63,12 @@ static tiling tiling_of(const ct_wino *w)
     return t;
 }
 
+double ct_wino_flops(const ct_wino *w)
+{
+    tiling t = tiling_of(w);
+    return 2.0 * XI * (double)w->cout * (double)w->cin * (double)t.T;
+}
+
 int ct_wino_applies(const ct_conv_cfg *c)
 {
     return c->dims == 2 && !c->transposed && c->k[1] == 3 && c->k[2] == 3 && c->stride[1] == 1 &&
