@@ -45,6 +45,10 @@ float *ct_nn_workspace(size_t n, ct_error *err);
 void ct_nn_parallel(size_t n, int nthreads, void (*fn)(void *ctx, size_t begin, size_t end),
                     void *ctx);
 
+/* The vectorised e^x of SiLU and sigmoid (ct_act.c) on one value, for tests:
+   relative error below 3e-7 on [-87, 88], x clamped to it, NaN kept. */
+float ct_nn_exp_vec(float x);
+
 /* Product of the sizes of x from dimension d on. */
 size_t ct_nn_numel_from(const ct_tensor *x, int d);
 
