@@ -98,6 +98,19 @@ static double sumsq8(const float *p, size_t n, float m)
     return s;
 }
 
+/* Σ p[i]·q[i] like sum8. */
+static double dot8(const float *p, const float *q, size_t n)
+{
+    float acc[8] = {0};
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int k = 0; k < 8; k++) acc[k] += p[j + (size_t)k] * q[j + (size_t)k];
+    double s = 0;
+    for (; j < n; j++) s += (double)(p[j] * q[j]);
+    for (int k = 0; k < 8; k++) s += (double)acc[k];
+    return s;
+}
+
 static void group_moments(const float *x, group_span s, double *mean, double *var)
 {
     double sum = 0, sq = 0;
@@ -221,15 +234,11 @@ static void affine_grads(void *ctx, size_t a0, size_t a1)
         for (size_t n = 0; n < N; n++) {
             size_t off = n * per + a * S;
             const float *g = j->gy->data + off, *xh = xhat->data + off;
-            float sg = 0, sgx = 0, ga = gam[a];
-            for (size_t s = 0; s < S; s++) {
-                sg += g[s];
-                sgx += g[s] * xh[s];
-                gh[off + s] = g[s] * ga;
-            }
+            float ga = gam[a];
+            for (size_t s = 0; s < S; s++) gh[off + s] = g[s] * ga;
             if (l->param_grads) {
-                gg[a] += sgx;
-                gb[a] += sg;
+                gg[a] += (float)dot8(g, xh, S);
+                gb[a] += (float)sum8(g, S);
             }
         }
 }
@@ -248,10 +257,8 @@ static void group_grads(void *ctx, size_t g0, size_t g1)
         if (nm->batch_stats) {
             for (size_t k = 0; k < s.nseg; k++) {
                 size_t off = s.base + k * s.stride;
-                for (size_t i = 0; i < s.len; i++) {
-                    m1 += (double)gh[off + i];
-                    m2 += (double)gh[off + i] * (double)xhat->data[off + i];
-                }
+                m1 += sum8(gh + off, s.len);
+                m2 += dot8(gh + off, xhat->data + off, s.len);
             }
             m1 /= (double)(s.nseg * s.len);
             m2 /= (double)(s.nseg * s.len);
