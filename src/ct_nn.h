@@ -34,9 +34,14 @@
  * changing that tensor in place before backward corrupts the gradients.
  * Outputs are fresh tensors, never overwritten by a later call.
  *
- * Threads.  GEMMs run on OpenBLAS's threads; the convolution workspace is
- * one buffer shared by all layers, so layers must be driven from one thread.
- * Results are identical for a given seed and thread count.
+ * Threads.  Layers split their work over ct_parallel's threads
+ * (CT_NUM_THREADS): 3×3 convolutions (Winograd) and attention run their
+ * GEMMs there, with OpenBLAS held to one thread meanwhile; the other GEMMs
+ * use OpenBLAS's threads.  Every split computes each value the same way
+ * whatever the thread count, so results are identical for a given seed
+ * and OPENBLAS_NUM_THREADS, whatever CT_NUM_THREADS (tests/c/test_nn.c).
+ * The convolution workspace is one buffer shared by all layers, so layers
+ * must be driven from one thread.
  *
  * Ownership: ct_*_new return layers the caller frees with ct_layer_free;
  * tensors returned through y/gx belong to the caller.  Layers never keep
