@@ -166,6 +166,15 @@ static void lower(const float *t, const geom *g, int m, float *col)
     for (int s = 0; s < m; s++) im2col(t + (size_t)s * g->c * geom_pixels(g), g, col + (size_t)s * P, ld);
 }
 
+/* The columns of m samples of t: t itself for one sample of a pointwise
+   kernel (no copy), else lowered into col. */
+static const float *columns(const float *t, const geom *g, int m, float *col)
+{
+    if (m == 1 && geom_pointwise(g)) return t;
+    lower(t, g, m, col);
+    return col;
+}
+
 /* Add columns back into m samples of image t; the adjoint of lower. */
 static void raise_cols(const float *col, const geom *g, int m, float *t)
 {
@@ -285,10 +294,10 @@ static int conv_fwd(ct_conv *cv, const geom *g, const ct_tensor *x, ct_tensor *y
     for (int n0 = 0; n0 < N; n0 += m) {
         int mm = N - n0 < m ? N - n0 : m;
         size_t cols = (size_t)mm * P;
-        lower(x->data + n0 * xs, g, mm, ws);
+        const float *B = columns(x->data + n0 * xs, g, mm, ws);
         float *out = mm == 1 ? y->data + (size_t)n0 * cout * P : ws + K * m * P;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout, (int)cols, (int)K, 1.0f, W,
-                    (int)K, ws, (int)cols, 0.0f, out, (int)cols);
+                    (int)K, B, (int)cols, 0.0f, out, (int)cols);
         if (mm > 1) scatter(out, cout, P, mm, y->data + (size_t)n0 * cout * P);
     }
     return CT_OK;
@@ -313,13 +322,16 @@ static int conv_bwd(ct_conv *cv, const geom *g, const ct_tensor *x, const ct_ten
             G = ws + K * m * P;
         }
         if (l->param_grads) {
-            lower(x->data + n0 * xs, g, mm, ws);
+            const float *B = columns(x->data + n0 * xs, g, mm, ws);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cout, (int)K, (int)cols, 1.0f, G,
-                        (int)cols, ws, (int)cols, 1.0f, l->params[0].g->data, (int)K);
+                        (int)cols, B, (int)cols, 1.0f, l->params[0].g->data, (int)K);
         }
+        /* One pointwise sample: its gradient is the product itself (gx starts at 0). */
+        int direct = mm == 1 && geom_pointwise(g);
+        float *gcols = direct ? gx->data + n0 * xs : ws;
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)cols, cout, 1.0f, W,
-                    (int)K, G, (int)cols, 0.0f, ws, (int)cols);
-        raise_cols(ws, g, mm, gx->data + n0 * xs);
+                    (int)K, G, (int)cols, 0.0f, gcols, (int)cols);
+        if (!direct) raise_cols(ws, g, mm, gx->data + n0 * xs);
     }
     return CT_OK;
 }

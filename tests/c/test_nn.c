@@ -122,6 +122,8 @@ static void test_gradients(void)
     int64_t xs1[4] = {3, 3, 5, 5};
     c = conv_cfg(2, 0, 3, 2, k1, s1, p0, op0);
     check_layer("conv2d 1x1 (no im2col)", ct_conv_new(&c, &rng, &err), 4, xs1);
+    int64_t xbig[4] = {2, 3, 33, 34};   /* one sample per GEMM: no copy at all */
+    check_layer("conv2d 1x1, one sample per chunk", ct_conv_new(&c, &rng, &err), 4, xbig);
     int64_t xs2[4] = {2, 2, 4, 5};
     const int k5[3] = {1, 5, 2}, p2[3] = {0, 2, 0};
     c = conv_cfg(2, 0, 2, 3, k5, s1, p2, op0);
