@@ -82,10 +82,27 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* A child of fork has none of the workers: start afresh there. */
+static void pool_after_fork(void)
+{
+    pthread_mutex_init(&pool.busy, NULL);
+    pthread_mutex_init(&pool.lock, NULL);
+    pthread_cond_init(&pool.wake, NULL);
+    pthread_cond_init(&pool.done, NULL);
+    pool.nworkers = pool.nshares = pool.pending = 0;
+}
+
+static void pool_register_fork(void)
+{
+    pthread_atfork(NULL, NULL, pool_after_fork);
+}
+
 /* Grow the pool to n workers (fewer if threads cannot be started); called
    with pool.lock held, before the call bumps the generation. */
 static void pool_grow(int n)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, pool_register_fork);
     while (pool.nworkers < n) {
         pthread_t t;
         pthread_attr_t attr;

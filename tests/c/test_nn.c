@@ -17,6 +17,7 @@
 
 #include "ct_nn.h"
 #include "ct_nn_impl.h"
+#include "ct_parallel.h"
 #include "ct_tensor_ops.h"
 #include "tap.h"
 
@@ -368,6 +369,47 @@ static void test_thread_equality(void)
     ct_tensor_free(R);
 }
 
+/* ct_parallel's pool: every index once per call, over many calls of
+   varying thread counts, and calls made from inside a share. */
+typedef struct {
+    int *hits;
+    int nested;
+} visit_ctx;
+
+static void visit(void *ctx, size_t b, size_t e)
+{
+    visit_ctx *v = ctx;
+    for (size_t i = b; i < e; i++) v->hits[i]++;
+}
+
+static void visit_nested(void *ctx, size_t b, size_t e)
+{
+    visit_ctx *v = ctx;
+    for (size_t i = b; i < e; i++) {
+        visit_ctx inner = {v->hits + 64 * i, 0};
+        ct_parallel_for(64, 3, visit, &inner);
+    }
+}
+
+static void test_pool(void)
+{
+    static int hits[64 * 8];
+    visit_ctx v = {hits, 0};
+    int bad = 0;
+    for (int call = 0; call < 2000; call++) {
+        size_t n = (size_t)(call % 97) + 1;
+        memset(hits, 0, sizeof hits);
+        ct_parallel_for(n, 1 + call % 5, visit, &v);
+        for (size_t i = 0; i < n; i++) bad += hits[i] != 1;
+    }
+    ok(!bad, "ct_parallel_for: 2000 calls on 1-5 threads visit every index once (%d misses)", bad);
+    memset(hits, 0, sizeof hits);
+    ct_parallel_for(8, 4, visit_nested, &v);
+    bad = 0;
+    for (int i = 0; i < 64 * 8; i++) bad += hits[i] != 1;
+    ok(!bad, "ct_parallel_for called from inside shares (%d misses)", bad);
+}
+
 /* The vectorised exp of SiLU and sigmoid against libm's, in double. */
 static void test_exp(void)
 {
@@ -495,6 +537,7 @@ int main(void)
     test_winograd();
     test_thread_equality();
     test_exp();
+    test_pool();
     test_errors();
     test_losses();
     test_timeembed();
