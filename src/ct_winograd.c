@@ -511,6 +511,7 @@ static int call_init(call *c, const ct_wino *w, int with_gu, ct_error *err)
 int ct_wino_forward(const ct_wino *w, const float *W, const float *x, float *y, ct_error *err)
 {
     call c;
+    if (w->n == 0) return CT_OK;   /* an empty batch: GEMMs of width 0 are refused */
     if (call_init(&c, w, 0, err) != CT_OK) return CT_ENOMEM;
     over_filters(w, W, c.U, weights_fwd);
     c.x = x;
@@ -525,6 +526,7 @@ int ct_wino_backward(const ct_wino *w, const float *W, const float *x, const flo
                      float *gx, float *gW, ct_error *err)
 {
     call c;
+    if (w->n == 0) return CT_OK;
     if (call_init(&c, w, gW != NULL, err) != CT_OK) return CT_ENOMEM;
     over_filters(w, W, c.U, weights_fwd);
     c.x = x;
