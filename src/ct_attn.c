@@ -177,9 +177,9 @@ static int attn_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_er
     for (int n = 0; n < N; n++) {
         const float *X = x->data + (size_t)n * c * P, *gY = gy->data + (size_t)n * c * P;
         const float *O = at->o->data + (size_t)n * c * P, *gQKV = ws + (size_t)n * 3 * c * P;
-        gemm(0, 1, c, c, P, 1.0f, gY, P, O, P, 1.0f, l->params[2].g->data, c);
+        ct_nn_gemm(0, 1, c, c, P, 1.0f, gY, P, O, P, 1.0f, l->params[2].g->data, c);
         add_row_sums(gY, c, (size_t)P, l->params[3].g->data);
-        gemm(0, 1, 3 * c, c, P, 1.0f, gQKV, P, X, P, 1.0f, l->params[0].g->data, c);
+        ct_nn_gemm(0, 1, 3 * c, c, P, 1.0f, gQKV, P, X, P, 1.0f, l->params[0].g->data, c);
         add_row_sums(gQKV, 3 * c, (size_t)P, l->params[1].g->data);
     }
     return CT_OK;

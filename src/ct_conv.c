@@ -16,7 +16,6 @@
  * 3×3 stride-1 2-D convolutions (most of a U-Net's work) take Winograd's
  * F(4×4, 3×3) instead (ct_winograd.c), unless ct_conv_winograd(0).
  */
-#include <cblas.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -296,7 +295,7 @@ static int conv_fwd(ct_conv *cv, const geom *g, const ct_tensor *x, ct_tensor *y
         size_t cols = (size_t)mm * P;
         const float *B = columns(x->data + n0 * xs, g, mm, ws);
         float *out = mm == 1 ? y->data + (size_t)n0 * cout * P : ws + K * m * P;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout, (int)cols, (int)K, 1.0f, W,
+        ct_nn_gemm(0, 0, cout, (int)cols, (int)K, 1.0f, W,
                     (int)K, B, (int)cols, 0.0f, out, (int)cols);
         if (mm > 1) scatter(out, cout, P, mm, y->data + (size_t)n0 * cout * P);
     }
@@ -323,13 +322,13 @@ static int conv_bwd(ct_conv *cv, const geom *g, const ct_tensor *x, const ct_ten
         }
         if (l->param_grads) {
             const float *B = columns(x->data + n0 * xs, g, mm, ws);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cout, (int)K, (int)cols, 1.0f, G,
+            ct_nn_gemm(0, 1, cout, (int)K, (int)cols, 1.0f, G,
                         (int)cols, B, (int)cols, 1.0f, l->params[0].g->data, (int)K);
         }
         /* One pointwise sample: its gradient is the product itself (gx starts at 0). */
         int direct = mm == 1 && geom_pointwise(g);
         float *gcols = direct ? gx->data + n0 * xs : ws;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)cols, cout, 1.0f, W,
+        ct_nn_gemm(1, 0, (int)K, (int)cols, cout, 1.0f, W,
                     (int)K, G, (int)cols, 0.0f, gcols, (int)cols);
         if (!direct) raise_cols(ws, g, mm, gx->data + n0 * xs);
     }
@@ -352,7 +351,7 @@ static int convt_fwd(ct_conv *cv, const geom *g, const ct_tensor *x, ct_tensor *
             gather(X, cin, P, mm, ws + K * m * P);
             X = ws + K * m * P;
         }
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)cols, cin, 1.0f, W,
+        ct_nn_gemm(1, 0, (int)K, (int)cols, cin, 1.0f, W,
                     (int)K, X, (int)cols, 0.0f, ws, (int)cols);
         raise_cols(ws, g, mm, y->data + n0 * ys);
     }
@@ -377,11 +376,11 @@ static int convt_bwd(ct_conv *cv, const geom *g, const ct_tensor *x, const ct_te
         lower(gy->data + n0 * ys, g, mm, ws);
         if (l->param_grads) {
             gather(x->data + (size_t)n0 * cin * P, cin, P, mm, X);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cin, (int)K, (int)cols, 1.0f, X,
+            ct_nn_gemm(0, 1, cin, (int)K, (int)cols, 1.0f, X,
                         (int)cols, ws, (int)cols, 1.0f, l->params[0].g->data, (int)K);
         }
         float *out = mm == 1 ? gx->data + (size_t)n0 * cin * P : X;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cin, (int)cols, (int)K, 1.0f, W,
+        ct_nn_gemm(0, 0, cin, (int)cols, (int)K, 1.0f, W,
                     (int)K, ws, (int)cols, 0.0f, out, (int)cols);
         if (mm > 1) scatter(out, cin, P, mm, gx->data + (size_t)n0 * cin * P);
     }

@@ -34,12 +34,11 @@
  * changing that tensor in place before backward corrupts the gradients.
  * Outputs are fresh tensors, never overwritten by a later call.
  *
- * Threads.  Layers split their work over ct_parallel's threads
- * (CT_NUM_THREADS): 3×3 convolutions (Winograd) and attention run their
- * GEMMs there, with OpenBLAS held to one thread meanwhile; the other GEMMs
- * use OpenBLAS's threads.  Every split computes each value the same way
- * whatever the thread count, so results are identical for a given seed
- * and OPENBLAS_NUM_THREADS, whatever CT_NUM_THREADS (tests/c/test_nn.c).
+ * Threads.  Layers split their work, GEMMs included, over ct_parallel's
+ * threads (CT_NUM_THREADS), with OpenBLAS held to one thread meanwhile.
+ * Every split computes each value the same way whatever the thread count,
+ * so results are identical for a given seed, whatever CT_NUM_THREADS and
+ * OPENBLAS_NUM_THREADS (tests/c/test_nn.c compares 1 and 3 threads).
  * The convolution workspace is one buffer shared by all layers, so layers
  * must be driven from one thread.
  *

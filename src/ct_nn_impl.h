@@ -49,6 +49,15 @@ void ct_nn_parallel(size_t n, int nthreads, void (*fn)(void *ctx, size_t begin, 
    relative error below 3e-7 on [-87, 88], x clamped to it, NaN kept. */
 float ct_nn_exp_vec(float x);
 
+/* C (m×n) = alpha·op(A)·op(B) + beta·C, row-major (ta, tb: transpose A,
+   B), as cblas_sgemm, cut into fixed blocks of C's columns (or rows, when
+   C is narrow) run on ct_nn_parallel's threads.  The blocks depend only on
+   the sizes, so the result does not depend on the thread count; and
+   OpenBLAS's own threads, which spin for a while after each call they
+   serve, stay idle. */
+void ct_nn_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
+                const float *B, int ldb, float beta, float *C, int ldc);
+
 /* Product of the sizes of x from dimension d on. */
 size_t ct_nn_numel_from(const ct_tensor *x, int d);
 
