@@ -139,16 +139,18 @@ def main():
     print(f"PyTorch {torch.__version__} U-Net: {nparams} parameters, batch {batch}, "
           f"{torch.get_num_threads()} threads")
     step()
-    times = []
+    times, cpus = [], []
     for i in range(steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         loss = step()
         times.append(time.perf_counter() - t0)
-        print(f"  step {i + 1}: {times[-1]:.3f} s  (loss {loss:.4f})")
+        cpus.append(time.process_time() - c0)
+        print(f"  step {i + 1}: {times[-1]:.3f} s, CPU {cpus[-1]:.3f} s  (loss {loss:.4f})")
     times.sort()
     median = times[(len(times) - 1) // 2]
     print(f"torch: best {times[0]:.3f} s/step, median {median:.3f} s/step, "
           f"{batch / median:.1f} samples/s")
+    print(f"torch CPU: best {min(cpus):.3f} s/step")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@
  *   O = V Aᵀ                           (c×P)
  *   Y = Wo O + bo
  * Forward keeps QKV, A and O for backward; every product is an sgemm.
+ * Samples are independent: they are spread over threads (ct_nn_parallel),
+ * each running its own single-threaded GEMMs.
  */
 #include <cblas.h>
 #include <math.h>
@@ -15,6 +17,7 @@
 #include <string.h>
 
 #include "ct_nn_impl.h"
+#include "ct_parallel.h"
 
 typedef struct {
     ct_layer base;
@@ -55,6 +58,39 @@ static void release_cache(ct_attn *at)
     at->qkv = at->attn = at->o = NULL;
 }
 
+typedef struct {
+    ct_attn *at;
+    const ct_tensor *x, *gy;
+    ct_tensor *y;           /* y (forward) or gx (backward) */
+    float *gqkv, *scratch;  /* backward: N×3c×P, and gO + gA per share */
+    int nshares;
+} attn_job;
+
+/* Forward of samples [n0, n1). */
+static void fwd_samples(void *ctx, size_t n0, size_t n1)
+{
+    const attn_job *j = ctx;
+    const ct_attn *at = j->at;
+    const ct_layer *l = &at->base;
+    int c = at->c, P = (int)ct_nn_numel_from(j->x, 2);
+    const float *Wqkv = l->params[0].w->data, *bqkv = l->params[1].w->data;
+    const float *Wo = l->params[2].w->data, *bo = l->params[3].w->data;
+    float scale = 1.0f / sqrtf((float)c);
+    for (size_t n = n0; n < n1; n++) {
+        const float *X = j->x->data + n * (size_t)c * P;
+        float *QKV = at->qkv->data + n * 3 * (size_t)c * P, *A = at->attn->data + n * (size_t)P * P;
+        float *O = at->o->data + n * (size_t)c * P, *Y = j->y->data + n * (size_t)c * P;
+        const float *Q = QKV, *K = QKV + (size_t)c * P, *V = QKV + (size_t)2 * c * P;
+        gemm(0, 0, 3 * c, P, c, 1.0f, Wqkv, c, X, P, 0.0f, QKV, P);
+        add_row_bias(QKV, bqkv, 3 * c, (size_t)P);
+        gemm(1, 0, P, P, c, scale, Q, P, K, P, 0.0f, A, P);
+        softmax_rows(A, P, P);
+        gemm(0, 1, c, P, P, 1.0f, V, P, A, P, 0.0f, O, P);
+        gemm(0, 0, c, P, c, 1.0f, Wo, c, O, P, 0.0f, Y, P);
+        add_row_bias(Y, bo, c, (size_t)P);
+    }
+}
+
 static int attn_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
 {
     ct_attn *at = (ct_attn *)l;
@@ -72,22 +108,8 @@ static int attn_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error
     at->o = at->attn ? ct_tensor_empty(3, so, err) : NULL;
     *y = at->o ? ct_tensor_empty(x->ndim, x->shape, err) : NULL;
     if (!*y || ct_nn_keep(l, x, err) != CT_OK) return CT_ENOMEM;
-    const float *Wqkv = l->params[0].w->data, *bqkv = l->params[1].w->data;
-    const float *Wo = l->params[2].w->data, *bo = l->params[3].w->data;
-    float scale = 1.0f / sqrtf((float)c);
-    for (int n = 0; n < N; n++) {
-        const float *X = x->data + (size_t)n * c * P;
-        float *QKV = at->qkv->data + (size_t)n * 3 * c * P, *A = at->attn->data + (size_t)n * P * P;
-        float *O = at->o->data + (size_t)n * c * P, *Y = (*y)->data + (size_t)n * c * P;
-        const float *Q = QKV, *K = QKV + (size_t)c * P, *V = QKV + (size_t)2 * c * P;
-        gemm(0, 0, 3 * c, P, c, 1.0f, Wqkv, c, X, P, 0.0f, QKV, P);
-        add_row_bias(QKV, bqkv, 3 * c, (size_t)P);
-        gemm(1, 0, P, P, c, scale, Q, P, K, P, 0.0f, A, P);
-        softmax_rows(A, P, P);
-        gemm(0, 1, c, P, P, 1.0f, V, P, A, P, 0.0f, O, P);
-        gemm(0, 0, c, P, c, 1.0f, Wo, c, O, P, 0.0f, Y, P);
-        add_row_bias(Y, bo, c, (size_t)P);
-    }
+    attn_job j = {at, x, NULL, *y, NULL, NULL, 1};
+    ct_nn_parallel((size_t)N, ct_num_threads((size_t)N, 1), fwd_samples, &j);
     return CT_OK;
 }
 
@@ -101,6 +123,43 @@ static void add_row_sums(const float *m, int rows, size_t cols, float *out)
     }
 }
 
+/* Input gradients of samples [n0, n1), keeping gQKV for the weights; the
+   share's gO and gA live in its own part of the scratch. */
+static void bwd_samples(void *ctx, size_t n0, size_t n1)
+{
+    const attn_job *j = ctx;
+    const ct_attn *at = j->at;
+    const ct_layer *l = &at->base;
+    int c = at->c, P = (int)ct_nn_numel_from(j->x, 2);
+    size_t N = (size_t)j->x->shape[0], k = 0, S = (size_t)j->nshares;
+    while (k + 1 < S && N * (k + 1) / S <= n0) k++;   /* this share's index */
+    float *gO = j->scratch + k * ((size_t)c * P + (size_t)P * P), *gA = gO + (size_t)c * P;
+    const float *Wqkv = l->params[0].w->data, *Wo = l->params[2].w->data;
+    float scale = 1.0f / sqrtf((float)c);
+    for (size_t n = n0; n < n1; n++) {
+        const float *gY = j->gy->data + n * (size_t)c * P;
+        const float *QKV = at->qkv->data + n * 3 * (size_t)c * P, *A = at->attn->data + n * (size_t)P * P;
+        const float *Q = QKV, *K = QKV + (size_t)c * P, *V = QKV + (size_t)2 * c * P;
+        float *gQKV = j->gqkv + n * 3 * (size_t)c * P;
+        float *gQ = gQKV, *gK = gQKV + (size_t)c * P, *gV = gQKV + (size_t)2 * c * P;
+        gemm(1, 0, c, P, c, 1.0f, Wo, c, gY, P, 0.0f, gO, P);
+        gemm(0, 0, c, P, P, 1.0f, gO, P, A, P, 0.0f, gV, P);
+        gemm(1, 0, P, P, c, 1.0f, gO, P, V, P, 0.0f, gA, P);
+        for (int i = 0; i < P; i++) {   /* through the softmax, then the scale */
+            float *g = gA + (size_t)i * P, dot = 0;
+            const float *a = A + (size_t)i * P;
+            for (int q = 0; q < P; q++) dot += g[q] * a[q];
+            for (int q = 0; q < P; q++) g[q] = a[q] * (g[q] - dot) * scale;
+        }
+        gemm(0, 1, c, P, P, 1.0f, K, P, gA, P, 0.0f, gQ, P);
+        gemm(0, 0, c, P, P, 1.0f, Q, P, gA, P, 0.0f, gK, P);
+        gemm(1, 0, c, P, 3 * c, 1.0f, Wqkv, c, gQKV, P, 0.0f, j->y->data + n * (size_t)c * P, P);
+    }
+}
+
+/* Samples are spread over threads for their input gradients; the weights'
+   gradients then sum over the samples in order, on the calling thread, so
+   they do not depend on the thread count. */
 static int attn_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_error *err)
 {
     ct_attn *at = (ct_attn *)l;
@@ -108,38 +167,20 @@ static int attn_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_er
     int c = at->c, N = (int)x->shape[0], P = (int)ct_nn_numel_from(x, 2);
     if (ct_nn_check_grad(l, gy, x->ndim, x->shape, err) != CT_OK) return CT_EINVAL;
     if (!(*gx = ct_tensor_empty(x->ndim, x->shape, err))) return CT_ENOMEM;
-    /* Workspace: gO (c×P), gA (P×P), gQKV (3c×P). */
-    float *ws = ct_nn_workspace((size_t)4 * c * P + (size_t)P * P, err);
+    int shares = ct_num_threads((size_t)N, 1);
+    size_t nq = (size_t)N * 3 * c * P, per = (size_t)c * P + (size_t)P * P;
+    float *ws = ct_nn_workspace(nq + (size_t)shares * per, err);
     if (!ws) return CT_ENOMEM;
-    float *gO = ws, *gA = gO + (size_t)c * P, *gQKV = gA + (size_t)P * P;
-    const float *Wqkv = l->params[0].w->data, *Wo = l->params[2].w->data;
-    float scale = 1.0f / sqrtf((float)c);
+    attn_job j = {at, x, gy, *gx, ws, ws + nq, shares};
+    ct_nn_parallel((size_t)N, shares, bwd_samples, &j);
+    if (!l->param_grads) return CT_OK;
     for (int n = 0; n < N; n++) {
         const float *X = x->data + (size_t)n * c * P, *gY = gy->data + (size_t)n * c * P;
-        const float *QKV = at->qkv->data + (size_t)n * 3 * c * P;
-        const float *A = at->attn->data + (size_t)n * P * P, *O = at->o->data + (size_t)n * c * P;
-        const float *Q = QKV, *K = QKV + (size_t)c * P, *V = QKV + (size_t)2 * c * P;
-        float *gQ = gQKV, *gK = gQKV + (size_t)c * P, *gV = gQKV + (size_t)2 * c * P;
-        gemm(1, 0, c, P, c, 1.0f, Wo, c, gY, P, 0.0f, gO, P);
-        if (l->param_grads) {
-            gemm(0, 1, c, c, P, 1.0f, gY, P, O, P, 1.0f, l->params[2].g->data, c);
-            add_row_sums(gY, c, (size_t)P, l->params[3].g->data);
-        }
-        gemm(0, 0, c, P, P, 1.0f, gO, P, A, P, 0.0f, gV, P);
-        gemm(1, 0, P, P, c, 1.0f, gO, P, V, P, 0.0f, gA, P);
-        for (int i = 0; i < P; i++) {   /* through the softmax, then the scale */
-            float *g = gA + (size_t)i * P, dot = 0;
-            const float *a = A + (size_t)i * P;
-            for (int j = 0; j < P; j++) dot += g[j] * a[j];
-            for (int j = 0; j < P; j++) g[j] = a[j] * (g[j] - dot) * scale;
-        }
-        gemm(0, 1, c, P, P, 1.0f, K, P, gA, P, 0.0f, gQ, P);
-        gemm(0, 0, c, P, P, 1.0f, Q, P, gA, P, 0.0f, gK, P);
-        if (l->param_grads) {
-            gemm(0, 1, 3 * c, c, P, 1.0f, gQKV, P, X, P, 1.0f, l->params[0].g->data, c);
-            add_row_sums(gQKV, 3 * c, (size_t)P, l->params[1].g->data);
-        }
-        gemm(1, 0, c, P, 3 * c, 1.0f, Wqkv, c, gQKV, P, 0.0f, (*gx)->data + (size_t)n * c * P, P);
+        const float *O = at->o->data + (size_t)n * c * P, *gQKV = ws + (size_t)n * 3 * c * P;
+        ct_nn_gemm(0, 1, c, c, P, 1.0f, gY, P, O, P, 1.0f, l->params[2].g->data, c);
+        add_row_sums(gY, c, (size_t)P, l->params[3].g->data);
+        ct_nn_gemm(0, 1, 3 * c, c, P, 1.0f, gQKV, P, X, P, 1.0f, l->params[0].g->data, c);
+        add_row_sums(gQKV, 3 * c, (size_t)P, l->params[1].g->data);
     }
     return CT_OK;
 }

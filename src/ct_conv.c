@@ -12,8 +12,10 @@
  * Columns are built for a chunk of samples at once so each GEMM has at least
  * CHUNK_COLS columns (small feature maps deep in a U-Net would otherwise give
  * GEMMs too thin to be fast), in the one shared workspace.
+ *
+ * 3×3 stride-1 2-D convolutions (most of a U-Net's work) take Winograd's
+ * F(4×4, 3×3) instead (ct_winograd.c), unless ct_conv_winograd(0).
  */
-#include <cblas.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,6 +27,24 @@ typedef struct {
     ct_layer base;
     ct_conv_cfg cfg;
 } ct_conv;
+
+static int winograd_on = 1;
+
+int ct_conv_winograd(int on)
+{
+    int was = winograd_on;
+    if (on >= 0) winograd_on = on != 0;
+    return was;
+}
+
+/* The Winograd geometry of a convolution on x, or 0 when it does not apply. */
+static int wino_of(const ct_conv *cv, const ct_tensor *x, const int op[3], ct_wino *w)
+{
+    if (!winograd_on || !ct_wino_applies(&cv->cfg)) return 0;
+    *w = (ct_wino){(int)x->shape[0], cv->cfg.cin, cv->cfg.cout, (int)x->shape[2],
+                   (int)x->shape[3], cv->cfg.pad[1], op[1], op[2]};
+    return 1;
+}
 
 /* An im2col geometry: an image of c channels, d×h×w, read by a kernel at
    od×oh×ow positions. */
@@ -143,6 +163,15 @@ static void lower(const float *t, const geom *g, int m, float *col)
         return;
     }
     for (int s = 0; s < m; s++) im2col(t + (size_t)s * g->c * geom_pixels(g), g, col + (size_t)s * P, ld);
+}
+
+/* The columns of m samples of t: t itself for one sample of a pointwise
+   kernel (no copy), else lowered into col. */
+static const float *columns(const float *t, const geom *g, int m, float *col)
+{
+    if (m == 1 && geom_pointwise(g)) return t;
+    lower(t, g, m, col);
+    return col;
 }
 
 /* Add columns back into m samples of image t; the adjoint of lower. */
@@ -264,10 +293,10 @@ static int conv_fwd(ct_conv *cv, const geom *g, const ct_tensor *x, ct_tensor *y
     for (int n0 = 0; n0 < N; n0 += m) {
         int mm = N - n0 < m ? N - n0 : m;
         size_t cols = (size_t)mm * P;
-        lower(x->data + n0 * xs, g, mm, ws);
+        const float *B = columns(x->data + n0 * xs, g, mm, ws);
         float *out = mm == 1 ? y->data + (size_t)n0 * cout * P : ws + K * m * P;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout, (int)cols, (int)K, 1.0f, W,
-                    (int)K, ws, (int)cols, 0.0f, out, (int)cols);
+        ct_nn_gemm(0, 0, cout, (int)cols, (int)K, 1.0f, W,
+                    (int)K, B, (int)cols, 0.0f, out, (int)cols);
         if (mm > 1) scatter(out, cout, P, mm, y->data + (size_t)n0 * cout * P);
     }
     return CT_OK;
@@ -292,13 +321,16 @@ static int conv_bwd(ct_conv *cv, const geom *g, const ct_tensor *x, const ct_ten
             G = ws + K * m * P;
         }
         if (l->param_grads) {
-            lower(x->data + n0 * xs, g, mm, ws);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cout, (int)K, (int)cols, 1.0f, G,
-                        (int)cols, ws, (int)cols, 1.0f, l->params[0].g->data, (int)K);
+            const float *B = columns(x->data + n0 * xs, g, mm, ws);
+            ct_nn_gemm(0, 1, cout, (int)K, (int)cols, 1.0f, G,
+                        (int)cols, B, (int)cols, 1.0f, l->params[0].g->data, (int)K);
         }
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)cols, cout, 1.0f, W,
-                    (int)K, G, (int)cols, 0.0f, ws, (int)cols);
-        raise_cols(ws, g, mm, gx->data + n0 * xs);
+        /* One pointwise sample: its gradient is the product itself (gx starts at 0). */
+        int direct = mm == 1 && geom_pointwise(g);
+        float *gcols = direct ? gx->data + n0 * xs : ws;
+        ct_nn_gemm(1, 0, (int)K, (int)cols, cout, 1.0f, W,
+                    (int)K, G, (int)cols, 0.0f, gcols, (int)cols);
+        if (!direct) raise_cols(ws, g, mm, gx->data + n0 * xs);
     }
     return CT_OK;
 }
@@ -319,7 +351,7 @@ static int convt_fwd(ct_conv *cv, const geom *g, const ct_tensor *x, ct_tensor *
             gather(X, cin, P, mm, ws + K * m * P);
             X = ws + K * m * P;
         }
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)cols, cin, 1.0f, W,
+        ct_nn_gemm(1, 0, (int)K, (int)cols, cin, 1.0f, W,
                     (int)K, X, (int)cols, 0.0f, ws, (int)cols);
         raise_cols(ws, g, mm, y->data + n0 * ys);
     }
@@ -344,11 +376,11 @@ static int convt_bwd(ct_conv *cv, const geom *g, const ct_tensor *x, const ct_te
         lower(gy->data + n0 * ys, g, mm, ws);
         if (l->param_grads) {
             gather(x->data + (size_t)n0 * cin * P, cin, P, mm, X);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cin, (int)K, (int)cols, 1.0f, X,
+            ct_nn_gemm(0, 1, cin, (int)K, (int)cols, 1.0f, X,
                         (int)cols, ws, (int)cols, 1.0f, l->params[0].g->data, (int)K);
         }
         float *out = mm == 1 ? gx->data + (size_t)n0 * cin * P : X;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cin, (int)cols, (int)K, 1.0f, W,
+        ct_nn_gemm(0, 0, cin, (int)cols, (int)K, 1.0f, W,
                     (int)K, ws, (int)cols, 0.0f, out, (int)cols);
         if (mm > 1) scatter(out, cin, P, mm, gx->data + (size_t)n0 * cin * P);
     }
@@ -374,9 +406,13 @@ static int conv_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error
     /* A transposed convolution adds into its output; a convolution writes it. */
     *y = cv->cfg.transposed ? ct_tensor_new(x->ndim, shape, err) : ct_tensor_empty(x->ndim, shape, err);
     if (!*y || ct_nn_keep(l, x, err) != CT_OK) return CT_ENOMEM;
-    int rc = cv->cfg.transposed ? convt_fwd(cv, &g, x, *y, err) : conv_fwd(cv, &g, x, *y, err);
+    ct_wino w;
+    int wino = wino_of(cv, x, op, &w);
+    int rc = wino                 ? ct_wino_forward(&w, l->params[0].w->data, x->data, (*y)->data, err)
+             : cv->cfg.transposed ? convt_fwd(cv, &g, x, *y, err)
+                                  : conv_fwd(cv, &g, x, *y, err);
     if (rc == CT_OK) add_bias(l, *y);
-    ct_nn_profile_flops(l, conv_flops(cv, &g, x));
+    ct_nn_profile_flops(l, conv_flops(cv, &g, x), wino ? ct_wino_flops(&w) : conv_flops(cv, &g, x));
     return rc;
 }
 
@@ -395,7 +431,13 @@ static int conv_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_er
                              : ct_tensor_new(x->ndim, x->shape, err);
     if (!*gx) return CT_ENOMEM;
     bias_grad(l, gy);
-    ct_nn_profile_flops(l, conv_flops(cv, &g, x) * (l->param_grads ? 2 : 1));
+    ct_wino w;
+    int wino = wino_of(cv, x, op, &w), passes = l->param_grads ? 2 : 1;
+    ct_nn_profile_flops(l, conv_flops(cv, &g, x) * passes,
+                        (wino ? ct_wino_flops(&w) : conv_flops(cv, &g, x)) * passes);
+    if (wino)
+        return ct_wino_backward(&w, l->params[0].w->data, x->data, gy->data, (*gx)->data,
+                                l->param_grads ? l->params[0].g->data : NULL, err);
     return cv->cfg.transposed ? convt_bwd(cv, &g, x, gy, *gx, err)
                               : conv_bwd(cv, &g, x, gy, *gx, err);
 }

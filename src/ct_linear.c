@@ -1,5 +1,4 @@
 /* ct_linear.c - the fully connected layer (see ct_nn.h). */
-#include <cblas.h>
 #include <stdio.h>
 
 #include "ct_nn_impl.h"
@@ -26,7 +25,7 @@ static int linear_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_err
     if (l->nparams > 1)
         for (int i = 0; i < n; i++)
             for (int j = 0; j < f->out; j++) yd[(size_t)i * f->out + j] = l->params[1].w->data[j];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, f->out, f->in, 1.0f, x->data, f->in,
+    ct_nn_gemm(0, 1, n, f->out, f->in, 1.0f, x->data, f->in,
                 l->params[0].w->data, f->in, l->nparams > 1 ? 1.0f : 0.0f, yd, f->out);
     return CT_OK;
 }
@@ -41,10 +40,10 @@ static int linear_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_
     if (ct_nn_check_grad(l, gy, 2, oshape, err) != CT_OK) return CT_EINVAL;
     *gx = ct_tensor_empty(2, x->shape, err);
     if (!*gx) return CT_ENOMEM;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, f->in, f->out, 1.0f, gy->data,
+    ct_nn_gemm(0, 0, n, f->in, f->out, 1.0f, gy->data,
                 f->out, l->params[0].w->data, f->in, 0.0f, (*gx)->data, f->in);
     if (!l->param_grads) return CT_OK;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, f->out, f->in, n, 1.0f, gy->data, f->out,
+    ct_nn_gemm(1, 0, f->out, f->in, n, 1.0f, gy->data, f->out,
                 x->data, f->in, 1.0f, l->params[0].g->data, f->in);
     if (l->nparams > 1) {
         float *gb = l->params[1].g->data;

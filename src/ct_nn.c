@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "ct_nn_impl.h"
+#include "ct_parallel.h"
 
 ct_layer *ct_nn_layer_alloc(size_t size, const ct_layer_ops *ops, ct_error *err)
 {
@@ -131,10 +132,12 @@ int ct_nn_profile(const ct_nn_prof **entries)
     return nprof;
 }
 
-void ct_nn_profile_flops(const ct_layer *l, double flops)
+void ct_nn_profile_flops(const ct_layer *l, double flops, double work)
 {
     ct_nn_prof *p = profiling ? prof_entry(l->ops->kind) : NULL;
-    if (p) p->flops += flops;
+    if (!p) return;
+    p->flops += flops;
+    p->work += work;
 }
 
 static void prof_add(const ct_layer *l, double t0)
@@ -232,6 +235,61 @@ int ct_params_flatten(ct_param *const *ps, int n, ct_tensor **w, ct_tensor **g, 
 
 static float *workspace;
 static size_t workspace_size;
+
+void ct_nn_parallel(size_t n, int nthreads, void (*fn)(void *ctx, size_t begin, size_t end),
+                    void *ctx)
+{
+    int blas = openblas_get_num_threads();
+    if (blas != 1) openblas_set_num_threads(1);
+    ct_parallel_for(n, nthreads, fn, ctx);
+    if (blas != 1) openblas_set_num_threads(blas);
+}
+
+/* Fixed GEMM blocks: columns when C is wide, else rows, else one block. */
+enum { GEMM_COLS = 256, GEMM_ROWS = 32 };
+
+typedef struct {
+    int ta, tb, m, n, k, lda, ldb, ldc, by_rows, block;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+} gemm_job;
+
+static void gemm_blocks(void *ctx, size_t b0, size_t b1)
+{
+    const gemm_job *j = ctx;
+    for (size_t b = b0; b < b1; b++) {
+        int lo = (int)b * j->block, size = j->by_rows ? j->m : j->n;
+        int len = size - lo < j->block ? size - lo : j->block;
+        const float *A = j->A, *B = j->B;
+        float *C = j->C;
+        if (j->by_rows) {
+            A += j->ta ? (size_t)lo : (size_t)lo * (size_t)j->lda;
+            C += (size_t)lo * (size_t)j->ldc;
+        } else {
+            B += j->tb ? (size_t)lo * (size_t)j->ldb : (size_t)lo;
+            C += lo;
+        }
+        cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans,
+                    j->by_rows ? len : j->m, j->by_rows ? j->n : len, j->k, j->alpha, A, j->lda, B,
+                    j->ldb, j->beta, C, j->ldc);
+    }
+}
+
+void ct_nn_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
+                const float *B, int ldb, float beta, float *C, int ldc)
+{
+    gemm_job j = {ta, tb, m, n, k, lda, ldb, ldc, 0, n, alpha, beta, A, B, C};
+    if (n >= 2 * GEMM_COLS) j.block = GEMM_COLS;
+    else if (m >= 2 * GEMM_ROWS) j.by_rows = 1, j.block = GEMM_ROWS;
+    else j.block = n > 0 ? n : 1;
+    int size = j.by_rows ? m : n;
+    size_t blocks = size > 0 ? (size_t)((size + j.block - 1) / j.block) : 0;
+    double work = (double)m * (double)n * (double)k;
+    /* Blocks below ~1 Mflop each are not worth a thread. */
+    size_t per = (size_t)(1 + (1e6 * (double)blocks) / (work + 1));
+    ct_nn_parallel(blocks, ct_num_threads(blocks, per), gemm_blocks, &j);
+}
 
 float *ct_nn_workspace(size_t n, ct_error *err)
 {

@@ -34,9 +34,13 @@
  * changing that tensor in place before backward corrupts the gradients.
  * Outputs are fresh tensors, never overwritten by a later call.
  *
- * Threads.  GEMMs run on OpenBLAS's threads; the convolution workspace is
- * one buffer shared by all layers, so layers must be driven from one thread.
- * Results are identical for a given seed and thread count.
+ * Threads.  Layers split their work, GEMMs included, over ct_parallel's
+ * threads (CT_NUM_THREADS), with OpenBLAS held to one thread meanwhile.
+ * Every split computes each value the same way whatever the thread count,
+ * so results are identical for a given seed, whatever CT_NUM_THREADS and
+ * OPENBLAS_NUM_THREADS (tests/c/test_nn.c compares 1 and 3 threads).
+ * The convolution workspace is one buffer shared by all layers, so layers
+ * must be driven from one thread.
  *
  * Ownership: ct_*_new return layers the caller frees with ct_layer_free;
  * tensors returned through y/gx belong to the caller.  Layers never keep
@@ -101,8 +105,9 @@ void ct_nn_workspace_release(void);
    are timed while profiling is on; GEMM-heavy layers add their flops. */
 typedef struct {
     const char *kind;
-    double seconds, flops;
+    double seconds, flops;  /* flops: of the direct algorithm (im2col + GEMM) */
     long calls;
+    double work;            /* flops the GEMMs actually did (Winograd does fewer) */
 } ct_nn_prof;
 
 /* Turn profiling on or off (off by default); turning it on clears it. */
@@ -111,8 +116,9 @@ void ct_nn_profile_enable(int on);
 /* Return the profile entries (one per layer kind seen) and their count. */
 int ct_nn_profile(const ct_nn_prof **entries);
 
-/* Record flops done by l in the profile (no-op when profiling is off). */
-void ct_nn_profile_flops(const ct_layer *l, double flops);
+/* Record flops done by l in the profile (no-op when profiling is off):
+   those of the direct algorithm, and those its GEMMs actually did. */
+void ct_nn_profile_flops(const ct_layer *l, double flops, double work);
 
 /* Measure cblas_sgemm on n×n×n matrices, best of reps runs, in GFLOP/s. */
 double ct_nn_sgemm_gflops(int n, int reps, ct_error *err);
@@ -137,8 +143,14 @@ typedef struct {
 ct_conv_cfg ct_conv_cfg_2d(int cin, int cout, int k, int stride, int pad);
 
 /* Conv2d/Conv3d (weight cout×cin×k..) or ConvTranspose2d/3d (weight
-   cin×cout×k..), bias cout; im2col + sgemm, no im2col for 1×1 stride 1. */
+   cin×cout×k..), bias cout; im2col + sgemm, no im2col for 1×1 stride 1,
+   Winograd F(4×4, 3×3) for 3×3 stride-1 2-D convolutions. */
 ct_layer *ct_conv_new(const ct_conv_cfg *cfg, ct_rng *r, ct_error *err);
+
+/* Turn the Winograd F(4×4, 3×3) path of 3×3 stride-1 2-D convolutions on
+   (1, the default) or off (0: im2col + sgemm, for tests and benchmarks);
+   on < 0 only asks.  Returns the previous setting.  Process-wide. */
+int ct_conv_winograd(int on);
 
 /* Compute the output shape of a convolution layer for input x. */
 int ct_conv_out_shape(const ct_layer *l, const ct_tensor *x, int64_t *shape, ct_error *err);

@@ -38,7 +38,48 @@ int ct_nn_check_grad(const ct_layer *l, const ct_tensor *gy, int ndim, const int
 /* Return the shared workspace with room for n floats (grown as needed). */
 float *ct_nn_workspace(size_t n, ct_error *err);
 
+/* ct_parallel_for with OpenBLAS held to one thread meanwhile, so the
+   shares can call cblas themselves: GEMMs split by the caller neither
+   queue for OpenBLAS's pool nor oversubscribe the cores, and their
+   results do not depend on OpenBLAS's thread count. */
+void ct_nn_parallel(size_t n, int nthreads, void (*fn)(void *ctx, size_t begin, size_t end),
+                    void *ctx);
+
+/* The vectorised e^x of SiLU and sigmoid (ct_act.c) on one value, for tests:
+   relative error below 3e-7 on [-87, 88], x clamped to it, NaN kept. */
+float ct_nn_exp_vec(float x);
+
+/* C (m×n) = alpha·op(A)·op(B) + beta·C, row-major (ta, tb: transpose A,
+   B), as cblas_sgemm, cut into fixed blocks of C's columns (or rows, when
+   C is narrow) run on ct_nn_parallel's threads.  The blocks depend only on
+   the sizes, so the result does not depend on the thread count; and
+   OpenBLAS's own threads, which spin for a while after each call they
+   serve, stay idle. */
+void ct_nn_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
+                const float *B, int ldb, float beta, float *C, int ldc);
+
 /* Product of the sizes of x from dimension d on. */
 size_t ct_nn_numel_from(const ct_tensor *x, int d);
+
+/* Winograd F(4×4, 3×3) convolution (ct_winograd.c) of input n×cin×h×w,
+   padding pad, into output n×cout×oh×ow; no bias. */
+typedef struct {
+    int n, cin, cout, h, w, pad, oh, ow;
+} ct_wino;
+
+/* Whether a convolution configuration takes the Winograd path: 2-D, not
+   transposed, 3×3, stride 1, equal padding of at most 2. */
+int ct_wino_applies(const ct_conv_cfg *c);
+
+/* The flops of the GEMMs of one pass (forward, or one of the gradients). */
+double ct_wino_flops(const ct_wino *w);
+
+/* y = conv(x, W) (W cout×cin×3×3), using the shared workspace. */
+int ct_wino_forward(const ct_wino *w, const float *W, const float *x, float *y, ct_error *err);
+
+/* gx = the input gradient (written, not added); gW += the weight gradient
+   unless gW is NULL. */
+int ct_wino_backward(const ct_wino *w, const float *W, const float *x, const float *gy,
+                     float *gx, float *gW, ct_error *err);
 
 #endif

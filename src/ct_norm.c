@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "ct_nn_impl.h"
+#include "ct_parallel.h"
 
 typedef enum { NORM_BATCH, NORM_GROUP, NORM_LAYER } norm_kind;
 
@@ -97,6 +98,19 @@ static double sumsq8(const float *p, size_t n, float m)
     return s;
 }
 
+/* Σ p[i]·q[i] like sum8. */
+static double dot8(const float *p, const float *q, size_t n)
+{
+    float acc[8] = {0};
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int k = 0; k < 8; k++) acc[k] += p[j + (size_t)k] * q[j + (size_t)k];
+    double s = 0;
+    for (; j < n; j++) s += (double)(p[j] * q[j]);
+    for (int k = 0; k < 8; k++) s += (double)acc[k];
+    return s;
+}
+
 static void group_moments(const float *x, group_span s, double *mean, double *var)
 {
     double sum = 0, sq = 0;
@@ -156,6 +170,108 @@ static void norm_stats(ct_norm *nm, const ct_tensor *x, size_t g, double *mean, 
     }
 }
 
+/* Normalisation work is split into shares of at least this many elements. */
+enum { NORM_SHARE = 1 << 15 };
+
+/* t threads, or n if fewer: one item per thread at least. */
+static int at_most(int t, size_t n)
+{
+    return (size_t)t < n ? t : (int)n;
+}
+
+typedef struct {
+    ct_norm *nm;
+    const ct_tensor *x;     /* the input (forward) or x̂ (backward) */
+    const ct_tensor *xhat;  /* x̂ (forward writes its data) */
+    ct_tensor *out;         /* y or gx */
+    const ct_tensor *gy;
+} norm_job;
+
+/* x̂ = (x - μ)/σ for groups [g0, g1). */
+static void normalize_groups(void *ctx, size_t g0, size_t g1)
+{
+    const norm_job *j = ctx;
+    ct_norm *nm = j->nm;
+    for (size_t g = g0; g < g1; g++) {
+        double mean, var;
+        norm_stats(nm, j->x, g, &mean, &var);
+        float m = (float)mean, inv = (float)(1.0 / sqrt(var + (double)nm->eps));
+        nm->invstd[g] = inv;
+        group_span s = group_of(nm, j->x, g);
+        for (size_t k = 0; k < s.nseg; k++) {
+            size_t off = s.base + k * s.stride;
+            for (size_t i = 0; i < s.len; i++) j->xhat->data[off + i] = (j->x->data[off + i] - m) * inv;
+        }
+    }
+}
+
+/* y = γ x̂ + β for samples [n0, n1). */
+static void affine_samples(void *ctx, size_t n0, size_t n1)
+{
+    const norm_job *j = ctx;
+    const ct_layer *l = &j->nm->base;
+    size_t per = j->x->numel / (size_t)j->x->shape[0], S = affine_run(j->nm, per);
+    const float *gam = l->params[0].w->data, *bet = l->params[1].w->data;
+    for (size_t n = n0; n < n1; n++)
+        for (size_t a = 0; a < per / S; a++) {
+            const float *xh = j->xhat->data + n * per + a * S;
+            float *yo = j->out->data + n * per + a * S, ga = gam[a], be = bet[a];
+            for (size_t s = 0; s < S; s++) yo[s] = xh[s] * ga + be;
+        }
+}
+
+/* For affine parameters [a0, a1): gγ += Σ gy·x̂, gβ += Σ gy, and
+   ĝ = gy·γ into gx. */
+static void affine_grads(void *ctx, size_t a0, size_t a1)
+{
+    const norm_job *j = ctx;
+    const ct_layer *l = &j->nm->base;
+    const ct_tensor *xhat = j->xhat;
+    size_t N = (size_t)xhat->shape[0], per = xhat->numel / N, S = affine_run(j->nm, per);
+    const float *gam = l->params[0].w->data;
+    float *gg = l->params[0].g->data, *gb = l->params[1].g->data, *gh = j->out->data;
+    for (size_t a = a0; a < a1; a++)
+        for (size_t n = 0; n < N; n++) {
+            size_t off = n * per + a * S;
+            const float *g = j->gy->data + off, *xh = xhat->data + off;
+            float ga = gam[a];
+            for (size_t s = 0; s < S; s++) gh[off + s] = g[s] * ga;
+            if (l->param_grads) {
+                gg[a] += (float)dot8(g, xh, S);
+                gb[a] += (float)sum8(g, S);
+            }
+        }
+}
+
+/* gx = (ĝ - mean(ĝ) - x̂·mean(ĝ·x̂)) / σ for groups [g0, g1). */
+static void group_grads(void *ctx, size_t g0, size_t g1)
+{
+    const norm_job *j = ctx;
+    const ct_norm *nm = j->nm;
+    const ct_tensor *xhat = j->xhat;
+    float *gh = j->out->data;
+    for (size_t g = g0; g < g1; g++) {
+        group_span s = group_of(nm, xhat, g);
+        float inv = nm->invstd[g];
+        double m1 = 0, m2 = 0;
+        if (nm->batch_stats) {
+            for (size_t k = 0; k < s.nseg; k++) {
+                size_t off = s.base + k * s.stride;
+                m1 += sum8(gh + off, s.len);
+                m2 += dot8(gh + off, xhat->data + off, s.len);
+            }
+            m1 /= (double)(s.nseg * s.len);
+            m2 /= (double)(s.nseg * s.len);
+        }
+        float f1 = (float)m1, f2 = (float)m2;
+        for (size_t k = 0; k < s.nseg; k++) {
+            size_t off = s.base + k * s.stride;
+            for (size_t i = 0; i < s.len; i++)
+                gh[off + i] = (gh[off + i] - f1 - xhat->data[off + i] * f2) * inv;
+        }
+    }
+}
+
 /* x -> x̂ = (x - μ)/σ per group, then y = γ x̂ + β. */
 static int norm_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
 {
@@ -175,25 +291,10 @@ static int norm_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error
         return CT_ENOMEM;
     }
     nm->batch_stats = !(nm->kind == NORM_BATCH && !l->training);
-    for (size_t g = 0; g < G; g++) {
-        double mean, var;
-        norm_stats(nm, x, g, &mean, &var);
-        float m = (float)mean, inv = (float)(1.0 / sqrt(var + (double)nm->eps));
-        nm->invstd[g] = inv;
-        group_span s = group_of(nm, x, g);
-        for (size_t k = 0; k < s.nseg; k++) {
-            size_t off = s.base + k * s.stride;
-            for (size_t j = 0; j < s.len; j++) xhat->data[off + j] = (x->data[off + j] - m) * inv;
-        }
-    }
-    size_t N = (size_t)x->shape[0], per = x->numel / N, S = affine_run(nm, per);
-    const float *gam = l->params[0].w->data, *bet = l->params[1].w->data;
-    for (size_t n = 0; n < N; n++)
-        for (size_t a = 0; a < per / S; a++) {
-            const float *xh = xhat->data + n * per + a * S;
-            float *yo = (*y)->data + n * per + a * S, ga = gam[a], be = bet[a];
-            for (size_t s = 0; s < S; s++) yo[s] = xh[s] * ga + be;
-        }
+    norm_job j = {nm, x, xhat, *y, NULL};
+    int t = ct_num_threads(x->numel, NORM_SHARE);
+    ct_parallel_for(G, at_most(t, G), normalize_groups, &j);
+    ct_parallel_for((size_t)x->shape[0], at_most(t, (size_t)x->shape[0]), affine_samples, &j);
     ct_tensor_free(l->x);
     l->x = xhat;
     return CT_OK;
@@ -205,47 +306,13 @@ static int norm_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_er
     const ct_tensor *xhat = l->x;
     if (ct_nn_check_grad(l, gy, xhat->ndim, xhat->shape, err) != CT_OK) return CT_EINVAL;
     if (!(*gx = ct_tensor_empty(xhat->ndim, xhat->shape, err))) return CT_ENOMEM;
-    size_t N = (size_t)xhat->shape[0], per = xhat->numel / N, S = affine_run(nm, per);
-    const float *gam = l->params[0].w->data;
-    float *gg = l->params[0].g->data, *gb = l->params[1].g->data, *gh = (*gx)->data;
-    for (size_t n = 0; n < N; n++)
-        for (size_t a = 0; a < per / S; a++) {
-            size_t off = n * per + a * S;
-            const float *g = gy->data + off, *xh = xhat->data + off;
-            float sg = 0, sgx = 0, ga = gam[a];
-            for (size_t s = 0; s < S; s++) {
-                sg += g[s];
-                sgx += g[s] * xh[s];
-                gh[off + s] = g[s] * ga;
-            }
-            if (l->param_grads) {
-                gg[a] += sgx;
-                gb[a] += sg;
-            }
-        }
-    size_t G = group_count(nm, xhat);
-    for (size_t g = 0; g < G; g++) {
-        group_span s = group_of(nm, xhat, g);
-        float inv = nm->invstd[g];
-        double m1 = 0, m2 = 0;
-        if (nm->batch_stats) {
-            for (size_t k = 0; k < s.nseg; k++) {
-                size_t off = s.base + k * s.stride;
-                for (size_t j = 0; j < s.len; j++) {
-                    m1 += (double)gh[off + j];
-                    m2 += (double)gh[off + j] * (double)xhat->data[off + j];
-                }
-            }
-            m1 /= (double)(s.nseg * s.len);
-            m2 /= (double)(s.nseg * s.len);
-        }
-        float f1 = (float)m1, f2 = (float)m2;
-        for (size_t k = 0; k < s.nseg; k++) {
-            size_t off = s.base + k * s.stride;
-            for (size_t j = 0; j < s.len; j++)
-                gh[off + j] = (gh[off + j] - f1 - xhat->data[off + j] * f2) * inv;
-        }
-    }
+    size_t N = (size_t)xhat->shape[0], per = xhat->numel / N, S = affine_run(nm, per), G = group_count(nm, xhat);
+    norm_job j = {nm, xhat, xhat, *gx, gy};
+    int t = ct_num_threads(xhat->numel, NORM_SHARE);
+    /* Per channel (not per sample) so each parameter's gradient sums over
+       the samples in the same order whatever the thread count. */
+    ct_parallel_for(per / S, S >= 16 ? at_most(t, per / S) : 1, affine_grads, &j);
+    ct_parallel_for(G, at_most(t, G), group_grads, &j);
     return CT_OK;
 }
 

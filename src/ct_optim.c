@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "ct_nn_impl.h"
+#include "ct_parallel.h"
 
 ct_adam *ct_adam_new(const ct_adam_cfg *cfg, size_t n, ct_error *err)
 {
@@ -35,6 +36,27 @@ void ct_adam_free(ct_adam *a)
     free(a);
 }
 
+/* Element-wise work is split into shares of at least this many elements. */
+enum { ADAM_SHARE = 1 << 16 };
+
+typedef struct {
+    float b1, b2, lr, inv_bc2, decay, l2, eps;
+    float *W, *M, *V;
+    const float *G;
+} adam_job;
+
+static void adam_range(void *ctx, size_t i0, size_t i1)
+{
+    const adam_job *j = ctx;
+    float *W = j->W, *M = j->M, *V = j->V;
+    for (size_t i = i0; i < i1; i++) {
+        float gi = j->G[i] + j->l2 * W[i];
+        M[i] = j->b1 * M[i] + (1.0f - j->b1) * gi;
+        V[i] = j->b2 * V[i] + (1.0f - j->b2) * gi * gi;
+        W[i] = W[i] * j->decay - j->lr * M[i] / (sqrtf(V[i] * j->inv_bc2) + j->eps);
+    }
+}
+
 int ct_adam_step(ct_adam *a, ct_tensor *w, const ct_tensor *g, ct_error *err)
 {
     if (w->numel != a->m->numel || g->numel != w->numel)
@@ -46,16 +68,10 @@ int ct_adam_step(ct_adam *a, ct_tensor *w, const ct_tensor *g, ct_error *err)
     float b1 = c->beta1, b2 = c->beta2;
     float bc1 = (float)(1.0 - pow((double)b1, (double)a->step));
     float bc2 = (float)(1.0 - pow((double)b2, (double)a->step));
-    float lr = c->lr / bc1, inv_bc2 = 1.0f / bc2, wd = c->weight_decay;
-    float decay = c->decoupled ? 1.0f - c->lr * wd : 1.0f, l2 = c->decoupled ? 0.0f : wd;
-    float *W = w->data, *M = a->m->data, *V = a->v->data;
-    const float *G = g->data;
-    for (size_t i = 0; i < w->numel; i++) {
-        float gi = G[i] + l2 * W[i];
-        M[i] = b1 * M[i] + (1.0f - b1) * gi;
-        V[i] = b2 * V[i] + (1.0f - b2) * gi * gi;
-        W[i] = W[i] * decay - lr * M[i] / (sqrtf(V[i] * inv_bc2) + c->eps);
-    }
+    float wd = c->weight_decay;
+    adam_job j = {b1, b2, c->lr / bc1, 1.0f / bc2, c->decoupled ? 1.0f - c->lr * wd : 1.0f,
+                  c->decoupled ? 0.0f : wd, c->eps, w->data, a->m->data, a->v->data, g->data};
+    ct_parallel_for(w->numel, ct_num_threads(w->numel, ADAM_SHARE), adam_range, &j);
     return CT_OK;
 }
 

@@ -554,7 +554,7 @@ static int nn_profile(lua_State *L)
     int n = ct_nn_profile(&p);
     lua_createtable(L, n, 0);
     for (int i = 0; i < n; i++) {
-        lua_createtable(L, 0, 4);
+        lua_createtable(L, 0, 5);
         lua_pushstring(L, p[i].kind);
         lua_setfield(L, -2, "kind");
         lua_pushnumber(L, p[i].seconds);
@@ -563,6 +563,8 @@ static int nn_profile(lua_State *L)
         lua_setfield(L, -2, "flops");
         lua_pushinteger(L, p[i].calls);
         lua_setfield(L, -2, "calls");
+        lua_pushnumber(L, p[i].work);
+        lua_setfield(L, -2, "work");
         lua_rawseti(L, -2, i + 1);
     }
     return 1;
@@ -576,6 +578,12 @@ static int nn_sgemm_gflops(lua_State *L)
     double gf = ct_nn_sgemm_gflops(n, reps, &err);
     if (gf < 0) return luaL_error(L, "%s", err.msg);
     lua_pushnumber(L, gf);
+    return 1;
+}
+
+static int nn_winograd(lua_State *L)
+{
+    lua_pushboolean(L, ct_conv_winograd(lua_isnoneornil(L, 1) ? -1 : lua_toboolean(L, 1)));
     return 1;
 }
 
@@ -623,9 +631,13 @@ static const ctL_Reg nn_funcs[] = {
     {"release_workspace", nn_release_workspace, "release_workspace() -> nil. Free the shared "
                                                 "convolution workspace."},
     {"profile", nn_profile, "profile([on]) -> list | nil. With an argument, turn layer timing on "
-                            "(clearing it) or off; without, the entries {kind, seconds, flops, calls}."},
+                            "(clearing it) or off; without, the entries {kind, seconds, flops, calls, work} "
+                            "(flops of the direct algorithm; work, of the GEMMs actually run)."},
     {"sgemm_gflops", nn_sgemm_gflops, "sgemm_gflops([n=2048, reps=3]) -> number. cblas_sgemm's "
                                       "speed on n×n matrices (best of reps), in GFLOP/s."},
+    {"winograd", nn_winograd, "winograd([on]) -> boolean. Whether 3×3 stride-1 2-D convolutions "
+                              "use Winograd F(4×4, 3×3) (default true) or im2col + sgemm; with an "
+                              "argument, set it and return the previous setting."},
     {NULL, NULL, NULL}
 };
 

@@ -31,7 +31,7 @@ for _, name in ipairs{"linear", "conv2d", "conv3d", "convtranspose2d", "convtran
                       "batchnorm", "groupnorm", "layernorm", "relu", "leaky_relu", "silu",
                       "sigmoid", "tanh", "upsample", "attention", "time_embedding",
                       "mse", "bce_logits", "wasserstein", "clip_grad_norm", "profile",
-                      "sgemm_gflops"} do
+                      "sgemm_gflops", "winograd"} do
   M[name] = core[name]
 end
 

@@ -16,6 +16,8 @@
 #include <string.h>
 
 #include "ct_nn.h"
+#include "ct_nn_impl.h"
+#include "ct_parallel.h"
 #include "ct_tensor_ops.h"
 #include "tap.h"
 
@@ -121,10 +123,21 @@ static void test_gradients(void)
     int64_t xs1[4] = {3, 3, 5, 5};
     c = conv_cfg(2, 0, 3, 2, k1, s1, p0, op0);
     check_layer("conv2d 1x1 (no im2col)", ct_conv_new(&c, &rng, &err), 4, xs1);
+    int64_t xbig[4] = {2, 3, 33, 34};   /* one sample per GEMM: no copy at all */
+    check_layer("conv2d 1x1, one sample per chunk", ct_conv_new(&c, &rng, &err), 4, xbig);
     int64_t xs2[4] = {2, 2, 4, 5};
     const int k5[3] = {1, 5, 2}, p2[3] = {0, 2, 0};
     c = conv_cfg(2, 0, 2, 3, k5, s1, p2, op0);
     check_layer("conv2d k5x2 p2x0", ct_conv_new(&c, &rng, &err), 4, xs2);
+    /* 3×3 stride 1: the Winograd path, on sizes that leave partial tiles. */
+    int64_t xw[4] = {2, 3, 7, 5};
+    c = conv_cfg(2, 0, 3, 4, k3, s1, p1, op0);
+    check_layer("conv2d k3 s1 p1 (Winograd) on 7x5", ct_conv_new(&c, &rng, &err), 4, xw);
+    c = conv_cfg(2, 0, 3, 2, k3, s1, p0, op0);
+    check_layer("conv2d k3 s1 p0 (Winograd) on 7x5", ct_conv_new(&c, &rng, &err), 4, xw);
+    const int p22[3] = {0, 2, 2};
+    c = conv_cfg(2, 0, 3, 2, k3, s1, p22, op0);
+    check_layer("conv2d k3 s1 p2 (Winograd) on 7x5", ct_conv_new(&c, &rng, &err), 4, xw);
     int64_t xt[4] = {2, 3, 4, 5};
     c = conv_cfg(2, 1, 3, 2, k3, s2x, p1, op1);
     check_layer("convtranspose2d k3 s2 p1 op1", ct_conv_new(&c, &rng, &err), 4, xt);
@@ -228,6 +241,188 @@ static void test_naive(void)
     naive_case("conv3d k3 p1", &c, 5, v);
     c = conv_cfg(3, 1, 2, 3, k4, s222, p111, op0);
     naive_case("convtranspose3d k4 s2 p1 (the GAN's upsampler)", &c, 5, v);
+}
+
+/* Forward, input gradient and weight gradient of one conv layer on x. */
+typedef struct {
+    ct_tensor *y, *gx, *gw;
+} conv_run;
+
+static conv_run run_conv(ct_layer *l, const ct_tensor *x, const ct_tensor *R)
+{
+    ct_error err;
+    conv_run r = {NULL, NULL, NULL};
+    ct_tensor_fill(l->params[0].g, 0.0f);
+    if (ct_layer_forward(l, x, &r.y, &err) != CT_OK || ct_layer_backward(l, R, &r.gx, &err) != CT_OK)
+        return r;
+    r.gw = ct_tensor_clone(l->params[0].g, &err);
+    return r;
+}
+
+static void free_run(conv_run *r)
+{
+    ct_tensor_free(r->y);
+    ct_tensor_free(r->gx);
+    ct_tensor_free(r->gw);
+}
+
+/* Largest |a - b| over the largest |b|; infinity when either is missing. */
+static double rel_diff(const ct_tensor *a, const ct_tensor *b)
+{
+    if (!a || !b || a->numel != b->numel) return INFINITY;
+    double d = 0, m = 1e-12;
+    for (size_t i = 0; i < a->numel; i++) {
+        d = fmax(d, fabs((double)a->data[i] - (double)b->data[i]));
+        m = fmax(m, fabs((double)b->data[i]));
+    }
+    return d / m;
+}
+
+/* Winograd F(4×4, 3×3) against im2col + sgemm: forward and both gradients,
+   on sizes that leave partial tiles and on channel counts of a U-Net. */
+static void test_winograd(void)
+{
+    ct_error err;
+    const int k3[3] = {1, 3, 3}, s1[3] = {1, 1, 1}, op0[3] = {0, 0, 0};
+    struct { int n, cin, cout, h, w, pad; } cases[] = {
+        {3, 5, 7, 9, 11, 1}, {2, 3, 4, 6, 5, 0}, {1, 2, 3, 3, 3, 2}, {4, 32, 24, 8, 8, 1},
+        {2, 16, 8, 13, 1, 1},
+    };
+    for (size_t i = 0; i < CT_COUNTOF(cases); i++) {
+        const int p[3] = {0, cases[i].pad, cases[i].pad};
+        ct_conv_cfg c = conv_cfg(2, 0, cases[i].cin, cases[i].cout, k3, s1, p, op0);
+        ct_layer *l = ct_conv_new(&c, &rng, &err);
+        int64_t xs[4] = {cases[i].n, cases[i].cin, cases[i].h, cases[i].w};
+        ct_tensor *x = randn(4, xs);
+        int64_t ys[4];
+        ct_conv_out_shape(l, x, ys, &err);
+        ct_tensor *R = randn(4, ys);
+        int was = ct_conv_winograd(0);
+        conv_run d = run_conv(l, x, R);
+        ct_conv_winograd(1);
+        conv_run w = run_conv(l, x, R);
+        ct_conv_winograd(was);
+        double ey = rel_diff(w.y, d.y), ex = rel_diff(w.gx, d.gx), ew = rel_diff(w.gw, d.gw);
+        ok(ey < 1e-5 && ex < 1e-5 && ew < 1e-5,
+           "Winograd = im2col on %dx%dx%dx%d -> %d, pad %d (rel. diffs y %.2g, gx %.2g, gW %.2g)",
+           cases[i].n, cases[i].cin, cases[i].h, cases[i].w, cases[i].cout, cases[i].pad, ey, ex, ew);
+        free_run(&d);
+        free_run(&w);
+        ct_tensor_free(x);
+        ct_tensor_free(R);
+        ct_layer_free(l);
+    }
+}
+
+/* A stack of layers run twice, on 1 and on 3 threads (CT_NUM_THREADS),
+   must give bit-identical outputs and gradients. */
+static void test_thread_equality(void)
+{
+    ct_error err;
+    const char *saved = getenv("CT_NUM_THREADS");
+    char *keep = saved ? strdup(saved) : NULL;
+    ct_conv_cfg c3 = ct_conv_cfg_2d(8, 16, 3, 1, 1), cd = ct_conv_cfg_2d(16, 16, 3, 2, 1);
+    ct_layer *ls[6] = {ct_conv_new(&c3, &rng, &err), ct_groupnorm_new(4, 16, 1e-5f, &err),
+                       ct_act_new(CT_ACT_SILU, 0, &err), ct_attention_new(16, &rng, &err),
+                       ct_conv_new(&cd, &rng, &err), ct_act_new(CT_ACT_SILU, 0, &err)};
+    int64_t xs[4] = {5, 8, 12, 12};
+    ct_tensor *x = randn(4, xs), *out[2] = {NULL, NULL}, *gin[2] = {NULL, NULL};
+    int64_t ys[4] = {5, 16, 6, 6};
+    ct_tensor *R = randn(4, ys), *grads[2][6];
+    for (int run = 0; run < 2; run++) {
+        setenv("CT_NUM_THREADS", run ? "3" : "1", 1);
+        ct_tensor *h = ct_tensor_clone(x, &err), *g = ct_tensor_clone(R, &err), *t;
+        for (int i = 0; i < 6; i++) {
+            ct_layer_forward(ls[i], h, &t, &err);
+            ct_tensor_free(h);   /* the layer keeps a view, which keeps the storage */
+            h = t;
+        }
+        for (int i = 5; i >= 0; i--) {
+            for (int p = 0; p < ls[i]->nparams; p++) ct_tensor_fill(ls[i]->params[p].g, 0.0f);
+            ct_layer_backward(ls[i], g, &t, &err);
+            grads[run][i] = ls[i]->nparams ? ct_tensor_clone(ls[i]->params[0].g, &err) : NULL;
+            ct_tensor_free(g);
+            g = t;
+        }
+        out[run] = h;
+        gin[run] = g;
+    }
+    int same = out[0]->numel == out[1]->numel &&
+               !memcmp(out[0]->data, out[1]->data, out[0]->numel * sizeof(float)) &&
+               !memcmp(gin[0]->data, gin[1]->data, gin[0]->numel * sizeof(float));
+    for (int i = 0; i < 6; i++) {
+        if (grads[0][i])
+            same = same && !memcmp(grads[0][i]->data, grads[1][i]->data, grads[0][i]->numel * sizeof(float));
+        ct_tensor_free(grads[0][i]);
+        ct_tensor_free(grads[1][i]);
+    }
+    ok(same, "1 and 3 threads give bit-identical outputs and gradients");
+    if (keep) setenv("CT_NUM_THREADS", keep, 1);
+    else unsetenv("CT_NUM_THREADS");
+    free(keep);
+    for (int r = 0; r < 2; r++) {
+        ct_tensor_free(out[r]);
+        ct_tensor_free(gin[r]);
+    }
+    for (int i = 0; i < 6; i++) ct_layer_free(ls[i]);
+    ct_tensor_free(x);
+    ct_tensor_free(R);
+}
+
+/* ct_parallel's pool: every index once per call, over many calls of
+   varying thread counts, and calls made from inside a share. */
+typedef struct {
+    int *hits;
+    int nested;
+} visit_ctx;
+
+static void visit(void *ctx, size_t b, size_t e)
+{
+    visit_ctx *v = ctx;
+    for (size_t i = b; i < e; i++) v->hits[i]++;
+}
+
+static void visit_nested(void *ctx, size_t b, size_t e)
+{
+    visit_ctx *v = ctx;
+    for (size_t i = b; i < e; i++) {
+        visit_ctx inner = {v->hits + 64 * i, 0};
+        ct_parallel_for(64, 3, visit, &inner);
+    }
+}
+
+static void test_pool(void)
+{
+    static int hits[64 * 8];
+    visit_ctx v = {hits, 0};
+    int bad = 0;
+    for (int call = 0; call < 2000; call++) {
+        size_t n = (size_t)(call % 97) + 1;
+        memset(hits, 0, sizeof hits);
+        ct_parallel_for(n, 1 + call % 5, visit, &v);
+        for (size_t i = 0; i < n; i++) bad += hits[i] != 1;
+    }
+    ok(!bad, "ct_parallel_for: 2000 calls on 1-5 threads visit every index once (%d misses)", bad);
+    memset(hits, 0, sizeof hits);
+    ct_parallel_for(8, 4, visit_nested, &v);
+    bad = 0;
+    for (int i = 0; i < 64 * 8; i++) bad += hits[i] != 1;
+    ok(!bad, "ct_parallel_for called from inside shares (%d misses)", bad);
+}
+
+/* The vectorised exp of SiLU and sigmoid against libm's, in double. */
+static void test_exp(void)
+{
+    double worst = 0;
+    for (int i = 0; i <= 200000; i++) {
+        float x = -87.0f + 175.0f * (float)i / 200000.0f;
+        double ref = exp((double)x), rel = fabs((double)ct_nn_exp_vec(x) - ref) / ref;
+        if (rel > worst) worst = rel;
+    }
+    ok(worst < 3e-7, "SiLU's exp: relative error %.2g (< 3e-7) on [-87, 88]", worst);
+    ok(ct_nn_exp_vec(-1000.0f) >= 0 && ct_nn_exp_vec(-1000.0f) < 2e-38f &&
+       ct_nn_exp_vec(1000.0f) > 1e38f && isnan(ct_nn_exp_vec(NAN)),
+       "SiLU's exp clamps far out and keeps NaN");
 }
 
 static void test_errors(void)
@@ -339,6 +534,10 @@ int main(void)
     ct_rng_seed(&rng, seed);
     test_gradients();
     test_naive();
+    test_winograd();
+    test_thread_equality();
+    test_exp();
+    test_pool();
     test_errors();
     test_losses();
     test_timeembed();

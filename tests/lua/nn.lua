@@ -219,4 +219,21 @@ T.test("a seeded training run is reproducible", function()
   T.eq(run(), run(), "final loss")
 end)
 
+T.test("nn.winograd switches the 3x3 path, both give the same convolution", function()
+  local conv = nn.conv2d(3, 5, 3, {padding = 1})
+  local x = tensor.randn{2, 3, 9, 7}
+  T.eq(nn.winograd(), true, "on by default")
+  local yw = conv:forward(x)
+  T.eq(nn.winograd(false), true, "setting returns the previous setting")
+  local yd = conv:forward(x)
+  nn.winograd(true)
+  T.truthy(maxdiff(yw, yd) < 1e-4, "Winograd and im2col agree")
+  local prof
+  nn.profile(true)
+  conv:forward(x)
+  prof = nn.profile()
+  nn.profile(false)
+  T.truthy(prof[1].work < prof[1].flops, "the profile shows Winograd's smaller GEMM work")
+end)
+
 T.done()

@@ -1,0 +1,541 @@
+/*
+ * ct_winograd.c - 3×3 stride-1 2-D convolutions by Winograd's F(4×4, 3×3)
+ * (Lavin & Gray, "Fast algorithms for convolutional neural networks", 2016).
+ *
+ * Each 4×4 output tile is Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A for its 6×6 input patch
+ * d, so with U = G g Gᵀ per filter and V = Bᵀ d B per tile a layer becomes
+ * 36 independent GEMMs, one per point ξ of the 6×6 transform domain:
+ *   M[ξ] (cout×tiles) = U[ξ] (cout×cin) · V[ξ] (cin×tiles)
+ * doing 36 multiplies per 16 outputs instead of 144: 4× fewer than direct.
+ * The tiles of all the samples go into one GEMM, so deep 8×8 maps still
+ * give GEMMs of a useful width.
+ *
+ * Backward is the exact adjoint of this forward (not a Winograd transform
+ * of a direct backward), so it is the gradient of what forward computed:
+ * with GY = A gy Aᵀ per tile (the adjoint of the output transform),
+ *   gU[ξ] = GY[ξ] · V[ξ]ᵀ,  gW += Gᵀ gU G
+ *   GX[ξ] = U[ξ]ᵀ · GY[ξ],  gx += B GX Bᵀ   (overlapping patches add)
+ * V is recomputed from x in backward rather than kept (2.25× the input per
+ * layer): that costs about 5% of a U-Net step, keeping it ~200 MB.
+ *
+ * Accuracy: the transform points 0, ±1, ±2, ±1/2 amplify rounding; on
+ * inputs and weights of order 1 the outputs differ from the direct sum by
+ * about 1e-6 relative to their scale (tests allow 1e-4).
+ *
+ * Transforms work on LANES tiles of one row at once (the inner loops run
+ * over lanes, which compilers vectorise) and are split over threads by
+ * samples (transforms) or by transform point (GEMMs, each over all tiles),
+ * each output element written by one thread in a fixed order, so results
+ * do not depend on the thread count.  The GEMMs run inside the shares with
+ * OpenBLAS held to one thread (ct_nn_parallel).  The tile transforms take
+ * about a third of the layer's time, the GEMMs the rest.
+ */
+#include <cblas.h>
+#include <string.h>
+
+#include "ct_nn_impl.h"
+#include "ct_parallel.h"
+
+enum { LANES = 8, ALPHA = 6, XI = 36 };   /* gather4, scatter4 and copy_lanes assume 8 */
+
+/* The transforms are loops over lanes: where GCC can choose a variant at
+   load time, build an AVX2 one too (no FMA contraction under -std=c11, so
+   both variants give the same bits). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define SIMD_CLONES
+#endif
+
+/* Tile geometry of one layer call. */
+typedef struct {
+    const ct_wino *w;
+    int th, tw, ph, pw;     /* tiles per column / row; padded plane size, wide
+                               enough that every chunk of LANES tiles is inside */
+    size_t T;               /* tiles over the batch */
+} tiling;
+
+static tiling tiling_of(const ct_wino *w)
+{
+    tiling t = {w, (w->oh + 3) / 4, (w->ow + 3) / 4, 0, 0, 0};
+    t.ph = 4 * t.th + 2;
+    t.pw = 4 * ((t.tw + LANES - 1) / LANES * LANES) + 2;   /* whole chunks of lanes */
+    t.T = (size_t)w->n * (size_t)t.th * (size_t)t.tw;
+    return t;
+}
+
+double ct_wino_flops(const ct_wino *w)
+{
+    tiling t = tiling_of(w);
+    return 2.0 * XI * (double)w->cout * (double)w->cin * (double)t.T;
+}
+
+int ct_wino_applies(const ct_conv_cfg *c)
+{
+    return c->dims == 2 && !c->transposed && c->k[1] == 3 && c->k[2] == 3 && c->stride[1] == 1 &&
+           c->stride[2] == 1 && c->pad[1] == c->pad[2] && c->pad[1] <= 2;
+}
+
+/* o[l] = row[4 l] for the LANES lanes, written out so no loop runs. */
+static inline void gather4(float *restrict o, const float *restrict row)
+{
+    o[0] = row[0], o[1] = row[4], o[2] = row[8], o[3] = row[12];
+    o[4] = row[16], o[5] = row[20], o[6] = row[24], o[7] = row[28];
+}
+
+/* row[4 l] = v[l], and row[4 l] += v[l]: the adjoints of gather4. */
+static inline void scatter4(float *restrict row, const float *restrict v)
+{
+    row[0] = v[0], row[4] = v[1], row[8] = v[2], row[12] = v[3];
+    row[16] = v[4], row[20] = v[5], row[24] = v[6], row[28] = v[7];
+}
+
+static inline void scatter4_add(float *restrict row, const float *restrict v)
+{
+    row[0] += v[0], row[4] += v[1], row[8] += v[2], row[12] += v[3];
+    row[16] += v[4], row[20] += v[5], row[24] += v[6], row[28] += v[7];
+}
+
+/* ---- 1-D transforms over LANES lanes; in/out rows are is/os floats apart -- */
+
+#define FOR_LANES for (int l = 0; l < LANES; l++)
+
+/* Copy cnt <= LANES floats; a whole chunk with a constant size, which
+   compiles to two vector moves instead of a loop. */
+static inline void copy_lanes(float *restrict dst, const float *restrict src, int cnt)
+{
+    if (cnt == LANES) memcpy(dst, src, LANES * sizeof(float));
+    else memcpy(dst, src, (size_t)cnt * sizeof(float));
+}
+
+/* out = Bᵀ in (6 -> 6). */
+static inline void bt6(const float *restrict in, int is, float *restrict out, int os)
+{
+    const float *d0 = in, *d1 = in + is, *d2 = in + 2 * is, *d3 = in + 3 * is, *d4 = in + 4 * is,
+                *d5 = in + 5 * is;
+    float *o0 = out, *o1 = out + os, *o2 = out + 2 * os, *o3 = out + 3 * os, *o4 = out + 4 * os,
+          *o5 = out + 5 * os;
+    FOR_LANES {
+        float a = d4[l] - 4.0f * d2[l], b = d3[l] - 4.0f * d1[l];
+        float c = d4[l] - d2[l], e = 2.0f * (d3[l] - d1[l]);
+        o0[l] = 4.0f * d0[l] - 5.0f * d2[l] + d4[l];
+        o1[l] = a + b;
+        o2[l] = a - b;
+        o3[l] = c + e;
+        o4[l] = c - e;
+        o5[l] = 4.0f * d1[l] - 5.0f * d3[l] + d5[l];
+    }
+}
+
+/* out = B in (6 -> 6), the adjoint of bt6. */
+static inline void b6(const float *restrict in, int is, float *restrict out, int os)
+{
+    const float *v0 = in, *v1 = in + is, *v2 = in + 2 * is, *v3 = in + 3 * is, *v4 = in + 4 * is,
+                *v5 = in + 5 * is;
+    float *o0 = out, *o1 = out + os, *o2 = out + 2 * os, *o3 = out + 3 * os, *o4 = out + 4 * os,
+          *o5 = out + 5 * os;
+    FOR_LANES {
+        float p12 = v1[l] + v2[l], m12 = v2[l] - v1[l], p34 = v3[l] + v4[l], m34 = v3[l] - v4[l];
+        o0[l] = 4.0f * v0[l];
+        o1[l] = 4.0f * m12 - 2.0f * m34 + 4.0f * v5[l];
+        o2[l] = -5.0f * v0[l] - 4.0f * p12 - p34;
+        o3[l] = -m12 + 2.0f * m34 - 5.0f * v5[l];
+        o4[l] = v0[l] + p12 + p34;
+        o5[l] = v5[l];
+    }
+}
+
+/* out = Aᵀ in (6 -> 4). */
+static inline void at4(const float *restrict in, int is, float *restrict out, int os)
+{
+    const float *m0 = in, *m1 = in + is, *m2 = in + 2 * is, *m3 = in + 3 * is, *m4 = in + 4 * is,
+                *m5 = in + 5 * is;
+    float *o0 = out, *o1 = out + os, *o2 = out + 2 * os, *o3 = out + 3 * os;
+    FOR_LANES {
+        float p12 = m1[l] + m2[l], d12 = m1[l] - m2[l], p34 = m3[l] + m4[l], d34 = m3[l] - m4[l];
+        o0[l] = m0[l] + p12 + p34;
+        o1[l] = d12 + 2.0f * d34;
+        o2[l] = p12 + 4.0f * p34;
+        o3[l] = d12 + 8.0f * d34 + m5[l];
+    }
+}
+
+/* out = A in (4 -> 6), the adjoint of at4. */
+static inline void a6(const float *restrict in, int is, float *restrict out, int os)
+{
+    const float *g0 = in, *g1 = in + is, *g2 = in + 2 * is, *g3 = in + 3 * is;
+    float *o0 = out, *o1 = out + os, *o2 = out + 2 * os, *o3 = out + 3 * os, *o4 = out + 4 * os,
+          *o5 = out + 5 * os;
+    FOR_LANES {
+        float e = g0[l] + g2[l], od = g1[l] + g3[l], e4 = g0[l] + 4.0f * g2[l],
+              od2 = 2.0f * g1[l] + 8.0f * g3[l];
+        o0[l] = g0[l];
+        o1[l] = e + od;
+        o2[l] = e - od;
+        o3[l] = e4 + od2;
+        o4[l] = e4 - od2;
+        o5[l] = g3[l];
+    }
+}
+
+/* ---- Weight transforms, LANES filters (k, c) at once ---------------------- */
+
+/* out = G in (3 -> 6). */
+static inline void g6(const float *restrict in, int is, float *restrict out, int os)
+{
+    const float *g0 = in, *g1 = in + is, *g2 = in + 2 * is;
+    FOR_LANES {
+        float e = g0[l] + g2[l], e4 = 0.25f * g0[l] + g2[l];
+        out[l] = 0.25f * g0[l];
+        out[os + l] = -(e + g1[l]) / 6.0f;
+        out[2 * os + l] = -(e - g1[l]) / 6.0f;
+        out[3 * os + l] = (e4 + 0.5f * g1[l]) / 6.0f;
+        out[4 * os + l] = (e4 - 0.5f * g1[l]) / 6.0f;
+        out[5 * os + l] = g2[l];
+    }
+}
+
+/* out = Gᵀ in (6 -> 3), the adjoint of g6. */
+static inline void gt3(const float *restrict in, int is, float *restrict out, int os)
+{
+    const float *u0 = in, *u1 = in + is, *u2 = in + 2 * is, *u3 = in + 3 * is, *u4 = in + 4 * is,
+                *u5 = in + 5 * is;
+    FOR_LANES {
+        float p12 = -(u1[l] + u2[l]) / 6.0f, m12 = (u2[l] - u1[l]) / 6.0f;
+        float p34 = (u3[l] + u4[l]) / 6.0f, m34 = (u3[l] - u4[l]) / 6.0f;
+        out[l] = 0.25f * (u0[l] + p34) + p12;
+        out[os + l] = m12 + 0.5f * m34;
+        out[2 * os + l] = p12 + p34 + u5[l];
+    }
+}
+
+typedef struct {
+    const float *W;         /* weights (forward) or the gradient's transform gU */
+    float *out;             /* U, or the weight gradient */
+    size_t KC;
+} weights_job;
+
+/* U[ξ][kc] = (G g Gᵀ)[ξ] for the 3×3 filters g = W[kc], kc in [k0, k1). */
+SIMD_CLONES static void weights_fwd(void *ctx, size_t k0, size_t k1)
+{
+    const weights_job *j = ctx;
+    for (size_t kc = k0; kc < k1; kc += LANES) {
+        size_t cnt = k1 - kc < LANES ? k1 - kc : LANES;
+        float g[3][3][LANES] = {{{0}}}, t[ALPHA][3][LANES], u[ALPHA][ALPHA][LANES];
+        for (size_t l = 0; l < cnt; l++)
+            for (int a = 0; a < 9; a++) g[a / 3][a % 3][l] = j->W[9 * (kc + l) + (size_t)a];
+        for (int b = 0; b < 3; b++) g6(&g[0][b][0], 3 * LANES, &t[0][b][0], 3 * LANES);
+        for (int i = 0; i < ALPHA; i++) g6(&t[i][0][0], LANES, &u[i][0][0], LANES);
+        for (int x = 0; x < XI; x++)
+            copy_lanes(j->out + (size_t)x * j->KC + kc, &u[x / ALPHA][x % ALPHA][0], (int)cnt);
+    }
+}
+
+/* gW[kc] += Gᵀ gU[kc] G, the adjoint of weights_fwd. */
+SIMD_CLONES static void weights_bwd(void *ctx, size_t k0, size_t k1)
+{
+    const weights_job *j = ctx;
+    for (size_t kc = k0; kc < k1; kc += LANES) {
+        size_t cnt = k1 - kc < LANES ? k1 - kc : LANES;
+        float u[ALPHA][ALPHA][LANES] = {{{0}}}, t[3][ALPHA][LANES], g[3][3][LANES];
+        for (int x = 0; x < XI; x++)
+            copy_lanes(&u[x / ALPHA][x % ALPHA][0], j->W + (size_t)x * j->KC + kc, (int)cnt);
+        for (int b = 0; b < ALPHA; b++) gt3(&u[0][b][0], ALPHA * LANES, &t[0][b][0], ALPHA * LANES);
+        for (int a = 0; a < 3; a++) gt3(&t[a][0][0], LANES, &g[a][0][0], LANES);
+        for (size_t l = 0; l < cnt; l++)
+            for (int a = 0; a < 9; a++) j->out[9 * (kc + l) + (size_t)a] += g[a / 3][a % 3][l];
+    }
+}
+
+/* Run a weight transform over the cout·cin filters. */
+static void over_filters(const ct_wino *w, const float *in, float *out,
+                         void (*fn)(void *, size_t, size_t))
+{
+    size_t KC = (size_t)w->cout * (size_t)w->cin;
+    weights_job j = {in, out, KC};
+    ct_nn_parallel(KC, ct_num_threads(KC, 512), fn, &j);
+}
+
+/* ---- Tile transforms, one (sample, channel) plane per task --------------- */
+
+typedef struct {
+    const tiling *t;
+    int C;                  /* channels of the planes walked */
+    const float *src;       /* images (N×C×h×w or N×C×oh×ow) or transformed tiles */
+    float *dst;
+    float *P;               /* a padded plane of scratch */
+} plane_job;
+
+/* The first tile index of tile row ti of sample n. */
+static size_t tile0(const tiling *t, int n, int ti)
+{
+    return ((size_t)n * (size_t)t->th + (size_t)ti) * (size_t)t->tw;
+}
+
+/* V[ξ][c][tile] = (Bᵀ d B)[ξ] for the padded input patches d. */
+SIMD_CLONES static void input_fwd(const plane_job *j, size_t p0, size_t p1)
+{
+    const tiling *t = j->t;
+    const ct_wino *w = t->w;
+    size_t CT = (size_t)j->C * t->T;
+    float *P = j->P;
+    for (size_t p = p0; p < p1; p++) {
+        int n = (int)(p / (size_t)j->C), c = (int)(p % (size_t)j->C);
+        const float *img = j->src + p * (size_t)w->h * (size_t)w->w;
+        memset(P, 0, (size_t)t->ph * (size_t)t->pw * sizeof(float));
+        for (int y = 0; y < w->h; y++)
+            memcpy(P + (size_t)(y + w->pad) * t->pw + w->pad, img + (size_t)y * w->w,
+                   (size_t)w->w * sizeof(float));
+        for (int ti = 0; ti < t->th; ti++)
+            for (int tj = 0; tj < t->tw; tj += LANES) {
+                int cnt = t->tw - tj < LANES ? t->tw - tj : LANES;
+                float d[ALPHA][ALPHA][LANES], u[ALPHA][ALPHA][LANES];
+                for (int r = 0; r < ALPHA; r++)
+                    for (int s = 0; s < ALPHA; s++) {
+                        const float *row = P + (size_t)(4 * ti + r) * t->pw + 4 * tj + s;
+                        gather4(&d[r][s][0], row);
+                    }
+                for (int s = 0; s < ALPHA; s++) bt6(&d[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
+                for (int r = 0; r < ALPHA; r++) bt6(&u[r][0][0], LANES, &d[r][0][0], LANES);
+                float *out = j->dst + (size_t)c * t->T + tile0(t, n, ti) + (size_t)tj;
+                for (int x = 0; x < XI; x++)
+                    copy_lanes(out + (size_t)x * CT, &d[x / ALPHA][x % ALPHA][0], cnt);
+            }
+    }
+}
+
+/* gx = crop(Σ B GX Bᵀ) over the overlapping patches: the adjoint of input_fwd. */
+SIMD_CLONES static void input_bwd(const plane_job *j, size_t p0, size_t p1)
+{
+    const tiling *t = j->t;
+    const ct_wino *w = t->w;
+    size_t CT = (size_t)j->C * t->T;
+    float *P = j->P;
+    for (size_t p = p0; p < p1; p++) {
+        int n = (int)(p / (size_t)j->C), c = (int)(p % (size_t)j->C);
+        memset(P, 0, (size_t)t->ph * (size_t)t->pw * sizeof(float));
+        for (int ti = 0; ti < t->th; ti++)
+            for (int tj = 0; tj < t->tw; tj += LANES) {
+                int cnt = t->tw - tj < LANES ? t->tw - tj : LANES;
+                float d[ALPHA][ALPHA][LANES], u[ALPHA][ALPHA][LANES];
+                const float *in = j->src + (size_t)c * t->T + tile0(t, n, ti) + (size_t)tj;
+                for (int x = 0; x < XI; x++) {
+                    float *lane = &d[x / ALPHA][x % ALPHA][0];
+                    copy_lanes(lane, in + (size_t)x * CT, cnt);
+                    for (int l = cnt; l < LANES; l++) lane[l] = 0.0f;
+                }
+                for (int s = 0; s < ALPHA; s++) b6(&d[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
+                for (int r = 0; r < ALPHA; r++) b6(&u[r][0][0], LANES, &d[r][0][0], LANES);
+                for (int r = 0; r < ALPHA; r++)
+                    for (int s = 0; s < ALPHA; s++) {
+                        float *row = P + (size_t)(4 * ti + r) * t->pw + 4 * tj + s;
+                        scatter4_add(row, &d[r][s][0]);   /* lanes past cnt add 0 */
+                    }
+            }
+        float *img = j->dst + p * (size_t)w->h * (size_t)w->w;
+        for (int y = 0; y < w->h; y++)
+            memcpy(img + (size_t)y * w->w, P + (size_t)(y + w->pad) * t->pw + w->pad,
+                   (size_t)w->w * sizeof(float));
+    }
+}
+
+/* y tile = Aᵀ M A, cropped to the output. */
+SIMD_CLONES static void output_fwd(const plane_job *j, size_t p0, size_t p1)
+{
+    const tiling *t = j->t;
+    const ct_wino *w = t->w;
+    size_t KT = (size_t)j->C * t->T;
+    for (size_t p = p0; p < p1; p++) {
+        int n = (int)(p / (size_t)j->C), k = (int)(p % (size_t)j->C);
+        float *img = j->dst + p * (size_t)w->oh * (size_t)w->ow;
+        for (int ti = 0; ti < t->th; ti++)
+            for (int tj = 0; tj < t->tw; tj += LANES) {
+                int cnt = t->tw - tj < LANES ? t->tw - tj : LANES;
+                float m[ALPHA][ALPHA][LANES], u[4][ALPHA][LANES], o[4][4][LANES];
+                const float *in = j->src + (size_t)k * t->T + tile0(t, n, ti) + (size_t)tj;
+                for (int x = 0; x < XI; x++) {
+                    float *lane = &m[x / ALPHA][x % ALPHA][0];
+                    copy_lanes(lane, in + (size_t)x * KT, cnt);
+                    for (int l = cnt; l < LANES; l++) lane[l] = 0.0f;
+                }
+                for (int s = 0; s < ALPHA; s++) at4(&m[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
+                for (int r = 0; r < 4; r++) at4(&u[r][0][0], LANES, &o[r][0][0], LANES);
+                int cols = w->ow - 4 * tj < 4 * cnt ? w->ow - 4 * tj : 4 * cnt;
+                for (int r = 0; r < 4 && 4 * ti + r < w->oh; r++) {
+                    float row[4 * LANES];
+                    for (int sx = 0; sx < 4; sx++) scatter4(row + sx, &o[r][sx][0]);
+                    memcpy(img + (size_t)(4 * ti + r) * w->ow + 4 * tj, row, (size_t)cols * sizeof(float));
+                }
+            }
+    }
+}
+
+/* GY[ξ][k][tile] = (A gy Aᵀ)[ξ], gy zero outside the output: the adjoint
+   of output_fwd. */
+SIMD_CLONES static void output_bwd(const plane_job *j, size_t p0, size_t p1)
+{
+    const tiling *t = j->t;
+    const ct_wino *w = t->w;
+    size_t KT = (size_t)j->C * t->T;
+    for (size_t p = p0; p < p1; p++) {
+        int n = (int)(p / (size_t)j->C), k = (int)(p % (size_t)j->C);
+        const float *img = j->src + p * (size_t)w->oh * (size_t)w->ow;
+        for (int ti = 0; ti < t->th; ti++)
+            for (int tj = 0; tj < t->tw; tj += LANES) {
+                int cnt = t->tw - tj < LANES ? t->tw - tj : LANES;
+                float g[4][4][LANES], u[ALPHA][4][LANES], m[ALPHA][ALPHA][LANES];
+                int cols = w->ow - 4 * tj < 4 * cnt ? w->ow - 4 * tj : 4 * cnt;
+                for (int r = 0; r < 4; r++) {
+                    float row[4 * LANES] = {0};
+                    if (4 * ti + r < w->oh)
+                        memcpy(row, img + (size_t)(4 * ti + r) * w->ow + 4 * tj, (size_t)cols * sizeof(float));
+                    for (int sx = 0; sx < 4; sx++) gather4(&g[r][sx][0], row + sx);
+                }
+                for (int s = 0; s < 4; s++) a6(&g[0][s][0], 4 * LANES, &u[0][s][0], 4 * LANES);
+                for (int r = 0; r < ALPHA; r++) a6(&u[r][0][0], LANES, &m[r][0][0], LANES);
+                float *out = j->dst + (size_t)k * t->T + tile0(t, n, ti) + (size_t)tj;
+                for (int x = 0; x < XI; x++)
+                    copy_lanes(out + (size_t)x * KT, &m[x / ALPHA][x % ALPHA][0], cnt);
+            }
+    }
+}
+
+/* ---- Drivers: shares of samples (transforms) or of points ξ (GEMMs) ------ */
+
+/* What one call shares with its threads. */
+typedef struct {
+    tiling t;
+    const float *x, *gy;
+    float *U;
+    float *V, *M, *y, *gx;  /* M holds GY in backward; GX reuses V */
+    float *gU, *scratch;    /* scratch: one padded plane per share of samples */
+    int nshares;
+} call;
+
+/* The scratch plane of the share of samples that starts at s0 (ct_parallel_for
+   starts share k at N·k/nshares; with nshares <= N no share is empty). */
+static float *scratch_of(const call *c, size_t s0)
+{
+    size_t k = 0, N = (size_t)c->t.w->n, S = (size_t)c->nshares;
+    while (k + 1 < S && N * (k + 1) / S <= s0) k++;
+    return c->scratch + k * (size_t)c->t.ph * (size_t)c->t.pw;
+}
+
+/* C[ξ] = op(A[ξ]) op(B[ξ]) for ξ in [x0, x1). */
+static void gemms(size_t x0, size_t x1, int ta, int tb, int m, int n, int k, const float *A,
+                  size_t as, int lda, const float *B, size_t bs, int ldb, float *C, size_t cs, int ldc)
+{
+    for (size_t x = x0; x < x1; x++)
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                    m, n, k, 1.0f, A + x * as, lda, B + x * bs, ldb, 0.0f, C + x * cs, ldc);
+}
+
+/* Forward transforms of samples [s0, s1): V from x. */
+static void fwd_inputs(void *ctx, size_t s0, size_t s1)
+{
+    const call *c = ctx;
+    const ct_wino *w = c->t.w;
+    plane_job in = {&c->t, w->cin, c->x, c->V, scratch_of(c, s0)};
+    input_fwd(&in, s0 * (size_t)w->cin, s1 * (size_t)w->cin);
+}
+
+/* Forward GEMMs of points [x0, x1): M[ξ] = U[ξ] V[ξ], over all tiles at
+   once, so no result depends on how the work is split. */
+static void fwd_gemms(void *ctx, size_t x0, size_t x1)
+{
+    const call *c = ctx;
+    const ct_wino *w = c->t.w;
+    size_t KC = (size_t)w->cout * (size_t)w->cin, CT = (size_t)w->cin * c->t.T, KT = (size_t)w->cout * c->t.T;
+    int T = (int)c->t.T;
+    gemms(x0, x1, 0, 0, w->cout, T, w->cin, c->U, KC, w->cin, c->V, CT, T, c->M, KT, T);
+}
+
+static void fwd_outputs(void *ctx, size_t s0, size_t s1)
+{
+    const call *c = ctx;
+    const ct_wino *w = c->t.w;
+    plane_job out = {&c->t, w->cout, c->M, c->y, NULL};
+    output_fwd(&out, s0 * (size_t)w->cout, s1 * (size_t)w->cout);
+}
+
+/* Backward transforms of samples [s0, s1): GY from gy, and V from x when
+   the weights need it. */
+static void bwd_transforms(void *ctx, size_t s0, size_t s1)
+{
+    const call *c = ctx;
+    const ct_wino *w = c->t.w;
+    plane_job og = {&c->t, w->cout, c->gy, c->M, NULL};
+    output_bwd(&og, s0 * (size_t)w->cout, s1 * (size_t)w->cout);
+    if (!c->gU) return;
+    plane_job in = {&c->t, w->cin, c->x, c->V, scratch_of(c, s0)};
+    input_fwd(&in, s0 * (size_t)w->cin, s1 * (size_t)w->cin);
+}
+
+/* Backward GEMMs of points [x0, x1): gU[ξ] = GY[ξ] V[ξ]ᵀ, then GX[ξ] =
+   U[ξ]ᵀ GY[ξ] into V[ξ]'s room, which only this share reads. */
+static void bwd_gemms(void *ctx, size_t x0, size_t x1)
+{
+    const call *c = ctx;
+    const ct_wino *w = c->t.w;
+    size_t KC = (size_t)w->cout * (size_t)w->cin, CT = (size_t)w->cin * c->t.T, KT = (size_t)w->cout * c->t.T;
+    int T = (int)c->t.T;
+    if (c->gU) gemms(x0, x1, 0, 1, w->cout, w->cin, T, c->M, KT, T, c->V, CT, T, c->gU, KC, w->cin);
+    gemms(x0, x1, 1, 0, w->cin, T, w->cout, c->U, KC, w->cin, c->M, KT, T, c->V, CT, T);
+}
+
+static void bwd_inputs(void *ctx, size_t s0, size_t s1)
+{
+    const call *c = ctx;
+    const ct_wino *w = c->t.w;
+    plane_job ig = {&c->t, w->cin, c->V, c->gx, scratch_of(c, s0)};
+    input_bwd(&ig, s0 * (size_t)w->cin, s1 * (size_t)w->cin);
+}
+
+/* Lay out the workspace of a call: U, [gU], V, M, scratch. */
+static int call_init(call *c, const ct_wino *w, int with_gu, ct_error *err)
+{
+    memset(c, 0, sizeof *c);
+    c->t = tiling_of(w);
+    c->nshares = ct_num_threads((size_t)w->n, 1);
+    size_t nu = XI * (size_t)w->cout * (size_t)w->cin, nv = XI * (size_t)w->cin * c->t.T;
+    size_t nm = XI * (size_t)w->cout * c->t.T, np = (size_t)c->nshares * (size_t)c->t.ph * (size_t)c->t.pw;
+    float *ws = ct_nn_workspace((with_gu ? 2 : 1) * nu + nv + nm + np, err);
+    if (!ws) return CT_ENOMEM;
+    c->U = ws;
+    c->gU = with_gu ? ws + nu : NULL;
+    c->V = ws + (with_gu ? 2 : 1) * nu;
+    c->M = c->V + nv;
+    c->scratch = c->M + nm;
+    return CT_OK;
+}
+
+int ct_wino_forward(const ct_wino *w, const float *W, const float *x, float *y, ct_error *err)
+{
+    call c;
+    if (w->n == 0) return CT_OK;   /* an empty batch: GEMMs of width 0 are refused */
+    if (call_init(&c, w, 0, err) != CT_OK) return CT_ENOMEM;
+    over_filters(w, W, c.U, weights_fwd);
+    c.x = x;
+    c.y = y;
+    ct_nn_parallel((size_t)w->n, c.nshares, fwd_inputs, &c);
+    ct_nn_parallel(XI, ct_num_threads(XI, 4), fwd_gemms, &c);
+    ct_nn_parallel((size_t)w->n, c.nshares, fwd_outputs, &c);
+    return CT_OK;
+}
+
+int ct_wino_backward(const ct_wino *w, const float *W, const float *x, const float *gy,
+                     float *gx, float *gW, ct_error *err)
+{
+    call c;
+    if (w->n == 0) return CT_OK;
+    if (call_init(&c, w, gW != NULL, err) != CT_OK) return CT_ENOMEM;
+    over_filters(w, W, c.U, weights_fwd);
+    c.x = x;
+    c.gy = gy;
+    c.gx = gx;
+    ct_nn_parallel((size_t)w->n, c.nshares, bwd_transforms, &c);
+    ct_nn_parallel(XI, ct_num_threads(XI, 4), bwd_gemms, &c);
+    if (gW) over_filters(w, c.gU, gW, weights_bwd);
+    ct_nn_parallel((size_t)w->n, c.nshares, bwd_inputs, &c);
+    return CT_OK;
+}
