@@ -85,5 +85,6 @@ int luaopen_crystens_cif(lua_State *L);
 int luaopen_crystens_dataset(lua_State *L);
 int luaopen_crystens_crystens(lua_State *L);
 int luaopen_crystens_progress(lua_State *L);
+int luaopen_crystens_interrupt(lua_State *L);
 
 #endif

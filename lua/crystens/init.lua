@@ -21,6 +21,9 @@ M.dataset = require "crystens.dataset"
 M.crystens = require "crystens.crystens"
 M.progress = require "crystens.progress"
 M.report = require "crystens.report"
+M.interrupt = require "crystens.interrupt"
+M.models = require "crystens.models"
+M.train = require "crystens.train"
 M.help = require("crystens.help").help
 
 doc[M] = "crystens " .. config.version .. ": generative models (GAN, WGAN-GP, diffusion) " ..
@@ -31,6 +34,7 @@ doc[M] = "crystens " .. config.version .. ": generative models (GAN, WGAN-GP, di
   "ct.cif (read/parse/write CIF), ct.structure (crystal structures), ct.dataset (CSV/CIF " ..
   "data sets), ct.crystens (CrysTens encode/decode, t:save_png), ct.progress (progress bars), " ..
   "ct.report (generated against reference: table and HTML page). " ..
+  "ct.models (GAN, WGAN-GP, diffusion), ct.train (training loop), ct.interrupt. " ..
   "help(ct.tensor) documents a module, help(f) a function."
 
 return M
