@@ -184,6 +184,12 @@ static const ctL_Reg crystens_funcs[] = {
                          "tensor gives crystens.prepare(s). diag = {natoms, header_spread, "
                          "graph_error, distance_error, empty_max} says how far the tensor's "
                          "copies disagree (0 up to float32 rounding for an exact tensor)."},
+    {"scaler", ctL_scaler, "crystens.scaler(tensors | state) -> Scaler. The networks' input "
+                           "scaling, fitted on raw training tensors (N×4×S×S): per quantity "
+                           "(Z, coord, length, angle, sg, dist, delta) an affine map of its "
+                           "range onto [-0.8, 1], empty slots at -1. sc:scale(t), "
+                           "sc:unscale(t), sc:state() -> table; crystens.scaler(state) "
+                           "rebuilds it."},
     {"prepare", k_prepare, "crystens.prepare(structure, [opts]) -> Structure. The structure "
                            "as encode sees it: cell reduced, atoms ordered, space group set."},
     {NULL, NULL, NULL}

@@ -84,6 +84,10 @@ int luaopen_crystens_structure(lua_State *L);
 int luaopen_crystens_cif(lua_State *L);
 int luaopen_crystens_dataset(lua_State *L);
 int luaopen_crystens_crystens(lua_State *L);
+int luaopen_crystens_paper_core(lua_State *L);
+
+/* crystens.scaler(tensor | state) (lua_scale.c), part of crystens.crystens. */
+int ctL_scaler(lua_State *L);
 int luaopen_crystens_progress(lua_State *L);
 int luaopen_crystens_interrupt(lua_State *L);
 

@@ -18,6 +18,7 @@ static const luaL_Reg modules[] = {
     {"crystens.dataset", luaopen_crystens_dataset},
     {"crystens.crystens", luaopen_crystens_crystens},
     {"crystens.progress", luaopen_crystens_progress},
+    {"crystens.paper_core", luaopen_crystens_paper_core},
     {"crystens.interrupt", luaopen_crystens_interrupt},
     {NULL, NULL}
 };

@@ -11,6 +11,7 @@ M.version = config.version
 M.datadir = config.datadir
 M.tensor = require "crystens.tensor"
 M.metrics = require "crystens.metrics"
+require "crystens.paper"
 M.plot = require "crystens.plot"
 M.kmeans = require "crystens.kmeans"
 M.nn = require "crystens.nn"
@@ -30,7 +31,7 @@ doc[M] = "crystens " .. config.version .. ": generative models (GAN, WGAN-GP, di
   "for crystal structures on the CrysTens encoding. Modules: ct.tensor (float32 tensors), " ..
   "ct.kmeans (K-means with automatic K; callable: ct.kmeans(values, k)). " ..
   "ct.nn (layers, models, Adam, checkpoints; ct.nn.unet), ct.json. " ..
-  "ct.metrics (K-S, Wasserstein-1, histograms, SMACT validity), ct.plot (SVG charts). " ..
+  "ct.metrics (K-S, Wasserstein-1, histograms, SMACT validity, paper: Tables 1-2), ct.plot (SVG charts). " ..
   "ct.cif (read/parse/write CIF), ct.structure (crystal structures), ct.dataset (CSV/CIF " ..
   "data sets), ct.crystens (CrysTens encode/decode, t:save_png), ct.progress (progress bars), " ..
   "ct.report (generated against reference: table and HTML page). " ..

@@ -8,9 +8,9 @@
 --   m:save("run/ckpt.safetensors"); local m2 = ct.models.load("run/ckpt.safetensors")
 --
 -- Every model takes and returns tensors in raw CrysTens units.  Inside, the
--- spec's per-quantity scaler (ct.crystens.scaler, about [0, 1]) is applied
--- and mapped to [-1, 1], the range of the generator's tanh and of the
--- diffusion model's clipping; its constants travel in the checkpoint.
+-- spec's per-quantity scaler (ct.crystens.scaler) maps them into [-1, 1],
+-- the range of the generator's tanh and of the diffusion model's clipping;
+-- its constants travel in the checkpoint.
 --
 -- Convolutions: conv = "2d" (default) treats the 4 layers as channels of an
 -- S×S image; conv = "3d" treats the tensor as a one-channel 4×S×S volume, as
@@ -76,8 +76,8 @@ function Model:check_batch(batch, what, shape_only)
 end
 
 -- Raw units -> network units in [-1, 1], and back.
-function Model:to_net(raw) return self.scaler:scale(raw):mul_(2):sub_(1) end
-function Model:to_raw(x) return self.scaler:unscale((x + 1):mul_(0.5)) end
+function Model:to_net(raw) return self.scaler:scale(raw) end
+function Model:to_raw(x) return self.scaler:unscale(x) end
 
 function Model:nparams()
   local n = 0

@@ -62,10 +62,15 @@ local function batch_rows(state, b, size)
   return rows
 end
 
+-- The rows of data as one tensor (tensor.cat takes 64 at a time).
 local function gather(data, rows)
-  local parts = {}
-  for i, r in ipairs(rows) do parts[i] = data:narrow(r, 1) end
-  return tensor.cat(parts, 1)
+  local groups = {}
+  for first = 1, #rows, 64 do
+    local parts = {}
+    for i = first, math.min(first + 63, #rows) do parts[#parts + 1] = data:narrow(rows[i], 1) end
+    groups[#groups + 1] = tensor.cat(parts, 1)
+  end
+  return #groups == 1 and groups[1] or tensor.cat(groups, 1)
 end
 
 local function sorted_keys(t)

@@ -1,0 +1,134 @@
+/*
+ * ct_scale.c - per-quantity affine scaling of CrysTens tensors.
+ */
+#include <math.h>
+
+#include "ct_crystens.h"
+#include "ct_scale.h"
+
+const char *const ct_scale_names[CT_SCALE_NQ] = {
+    "Z", "coord", "length", "angle", "sg", "dist", "delta"
+};
+
+/* Quantity of each header row; -1 for the padding row. */
+static const int header_q[CT_CRYSTENS_HEADER] = {
+    CT_SCALE_Z, CT_SCALE_COORD, CT_SCALE_COORD, CT_SCALE_COORD,
+    CT_SCALE_LENGTH, CT_SCALE_LENGTH, CT_SCALE_LENGTH,
+    CT_SCALE_ANGLE, CT_SCALE_ANGLE, CT_SCALE_ANGLE, CT_SCALE_SG, -1
+};
+
+/* Mark the occupied slots of one tensor: the mean of the 8 Z copies of a
+   slot against threshold. */
+static void occupancy(const float *t, int S, double threshold, unsigned char *occ)
+{
+    size_t plane = (size_t)S * S;
+    for (int j = 0; j < S - CT_CRYSTENS_HEADER; j++) {
+        int c = CT_CRYSTENS_HEADER + j;
+        double sum = 0;
+        for (int l = 0; l < 4; l++)
+            sum += (double)t[l * plane + c] + (double)t[l * plane + (size_t)c * S];
+        occ[j] = sum / 8 > threshold;
+    }
+}
+
+/* The quantity at (layer l, row r, column c), or -1 where nothing lives. */
+static int quantity(int l, int r, int c, const unsigned char *occ)
+{
+    int H = CT_CRYSTENS_HEADER;
+    if (r < H && c < H) return -1;
+    if (r < H) return occ[c - H] ? header_q[r] : -1;
+    if (c < H) return occ[r - H] ? header_q[c] : -1;
+    if (!occ[r - H] || !occ[c - H]) return -1;
+    return l == 0 ? CT_SCALE_DIST : CT_SCALE_DELTA;
+}
+
+static void coefficients(const ct_scale *sc, double *a, double *b)
+{
+    for (int q = 0; q < CT_SCALE_NQ; q++) {
+        a[q] = (CT_SCALE_HI - CT_SCALE_LO) / (sc->max[q] - sc->min[q]);
+        b[q] = CT_SCALE_LO - sc->min[q] * a[q];
+    }
+}
+
+/* One tensor either way; the occupancy is read before anything is written,
+   so in and out may be the same. */
+static void map_one(const ct_scale *sc, const float *in, float *out, int inverse)
+{
+    int S = sc->size;
+    size_t plane = (size_t)S * S;
+    unsigned char occ[4096];
+    double a[CT_SCALE_NQ], b[CT_SCALE_NQ];
+    coefficients(sc, a, b);
+    occupancy(in, S, inverse ? (CT_SCALE_EMPTY + CT_SCALE_LO) / 2 : 0.5, occ);
+    for (int l = 0; l < 4; l++)
+        for (int r = 0; r < S; r++)
+            for (int c = 0; c < S; c++) {
+                size_t k = l * plane + (size_t)r * S + c;
+                int q = quantity(l, r, c, occ);
+                if (q < 0) out[k] = inverse ? 0.0f : (float)CT_SCALE_EMPTY;
+                else if (inverse) out[k] = (float)(((double)in[k] - b[q]) / a[q]);
+                else out[k] = (float)(a[q] * (double)in[k] + b[q]);
+            }
+}
+
+void ct_scale_apply(const ct_scale *sc, const float *in, float *out, size_t n)
+{
+    size_t len = 4 * (size_t)sc->size * sc->size;
+    for (size_t i = 0; i < n; i++) map_one(sc, in + i * len, out + i * len, 0);
+}
+
+void ct_scale_invert(const ct_scale *sc, const float *in, float *out, size_t n)
+{
+    size_t len = 4 * (size_t)sc->size * sc->size;
+    for (size_t i = 0; i < n; i++) map_one(sc, in + i * len, out + i * len, 1);
+}
+
+int ct_scale_check(const ct_scale *sc, ct_error *err)
+{
+    if (sc->size <= CT_CRYSTENS_HEADER || sc->size > 4096)
+        return ct_fail(err, CT_EINVAL, "scaler size %d is not in 13..4096", sc->size);
+    for (int q = 0; q < CT_SCALE_NQ; q++)
+        if (!isfinite(sc->min[q]) || !isfinite(sc->max[q]) || !(sc->min[q] < sc->max[q]))
+            return ct_fail(err, CT_EINVAL, "scaler range of %s is not a finite min < max",
+                           ct_scale_names[q]);
+    return CT_OK;
+}
+
+/* Widen the running ranges by the present values of one tensor. */
+static void fit_one(ct_scale *sc, const float *t, unsigned char *occ, int *any)
+{
+    int S = sc->size;
+    size_t plane = (size_t)S * S;
+    occupancy(t, S, 0.5, occ);
+    for (int l = 0; l < 4; l++)
+        for (int r = 0; r < S; r++)
+            for (int c = 0; c < S; c++) {
+                int q = quantity(l, r, c, occ);
+                if (q < 0) continue;
+                double v = t[l * plane + (size_t)r * S + c];
+                if (v < sc->min[q]) sc->min[q] = v;
+                if (v > sc->max[q]) sc->max[q] = v;
+                *any = 1;
+            }
+}
+
+int ct_scale_fit(ct_scale *sc, const float *t, size_t n, int S, ct_error *err)
+{
+    if (S <= CT_CRYSTENS_HEADER || S > 4096)
+        return ct_fail(err, CT_EINVAL, "tensor size %d is not in 13..4096", S);
+    size_t len = 4 * (size_t)S * S;
+    for (size_t i = 0; i < n * len; i++)
+        if (!isfinite(t[i]))
+            return ct_fail(err, CT_EINVAL, "tensor %zu holds NaN or Inf", i / len + 1);
+    sc->size = S;
+    for (int q = 0; q < CT_SCALE_NQ; q++) sc->min[q] = INFINITY, sc->max[q] = -INFINITY;
+    unsigned char occ[4096];
+    int any = 0;
+    for (size_t i = 0; i < n; i++) fit_one(sc, t + i * len, occ, &any);
+    if (!any) return ct_fail(err, CT_EINVAL, "no tensor holds an atom: nothing to fit");
+    for (int q = 0; q < CT_SCALE_NQ; q++) {
+        if (isinf(sc->min[q])) sc->min[q] = sc->max[q] = 0;
+        if (sc->max[q] - sc->min[q] < 1e-6) sc->min[q] -= 0.5, sc->max[q] += 0.5;
+    }
+    return CT_OK;
+}

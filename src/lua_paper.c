@@ -1,0 +1,74 @@
+/*
+ * lua_paper.c - the crystens.paper_core module: the paper's Table 1/2
+ * measures of each tensor (ct_paper); lua/crystens/metrics.lua averages
+ * them into ct.metrics.paper.
+ */
+#include "ct_paper.h"
+#include "lua_ct.h"
+#include "lua_structure.h"
+
+static void set_number(lua_State *L, const char *k, double v)
+{
+    lua_pushnumber(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static void push_row(lua_State *L, const ct_paper_row *r)
+{
+    lua_createtable(L, 0, 7);
+    set_number(L, "var_lengths", r->var_lengths);
+    set_number(L, "var_angles", r->var_angles);
+    set_number(L, "var_sg", r->var_sg);
+    set_number(L, "var_frac", r->var_frac);
+    set_number(L, "coord_agreement", r->coord_agreement);
+    set_number(L, "pdm_diff", r->pdm_diff);
+    lua_pushinteger(L, r->natoms);
+    lua_setfield(L, -2, "natoms");
+}
+
+/* measures(tensors, [structures], [fractional]) -> {row, ...} */
+static int p_measures(lua_State *L)
+{
+    ct_tensor *t = ctL_checktensor(L, 1);
+    int d = t->ndim;
+    luaL_argcheck(L, (d == 3 || d == 4) && t->shape[d - 3] == 4 &&
+                     t->shape[d - 2] == t->shape[d - 1] && t->shape[d - 1] > 12, 1,
+                  "expected a 4×S×S or N×4×S×S tensor");
+    size_t n = d == 4 ? (size_t)t->shape[0] : 1;
+    int S = (int)t->shape[d - 1];
+    int have = !lua_isnoneornil(L, 2);
+    if (have) luaL_checktype(L, 2, LUA_TTABLE);
+    int fractional = lua_toboolean(L, 3);
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        const ct_structure *s = NULL;
+        if (have) {
+            lua_rawgeti(L, 2, (lua_Integer)i + 1);
+            s = ctL_tostructure(L, -1);
+            lua_pop(L, 1);   /* the table keeps it alive */
+        }
+        ct_paper_row row;
+        ct_error err;
+        int rc = ct_paper_measures(t->data + i * 4 * (size_t)S * S, S, s, fractional, &row,
+                                   &err);
+        if (rc != CT_OK) return luaL_error(L, "tensor %d: %s", (int)i + 1, err.msg);
+        push_row(L, &row);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
+static const ctL_Reg paper_funcs[] = {
+    {"measures", p_measures, "measures(tensors, [structures], [fractional]) -> {row, ...}. "
+                             "The paper's Table 1/2 measures of each raw 4×S×S tensor: "
+                             "var_lengths, var_angles, var_sg, var_frac, coord_agreement, "
+                             "pdm_diff (NaN without the reconstructed structure), natoms."},
+    {NULL, NULL, NULL}
+};
+
+int luaopen_crystens_paper_core(lua_State *L)
+{
+    ctL_newlib(L, paper_funcs, "crystens.paper_core: the paper's own quality measures of "
+               "generated tensors (Alverson et al. 2024, Tables 1 and 2).");
+    return 1;
+}

@@ -1,0 +1,122 @@
+/*
+ * lua_scale.c - ct.crystens.scaler: the networks' input scaling (ct_scale)
+ * as a userdata with scale/unscale/state.
+ */
+#include <string.h>
+
+#include "ct_scale.h"
+#include "lua_ct.h"
+
+#define CTL_SCALER "crystens.Scaler"
+
+static ct_scale *check_scaler(lua_State *L, int idx)
+{
+    return luaL_checkudata(L, idx, CTL_SCALER);
+}
+
+/* The number of 4×S×S tensors in t, or an argument error at idx. */
+static size_t check_batch(lua_State *L, int idx, const ct_tensor *t, int S)
+{
+    int d = t->ndim;
+    int ok = (d == 3 || d == 4) && t->shape[d - 3] == 4 && t->shape[d - 2] == S &&
+             t->shape[d - 1] == S;
+    if (!ok) luaL_argerror(L, idx, lua_pushfstring(L, "expected a 4×%d×%d or N×4×%d×%d "
+                                                   "tensor", S, S, S, S));
+    return d == 4 ? (size_t)t->shape[0] : 1;
+}
+
+static int map(lua_State *L, int inverse)
+{
+    ct_scale *sc = check_scaler(L, 1);
+    ct_tensor *t = ctL_checktensor(L, 2);
+    size_t n = check_batch(L, 2, t, sc->size);
+    ct_error err;
+    ct_tensor *out = ct_tensor_empty(t->ndim, t->shape, &err);
+    if (out) (inverse ? ct_scale_invert : ct_scale_apply)(sc, t->data, out->data, n);
+    ctL_pushtensor(L, out, &err);
+    return 1;
+}
+
+static int s_scale(lua_State *L) { return map(L, 0); }
+static int s_unscale(lua_State *L) { return map(L, 1); }
+
+static int s_state(lua_State *L)
+{
+    ct_scale *sc = check_scaler(L, 1);
+    lua_createtable(L, 0, CT_SCALE_NQ + 1);
+    lua_pushinteger(L, sc->size);
+    lua_setfield(L, -2, "size");
+    for (int q = 0; q < CT_SCALE_NQ; q++) {
+        lua_createtable(L, 2, 0);
+        lua_pushnumber(L, sc->min[q]);
+        lua_rawseti(L, -2, 1);
+        lua_pushnumber(L, sc->max[q]);
+        lua_rawseti(L, -2, 2);
+        lua_setfield(L, -2, ct_scale_names[q]);
+    }
+    return 1;
+}
+
+static int s_tostring(lua_State *L)
+{
+    ct_scale *sc = check_scaler(L, 1);
+    lua_pushfstring(L, "Scaler(S=%d, Z %f..%f, length %f..%f)", sc->size,
+                    sc->min[CT_SCALE_Z], sc->max[CT_SCALE_Z], sc->min[CT_SCALE_LENGTH],
+                    sc->max[CT_SCALE_LENGTH]);
+    return 1;
+}
+
+/* Read a state table (as s_state writes it) at idx into sc. */
+static void read_state(lua_State *L, int idx, ct_scale *sc)
+{
+    if (lua_getfield(L, idx, "size") != LUA_TNUMBER || !lua_isinteger(L, -1))
+        luaL_argerror(L, idx, "state.size must be an integer");
+    sc->size = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    for (int q = 0; q < CT_SCALE_NQ; q++) {
+        if (lua_getfield(L, idx, ct_scale_names[q]) != LUA_TTABLE ||
+            lua_rawgeti(L, -1, 1) != LUA_TNUMBER || lua_rawgeti(L, -2, 2) != LUA_TNUMBER)
+            luaL_argerror(L, idx, lua_pushfstring(L, "state.%s must be {min, max}",
+                                                  ct_scale_names[q]));
+        sc->min[q] = lua_tonumber(L, -2);
+        sc->max[q] = lua_tonumber(L, -1);
+        lua_pop(L, 3);
+    }
+}
+
+int ctL_scaler(lua_State *L)
+{
+    ct_scale *sc = lua_newuserdatauv(L, sizeof *sc, 0);
+    memset(sc, 0, sizeof *sc);
+    ct_error err;
+    int rc;
+    if (lua_istable(L, 1)) {
+        read_state(L, 1, sc);
+        rc = ct_scale_check(sc, &err);
+    } else {
+        ct_tensor *t = ctL_checktensor(L, 1);
+        int S = t->ndim >= 3 ? (int)t->shape[t->ndim - 1] : 64;
+        size_t n = check_batch(L, 1, t, S);
+        rc = ct_scale_fit(sc, t->data, n, S, &err);
+    }
+    if (rc != CT_OK) return ctL_raise(L, &err, rc);
+    if (luaL_getmetatable(L, CTL_SCALER) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        static const ctL_Reg methods[] = {
+            {"scale", s_scale, "sc:scale(t) -> Tensor. Raw CrysTens (4×S×S or N×4×S×S) to "
+                               "the networks' units: each quantity mapped onto [-0.8, 1], "
+                               "empty slots, corner and padding at -1."},
+            {"unscale", s_unscale, "sc:unscale(t) -> Tensor. Back to raw units: a slot whose "
+                                   "8 scaled Z copies average above -0.9 is occupied and "
+                                   "mapped back; everything else becomes 0."},
+            {"state", s_state, "sc:state() -> table {size=S, Z={min,max}, coord=…, length=…, "
+                               "angle=…, sg=…, dist=…, delta=…}: the fitted ranges, to store "
+                               "and to rebuild the scaler with crystens.scaler(state)."},
+            {NULL, NULL, NULL}
+        };
+        static const luaL_Reg meta[] = {{"__tostring", s_tostring}, {NULL, NULL}};
+        ctL_newclass(L, CTL_SCALER, methods, meta);
+    }
+    lua_setmetatable(L, -2);
+    return 1;
+}
