@@ -31,12 +31,20 @@ local function exists(path)
 end
 
 -- The data as an N×4×S×S tensor: a tensor as is, a dataset or list of
--- structures encoded at the model's size.
+-- structures encoded at the model's size (those too large for it left out).
 local function as_tensor(data, size)
-  if type(data) == "userdata" and data.dim then return data end
+  local mt = getmetatable(data)
+  if type(mt) == "table" and mt.__name == "crystens.Tensor" then return data end
   if data == nil then error("bad option 'data' to 'train' (a tensor or dataset expected)", 3) end
-  local list = {}
-  for i = 1, #data do list[i] = data[i] end
+  local list, skipped = {}, 0
+  for i = 1, #data do
+    if data[i].natoms <= size - 12 then list[#list + 1] = data[i] else skipped = skipped + 1 end
+  end
+  if skipped > 0 then
+    io.stderr:write(string.format("train: %d structures have more than %d atoms and are left out\n",
+                                  skipped, size - 12))
+  end
+  if #list == 0 then error("bad option 'data' to 'train' (no structure fits the model's size)", 3) end
   return require("crystens").crystens.encode(list, {size = size})
 end
 
@@ -122,8 +130,9 @@ local function finite(v) return v == v and math.abs(v) ~= math.huge end
 local function check_losses(losses, step, ckpt)
   for _, k in ipairs(sorted_keys(losses)) do
     if not finite(losses[k]) then
+      local kept = ckpt and exists(ckpt)
       error(string.format("training diverged at step %d: loss '%s' is %s; %s", step, k,
-                          tostring(losses[k]), ckpt and ("the last good checkpoint is " .. ckpt)
+                          tostring(losses[k]), kept and ("the last good checkpoint is " .. ckpt)
                           or "no checkpoint was kept"), 0)
     end
   end
@@ -172,7 +181,7 @@ local function run(opts)
     while model.step < steps do
       local step = model.step
       local losses = model:train_step(gather(data, batch_rows(state, step, per)))
-      check_losses(losses, step + 1, ckpt and exists(ckpt) and ckpt)
+      check_losses(losses, step + 1, ckpt)
       local now = bar:elapsed()
       local rate = per * (model.step - start) / math.max(now, 1e-9)
       if log then log:write(model.step, losses, per / math.max(now - last_t, 1e-9), now) end
