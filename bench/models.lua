@@ -6,7 +6,9 @@
 -- Samples/s counts training tensors consumed (WGAN-GP takes 5 batches per
 -- generator step).  Sampling time is measured on sample_n crystals and scaled
 -- to 1000 (sampling cost is linear in n at a fixed batch of 64 or less).
--- Numbers depend on the machine's load; run on an idle machine.
+-- Wall-clock numbers depend on the machine's load; the CPU-time columns
+-- (all threads together) are steadier on a busy machine: with
+-- OPENBLAS_NUM_THREADS=1 they give one core's throughput.
 local ct = require "crystens"
 local tensor = ct.tensor
 
@@ -44,16 +46,17 @@ for _, s in ipairs{32, 64} do
     local per = batch * (m.batches_per_step or 1)
     local b = x:narrow(1, per)
     m:train_step(b)
-    local times = {}
+    local times, cpu = {}, {}
     for i = 1, steps do
-      local t0 = now()
+      local t0, c0 = now(), os.clock()
       m:train_step(b)
-      times[i] = now() - t0
+      times[i], cpu[i] = now() - t0, os.clock() - c0
     end
     table.sort(times)
-    local med = times[(#times + 1) // 2]
-    print(string.format("  S=%-3d %-16s %9d params  %7.2f s/step  %8.1f samples/s", s, k[1],
-                        m:nparams(), med, per / med))
+    table.sort(cpu)
+    local med, cmed = times[(#times + 1) // 2], cpu[(#cpu + 1) // 2]
+    print(string.format("  S=%-3d %-16s %9d params  %7.2f s/step  %8.1f samples/s  (CPU %.2f s/step: %.1f samples per CPU-s)",
+                        s, k[1], m:nparams(), med, per / med, cmed, per / cmed))
   end
 end
 
@@ -62,10 +65,10 @@ local x = data(32)
 for _, preset in ipairs{"default", "small"} do
   tensor.seed(0)
   local m = ct.models.diffusion{size = 32, preset = preset}:fit_scaler(x)
-  local t0 = now()
+  local t0, c0 = now(), os.clock()
   local y = m:sample(sample_n, {steps = 50, seed = 1})
-  local dt = now() - t0
+  local dt, dc = now() - t0, os.clock() - c0
   assert(y:stats().nonfinite == 0)
-  print(string.format("  %-8s %9d params  %7.1f s for %d  ->  %6.1f min per 1000 crystals", preset,
-                      m:nparams(), dt, sample_n, dt * 1000 / sample_n / 60))
+  print(string.format("  %-8s %9d params  %7.1f s for %d  ->  %6.1f min per 1000 crystals  (CPU %.1f min per 1000)",
+                      preset, m:nparams(), dt, sample_n, dt * 1000 / sample_n / 60, dc * 1000 / sample_n / 60))
 end

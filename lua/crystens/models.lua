@@ -379,12 +379,39 @@ local Diffusion = setmetatable({}, {__index = Model})
 Diffusion.__index = Diffusion
 
 M.presets = {
-  default = {base = 64, mults = {1, 2, 2}, nres = 2, attn = {8}, groups = 8},
-  -- DDIM-50 over 1000 crystals in minutes on 2 cores (see bench/models.lua)
-  small = {base = 32, mults = {1, 2}, nres = 1, attn = {}, groups = 8},
+  default = {base = 64, mults = {1, 2, 2}, nres = 2, attn = {8}, groups = 8, patch = 1},
+  -- DDIM-50 over 1000 crystals in minutes on 2 cores (see bench/models.lua):
+  -- the U-Net runs on 2×2 patches (S/2×S/2), one block per level
+  small = {base = 32, mults = {1, 2, 2}, nres = 1, attn = {}, groups = 8, patch = 2},
   -- for tests
-  tiny = {base = 8, mults = {1, 2}, nres = 1, attn = {}, groups = 4},
+  tiny = {base = 8, mults = {1, 2}, nres = 1, attn = {}, groups = 4, patch = 1},
 }
+
+-- The U-Net on p×p patches: a p×p stride-p convolution into 4p² channels
+-- (learned, able to be lossless), the U-Net at S/p, and its transpose back.
+local PatchUNet = setmetatable({}, {__index = nn.Module})
+PatchUNet.__index = PatchUNet
+
+local function patch_unet(cfg)
+  local p, c = cfg.patch, 4 * cfg.patch * cfg.patch
+  local children = {
+    {"patch_in", nn.conv2d(4, c, p, {stride = p})},
+    {"unet", nn.unet{in_ch = c, size = cfg.size // p, base = cfg.base, mults = cfg.mults,
+                     nres = cfg.nres, attn = cfg.attn, groups = cfg.groups}},
+    {"patch_out", nn.convtranspose2d(c, 4, p, {stride = p})},
+  }
+  local m = nn.new_module(PatchUNet, children)
+  m.pin, m.net, m.pout = children[1][2], children[2][2], children[3][2]
+  return m
+end
+
+function PatchUNet:forward(x, t)
+  return self.pout:forward(self.net:forward(self.pin:forward(x), t))
+end
+
+function PatchUNet:backward(g)
+  return self.pin:backward(self.net:backward(self.pout:backward(g)))
+end
 
 -- β_t for t = 0..T-1: "cosine" (Nichol & Dhariwal) or "linear" (Ho et al.).
 local function schedule(kind, T)
@@ -420,8 +447,14 @@ function M.diffusion(config)
   self.alphas_cumprod = {}
   local p = 1
   for i, b in ipairs(self.betas) do p = p * (1 - b); self.alphas_cumprod[i] = p end
-  self.unet = nn.unet{in_ch = 4, size = cfg.size, base = cfg.base, mults = cfg.mults,
-                      nres = cfg.nres, attn = cfg.attn, groups = cfg.groups}
+  if cfg.patch == 1 then
+    self.unet = nn.unet{in_ch = 4, size = cfg.size, base = cfg.base, mults = cfg.mults,
+                        nres = cfg.nres, attn = cfg.attn, groups = cfg.groups}
+  elseif cfg.patch == 2 or cfg.patch == 4 then
+    self.unet = patch_unet(cfg)
+  else
+    error("bad option 'patch' to 'diffusion' (1, 2 or 4 expected)", 2)
+  end
   self.nets = {{"unet", self.unet}}
   self.optims = {{"unet", nn.adam(self.unet, {lr = cfg.lr, clip = cfg.clip})}}
   self.ema = nn.ema(self.unet, cfg.ema)
@@ -545,8 +578,10 @@ doc[M.wgan] = "models.wgan{size=64, latent=128, base=64, conv='2d'|'3d', lr=1e-4
   "gradient penalty, layer norm in the critic, critic_steps critic updates per generator " ..
   "update. train_step -> {critic, gp, w, g}."
 doc[M.diffusion] = "models.diffusion{size=32, base=64, mults={1,2,2}, nres=2, attn={8}, " ..
-  "groups=8, timesteps=1000, schedule='cosine'|'linear', target='eps'|'v', lr=2e-4, " ..
-  "ema=0.999, clip=1, preset='default'|'small'|'tiny'} -> model. DDPM with a U-Net; " ..
+  "groups=8, patch=1, timesteps=1000, schedule='cosine'|'linear', target='eps'|'v', lr=2e-4, " ..
+  "ema=0.999, clip=1, preset='default'|'small'|'tiny'} -> model. DDPM with a U-Net " ..
+  "(on patch×patch patches when patch > 1; preset 'small' = base 32, one block per level, " ..
+  "no attention, patch 2); " ..
   "sampling uses the EMA weights: sample(n, {steps=50, eta=0, seed=, batch=64}) is DDIM, " ..
   "without steps (or method='ddpm') DDPM ancestral sampling over all timesteps."
 doc[M.load] = "models.load(path) -> model, meta. Rebuild a model saved with model:save " ..

@@ -128,7 +128,7 @@ end)
 T.test("DDIM with eta=0 is deterministic for a seed; DDPM-1000 and DDIM-50 give finite tensors", function()
   tensor.seed(SEED)
   local data16 = structures(4, 16)
-  local m = models.diffusion{size = 16, preset = "tiny", target = "v"}:fit_scaler(data16)
+  local m = models.diffusion{size = 16, preset = "tiny", target = "v", patch = 2}:fit_scaler(data16)
   for _ = 1, 2 do m:train_step(data16) end
   local a = m:sample(3, {steps = 50, seed = 9})
   local b = m:sample(3, {steps = 50, seed = 9})
@@ -145,7 +145,8 @@ end)
 
 T.test("save -> load -> sample is bit-identical for the same seed (every model)", function()
   for _, make in ipairs{function() return tiny_gan("gan") end, function() return tiny_gan("wgan", {critic_steps = 1}) end,
-                        function() return tiny_diffusion{timesteps = 50} end} do
+                        function() return tiny_diffusion{timesteps = 50} end,
+                        function() return tiny_diffusion{timesteps = 50, patch = 2} end} do
     tensor.seed(SEED)
     local m = make()
     if not m.scaler then m:fit_scaler(data32) end
@@ -159,6 +160,7 @@ T.test("save -> load -> sample is bit-identical for the same seed (every model)"
     T.eq(maxdiff(m:sample(3, opts), back:sample(3, opts)), 0.0, m.kind .. " samples match")
   end
   T.raises(function() models.load(tmp .. "/missing.safetensors") end, "missing.safetensors")
+  T.raises(function() models.diffusion{patch = 3} end, "bad option 'patch'")
 end)
 
 T.test("ct.train resumed from a checkpoint equals the uninterrupted run", function()
