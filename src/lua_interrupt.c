@@ -70,9 +70,9 @@ static void install(struct sigaction *old_int, struct sigaction *old_term)
 static int i_catch(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TFUNCTION);
+    int nargs = lua_gettop(L) - 1;
     if (catching) {   /* nested: the outer catch already defers signals */
-        lua_settop(L, 1);
-        lua_call(L, 0, LUA_MULTRET);
+        lua_call(L, nargs, LUA_MULTRET);
         return lua_gettop(L);
     }
     struct sigaction old_int, old_term;
@@ -81,8 +81,7 @@ static int i_catch(lua_State *L)
     pending_signal = 0;
     catching = 1;
     install(&old_int, &old_term);
-    lua_settop(L, 1);
-    int status = lua_pcall(L, 0, LUA_MULTRET, 0);
+    int status = lua_pcall(L, nargs, LUA_MULTRET, 0);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     catching = 0;
@@ -107,7 +106,7 @@ static int i_catch(lua_State *L)
 }
 
 static const ctL_Reg interrupt_funcs[] = {
-    {"catch", i_catch, "interrupt.catch(body) -> body's results. Run body() with SIGINT and "
+    {"catch", i_catch, "interrupt.catch(body, ...) -> body's results. Run body(...) with SIGINT and "
                        "SIGTERM deferred: the first one only makes interrupt.pending() true, "
                        "so body can finish its step, save and return; a second interrupts at "
                        "once. Afterwards SIGTERM exits with status 143 and SIGINT raises "

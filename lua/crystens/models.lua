@@ -26,6 +26,7 @@ local core = require "crystens.nn_core"
 local tensor = require "crystens.tensor"
 local json = require "crystens.json"
 local doc = require "crystens.doc"
+local interrupt = require "crystens.interrupt"
 
 local M = {}
 M.builders = {}
@@ -544,6 +545,7 @@ function Diffusion:sample_chunk(n, opts, rng, bar)
       if sigma > 0 then x:add_(tensor.randn(x:shape(), rng):mul_(sigma)) end
     end
     if bar then bar.done = bar.done + n; bar.bar:update(bar.done) end
+    if interrupt.pending() then error("interrupted!", 0) end
   end
   return x
 end
@@ -557,8 +559,11 @@ function Diffusion:sample(n, opts)
   local T = self.config.timesteps
   local per = (opts.method == "ddpm" or not opts.steps or opts.steps >= T) and T or opts.steps
   local bar = {bar = require("crystens.progress").new("sampling", n * per), done = 0}
+  -- Ctrl-C is deferred to the end of a step, so the weights are always swapped back.
   if use_ema then self.ema:swap() end
-  local ok, out = pcall(in_chunks, n, opts, function(_, count) return self:sample_chunk(count, opts, rng, bar) end)
+  local ok, out = pcall(interrupt.catch, in_chunks, n, opts, function(_, count)
+    return self:sample_chunk(count, opts, rng, bar)
+  end)
   if use_ema then self.ema:swap() end
   bar.bar:finish()
   if not ok then error(out, 2) end
