@@ -177,7 +177,12 @@ local function in_chunks(n, opts, fn)
   local size = opts.batch or 64
   local parts = {}
   for first = 1, n, size do parts[#parts + 1] = fn(first, math.min(size, n - first + 1)) end
-  return #parts == 1 and parts[1] or tensor.cat(parts, 1)
+  while #parts > 1 do   -- tensor.cat joins at most 64 at a time
+    local joined = {}
+    for i = 1, #parts, 64 do joined[#joined + 1] = tensor.cat(table.move(parts, i, math.min(i + 63, #parts), 1, {}), 1) end
+    parts = joined
+  end
+  return parts[1]
 end
 
 -- ---- GAN and WGAN-GP networks -------------------------------------------------
@@ -383,9 +388,9 @@ M.presets = {
   default = {base = 64, mults = {1, 2, 2}, nres = 2, attn = {8}, groups = 8, patch = 1},
   -- DDIM-50 over 1000 crystals in minutes on 2 cores (see bench/models.lua):
   -- the U-Net runs on 2×2 patches (S/2×S/2), one block per level
-  small = {base = 32, mults = {1, 2, 2}, nres = 1, attn = {}, groups = 8, patch = 2},
+  small = {base = 32, mults = {1, 2, 2}, nres = 1, attn = {}, groups = 8, patch = 2, lr = 1e-3},
   -- for tests
-  tiny = {base = 8, mults = {1, 2}, nres = 1, attn = {}, groups = 4, patch = 1},
+  tiny = {base = 8, mults = {1, 2}, nres = 1, attn = {}, groups = 4, patch = 1, lr = 1e-3},
 }
 
 -- The U-Net on p×p patches: a p×p stride-p convolution into 4p² channels
@@ -586,7 +591,7 @@ doc[M.diffusion] = "models.diffusion{size=32, base=64, mults={1,2,2}, nres=2, at
   "groups=8, patch=1, timesteps=1000, schedule='cosine'|'linear', target='eps'|'v', lr=2e-4, " ..
   "ema=0.999, clip=1, preset='default'|'small'|'tiny'} -> model. DDPM with a U-Net " ..
   "(on patch×patch patches when patch > 1; preset 'small' = base 32, one block per level, " ..
-  "no attention, patch 2); " ..
+  "no attention, patch 2, lr 1e-3); " ..
   "sampling uses the EMA weights: sample(n, {steps=50, eta=0, seed=, batch=64}) is DDIM, " ..
   "without steps (or method='ddpm') DDPM ancestral sampling over all timesteps."
 doc[M.load] = "models.load(path) -> model, meta. Rebuild a model saved with model:save " ..
