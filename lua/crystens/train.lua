@@ -8,8 +8,9 @@
 -- Batches are drawn without replacement, one random permutation of the data
 -- per epoch, each permutation a function of (seed, epoch) alone; every other
 -- draw (noise, timesteps) comes from the default generator, whose state the
--- checkpoint stores.  So a run resumed from a checkpoint (the default when
--- the checkpoint file exists) continues exactly as the uninterrupted run.
+-- checkpoint stores.  So a run resumed from a checkpoint (the default for a
+-- fresh model when the checkpoint file exists) continues exactly as the
+-- uninterrupted run.
 --
 -- Signals (through ct.interrupt.catch): Ctrl-C or SIGTERM lets the current
 -- step finish, saves the checkpoint, and then returns to the prompt (Ctrl-C;
@@ -155,7 +156,9 @@ local function run(opts)
   local seed, every, ckpt = opts.seed or 0, opts.every or 500, opts.checkpoint
   if math.type(steps) ~= "integer" or steps < 0 then error("bad option 'steps' to 'train'", 3) end
   if math.type(batch) ~= "integer" or batch < 1 then error("bad option 'batch' to 'train'", 3) end
-  if ckpt and opts.resume ~= false and exists(ckpt) then
+  -- A fresh model resumes from an existing checkpoint; one that has trained
+  -- already (in this session) continues from memory.
+  if ckpt and opts.resume ~= false and model.step == 0 and exists(ckpt) then
     model:load(ckpt)
   elseif model.step == 0 then
     tensor.seed(seed)
