@@ -1,5 +1,5 @@
 -- bench/models.lua - training speed of each model at S=32 and S=64, and the
--- time to sample 1000 crystals with DDIM-50 at S=32 (default and small U-Net).
+-- time to sample 1000 crystals with DDIM-50 at S=32 (default, small and fast U-Net).
 --
 --   crystens bench/models.lua [steps=3] [batch=16] [sample_n=32]   (make bench runs it)
 --
@@ -62,7 +62,7 @@ end
 
 print(string.format("\nDDIM-50 sampling at S=32, timed on %d crystals, scaled to 1000:", sample_n))
 local x = data(32)
-for _, preset in ipairs{"default", "small"} do
+for _, preset in ipairs{"default", "small", "fast"} do
   tensor.seed(0)
   local m = ct.models.diffusion{size = 32, preset = preset}:fit_scaler(x)
   local t0, c0 = now(), os.clock()
