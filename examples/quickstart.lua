@@ -38,6 +38,11 @@ print(("1b. %s\n    encoded 8 as %s\n    first: %s\n    picture %s, CIF %s"):for
       tostring(ds), tostring(tensors), tostring(back), out .. "/crystens_1.png",
       out .. "/decoded_1.cif"))
 
+-- 1c. Pictures of the crystals themselves: one, and all 8 as a grid.
+back:save_png(out .. "/crystal_1.png")
+ct.picture.grid(crystals, out .. "/crystals.png", {cols = 4})
+print(("1c. pictures %s and %s"):format(out .. "/crystal_1.png", out .. "/crystals.png"))
+
 -- 2. Reconstruction snaps noisy averages with K-means; K is chosen for us.
 --    The paper's example: averaged atomic numbers of 8 atoms.
 local z = {12.2, 12.6, 12.4, 12.5, 7.7, 7.4, 8.4, 8.5}

@@ -1,6 +1,6 @@
 -- train_common.lua: what examples/train_{gan,wgan,diffusion}.lua share —
 -- command-line options, the shipped sample encoded at S, training with a
--- checkpoint and log under --out, and sampling with the loss plot at the end.
+-- checkpoint and log under --out, and sampling (reconstructed to CIF) at the end.
 local ct = require "crystens"
 
 local M = {}
@@ -55,7 +55,15 @@ function M.run(model, o, sample_opts)
   x[1]:save_png(o.out .. "/sample_1.png")
   local st = x:stats()
   print(("sampled %s (raw units: min %.3g, mean %.3g, max %.3g)"):format(tostring(x), st.min, st.mean, st.max))
-  print("wrote " .. o.out .. "/{ckpt.safetensors, log.csv, loss.svg, samples.npy, sample_1.png}")
+  -- reconstruction: generated tensors back to crystals, written as CIF
+  local structures = ct.crystens.decode(x)
+  local kept = {}
+  for _, s in ipairs(structures) do if s then kept[#kept + 1] = s end end
+  print(("%d of %d samples reconstruct to crystals%s"):format(#kept, #structures,
+        kept[1] and (", e.g. " .. tostring(kept[1])) or ""))
+  if kept[1] then ct.cif.write(kept, o.out .. "/samples.cif") end
+  print("wrote " .. o.out .. "/{ckpt.safetensors, log.csv, loss.svg, samples.npy, sample_1.png" ..
+        (kept[1] and ", samples.cif}" or "}"))
   return x
 end
 

@@ -225,6 +225,7 @@ static int jstring(jparser *j, char **out)
                 j->p[1] == 'u') {
                 j->p += 2;
                 if (read_hex4(j, &lo) != CT_OK) break;
+                if (lo < 0xdc00 || lo > 0xdfff) break;   /* not a surrogate pair */
                 cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
             }
             put_utf8(&b, cp);
@@ -506,7 +507,7 @@ ct_checkpoint *ct_checkpoint_load(const char *path, ct_error *err)
     }
     for (int i = 0; rc == CT_OK && i < n; i++) rc = check_entry(path, &es[i], data_size, err);
     if (rc == CT_OK) {
-        qsort(es, (size_t)n, sizeof *es, by_offset);
+        if (n > 1) qsort(es, (size_t)n, sizeof *es, by_offset);   /* es is NULL when n == 0 */
         for (int i = 1; rc == CT_OK && i < n; i++)
             if (es[i].begin < es[i - 1].end)
                 rc = ct_fail(err, CT_EFORMAT, "%s: tensors '%s' and '%s' overlap", path,

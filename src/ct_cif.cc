@@ -8,12 +8,14 @@
 
 #include <array>
 #include <cmath>
+#include <cstdint>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <gemmi/cif.hpp>       // cif::Document, cif::Block, parse_input
@@ -55,6 +57,14 @@ const std::string *first_value(const cif::Block &b, std::initializer_list<const 
     return nullptr;
 }
 
+// A CIF number, 5.6402(3) -> 5.6402; NaN for '?', '.', text, and for
+// numbers out of double's range (1e400): nothing downstream wants infinity.
+double numb(const std::string &v)
+{
+    double x = cif::as_number(v);
+    return std::isfinite(x) ? x : NAN;
+}
+
 // Angles default to 90 degrees, as the CIF dictionary says; lengths do not.
 void read_cell(const cif::Block &b, double cell[6])
 {
@@ -68,8 +78,9 @@ void read_cell(const cif::Block &b, double cell[6])
             cell[i] = 90.0;
             continue;
         }
-        cell[i] = cif::as_number(*v);
-        if (std::isnan(cell[i])) block_fail("%s is not a number: '%s'", tags[i], v->c_str());
+        cell[i] = numb(*v);
+        if (std::isnan(cell[i]))
+            block_fail("%s is not a finite number: '%s'", tags[i], v->c_str());
     }
 }
 
@@ -80,8 +91,36 @@ int declared_number(const cif::Block &b)
                                            "_symmetry_Int_Tables_number",
                                            "_space_group.IT_number"});
     if (!v) return 0;
-    double n = cif::as_number(*v);
+    double n = numb(*v);
     return n >= 1 && n <= 230 && n == std::floor(n) ? (int)n : 0;
+}
+
+// A symmetry operation "x-y, -y, -z+2/3" through gemmi's parser, checked
+// first: gemmi multiplies the numbers it reads in int without checking, so
+// long numbers or sums overflow; the operation must be a symmetry (|det| 1).
+gemmi::Op parse_op(const std::string &xyz)
+{
+    size_t digits = 0;
+    for (char c : xyz) {
+        digits = c >= '0' && c <= '9' ? digits + 1 : 0;
+        if (digits > 3 || xyz.size() > 200)
+            block_fail("bad symmetry operation '%.80s' (numbers or text too long)", xyz.c_str());
+    }
+    gemmi::Op op;
+    try {
+        op = gemmi::parse_triplet(xyz);
+    } catch (std::exception &e) {
+        block_fail("bad symmetry operation '%s' (%s)", xyz.c_str(), e.what());
+    }
+    const auto &r = op.rot;
+    double d = (double)gemmi::Op::DEN;
+    double det = ((double)r[0][0] * ((double)r[1][1] * r[2][2] - (double)r[1][2] * r[2][1]) -
+                  (double)r[0][1] * ((double)r[1][0] * r[2][2] - (double)r[1][2] * r[2][0]) +
+                  (double)r[0][2] * ((double)r[1][0] * r[2][1] - (double)r[1][1] * r[2][0])) /
+                 (d * d * d);
+    if (std::fabs(det) != 1)
+        block_fail("bad symmetry operation '%s' (determinant %g, not 1 or -1)", xyz.c_str(), det);
+    return op;
 }
 
 // The operations a block lists, else those of its H-M symbol or number,
@@ -95,12 +134,7 @@ std::vector<gemmi::Op> read_ops(cif::Block &b, const double cell[6], int *declar
         cif::Column col = b.find_values(tag);
         if (!col) continue;
         for (const std::string &raw : col) {
-            std::string xyz = cif::as_string(raw);
-            try {
-                ops.push_back(gemmi::parse_triplet(xyz));
-            } catch (std::exception &e) {
-                block_fail("bad symmetry operation '%s' (%s)", xyz.c_str(), e.what());
-            }
+            ops.push_back(parse_op(cif::as_string(raw)));
         }
         if (ops.size() > 192) block_fail("%zu symmetry operations (at most 192)", ops.size());
         return ops;
@@ -128,9 +162,10 @@ struct Site {
 
 double site_number(cif::Table::Row &row, int col, const char *what, const std::string &label)
 {
-    double x = cif::as_number(row[col]);
+    double x = numb(row[col]);
     if (std::isnan(x))
-        block_fail("site %s: %s is not a number: '%s'", label.c_str(), what, row[col].c_str());
+        block_fail("site %s: %s is not a finite number: '%s'", label.c_str(), what,
+                   row[col].c_str());
     return x;
 }
 
@@ -141,6 +176,11 @@ std::vector<Site> read_sites(cif::Block &b)
                                           "?type_symbol", "?occupancy"});
     if (!t.ok() || t.length() == 0)
         block_fail("no atom sites with fractional coordinates (_atom_site_fract_x)");
+    // Every site gives at least one atom unless two coincide: refuse a loop
+    // that could not fit in a structure before reading it.
+    if (t.length() > CT_STRUCTURE_MAXATOMS)
+        block_fail("%zu atom sites (a structure holds at most %d atoms)", t.length(),
+                   CT_STRUCTURE_MAXATOMS);
     std::vector<Site> sites;
     int n = 0;
     for (auto row : t) {
@@ -176,6 +216,75 @@ double close_d2(const double a[3], const double b[3], const double m[3][3])
     return c[0] * c[0] + c[1] * c[1] + c[2] * c[2];
 }
 
+// The atoms placed so far, binned on a periodic grid whose bins are at
+// least CT_CIF_MERGE_TOL wide along each axis: two atoms closer than that
+// lie in the same or neighbouring bins, so a new image is compared with
+// the atoms of 27 bins, not all of them, and expansion stays linear in
+// the number of atoms.  Only occupied bins are stored.
+class AtomGrid {
+public:
+    explicit AtomGrid(const double m[3][3])
+    {
+        double vol = std::fabs(dot(m[0], cross(m[1], m[2]).data()));
+        for (int k = 0; k < 3; k++) {
+            // The spacing of the lattice planes across axis k.
+            std::array<double, 3> c = cross(m[(k + 1) % 3], m[(k + 2) % 3]);
+            double width = vol / std::sqrt(dot(c.data(), c.data()));
+            double g = std::floor(width / CT_CIF_MERGE_TOL);
+            // NaN when the volume overflows (lengths of 1e200 Å): one bin.
+            n_[k] = !(g >= 1) ? 1 : g > kMaxBins ? kMaxBins : (int)g;
+        }
+    }
+
+    // Call f(i) for every atom i near fractional position p (in [0, 1)).
+    template <typename F> void near(const std::array<double, 3> &p, F f) const
+    {
+        int lo[3], cnt[3];
+        for (int k = 0; k < 3; k++) {
+            cnt[k] = n_[k] < 3 ? n_[k] : 3;   // fewer bins than neighbours
+            lo[k] = n_[k] < 3 ? 0 : bin(p[k], k) - 1;
+        }
+        for (int i = 0; i < cnt[0]; i++)
+            for (int j = 0; j < cnt[1]; j++)
+                for (int k = 0; k < cnt[2]; k++) {
+                    auto it = bins_.find(key(lo[0] + i, lo[1] + j, lo[2] + k));
+                    if (it == bins_.end()) continue;
+                    for (size_t a : it->second) f(a);
+                }
+    }
+
+    void add(const std::array<double, 3> &p, size_t i)
+    {
+        bins_[key(bin(p[0], 0), bin(p[1], 1), bin(p[2], 2))].push_back(i);
+    }
+
+private:
+    static constexpr int kMaxBins = 1 << 20;
+    int n_[3];
+    std::unordered_map<uint64_t, std::vector<size_t>> bins_;
+
+    static double dot(const double *a, const double *b)
+    {
+        return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+    }
+    static std::array<double, 3> cross(const double *a, const double *b)
+    {
+        return {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
+    }
+    int bin(double x, int k) const
+    {
+        int b = (int)(x * n_[k]);
+        return b < n_[k] ? b : n_[k] - 1;
+    }
+    // Bin indices wrap around: -1 is the last bin.
+    uint64_t key(int i, int j, int k) const
+    {
+        auto wrap = [](int b, int n) { return (uint64_t)((b % n + n) % n); };
+        return (wrap(i, n_[0]) * (uint64_t)n_[1] + wrap(j, n_[1])) * (uint64_t)n_[2] +
+               wrap(k, n_[2]);
+    }
+};
+
 // Apply every operation to every site; images within CT_CIF_MERGE_TOL of
 // an atom already placed are that atom (same element) or an error.
 void expand(const std::vector<Site> &sites, const std::vector<gemmi::Op> &ops,
@@ -183,23 +292,30 @@ void expand(const std::vector<Site> &sites, const std::vector<gemmi::Op> &ops,
 {
     const double tol2 = CT_CIF_MERGE_TOL * CT_CIF_MERGE_TOL;
     std::vector<size_t> owner;
+    AtomGrid grid(m);
     for (size_t s = 0; s < sites.size(); s++) {
         for (size_t o = 0; o <= ops.size(); o++) {
             std::array<double, 3> p = {sites[s].f[0], sites[s].f[1], sites[s].f[2]};
             if (o > 0) p = ops[o - 1].apply_to_xyz(p);
-            for (double &x : p) x = ct_wrap01(x);
+            for (double &x : p) {
+                if (!std::isfinite(x))
+                    block_fail("site %s: a symmetry image is off the number line",
+                               sites[s].label.c_str());
+                x = ct_wrap01(x);
+            }
             bool merged = false;
-            for (size_t a = 0; a < f.size() && !merged; a++) {
-                if (close_d2(p.data(), f[a].data(), m) >= tol2) continue;
+            grid.near(p, [&](size_t a) {
+                if (merged || close_d2(p.data(), f[a].data(), m) >= tol2) return;
                 if (z[a] != sites[s].z)
                     block_fail("sites %s and %s overlap (different elements closer than %g A)",
                                sites[owner[a]].label.c_str(), sites[s].label.c_str(),
                                CT_CIF_MERGE_TOL);
                 merged = true;
-            }
+            });
             if (merged) continue;
             if (f.size() >= CT_STRUCTURE_MAXATOMS)
                 block_fail("more than %d atoms in the cell", CT_STRUCTURE_MAXATOMS);
+            grid.add(p, f.size());
             z.push_back(sites[s].z);
             f.push_back(p);
             owner.push_back(s);
@@ -331,7 +447,7 @@ extern "C" int ct_cif_read(const char *path, ct_cif_result *out, ct_error *err)
 {
     std::memset(out, 0, sizeof *out);
     size_t len;
-    char *text = ct_file_read_all(path, CT_CIF_MAX_FILE, &len, err);
+    char *text = ct_file_read_text(path, CT_CIF_MAX_FILE, CT_FILE_MAX_LINE, &len, err);
     if (!text) return CT_EIO;
     int rc = ct_cif_parse(text, len, path, out, err);
     std::free(text);

@@ -84,6 +84,12 @@ char *ct_cif_format_symmetrized(const struct ct_symmetrized *sym, const char *na
 int ct_cif_write(ct_structure *const *s, size_t n, const char *path, double symprec,
                  ct_error *err);
 
+/* Write each non-NULL s[i] to its own file in folder dir (made if
+   missing): NNNN_name.cif, NNNN its 1-based index in s, so the files of a
+   batch with failures still line up with the batch; *written counts them. */
+int ct_cif_write_dir(ct_structure *const *s, size_t n, const char *dir, double symprec,
+                     size_t *written, ct_error *err);
+
 #ifdef __cplusplus
 }
 #endif

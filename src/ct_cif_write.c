@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ct_cif.h"
 #include "ct_elements.h"
@@ -197,4 +198,46 @@ int ct_cif_write(ct_structure *const *s, size_t n, const char *path, double symp
         }
     }
     return ct_file_commit(&f, err);
+}
+
+/* The file name of structure i of n in a folder: its 1-based number,
+   zero-padded to the width of n, then its name with anything but letters,
+   digits, '-', '_' and '.' made '_' (so a block name cannot leave dir). */
+static void file_name(const ct_structure *s, size_t i, size_t n, char *buf, size_t size)
+{
+    int width = snprintf(NULL, 0, "%zu", n);
+    int len = snprintf(buf, size, "%0*zu", width < 4 ? 4 : width, i + 1);
+    const char *name = s->name ? s->name : "";
+    if (*name && (size_t)len + 2 < size) buf[len++] = '_';
+    for (const char *c = name; *c && (size_t)len + 5 < size && len < 80; c++)
+        buf[len++] = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                     (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' ||
+                     (*c == '.' && c != name) ? *c : '_';
+    snprintf(buf + len, size - (size_t)len, ".cif");
+}
+
+int ct_cif_write_dir(ct_structure *const *s, size_t n, const char *dir, double symprec,
+                     size_t *written, ct_error *err)
+{
+    *written = 0;
+    struct stat st;
+    if (stat(dir, &st) != 0 && mkdir(dir, 0777) != 0)
+        return ct_fail(err, CT_EIO, "%s: cannot create the folder", dir);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return ct_fail(err, CT_EIO, "%s: not a folder", dir);
+    size_t dl = strlen(dir);
+    char *path = malloc(dl + 128);
+    if (!path) return ct_fail(err, CT_ENOMEM, "out of memory");
+    int rc = CT_OK;
+    for (size_t i = 0; i < n && rc == CT_OK; i++) {
+        if (!s[i]) continue;
+        int sep = dl && dir[dl - 1] != '/';
+        memcpy(path, dir, dl);
+        if (sep) path[dl] = '/';
+        file_name(s[i], i, n, path + dl + sep, 120);
+        rc = ct_cif_write(s + i, 1, path, symprec, err);
+        *written += rc == CT_OK;
+    }
+    free(path);
+    return rc;
 }

@@ -56,6 +56,17 @@ typedef struct {
     const char *source;
 } scanner;
 
+/* Is pos at the end of a field: the text's end, a comma, LF or CRLF?  A
+   lone CR is not a line end (it is text inside a field): records and line
+   numbers count LF only. */
+static int at_field_end(const scanner *s)
+{
+    if (s->pos >= s->len) return 1;
+    char c = s->text[s->pos];
+    if (c == ',' || c == '\n') return 1;
+    return c == '\r' && (s->pos + 1 == s->len || s->text[s->pos + 1] == '\n');
+}
+
 /* Scan a quoted field (pos at the opening quote) into the buffer. */
 static int scan_quoted(scanner *s, ct_error *err)
 {
@@ -79,7 +90,7 @@ static int scan_quoted(scanner *s, ct_error *err)
         s->buf[s->out++] = c;
         s->pos++;
     }
-    if (s->pos < s->len && !strchr(",\r\n", s->text[s->pos]))
+    if (!at_field_end(s))
         return ct_fail(err, CT_EFORMAT, "%s:%zu: text after a closing quote", s->source, s->line);
     return CT_OK;
 }
@@ -87,13 +98,7 @@ static int scan_quoted(scanner *s, ct_error *err)
 /* Scan an unquoted field up to the next comma or end of line. */
 static void scan_plain(scanner *s)
 {
-    while (s->pos < s->len) {
-        char c = s->text[s->pos];
-        if (c == ',' || c == '\n') break;
-        if (c == '\r' && (s->pos + 1 == s->len || s->text[s->pos + 1] == '\n')) break;
-        s->buf[s->out++] = c;
-        s->pos++;
-    }
+    while (!at_field_end(s)) s->buf[s->out++] = s->text[s->pos++];
 }
 
 /* Scan one record; return the number of fields in *nf. */
@@ -185,7 +190,7 @@ int ct_csv_read(const char *path, ct_csv *out, ct_error *err)
 {
     memset(out, 0, sizeof *out);
     size_t len;
-    char *text = ct_file_read_all(path, CSV_MAX_FILE, &len, err);
+    char *text = ct_file_read_text(path, CSV_MAX_FILE, CT_FILE_MAX_LINE, &len, err);
     if (!text) return CT_EIO;
     int rc = ct_csv_parse(text, len, path, out, err);
     free(text);

@@ -2,7 +2,8 @@
  * ct_csv.h - reading comma-separated files as RFC 4180 defines them:
  * fields in double quotes may hold commas, newlines and doubled quotes
  * (""), as the benchmark CSVs' cif column does.  CRLF and LF both end a
- * record; a final newline is optional; blank lines are skipped.
+ * record (a lone CR is text, also after a closing quote, where it is an
+ * error); a final newline is optional; blank lines are skipped.
  *
  *     ct_csv csv;
  *     if (ct_csv_read("mpts_52/test.csv", &csv, &err) != CT_OK) ...

@@ -1,5 +1,5 @@
 /*
- * ct_elements.h - chemical elements by atomic number: symbols and masses.
+ * ct_elements.h - chemical elements by atomic number: symbols, masses and radii.
  *
  *     int z = ct_element_parse("Fe2+", NULL);      // 26
  *     printf("%s %.3f\n", ct_element_symbol(z), ct_element_mass(z));
@@ -29,5 +29,12 @@ int ct_element_z(const char *symbol, size_t len);
 /* Return the element a CIF type symbol or label starts with ("Fe2+", "O1",
    "Cl"), or 0; *used (if non-NULL) gets the length of the symbol. */
 int ct_element_parse(const char *label, size_t *used);
+
+/* Return the atomic radius of element z in Å (pymatgen's atomic_radius,
+   Slater's empirical radii), NaN if unknown (noble gases, Lr). */
+double ct_element_atomic_radius(int z);
+
+/* Return the van der Waals radius of element z in Å, NaN if unknown. */
+double ct_element_vdw_radius(int z);
 
 #endif

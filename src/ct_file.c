@@ -124,3 +124,77 @@ char *ct_file_read_all(const char *path, size_t max_size, size_t *size, ct_error
     if (size) *size = n;
     return buf;
 }
+
+/* The length of the line that ends at buf[n] (the last '\n' before it). */
+static size_t tail_line(const char *buf, size_t n, size_t from, size_t *line_start,
+                        size_t *lineno)
+{
+    for (size_t i = from; i < n; i++)
+        if (buf[i] == '\n') {
+            *line_start = i + 1;
+            (*lineno)++;
+        }
+    return n - *line_start;
+}
+
+char *ct_file_read_text(const char *path, size_t max_size, size_t max_line, size_t *size,
+                        ct_error *err)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        ct_fail(err, CT_EIO, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(fp), &st) != 0 || S_ISDIR(st.st_mode)) {
+        ct_fail(err, CT_EIO, "%s: not a regular file", path);
+        fclose(fp);
+        return NULL;
+    }
+    if (S_ISREG(st.st_mode) && (size_t)st.st_size > max_size) {
+        ct_fail(err, CT_ENOMEM, "%s: file of %lld bytes is over the limit of %zu",
+                path, (long long)st.st_size, max_size);
+        fclose(fp);
+        return NULL;
+    }
+    /* Grow the buffer as text arrives, never to the file's claimed size. */
+    size_t cap = 0, n = 0, line_start = 0, lineno = 1;
+    char *buf = NULL;
+    int status = CT_OK;
+    for (;;) {
+        if (n + 65536 + 1 > cap) {
+            size_t ncap = cap ? 2 * cap : 65536 + 1;
+            char *nb = realloc(buf, ncap);
+            if (!nb) {
+                status = ct_fail(err, CT_ENOMEM, "%s: out of memory", path);
+                break;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t got = fread(buf + n, 1, 65536, fp);
+        size_t from = n;
+        n += got;
+        if (n > max_size) {
+            ct_fail(err, CT_ENOMEM, "%s: over the limit of %zu bytes", path, max_size);
+            status = CT_ENOMEM;
+            break;
+        }
+        if (tail_line(buf, n, from, &line_start, &lineno) > max_line) {
+            ct_fail(err, CT_EFORMAT, "%s:%zu: line longer than %zu bytes (not a text file?)",
+                    path, lineno, max_line);
+            status = CT_EFORMAT;
+            break;
+        }
+        if (got < 65536) break;
+    }
+    if (status == CT_OK && ferror(fp)) status = ct_fail(err, CT_EIO, "%s: cannot read", path);
+    fclose(fp);
+    if (status != CT_OK) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    if (size) *size = n;
+    return buf;
+}

@@ -39,4 +39,13 @@ int ct_file_write_all(const char *path, const void *data, size_t size, ct_error 
    the NUL.  Files over max_size bytes are rejected before reading. */
 char *ct_file_read_all(const char *path, size_t max_size, size_t *size, ct_error *err);
 
+/* Longest line the text readers (CIF, CSV) accept, in bytes. */
+#define CT_FILE_MAX_LINE ((size_t)1 << 20)
+
+/* As ct_file_read_all, for text: reading stops with an error naming the
+   line as soon as a line (up to '\n') exceeds max_line bytes, so a file
+   that is one huge line costs about max_line bytes, not its size. */
+char *ct_file_read_text(const char *path, size_t max_size, size_t max_line, size_t *size,
+                        ct_error *err);
+
 #endif

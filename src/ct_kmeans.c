@@ -62,9 +62,10 @@ static double inertia_of(const double *x, int n, int d, const int *lab, const do
     return w;
 }
 
-/* qsort context: C11 qsort has none, so the comparators read these. */
-static const double *sort_keys;
-static int sort_dim;
+/* qsort context: C11 qsort has none, so the comparators read these; one
+   per thread, as reconstruction clusters on all cores at once. */
+static _Thread_local const double *sort_keys;
+static _Thread_local int sort_dim;
 
 static int cmp_rows(const void *pa, const void *pb)
 {

@@ -11,6 +11,9 @@
  * numbers (up to 230).  Empty atom slots are light grey, NaN/Inf red, and
  * layers are separated by a white gap.  The file goes
  * through a temporary file renamed into place.
+ *
+ * ct_png_write_rgb writes any RGB picture the same way (structure
+ * pictures, ct_render.h).
  */
 #ifndef CT_PNG_H
 #define CT_PNG_H
@@ -20,5 +23,10 @@
 
 /* Write the 4×S×S tensor t (or 1×4×S×S) as a PNG picture at path. */
 int ct_png_write_crystens(const ct_tensor *t, const char *path, int scale, ct_error *err);
+
+/* Write a width × height RGB image (3 bytes a pixel, rows top to bottom)
+   as a PNG at path, atomically like the above. */
+int ct_png_write_rgb(const unsigned char *rgb, int width, int height, const char *path,
+                     ct_error *err);
 
 #endif

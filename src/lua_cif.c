@@ -7,6 +7,7 @@
  * lenient path that skips such blocks).
  */
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ct_cif.h"
 #include "ct_symmetry.h"
@@ -68,22 +69,56 @@ static int c_parse(lua_State *L)
     return push_result(L, r, source);
 }
 
+/* The structures to write: a Structure, a Dataset, or an array of
+   Structures where false marks a failed reconstruction (its slot is NULL). */
+static ct_structure **write_list(lua_State *L, size_t *n)
+{
+    int single;
+    if (!lua_istable(L, 1)) return ctL_checkstructures(L, 1, n, &single);
+    *n = (size_t)luaL_len(L, 1);
+    ct_structure **arr = lua_newuserdatauv(L, (*n ? *n : 1) * sizeof *arr, 0);
+    for (size_t i = 0; i < *n; i++) {
+        lua_geti(L, 1, (lua_Integer)i + 1);
+        arr[i] = lua_toboolean(L, -1) ? ctL_tostructure(L, -1) : NULL;
+        if (!arr[i] && lua_toboolean(L, -1))
+            luaL_argerror(L, 1, lua_pushfstring(L, "item %d is not a Structure", (int)i + 1));
+        lua_pop(L, 1);
+    }
+    return arr;
+}
+
+/* Whether path names a folder: it ends in '/' or is one already. */
+static int is_folder(const char *path)
+{
+    size_t len = strlen(path);
+    struct stat st;
+    return (len && path[len - 1] == '/') || (stat(path, &st) == 0 && S_ISDIR(st.st_mode));
+}
+
 static int c_write(lua_State *L)
 {
     size_t n;
-    int single;
     lua_settop(L, 3);   /* the array below goes on top of the arguments */
-    ct_structure **arr = ctL_checkstructures(L, 1, &n, &single);
+    ct_structure **arr = write_list(L, &n);
     const char *path = luaL_checkstring(L, 2);
     if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
-    luaL_argcheck(L, n > 0, 1, "no structures to write");
     double symprec = ctL_optnumber(L, 3, "symprec", CT_SYMPREC);
     luaL_argcheck(L, symprec > 0, 3, "symprec must be positive");
     if (!ctL_optbool(L, 3, "symmetrize", 0)) symprec = 0;
     ct_error err;
-    int rc = ct_cif_write(arr, n, path, symprec, &err);
+    size_t kept = 0;
+    int rc;
+    if (is_folder(path)) {
+        rc = ct_cif_write_dir(arr, n, path, symprec, &kept, &err);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            if (arr[i]) arr[kept++] = arr[i];
+        luaL_argcheck(L, kept > 0, 1, "no structures to write");
+        rc = ct_cif_write(arr, kept, path, symprec, &err);
+    }
     if (rc != CT_OK) return ctL_raise(L, &err, rc);
-    return 0;
+    lua_pushinteger(L, (lua_Integer)kept);
+    return 1;
 }
 
 static const ctL_Reg cif_funcs[] = {
@@ -95,9 +130,13 @@ static const ctL_Reg cif_funcs[] = {
     {"parse", c_parse, "cif.parse(text, [source]) -> {Structure}. As cif.read, from a string; "
                        "source names it in messages."},
     {"write", c_write, "cif.write(structure | {structures} | dataset, path, [{symmetrize=false, "
-                       "symprec=0.1}]). Write the structures as CIF data blocks: P1 with every "
-                       "atom, or the spglib-refined cell with space group, operations and "
-                       "asymmetric unit. The file is written to a temporary name and renamed."},
+                       "symprec=0.1}]) -> count. Write the structures as CIF data blocks: P1 "
+                       "with every atom, or the spglib-refined cell with space group, "
+                       "operations and asymmetric unit. A path ending in '/' or naming a "
+                       "folder gets one file per structure, NNNN_name.cif (NNNN its place "
+                       "in the list; the folder is made if missing); any other path one "
+                       "multi-block file. false entries (failed reconstructions) are "
+                       "skipped. Files are written to a temporary name and renamed."},
     {NULL, NULL, NULL}
 };
 

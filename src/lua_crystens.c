@@ -120,6 +120,8 @@ static void decode_one(lua_State *L, const float *data, int S, const ct_crystens
 
 static int k_decode(lua_State *L)
 {
+    if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+    if (!ctL_optbool(L, 2, "exact", 0)) return ctL_recon_decode(L);
     ct_tensor *t = ctL_checktensor(L, 1);
     ct_crystens_opts o;
     read_opts(L, 2, &o);
@@ -179,11 +181,22 @@ static const ctL_Reg crystens_funcs[] = {
                          "spglib} for CIFs that declared a group above P1 other than spglib's "
                          "(the tensor holds spglib's). Large batches use all cores "
                          "(CT_NUM_THREADS to change)."},
-    {"decode", k_decode, "crystens.decode(tensor, [opts]) -> Structure, diag (or arrays of "
-                         "both for N×4×S×S). The exact inverse of encode: decoding an encoded "
-                         "tensor gives crystens.prepare(s). diag = {natoms, header_spread, "
-                         "graph_error, distance_error, empty_max} says how far the tensor's "
-                         "copies disagree (0 up to float32 rounding for an exact tensor)."},
+    {"decode", k_decode, "crystens.decode(tensor, [opts]) -> Structure, diag | nil, reason, "
+                         "diag; for N×4×S×S: {Structure | false}, {diag}, {{item, reason}}. "
+                         "Reconstructs generated tensors (spec section 2): atom count from all "
+                         "header copies, averaged globals and atoms, Fig. 3 voting on the "
+                         "circle, K-means on Z and on the pooled coordinates with K chosen "
+                         "automatically (k_species=3, k_coords=6: the paper's fixed mode), "
+                         "spglib's group of the result. Options: k_species=0, k_coords=0, "
+                         "sep=4, coord_sep=2, occupancy=0.5, symmetry=true, symprec=0.1, "
+                         "symmetrize=false, distance='angstrom'|'fractional', strict=false "
+                         "(raise instead of nil/false). diag = {natoms, occupancy_margin, "
+                         "sg_mean, spacegroup, spacegroup_detected, spacegroup_match, spread = "
+                         "{z, coord, length, angle, sg}, vote_spread, coord_delta, pdm_delta, "
+                         "snap_max, k_species, k_coords, reason}. Large batches use all cores. "
+                         "exact=true: the exact inverse of encode instead (errors on bad "
+                         "tensors; diag = {natoms, header_spread, graph_error, distance_error, "
+                         "empty_max})."},
     {"scaler", ctL_scaler, "crystens.scaler(tensors | state) -> Scaler. The networks' input "
                            "scaling, fitted on raw training tensors (N×4×S×S): per quantity "
                            "(Z, coord, length, angle, sg, dist, delta) an affine map of its "

@@ -78,7 +78,9 @@ int ctL_checkshape(lua_State *L, int idx, int64_t *shape);
 int luaopen_crystens_doc(lua_State *L);
 int luaopen_crystens_tensor(lua_State *L);
 int luaopen_crystens_metrics_core(lua_State *L);
+int luaopen_crystens_cdvae_core(lua_State *L);
 int luaopen_crystens_kmeans(lua_State *L);
+int luaopen_crystens_fingerprint(lua_State *L);
 int luaopen_crystens_nn_core(lua_State *L);
 int luaopen_crystens_structure(lua_State *L);
 int luaopen_crystens_cif(lua_State *L);
@@ -88,7 +90,12 @@ int luaopen_crystens_paper_core(lua_State *L);
 
 /* crystens.scaler(tensor | state) (lua_scale.c), part of crystens.crystens. */
 int ctL_scaler(lua_State *L);
+
+/* crystens.decode of generated tensors (lua_recon.c), part of crystens.crystens. */
+int ctL_recon_decode(lua_State *L);
 int luaopen_crystens_progress(lua_State *L);
+int luaopen_crystens_picture(lua_State *L);
+int luaopen_crystens_file(lua_State *L);
 int luaopen_crystens_interrupt(lua_State *L);
 
 #endif

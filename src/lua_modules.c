@@ -11,7 +11,9 @@ static const luaL_Reg modules[] = {
     {"crystens.doc", luaopen_crystens_doc},
     {"crystens.tensor", luaopen_crystens_tensor},
     {"crystens.metrics_core", luaopen_crystens_metrics_core},
+    {"crystens.cdvae_core", luaopen_crystens_cdvae_core},
     {"crystens.kmeans", luaopen_crystens_kmeans},
+    {"crystens.fingerprint", luaopen_crystens_fingerprint},
     {"crystens.nn_core", luaopen_crystens_nn_core},
     {"crystens.structure", luaopen_crystens_structure},
     {"crystens.cif", luaopen_crystens_cif},
@@ -19,6 +21,8 @@ static const luaL_Reg modules[] = {
     {"crystens.crystens", luaopen_crystens_crystens},
     {"crystens.progress", luaopen_crystens_progress},
     {"crystens.paper_core", luaopen_crystens_paper_core},
+    {"crystens.picture", luaopen_crystens_picture},
+    {"crystens.file", luaopen_crystens_file},
     {"crystens.interrupt", luaopen_crystens_interrupt},
     {NULL, NULL}
 };

@@ -14,6 +14,7 @@ M.metrics = require "crystens.metrics"
 require "crystens.paper"
 M.plot = require "crystens.plot"
 M.kmeans = require "crystens.kmeans"
+M.fingerprint = require "crystens.fingerprint"
 M.nn = require "crystens.nn"
 M.json = require "crystens.json"
 M.structure = require "crystens.structure"
@@ -21,6 +22,8 @@ M.cif = require "crystens.cif"
 M.dataset = require "crystens.dataset"
 M.crystens = require "crystens.crystens"
 M.progress = require "crystens.progress"
+M.picture = require "crystens.picture"
+M.file = require "crystens.file"
 M.report = require "crystens.report"
 M.interrupt = require "crystens.interrupt"
 M.models = require "crystens.models"
@@ -34,7 +37,9 @@ doc[M] = "crystens " .. config.version .. ": generative models (GAN, WGAN-GP, di
   "ct.metrics (K-S, Wasserstein-1, histograms, SMACT validity, paper: Tables 1-2), ct.plot (SVG charts). " ..
   "ct.cif (read/parse/write CIF), ct.structure (crystal structures), ct.dataset (CSV/CIF " ..
   "data sets), ct.crystens (CrysTens encode/decode, t:save_png), ct.progress (progress bars), " ..
+  "ct.picture (crystal pictures: s:save_png, ct.picture.grid), " ..
   "ct.report (generated against reference: table and HTML page). " ..
+  "ct.fingerprint (CDVAE structure fingerprint: CrystalNN + order parameters). " ..
   "ct.models (GAN, WGAN-GP, diffusion), ct.train (training loop), ct.interrupt. " ..
   "help(ct.tensor) documents a module, help(f) a function."
 

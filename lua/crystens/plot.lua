@@ -17,6 +17,7 @@
 
 local metrics = require "crystens.metrics"
 local doc = require "crystens.doc"
+local file = require "crystens.file"
 
 local M = {}
 
@@ -155,23 +156,10 @@ local function finish(out, opts)
 end
 
 function M.write(path, text)
-  local tmp = path .. ".tmp"
-  local f = assert(io.open(tmp, "wb"))
-  local ok, err = f:write(text)
-  ok = ok and f:close()
-  if not ok then
-    os.remove(tmp)
-    error("cannot write " .. path .. ": " .. tostring(err), 2)
-  end
-  local renamed, rerr = os.rename(tmp, path)
-  if not renamed then
-    os.remove(tmp)
-    error("cannot write " .. path .. ": " .. tostring(rerr), 2)
-  end
-  return path
+  return file.write(path, text)
 end
-doc[M.write] = "write(path, text) -> path. Write text to path atomically: to a temporary " ..
-  "file path.tmp, then renamed over path."
+doc[M.write] = "write(path, text) -> path. Write text to path atomically (ct.file.write: " ..
+  "a temporary file in the same folder, flushed, renamed over path)."
 
 -- ---- charts ----------------------------------------------------------------
 

@@ -5,23 +5,15 @@
  * hang, leak, or allocate what the file does not hold.  The bytes go through
  * a real file, since the loader checks the claimed size against the file's.
  */
-#include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "ct_tensor.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char path[64];
-    if (!path[0]) snprintf(path, sizeof path, "/tmp/crystens-fuzz-npy-%ld", (long)getpid());
-    FILE *f = fopen(path, "wb");
-    if (!f) return 0;
-    fwrite(data, 1, size, f);
-    fclose(f);
+    const char *path = fuzz_file(data, size, ".npy");
+    if (!path) return 0;
     ct_error err;
     ct_tensor *t = ct_tensor_load_npy(path, &err);
     if (t) {
@@ -30,5 +22,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ct_tensor_stats_of(t, &s);
         ct_tensor_free(t);
     }
+    unlink(path);
     return 0;
 }

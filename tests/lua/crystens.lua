@@ -33,8 +33,8 @@ end
 -- decoded structure is the original; with the defaults it is prepare(s).
 local function roundtrip_file(path, stride_spglib)
   local ds = ct.dataset.load(path)
-  local file_opts = {reduce = false, order = "file", spacegroup = "declared"}
-  local fast_opts = {spacegroup = "declared"}
+  local file_opts = {reduce = false, order = "file", spacegroup = "declared", exact = true}
+  local fast_opts = {spacegroup = "declared", exact = true}
   local worst_c, worst_l, spglib_checked = 0, 0, 0
   for i = 1, #ds do
     local s = ds[i]
@@ -50,7 +50,7 @@ local function roundtrip_file(path, stride_spglib)
       T.truthy(diag.header_spread < 1e-4 and diag.distance_error < 1e-4, "diagnostics")
     end
     if i % stride_spglib == 0 then   -- the default path, spglib included
-      local got = ct.crystens.decode(ct.crystens.encode(s))
+      local got = ct.crystens.decode(ct.crystens.encode(s), {exact = true})
       T.eq(got.spacegroup, s.spacegroup, "spglib group survives row " .. i)
       spglib_checked = spglib_checked + 1
     end
@@ -77,7 +77,7 @@ T.test("the shipped sample round-trips with every default (spglib, Niggli, sorte
   local ds = ct.dataset.load(sample)
   local t = ct.crystens.encode(ds)
   T.eq(table.concat(t:shape(), "x"), "200x4x64x64", "batch shape")
-  local back, diags = ct.crystens.decode(t)
+  local back, diags = ct.crystens.decode(t, {exact = true})
   T.eq(#back, 200, "decoded structures")
   for i = 1, #ds do
     local want = ct.crystens.prepare(ds[i])
@@ -133,7 +133,7 @@ T.test("the paper preset: file cell and order, non-periodic fractional layer 0",
     end
   end
   T.near(t:get(4, 5, 13), s.lattice.a, 1e-5, "a, unreduced")
-  local back = ct.crystens.decode(t, {preset = "paper"})
+  local back = ct.crystens.decode(t, {preset = "paper", exact = true})
   T.truthy(compare(back, s) < 1e-6, "decodes to the file's structure")
 end)
 
@@ -147,7 +147,7 @@ T.test("more atoms than S-12 is an error; a larger S holds them", function()
   T.raises(function() ct.crystens.encode({s}, {size = 64}) end, "structure 1:")
   local t = ct.crystens.encode(s, {size = 80})
   T.eq(t:size(2), 80, "S=80")
-  T.eq(ct.crystens.decode(t).natoms, 53, "decoded atoms")
+  T.eq(ct.crystens.decode(t, {exact = true}).natoms, 53, "decoded atoms")
 end)
 
 T.test("tensors save as .npy and load back; decode works on the loaded copy", function()
@@ -157,7 +157,7 @@ T.test("tensors save as .npy and load back; decode works on the loaded copy", fu
   t:save(path)
   local u = ct.tensor.load(path)
   T.eq(table.concat(u:shape(), "x"), "5x4x64x64", "shape")
-  local a, b = ct.crystens.decode(t), ct.crystens.decode(u)
+  local a, b = ct.crystens.decode(t, {exact = true}), ct.crystens.decode(u, {exact = true})
   for i = 1, 5 do T.eq(compare(a[i], b[i]), 0.0, "identical decode") end
 end)
 
@@ -217,13 +217,13 @@ T.test("bad arguments name themselves", function()
   T.raises(function() ct.crystens.encode(s, {distance = "miles"}) end, "distance must be")
   T.raises(function() ct.crystens.encode(s, {preset = "x"}) end, "preset must be")
   T.raises(function() ct.crystens.encode("s") end, "bad argument #1")
-  T.raises(function() ct.crystens.decode(ct.tensor.new(4, 64, 32)) end, "expected 4×S×S")
-  T.raises(function() ct.crystens.decode(ct.tensor.new(4, 64, 64)) end, "no atoms")
+  T.raises(function() ct.crystens.decode(ct.tensor.new(4, 64, 32), {exact = true}) end, "expected 4×S×S")
+  T.raises(function() ct.crystens.decode(ct.tensor.new(4, 64, 64), {exact = true}) end, "no atoms")
   local t = ct.crystens.encode(s)
   for l = 1, 4 do   -- every copy of the space group: 250
     for j = 1, s.natoms do t:set(250, l, 11, 12 + j); t:set(250, l, 12 + j, 11) end
   end
-  T.raises(function() ct.crystens.decode(t) end, "space group")
+  T.raises(function() ct.crystens.decode(t, {exact = true}) end, "space group")
 end)
 
 local function have_pymatgen()

@@ -144,8 +144,8 @@ T.test("DDIM with eta=0 is deterministic for a seed; DDPM-1000 and DDIM-50 give 
 end)
 
 T.test("with a perfect denoiser for one structure, DDIM and DDPM samples decode back to it", function()
-  local x = structures(1, 32)
-  local want = ct.crystens.decode(x[1])   -- the structure as encoded (prepared)
+  local x, list = structures(1, 32)
+  local want = ct.crystens.prepare(list[1])   -- the structure as encode sees it
   for _, target in ipairs{"eps", "v"} do
     local m = models.diffusion{size = 32, preset = "tiny", target = target}:fit_scaler(x)
     local x0 = m:to_net(x)
@@ -157,7 +157,8 @@ T.test("with a perfect denoiser for one structure, DDIM and DDPM samples decode 
       return target == "v" and (eps * sa):sub_(x0 * sb) or eps
     end}
     for _, opts in ipairs{{steps = 50, seed = 1, ema = false}, {seed = 2, ema = false}} do
-      local s, diag = ct.crystens.decode(m:sample(1, opts)[1])
+      local s, why = ct.crystens.decode(m:sample(1, opts)[1])
+      T.truthy(s, "decoded (" .. tostring(why) .. ")")
       local what = string.format("%s, %s: ", target, opts.steps and "DDIM-50" or "DDPM-1000")
       T.eq(table.concat(s.species, " "), table.concat(want.species, " "), what .. "species")
       T.eq(s.spacegroup, want.spacegroup, what .. "space group")
@@ -170,7 +171,6 @@ T.test("with a perfect denoiser for one structure, DDIM and DDPM samples decode 
           T.near(math.min(d, 1 - d), 0, 1e-3, what .. "coordinates")
         end
       end
-      T.near(diag.graph_error, 0, 1e-3, what .. "directional graphs agree")
     end
   end
 end)

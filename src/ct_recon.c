@@ -1,0 +1,480 @@
+/*
+ * ct_recon.c - generated CrysTens back to crystals (see ct_recon.h for the
+ * steps and the criteria).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ct_crystens.h"
+#include "ct_elements.h"
+#include "ct_kmeans.h"
+#include "ct_parallel.h"
+#include "ct_recon.h"
+#include "ct_symmetry.h"
+
+#define HB CT_CRYSTENS_HEADER
+
+void ct_recon_defaults(ct_recon_opts *o)
+{
+    *o = (ct_recon_opts){.k_species = 0, .k_coords = 0, .occupancy = 0.5,
+                         .sep = CT_KMEANS_SEP, .coord_sep = 2, .plain_vote = 0, .fractional = 0, .symmetry = 1,
+                         .symprec = CT_SYMPREC, .symmetrize = 0};
+}
+
+typedef struct {
+    const float *t;
+    int S;
+} view;
+
+static double at(const view *v, int l, int r, int c)
+{
+    return v->t[((size_t)l * v->S + r) * v->S + c];
+}
+
+/* Nearest offset on the circle of period 1: d wrapped into [-1/2, 1/2]. */
+static double wrap_half(double d)
+{
+    return d - nearbyint(d);
+}
+
+/* Mean of the 8 copies of header row r of slot j. */
+static double copies_mean(const view *v, int r, int j)
+{
+    double sum = 0;
+    for (int l = 0; l < 4; l++) sum += at(v, l, r, HB + j) + at(v, l, HB + j, r);
+    return sum / 8;
+}
+
+/* Sum of squared deviations of the 8 copies of (r, j) from m. */
+static double copies_ss(const view *v, int r, int j, double m)
+{
+    double ss = 0;
+    for (int l = 0; l < 4; l++) {
+        double a = at(v, l, r, HB + j) - m, b = at(v, l, HB + j, r) - m;
+        ss += a * a + b * b;
+    }
+    return ss;
+}
+
+/* Mean of the 8 copies of coordinate row r of slot j on the circle (offsets
+   from the first copy), in [0, 1); *ss gets their squared deviations. */
+static double copies_circ_mean(const view *v, int r, int j, double *ss)
+{
+    double ref = at(v, 0, r, HB + j), sum = 0, sq = 0;
+    for (int l = 0; l < 4; l++) {
+        double a = wrap_half(at(v, l, r, HB + j) - ref), b = wrap_half(at(v, l, HB + j, r) - ref);
+        sum += a + b;
+        sq += a * a + b * b;
+    }
+    double m = sum / 8;
+    *ss = fmax(sq - 8 * m * m, 0);
+    return ct_wrap01(ref + m);
+}
+
+/* One reconstruction in progress. */
+typedef struct {
+    view v;
+    const ct_recon_opts *o;
+    ct_recon_diag *d;
+    int n;               /* atoms */
+    int *slot;           /* their slot indices */
+    double cell[6];
+    double *zbar;        /* averaged Z */
+    int *z;              /* Z after K-means */
+    double (*xh)[3];     /* header coordinates */
+    double (*xv)[3];     /* voted, then snapped coordinates */
+    double coord_se;     /* standard error of a voted coordinate */
+} work;
+
+static void work_free(work *w)
+{
+    free(w->slot), free(w->zbar), free(w->z), free(w->xh), free(w->xv);
+}
+
+static int check_finite(const view *v, ct_error *err)
+{
+    size_t plane = (size_t)v->S * v->S;
+    for (size_t i = 0; i < 4 * plane; i++)
+        if (!isfinite(v->t[i]))
+            return ct_fail(err, CT_EINVAL, "%s at layer %zu, row %zu, column %zu",
+                           isnan(v->t[i]) ? "NaN" : "infinite value", i / plane + 1,
+                           i % plane / v->S + 1, i % v->S + 1);
+    return CT_OK;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Step 1: which slots hold atoms; m is nslots × 7 (Z, a, b, c, α, β, γ
+   averages), tmp nslots scratch. */
+static int pick_slots(work *w, int nslots, const double *m, double *tmp, ct_error *err)
+{
+    double g[7] = {1, 0, 0, 0, 0, 0, 0};
+    for (int q = 1; q < 7; q++) {
+        int c = 0;
+        for (int j = 0; j < nslots; j++)
+            if (m[j * 7] >= 0.5) tmp[c++] = m[j * 7 + q];
+        if (!c) return ct_fail(err, CT_EINVAL, "no atoms: every slot's Z averages below 0.5");
+        qsort(tmp, (size_t)c, sizeof *tmp, cmp_double);
+        g[q] = tmp[c / 2];
+    }
+    double occ = w->o->occupancy, scale = fmax(occ, 1 - occ), margin = 1;
+    w->n = 0;
+    for (int j = 0; j < nslots; j++) {
+        double e = 0;
+        for (int q = 0; q < 7; q++)
+            if (g[q] > 0) e += fmin(fmax(m[j * 7 + q] / g[q], 0), 1);
+        e /= 7;
+        margin = fmin(margin, fabs(e - occ) / scale);
+        if (e >= occ) w->slot[w->n++] = j;
+    }
+    w->d->occupancy_margin = margin;
+    w->d->natoms = w->n;
+    return w->n ? CT_OK : ct_fail(err, CT_EINVAL, "no atoms: no slot has the evidence of one");
+}
+
+static int count_atoms(work *w, ct_error *err)
+{
+    int nslots = w->v.S - HB;
+    double *m = malloc((size_t)nslots * 8 * sizeof *m);
+    if (!m) return ct_fail(err, CT_ENOMEM, "out of memory");
+    for (int j = 0; j < nslots; j++) {
+        m[j * 7] = copies_mean(&w->v, CT_CRYSTENS_Z, j);
+        for (int q = 1; q < 7; q++) m[j * 7 + q] = copies_mean(&w->v, CT_CRYSTENS_A + q - 1, j);
+    }
+    int rc = pick_slots(w, nslots, m, m + (size_t)nslots * 7, err);
+    free(m);
+    return rc;
+}
+
+/* Step 2: the averaged cell and space group, checked. */
+static int read_globals(work *w, ct_error *err)
+{
+    double var[7];
+    for (int r = CT_CRYSTENS_A; r <= CT_CRYSTENS_SG; r++) {
+        double sum = 0, ss = 0;
+        for (int i = 0; i < w->n; i++) sum += copies_mean(&w->v, r, w->slot[i]);
+        double mean = sum / w->n;
+        for (int i = 0; i < w->n; i++) ss += copies_ss(&w->v, r, w->slot[i], mean);
+        var[r - CT_CRYSTENS_A] = ss / (8.0 * w->n);
+        if (r == CT_CRYSTENS_SG) w->d->sg_mean = mean;
+        else w->cell[r - CT_CRYSTENS_A] = mean;
+    }
+    w->d->spread_length = sqrt((var[0] + var[1] + var[2]) / 3);
+    w->d->spread_angle = sqrt((var[3] + var[4] + var[5]) / 3);
+    w->d->spread_sg = sqrt(var[6]);
+    double sg = w->d->sg_mean;
+    if (!(sg >= 0.5 && sg < 230.5))
+        return ct_fail(err, CT_EINVAL, "space group %.4g is outside 1-230", sg);
+    w->d->spacegroup = (int)lround(sg);
+    for (int k = 0; k < 3; k++)
+        if (w->cell[k] > CT_RECON_MAX_LENGTH)
+            return ct_fail(err, CT_EINVAL, "lattice length %.4g Å exceeds %g Å", w->cell[k],
+                           CT_RECON_MAX_LENGTH);
+    double mat[3][3];
+    return ct_cell_to_matrix(w->cell, mat, err);
+}
+
+/* Step 3: per-atom averages. */
+static void read_atoms(work *w)
+{
+    double ssz = 0, ssx = 0;
+    for (int i = 0; i < w->n; i++) {
+        w->zbar[i] = copies_mean(&w->v, CT_CRYSTENS_Z, w->slot[i]);
+        ssz += copies_ss(&w->v, CT_CRYSTENS_Z, w->slot[i], w->zbar[i]);
+        for (int k = 0; k < 3; k++) {
+            double ss;
+            w->xh[i][k] = copies_circ_mean(&w->v, CT_CRYSTENS_X + k, w->slot[i], &ss);
+            ssx += ss;
+        }
+    }
+    w->d->spread_z = sqrt(ssz / (8.0 * w->n));
+    w->d->spread_coord = sqrt(ssx / (24.0 * w->n));
+}
+
+/* Step 4: the relative-coordinate vote.  The first pass sums each atom's
+   guesses (offsets from its own coordinate, on the circle) and measures
+   their spread; the second weighs them (see ct_recon.h) and sets the
+   standard error that coordinate K-means works with. */
+static void vote(work *w)
+{
+    int n = w->n;
+    double vss = 0, delta = 0;
+    for (int j = 0; j < n; j++) {
+        int sj = HB + w->slot[j];
+        for (int k = 0; k < 3; k++) {
+            double ref = w->xh[j][k], sum = 0, sq = 0;
+            for (int i = 0; i < n; i++) {
+                int si = HB + w->slot[i];
+                double dx = 0.5 * (at(&w->v, k + 1, si, sj) - at(&w->v, k + 1, sj, si));
+                double off = wrap_half(w->xh[i][k] - dx - ref);
+                sum += off;
+                sq += off * off;
+            }
+            vss += fmax(sq - sum * sum / n, 0);
+            w->xv[j][k] = sum;   /* the own guess adds 0: Δ[j][j] - Δ[j][j] */
+        }
+    }
+    double vg2 = vss / (3.0 * n * n), sh2 = w->d->spread_coord * w->d->spread_coord / 8;
+    w->d->vote_spread = sqrt(vg2);
+    double w0 = 1, w1 = 1;
+    if (!w->o->plain_vote && vg2 > 1e-14 && sh2 > 1e-14) w0 = 1 / sh2, w1 = 1 / vg2;
+    double norm = w0 + (n - 1) * w1;
+    w->coord_se = w0 == w1 ? sqrt(vg2 / n) : sqrt(1 / norm);
+    for (int j = 0; j < n; j++)
+        for (int k = 0; k < 3; k++) {
+            double mean = w1 * w->xv[j][k] / norm;
+            delta += fabs(mean);
+            w->xv[j][k] = ct_wrap01(w->xh[j][k] + mean);
+        }
+    w->d->coord_delta = delta / (3.0 * n);
+}
+
+/* Step 5: K-means on the averaged Z. */
+static int cluster_species(work *w, ct_error *err)
+{
+    ct_kmeans_params p;
+    ct_kmeans_params_init(&p);
+    p.integer = 1;
+    p.sep = w->o->sep;
+    p.noise = fmax(w->d->spread_z / sqrt(8.0), CT_RECON_Z_FLOOR);
+    p.max_k = w->n < CT_KMEANS_MAXK ? w->n : CT_KMEANS_MAXK;   /* every atom its own element */
+    if (w->o->k_species) p.k = w->o->k_species < w->n ? w->o->k_species : w->n;
+    ct_kmeans_result r;
+    int rc = ct_kmeans(w->zbar, w->n, 1, &p, &r, err);
+    if (rc != CT_OK) return rc;
+    w->d->k_species = r.k;
+    for (int i = 0; i < w->n && rc == CT_OK; i++) {
+        double c = r.centroids[r.labels[i]];
+        w->z[i] = fabs(c) < 1000 ? (int)lround(c) : 0;
+        if (!ct_element_symbol(w->z[i]))
+            rc = ct_fail(err, CT_EINVAL, "atom %d: Z = %.4g (cluster mean %.4g) is no element",
+                         i + 1, w->zbar[i], c);
+    }
+    ct_kmeans_result_free(&r);
+    return rc;
+}
+
+/* Sort helper for the coordinate runs: values with their flat index. */
+typedef struct {
+    double v;
+    int i;
+} tagged;
+
+static int cmp_tagged(const void *a, const void *b)
+{
+    const tagged *x = a, *y = b;
+    return (x->v > y->v) - (x->v < y->v);
+}
+
+/* Replace u[beg..end) by its mean (one cluster); return 1. */
+static int settle(double *x, const tagged *s, const double *u, int beg, int end)
+{
+    double sum = 0;
+    for (int t = beg; t < end; t++) sum += u[t];
+    double c = ct_wrap01(sum / (end - beg));
+    for (int t = beg; t < end; t++) x[s[t].i] = c;
+    return 1;
+}
+
+/* Clusters of the non-decreasing u[beg..end): cut at every gap wider than
+   tol, and cut a run spanning more than tol again at its widest gap;
+   stack holds up to end - beg ranges.  Return the number of clusters. */
+static int split_runs(double *x, const tagged *s, const double *u, int beg, int end, double tol,
+                      int *stack)
+{
+    int top = 0, k = 0;
+    stack[top++] = beg, stack[top++] = end;
+    while (top) {
+        int e = stack[--top], b = stack[--top], cut = -1;
+        double widest = 0;
+        for (int t = b + 1; t < e; t++)
+            if (u[t] - u[t - 1] > widest) widest = u[t] - u[t - 1], cut = t;
+        if (cut < 0 || (widest <= tol && u[e - 1] - u[b] <= tol)) {
+            k += settle(x, s, u, b, e);
+            continue;
+        }
+        stack[top++] = b, stack[top++] = cut;
+        stack[top++] = cut, stack[top++] = e;
+    }
+    return k;
+}
+
+/* Step 6, automatic K: the sorted circle, unrolled from just after its
+   widest gap, split into runs; return K. */
+static int snap_runs(double *x, int m, double tol, tagged *s, tagged *rot, double *u,
+                     int *stack)
+{
+    for (int t = 0; t < m; t++) s[t] = (tagged){ct_wrap01(x[t]), t};
+    qsort(s, (size_t)m, sizeof *s, cmp_tagged);
+    int start = 0;
+    double widest = -1;
+    for (int t = 0; t < m; t++) {
+        double gap = (t + 1 < m ? s[t + 1].v : s[0].v + 1) - s[t].v;
+        if (gap > widest) widest = gap, start = (t + 1) % m;
+    }
+    for (int t = 0; t < m; t++) {
+        rot[t] = s[(start + t) % m];
+        u[t] = rot[t].v + (start + t >= m ? 1.0 : 0.0);
+    }
+    memcpy(s, rot, (size_t)m * sizeof *s);
+    return split_runs(x, s, u, 0, m, tol, stack);
+}
+
+/* Step 6, fixed K: the paper's pooled 1-D K-means. */
+static int snap_fixed(double *x, int m, int k, ct_error *err)
+{
+    ct_kmeans_params p;
+    ct_kmeans_params_init(&p);
+    p.k = k < m ? k : m;
+    for (int t = 0; t < m; t++) x[t] = ct_wrap01(x[t]);
+    ct_kmeans_result r;
+    int rc = ct_kmeans(x, m, 1, &p, &r, err);
+    if (rc != CT_OK) return -1;
+    for (int t = 0; t < m; t++) x[t] = r.centroids[r.labels[t]];
+    k = r.k;
+    ct_kmeans_result_free(&r);
+    return k;
+}
+
+static int cluster_coords(work *w, ct_error *err)
+{
+    int m = 3 * w->n;
+    double *x = &w->xv[0][0];
+    double *before = malloc((size_t)m * sizeof *before), *u = malloc((size_t)m * sizeof *u);
+    tagged *s = malloc(2 * (size_t)m * sizeof *s);
+    int *stack = malloc(2 * (size_t)m * sizeof *stack);
+    if (!before || !u || !s || !stack) {
+        free(before), free(u), free(s), free(stack);
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    memcpy(before, x, (size_t)m * sizeof *x);
+    double tol = w->o->coord_sep * fmax(w->coord_se, CT_RECON_COORD_FLOOR);
+    int k = w->o->k_coords ? snap_fixed(x, m, w->o->k_coords, err) : snap_runs(x, m, tol, s, s + m, u, stack);
+    for (int t = 0; t < m; t++)
+        w->d->snap_max = fmax(w->d->snap_max, fabs(wrap_half(x[t] - before[t])));
+    free(before), free(u), free(s), free(stack);
+    w->d->k_coords = k;
+    return k < 0 ? CT_EINVAL : CT_OK;
+}
+
+/* Table 2's ΣΔPDM/atom: the result's layer 0 against the tensor's. */
+static int pdm_delta(work *w, const ct_structure *s, ct_error *err)
+{
+    int n = w->n;
+    double *d = malloc((size_t)n * n * sizeof *d), sum = 0;
+    if (!d) return ct_fail(err, CT_ENOMEM, "out of memory");
+    ct_crystens_layer0(s, w->o->fractional, d);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++)
+            sum += fabs(d[(size_t)i * n + j] - at(&w->v, 0, HB + w->slot[i], HB + w->slot[j]));
+    free(d);
+    w->d->pdm_delta = sum / n;
+    return CT_OK;
+}
+
+/* Step 7: spglib's view of the result; with symmetrize, its refined cell. */
+static ct_structure *symmetry(work *w, ct_structure *s, ct_error *err)
+{
+    if (!w->o->symmetry && !w->o->symmetrize) return s;
+    int sg = 0;
+    if (ct_symmetry_spacegroup(s, w->o->symprec, &sg, NULL, NULL) != CT_OK) sg = 0;
+    w->d->spacegroup_detected = sg;
+    if (!w->o->symmetrize) return s;
+    ct_symmetrized sym;
+    if (ct_symmetry_refine(s, w->o->symprec, &sym, err) != CT_OK) {
+        ct_structure_free(s);
+        return NULL;
+    }
+    ct_structure *r = sym.cell;
+    r->spacegroup = sym.number;
+    sym.cell = NULL;
+    ct_symmetrized_free(&sym);
+    ct_structure_free(s);
+    return r;
+}
+
+static ct_structure *build(work *w, ct_error *err)
+{
+    ct_structure *s = ct_structure_new(w->cell, w->n, w->z, (const double (*)[3])w->xv, err);
+    if (!s) return NULL;
+    s->spacegroup = w->d->spacegroup;
+    if (pdm_delta(w, s, err) != CT_OK) {
+        ct_structure_free(s);
+        return NULL;
+    }
+    return symmetry(w, s, err);
+}
+
+static int work_alloc(work *w, ct_error *err)
+{
+    size_t ns = (size_t)(w->v.S - HB);
+    w->slot = malloc(ns * sizeof *w->slot);
+    w->zbar = malloc(ns * sizeof *w->zbar);
+    w->z = malloc(ns * sizeof *w->z);
+    w->xh = malloc(ns * sizeof *w->xh);
+    w->xv = malloc(ns * sizeof *w->xv);
+    if (w->slot && w->zbar && w->z && w->xh && w->xv) return CT_OK;
+    return ct_fail(err, CT_ENOMEM, "out of memory");
+}
+
+ct_structure *ct_recon(const float *t, int size, const ct_recon_opts *o, ct_recon_diag *diag,
+                       ct_error *err)
+{
+    ct_recon_diag local;
+    if (!diag) diag = &local;
+    memset(diag, 0, sizeof *diag);
+    if (size <= HB || size > 4096) {
+        ct_fail(err, CT_EINVAL, "CrysTens size must be 13 to 4096, got %d", size);
+        return NULL;
+    }
+    work w = {.v = {t, size}, .o = o, .d = diag};
+    ct_structure *s = NULL;
+    if (check_finite(&w.v, err) == CT_OK && work_alloc(&w, err) == CT_OK &&
+        count_atoms(&w, err) == CT_OK && read_globals(&w, err) == CT_OK) {
+        read_atoms(&w);
+        vote(&w);
+        if (cluster_species(&w, err) == CT_OK && cluster_coords(&w, err) == CT_OK)
+            s = build(&w, err);
+    }
+    work_free(&w);
+    return s;
+}
+
+/* A batch split over threads; every sample is independent. */
+typedef struct {
+    const float *t;
+    int S;
+    const ct_recon_opts *o;
+    ct_structure **out;
+    ct_recon_diag *diag;
+    ct_error *errs;
+} recon_job;
+
+static void recon_share(void *ctx, size_t begin, size_t end)
+{
+    recon_job *job = ctx;
+    size_t per = 4 * (size_t)job->S * job->S;
+    for (size_t i = begin; i < end && !ct_interrupted(); i++) {
+        ct_error e;
+        job->out[i] = ct_recon(job->t + i * per, job->S, job->o,
+                               job->diag ? job->diag + i : NULL, job->errs ? job->errs + i : &e);
+    }
+}
+
+long ct_recon_batch(const float *t, size_t n, int size, const ct_recon_opts *o,
+                    ct_structure **out, ct_recon_diag *diag, ct_error *errs)
+{
+    for (size_t i = 0; i < n; i++) out[i] = NULL;
+    recon_job job = {t, size, o, out, diag, errs};
+    ct_parallel_for(n, ct_num_threads(n, 16), recon_share, &job);
+    long ok = 0;
+    for (size_t i = 0; i < n; i++) ok += out[i] != NULL;
+    if (!ct_interrupted()) return ok;
+    for (size_t i = 0; i < n; i++) ct_structure_free(out[i]), out[i] = NULL;
+    return CT_EINTR;
+}
