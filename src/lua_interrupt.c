@@ -16,7 +16,9 @@
  * signal recorded, catch acts on it: SIGTERM exits the program with status
  * 143 (128 + SIGTERM), SIGINT raises "interrupted!" (the REPL returns to its
  * prompt; a script exits with status 130).  The previous handlers are
- * restored either way.
+ * restored either way.  Unlike a plain Ctrl-C, which re-arms its hook until
+ * the chunk ends, that error is raised once, so a pcall around catch can
+ * clean up (sampling swaps its EMA weights back) and also swallow it.
  */
 #include <signal.h>
 #include <stdio.h>
