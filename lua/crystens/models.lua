@@ -390,7 +390,7 @@ M.presets = {
   -- the U-Net runs on 2×2 patches (S/2×S/2), one block per level
   small = {base = 32, mults = {1, 2, 2}, nres = 1, attn = {}, groups = 8, patch = 2, lr = 1e-3},
   -- the same on 4×4 patches (the U-Net at S/4): DDIM-50 over 1000 crystals
-  -- in about 2 minutes on 2 cores; its sample quality is not yet measured
+  -- in about 3 minutes on 2 shared cores; its sample quality is not yet measured
   fast = {base = 32, mults = {1, 2}, nres = 1, attn = {}, groups = 8, patch = 4, lr = 1e-3},
   -- for tests
   tiny = {base = 8, mults = {1, 2}, nres = 1, attn = {}, groups = 4, patch = 1, lr = 1e-3},
