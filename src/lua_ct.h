@@ -96,5 +96,6 @@ int ctL_recon_decode(lua_State *L);
 int luaopen_crystens_progress(lua_State *L);
 int luaopen_crystens_picture(lua_State *L);
 int luaopen_crystens_file(lua_State *L);
+int luaopen_crystens_interrupt(lua_State *L);
 
 #endif

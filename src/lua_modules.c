@@ -23,6 +23,7 @@ static const luaL_Reg modules[] = {
     {"crystens.paper_core", luaopen_crystens_paper_core},
     {"crystens.picture", luaopen_crystens_picture},
     {"crystens.file", luaopen_crystens_file},
+    {"crystens.interrupt", luaopen_crystens_interrupt},
     {NULL, NULL}
 };
 

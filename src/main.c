@@ -27,6 +27,7 @@
 
 static const char *progname = "crystens";
 static lua_State *global_L;
+static int chunk_interrupted;   /* the last chunk ended by Ctrl-C: exit 130 */
 
 /* ---- Ctrl-C ------------------------------------------------------------- */
 
@@ -68,6 +69,7 @@ int run_chunk(lua_State *L, int narg, int nres)
     int status = lua_pcall(L, narg, nres, base);
     signal(SIGINT, old);
     lua_sethook(L, NULL, 0, 0);
+    chunk_interrupted = status != LUA_OK && ct_interrupt_flag;
     ct_interrupt_flag = 0;
     lua_remove(L, base);
     return status;
@@ -271,7 +273,7 @@ static int run_program(lua_State *L, int argc, char **argv, const options *o)
     if (open_crystens(L) != LUA_OK) return EXIT_FAILURE;
     if (run_e_options(L, argv, o->script) != LUA_OK) return EXIT_FAILURE;
     if (o->script < argc && run_script(L, argv, argc, o->script) != LUA_OK)
-        return EXIT_FAILURE;
+        return chunk_interrupted ? 128 + SIGINT : EXIT_FAILURE;
     int tty = isatty(STDIN_FILENO);
     if (o->interactive || (o->script == argc && !o->has_e && tty)) {
         if (!o->quiet) print_banner();

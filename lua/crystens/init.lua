@@ -25,6 +25,9 @@ M.progress = require "crystens.progress"
 M.picture = require "crystens.picture"
 M.file = require "crystens.file"
 M.report = require "crystens.report"
+M.interrupt = require "crystens.interrupt"
+M.models = require "crystens.models"
+M.train = require "crystens.train"
 M.help = require("crystens.help").help
 
 doc[M] = "crystens " .. config.version .. ": generative models (GAN, WGAN-GP, diffusion) " ..
@@ -37,6 +40,7 @@ doc[M] = "crystens " .. config.version .. ": generative models (GAN, WGAN-GP, di
   "ct.picture (crystal pictures: s:save_png, ct.picture.grid), " ..
   "ct.report (generated against reference: table and HTML page). " ..
   "ct.fingerprint (CDVAE structure fingerprint: CrystalNN + order parameters). " ..
+  "ct.models (GAN, WGAN-GP, diffusion), ct.train (training loop), ct.interrupt. " ..
   "help(ct.tensor) documents a module, help(f) a function."
 
 return M

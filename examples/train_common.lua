@@ -1,0 +1,70 @@
+-- train_common.lua: what examples/train_{gan,wgan,diffusion}.lua share —
+-- command-line options, the shipped sample encoded at S, training with a
+-- checkpoint and log under --out, and sampling (reconstructed to CIF) at the end.
+local ct = require "crystens"
+
+local M = {}
+
+-- Parse --key value pairs over defaults (numbers stay numbers).
+function M.options(defaults)
+  local o = {}
+  for k, v in pairs(defaults) do o[k] = v end
+  local i = 1
+  while arg[i] do
+    local key = arg[i]:match("^%-%-(%w+)$")
+    if not key or o[key] == nil or arg[i + 1] == nil then
+      local keys = {}
+      for k in pairs(defaults) do keys[#keys + 1] = "--" .. k end
+      table.sort(keys)
+      error("usage: " .. arg[0] .. " [" .. table.concat(keys, " V] [") .. " V] (at '" .. arg[i] .. "')", 0)
+    end
+    local v = arg[i + 1]
+    if type(o[key]) == "number" then v = math.tointeger(tonumber(v)) or error("--" .. key .. " wants an integer", 0) end
+    o[key] = v
+    i = i + 2
+  end
+  assert(os.execute("mkdir -p '" .. o.out .. "'"), "cannot create " .. o.out)
+  return o
+end
+
+-- The sample's crystals that fit in an S×S tensor, encoded (raw units).
+function M.data(size)
+  local ds = ct.dataset.load(ct.datadir .. "/sample/mpts_52_val_sample.csv")
+  local crystals = {}
+  for i = 1, #ds do if ds[i].natoms <= size - 12 then crystals[#crystals + 1] = ds[i] end end
+  local data = ct.crystens.encode(crystals, {size = size})
+  print(("%d crystals of the sample fit at S=%d: %s"):format(#crystals, size, tostring(data)))
+  return data
+end
+
+-- Train (resuming from --out/ckpt.safetensors when it exists), plot the
+-- losses, sample o.samples tensors with sample_opts and save them.
+function M.run(model, o, sample_opts)
+  print(("%s: %d parameters"):format(model.kind, model:nparams()))
+  local r = ct.train{model = model, data = M.data(model.config.size), steps = o.steps, batch = o.batch,
+                     seed = 1, checkpoint = o.out .. "/ckpt.safetensors", every = 100,
+                     log = o.out .. "/log.csv"}
+  local losses = {}
+  for k, v in pairs(r.losses or {}) do losses[#losses + 1] = ("%s %.4g"):format(k, v) end
+  table.sort(losses)
+  print(("trained to step %d at %.1f samples/s; last losses: %s"):format(r.steps, r.samples_per_s,
+        table.concat(losses, ", ")))
+  ct.train.plot(o.out .. "/log.csv", o.out .. "/loss.svg")
+  local x = model:sample(o.samples, sample_opts)
+  x:save(o.out .. "/samples.npy")
+  x[1]:save_png(o.out .. "/sample_1.png")
+  local st = x:stats()
+  print(("sampled %s (raw units: min %.3g, mean %.3g, max %.3g)"):format(tostring(x), st.min, st.mean, st.max))
+  -- reconstruction: generated tensors back to crystals, written as CIF
+  local structures = ct.crystens.decode(x)
+  local kept = {}
+  for _, s in ipairs(structures) do if s then kept[#kept + 1] = s end end
+  print(("%d of %d samples reconstruct to crystals%s"):format(#kept, #structures,
+        kept[1] and (", e.g. " .. tostring(kept[1])) or ""))
+  if kept[1] then ct.cif.write(kept, o.out .. "/samples.cif") end
+  print("wrote " .. o.out .. "/{ckpt.safetensors, log.csv, loss.svg, samples.npy, sample_1.png" ..
+        (kept[1] and ", samples.cif}" or "}"))
+  return x
+end
+
+return M

@@ -1,0 +1,607 @@
+-- crystens.models: the generative models of the paper (Appendix B) on the
+-- CrysTens tensor: a vanilla GAN, a WGAN-GP and a DDPM diffusion model.
+--
+--   local m = ct.models.diffusion{size = 32, preset = "small"}
+--   m:fit_scaler(train)                    -- train: N×4×S×S in raw units
+--   for i = 1, 100 do m:train_step(batch) end   -- -> {loss = ...}
+--   local x = m:sample(16, {steps = 50, seed = 1})  -- raw units again
+--   m:save("run/ckpt.safetensors"); local m2 = ct.models.load("run/ckpt.safetensors")
+--
+-- Every model takes and returns tensors in raw CrysTens units.  Inside, the
+-- spec's per-quantity scaler (ct.crystens.scaler) maps them into [-1, 1],
+-- the range of the generator's tanh and of the diffusion model's clipping;
+-- its constants travel in the checkpoint.
+--
+-- Convolutions: conv = "2d" (default) treats the 4 layers as channels of an
+-- S×S image; conv = "3d" treats the tensor as a one-channel 4×S×S volume, as
+-- the paper's TensorFlow models do (about 3× slower per sample).
+--
+-- A checkpoint holds every network (prefixed "generator.", "discriminator.",
+-- "unet."), the Adam moments ("optim.<net>.m/v"), the EMA weights
+-- ("ema.unet") and metadata: kind, config (JSON), scaler (JSON), step, the
+-- optimizers' step counts and the default generator's state, so training
+-- resumes exactly where it stopped.
+local nn = require "crystens.nn"
+local core = require "crystens.nn_core"
+local tensor = require "crystens.tensor"
+local json = require "crystens.json"
+local doc = require "crystens.doc"
+local interrupt = require "crystens.interrupt"
+
+local M = {}
+M.builders = {}
+
+local function copy_table(t)
+  local out = {}
+  for k, v in pairs(t or {}) do out[k] = v end
+  return out
+end
+
+local function log2_int(s, what)
+  local k = math.floor(math.log(s, 2) + 0.5)
+  if 2 ^ k ~= s or s < 16 then
+    error(string.format("bad option 'size' to '%s' (a power of two ≥ 16 expected, got %s)",
+                        what, tostring(s)), 3)
+  end
+  return k
+end
+
+-- The scaler constructor, looked up when needed (ct.crystens.scaler).
+local function scaler_new(x)
+  local f = require("crystens").crystens.scaler
+  if not f then error("ct.crystens.scaler is not available", 3) end
+  return f(x)
+end
+
+-- ---- The common part of the three models ---------------------------------------
+
+local Model = {}
+Model.__index = Model
+M.Model = Model
+
+-- Fit the input scaling on raw training tensors (N×4×S×S).
+function Model:fit_scaler(data)
+  self.scaler = scaler_new(data)
+  return self
+end
+
+function Model:check_batch(batch, what, shape_only)
+  local s = self.config.size
+  if type(batch) ~= "userdata" or batch:dim() ~= 4 or batch:size(2) ~= 4 or batch:size(3) ~= s
+     or batch:size(4) ~= s then
+    error(string.format("bad argument #1 to '%s' (an N×4×%d×%d tensor expected)", what, s, s), 3)
+  end
+  if not self.scaler and not shape_only then
+    error(what .. ": the model has no scaler yet: call model:fit_scaler(data) or train with ct.train", 3)
+  end
+end
+
+-- Raw units -> network units in [-1, 1], and back.
+function Model:to_net(raw) return self.scaler:scale(raw) end
+function Model:to_raw(x) return self.scaler:unscale(x) end
+
+function Model:nparams()
+  local n = 0
+  for _, e in ipairs(self.nets) do n = n + e[2]:nparams() end
+  return n
+end
+
+-- Set the learning rate of every optimizer; return the first one's.
+function Model:lr(v)
+  local out
+  for _, e in ipairs(self.optims) do out = out or e[2]:lr(v) end
+  return out
+end
+
+-- Names and tensors of everything a checkpoint holds.
+function Model:state()
+  local names, ts = {}, {}
+  local function add(n, t) names[#names + 1], ts[#ts + 1] = n, t end
+  for _, e in ipairs(self.nets) do
+    local pn, pt = e[2]:state()
+    for i, n in ipairs(pn) do add(e[1] .. "." .. n, pt[i]) end
+  end
+  for _, e in ipairs(self.optims) do
+    local m, v = e[2]:moments()
+    add("optim." .. e[1] .. ".m", m)
+    add("optim." .. e[1] .. ".v", v)
+  end
+  for _, e in ipairs(self.emas or {}) do add("ema." .. e[1], e[2].w) end
+  return names, ts
+end
+
+function Model:save(path, meta)
+  if type(path) ~= "string" then error("bad argument #1 to 'save' (a path expected)", 2) end
+  local m = {}
+  for k, v in pairs(meta or {}) do m[k] = type(v) == "table" and json.encode(v) or tostring(v) end
+  local steps = {}
+  for _, e in ipairs(self.optims) do steps[e[1]] = e[2]:steps() end
+  m.kind, m.config, m.step = self.kind, json.encode(self.config), tostring(self.step)
+  m.optim_steps = json.encode(steps)
+  if self.scaler then m.scaler = json.encode(self.scaler:state()) end
+  m.rng = m.rng or tensor.default_rng():state()
+  local names, ts = self:state()
+  core.save(path, names, ts, m)
+  return self
+end
+
+-- Copy a checkpoint's tensors and metadata into this (identically built) model.
+function Model:load_state(names, ts, meta, path)
+  local byname = {}
+  for i, n in ipairs(names) do byname[n] = ts[i] end
+  local mine, mt = self:state()
+  for i, n in ipairs(mine) do
+    local src = byname[n]
+    if not src then error(string.format("%s: checkpoint lacks tensor '%s'", path, n), 3) end
+    if src:numel() ~= mt[i]:numel() then
+      error(string.format("%s: tensor '%s' has %d elements, the model's %d", path, n,
+                          src:numel(), mt[i]:numel()), 3)
+    end
+    mt[i]:copy(src)
+  end
+  local steps = meta.optim_steps and json.decode(meta.optim_steps) or {}
+  for _, e in ipairs(self.optims) do e[2]:steps(math.tointeger(steps[e[1]]) or 0) end
+  self.step = math.tointeger(tonumber(meta.step)) or 0
+  if meta.scaler then self.scaler = scaler_new(json.decode(meta.scaler)) end
+  self.rng_state = meta.rng   -- ct.train restores it when it resumes
+  return self
+end
+
+-- Load a checkpoint of this model's kind and configuration into it.
+function Model:load(path)
+  local names, ts, meta = core.load(path)
+  if meta.kind ~= self.kind then
+    error(string.format("%s: a '%s' checkpoint, not '%s'", path, tostring(meta.kind), self.kind), 2)
+  end
+  return self:load_state(names, ts, meta, path), meta
+end
+
+function M.load(path)
+  if type(path) ~= "string" then error("bad argument #1 to 'load' (a path expected)", 2) end
+  local names, ts, meta = core.load(path)
+  local build = M.builders[meta.kind or ""]
+  if not build then error(string.format("%s: not a crystens model (kind '%s')", path, tostring(meta.kind)), 2) end
+  local model = build(json.decode(meta.config or "{}"))
+  return model:load_state(names, ts, meta, path), meta
+end
+
+-- Noise from opts.seed (a fresh generator), opts.rng, or the default one.
+local function sample_rng(opts)
+  if opts.seed then return tensor.rng(opts.seed) end
+  return opts.rng or tensor.default_rng()
+end
+
+-- Run fn(first, count) over n samples in chunks of opts.batch; cat results.
+local function in_chunks(n, opts, fn)
+  if math.type(n) ~= "integer" or n < 1 then error("bad argument #1 to 'sample' (a count ≥ 1 expected)", 3) end
+  local size = opts.batch or 64
+  local parts = {}
+  for first = 1, n, size do parts[#parts + 1] = fn(first, math.min(size, n - first + 1)) end
+  while #parts > 1 do   -- tensor.cat joins at most 64 at a time
+    local joined = {}
+    for i = 1, #parts, 64 do joined[#joined + 1] = tensor.cat(table.move(parts, i, math.min(i + 63, #parts), 1, {}), 1) end
+    parts = joined
+  end
+  return parts[1]
+end
+
+-- ---- GAN and WGAN-GP networks -------------------------------------------------
+
+-- Channel width of level i (1 = next to the S×S image).
+local function width(cfg, i) return math.min(cfg.base * 2 ^ (i - 1), 512) // 1 end
+
+-- Generator: dense to C×4×4 (×1 deep in 3-D), then transposed convolutions
+-- doubling the size, batch norm and ReLU between, tanh at the end.
+local function generator(cfg)
+  local levels = log2_int(cfg.size, "gan") - 2
+  local three = cfg.conv == "3d"
+  local c0 = width(cfg, levels)
+  local list = {nn.linear(cfg.latent, c0 * 16), nn.reshape(three and {c0, 1, 4, 4} or {c0, 4, 4}),
+                nn.batchnorm(c0), nn.relu()}
+  for i = levels, 1, -1 do
+    local cout = i == 1 and (three and 1 or 4) or width(cfg, i - 1)
+    if three then
+      -- depth 1 -> 2 -> 4 in the first two steps, then kept
+      local deep = levels - i < 2
+      list[#list + 1] = nn.convtranspose3d(width(cfg, i), cout, {deep and 4 or 3, 4, 4},
+        {stride = {deep and 2 or 1, 2, 2}, padding = {1, 1, 1}})
+    else
+      list[#list + 1] = nn.convtranspose2d(width(cfg, i), cout, 4, {stride = 2, padding = 1})
+    end
+    if i > 1 then list[#list + 1] = nn.batchnorm(cout); list[#list + 1] = nn.relu() end
+  end
+  list[#list + 1] = nn.tanh()
+  if three then list[#list + 1] = nn.reshape{4, cfg.size, cfg.size} end
+  return nn.sequential(list)
+end
+
+-- Discriminator / critic: strided convolutions halving the size down to
+-- 4×4, norm ("batch" or "layer") and LeakyReLU(0.2), dense to one score.
+local function discriminator(cfg, norm)
+  local levels = log2_int(cfg.size, "gan") - 2
+  local three = cfg.conv == "3d"
+  local list = {}
+  if three then list[1] = nn.reshape{1, 4, cfg.size, cfg.size} end
+  local cin, s = three and 1 or 4, cfg.size
+  for i = 1, levels do
+    local c = width(cfg, i)
+    if three then
+      list[#list + 1] = nn.conv3d(cin, c, {3, 4, 4}, {stride = {1, 2, 2}, padding = {1, 1, 1}})
+    else
+      list[#list + 1] = nn.conv2d(cin, c, 4, {stride = 2, padding = 1})
+    end
+    s = s // 2
+    if i > 1 then
+      if norm == "layer" then
+        list[#list + 1] = nn.layernorm(three and {c, 4, s, s} or {c, s, s})
+      else
+        list[#list + 1] = nn.batchnorm(c)
+      end
+    end
+    list[#list + 1] = nn.leaky_relu(0.2)
+    cin = c
+  end
+  local flat = cin * 16 * (three and 4 or 1)
+  list[#list + 1] = nn.reshape{flat}
+  list[#list + 1] = nn.linear(flat, 1)
+  return nn.sequential(list)
+end
+
+local function gan_config(config, defaults, what)
+  local cfg = copy_table(config)
+  for k, v in pairs(defaults) do if cfg[k] == nil then cfg[k] = v end end
+  if cfg.conv ~= "2d" and cfg.conv ~= "3d" then
+    error(string.format("bad option 'conv' to '%s' ('2d' or '3d' expected)", what), 3)
+  end
+  log2_int(cfg.size, what)
+  return cfg
+end
+
+local function noise(self, n, rng)
+  return tensor.randn({n, self.config.latent}, rng)
+end
+
+-- Sample n tensors from the generator (eval mode: running batch-norm statistics).
+local function gan_sample(self, n, opts)
+  opts = opts or {}
+  local rng = sample_rng(opts)
+  self.generator:eval()
+  local ok, out = pcall(in_chunks, n, opts, function(_, count)
+    return self.generator:forward(noise(self, count, rng))
+  end)
+  self.generator:train()
+  if not ok then error(out, 2) end
+  return self:to_raw(out)
+end
+
+-- ---- Vanilla GAN ------------------------------------------------------------------
+
+local GAN = setmetatable({}, {__index = Model})
+GAN.__index = GAN
+
+function M.gan(config)
+  local cfg = gan_config(config, {size = 64, latent = 128, base = 64, conv = "2d", lr = 1e-4,
+                                  betas = {0.5, 0.999}}, "gan")
+  local self = setmetatable({kind = "crystens.gan", config = cfg, step = 0, batches_per_step = 1}, GAN)
+  self.generator, self.discriminator = generator(cfg), discriminator(cfg, "batch")
+  self.nets = {{"generator", self.generator}, {"discriminator", self.discriminator}}
+  local o = {lr = cfg.lr, betas = cfg.betas}
+  self.optims = {{"generator", nn.adam(self.generator, o)}, {"discriminator", nn.adam(self.discriminator, o)}}
+  if cfg.scaler then self.scaler, cfg.scaler = cfg.scaler, nil end
+  return self
+end
+M.builders["crystens.gan"] = M.gan
+
+-- One discriminator step (real vs. generated, BCE) and one generator step
+-- (non-saturating: generated labelled real).  Returns {d, g, real, fake}:
+-- the losses and D's mean probability on real and generated samples.
+function GAN:train_step(batch)
+  self:check_batch(batch, "train_step")
+  local G, D = self.generator, self.discriminator
+  local real = self:to_net(batch)
+  local n = real:size(1)
+  local ones, zeros = tensor.full({n, 1}, 1), tensor.full({n, 1}, 0)
+  D:zero_grad()
+  local lr = D:forward(real)
+  local l_real, g = nn.bce_logits(lr, ones)
+  D:backward(g)
+  local fake = G:forward(noise(self, n))
+  local lf = D:forward(fake)
+  local l_fake
+  l_fake, g = nn.bce_logits(lf, zeros)
+  D:backward(g)
+  self.optims[2][2]:step()
+  G:zero_grad()
+  local l_gen
+  l_gen, g = nn.bce_logits(D:forward(fake), ones)
+  G:backward(D:backward(g, false))
+  self.optims[1][2]:step()
+  self.step = self.step + 1
+  return {d = l_real + l_fake, g = l_gen, real = lr:sigmoid():mean(), fake = lf:sigmoid():mean()}
+end
+
+GAN.sample = gan_sample
+
+-- ---- WGAN-GP -------------------------------------------------------------------------
+
+local WGAN = setmetatable({}, {__index = Model})
+WGAN.__index = WGAN
+
+function M.wgan(config)
+  local cfg = gan_config(config, {size = 64, latent = 128, base = 64, conv = "2d", lr = 1e-4,
+                                  betas = {0.5, 0.9}, critic_steps = 5, lambda = 10}, "wgan")
+  local self = setmetatable({kind = "crystens.wgan", config = cfg, step = 0,
+                             batches_per_step = cfg.critic_steps}, WGAN)
+  self.generator, self.critic = generator(cfg), discriminator(cfg, "layer")
+  self.nets = {{"generator", self.generator}, {"critic", self.critic}}
+  local o = {lr = cfg.lr, betas = cfg.betas}
+  self.optims = {{"generator", nn.adam(self.generator, o)}, {"critic", nn.adam(self.critic, o)}}
+  if cfg.scaler then self.scaler, cfg.scaler = cfg.scaler, nil end
+  return self
+end
+M.builders["crystens.wgan"] = M.wgan
+
+-- critic_steps critic updates (Wasserstein loss + gradient penalty), each on
+-- its own slice of the batch when it divides evenly (ct.train hands over
+-- critic_steps batches at once), then one generator update.  Returns
+-- {critic, gp, w (the Wasserstein estimate mean D(real) - mean D(fake)), g}.
+function WGAN:train_step(batch)
+  self:check_batch(batch, "train_step")
+  local G, C, cfg = self.generator, self.critic, self.config
+  local all = self:to_net(batch)
+  local k = cfg.critic_steps
+  local n = all:size(1)
+  local m = (n % k == 0 and n >= k) and n // k or n
+  local out = {critic = 0, gp = 0, w = 0}
+  for i = 1, k do
+    local real = m == n and all or all:narrow((i - 1) * m + 1, m)
+    C:zero_grad()
+    local l_real, g = nn.wasserstein(C:forward(real), -1)
+    C:backward(g)
+    local fake = G:forward(noise(self, m))
+    local l_fake
+    l_fake, g = nn.wasserstein(C:forward(fake), 1)
+    C:backward(g)
+    local e = tensor.rand{m, 1, 1, 1}
+    local gp = nn.gradient_penalty(C, real * e + fake * (1 - e), {lambda = cfg.lambda})
+    self.optims[2][2]:step()
+    out.critic = out.critic + (l_real + l_fake + gp) / k
+    out.gp, out.w = out.gp + gp / k, out.w - (l_real + l_fake) / k
+  end
+  G:zero_grad()
+  local l_gen, g = nn.wasserstein(C:forward(G:forward(noise(self, m))), -1)
+  G:backward(C:backward(g, false))
+  self.optims[1][2]:step()
+  out.g = l_gen
+  self.step = self.step + 1
+  return out
+end
+
+WGAN.sample = gan_sample
+
+-- ---- Diffusion (DDPM / DDIM) -----------------------------------------------------------
+
+local Diffusion = setmetatable({}, {__index = Model})
+Diffusion.__index = Diffusion
+
+M.presets = {
+  default = {base = 64, mults = {1, 2, 2}, nres = 2, attn = {8}, groups = 8, patch = 1},
+  -- DDIM-50 over 1000 crystals in minutes on 2 cores (see bench/models.lua):
+  -- the U-Net runs on 2×2 patches (S/2×S/2), one block per level
+  small = {base = 32, mults = {1, 2, 2}, nres = 1, attn = {}, groups = 8, patch = 2, lr = 1e-3},
+  -- the same on 4×4 patches (the U-Net at S/4): DDIM-50 over 1000 crystals
+  -- in about 3 minutes on 2 shared cores; its sample quality is not yet measured
+  fast = {base = 32, mults = {1, 2}, nres = 1, attn = {}, groups = 8, patch = 4, lr = 1e-3},
+  -- for tests
+  tiny = {base = 8, mults = {1, 2}, nres = 1, attn = {}, groups = 4, patch = 1, lr = 1e-3},
+}
+
+-- The U-Net on p×p patches: a p×p stride-p convolution into 4p² channels
+-- (learned, able to be lossless), the U-Net at S/p, and its transpose back.
+local PatchUNet = setmetatable({}, {__index = nn.Module})
+PatchUNet.__index = PatchUNet
+
+local function patch_unet(cfg)
+  local p, c = cfg.patch, 4 * cfg.patch * cfg.patch
+  local children = {
+    {"patch_in", nn.conv2d(4, c, p, {stride = p})},
+    {"unet", nn.unet{in_ch = c, size = cfg.size // p, base = cfg.base, mults = cfg.mults,
+                     nres = cfg.nres, attn = cfg.attn, groups = cfg.groups}},
+    {"patch_out", nn.convtranspose2d(c, 4, p, {stride = p})},
+  }
+  local m = nn.new_module(PatchUNet, children)
+  m.pin, m.net, m.pout = children[1][2], children[2][2], children[3][2]
+  return m
+end
+
+function PatchUNet:forward(x, t)
+  return self.pout:forward(self.net:forward(self.pin:forward(x), t))
+end
+
+function PatchUNet:backward(g)
+  return self.pin:backward(self.net:backward(self.pout:backward(g)))
+end
+
+-- β_t for t = 0..T-1: "cosine" (Nichol & Dhariwal) or "linear" (Ho et al.).
+local function schedule(kind, T)
+  local betas = {}
+  if kind == "cosine" then
+    local s = 0.008
+    local function f(t) return math.cos((t / T + s) / (1 + s) * math.pi / 2) ^ 2 end
+    for t = 0, T - 1 do betas[t + 1] = math.min(1 - f(t + 1) / f(t), 0.999) end
+  elseif kind == "linear" then
+    local lo, hi = 1e-4 * 1000 / T, 0.02 * 1000 / T
+    for t = 0, T - 1 do betas[t + 1] = lo + (hi - lo) * t / math.max(T - 1, 1) end
+  else
+    error("bad option 'schedule' to 'diffusion' ('cosine' or 'linear' expected)", 3)
+  end
+  return betas
+end
+
+function M.diffusion(config)
+  local cfg = copy_table(config)
+  local preset = M.presets[cfg.preset or "default"]
+  if not preset then error("bad option 'preset' to 'diffusion' (default, small, fast or tiny expected)", 2) end
+  for k, v in pairs(preset) do if cfg[k] == nil then cfg[k] = v end end
+  local defaults = {size = 32, timesteps = 1000, schedule = "cosine", target = "eps", lr = 2e-4,
+                    ema = 0.999, clip = 1.0}
+  for k, v in pairs(defaults) do if cfg[k] == nil then cfg[k] = v end end
+  if cfg.target ~= "eps" and cfg.target ~= "v" then
+    error("bad option 'target' to 'diffusion' ('eps' or 'v' expected)", 2)
+  end
+  local self = setmetatable({kind = "crystens.diffusion", step = 0, batches_per_step = 1}, Diffusion)
+  if cfg.scaler then self.scaler, cfg.scaler = cfg.scaler, nil end
+  self.config = cfg
+  self.betas = schedule(cfg.schedule, cfg.timesteps)
+  self.alphas_cumprod = {}
+  local p = 1
+  for i, b in ipairs(self.betas) do p = p * (1 - b); self.alphas_cumprod[i] = p end
+  if cfg.patch == 1 then
+    self.unet = nn.unet{in_ch = 4, size = cfg.size, base = cfg.base, mults = cfg.mults,
+                        nres = cfg.nres, attn = cfg.attn, groups = cfg.groups}
+  elseif cfg.patch == 2 or cfg.patch == 4 then
+    self.unet = patch_unet(cfg)
+  else
+    error("bad option 'patch' to 'diffusion' (1, 2 or 4 expected)", 2)
+  end
+  self.nets = {{"unet", self.unet}}
+  self.optims = {{"unet", nn.adam(self.unet, {lr = cfg.lr, clip = cfg.clip})}}
+  self.ema = nn.ema(self.unet, cfg.ema)
+  self.emas = {{"unet", self.ema}}
+  return self
+end
+M.builders["crystens.diffusion"] = M.diffusion
+
+-- ᾱ_t for a 0-based timestep t (1 before the first step).
+function Diffusion:abar(t) return t < 0 and 1 or self.alphas_cumprod[t + 1] end
+
+-- An N×1×1×1 tensor of f(t_i) for the timesteps in list ts.
+local function per_sample(ts, f)
+  local v = {}
+  for i, t in ipairs(ts) do v[i] = f(t) end
+  return tensor.from(v):reshape{#ts, 1, 1, 1}
+end
+
+-- x_t = √ᾱ_t x0 + √(1-ᾱ_t) ε for per-sample 0-based timesteps ts.
+function Diffusion:q_sample(x0, ts, eps)
+  local a = per_sample(ts, function(t) return math.sqrt(self:abar(t)) end)
+  local b = per_sample(ts, function(t) return math.sqrt(1 - self:abar(t)) end)
+  return x0 * a + eps * b, a, b
+end
+
+-- One step: random timesteps and noise, MSE on ε (or v), Adam with
+-- clipping, EMA update.  Returns {loss}.
+function Diffusion:train_step(batch)
+  self:check_batch(batch, "train_step")
+  local x0 = self:to_net(batch)
+  local n, T, rng = x0:size(1), self.config.timesteps, tensor.default_rng()
+  local ts = {}
+  for i = 1, n do ts[i] = rng:int(T) - 1 end
+  local eps = tensor.randn(x0:shape())
+  local xt, a, b = self:q_sample(x0, ts, eps)
+  local target = self.config.target == "v" and (eps * a):sub_(x0 * b) or eps
+  self.unet:zero_grad()
+  local loss, g = nn.mse(self.unet:forward(xt, tensor.from(ts)), target)
+  self.unet:backward(g)
+  self.optims[1][2]:step()
+  self.step = self.step + 1
+  -- warm-up of the average, so short runs sample from trained weights
+  self.ema.decay = math.min(self.config.ema, (1 + self.step) / (10 + self.step))
+  self.ema:update()
+  return {loss = loss}
+end
+
+-- The network's clipped x0 and ε estimates at timestep t for x.
+function Diffusion:predict(x, t)
+  local n = x:size(1)
+  local out = self.unet:forward(x, tensor.full({n}, t))
+  local ab = self:abar(t)
+  local sa, sb = math.sqrt(ab), math.sqrt(1 - ab)
+  local x0
+  if self.config.target == "v" then x0 = (x * sa):sub_(out * sb)
+  else x0 = (x - out * sb):div_(sa) end
+  x0 = x0:clamp(-1, 1)
+  return x0, (x - x0 * sa):div_(sb)
+end
+
+-- The timesteps DDIM visits: `steps` of them evenly spread, descending.
+local function ddim_times(T, steps)
+  local ts = {}
+  for i = steps, 1, -1 do ts[#ts + 1] = math.floor((i - 1) * T / steps + 0.5) end
+  ts[1] = T - 1
+  return ts
+end
+
+function Diffusion:sample_chunk(n, opts, rng, bar)
+  local T, S = self.config.timesteps, self.config.size
+  local x = tensor.randn({n, 4, S, S}, rng)
+  local ddpm = (opts.method or (opts.steps and opts.steps < T and "ddim" or "ddpm")) == "ddpm"
+  local ts = ddpm and ddim_times(T, T) or ddim_times(T, opts.steps or 50)
+  local eta = opts.eta or (ddpm and 1 or 0)
+  for i, t in ipairs(ts) do
+    local tp = ts[i + 1] or -1
+    local x0, eps = self:predict(x, t)
+    local ab, abp = self:abar(t), self:abar(tp)
+    if ddpm then
+      -- the posterior q(x_{t-1} | x_t, x0) of Ho et al. (consecutive steps)
+      local beta = 1 - ab / abp
+      x = (x0 * (math.sqrt(abp) * beta / (1 - ab))):add_(x * (math.sqrt(1 - beta) * (1 - abp) / (1 - ab)))
+      if tp >= 0 then x:add_(tensor.randn(x:shape(), rng):mul_(math.sqrt(beta * (1 - abp) / (1 - ab)))) end
+    else
+      local sigma = eta * math.sqrt((1 - abp) / (1 - ab) * (1 - ab / abp))
+      x = (x0 * math.sqrt(abp)):add_(eps * math.sqrt(math.max(0, 1 - abp - sigma * sigma)))
+      if sigma > 0 then x:add_(tensor.randn(x:shape(), rng):mul_(sigma)) end
+    end
+    if bar then bar.done = bar.done + n; bar.bar:update(bar.done) end
+    if interrupt.pending() then error("interrupted!", 0) end
+  end
+  return x
+end
+
+-- Sample n tensors: DDIM with opts.steps (eta = 0 unless given), or DDPM
+-- ancestral sampling over all timesteps (steps absent or method="ddpm").
+function Diffusion:sample(n, opts)
+  opts = opts or {}
+  local rng = sample_rng(opts)
+  local use_ema = opts.ema ~= false
+  local T = self.config.timesteps
+  local per = (opts.method == "ddpm" or not opts.steps or opts.steps >= T) and T or opts.steps
+  local bar = {bar = require("crystens.progress").new("sampling", n * per), done = 0}
+  -- Ctrl-C is deferred to the end of a step, so the weights are always swapped back.
+  if use_ema then self.ema:swap() end
+  local ok, out = pcall(interrupt.catch, in_chunks, n, opts, function(_, count)
+    return self:sample_chunk(count, opts, rng, bar)
+  end)
+  if use_ema then self.ema:swap() end
+  bar.bar:finish()
+  if not ok then error(out, 2) end
+  return self:to_raw(out)
+end
+
+doc[M] = "crystens.models: ct.models.gan, ct.models.wgan, ct.models.diffusion and " ..
+  "ct.models.load; each model has train_step(batch) -> losses, sample(n, opts) -> " ..
+  "N×4×S×S raw tensor, save(path), fit_scaler(data). Train with ct.train."
+doc[M.gan] = "models.gan{size=64, latent=128, base=64, conv='2d'|'3d', lr=1e-4, " ..
+  "betas={0.5,0.999}} -> model. Vanilla GAN with BCE: dense + transposed-convolution " ..
+  "generator (batch norm, ReLU, tanh), convolutional discriminator (batch norm, " ..
+  "LeakyReLU 0.2). conv='3d' treats the tensor as a 1-channel 4×S×S volume (the paper); " ..
+  "'2d' (default) the 4 layers as channels. train_step -> {d, g, real, fake}."
+doc[M.wgan] = "models.wgan{size=64, latent=128, base=64, conv='2d'|'3d', lr=1e-4, " ..
+  "betas={0.5,0.9}, critic_steps=5, lambda=10} -> model. WGAN-GP: Wasserstein loss, " ..
+  "gradient penalty, layer norm in the critic, critic_steps critic updates per generator " ..
+  "update. train_step -> {critic, gp, w, g}."
+doc[M.diffusion] = "models.diffusion{size=32, base=64, mults={1,2,2}, nres=2, attn={8}, " ..
+  "groups=8, patch=1, timesteps=1000, schedule='cosine'|'linear', target='eps'|'v', lr=2e-4, " ..
+  "ema=0.999, clip=1, preset='default'|'small'|'fast'|'tiny'} -> model. DDPM with a U-Net " ..
+  "(on patch×patch patches when patch > 1; preset 'small' = base 32, one block per level, " ..
+  "no attention, patch 2, lr 1e-3; 'fast' the same on 4×4 patches); " ..
+  "sampling uses the EMA weights: sample(n, {steps=50, eta=0, seed=, batch=64}) is DDIM, " ..
+  "without steps (or method='ddpm') DDPM ancestral sampling over all timesteps."
+doc[M.load] = "models.load(path) -> model, meta. Rebuild a model saved with model:save " ..
+  "(networks, optimizer moments, EMA, scaler, step) from its checkpoint."
+doc[Model.save] = "model:save(path, [meta]) -> model. Write the networks, Adam moments, EMA " ..
+  "weights, scaler constants, step and RNG state to a safetensors file (atomically)."
+doc[Model.fit_scaler] = "model:fit_scaler(data) -> model. Fit the input scaling " ..
+  "(ct.crystens.scaler) on raw N×4×S×S training tensors."
+
+return M
