@@ -25,6 +25,39 @@ static int spg_failure(ct_error *err, const char *what)
                    spg_get_error_message(spg_get_error_code()));
 }
 
+/* s itself, or its Niggli-reduced copy (in *owned) when s is very flat:
+   spglib 2.0's space-group search dereferences NULL on cells like γ = 1°
+   (found by fuzzing), while the same lattice reduced is searched safely
+   and has the same group.  Reduced cells have volume ≥ ~0.5·abc.  Cells
+   longer than CT_SYMMETRY_MAX_LENGTH are refused: spglib's lattice search
+   takes seconds on them (a = 6·10⁶ Å took 16 s, also found by fuzzing), and
+   no crystal has such a cell; so are cells with a lattice translation
+   shorter than CT_SYMMETRY_MIN_LENGTH (α = β = γ = 3° reduces to 0.16 Å
+   vectors, another 16 s search), which no crystal has either. */
+static const ct_structure *searchable(const ct_structure *s, ct_structure **owned,
+                                      ct_error *err)
+{
+    *owned = NULL;
+    for (int k = 0; k < 3; k++)
+        if (s->cell[k] > CT_SYMMETRY_MAX_LENGTH) {
+            ct_fail(err, CT_EINVAL, "cell length %c = %g Å is too long for a symmetry search "
+                    "(at most %g Å)", "abc"[k], s->cell[k], CT_SYMMETRY_MAX_LENGTH);
+            return NULL;
+        }
+    const ct_structure *t = s;
+    if (ct_structure_volume(s) < 0.2 * s->cell[0] * s->cell[1] * s->cell[2] &&
+        !(t = *owned = ct_structure_niggli(s, err)))
+        return NULL;
+    for (int k = 0; k < 3; k++)
+        if (t->cell[k] < CT_SYMMETRY_MIN_LENGTH) {
+            ct_fail(err, CT_EINVAL, "the cell has a lattice translation of %g Å, too short "
+                    "for a symmetry search (at least %g Å)", t->cell[k], CT_SYMMETRY_MIN_LENGTH);
+            ct_structure_free(*owned);
+            return *owned = NULL;
+        }
+    return t;
+}
+
 /* Run spglib's dataset search on s. */
 static SpglibDataset *dataset_of(const ct_structure *s, double symprec, ct_error *err)
 {
@@ -32,9 +65,13 @@ static SpglibDataset *dataset_of(const ct_structure *s, double symprec, ct_error
         ct_fail(err, CT_EINVAL, "symprec must be positive, got %g", symprec);
         return NULL;
     }
+    ct_structure *owned;
+    const ct_structure *t = searchable(s, &owned, err);
+    if (!t) return NULL;
     double cols[3][3];
-    spg_lattice(s, cols);
-    SpglibDataset *d = spg_get_dataset(cols, s->frac, s->z, s->natoms, symprec);
+    spg_lattice(t, cols);
+    SpglibDataset *d = spg_get_dataset(cols, t->frac, t->z, t->natoms, symprec);
+    ct_structure_free(owned);
     if (!d) spg_failure(err, "find the space group");
     return d;
 }
@@ -43,10 +80,14 @@ int ct_symmetry_spacegroup(const ct_structure *s, double symprec, int *number,
                            char symbol[32], ct_error *err)
 {
     if (!(symprec > 0)) return ct_fail(err, CT_EINVAL, "symprec must be positive, got %g", symprec);
+    ct_structure *owned;
+    const ct_structure *t = searchable(s, &owned, err);
+    if (!t) return CT_EINVAL;
     double cols[3][3];
     char sym[11] = "";
-    spg_lattice(s, cols);
-    int n = spg_get_international(sym, cols, s->frac, s->z, s->natoms, symprec);
+    spg_lattice(t, cols);
+    int n = spg_get_international(sym, cols, t->frac, t->z, t->natoms, symprec);
+    ct_structure_free(owned);
     if (n <= 0) return spg_failure(err, "find the space group");
     *number = n;
     if (symbol) snprintf(symbol, 32, "%s", sym);

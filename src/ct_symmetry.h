@@ -25,6 +25,11 @@
 #include "ct_common.h"
 #include "ct_structure.h"
 
+/* Longest cell edge and shortest lattice translation (Å) the symmetry
+   functions accept. */
+#define CT_SYMMETRY_MAX_LENGTH 1000.0
+#define CT_SYMMETRY_MIN_LENGTH 0.5
+
 /* spglib's tolerance (Å) that crystens uses unless told otherwise. */
 #define CT_SYMPREC 0.1
 
