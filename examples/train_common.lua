@@ -27,13 +27,15 @@ function M.options(defaults)
   return o
 end
 
--- The sample's crystals that fit in an S×S tensor, encoded (raw units).
-function M.data(size)
-  local ds = ct.dataset.load(ct.datadir .. "/sample/mpts_52_val_sample.csv")
+-- The crystals of a data file ("sample": the shipped sample) that fit in
+-- an S×S tensor, encoded (raw units).
+function M.data(size, path)
+  if path == nil or path == "sample" then path = ct.datadir .. "/sample/mpts_52_val_sample.csv" end
+  local ds = ct.dataset.load(path, {max_atoms = size - 12})
   local crystals = {}
   for i = 1, #ds do if ds[i].natoms <= size - 12 then crystals[#crystals + 1] = ds[i] end end
   local data = ct.crystens.encode(crystals, {size = size})
-  print(("%d crystals of the sample fit at S=%d: %s"):format(#crystals, size, tostring(data)))
+  print(("%d crystals of %s fit at S=%d: %s"):format(#crystals, path, size, tostring(data)))
   return data
 end
 
@@ -41,7 +43,7 @@ end
 -- losses, sample o.samples tensors with sample_opts and save them.
 function M.run(model, o, sample_opts)
   print(("%s: %d parameters"):format(model.kind, model:nparams()))
-  local r = ct.train{model = model, data = M.data(model.config.size), steps = o.steps, batch = o.batch,
+  local r = ct.train{model = model, data = M.data(model.config.size, o.data), steps = o.steps, batch = o.batch,
                      seed = 1, checkpoint = o.out .. "/ckpt.safetensors", every = 100,
                      log = o.out .. "/log.csv"}
   local losses = {}

@@ -1,7 +1,7 @@
 -- train_diffusion.lua: a DDPM (U-Net on the 4 layers as channels, cosine
 -- schedule, EMA weights) trained on the shipped sample, sampled with DDIM-50.
 --   crystens examples/train_diffusion.lua [--steps 300] [--size 32] [--preset small]
---       [--batch 16] [--samples 16] [--out run/diffusion]
+--       [--batch 16] [--samples 16] [--out run/diffusion] [--data sample|file.csv]
 -- A few minutes on 2 cores with the defaults; --steps 20 is a smoke test.  Run
 -- it again to continue from the checkpoint; Ctrl-C stops and keeps one.
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
@@ -9,5 +9,5 @@ local common = dofile(here .. "/train_common.lua")
 local ct = require "crystens"
 
 local o = common.options{steps = 300, size = 32, preset = "small", batch = 16, samples = 16,
-                         out = "run/diffusion"}
+                         out = "run/diffusion", data = "sample"}
 common.run(ct.models.diffusion{size = o.size, preset = o.preset}, o, {steps = 50, eta = 0, seed = 1})

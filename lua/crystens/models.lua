@@ -125,19 +125,51 @@ function Model:save(path, meta)
   return self
 end
 
+-- Weights for sampling only: each network's weights (the EMA's where it
+-- keeps one), no optimizer moments, a quarter of a checkpoint's size; what
+-- ct.models.pretrained loads.  Training can go on from it, with fresh Adam
+-- moments.
+function Model:export(path)
+  if type(path) ~= "string" then error("bad argument #1 to 'export' (a path expected)", 2) end
+  for _, e in ipairs(self.emas or {}) do e[2]:swap() end
+  local ok, err = pcall(function()
+    local names, ts = {}, {}
+    for _, e in ipairs(self.nets) do
+      local pn, pt = e[2]:state()
+      for i, n in ipairs(pn) do names[#names + 1], ts[#ts + 1] = e[1] .. "." .. n, pt[i] end
+    end
+    local m = {kind = self.kind, config = json.encode(self.config), step = tostring(self.step),
+               inference = "1"}
+    if self.scaler then m.scaler = json.encode(self.scaler:state()) end
+    core.save(path, names, ts, m)
+  end)
+  for _, e in ipairs(self.emas or {}) do e[2]:swap() end
+  if not ok then error(err, 2) end
+  return self
+end
+
 -- Copy a checkpoint's tensors and metadata into this (identically built) model.
 function Model:load_state(names, ts, meta, path)
   local byname = {}
   for i, n in ipairs(names) do byname[n] = ts[i] end
   local mine, mt = self:state()
+  local inference = meta.inference == "1"
   for i, n in ipairs(mine) do
     local src = byname[n]
+    if not src and inference and (n:match("^optim%.") or n:match("^ema%.")) then
+      goto continue
+    end
     if not src then error(string.format("%s: checkpoint lacks tensor '%s'", path, n), 3) end
     if src:numel() ~= mt[i]:numel() then
       error(string.format("%s: tensor '%s' has %d elements, the model's %d", path, n,
                           src:numel(), mt[i]:numel()), 3)
     end
     mt[i]:copy(src)
+    ::continue::
+  end
+  -- an exported model's weights are its average already
+  if inference then
+    for _, e in ipairs(self.emas or {}) do e[2].w:copy((e[2].model:flat())) end
   end
   local steps = meta.optim_steps and json.decode(meta.optim_steps) or {}
   for _, e in ipairs(self.optims) do e[2]:steps(math.tointeger(steps[e[1]]) or 0) end
@@ -154,6 +186,18 @@ function Model:load(path)
     error(string.format("%s: a '%s' checkpoint, not '%s'", path, tostring(meta.kind), self.kind), 2)
   end
   return self:load_state(names, ts, meta, path), meta
+end
+
+-- The diffusion model shipped with crystens (share/models/, see MODEL.md
+-- there), or another one of that folder by name.
+function M.pretrained(name)
+  name = name or "diffusion-mpts52"
+  if type(name) ~= "string" then error("bad argument #1 to 'pretrained' (a name expected)", 2) end
+  local path = require("crystens.config").datadir .. "/models/" .. name .. ".safetensors"
+  local f = io.open(path, "rb")
+  if not f then error("no pretrained model '" .. name .. "' (looked for " .. path .. ")", 2) end
+  f:close()
+  return (M.load(path))
 end
 
 function M.load(path)
@@ -603,5 +647,11 @@ doc[Model.save] = "model:save(path, [meta]) -> model. Write the networks, Adam m
   "weights, scaler constants, step and RNG state to a safetensors file (atomically)."
 doc[Model.fit_scaler] = "model:fit_scaler(data) -> model. Fit the input scaling " ..
   "(ct.crystens.scaler) on raw N×4×S×S training tensors."
+doc[Model.export] = "model:export(path) -> model. Write what sampling needs: the networks' " ..
+  "weights (the EMA average where there is one), scaler and config, without optimizer " ..
+  "moments (a quarter of a checkpoint). models.load reads it."
+doc[M.pretrained] = "models.pretrained([name='diffusion-mpts52']) -> model. The diffusion " ..
+  "model shipped with crystens (share/models/; MODEL.md there says how it was trained and " ..
+  "what it reaches), ready to sample: ct.models.pretrained():sample(16, {steps=50})."
 
 return M

@@ -280,13 +280,24 @@ function M.report(generated, reference, opts)
   end
   r.symmetric = {generated = symmetric_fraction(gq.spacegroup),
                  reference = symmetric_fraction(rq.spacegroup)}
+  -- failed reconstructions (false holes) count against validity, and the
+  -- paper's distance measure pairs each tensor with its structure
+  local aligned = type(generated) == "table" and generated or gen
   if opts.cdvae ~= false then
-    r.cdvae = optional("cdvae", metrics.cdvae, gen, ref,
+    r.cdvae = optional("cdvae", metrics.cdvae, aligned, ref,
                        {n_eval = opts.n_eval, seed = opts.seed, dataset = opts.dataset})
   end
-  if opts.tensors then r.paper = optional("paper", metrics.paper, opts.tensors) end
+  if opts.tensors then
+    r.paper = optional("paper", metrics.paper, opts.tensors, {structures = aligned})
+  end
   r.files = {figures = write_figures(out, gq, rq, r.rows),
              pictures = write_pictures(out, gen, opts.pictures or 16)}
+  if #r.files.pictures > 0 then
+    r.files.grid = out .. "/crystals.png"
+    local picture, first = require "crystens.picture", {}
+    for i = 1, math.min(#aligned, opts.pictures or 16) do first[i] = aligned[i] end
+    if not pcall(picture.grid, first, r.files.grid, {size = 192}) then r.files.grid = nil end
+  end
   r.files.index = plot.write(out .. "/index.html", html(r, opts))
   if not opts.quiet then print_table(r) end
   return r
