@@ -66,6 +66,10 @@ function M.run(model, o, sample_opts)
   if kept[1] then ct.cif.write(kept, o.out .. "/samples.cif") end
   print("wrote " .. o.out .. "/{ckpt.safetensors, log.csv, loss.svg, samples.npy, sample_1.png" ..
         (kept[1] and ", samples.cif}" or "}"))
+  if o.export and o.export ~= "" then
+    model:export(o.export)
+    print("exported the sampling weights to " .. o.export)
+  end
   return x
 end
 

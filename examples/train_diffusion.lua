@@ -2,6 +2,9 @@
 -- schedule, EMA weights) trained on the shipped sample, sampled with DDIM-50.
 --   crystens examples/train_diffusion.lua [--steps 300] [--size 32] [--preset small]
 --       [--batch 16] [--samples 16] [--out run/diffusion] [--data sample|file.csv]
+--       [--export model.safetensors]
+-- --export writes the sampling weights only (model:export), as shipped in
+-- share/models/ (see MODEL.md there for the command that made them).
 -- A few minutes on 2 cores with the defaults; --steps 20 is a smoke test.  Run
 -- it again to continue from the checkpoint; Ctrl-C stops and keeps one.
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
@@ -9,5 +12,5 @@ local common = dofile(here .. "/train_common.lua")
 local ct = require "crystens"
 
 local o = common.options{steps = 300, size = 32, preset = "small", batch = 16, samples = 16,
-                         out = "run/diffusion", data = "sample"}
+                         out = "run/diffusion", data = "sample", export = ""}
 common.run(ct.models.diffusion{size = o.size, preset = o.preset}, o, {steps = 50, eta = 0, seed = 1})

@@ -5,6 +5,10 @@
  *
  *     ct.file.write("run/loss.svg", svg)
  */
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
 #include "ct_file.h"
 #include "lua_ct.h"
 
@@ -20,7 +24,33 @@ static int f_write(lua_State *L)
     return 1;
 }
 
+/* mkdir -p: each prefix of path in turn; an existing folder is fine. */
+static int f_mkdirs(lua_State *L)
+{
+    size_t len;
+    const char *path = luaL_checklstring(L, 1, &len);
+    luaL_argcheck(L, len > 0 && len < 4096, 1, "a folder path expected");
+    char buf[4096];
+    memcpy(buf, path, len + 1);
+    for (char *p = buf + 1;; p++) {
+        char c = *p;
+        if (c != '/' && c != '\0') continue;
+        *p = '\0';
+        struct stat st;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return luaL_error(L, "cannot create folder %s: %s", buf, strerror(errno));
+        if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+            return luaL_error(L, "cannot create folder %s: a file is in the way", buf);
+        *p = c;
+        if (c == '\0') break;
+    }
+    lua_settop(L, 1);
+    return 1;
+}
+
 static const ctL_Reg file_funcs[] = {
+    {"mkdirs", f_mkdirs, "file.mkdirs(path) -> path. Create the folder path and any missing "
+                         "parents (mkdir -p); an existing folder is fine."},
     {"write", f_write, "file.write(path, text) -> path. Write text to path atomically: to a "
                        "temporary file in the same folder, flushed to disk, then renamed over "
                        "path, so a crash never leaves a half-written file."},

@@ -170,7 +170,7 @@ static void set_paths(lua_State *L)
     lua_pop(L, 2);
 }
 
-/* Load the crystens modules and set the globals ct, crystens and help. */
+/* Load the crystens modules and set the globals ct, crystens, help and tour. */
 static int open_crystens(lua_State *L)
 {
     luaL_openlibs(L);
@@ -189,6 +189,10 @@ static int open_crystens(lua_State *L)
     if (status != LUA_OK) return report_error(L, status);
     lua_getfield(L, -1, "help");
     lua_setglobal(L, "help");
+    lua_pop(L, 1);
+    lua_getglobal(L, "ct");
+    lua_getfield(L, -1, "tour");
+    lua_setglobal(L, "tour");
     lua_pop(L, 1);
     return LUA_OK;
 }

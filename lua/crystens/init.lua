@@ -29,6 +29,7 @@ M.interrupt = require "crystens.interrupt"
 M.models = require "crystens.models"
 M.train = require "crystens.train"
 M.help = require("crystens.help").help
+M.tour = require("crystens.tour").run
 
 doc[M] = "crystens " .. config.version .. ": generative models (GAN, WGAN-GP, diffusion) " ..
   "for crystal structures on the CrysTens encoding. Modules: ct.tensor (float32 tensors), " ..

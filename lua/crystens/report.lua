@@ -254,12 +254,7 @@ local function print_table(r)
   end
 end
 
-local function ensure_dir(dir)
-  if not os.rename(dir, dir) then
-    local ok = os.execute(("mkdir -p '%s'"):format(dir:gsub("'", "'\\''")))
-    if not ok then error("report: cannot create folder " .. dir, 3) end
-  end
-end
+local function ensure_dir(dir) require("crystens.file").mkdirs(dir) end
 
 function M.report(generated, reference, opts)
   opts = opts or {}

@@ -108,6 +108,8 @@ Log.__index = Log
 local function open_log(path, resumed_at)
   if not path then return nil end
   if resumed_at > 0 then trim_log(path, resumed_at) else os.remove(path) end
+  local dir = path:match("^(.*)/[^/]*$")
+  if dir and dir ~= "" then require("crystens.file").mkdirs(dir) end
   local fresh = not exists(path)
   local f, err = io.open(path, "a")
   if not f then error("train: cannot open log: " .. err, 3) end
@@ -156,6 +158,8 @@ local function run(opts)
   local seed, every, ckpt = opts.seed or 0, opts.every or 500, opts.checkpoint
   if math.type(steps) ~= "integer" or steps < 0 then error("bad option 'steps' to 'train'", 3) end
   if math.type(batch) ~= "integer" or batch < 1 then error("bad option 'batch' to 'train'", 3) end
+  local ckpt_dir = ckpt and ckpt:match("^(.*)/[^/]*$")
+  if ckpt_dir and ckpt_dir ~= "" then require("crystens.file").mkdirs(ckpt_dir) end
   -- A fresh model resumes from an existing checkpoint; one that has trained
   -- already (in this session) continues from memory.
   if ckpt and opts.resume ~= false and model.step == 0 and exists(ckpt) then
