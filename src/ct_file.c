@@ -81,7 +81,10 @@ int ct_file_write_all(const char *path, const void *data, size_t size, ct_error 
     return ct_file_commit(&f, err);
 }
 
-char *ct_file_read_all(const char *path, size_t max_size, size_t *size, ct_error *err)
+/* Open path for reading, refusing folders and regular files larger than
+   max_size before reading anything; *length is the size the file claims
+   (0 for pipes and devices). */
+static FILE *open_limited(const char *path, size_t max_size, size_t *length, ct_error *err)
 {
     FILE *fp = fopen(path, "rb");
     if (!fp) {
@@ -94,13 +97,22 @@ char *ct_file_read_all(const char *path, size_t max_size, size_t *size, ct_error
         fclose(fp);
         return NULL;
     }
-    if ((size_t)st.st_size > max_size) {
-        ct_fail(err, CT_ENOMEM, "%s: file of %lld bytes is over the limit of %zu",
-                path, (long long)st.st_size, max_size);
+    *length = S_ISREG(st.st_mode) ? (size_t)st.st_size : 0;
+    if (*length > max_size) {
+        ct_fail(err, CT_ENOMEM, "%s: file of %zu bytes is over the limit of %zu", path,
+                *length, max_size);
         fclose(fp);
         return NULL;
     }
-    size_t cap = (size_t)st.st_size + 1, n = 0;
+    return fp;
+}
+
+char *ct_file_read_all(const char *path, size_t max_size, size_t *size, ct_error *err)
+{
+    size_t length;
+    FILE *fp = open_limited(path, max_size, &length, err);
+    if (!fp) return NULL;
+    size_t cap = length + 1, n = 0;
     char *buf = malloc(cap);
     while (buf) {
         n += fread(buf + n, 1, cap - 1 - n, fp);
@@ -140,23 +152,9 @@ static size_t tail_line(const char *buf, size_t n, size_t from, size_t *line_sta
 char *ct_file_read_text(const char *path, size_t max_size, size_t max_line, size_t *size,
                         ct_error *err)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        ct_fail(err, CT_EIO, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    struct stat st;
-    if (fstat(fileno(fp), &st) != 0 || S_ISDIR(st.st_mode)) {
-        ct_fail(err, CT_EIO, "%s: not a regular file", path);
-        fclose(fp);
-        return NULL;
-    }
-    if (S_ISREG(st.st_mode) && (size_t)st.st_size > max_size) {
-        ct_fail(err, CT_ENOMEM, "%s: file of %lld bytes is over the limit of %zu",
-                path, (long long)st.st_size, max_size);
-        fclose(fp);
-        return NULL;
-    }
+    size_t length;
+    FILE *fp = open_limited(path, max_size, &length, err);
+    if (!fp) return NULL;
     /* Grow the buffer as text arrives, never to the file's claimed size. */
     size_t cap = 0, n = 0, line_start = 0, lineno = 1;
     char *buf = NULL;

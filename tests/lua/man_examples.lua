@@ -55,24 +55,14 @@ end
 -- Run code as the REPL does; return its printed lines or nil, error.
 local env = setmetatable({}, {__index = _G})
 local function run(code)
-  local lines, saved = {}, print
-  print = function(...)
-    local parts = {}
-    for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
-    lines[#lines + 1] = table.concat(parts, "\t")
-  end
   local fn = load("return " .. code .. ";", "=man", "t", env) or load(code, "=man", "t", env)
-  local res
-  if fn then
-    res = table.pack(pcall(fn))
-  else
-    res = {false, select(2, load(code, "=man", "t", env)), n = 2}
-  end
-  print = saved
-  if not res[1] then return nil, tostring(res[2]) end
-  if res.n > 1 then
+  if not fn then return nil, select(2, load(code, "=man", "t", env)) end
+  local res = table.pack(T.capture(fn))
+  local lines = res[1]
+  if not res[2] then return nil, tostring(res[3]) end
+  if res.n > 2 then
     local parts = {}
-    for i = 2, res.n do parts[#parts + 1] = pretty.format(res[i]) end
+    for i = 3, res.n do parts[#parts + 1] = pretty.format(res[i]) end
     lines[#lines + 1] = table.concat(parts, "\t")
   end
   return lines

@@ -6,9 +6,7 @@ local T = require "tap"
 local ct = require "crystens"
 local metrics = ct.metrics
 
-local seed = tonumber(os.getenv("SEED")) or 20240607
-print("# seed " .. seed .. " (rerun with SEED=" .. seed .. ")")
-math.randomseed(seed)
+local seed = T.seed()
 
 T.test("ks on hand-worked samples", function()
   -- a = {1,2,2,3}, b = {2,2,4}: |F_a - F_b| is 1/4 at 1, 1/12 at 2, 1/3 at 3.

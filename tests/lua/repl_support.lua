@@ -3,16 +3,9 @@ local T = require "tap"
 local ct = require "crystens"
 local pretty = require "crystens.pretty"
 
--- Capture what fn prints.
+-- What fn prints, as one string; its error is raised.
 local function output_of(fn, ...)
-  local lines, saved = {}, print
-  print = function(...)
-    local parts = {}
-    for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
-    lines[#lines + 1] = table.concat(parts, "\t")
-  end
-  local ok, err = pcall(fn, ...)
-  print = saved
+  local lines, ok, err = T.capture(fn, ...)
   if not ok then error(err, 0) end
   return table.concat(lines, "\n")
 end

@@ -90,6 +90,29 @@ function T.slurp(path)
   return s
 end
 
+-- Seed math.random from $SEED (default 20240607) and say so, so that a
+-- failing randomised test can be rerun exactly.
+function T.seed()
+  local seed = tonumber(os.getenv("SEED")) or 20240607
+  print("# seed " .. seed .. " (rerun with SEED=" .. seed .. ")")
+  math.randomseed(seed)
+  return seed
+end
+
+-- Call fn(...) with print collecting its lines instead; return the lines
+-- and fn's pcall results (true, values... or false, error).
+function T.capture(fn, ...)
+  local lines, saved = {}, print
+  print = function(...)
+    local parts = {}
+    for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+    lines[#lines + 1] = table.concat(parts, "\t")
+  end
+  local res = table.pack(pcall(fn, ...))
+  print = saved
+  return lines, table.unpack(res, 1, res.n)
+end
+
 function T.done()
   print("1.." .. n)
   os.exit(failed == 0, true)   -- close the state: leak checkers see a clean exit
