@@ -9,8 +9,10 @@ if arg[1] ~= "--in-scratch" then
   local dir = os.tmpname()
   os.remove(dir)
   local bin = assert(os.getenv("CRYSTENS"), "CRYSTENS is not set")
+  local self = (os.getenv("top_srcdir") or ".") .. "/tests/lua/man_examples.lua"
+  if not self:match("^/") then self = os.getenv("PWD") .. "/" .. self end
   local ok = os.execute(("mkdir '%s' && cd '%s' && '%s' '%s' --in-scratch"):format(
-    dir, dir, bin, arg[0]))
+    dir, dir, bin, self))
   os.execute("rm -rf '" .. dir .. "'")
   os.exit(ok and 0 or 1)
 end
