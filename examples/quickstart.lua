@@ -56,7 +56,7 @@ local ok = {}
 for _, c in ipairs(crystals) do if c then ok[#ok + 1] = c end end
 print(("\n4. %d of %d reconstruct to crystals; e.g. %s"):format(#ok, n, tostring(ok[1])))
 for i = 1, math.min(3, #failures) do
-  print(("   sample %d failed: %s"):format(failures[i][1], failures[i][2]))
+  print(("   sample %d failed: %s"):format(failures[i].item, failures[i].reason))
 end
 if #ok > 0 then
   ct.cif.write(ok, out .. "/cif/")
