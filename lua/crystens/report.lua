@@ -47,7 +47,9 @@ local function structures_of(x, what)
   end
   table.sort(keys)
   local out = {}
-  for _, k in ipairs(keys) do out[#out + 1] = x[k] end
+  for _, k in ipairs(keys) do
+    if x[k] then out[#out + 1] = x[k] end
+  end
   return out
 end
 

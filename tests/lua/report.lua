@@ -87,6 +87,10 @@ T.test("holes in the generated list (failed reconstructions) are skipped", funct
   local r = ct.report({[1] = ref[1], [3] = ref[3], [7] = ref[7]}, ref,
                       {out = tmp .. "/holes", quiet = true, cdvae = false})
   T.eq(r.n_generated, 3)
+  -- as decode returns them: false in place of a failed sample
+  local r2 = ct.report({ref[1], false, ref[3]}, ref, {out = tmp .. "/false", quiet = true,
+                                                    cdvae = false})
+  T.eq(r2.n_generated, 2, "false entries are skipped")
 end)
 
 local function parses()
