@@ -1,5 +1,6 @@
 -- bench/models.lua - training speed of each model at S=32 and S=64, and the
--- time to sample 1000 crystals with DDIM-50 at S=32 (default, small and fast U-Net).
+-- time to sample 1000 crystals with DDIM-50 at S=32 (default, small, compact
+-- and fast U-Net).
 --
 --   crystens bench/models.lua [steps=3] [batch=16] [sample_n=32]   (make bench runs it)
 --
@@ -35,6 +36,7 @@ local kinds = {
   {"WGAN-GP", function(s) return ct.models.wgan{size = s} end},
   {"diffusion", function(s) return ct.models.diffusion{size = s} end},
   {"diffusion small", function(s) return ct.models.diffusion{size = s, preset = "small"} end},
+  {"diffusion compact", function(s) return ct.models.diffusion{size = s, preset = "compact"} end},
 }
 
 print(string.format("training, batch %d, median of %d steps after a warm-up step:", batch, steps))
@@ -62,7 +64,7 @@ end
 
 print(string.format("\nDDIM-50 sampling at S=32, timed on %d crystals, scaled to 1000:", sample_n))
 local x = data(32)
-for _, preset in ipairs{"default", "small", "fast"} do
+for _, preset in ipairs{"default", "small", "compact", "fast"} do
   tensor.seed(0)
   local m = ct.models.diffusion{size = 32, preset = preset}:fit_scaler(x)
   local t0, c0 = now(), os.clock()

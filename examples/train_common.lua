@@ -45,7 +45,7 @@ function M.run(model, o, sample_opts)
   print(("%s: %d parameters"):format(model.kind, model:nparams()))
   local r = ct.train{model = model, data = M.data(model.config.size, o.data), steps = o.steps, batch = o.batch,
                      seed = 1, checkpoint = o.out .. "/ckpt.safetensors", every = 100,
-                     log = o.out .. "/log.csv"}
+                     log = o.out .. "/log.csv", decay = o.decay}
   local losses = {}
   for k, v in pairs(r.losses or {}) do losses[#losses + 1] = ("%s %.4g"):format(k, v) end
   table.sort(losses)

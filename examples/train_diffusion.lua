@@ -1,8 +1,10 @@
 -- train_diffusion.lua: a DDPM (U-Net on the 4 layers as channels, cosine
 -- schedule, EMA weights) trained on the shipped sample, sampled with DDIM-50.
+-- It predicts v and lowers the learning rate along a cosine, the choices that
+-- gave the most valid crystals in share/models/MODEL.md's comparison.
 --   crystens examples/train_diffusion.lua [--steps 300] [--size 32] [--preset small]
 --       [--batch 16] [--samples 16] [--out run/diffusion] [--data sample|file.csv]
---       [--export model.safetensors] [--target eps|v]
+--       [--export model.safetensors] [--target eps|v|x0] [--decay constant|cosine]
 -- --export writes the sampling weights only (model:export), as shipped in
 -- share/models/ (see MODEL.md there for the command that made them).
 -- A few minutes on 2 cores with the defaults; --steps 20 is a smoke test.  Run
@@ -12,5 +14,6 @@ local common = dofile(here .. "/train_common.lua")
 local ct = require "crystens"
 
 local o = common.options{steps = 300, size = 32, preset = "small", batch = 16, samples = 16,
-                         out = "run/diffusion", data = "sample", export = "", target = "eps"}
+                         out = "run/diffusion", data = "sample", export = "", target = "v",
+                         decay = "cosine"}
 common.run(ct.models.diffusion{size = o.size, preset = o.preset, target = o.target}, o, {steps = 50, eta = 0, seed = 1})

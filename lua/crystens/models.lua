@@ -434,8 +434,13 @@ M.presets = {
   -- the U-Net runs on 2×2 patches (S/2×S/2), one block per level
   small = {base = 32, mults = {1, 2, 2}, nres = 1, attn = {}, groups = 8, patch = 2, lr = 1e-3},
   -- the same on 4×4 patches (the U-Net at S/4): DDIM-50 over 1000 crystals
-  -- in about 3 minutes on 2 shared cores; its sample quality is not yet measured
+  -- in about 1.5 minutes on 2 cores, at a cost in quality (MODEL.md's table:
+  -- 64 values per patch through 32 channels)
   fast = {base = 32, mults = {1, 2}, nres = 1, attn = {}, groups = 8, patch = 4, lr = 1e-3},
+  -- no patches, a narrow U-Net at full resolution: a sixth of small's
+  -- weights, a third more sampling time, the most valid crystals per
+  -- training step of the presets measured (share/models/MODEL.md)
+  compact = {base = 16, mults = {1, 2}, nres = 1, attn = {}, groups = 8, patch = 1, lr = 1e-3},
   -- for tests
   tiny = {base = 8, mults = {1, 2}, nres = 1, attn = {}, groups = 4, patch = 1, lr = 1e-3},
 }
@@ -485,13 +490,15 @@ end
 function M.diffusion(config)
   local cfg = copy_table(config)
   local preset = M.presets[cfg.preset or "default"]
-  if not preset then error("bad option 'preset' to 'diffusion' (default, small, fast or tiny expected)", 2) end
+  if not preset then
+    error("bad option 'preset' to 'diffusion' (default, small, compact, fast or tiny expected)", 2)
+  end
   for k, v in pairs(preset) do if cfg[k] == nil then cfg[k] = v end end
   local defaults = {size = 32, timesteps = 1000, schedule = "cosine", target = "eps", lr = 2e-4,
                     ema = 0.999, clip = 1.0}
   for k, v in pairs(defaults) do if cfg[k] == nil then cfg[k] = v end end
-  if cfg.target ~= "eps" and cfg.target ~= "v" then
-    error("bad option 'target' to 'diffusion' ('eps' or 'v' expected)", 2)
+  if cfg.target ~= "eps" and cfg.target ~= "v" and cfg.target ~= "x0" then
+    error("bad option 'target' to 'diffusion' ('eps', 'v' or 'x0' expected)", 2)
   end
   local self = setmetatable({kind = "crystens.diffusion", step = 0, batches_per_step = 1}, Diffusion)
   if cfg.scaler then self.scaler, cfg.scaler = cfg.scaler, nil end
@@ -533,8 +540,8 @@ function Diffusion:q_sample(x0, ts, eps)
   return x0 * a + eps * b, a, b
 end
 
--- One step: random timesteps and noise, MSE on ε (or v), Adam with
--- clipping, EMA update.  Returns {loss}.
+-- One step: random timesteps and noise, MSE on the target (ε, v or x0),
+-- Adam with clipping, EMA update.  Returns {loss}.
 function Diffusion:train_step(batch)
   self:check_batch(batch, "train_step")
   local x0 = self:to_net(batch)
@@ -543,7 +550,8 @@ function Diffusion:train_step(batch)
   for i = 1, n do ts[i] = rng:int(T) - 1 end
   local eps = tensor.randn(x0:shape())
   local xt, a, b = self:q_sample(x0, ts, eps)
-  local target = self.config.target == "v" and (eps * a):sub_(x0 * b) or eps
+  local kind, target = self.config.target, eps
+  if kind == "v" then target = (eps * a):sub_(x0 * b) elseif kind == "x0" then target = x0 end
   self.unet:zero_grad()
   local loss, g = nn.mse(self.unet:forward(xt, tensor.from(ts)), target)
   self.unet:backward(g)
@@ -563,6 +571,7 @@ function Diffusion:predict(x, t)
   local sa, sb = math.sqrt(ab), math.sqrt(1 - ab)
   local x0
   if self.config.target == "v" then x0 = (x * sa):sub_(out * sb)
+  elseif self.config.target == "x0" then x0 = out
   else x0 = (x - out * sb):div_(sa) end
   x0 = x0:clamp(-1, 1)
   return x0, (x - x0 * sa):div_(sb)
@@ -635,10 +644,12 @@ doc[M.wgan] = "models.wgan{size=64, latent=128, base=64, conv='2d'|'3d', lr=1e-4
   "gradient penalty, layer norm in the critic, critic_steps critic updates per generator " ..
   "update. train_step -> {critic, gp, w, g}."
 doc[M.diffusion] = "models.diffusion{size=32, base=64, mults={1,2,2}, nres=2, attn={8}, " ..
-  "groups=8, patch=1, timesteps=1000, schedule='cosine'|'linear', target='eps'|'v', lr=2e-4, " ..
-  "ema=0.999, clip=1, preset='default'|'small'|'fast'|'tiny'} -> model. DDPM with a U-Net " ..
+  "groups=8, patch=1, timesteps=1000, schedule='cosine'|'linear', target='eps'|'v'|'x0', " ..
+  "lr=2e-4, ema=0.999, clip=1, preset='default'|'small'|'compact'|'fast'|'tiny'} -> model. " ..
+  "DDPM with a U-Net predicting the noise, v = √ᾱ·ε − √(1−ᾱ)·x0, or x0 itself " ..
   "(on patch×patch patches when patch > 1; preset 'small' = base 32, one block per level, " ..
-  "no attention, patch 2, lr 1e-3; 'fast' the same on 4×4 patches); " ..
+  "no attention, patch 2, lr 1e-3; 'fast' the same on 4×4 patches; 'compact' base 16, " ..
+  "levels {1,2}, no patches); " ..
   "sampling uses the EMA weights: sample(n, {steps=50, eta=0, seed=, batch=64}) is DDIM, " ..
   "without steps (or method='ddpm') DDPM ancestral sampling over all timesteps."
 doc[M.load] = "models.load(path) -> model, meta. Rebuild a model saved with model:save " ..

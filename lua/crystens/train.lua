@@ -2,7 +2,8 @@
 --
 --   local m = ct.models.diffusion{size = 32, preset = "small"}
 --   ct.train{model = m, data = tensors, steps = 2000, batch = 32, seed = 1,
---            checkpoint = "run/ckpt.safetensors", every = 500, log = "run/log.csv"}
+--            checkpoint = "run/ckpt.safetensors", every = 500, log = "run/log.csv",
+--            decay = "cosine"}    -- lr falls from lr to 0 over the steps
 --   ct.train.plot("run/log.csv", "run/loss.svg")
 --
 -- Batches are drawn without replacement, one random permutation of the data
@@ -171,6 +172,14 @@ local function run(opts)
     tensor.default_rng():set_state(model.rng_state)
     model.rng_state = nil
   end
+  local lr = opts.lr or model.config.lr
+  if opts.decay ~= nil and opts.decay ~= "cosine" and opts.decay ~= "constant" then
+    error("bad option 'decay' to 'train' ('cosine' or 'constant' expected)", 3)
+  end
+  -- cosine decay to 0 at `steps`, a function of the step alone (exact resume)
+  local decay = opts.decay == "cosine" and function(step)
+    model:lr(lr * 0.5 * (1 + math.cos(math.pi * math.min(step, steps) / math.max(steps, 1))))
+  end or function() end
   if opts.lr then model:lr(opts.lr) end
   if not model.scaler then model:fit_scaler(data) end
   local meta = {seed = seed}
@@ -187,6 +196,7 @@ local function run(opts)
     local last_t = bar:elapsed()
     while model.step < steps do
       local step = model.step
+      decay(step)
       local losses = model:train_step(gather(data, batch_rows(state, step, per)))
       check_losses(losses, step + 1, ckpt)
       local now = bar:elapsed()
@@ -235,10 +245,12 @@ setmetatable(M, {__call = function(_, opts)
 end})
 
 doc[M] = "train{model=, data=tensor|dataset, steps=1000, batch=32, lr=, seed=0, " ..
-  "checkpoint=path, every=500, log=path.csv, resume=true} -> {steps, losses, seconds, " ..
+  "checkpoint=path, every=500, log=path.csv, resume=true, decay='constant'|'cosine'} -> " ..
+  "{steps, losses, seconds, " ..
   "samples_per_s}. Train a ct.models model: shuffled batches, a progress bar, periodic " ..
   "checkpoints, exact resume from an existing checkpoint, Ctrl-C/SIGTERM save and stop, " ..
-  "an error naming the step on a NaN/Inf loss. train.plot(log, svg) draws the losses."
+  "an error naming the step on a NaN/Inf loss; decay='cosine' lowers the learning rate " ..
+  "from lr to 0 over the run. train.plot(log, svg) draws the losses."
 doc[M.plot] = "train.plot(log_csv, [svg_path]) -> svg. The loss curves of a training log."
 
 return M
