@@ -33,9 +33,9 @@ print(("\n1. %s\n   %s\n   encoded as %s; pictures: %s/crystens.png (the tensor)
 local small = {}
 for i = 1, #ds do if ds[i].natoms <= 20 then small[#small + 1] = ds[i] end end
 local data = ct.crystens.encode(small, {size = 32})
-local m = ct.models.diffusion{size = 32, preset = "small"}
+local m = ct.models.diffusion{size = 32, preset = "small", target = "v"}
 local r = ct.train{model = m, data = data, steps = quick and 10 or 60, batch = 16, seed = 1,
-                   checkpoint = out .. "/train/ckpt.safetensors", every = 50,
+                   decay = "cosine", checkpoint = out .. "/train/ckpt.safetensors", every = 50,
                    log = out .. "/train/log.csv"}
 ct.train.plot(out .. "/train/log.csv", out .. "/train/loss.svg")
 print(("\n2. trained %d steps on %d crystals at %.0f samples/s; loss curve %s/train/loss.svg"):
