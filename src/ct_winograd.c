@@ -22,8 +22,10 @@
  * inputs and weights of order 1 the outputs differ from the direct sum by
  * about 1e-6 relative to their scale (tests allow 1e-4).
  *
- * Transforms work on LANES tiles of one row at once (the inner loops run
- * over lanes, which compilers vectorise) and are split over threads by
+ * Transforms work on LANES tiles at once (the inner loops run over lanes,
+ * which compilers vectorise): forward on consecutive tiles of a plane,
+ * wrapping from row to row so narrow maps fill the lanes too, backward on
+ * tiles of one row.  They are split over threads by
  * samples (transforms) or by transform point (GEMMs, each over all tiles),
  * each output element written by one thread in a fixed order, so results
  * do not depend on the thread count.  The GEMMs run inside the shares with
@@ -36,7 +38,7 @@
 #include "ct_nn_impl.h"
 #include "ct_parallel.h"
 
-enum { LANES = 8, ALPHA = 6, XI = 36 };   /* gather4, scatter4 and copy_lanes assume 8 */
+enum { LANES = 8, ALPHA = 6, XI = 36 };   /* gather4, scatter4_add and copy_lanes assume 8 */
 
 /* The transforms are loops over lanes: where GCC can choose a variant at
    load time, build an AVX2 one too (no FMA contraction under -std=c11, so
@@ -83,13 +85,7 @@ static inline void gather4(float *restrict o, const float *restrict row)
     o[4] = row[16], o[5] = row[20], o[6] = row[24], o[7] = row[28];
 }
 
-/* row[4 l] = v[l], and row[4 l] += v[l]: the adjoints of gather4. */
-static inline void scatter4(float *restrict row, const float *restrict v)
-{
-    row[0] = v[0], row[4] = v[1], row[8] = v[2], row[12] = v[3];
-    row[16] = v[4], row[20] = v[5], row[24] = v[6], row[28] = v[7];
-}
-
+/* row[4 l] += v[l]: the adjoint of gather4. */
 static inline void scatter4_add(float *restrict row, const float *restrict v)
 {
     row[0] += v[0], row[4] += v[1], row[8] += v[2], row[12] += v[3];
@@ -272,6 +268,33 @@ static size_t tile0(const tiling *t, int n, int ti)
     return ((size_t)n * (size_t)t->th + (size_t)ti) * (size_t)t->tw;
 }
 
+/* The forward transforms fill their LANES lanes with consecutive tiles of
+   a plane, row after row, so a narrow map (16×16 has 4 tiles a row, 8×8
+   has 2) still uses every lane.  For tiles k0, k0+1, ... give each lane's
+   offset of the tile's corner in a plane ld floats wide (lanes past the
+   last tile read the first one's) and the count of real tiles. */
+static void lane_tiles(const tiling *t, int k0, int ld, int off[LANES], int *cnt)
+{
+    int last = t->th * t->tw - k0;
+    *cnt = last < LANES ? last : LANES;
+    for (int l = 0; l < LANES; l++) {
+        int k = k0 + (l < *cnt ? l : 0);
+        off[l] = 4 * (k / t->tw) * ld + 4 * (k % t->tw);
+    }
+}
+
+/* Write lane l of the 4×4 output tiles o, tile k of the plane, at offset
+   off of img, cropped to the output size. */
+static void put_tile(float *img, const ct_wino *w, int k, int tw, int off,
+                     float o[4][4][LANES], int l)
+{
+    int rows = w->oh - 4 * (k / tw), cols = w->ow - 4 * (k % tw);
+    rows = rows < 4 ? rows : 4;
+    cols = cols < 4 ? cols : 4;
+    for (int r = 0; r < rows; r++)
+        for (int sx = 0; sx < cols; sx++) img[off + r * w->ow + sx] = o[r][sx][l];
+}
+
 /* V[ξ][c][tile] = (Bᵀ d B)[ξ] for the padded input patches d. */
 SIMD_CLONES static void input_fwd(const plane_job *j, size_t p0, size_t p1)
 {
@@ -286,21 +309,19 @@ SIMD_CLONES static void input_fwd(const plane_job *j, size_t p0, size_t p1)
         for (int y = 0; y < w->h; y++)
             memcpy(P + (size_t)(y + w->pad) * t->pw + w->pad, img + (size_t)y * w->w,
                    (size_t)w->w * sizeof(float));
-        for (int ti = 0; ti < t->th; ti++)
-            for (int tj = 0; tj < t->tw; tj += LANES) {
-                int cnt = t->tw - tj < LANES ? t->tw - tj : LANES;
-                float d[ALPHA][ALPHA][LANES], u[ALPHA][ALPHA][LANES];
-                for (int r = 0; r < ALPHA; r++)
-                    for (int s = 0; s < ALPHA; s++) {
-                        const float *row = P + (size_t)(4 * ti + r) * t->pw + 4 * tj + s;
-                        gather4(&d[r][s][0], row);
-                    }
-                for (int s = 0; s < ALPHA; s++) bt6(&d[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
-                for (int r = 0; r < ALPHA; r++) bt6(&u[r][0][0], LANES, &d[r][0][0], LANES);
-                float *out = j->dst + (size_t)c * t->T + tile0(t, n, ti) + (size_t)tj;
-                for (int x = 0; x < XI; x++)
-                    copy_lanes(out + (size_t)x * CT, &d[x / ALPHA][x % ALPHA][0], cnt);
-            }
+        for (int k0 = 0; k0 < t->th * t->tw; k0 += LANES) {
+            int cnt, off[LANES];
+            lane_tiles(t, k0, t->pw, off, &cnt);
+            float d[ALPHA][ALPHA][LANES], u[ALPHA][ALPHA][LANES];
+            for (int r = 0; r < ALPHA; r++)
+                for (int s = 0; s < ALPHA; s++)
+                    FOR_LANES d[r][s][l] = P[off[l] + r * t->pw + s];
+            for (int s = 0; s < ALPHA; s++) bt6(&d[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
+            for (int r = 0; r < ALPHA; r++) bt6(&u[r][0][0], LANES, &d[r][0][0], LANES);
+            float *out = j->dst + (size_t)c * t->T + tile0(t, n, 0) + (size_t)k0;
+            for (int x = 0; x < XI; x++)
+                copy_lanes(out + (size_t)x * CT, &d[x / ALPHA][x % ALPHA][0], cnt);
+        }
     }
 }
 
@@ -348,25 +369,21 @@ SIMD_CLONES static void output_fwd(const plane_job *j, size_t p0, size_t p1)
     for (size_t p = p0; p < p1; p++) {
         int n = (int)(p / (size_t)j->C), k = (int)(p % (size_t)j->C);
         float *img = j->dst + p * (size_t)w->oh * (size_t)w->ow;
-        for (int ti = 0; ti < t->th; ti++)
-            for (int tj = 0; tj < t->tw; tj += LANES) {
-                int cnt = t->tw - tj < LANES ? t->tw - tj : LANES;
-                float m[ALPHA][ALPHA][LANES], u[4][ALPHA][LANES], o[4][4][LANES];
-                const float *in = j->src + (size_t)k * t->T + tile0(t, n, ti) + (size_t)tj;
-                for (int x = 0; x < XI; x++) {
-                    float *lane = &m[x / ALPHA][x % ALPHA][0];
-                    copy_lanes(lane, in + (size_t)x * KT, cnt);
-                    for (int l = cnt; l < LANES; l++) lane[l] = 0.0f;
-                }
-                for (int s = 0; s < ALPHA; s++) at4(&m[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
-                for (int r = 0; r < 4; r++) at4(&u[r][0][0], LANES, &o[r][0][0], LANES);
-                int cols = w->ow - 4 * tj < 4 * cnt ? w->ow - 4 * tj : 4 * cnt;
-                for (int r = 0; r < 4 && 4 * ti + r < w->oh; r++) {
-                    float row[4 * LANES];
-                    for (int sx = 0; sx < 4; sx++) scatter4(row + sx, &o[r][sx][0]);
-                    memcpy(img + (size_t)(4 * ti + r) * w->ow + 4 * tj, row, (size_t)cols * sizeof(float));
-                }
+        for (int k0 = 0; k0 < t->th * t->tw; k0 += LANES) {
+            int cnt, off[LANES];
+            lane_tiles(t, k0, w->ow, off, &cnt);
+            float m[ALPHA][ALPHA][LANES], u[4][ALPHA][LANES], o[4][4][LANES];
+            const float *in = j->src + (size_t)k * t->T + tile0(t, n, 0) + (size_t)k0;
+            for (int x = 0; x < XI; x++) {
+                float *lane = &m[x / ALPHA][x % ALPHA][0];
+                copy_lanes(lane, in + (size_t)x * KT, cnt);
+                for (int l = cnt; l < LANES; l++) lane[l] = 0.0f;
             }
+            for (int s = 0; s < ALPHA; s++) at4(&m[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
+            for (int r = 0; r < 4; r++) at4(&u[r][0][0], LANES, &o[r][0][0], LANES);
+            for (int l = 0; l < cnt; l++)
+                put_tile(img, w, k0 + l, t->tw, off[l], o, l);
+        }
     }
 }
 
