@@ -38,7 +38,7 @@
 #include "ct_nn_impl.h"
 #include "ct_parallel.h"
 
-enum { LANES = 8, ALPHA = 6, XI = 36 };   /* gather4, scatter4_add and copy_lanes assume 8 */
+enum { LANES = 8, ALPHA = 6, XI = 36 };   /* gather4, scatter4 and copy_lanes assume 8 */
 
 /* The transforms are loops over lanes: where GCC can choose a variant at
    load time, build an AVX2 one too (no FMA contraction under -std=c11, so
@@ -85,7 +85,13 @@ static inline void gather4(float *restrict o, const float *restrict row)
     o[4] = row[16], o[5] = row[20], o[6] = row[24], o[7] = row[28];
 }
 
-/* row[4 l] += v[l]: the adjoint of gather4. */
+/* row[4 l] = v[l], and row[4 l] += v[l]: the adjoints of gather4. */
+static inline void scatter4(float *restrict row, const float *restrict v)
+{
+    row[0] = v[0], row[4] = v[1], row[8] = v[2], row[12] = v[3];
+    row[16] = v[4], row[20] = v[5], row[24] = v[6], row[28] = v[7];
+}
+
 static inline void scatter4_add(float *restrict row, const float *restrict v)
 {
     row[0] += v[0], row[4] += v[1], row[8] += v[2], row[12] += v[3];
@@ -283,6 +289,12 @@ static void lane_tiles(const tiling *t, int k0, int ld, int off[LANES], int *cnt
     }
 }
 
+/* Whether tiles k0 .. k0+cnt-1 lie in one row of tiles. */
+static int one_row(const tiling *t, int k0, int cnt)
+{
+    return k0 % t->tw + cnt <= t->tw;
+}
+
 /* Write lane l of the 4×4 output tiles o, tile k of the plane, at offset
    off of img, cropped to the output size. */
 static void put_tile(float *img, const ct_wino *w, int k, int tw, int off,
@@ -313,9 +325,13 @@ SIMD_CLONES static void input_fwd(const plane_job *j, size_t p0, size_t p1)
             int cnt, off[LANES];
             lane_tiles(t, k0, t->pw, off, &cnt);
             float d[ALPHA][ALPHA][LANES], u[ALPHA][ALPHA][LANES];
-            for (int r = 0; r < ALPHA; r++)
-                for (int s = 0; s < ALPHA; s++)
-                    FOR_LANES d[r][s][l] = P[off[l] + r * t->pw + s];
+            if (one_row(t, k0, LANES))   /* stride 4 along a row: faster loads */
+                for (int r = 0; r < ALPHA; r++)
+                    for (int s = 0; s < ALPHA; s++) gather4(&d[r][s][0], P + off[0] + r * t->pw + s);
+            else
+                for (int r = 0; r < ALPHA; r++)
+                    for (int s = 0; s < ALPHA; s++)
+                        FOR_LANES d[r][s][l] = P[off[l] + r * t->pw + s];
             for (int s = 0; s < ALPHA; s++) bt6(&d[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
             for (int r = 0; r < ALPHA; r++) bt6(&u[r][0][0], LANES, &d[r][0][0], LANES);
             float *out = j->dst + (size_t)c * t->T + tile0(t, n, 0) + (size_t)k0;
@@ -381,8 +397,17 @@ SIMD_CLONES static void output_fwd(const plane_job *j, size_t p0, size_t p1)
             }
             for (int s = 0; s < ALPHA; s++) at4(&m[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
             for (int r = 0; r < 4; r++) at4(&u[r][0][0], LANES, &o[r][0][0], LANES);
-            for (int l = 0; l < cnt; l++)
-                put_tile(img, w, k0 + l, t->tw, off[l], o, l);
+            if (one_row(t, k0, cnt)) {   /* whole rows of the tiles at once */
+                int ti = k0 / t->tw, tj = k0 % t->tw;
+                int cols = w->ow - 4 * tj < 4 * cnt ? w->ow - 4 * tj : 4 * cnt;
+                for (int r = 0; r < 4 && 4 * ti + r < w->oh; r++) {
+                    float row[4 * LANES];
+                    for (int sx = 0; sx < 4; sx++) scatter4(row + sx, &o[r][sx][0]);
+                    memcpy(img + off[0] + r * w->ow, row, (size_t)cols * sizeof(float));
+                }
+            } else {
+                for (int l = 0; l < cnt; l++) put_tile(img, w, k0 + l, t->tw, off[l], o, l);
+            }
         }
     }
 }
