@@ -276,15 +276,20 @@ static size_t tile0(const tiling *t, int n, int ti)
 
 /* The forward transforms fill their LANES lanes with consecutive tiles of
    a plane, row after row, so a narrow map (16×16 has 4 tiles a row, 8×8
-   has 2) still uses every lane.  For tiles k0, k0+1, ... give each lane's
-   offset of the tile's corner in a plane ld floats wide (lanes past the
-   last tile read the first one's) and the count of real tiles. */
-static void lane_tiles(const tiling *t, int k0, int ld, int off[LANES], int *cnt)
+   has 2) still uses every lane.  The number of real tiles from tile k0 on
+   (at most LANES). */
+static int tiles_from(const tiling *t, int k0)
 {
-    int last = t->th * t->tw - k0;
-    *cnt = last < LANES ? last : LANES;
+    int left = t->th * t->tw - k0;
+    return left < LANES ? left : LANES;
+}
+
+/* For the cnt tiles k0, k0+1, ... each lane's offset of the tile's corner
+   in a plane ld floats wide (lanes past the last tile read the first one's). */
+static void lane_tiles(const tiling *t, int k0, int cnt, int ld, int off[LANES])
+{
     for (int l = 0; l < LANES; l++) {
-        int k = k0 + (l < *cnt ? l : 0);
+        int k = k0 + (l < cnt ? l : 0);
         off[l] = 4 * (k / t->tw) * ld + 4 * (k % t->tw);
     }
 }
@@ -295,16 +300,25 @@ static int one_row(const tiling *t, int k0, int cnt)
     return k0 % t->tw + cnt <= t->tw;
 }
 
-/* Write lane l of the 4×4 output tiles o, tile k of the plane, at offset
-   off of img, cropped to the output size. */
-static void put_tile(float *img, const ct_wino *w, int k, int tw, int off,
-                     float o[4][4][LANES], int l)
+/* Write lane l of the 4×4 output tiles o, tile k of the plane, into img,
+   cropped to the output size. */
+static void put_tile(float *img, const ct_wino *w, int tw, int k, float o[4][4][LANES], int l)
 {
-    int rows = w->oh - 4 * (k / tw), cols = w->ow - 4 * (k % tw);
-    rows = rows < 4 ? rows : 4;
-    cols = cols < 4 ? cols : 4;
+    int y = 4 * (k / tw), x = 4 * (k % tw);
+    int rows = w->oh - y < 4 ? w->oh - y : 4, cols = w->ow - x < 4 ? w->ow - x : 4;
     for (int r = 0; r < rows; r++)
-        for (int sx = 0; sx < cols; sx++) img[off + r * w->ow + sx] = o[r][sx][l];
+        for (int sx = 0; sx < cols; sx++) img[(y + r) * w->ow + x + sx] = o[r][sx][l];
+}
+
+/* Load the LANES lanes of the 36 transform points of tiles from in (points
+   stride floats apart), cnt of them real, the rest 0. */
+static void load_points(float m[ALPHA][ALPHA][LANES], const float *in, size_t stride, int cnt)
+{
+    for (int x = 0; x < XI; x++) {
+        float *lane = &m[x / ALPHA][x % ALPHA][0];
+        copy_lanes(lane, in + (size_t)x * stride, cnt);
+        for (int l = cnt; l < LANES; l++) lane[l] = 0.0f;
+    }
 }
 
 /* V[ξ][c][tile] = (Bᵀ d B)[ξ] for the padded input patches d. */
@@ -322,8 +336,8 @@ SIMD_CLONES static void input_fwd(const plane_job *j, size_t p0, size_t p1)
             memcpy(P + (size_t)(y + w->pad) * t->pw + w->pad, img + (size_t)y * w->w,
                    (size_t)w->w * sizeof(float));
         for (int k0 = 0; k0 < t->th * t->tw; k0 += LANES) {
-            int cnt, off[LANES];
-            lane_tiles(t, k0, t->pw, off, &cnt);
+            int cnt = tiles_from(t, k0), off[LANES];
+            lane_tiles(t, k0, cnt, t->pw, off);
             float d[ALPHA][ALPHA][LANES], u[ALPHA][ALPHA][LANES];
             if (one_row(t, k0, LANES))   /* stride 4 along a row: faster loads */
                 for (int r = 0; r < ALPHA; r++)
@@ -355,12 +369,7 @@ SIMD_CLONES static void input_bwd(const plane_job *j, size_t p0, size_t p1)
             for (int tj = 0; tj < t->tw; tj += LANES) {
                 int cnt = t->tw - tj < LANES ? t->tw - tj : LANES;
                 float d[ALPHA][ALPHA][LANES], u[ALPHA][ALPHA][LANES];
-                const float *in = j->src + (size_t)c * t->T + tile0(t, n, ti) + (size_t)tj;
-                for (int x = 0; x < XI; x++) {
-                    float *lane = &d[x / ALPHA][x % ALPHA][0];
-                    copy_lanes(lane, in + (size_t)x * CT, cnt);
-                    for (int l = cnt; l < LANES; l++) lane[l] = 0.0f;
-                }
+                load_points(d, j->src + (size_t)c * t->T + tile0(t, n, ti) + (size_t)tj, CT, cnt);
                 for (int s = 0; s < ALPHA; s++) b6(&d[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
                 for (int r = 0; r < ALPHA; r++) b6(&u[r][0][0], LANES, &d[r][0][0], LANES);
                 for (int r = 0; r < ALPHA; r++)
@@ -386,15 +395,9 @@ SIMD_CLONES static void output_fwd(const plane_job *j, size_t p0, size_t p1)
         int n = (int)(p / (size_t)j->C), k = (int)(p % (size_t)j->C);
         float *img = j->dst + p * (size_t)w->oh * (size_t)w->ow;
         for (int k0 = 0; k0 < t->th * t->tw; k0 += LANES) {
-            int cnt, off[LANES];
-            lane_tiles(t, k0, w->ow, off, &cnt);
+            int cnt = tiles_from(t, k0);
             float m[ALPHA][ALPHA][LANES], u[4][ALPHA][LANES], o[4][4][LANES];
-            const float *in = j->src + (size_t)k * t->T + tile0(t, n, 0) + (size_t)k0;
-            for (int x = 0; x < XI; x++) {
-                float *lane = &m[x / ALPHA][x % ALPHA][0];
-                copy_lanes(lane, in + (size_t)x * KT, cnt);
-                for (int l = cnt; l < LANES; l++) lane[l] = 0.0f;
-            }
+            load_points(m, j->src + (size_t)k * t->T + tile0(t, n, 0) + (size_t)k0, KT, cnt);
             for (int s = 0; s < ALPHA; s++) at4(&m[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
             for (int r = 0; r < 4; r++) at4(&u[r][0][0], LANES, &o[r][0][0], LANES);
             if (one_row(t, k0, cnt)) {   /* whole rows of the tiles at once */
@@ -403,10 +406,10 @@ SIMD_CLONES static void output_fwd(const plane_job *j, size_t p0, size_t p1)
                 for (int r = 0; r < 4 && 4 * ti + r < w->oh; r++) {
                     float row[4 * LANES];
                     for (int sx = 0; sx < 4; sx++) scatter4(row + sx, &o[r][sx][0]);
-                    memcpy(img + off[0] + r * w->ow, row, (size_t)cols * sizeof(float));
+                    memcpy(img + (size_t)(4 * ti + r) * w->ow + 4 * tj, row, (size_t)cols * sizeof(float));
                 }
             } else {
-                for (int l = 0; l < cnt; l++) put_tile(img, w, k0 + l, t->tw, off[l], o, l);
+                for (int l = 0; l < cnt; l++) put_tile(img, w, t->tw, k0 + l, o, l);
             }
         }
     }
