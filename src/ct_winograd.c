@@ -23,12 +23,12 @@
  * about 1e-6 relative to their scale (tests allow 1e-4).
  *
  * Transforms work on LANES tiles at once (the inner loops run over lanes,
- * which compilers vectorise): forward on consecutive tiles of a plane,
- * wrapping from row to row so narrow maps fill the lanes too, backward on
- * tiles of one row.  They are split over threads by
- * samples (transforms) or by transform point (GEMMs, each over all tiles),
- * each output element written by one thread in a fixed order, so results
- * do not depend on the thread count.  The GEMMs run inside the shares with
+ * which compilers vectorise): consecutive tiles of a channel, wrapping
+ * from row to row and (except in input_bwd, whose tiles overlap) from
+ * sample to sample, so narrow maps fill the lanes too.  They are split
+ * over threads by samples (transforms) or by transform point (GEMMs, each
+ * over all tiles), each output element written by one thread in a fixed
+ * order, so results do not depend on the thread count.  The GEMMs run inside the shares with
  * OpenBLAS held to one thread (ct_nn_parallel).  The tile transforms take
  * about a third of the layer's time, the GEMMs the rest.
  */
@@ -52,8 +52,7 @@ enum { LANES = 8, ALPHA = 6, XI = 36 };   /* gather4, scatter4 and copy_lanes as
 /* Tile geometry of one layer call. */
 typedef struct {
     const ct_wino *w;
-    int th, tw, ph, pw;     /* tiles per column / row; padded plane size, wide
-                               enough that every chunk of LANES tiles is inside */
+    int th, tw, ph, pw;     /* tiles per column / row; padded plane size */
     size_t T;               /* tiles over the batch */
 } tiling;
 
@@ -61,7 +60,7 @@ static tiling tiling_of(const ct_wino *w)
 {
     tiling t = {w, (w->oh + 3) / 4, (w->ow + 3) / 4, 0, 0, 0};
     t.ph = 4 * t.th + 2;
-    t.pw = 4 * ((t.tw + LANES - 1) / LANES * LANES) + 2;   /* whole chunks of lanes */
+    t.pw = 4 * t.tw + 2;
     t.T = (size_t)w->n * (size_t)t.th * (size_t)t.tw;
     return t;
 }
@@ -258,53 +257,83 @@ static void over_filters(const ct_wino *w, const float *in, float *out,
     ct_nn_parallel(KC, ct_num_threads(KC, 512), fn, &j);
 }
 
-/* ---- Tile transforms, one (sample, channel) plane per task --------------- */
+/* ---- Tile transforms over a share of samples ----------------------------- */
 
 typedef struct {
     const tiling *t;
     int C;                  /* channels of the planes walked */
     const float *src;       /* images (N×C×h×w or N×C×oh×ow) or transformed tiles */
     float *dst;
-    float *P;               /* a padded plane of scratch */
+    float *P;               /* scratch: a padded plane (ph×pw) per sample; a share
+                               of samples [s0, s1) uses the planes from s0 on */
 } plane_job;
 
-/* The first tile index of tile row ti of sample n. */
-static size_t tile0(const tiling *t, int n, int ti)
-{
-    return ((size_t)n * (size_t)t->th + (size_t)ti) * (size_t)t->tw;
-}
-
 /* The forward transforms fill their LANES lanes with consecutive tiles of
-   a plane, row after row, so a narrow map (16×16 has 4 tiles a row, 8×8
-   has 2) still uses every lane.  The number of real tiles from tile k0 on
-   (at most LANES). */
-static int tiles_from(const tiling *t, int k0)
+   one channel, row after row and sample after sample (the order of the
+   tiles in V and M), so narrow maps use every lane too: 16×16 has 4 tiles
+   a row, 8×8 has 4 tiles a sample, 4×4 one.  A chunk of tiles g0 ..
+   g0+cnt-1 (over the batch) of one channel: */
+typedef struct {
+    int cnt;                /* real tiles, at most LANES */
+    int n[LANES];           /* each lane's sample, */
+    int ti[LANES], tj[LANES];   /* and its tile's row and column there */
+    int one_row;            /* all in one row of tiles of one sample */
+} chunk;
+
+/* The chunk from tile g0 on, stopping before g1.  Lanes past the last tile
+   repeat the first. */
+static chunk chunk_at(const tiling *t, size_t g0, size_t g1)
 {
-    int left = t->th * t->tw - k0;
-    return left < LANES ? left : LANES;
+    size_t per = (size_t)t->th * (size_t)t->tw;
+    chunk ch;
+    ch.cnt = g1 - g0 < LANES ? (int)(g1 - g0) : LANES;
+    int n = (int)(g0 / per), k = (int)(g0 % per), ti = k / t->tw, tj = k % t->tw;
+    for (int l = 0; l < ch.cnt; l++) {
+        ch.n[l] = n, ch.ti[l] = ti, ch.tj[l] = tj;
+        if (++tj == t->tw && (tj = 0, ++ti == t->th)) ti = 0, n++;
+    }
+    for (int l = ch.cnt; l < LANES; l++) ch.n[l] = ch.n[0], ch.ti[l] = ch.ti[0], ch.tj[l] = ch.tj[0];
+    ch.one_row = ch.tj[0] + ch.cnt <= t->tw;
+    return ch;
 }
 
-/* For the cnt tiles k0, k0+1, ... each lane's offset of the tile's corner
-   in a plane ld floats wide (lanes past the last tile read the first one's). */
-static void lane_tiles(const tiling *t, int k0, int cnt, int ld, int off[LANES])
+/* Each lane's offset of its tile's corner in padded planes that start
+   with sample n0's. */
+static void lane_offsets(const tiling *t, const chunk *ch, int n0, size_t off[LANES])
 {
-    for (int l = 0; l < LANES; l++) {
-        int k = k0 + (l < cnt ? l : 0);
-        off[l] = 4 * (k / t->tw) * ld + 4 * (k % t->tw);
+    size_t plane = (size_t)t->ph * (size_t)t->pw;
+    for (int l = 0; l < LANES; l++)
+        off[l] = (size_t)(ch->n[l] - n0) * plane + (size_t)(4 * ch->ti[l] * t->pw + 4 * ch->tj[l]);
+}
+
+/* Samples transformed together: enough to fill the lanes (one where a
+   sample has LANES tiles or more, so its padded plane stays in L1). */
+static size_t group_of(const tiling *t)
+{
+    size_t per = (size_t)t->th * (size_t)t->tw;
+    return per >= LANES ? 1 : (LANES + per - 1) / per;
+}
+
+/* Copy channel c of samples [n0, n1) into zero-padded planes from P on. */
+static void pad_planes(const plane_job *j, int c, size_t n0, size_t n1, float *P)
+{
+    const tiling *t = j->t;
+    const ct_wino *w = t->w;
+    size_t plane = (size_t)t->ph * (size_t)t->pw;
+    for (size_t n = n0; n < n1; n++, P += plane) {
+        const float *img = j->src + (n * (size_t)j->C + (size_t)c) * (size_t)w->h * (size_t)w->w;
+        memset(P, 0, plane * sizeof(float));
+        for (int y = 0; y < w->h; y++)
+            memcpy(P + (size_t)(y + w->pad) * t->pw + w->pad, img + (size_t)y * w->w,
+                   (size_t)w->w * sizeof(float));
     }
 }
 
-/* Whether tiles k0 .. k0+cnt-1 lie in one row of tiles. */
-static int one_row(const tiling *t, int k0, int cnt)
-{
-    return k0 % t->tw + cnt <= t->tw;
-}
-
-/* Write lane l of the 4×4 output tiles o, tile k of the plane, into img,
+/* Write lane l of the 4×4 output tiles o, tile (ti, tj) of its plane img,
    cropped to the output size. */
-static void put_tile(float *img, const ct_wino *w, int tw, int k, float o[4][4][LANES], int l)
+static void put_tile(float *img, const ct_wino *w, int ti, int tj, float o[4][4][LANES], int l)
 {
-    int y = 4 * (k / tw), x = 4 * (k % tw);
+    int y = 4 * ti, x = 4 * tj;
     int rows = w->oh - y < 4 ? w->oh - y : 4, cols = w->ow - x < 4 ? w->ow - x : 4;
     for (int r = 0; r < rows; r++)
         for (int sx = 0; sx < cols; sx++) img[(y + r) * w->ow + x + sx] = o[r][sx][l];
@@ -321,128 +350,147 @@ static void load_points(float m[ALPHA][ALPHA][LANES], const float *in, size_t st
     }
 }
 
-/* V[ξ][c][tile] = (Bᵀ d B)[ξ] for the padded input patches d. */
-SIMD_CLONES static void input_fwd(const plane_job *j, size_t p0, size_t p1)
+/* V[ξ][c][tile] = (Bᵀ d B)[ξ] for the padded input patches d of samples
+   [s0, s1). */
+SIMD_CLONES static void input_fwd(const plane_job *j, size_t s0, size_t s1)
 {
     const tiling *t = j->t;
-    const ct_wino *w = t->w;
-    size_t CT = (size_t)j->C * t->T;
-    float *P = j->P;
-    for (size_t p = p0; p < p1; p++) {
-        int n = (int)(p / (size_t)j->C), c = (int)(p % (size_t)j->C);
-        const float *img = j->src + p * (size_t)w->h * (size_t)w->w;
-        memset(P, 0, (size_t)t->ph * (size_t)t->pw * sizeof(float));
-        for (int y = 0; y < w->h; y++)
-            memcpy(P + (size_t)(y + w->pad) * t->pw + w->pad, img + (size_t)y * w->w,
-                   (size_t)w->w * sizeof(float));
-        for (int k0 = 0; k0 < t->th * t->tw; k0 += LANES) {
-            int cnt = tiles_from(t, k0), off[LANES];
-            lane_tiles(t, k0, cnt, t->pw, off);
-            float d[ALPHA][ALPHA][LANES], u[ALPHA][ALPHA][LANES];
-            if (one_row(t, k0, LANES))   /* stride 4 along a row: faster loads */
-                for (int r = 0; r < ALPHA; r++)
-                    for (int s = 0; s < ALPHA; s++) gather4(&d[r][s][0], P + off[0] + r * t->pw + s);
-            else
-                for (int r = 0; r < ALPHA; r++)
-                    for (int s = 0; s < ALPHA; s++)
-                        FOR_LANES d[r][s][l] = P[off[l] + r * t->pw + s];
-            for (int s = 0; s < ALPHA; s++) bt6(&d[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
-            for (int r = 0; r < ALPHA; r++) bt6(&u[r][0][0], LANES, &d[r][0][0], LANES);
-            float *out = j->dst + (size_t)c * t->T + tile0(t, n, 0) + (size_t)k0;
-            for (int x = 0; x < XI; x++)
-                copy_lanes(out + (size_t)x * CT, &d[x / ALPHA][x % ALPHA][0], cnt);
+    size_t CT = (size_t)j->C * t->T, per = (size_t)t->th * (size_t)t->tw, G = group_of(t);
+    float *P = j->P + s0 * (size_t)t->ph * (size_t)t->pw;
+    for (int c = 0; c < j->C; c++)
+        for (size_t n0 = s0; n0 < s1; n0 += G) {
+            size_t n1 = n0 + G < s1 ? n0 + G : s1;
+            pad_planes(j, c, n0, n1, P);
+            for (size_t g0 = n0 * per; g0 < n1 * per; g0 += LANES) {
+                chunk ch = chunk_at(t, g0, n1 * per);
+                size_t off[LANES];
+                lane_offsets(t, &ch, (int)n0, off);
+                float d[ALPHA][ALPHA][LANES], u[ALPHA][ALPHA][LANES];
+                if (ch.one_row && ch.cnt == LANES)   /* stride 4 along a row: faster loads */
+                    for (int r = 0; r < ALPHA; r++)
+                        for (int s = 0; s < ALPHA; s++) gather4(&d[r][s][0], P + off[0] + r * t->pw + s);
+                else
+                    for (int r = 0; r < ALPHA; r++)
+                        for (int s = 0; s < ALPHA; s++)
+                            FOR_LANES d[r][s][l] = P[off[l] + (size_t)(r * t->pw + s)];
+                for (int s = 0; s < ALPHA; s++) bt6(&d[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
+                for (int r = 0; r < ALPHA; r++) bt6(&u[r][0][0], LANES, &d[r][0][0], LANES);
+                float *out = j->dst + (size_t)c * t->T + g0;
+                for (int x = 0; x < XI; x++)
+                    copy_lanes(out + (size_t)x * CT, &d[x / ALPHA][x % ALPHA][0], ch.cnt);
+            }
         }
-    }
 }
 
-/* gx = crop(Σ B GX Bᵀ) over the overlapping patches: the adjoint of input_fwd. */
-SIMD_CLONES static void input_bwd(const plane_job *j, size_t p0, size_t p1)
+/* gx = crop(Σ B GX Bᵀ) over the overlapping patches, for samples [s0,
+   s1): the adjoint of input_fwd.  Lanes hold consecutive tiles of one
+   sample (rows wrapped); their sums into the plane go in the same order
+   whatever the threads' shares, so the result does not depend on them. */
+SIMD_CLONES static void input_bwd(const plane_job *j, size_t s0, size_t s1)
 {
     const tiling *t = j->t;
     const ct_wino *w = t->w;
-    size_t CT = (size_t)j->C * t->T;
-    float *P = j->P;
-    for (size_t p = p0; p < p1; p++) {
-        int n = (int)(p / (size_t)j->C), c = (int)(p % (size_t)j->C);
-        memset(P, 0, (size_t)t->ph * (size_t)t->pw * sizeof(float));
-        for (int ti = 0; ti < t->th; ti++)
-            for (int tj = 0; tj < t->tw; tj += LANES) {
-                int cnt = t->tw - tj < LANES ? t->tw - tj : LANES;
+    size_t CT = (size_t)j->C * t->T, per = (size_t)t->th * (size_t)t->tw;
+    float *P = j->P + s0 * (size_t)t->ph * (size_t)t->pw;   /* the share's first plane */
+    for (size_t n = s0; n < s1; n++)
+        for (int c = 0; c < j->C; c++) {
+            memset(P, 0, (size_t)t->ph * (size_t)t->pw * sizeof(float));
+            for (size_t g0 = n * per; g0 < (n + 1) * per; g0 += LANES) {
+                chunk ch = chunk_at(t, g0, (n + 1) * per);
+                size_t off[LANES];
+                lane_offsets(t, &ch, (int)n, off);
                 float d[ALPHA][ALPHA][LANES], u[ALPHA][ALPHA][LANES];
-                load_points(d, j->src + (size_t)c * t->T + tile0(t, n, ti) + (size_t)tj, CT, cnt);
+                load_points(d, j->src + (size_t)c * t->T + g0, CT, ch.cnt);
                 for (int s = 0; s < ALPHA; s++) b6(&d[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
                 for (int r = 0; r < ALPHA; r++) b6(&u[r][0][0], LANES, &d[r][0][0], LANES);
                 for (int r = 0; r < ALPHA; r++)
-                    for (int s = 0; s < ALPHA; s++) {
-                        float *row = P + (size_t)(4 * ti + r) * t->pw + 4 * tj + s;
-                        scatter4_add(row, &d[r][s][0]);   /* lanes past cnt add 0 */
-                    }
+                    for (int s = 0; s < ALPHA; s++)
+                        if (ch.one_row && ch.cnt == LANES)
+                            scatter4_add(P + off[0] + r * t->pw + s, &d[r][s][0]);
+                        else
+                            for (int l = 0; l < ch.cnt; l++) P[off[l] + (size_t)(r * t->pw + s)] += d[r][s][l];
             }
-        float *img = j->dst + p * (size_t)w->h * (size_t)w->w;
-        for (int y = 0; y < w->h; y++)
-            memcpy(img + (size_t)y * w->w, P + (size_t)(y + w->pad) * t->pw + w->pad,
-                   (size_t)w->w * sizeof(float));
-    }
+            float *img = j->dst + (n * (size_t)j->C + (size_t)c) * (size_t)w->h * (size_t)w->w;
+            for (int y = 0; y < w->h; y++)
+                memcpy(img + (size_t)y * w->w, P + (size_t)(y + w->pad) * t->pw + w->pad,
+                       (size_t)w->w * sizeof(float));
+        }
 }
 
-/* y tile = Aᵀ M A, cropped to the output. */
-SIMD_CLONES static void output_fwd(const plane_job *j, size_t p0, size_t p1)
+/* y tile = Aᵀ M A, cropped to the output, for samples [s0, s1). */
+SIMD_CLONES static void output_fwd(const plane_job *j, size_t s0, size_t s1)
 {
     const tiling *t = j->t;
     const ct_wino *w = t->w;
-    size_t KT = (size_t)j->C * t->T;
-    for (size_t p = p0; p < p1; p++) {
-        int n = (int)(p / (size_t)j->C), k = (int)(p % (size_t)j->C);
-        float *img = j->dst + p * (size_t)w->oh * (size_t)w->ow;
-        for (int k0 = 0; k0 < t->th * t->tw; k0 += LANES) {
-            int cnt = tiles_from(t, k0);
+    size_t KT = (size_t)j->C * t->T, per = (size_t)t->th * (size_t)t->tw;
+    size_t plane = (size_t)w->oh * (size_t)w->ow;
+    for (int k = 0; k < j->C; k++)
+        for (size_t g0 = s0 * per; g0 < s1 * per; g0 += LANES) {
+            chunk ch = chunk_at(t, g0, s1 * per);
             float m[ALPHA][ALPHA][LANES], u[4][ALPHA][LANES], o[4][4][LANES];
-            load_points(m, j->src + (size_t)k * t->T + tile0(t, n, 0) + (size_t)k0, KT, cnt);
+            load_points(m, j->src + (size_t)k * t->T + g0, KT, ch.cnt);
             for (int s = 0; s < ALPHA; s++) at4(&m[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
             for (int r = 0; r < 4; r++) at4(&u[r][0][0], LANES, &o[r][0][0], LANES);
-            if (one_row(t, k0, cnt)) {   /* whole rows of the tiles at once */
-                int ti = k0 / t->tw, tj = k0 % t->tw;
-                int cols = w->ow - 4 * tj < 4 * cnt ? w->ow - 4 * tj : 4 * cnt;
+            if (ch.one_row) {   /* whole rows of the tiles at once */
+                float *img = j->dst + ((size_t)ch.n[0] * (size_t)j->C + (size_t)k) * plane;
+                int ti = ch.ti[0], tj = ch.tj[0];
+                int cols = w->ow - 4 * tj < 4 * ch.cnt ? w->ow - 4 * tj : 4 * ch.cnt;
                 for (int r = 0; r < 4 && 4 * ti + r < w->oh; r++) {
                     float row[4 * LANES];
                     for (int sx = 0; sx < 4; sx++) scatter4(row + sx, &o[r][sx][0]);
                     memcpy(img + (size_t)(4 * ti + r) * w->ow + 4 * tj, row, (size_t)cols * sizeof(float));
                 }
             } else {
-                for (int l = 0; l < cnt; l++) put_tile(img, w, t->tw, k0 + l, o, l);
+                for (int l = 0; l < ch.cnt; l++)
+                    put_tile(j->dst + ((size_t)ch.n[l] * (size_t)j->C + (size_t)k) * plane, w, ch.ti[l],
+                             ch.tj[l], o, l);
             }
         }
-    }
 }
 
-/* GY[ξ][k][tile] = (A gy Aᵀ)[ξ], gy zero outside the output: the adjoint
-   of output_fwd. */
-SIMD_CLONES static void output_bwd(const plane_job *j, size_t p0, size_t p1)
+/* Lane l of the 4×4 tiles g = tile (ti, tj) of img, zero outside the
+   output: the adjoint of put_tile. */
+static void get_tile(float g[4][4][LANES], const float *img, const ct_wino *w, int ti, int tj, int l)
+{
+    for (int r = 0; r < 4; r++)
+        for (int sx = 0; sx < 4; sx++) {
+            int y = 4 * ti + r, x = 4 * tj + sx;
+            g[r][sx][l] = y < w->oh && x < w->ow ? img[y * w->ow + x] : 0.0f;
+        }
+}
+
+/* GY[ξ][k][tile] = (A gy Aᵀ)[ξ], gy zero outside the output, for samples
+   [s0, s1): the adjoint of output_fwd. */
+SIMD_CLONES static void output_bwd(const plane_job *j, size_t s0, size_t s1)
 {
     const tiling *t = j->t;
     const ct_wino *w = t->w;
-    size_t KT = (size_t)j->C * t->T;
-    for (size_t p = p0; p < p1; p++) {
-        int n = (int)(p / (size_t)j->C), k = (int)(p % (size_t)j->C);
-        const float *img = j->src + p * (size_t)w->oh * (size_t)w->ow;
-        for (int ti = 0; ti < t->th; ti++)
-            for (int tj = 0; tj < t->tw; tj += LANES) {
-                int cnt = t->tw - tj < LANES ? t->tw - tj : LANES;
-                float g[4][4][LANES], u[ALPHA][4][LANES], m[ALPHA][ALPHA][LANES];
-                int cols = w->ow - 4 * tj < 4 * cnt ? w->ow - 4 * tj : 4 * cnt;
+    size_t KT = (size_t)j->C * t->T, per = (size_t)t->th * (size_t)t->tw;
+    size_t plane = (size_t)w->oh * (size_t)w->ow;
+    for (int k = 0; k < j->C; k++)
+        for (size_t g0 = s0 * per; g0 < s1 * per; g0 += LANES) {
+            chunk ch = chunk_at(t, g0, s1 * per);
+            float g[4][4][LANES], u[ALPHA][4][LANES], m[ALPHA][ALPHA][LANES];
+            if (ch.one_row) {   /* whole rows of the tiles at once */
+                const float *img = j->src + ((size_t)ch.n[0] * (size_t)j->C + (size_t)k) * plane;
+                int ti = ch.ti[0], tj = ch.tj[0];
+                int cols = w->ow - 4 * tj < 4 * ch.cnt ? w->ow - 4 * tj : 4 * ch.cnt;
                 for (int r = 0; r < 4; r++) {
                     float row[4 * LANES] = {0};
                     if (4 * ti + r < w->oh)
                         memcpy(row, img + (size_t)(4 * ti + r) * w->ow + 4 * tj, (size_t)cols * sizeof(float));
                     for (int sx = 0; sx < 4; sx++) gather4(&g[r][sx][0], row + sx);
                 }
-                for (int s = 0; s < 4; s++) a6(&g[0][s][0], 4 * LANES, &u[0][s][0], 4 * LANES);
-                for (int r = 0; r < ALPHA; r++) a6(&u[r][0][0], LANES, &m[r][0][0], LANES);
-                float *out = j->dst + (size_t)k * t->T + tile0(t, n, ti) + (size_t)tj;
-                for (int x = 0; x < XI; x++)
-                    copy_lanes(out + (size_t)x * KT, &m[x / ALPHA][x % ALPHA][0], cnt);
+            } else {
+                FOR_LANES get_tile(g, j->src + ((size_t)ch.n[l] * (size_t)j->C + (size_t)k) * plane, w,
+                                   ch.ti[l], ch.tj[l], l);
             }
-    }
+            for (int s = 0; s < 4; s++) a6(&g[0][s][0], 4 * LANES, &u[0][s][0], 4 * LANES);
+            for (int r = 0; r < ALPHA; r++) a6(&u[r][0][0], LANES, &m[r][0][0], LANES);
+            float *out = j->dst + (size_t)k * t->T + g0;
+            for (int x = 0; x < XI; x++)
+                copy_lanes(out + (size_t)x * KT, &m[x / ALPHA][x % ALPHA][0], ch.cnt);
+        }
 }
 
 /* ---- Drivers: shares of samples (transforms) or of points ξ (GEMMs) ------ */
@@ -453,18 +501,9 @@ typedef struct {
     const float *x, *gy;
     float *U;
     float *V, *M, *y, *gx;  /* M holds GY in backward; GX reuses V */
-    float *gU, *scratch;    /* scratch: one padded plane per share of samples */
+    float *gU, *scratch;    /* scratch: a padded plane per sample */
     int nshares;
 } call;
-
-/* The scratch plane of the share of samples that starts at s0 (ct_parallel_for
-   starts share k at N·k/nshares; with nshares <= N no share is empty). */
-static float *scratch_of(const call *c, size_t s0)
-{
-    size_t k = 0, N = (size_t)c->t.w->n, S = (size_t)c->nshares;
-    while (k + 1 < S && N * (k + 1) / S <= s0) k++;
-    return c->scratch + k * (size_t)c->t.ph * (size_t)c->t.pw;
-}
 
 /* C[ξ] = op(A[ξ]) op(B[ξ]) for ξ in [x0, x1). */
 static void gemms(size_t x0, size_t x1, int ta, int tb, int m, int n, int k, const float *A,
@@ -480,8 +519,8 @@ static void fwd_inputs(void *ctx, size_t s0, size_t s1)
 {
     const call *c = ctx;
     const ct_wino *w = c->t.w;
-    plane_job in = {&c->t, w->cin, c->x, c->V, scratch_of(c, s0)};
-    input_fwd(&in, s0 * (size_t)w->cin, s1 * (size_t)w->cin);
+    plane_job in = {&c->t, w->cin, c->x, c->V, c->scratch};
+    input_fwd(&in, s0, s1);
 }
 
 /* Forward GEMMs of points [x0, x1): M[ξ] = U[ξ] V[ξ], over all tiles at
@@ -500,7 +539,7 @@ static void fwd_outputs(void *ctx, size_t s0, size_t s1)
     const call *c = ctx;
     const ct_wino *w = c->t.w;
     plane_job out = {&c->t, w->cout, c->M, c->y, NULL};
-    output_fwd(&out, s0 * (size_t)w->cout, s1 * (size_t)w->cout);
+    output_fwd(&out, s0, s1);
 }
 
 /* Backward transforms of samples [s0, s1): GY from gy, and V from x when
@@ -510,10 +549,10 @@ static void bwd_transforms(void *ctx, size_t s0, size_t s1)
     const call *c = ctx;
     const ct_wino *w = c->t.w;
     plane_job og = {&c->t, w->cout, c->gy, c->M, NULL};
-    output_bwd(&og, s0 * (size_t)w->cout, s1 * (size_t)w->cout);
+    output_bwd(&og, s0, s1);
     if (!c->gU) return;
-    plane_job in = {&c->t, w->cin, c->x, c->V, scratch_of(c, s0)};
-    input_fwd(&in, s0 * (size_t)w->cin, s1 * (size_t)w->cin);
+    plane_job in = {&c->t, w->cin, c->x, c->V, c->scratch};
+    input_fwd(&in, s0, s1);
 }
 
 /* Backward GEMMs of points [x0, x1): gU[ξ] = GY[ξ] V[ξ]ᵀ, then GX[ξ] =
@@ -532,8 +571,8 @@ static void bwd_inputs(void *ctx, size_t s0, size_t s1)
 {
     const call *c = ctx;
     const ct_wino *w = c->t.w;
-    plane_job ig = {&c->t, w->cin, c->V, c->gx, scratch_of(c, s0)};
-    input_bwd(&ig, s0 * (size_t)w->cin, s1 * (size_t)w->cin);
+    plane_job ig = {&c->t, w->cin, c->V, c->gx, c->scratch};
+    input_bwd(&ig, s0, s1);
 }
 
 /* Lay out the workspace of a call: U, [gU], V, M, scratch. */
@@ -543,7 +582,7 @@ static int call_init(call *c, const ct_wino *w, int with_gu, ct_error *err)
     c->t = tiling_of(w);
     c->nshares = ct_num_threads((size_t)w->n, 1);
     size_t nu = XI * (size_t)w->cout * (size_t)w->cin, nv = XI * (size_t)w->cin * c->t.T;
-    size_t nm = XI * (size_t)w->cout * c->t.T, np = (size_t)c->nshares * (size_t)c->t.ph * (size_t)c->t.pw;
+    size_t nm = XI * (size_t)w->cout * c->t.T, np = (size_t)w->n * (size_t)c->t.ph * (size_t)c->t.pw;
     float *ws = ct_nn_workspace((with_gu ? 2 : 1) * nu + nv + nm + np, err);
     if (!ws) return CT_ENOMEM;
     c->U = ws;

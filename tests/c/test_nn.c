@@ -287,6 +287,7 @@ static void test_winograd(void)
     struct { int n, cin, cout, h, w, pad; } cases[] = {
         {3, 5, 7, 9, 11, 1}, {2, 3, 4, 6, 5, 0}, {1, 2, 3, 3, 3, 2}, {4, 32, 24, 8, 8, 1},
         {2, 16, 8, 13, 1, 1}, {2, 4, 6, 5, 40, 1}, {3, 8, 8, 16, 16, 1}, {1, 3, 2, 17, 33, 0},
+        {5, 16, 16, 4, 4, 1},   /* one tile a sample: lanes hold several samples */
     };
     for (size_t i = 0; i < CT_COUNTOF(cases); i++) {
         const int p[3] = {0, cases[i].pad, cases[i].pad};
