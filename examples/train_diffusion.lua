@@ -5,6 +5,7 @@
 --   crystens examples/train_diffusion.lua [--steps 300] [--size 32] [--preset small]
 --       [--batch 16] [--samples 16] [--out run/diffusion] [--data sample|file.csv]
 --       [--export model.safetensors] [--target eps|v|x0] [--decay constant|cosine]
+--       [--base N]   (the U-Net's width; share/models/MODEL.md: --preset fast --base 96)
 -- --export writes the sampling weights only (model:export), as shipped in
 -- share/models/ (see MODEL.md there for the command that made them).
 -- A few minutes on 2 cores with the defaults; --steps 20 is a smoke test.  Run
@@ -15,5 +16,7 @@ local ct = require "crystens"
 
 local o = common.options{steps = 300, size = 32, preset = "small", batch = 16, samples = 16,
                          out = "run/diffusion", data = "sample", export = "", target = "v",
-                         decay = "cosine"}
-common.run(ct.models.diffusion{size = o.size, preset = o.preset, target = o.target}, o, {steps = 50, eta = 0, seed = 1})
+                         decay = "cosine", base = 0}
+-- --base 0 keeps the preset's width
+common.run(ct.models.diffusion{size = o.size, preset = o.preset, target = o.target,
+                               base = o.base > 0 and o.base or nil}, o, {steps = 50, eta = 0, seed = 1})

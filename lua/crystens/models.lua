@@ -434,11 +434,12 @@ M.presets = {
   -- the U-Net runs on 2×2 patches (S/2×S/2), one block per level
   small = {base = 32, mults = {1, 2, 2}, nres = 1, attn = {}, groups = 8, patch = 2, lr = 1e-3},
   -- the same on 4×4 patches (the U-Net at S/4): DDIM-50 over 1000 crystals
-  -- in about 1.5 minutes on 2 cores, at a cost in quality (MODEL.md's table:
-  -- 64 values per patch through 32 channels)
+  -- in about a minute on 2 cores, at a cost in quality (MODEL.md's tables:
+  -- 64 values per patch through 32 channels; base = 96 gave the most valid
+  -- crystals there, sampling 3.3× slower)
   fast = {base = 32, mults = {1, 2}, nres = 1, attn = {}, groups = 8, patch = 4, lr = 1e-3},
   -- no patches, a narrow U-Net at full resolution: a sixth of small's
-  -- weights, a third more sampling time, the most valid crystals per
+  -- weights, 1.5× its sampling time, the most valid crystals per
   -- training step of the presets measured (share/models/MODEL.md)
   compact = {base = 16, mults = {1, 2}, nres = 1, attn = {}, groups = 8, patch = 1, lr = 1e-3},
   -- for tests
