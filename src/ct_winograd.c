@@ -28,9 +28,10 @@
  * sample to sample, so narrow maps fill the lanes too.  They are split
  * over threads by samples (transforms) or by transform point (GEMMs, each
  * over all tiles), each output element written by one thread in a fixed
- * order, so results do not depend on the thread count.  The GEMMs run inside the shares with
- * OpenBLAS held to one thread (ct_nn_parallel).  The tile transforms take
- * about a third of the layer's time, the GEMMs the rest.
+ * order, so results do not depend on the thread count.  The GEMMs run
+ * inside the shares with OpenBLAS held to one thread (ct_nn_parallel).
+ * The tile transforms take about a third of the layer's time, the GEMMs
+ * the rest.
  */
 #include <cblas.h>
 #include <string.h>
@@ -53,15 +54,16 @@ enum { LANES = 8, ALPHA = 6, XI = 36 };   /* gather4, scatter4 and copy_lanes as
 typedef struct {
     const ct_wino *w;
     int th, tw, ph, pw;     /* tiles per column / row; padded plane size */
-    size_t T;               /* tiles over the batch */
+    size_t per, T;          /* tiles per sample, over the batch */
 } tiling;
 
 static tiling tiling_of(const ct_wino *w)
 {
-    tiling t = {w, (w->oh + 3) / 4, (w->ow + 3) / 4, 0, 0, 0};
+    tiling t = {w, (w->oh + 3) / 4, (w->ow + 3) / 4, 0, 0, 0, 0};
     t.ph = 4 * t.th + 2;
     t.pw = 4 * t.tw + 2;
-    t.T = (size_t)w->n * (size_t)t.th * (size_t)t.tw;
+    t.per = (size_t)t.th * (size_t)t.tw;
+    t.T = (size_t)w->n * t.per;
     return t;
 }
 
@@ -278,13 +280,14 @@ typedef struct {
     int n[LANES];           /* each lane's sample, */
     int ti[LANES], tj[LANES];   /* and its tile's row and column there */
     int one_row;            /* all in one row of tiles of one sample */
+    int full_row;           /* one_row with every lane real: stride-4 loads and stores */
 } chunk;
 
 /* The chunk from tile g0 on, stopping before g1.  Lanes past the last tile
    repeat the first. */
 static chunk chunk_at(const tiling *t, size_t g0, size_t g1)
 {
-    size_t per = (size_t)t->th * (size_t)t->tw;
+    size_t per = t->per;
     chunk ch;
     ch.cnt = g1 - g0 < LANES ? (int)(g1 - g0) : LANES;
     int n = (int)(g0 / per), k = (int)(g0 % per), ti = k / t->tw, tj = k % t->tw;
@@ -294,6 +297,7 @@ static chunk chunk_at(const tiling *t, size_t g0, size_t g1)
     }
     for (int l = ch.cnt; l < LANES; l++) ch.n[l] = ch.n[0], ch.ti[l] = ch.ti[0], ch.tj[l] = ch.tj[0];
     ch.one_row = ch.tj[0] + ch.cnt <= t->tw;
+    ch.full_row = ch.one_row && ch.cnt == LANES;
     return ch;
 }
 
@@ -310,8 +314,7 @@ static void lane_offsets(const tiling *t, const chunk *ch, int n0, size_t off[LA
    sample has LANES tiles or more, so its padded plane stays in L1). */
 static size_t group_of(const tiling *t)
 {
-    size_t per = (size_t)t->th * (size_t)t->tw;
-    return per >= LANES ? 1 : (LANES + per - 1) / per;
+    return t->per >= LANES ? 1 : (LANES + t->per - 1) / t->per;
 }
 
 /* Copy channel c of samples [n0, n1) into zero-padded planes from P on. */
@@ -327,6 +330,13 @@ static void pad_planes(const plane_job *j, int c, size_t n0, size_t n1, float *P
             memcpy(P + (size_t)(y + w->pad) * t->pw + w->pad, img + (size_t)y * w->w,
                    (size_t)w->w * sizeof(float));
     }
+}
+
+/* Where the output-sized plane (oh×ow) of sample n, channel k starts in y
+   or gy (C channels). */
+static size_t out_plane(const ct_wino *w, int C, int n, int k)
+{
+    return ((size_t)n * (size_t)C + (size_t)k) * (size_t)w->oh * (size_t)w->ow;
 }
 
 /* Write lane l of the 4×4 output tiles o, tile (ti, tj) of its plane img,
@@ -355,7 +365,7 @@ static void load_points(float m[ALPHA][ALPHA][LANES], const float *in, size_t st
 SIMD_CLONES static void input_fwd(const plane_job *j, size_t s0, size_t s1)
 {
     const tiling *t = j->t;
-    size_t CT = (size_t)j->C * t->T, per = (size_t)t->th * (size_t)t->tw, G = group_of(t);
+    size_t CT = (size_t)j->C * t->T, per = t->per, G = group_of(t);
     float *P = j->P + s0 * (size_t)t->ph * (size_t)t->pw;
     for (int c = 0; c < j->C; c++)
         for (size_t n0 = s0; n0 < s1; n0 += G) {
@@ -366,7 +376,7 @@ SIMD_CLONES static void input_fwd(const plane_job *j, size_t s0, size_t s1)
                 size_t off[LANES];
                 lane_offsets(t, &ch, (int)n0, off);
                 float d[ALPHA][ALPHA][LANES], u[ALPHA][ALPHA][LANES];
-                if (ch.one_row && ch.cnt == LANES)   /* stride 4 along a row: faster loads */
+                if (ch.full_row)   /* stride 4 along a row: faster loads */
                     for (int r = 0; r < ALPHA; r++)
                         for (int s = 0; s < ALPHA; s++) gather4(&d[r][s][0], P + off[0] + r * t->pw + s);
                 else
@@ -390,7 +400,7 @@ SIMD_CLONES static void input_bwd(const plane_job *j, size_t s0, size_t s1)
 {
     const tiling *t = j->t;
     const ct_wino *w = t->w;
-    size_t CT = (size_t)j->C * t->T, per = (size_t)t->th * (size_t)t->tw;
+    size_t CT = (size_t)j->C * t->T, per = t->per;
     float *P = j->P + s0 * (size_t)t->ph * (size_t)t->pw;   /* the share's first plane */
     for (size_t n = s0; n < s1; n++)
         for (int c = 0; c < j->C; c++) {
@@ -405,7 +415,7 @@ SIMD_CLONES static void input_bwd(const plane_job *j, size_t s0, size_t s1)
                 for (int r = 0; r < ALPHA; r++) b6(&u[r][0][0], LANES, &d[r][0][0], LANES);
                 for (int r = 0; r < ALPHA; r++)
                     for (int s = 0; s < ALPHA; s++)
-                        if (ch.one_row && ch.cnt == LANES)
+                        if (ch.full_row)
                             scatter4_add(P + off[0] + r * t->pw + s, &d[r][s][0]);
                         else
                             for (int l = 0; l < ch.cnt; l++) P[off[l] + (size_t)(r * t->pw + s)] += d[r][s][l];
@@ -422,8 +432,7 @@ SIMD_CLONES static void output_fwd(const plane_job *j, size_t s0, size_t s1)
 {
     const tiling *t = j->t;
     const ct_wino *w = t->w;
-    size_t KT = (size_t)j->C * t->T, per = (size_t)t->th * (size_t)t->tw;
-    size_t plane = (size_t)w->oh * (size_t)w->ow;
+    size_t KT = (size_t)j->C * t->T, per = t->per;
     for (int k = 0; k < j->C; k++)
         for (size_t g0 = s0 * per; g0 < s1 * per; g0 += LANES) {
             chunk ch = chunk_at(t, g0, s1 * per);
@@ -432,7 +441,7 @@ SIMD_CLONES static void output_fwd(const plane_job *j, size_t s0, size_t s1)
             for (int s = 0; s < ALPHA; s++) at4(&m[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
             for (int r = 0; r < 4; r++) at4(&u[r][0][0], LANES, &o[r][0][0], LANES);
             if (ch.one_row) {   /* whole rows of the tiles at once */
-                float *img = j->dst + ((size_t)ch.n[0] * (size_t)j->C + (size_t)k) * plane;
+                float *img = j->dst + out_plane(w, j->C, ch.n[0], k);
                 int ti = ch.ti[0], tj = ch.tj[0];
                 int cols = w->ow - 4 * tj < 4 * ch.cnt ? w->ow - 4 * tj : 4 * ch.cnt;
                 for (int r = 0; r < 4 && 4 * ti + r < w->oh; r++) {
@@ -442,8 +451,7 @@ SIMD_CLONES static void output_fwd(const plane_job *j, size_t s0, size_t s1)
                 }
             } else {
                 for (int l = 0; l < ch.cnt; l++)
-                    put_tile(j->dst + ((size_t)ch.n[l] * (size_t)j->C + (size_t)k) * plane, w, ch.ti[l],
-                             ch.tj[l], o, l);
+                    put_tile(j->dst + out_plane(w, j->C, ch.n[l], k), w, ch.ti[l], ch.tj[l], o, l);
             }
         }
 }
@@ -465,14 +473,13 @@ SIMD_CLONES static void output_bwd(const plane_job *j, size_t s0, size_t s1)
 {
     const tiling *t = j->t;
     const ct_wino *w = t->w;
-    size_t KT = (size_t)j->C * t->T, per = (size_t)t->th * (size_t)t->tw;
-    size_t plane = (size_t)w->oh * (size_t)w->ow;
+    size_t KT = (size_t)j->C * t->T, per = t->per;
     for (int k = 0; k < j->C; k++)
         for (size_t g0 = s0 * per; g0 < s1 * per; g0 += LANES) {
             chunk ch = chunk_at(t, g0, s1 * per);
             float g[4][4][LANES], u[ALPHA][4][LANES], m[ALPHA][ALPHA][LANES];
             if (ch.one_row) {   /* whole rows of the tiles at once */
-                const float *img = j->src + ((size_t)ch.n[0] * (size_t)j->C + (size_t)k) * plane;
+                const float *img = j->src + out_plane(w, j->C, ch.n[0], k);
                 int ti = ch.ti[0], tj = ch.tj[0];
                 int cols = w->ow - 4 * tj < 4 * ch.cnt ? w->ow - 4 * tj : 4 * ch.cnt;
                 for (int r = 0; r < 4; r++) {
@@ -482,8 +489,7 @@ SIMD_CLONES static void output_bwd(const plane_job *j, size_t s0, size_t s1)
                     for (int sx = 0; sx < 4; sx++) gather4(&g[r][sx][0], row + sx);
                 }
             } else {
-                FOR_LANES get_tile(g, j->src + ((size_t)ch.n[l] * (size_t)j->C + (size_t)k) * plane, w,
-                                   ch.ti[l], ch.tj[l], l);
+                FOR_LANES get_tile(g, j->src + out_plane(w, j->C, ch.n[l], k), w, ch.ti[l], ch.tj[l], l);
             }
             for (int s = 0; s < 4; s++) a6(&g[0][s][0], 4 * LANES, &u[0][s][0], 4 * LANES);
             for (int r = 0; r < ALPHA; r++) a6(&u[r][0][0], LANES, &m[r][0][0], LANES);
