@@ -42,7 +42,7 @@ static int quantity(int l, int r, int c, const unsigned char *occ)
     return l == 0 ? CT_SCALE_DIST : CT_SCALE_DELTA;
 }
 
-static void coefficients(const ct_scale *sc, double *a, double *b)
+void ct_scale_coefficients(const ct_scale *sc, double *a, double *b)
 {
     for (int q = 0; q < CT_SCALE_NQ; q++) {
         a[q] = (CT_SCALE_HI - CT_SCALE_LO) / (sc->max[q] - sc->min[q]);
@@ -58,7 +58,7 @@ static void map_one(const ct_scale *sc, const float *in, float *out, int inverse
     size_t plane = (size_t)S * S;
     unsigned char occ[4096];
     double a[CT_SCALE_NQ], b[CT_SCALE_NQ];
-    coefficients(sc, a, b);
+    ct_scale_coefficients(sc, a, b);
     occupancy(in, S, inverse ? (CT_SCALE_EMPTY + CT_SCALE_LO) / 2 : 0.5, occ);
     for (int l = 0; l < 4; l++)
         for (int r = 0; r < S; r++)

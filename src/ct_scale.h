@@ -58,6 +58,10 @@ int ct_scale_fit(ct_scale *sc, const float *t, size_t n, int S, ct_error *err);
 /* Check the constants read back from a file: finite, min < max, S > 12. */
 int ct_scale_check(const ct_scale *sc, ct_error *err);
 
+/* The affine maps themselves: scaled = a[q]·raw + b[q] for a present value
+   of quantity q. */
+void ct_scale_coefficients(const ct_scale *sc, double *a, double *b);
+
 /* Raw → scaled, n tensors of 4×S×S from in to out (may be the same). */
 void ct_scale_apply(const ct_scale *sc, const float *in, float *out, size_t n);
 
