@@ -10,7 +10,20 @@
 #include "ct_structure.h"
 
 #define HB CT_CRYSTENS_HEADER
-#define NROWS 11   /* header rows with a value: Z .. SG */
+#define NROWS CT_CRYSTENS_HEADER
+
+/* Header rows that carry a value: Z .. SG, and the column where the
+   periodic species encoding puts one in the padding row. */
+static int nrows(const ct_scale *sc)
+{
+    return sc->column ? CT_CRYSTENS_COLUMN + 1 : CT_CRYSTENS_SG + 1;
+}
+
+/* One cell per crystal: the lattice and space-group rows are shared. */
+static int global_row(int r)
+{
+    return r >= CT_CRYSTENS_A && r <= CT_CRYSTENS_SG;
+}
 
 /* Offsets of the 8 copies of header row r of slot j in one tensor. */
 static void copies(int S, int r, int j, size_t at[8])
@@ -89,25 +102,25 @@ static void forward_one(const ct_scale *sc, int fractional, const float *x, floa
         return;
     }
     for (size_t k = 0; k < 4 * plane; k++) y[k] = (float)CT_SCALE_EMPTY;
-    int n = 0;
+    int n = 0, nr = nrows(sc);
     double g[NROWS] = {0};
     for (int j = 0; j < ns; j++) {
         size_t at[8];
-        for (int r = 0; r < NROWS; r++) {
+        for (int r = 0; r < nr; r++) {
             copies(S, r, j, at);
             m[j][r] = mean8(x, at);
         }
         state[j] = m[j][CT_CRYSTENS_Z] > (CT_SCALE_EMPTY + CT_SCALE_LO) / 2;
         if (state[j]) {
             slot[n++] = j;
-            for (int r = CT_CRYSTENS_A; r < NROWS; r++) g[r] += m[j][r];
+            for (int r = CT_CRYSTENS_A; r <= CT_CRYSTENS_SG; r++) g[r] += m[j][r];
         }
     }
     for (int i = 0; i < n; i++)
-        for (int r = CT_CRYSTENS_A; r < NROWS; r++) m[slot[i]][r] = g[r] / n;
+        for (int r = CT_CRYSTENS_A; r <= CT_CRYSTENS_SG; r++) m[slot[i]][r] = g[r] / n;
     for (int j = 0; j < ns; j++) {
         size_t at[8];
-        int rows = state[j] ? NROWS : 1;
+        int rows = state[j] ? nr : 1;
         for (int r = 0; r < rows; r++) {
             copies(S, r, j, at);
             for (int k = 0; k < 8; k++) y[at[k]] = (float)m[j][r];
@@ -143,13 +156,13 @@ static void backward_one(const ct_scale *sc, const unsigned char *state, const f
     ct_scale_coefficients(sc, a, b);
     double c = a[CT_SCALE_DELTA] / a[CT_SCALE_COORD];
     memset(gx, 0, 4 * plane * sizeof *gx);
-    int n = 0;
+    int n = 0, nr = nrows(sc);
     double gg[NROWS] = {0};
     for (int j = 0; j < ns; j++)
         if (state[j]) {
             n++;
             size_t at[8];
-            for (int r = CT_CRYSTENS_A; r < NROWS; r++) {
+            for (int r = CT_CRYSTENS_A; r <= CT_CRYSTENS_SG; r++) {
                 copies(S, r, j, at);
                 gg[r] += sum8(gy, at);
             }
@@ -160,7 +173,7 @@ static void backward_one(const ct_scale *sc, const unsigned char *state, const f
         double gz = sum8(gy, at) / 8;
         for (int k = 0; k < 8; k++) gx[at[k]] = (float)gz;
         if (!state[j]) continue;
-        for (int r = CT_CRYSTENS_X; r < NROWS; r++) {
+        for (int r = CT_CRYSTENS_X; r < nr; r++) {
             copies(S, r, j, at);
             double gm;
             if (r <= CT_CRYSTENS_ZC) {
@@ -173,7 +186,7 @@ static void backward_one(const ct_scale *sc, const unsigned char *state, const f
                               (double)gy[layer * plane + (size_t)(HB + i) * S + HB + j];
                 gm = sum8(gy, at) + c * gd;
             } else {
-                gm = gg[r] / n;
+                gm = global_row(r) ? gg[r] / n : sum8(gy, at);
             }
             for (int k = 0; k < 8; k++) gx[at[k]] = (float)(gm / 8);
         }

@@ -26,9 +26,10 @@
  *     through it.
  *  3. Z: all 8 copies of every slot, occupied or not, become m[0][j] (so a
  *     slot can be switched on or off by the gradient on its Z alone).
- *  4. Occupied slots: coordinate rows become m[r][j]; lattice and
+ *  4. Occupied slots: coordinate rows (and the periodic column where the
+ *     scaler has one, ct_crystens.h) become m[r][j]; lattice and
  *     space-group rows become the mean of m[r][.] over the occupied slots
- *     (one cell per crystal); the padding row is EMPTY.
+ *     (one cell per crystal); a padding row is EMPTY.
  *  5. Interatomic block between occupied slots i, j: layers 1-3 the scaled
  *     differences of the projected coordinates, a_Δ/a_x (m[k][i] - m[k][j])
  *     + b_Δ (exactly what encoding would write); layer 0 the distance of the

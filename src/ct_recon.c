@@ -82,6 +82,7 @@ typedef struct {
     int *slot;           /* their slot indices */
     double cell[6];
     double *zbar;        /* averaged Z */
+    double *cbar;        /* averaged periodic column (row 11) */
     int *z;              /* Z after K-means */
     double (*xh)[3];     /* header coordinates */
     double (*xv)[3];     /* voted, then snapped coordinates */
@@ -91,7 +92,7 @@ typedef struct {
 
 static void work_free(work *w)
 {
-    free(w->slot), free(w->zbar), free(w->z), free(w->xh), free(w->xv), free(w->xs);
+    free(w->slot), free(w->zbar), free(w->cbar), free(w->z), free(w->xh), free(w->xv), free(w->xs);
 }
 
 static int check_finite(const view *v, ct_error *err)
@@ -132,7 +133,7 @@ static int pick_slots(work *w, int nslots, const double *m, double *tmp, ct_erro
             if (g[q] > 0) e += fmin(fmax(m[j * 7 + q] / g[q], 0), 1);
         e /= 7;
         margin = fmin(margin, fabs(e - occ) / scale);
-        if (e >= occ) w->slot[w->n++] = j;
+        if (e >= occ && m[j * 7] >= 0.5) w->slot[w->n++] = j;
     }
     w->d->occupancy_margin = margin;
     w->d->natoms = w->n;
@@ -187,6 +188,7 @@ static void read_atoms(work *w)
     double ssz = 0, ssx = 0;
     for (int i = 0; i < w->n; i++) {
         w->zbar[i] = copies_mean(&w->v, CT_CRYSTENS_Z, w->slot[i]);
+        w->cbar[i] = copies_mean(&w->v, CT_CRYSTENS_COLUMN, w->slot[i]);
         ssz += copies_ss(&w->v, CT_CRYSTENS_Z, w->slot[i], w->zbar[i]);
         for (int k = 0; k < 3; k++) {
             double ss;
@@ -236,14 +238,19 @@ static void vote(work *w)
     w->d->coord_delta = delta / (3.0 * n);
 }
 
-/* Step 5, per atom: each averaged Z rounded on its own. */
+/* Step 5, per atom: each averaged Z rounded on its own, or with the
+   periodic encoding the element nearest to its (Z, column). */
 static int round_species(work *w, ct_error *err)
 {
     int distinct = 0;
+    double cols = 0;
+    for (int i = 0; i < w->n; i++) cols += w->cbar[i];
     w->d->species_per_atom = 1;
+    w->d->periodic = cols / w->n >= 0.5;
     for (int i = 0; i < w->n; i++) {
         double c = w->zbar[i];
-        w->z[i] = fabs(c) < 1000 ? (int)lround(c) : 0;
+        if (w->d->periodic && c > 0 && c < 1000) w->z[i] = ct_crystens_species(c, w->cbar[i]);
+        else w->z[i] = fabs(c) < 1000 ? (int)lround(c) : 0;
         if (!ct_element_symbol(w->z[i]))
             return ct_fail(err, CT_EINVAL, "atom %d: Z = %.4g is no element", i + 1, c);
         int seen = 0;
@@ -506,11 +513,12 @@ static int work_alloc(work *w, ct_error *err)
     size_t ns = (size_t)(w->v.S - HB);
     w->slot = malloc(ns * sizeof *w->slot);
     w->zbar = malloc(ns * sizeof *w->zbar);
+    w->cbar = malloc(ns * sizeof *w->cbar);
     w->z = malloc(ns * sizeof *w->z);
     w->xh = malloc(ns * sizeof *w->xh);
     w->xv = malloc(ns * sizeof *w->xv);
     w->xs = malloc(ns * sizeof *w->xs);
-    if (w->slot && w->zbar && w->z && w->xh && w->xv && w->xs) return CT_OK;
+    if (w->slot && w->zbar && w->cbar && w->z && w->xh && w->xv && w->xs) return CT_OK;
     return ct_fail(err, CT_ENOMEM, "out of memory");
 }
 

@@ -17,7 +17,10 @@
  *     of the candidates' lattice averages gives reference values g_r.  The
  *     evidence of slot j is (clamp(Z_j) + sum_r clamp(m_rj / g_r)) / 7 over
  *     Z and the six lattice rows (clamp to [0, 1]); a slot is an atom when
- *     its evidence is >= occupancy (0.5), wherever it lies.  The margin is
+ *     its evidence is >= occupancy (0.5), wherever it lies, and its Z
+ *     average is at least 0.5 (a slot whose Z names no element is empty:
+ *     consistent tensors carry every lattice copy in the slots the scaler
+ *     calls occupied, including those whose Z lies below the data's range).  The margin is
  *     the smallest |evidence - occupancy| / occupancy over all slots: 1 for
  *     an exact tensor, near 0 when some slot is a toss-up.
  *  2. Globals: the 8A copies of a, b, c, α, β, γ and SG are averaged; SG is
@@ -68,7 +71,9 @@
  *     consistent model, ct_consist.h) pooling the atoms into clusters only
  *     loses information, so each atom's averaged Z is rounded on its own
  *     (species = "auto"; "atom" always, "kmeans" never).  Fixed K always
- *     clusters.
+ *     clusters.  A tensor of the periodic species encoding (row 11 holds
+ *     columns, ct_crystens.h) names each atom's element by the nearest
+ *     (Z, column) pair instead of the rounded Z.
  *  6b. Collisions.  Snapping must never put atoms on top of each other: if
  *     after step 6 two atoms are closer than min_distance (0.5 Å, the
  *     structural-validity bound) that were not before, the snap is undone
@@ -141,6 +146,7 @@ typedef struct {
     double snap_max;          /* largest coordinate move by the K-means snap */
     int k_species, k_coords;  /* K used */
     int species_per_atom;     /* 1 when species were read per atom */
+    int periodic;             /* 1 when they were read from (Z, column) */
     int snap_reverted;        /* 1 when the coordinate snap was undone (step 6b) */
     int merged;               /* atoms merged into an atom of their element (6b) */
     double min_distance;      /* shortest interatomic distance of the result, Å

@@ -107,6 +107,8 @@ static void push_diag(lua_State *L, const ct_recon_diag *d, const ct_recon_opts 
     setint(L, "k_coords", d->k_coords);
     lua_pushboolean(L, d->species_per_atom);
     lua_setfield(L, -2, "species_per_atom");
+    lua_pushboolean(L, d->periodic);
+    lua_setfield(L, -2, "periodic");
     lua_pushboolean(L, d->snap_reverted);
     lua_setfield(L, -2, "snap_reverted");
     setint(L, "merged", d->merged);

@@ -89,6 +89,7 @@ static int s_state(lua_State *L)
     lua_pushinteger(L, sc->size);
     lua_setfield(L, -2, "size");
     for (int q = 0; q < CT_SCALE_NQ; q++) {
+        if (q == CT_SCALE_COLUMN && !sc->column) continue;
         lua_createtable(L, 2, 0);
         lua_pushnumber(L, sc->min[q]);
         lua_rawseti(L, -2, 1);
@@ -116,6 +117,13 @@ static void read_state(lua_State *L, int idx, ct_scale *sc)
     sc->size = (int)lua_tointeger(L, -1);
     lua_pop(L, 1);
     for (int q = 0; q < CT_SCALE_NQ; q++) {
+        /* column: only tensors of the periodic species encoding have one */
+        if (q == CT_SCALE_COLUMN) {
+            int present = lua_getfield(L, idx, ct_scale_names[q]) != LUA_TNIL;
+            lua_pop(L, 1);
+            sc->column = present;
+            if (!present) continue;
+        }
         if (lua_getfield(L, idx, ct_scale_names[q]) != LUA_TTABLE ||
             lua_rawgeti(L, -1, 1) != LUA_TNUMBER || lua_rawgeti(L, -2, 2) != LUA_TNUMBER)
             luaL_argerror(L, idx, lua_pushfstring(L, "state.%s must be {min, max}",
@@ -160,7 +168,7 @@ int ctL_scaler(lua_State *L)
              "sc:project_backward(state, gy) -> gx. The gradient of project at the tensor "
              "whose projection returned state (distances pass none)."},
             {"state", s_state, "sc:state() -> table {size=S, Z={min,max}, coord=…, length=…, "
-                               "angle=…, sg=…, dist=…, delta=…}: the fitted ranges, to store "
+                               "angle=…, sg=…, dist=…, delta=…[, column=…]}: the fitted ranges, to store "
                                "and to rebuild the scaler with crystens.scaler(state)."},
             {NULL, NULL, NULL}
         };
