@@ -2,6 +2,7 @@
  * ct_consist.c - the consistency projection of scaled CrysTens tensors and
  * its transpose (see ct_consist.h for the steps).
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,8 +87,8 @@ static int derive_layer0(const ct_scale *sc, int fractional, const double (*m)[N
     return ok;
 }
 
-static void forward_one(const ct_scale *sc, int fractional, const float *x, float *y,
-                        unsigned char *state)
+static void forward_one(const ct_scale *sc, int fractional, int clamp, const float *x,
+                        float *y, unsigned char *state, int natoms)
 {
     int S = sc->size, ns = S - HB;
     size_t plane = (size_t)S * S;
@@ -110,7 +111,7 @@ static void forward_one(const ct_scale *sc, int fractional, const float *x, floa
             copies(S, r, j, at);
             m[j][r] = mean8(x, at);
         }
-        state[j] = m[j][CT_CRYSTENS_Z] > (CT_SCALE_EMPTY + CT_SCALE_LO) / 2;
+        state[j] = natoms >= 0 ? j < natoms : m[j][CT_CRYSTENS_Z] > (CT_SCALE_EMPTY + CT_SCALE_LO) / 2;
         if (state[j]) {
             slot[n++] = j;
             for (int r = CT_CRYSTENS_A; r <= CT_CRYSTENS_SG; r++) g[r] += m[j][r];
@@ -118,6 +119,10 @@ static void forward_one(const ct_scale *sc, int fractional, const float *x, floa
     }
     for (int i = 0; i < n; i++)
         for (int r = CT_CRYSTENS_A; r <= CT_CRYSTENS_SG; r++) m[slot[i]][r] = g[r] / n;
+    if (clamp)
+        for (int i = 0; i < n; i++)
+            for (int r = 0; r < nr; r++)
+                m[slot[i]][r] = fmin(fmax(m[slot[i]][r], CT_SCALE_LO), CT_SCALE_HI);
     for (int j = 0; j < ns; j++) {
         size_t at[8];
         int rows = state[j] ? nr : 1;
@@ -200,12 +205,13 @@ static void backward_one(const ct_scale *sc, const unsigned char *state, const f
                 }
 }
 
-void ct_consist_forward(const ct_scale *sc, int fractional, const float *x, float *y,
-                        unsigned char *state, size_t n)
+void ct_consist_forward(const ct_scale *sc, int fractional, int clamp, const float *x,
+                        float *y, unsigned char *state, const int *natoms, size_t n)
 {
     size_t len = 4 * (size_t)sc->size * sc->size, st = CT_CONSIST_STATE(sc->size);
     for (size_t i = 0; i < n; i++)
-        forward_one(sc, fractional, x + i * len, y + i * len, state + i * st);
+        forward_one(sc, fractional, clamp, x + i * len, y + i * len, state + i * st,
+                    natoms ? natoms[i] : -1);
 }
 
 void ct_consist_backward(const ct_scale *sc, const unsigned char *state, const float *gy,
@@ -214,4 +220,61 @@ void ct_consist_backward(const ct_scale *sc, const unsigned char *state, const f
     size_t len = 4 * (size_t)sc->size * sc->size, st = CT_CONSIST_STATE(sc->size);
     for (size_t i = 0; i < n; i++)
         backward_one(sc, state + i * st, gy + i * len, gx + i * len);
+}
+
+void ct_consist_gather(int S, const float *x, float *feat, size_t n)
+{
+    int T = S - HB;
+    size_t plane = (size_t)S * S;
+    for (size_t i = 0; i < n; i++) {
+        const float *t = x + i * 4 * plane;
+        float *f = feat + i * (size_t)CT_CONSIST_FEATURES * T;
+        for (int j = 0; j < T; j++) {
+            size_t at[8];
+            for (int r = 0; r < HB; r++) {
+                copies(S, r, j, at);
+                f[(size_t)r * T + j] = (float)mean8(t, at);
+            }
+            for (int l = 0; l < 4; l++) {
+                double row = 0, col = 0;
+                for (int k = 0; k < T; k++) {
+                    row += (double)t[l * plane + (size_t)(HB + j) * S + HB + k];
+                    col += (double)t[l * plane + (size_t)(HB + k) * S + HB + j];
+                }
+                f[(size_t)(HB + l) * T + j] = (float)(row / T);
+                f[(size_t)(HB + 4 + l) * T + j] = (float)(col / T);
+            }
+        }
+    }
+}
+
+void ct_consist_scatter(int S, const float *tok, float *y, size_t n)
+{
+    int T = S - HB;
+    size_t plane = (size_t)S * S;
+    memset(y, 0, n * 4 * plane * sizeof *y);
+    for (size_t i = 0; i < n; i++) {
+        const float *v = tok + i * (size_t)CT_CONSIST_OUTPUTS * T;
+        for (int j = 0; j < T; j++)
+            for (int r = 0; r < HB; r++) {
+                size_t at[8];
+                copies(S, r, j, at);
+                for (int k = 0; k < 8; k++) y[i * 4 * plane + at[k]] = v[(size_t)r * T + j];
+            }
+    }
+}
+
+void ct_consist_scatter_backward(int S, const float *gy, float *gtok, size_t n)
+{
+    int T = S - HB;
+    size_t plane = (size_t)S * S;
+    for (size_t i = 0; i < n; i++) {
+        float *g = gtok + i * (size_t)CT_CONSIST_OUTPUTS * T;
+        for (int j = 0; j < T; j++)
+            for (int r = 0; r < HB; r++) {
+                size_t at[8];
+                copies(S, r, j, at);
+                g[(size_t)r * T + j] = (float)sum8(gy + i * 4 * plane, at);
+            }
+    }
 }

@@ -22,8 +22,8 @@
  *  1. Per slot j and header row r = 0..10, m[r][j] is the mean of the 8
  *     copies (row r / column 12+j and row 12+j / column r, 4 layers).
  *  2. Slot j is occupied when m[0][j] > (EMPTY + LO) / 2 = -0.9, the rule the
- *     scaler's inverse uses.  The decision is a step: no gradient flows
- *     through it.
+ *     scaler's inverse uses, or when the caller says so (natoms below).  The
+ *     decision is a step: no gradient flows through it.
  *  3. Z: all 8 copies of every slot, occupied or not, become m[0][j] (so a
  *     slot can be switched on or off by the gradient on its Z alone).
  *  4. Occupied slots: coordinate rows (and the periodic column where the
@@ -51,6 +51,7 @@
 
 #include <stddef.h>
 
+#include "ct_crystens.h"
 #include "ct_scale.h"
 
 /* Bytes of state per tensor that the forward pass leaves for the backward
@@ -59,13 +60,44 @@
 
 /* y = P(x) for n tensors of 4×S×S (S = sc->size); x and y must not
    overlap.  state receives n × CT_CONSIST_STATE(S) bytes for the backward
-   pass; fractional selects the layer-0 convention of the training data. */
-void ct_consist_forward(const ct_scale *sc, int fractional, const float *x, float *y,
-                        unsigned char *state, size_t n);
+   pass; fractional selects the layer-0 convention of the training data.
+   natoms (NULL: step 2 decides) gives each tensor's atom count instead:
+   slots 0..natoms[i]-1 are occupied, the rest empty, as encoding fills
+   them.  A sampler that draws the count first (as CDVAE and DiffCSP do)
+   needs this: while the noise is high a slot's Z estimate blends "empty"
+   with an element and lies above the threshold of step 2 for nearly every
+   slot, so step 2 alone fills them all.  clamp keeps every value of an
+   occupied slot inside the range the training data spanned ([LO, HI]):
+   for sampling, where a value outside it is a length below the shortest
+   cell or a Z below hydrogen; training leaves it off, as a clamped value
+   would pass no gradient. */
+void ct_consist_forward(const ct_scale *sc, int fractional, int clamp, const float *x,
+                        float *y, unsigned char *state, const int *natoms, size_t n);
 
 /* gx = J^T gy, the gradient of P at the x whose forward pass wrote state.
    gy and gx must not overlap. */
 void ct_consist_backward(const ct_scale *sc, const unsigned char *state, const float *gy,
                          float *gx, size_t n);
+
+/* Per-slot views for networks that work on atoms rather than pixels (the
+   "atoms" diffusion preset): a tensor's S - 12 slots as a sequence.
+
+   ct_consist_gather writes, for n tensors of 4×S×S, n × CT_CONSIST_FEATURES
+   × (S - 12) values: per slot j the means of the 8 copies of header rows
+   0..11, then per layer the mean of row 12+j and of column 12+j over the
+   interatomic block.  For Gaussian noise of equal variance on every copy
+   the copies' mean is all a denoiser can use of them; the block means carry
+   the difference layers' (and distances') view of each atom.
+
+   ct_consist_scatter writes n × CT_CONSIST_OUTPUTS × (S - 12) per-slot values
+   (header rows 0..11) into all 8 copies of each, zeros elsewhere; its
+   backward sums the 8 copies' gradients. */
+#define CT_CONSIST_FEATURES 20
+#define CT_CONSIST_OUTPUTS CT_CRYSTENS_HEADER
+
+void ct_consist_gather(int S, const float *x, float *feat, size_t n);
+
+void ct_consist_scatter(int S, const float *tok, float *y, size_t n);
+void ct_consist_scatter_backward(int S, const float *gy, float *gtok, size_t n);
 
 #endif

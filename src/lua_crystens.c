@@ -17,6 +17,7 @@
  */
 #include <string.h>
 
+#include "ct_consist.h"
 #include "ct_crystens.h"
 #include "ct_png.h"
 #include "lua_structure.h"
@@ -163,6 +164,60 @@ static int k_prepare(lua_State *L)
     return 1;
 }
 
+/* The S of an N×4×S×S batch at idx, or an argument error. */
+static int check_batch4(lua_State *L, int idx, const ct_tensor *t)
+{
+    if (t->ndim != 4 || t->shape[1] != 4 || t->shape[2] != t->shape[3] ||
+        t->shape[2] <= CT_CRYSTENS_HEADER || t->shape[2] > 4096)
+        luaL_argerror(L, idx, "an N×4×S×S tensor expected");
+    return (int)t->shape[2];
+}
+
+/* The S of an N×C×(S-12)×1 slot tensor at idx, or an argument error. */
+static int check_slots(lua_State *L, int idx, const ct_tensor *t, int c)
+{
+    if (t->ndim != 4 || t->shape[1] != c || t->shape[3] != 1 || t->shape[2] < 1 ||
+        t->shape[2] > 4096 - CT_CRYSTENS_HEADER)
+        luaL_argerror(L, idx, lua_pushfstring(L, "an N×%d×(S-12)×1 tensor expected", c));
+    return (int)t->shape[2] + CT_CRYSTENS_HEADER;
+}
+
+static int k_slot_features(lua_State *L)
+{
+    ct_tensor *t = ctL_checktensor(L, 1);
+    int S = check_batch4(L, 1, t);
+    int64_t shape[4] = {t->shape[0], CT_CONSIST_FEATURES, S - CT_CRYSTENS_HEADER, 1};
+    ct_error err;
+    ct_tensor *out = ct_tensor_empty(4, shape, &err);
+    if (out) ct_consist_gather(S, t->data, out->data, (size_t)t->shape[0]);
+    ctL_pushtensor(L, out, &err);
+    return 1;
+}
+
+static int k_slot_scatter(lua_State *L)
+{
+    ct_tensor *t = ctL_checktensor(L, 1);
+    int S = check_slots(L, 1, t, CT_CONSIST_OUTPUTS);
+    int64_t shape[4] = {t->shape[0], 4, S, S};
+    ct_error err;
+    ct_tensor *out = ct_tensor_empty(4, shape, &err);
+    if (out) ct_consist_scatter(S, t->data, out->data, (size_t)t->shape[0]);
+    ctL_pushtensor(L, out, &err);
+    return 1;
+}
+
+static int k_slot_scatter_backward(lua_State *L)
+{
+    ct_tensor *g = ctL_checktensor(L, 1);
+    int S = check_batch4(L, 1, g);
+    int64_t shape[4] = {g->shape[0], CT_CONSIST_OUTPUTS, S - CT_CRYSTENS_HEADER, 1};
+    ct_error err;
+    ct_tensor *out = ct_tensor_empty(4, shape, &err);
+    if (out) ct_consist_scatter_backward(S, g->data, out->data, (size_t)g->shape[0]);
+    ctL_pushtensor(L, out, &err);
+    return 1;
+}
+
 static int m_save_png(lua_State *L)
 {
     ct_tensor *t = ctL_checktensor(L, 1);
@@ -196,11 +251,15 @@ static const ctL_Reg crystens_funcs[] = {
                          "automatically (k_species=3, k_coords=6: the paper's fixed mode), "
                          "spglib's group of the result. Options: k_species=0, k_coords=0, "
                          "sep=4, coord_sep=2, occupancy=0.5, symmetry=true, symprec=0.1, "
-                         "symmetrize=false, distance='angstrom'|'fractional', strict=false "
+                         "symmetrize=false, distance='angstrom'|'fractional', "
+                         "species='auto'|'atom'|'kmeans' (per atom where the copies agree), "
+                         "min_distance=0.5 (closer atoms merged if alike, else the item fails), "
+                         "strict=false "
                          "(raise instead of nil/false). diag = {natoms, occupancy_margin, "
                          "sg_mean, spacegroup, spacegroup_detected, spacegroup_match, spread = "
                          "{z, coord, length, angle, sg}, vote_spread, coord_delta, pdm_delta, "
-                         "snap_max, k_species, k_coords, reason}. Large batches use all cores. "
+                         "snap_max, k_species, k_coords, species_per_atom, periodic, merged, "
+                         "snap_reverted, min_distance, reason}. Large batches use all cores. "
                          "exact=true: the exact inverse of encode instead (errors on bad "
                          "tensors; diag = {natoms, header_spread, graph_error, distance_error, "
                          "empty_max})."},
@@ -212,6 +271,17 @@ static const ctL_Reg crystens_funcs[] = {
                            "rebuilds it."},
     {"prepare", k_prepare, "crystens.prepare(structure, [opts]) -> Structure. The structure "
                            "as encode sees it: cell reduced, atoms ordered, space group set."},
+    {"slot_features", k_slot_features, "crystens.slot_features(x) -> N×20×(S-12)×1. Per atom "
+                                       "slot of N×4×S×S tensors: the means of the 8 copies of "
+                                       "header rows 0-11, then per layer the mean of the slot's "
+                                       "row and of its column in the interatomic block "
+                                       "(ct_consist.h); what the 'atoms' network reads."},
+    {"slot_scatter", k_slot_scatter, "crystens.slot_scatter(v) -> N×4×S×S. Per-slot values "
+                                     "(N×12×(S-12)×1, header rows 0-11) written into all 8 "
+                                     "copies of each, zeros elsewhere."},
+    {"slot_scatter_backward", k_slot_scatter_backward,
+     "crystens.slot_scatter_backward(g) -> N×12×(S-12)×1. The gradient of slot_scatter: "
+     "the sums of the 8 copies' gradients."},
     {NULL, NULL, NULL}
 };
 

@@ -8,6 +8,7 @@
 #include "ct_consist.h"
 #include "ct_scale.h"
 #include "lua_ct.h"
+#include "lua_structure.h"
 
 #define CTL_SCALER "crystens.Scaler"
 
@@ -42,13 +43,42 @@ static int map(lua_State *L, int inverse)
 static int s_scale(lua_State *L) { return map(L, 0); }
 static int s_unscale(lua_State *L) { return map(L, 1); }
 
-/* sc:project(x, [fractional]) -> y, state */
+/* sc:project(x, [{natoms=, clamp=, fractional=}]) -> y, state */
 static int s_project(lua_State *L)
 {
     ct_scale *sc = check_scaler(L, 1);
     ct_tensor *t = ctL_checktensor(L, 2);
     size_t n = check_batch(L, 2, t, sc->size);
-    int fractional = lua_toboolean(L, 3);
+    int *natoms = NULL, clamp = 0, fractional = 0;
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        lua_pushnil(L);
+        while (lua_next(L, 3)) {
+            const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+            if (strcmp(k, "natoms") && strcmp(k, "clamp") && strcmp(k, "fractional"))
+                luaL_argerror(L, 3, lua_pushfstring(L, "unknown option '%s' (natoms, clamp or "
+                                                    "fractional expected)", k));
+            lua_pop(L, 1);
+        }
+        clamp = ctL_optbool(L, 3, "clamp", 0);
+        fractional = ctL_optbool(L, 3, "fractional", 0);
+        if (lua_getfield(L, 3, "natoms") != LUA_TNIL) {
+            if (!lua_istable(L, -1) || lua_rawlen(L, -1) != n)
+                luaL_argerror(L, 3, lua_pushfstring(L, "natoms: one atom count per tensor (%d) "
+                                                    "expected", (int)n));
+            natoms = lua_newuserdatauv(L, n * sizeof *natoms, 0);
+            for (size_t i = 0; i < n; i++) {
+                lua_rawgeti(L, -2, (lua_Integer)i + 1);
+                int isint;
+                lua_Integer a = lua_tointegerx(L, -1, &isint);
+                if (!isint || a < 1 || a > sc->size - 12)
+                    luaL_argerror(L, 3, lua_pushfstring(L, "natoms[%d] must be an integer from "
+                                                        "1 to %d", (int)i + 1, sc->size - 12));
+                natoms[i] = (int)a;
+                lua_pop(L, 1);
+            }
+        }
+    }
     ct_error err;
     ct_tensor *out = ct_tensor_empty(t->ndim, t->shape, &err);
     size_t len = n * CT_CONSIST_STATE(sc->size);
@@ -58,7 +88,7 @@ static int s_project(lua_State *L)
         out = NULL;
         ct_fail(&err, CT_ENOMEM, "out of memory");
     }
-    if (out) ct_consist_forward(sc, fractional, t->data, out->data, state, n);
+    if (out) ct_consist_forward(sc, fractional, clamp, t->data, out->data, state, natoms, n);
     ctL_pushtensor(L, out, &err);
     lua_pushlstring(L, (const char *)state, len);
     free(state);
@@ -159,11 +189,14 @@ int ctL_scaler(lua_State *L)
             {"unscale", s_unscale, "sc:unscale(t) -> Tensor. Back to raw units: a slot whose "
                                    "8 scaled Z copies average above -0.9 is occupied and "
                                    "mapped back; everything else becomes 0."},
-            {"project", s_project, "sc:project(x, [fractional]) -> y, state. The consistency "
-                                   "projection (ct_consist.h) of scaled tensors: every copy of "
-                                   "a value set to their mean, one cell per crystal, the "
-                                   "difference layers and distances derived from the "
-                                   "coordinates and the cell. state feeds project_backward."},
+            {"project", s_project, "sc:project(x, [{natoms=, clamp=false, fractional=false}]) "
+                                   "-> y, state. The consistency projection (ct_consist.h) of "
+                                   "scaled tensors: every copy of a value set to their mean, "
+                                   "one cell per crystal, the difference layers and distances "
+                                   "derived from the coordinates and the cell. natoms: a list "
+                                   "of atom counts (slots 1..n occupied), else a slot's Z "
+                                   "decides; clamp: values kept in the training range. state "
+                                   "feeds project_backward."},
             {"project_backward", s_project_backward,
              "sc:project_backward(state, gy) -> gx. The gradient of project at the tensor "
              "whose projection returned state (distances pass none)."},

@@ -179,6 +179,46 @@ function Model:load_state(names, ts, meta, path)
   return self
 end
 
+-- Warm start: copy the network weights of a saved model of the same kind
+-- (a checkpoint or an export) into this one, by name.  A weight whose
+-- only difference is fewer input channels (a layer that now reads more
+-- features) fills the leading channels, the new ones start at zero, so the
+-- network computes what it did.  The scaler and the atom-count distribution
+-- come along; optimizer moments and the step start afresh.
+function Model:init_from(path)
+  local names, ts, meta = core.load(path)
+  if meta.kind ~= self.kind then
+    error(string.format("%s: a '%s' model, not '%s'", path, tostring(meta.kind), self.kind), 2)
+  end
+  local byname = {}
+  for i, n in ipairs(names) do byname[n] = ts[i] end
+  local mine, mt = self:state()
+  for i, n in ipairs(mine) do
+    local src, dst = byname[n], mt[i]
+    if not n:match("^optim%.") and not n:match("^ema%.") then
+      if not src then error(string.format("%s: no tensor '%s' to start from", path, n), 2) end
+      local a, b = src:shape(), dst:shape()
+      if src:numel() ~= dst:numel() then
+        if #a ~= #b or #a < 2 or a[2] >= b[2] then
+          error(string.format("%s: tensor '%s' has another shape", path, n), 2)
+        end
+        for d = 1, #a do
+          if d ~= 2 and a[d] ~= b[d] then error(string.format("%s: tensor '%s' has another shape", path, n), 2) end
+        end
+        local pad = {table.unpack(b)}
+        pad[2] = b[2] - a[2]
+        src = tensor.cat({src, tensor.full(pad, 0)}, 2)
+      end
+      dst:copy(src)
+    end
+  end
+  for _, e in ipairs(self.emas or {}) do e[2].w:copy((e[2].model:flat())) end
+  if meta.scaler then self.scaler = scaler_new(json.decode(meta.scaler)) end
+  local cfg = json.decode(meta.config or "{}")
+  if cfg.natoms then self.config.natoms = cfg.natoms end
+  return self
+end
+
 -- Load a checkpoint of this model's kind and configuration into it.
 function Model:load(path)
   local names, ts, meta = core.load(path)
@@ -208,6 +248,8 @@ function M.load(path)
   local cfg = json.decode(meta.config or "{}")
   -- diffusion models saved before the consistency projection existed had none
   if meta.kind == "crystens.diffusion" and cfg.consistent == nil then cfg.consistent = false end
+  -- and atom networks saved before the occupancy mask existed read none
+  if meta.kind == "crystens.diffusion" and cfg.arch == "atoms" and cfg.mask == nil then cfg.mask = false end
   local model = build(cfg)
   return model:load_state(names, ts, meta, path), meta
 end
@@ -447,7 +489,95 @@ M.presets = {
   compact = {base = 16, mults = {1, 2}, nres = 1, attn = {}, groups = 8, patch = 1, lr = 1e-3},
   -- for tests
   tiny = {base = 8, mults = {1, 2}, nres = 1, attn = {}, groups = 4, patch = 1, lr = 1e-3},
+  -- not a U-Net: a network over the S-12 atom slots (AtomNet below), each
+  -- slot one token; consistent by construction (it emits each per-atom
+  -- value once), global attention between the atoms
+  atoms = {arch = "atoms", base = 128, depth = 4, groups = 8, lr = 1e-3, mask = true},
 }
+
+-- The atom count of each of a batch of tensors: slots whose Z copies average
+-- above cut (0.5 in raw units; in scaled units the scaler's occupancy
+-- threshold, halfway between empty and the lowest Z).
+local EMPTY_CUT = -0.9
+local function count_atoms(x, cut)
+  local z = require("crystens").crystens.slot_features(x):slice(2, 1, 1)
+  local n = x:size(1)
+  local occ = (z - cut):sign():add_(1):mul_(0.5):sum_to{n, 1, 1, 1}:reshape{n}:totable()
+  for i, v in ipairs(occ) do occ[i] = math.floor(v + 0.5) end
+  return occ
+end
+
+-- The atom network: the tensor read as a sequence of S-12 slots
+-- (ct.crystens.slot_features: per slot the means of its header copies and
+-- of its row and column of the interatomic block), a 1×1 convolution to
+-- `base` channels, `depth` blocks of a residual block with the time
+-- embedding (its 3×3 convolutions see the neighbouring slots, which the
+-- atom order makes alike) and self-attention over all slots, and a 1×1
+-- convolution to the 12 header values of each slot, written into all their
+-- copies (ct.crystens.slot_scatter).  The interatomic block it leaves at 0:
+-- the consistency projection derives it from the coordinates.  Why: every
+-- per-atom value is emitted once, so the copies cannot disagree, and every
+-- weight works on atoms and their relations, none on the pixels that only
+-- repeat them.
+local AtomNet = setmetatable({}, {__index = nn.Module})
+AtomNet.__index = AtomNet
+
+local function slots() return require("crystens").crystens end
+
+local function atom_net(cfg)
+  local c, g = cfg.base, cfg.groups
+  local temb = 4 * c
+  local children = {}
+  local function add(name, m) children[#children + 1] = {name, m} return m end
+  local m = nn.new_module(AtomNet, children)
+  m.temb = add("temb", nn.sequential{nn.time_embedding(c), nn.linear(c, temb), nn.silu(),
+                                      nn.linear(temb, temb)})
+  m.mask = cfg.mask
+  m.conv_in = add("conv_in", nn.conv2d(cfg.mask and 21 or 20, c, 1))
+  m.blocks = {}
+  for i = 1, cfg.depth do
+    m.blocks[i] = {res = add(("block.%d.res"):format(i), nn.resblock(c, c, temb, g)),
+                   attn = add(("block.%d.attn"):format(i), nn.attnblock(c, g))}
+  end
+  m.norm_out = add("norm_out", nn.groupnorm(g, c))
+  m.act_out = add("act_out", nn.silu())
+  m.conv_out = add("conv_out", nn.conv2d(c, 12, 1))
+  return m
+end
+
+-- natoms (a list, one count per tensor) is the occupancy the projection
+-- will impose; with config.mask the network reads it as one more feature,
+-- so it knows which slots are atoms from the first, noisiest step on.
+function AtomNet:forward(x, t, natoms)
+  local emb = self.temb:forward(t)
+  self._emb = emb
+  local f = slots().slot_features(x)
+  if self.mask then
+    local n, T = f:size(1), f:size(3)
+    natoms = natoms or count_atoms(x, EMPTY_CUT)
+    local v = {}
+    for i = 1, n do for j = 1, T do v[(i - 1) * T + j] = j <= natoms[i] and 1 or 0 end end
+    f = tensor.cat({f, tensor.from(v):reshape{n, 1, T, 1}}, 2)
+  end
+  local h = self.conv_in:forward(f)
+  for _, b in ipairs(self.blocks) do h = b.attn:forward(b.res:forward(h, emb)) end
+  return slots().slot_scatter(self.conv_out:forward(self.act_out:forward(self.norm_out:forward(h))))
+end
+
+-- The parameters' gradients from the gradient of the output; the input is
+-- data, so no gradient flows back to it.
+function AtomNet:backward(g)
+  local gemb = tensor.new(self._emb:shape())
+  g = self.norm_out:backward(self.act_out:backward(self.conv_out:backward(slots().slot_scatter_backward(g))))
+  for i = #self.blocks, 1, -1 do
+    local b = self.blocks[i]
+    local gx, ge = b.res:backward(b.attn:backward(g))
+    gemb:add_(ge)
+    g = gx
+  end
+  self.conv_in:backward(g)
+  self.temb:backward(gemb)
+end
 
 -- The U-Net on p×p patches: a p×p stride-p convolution into 4p² channels
 -- (learned, able to be lossless), the U-Net at S/p, and its transpose back.
@@ -495,7 +625,7 @@ function M.diffusion(config)
   local cfg = copy_table(config)
   local preset = M.presets[cfg.preset or "default"]
   if not preset then
-    error("bad option 'preset' to 'diffusion' (default, small, compact, fast or tiny expected)", 2)
+    error("bad option 'preset' to 'diffusion' (default, small, compact, fast, tiny or atoms expected)", 2)
   end
   for k, v in pairs(preset) do if cfg[k] == nil then cfg[k] = v end end
   local defaults = {size = 32, timesteps = 1000, schedule = "cosine", target = "eps", lr = 2e-4,
@@ -517,7 +647,12 @@ function M.diffusion(config)
   self.alphas_cumprod = {}
   local p = 1
   for i, b in ipairs(self.betas) do p = p * (1 - b); self.alphas_cumprod[i] = p end
-  if cfg.patch == 1 then
+  if cfg.arch == "atoms" then
+    if not cfg.consistent then
+      error("bad option 'consistent' to 'diffusion' (the atoms network needs the consistency projection)", 2)
+    end
+    self.unet = atom_net(cfg)
+  elseif cfg.patch == 1 then
     self.unet = nn.unet{in_ch = 4, size = cfg.size, base = cfg.base, mults = cfg.mults,
                         nres = cfg.nres, attn = cfg.attn, groups = cfg.groups}
   elseif cfg.patch == 2 or cfg.patch == 4 then
@@ -563,10 +698,11 @@ function Diffusion:train_step(batch)
   local kind, target = self.config.target, eps
   if kind == "v" then target = (eps * a):sub_(x0 * b) elseif kind == "x0" then target = x0 end
   self.unet:zero_grad()
-  local out = self.unet:forward(xt, tensor.from(ts))
+  local natoms = self.config.consistent and count_atoms(x0, EMPTY_CUT) or nil
+  local out = self.unet:forward(xt, tensor.from(ts), natoms)
   local loss, g
   if self.config.consistent then
-    loss, g = self:consistent_loss(out, xt, x0, ts, a, b)
+    loss, g = self:consistent_loss(out, xt, x0, ts, a, b, natoms)
   else
     loss, g = nn.mse(out, target)
   end
@@ -579,6 +715,52 @@ function Diffusion:train_step(batch)
   return {loss = loss}
 end
 
+-- A consistent model also learns how many atoms a crystal has (as CDVAE and
+-- DiffCSP do, sampling draws the count from the training set's distribution
+-- before it denoises; ct_consist.h says why): config.natoms[k] counts the
+-- training crystals of k atoms.
+function Diffusion:fit_scaler(data)
+  Model.fit_scaler(self, data)
+  if self.config.consistent then
+    local hist = {}
+    for k = 1, self.config.size - 12 do hist[k] = 0 end
+    for _, a in ipairs(count_atoms(data, 0.5)) do
+      if a >= 1 then hist[a] = hist[a] + 1 end
+    end
+    self.config.natoms = hist
+  end
+  return self
+end
+
+-- n atom counts: opts.natoms (a count or a list), else draws from the
+-- training distribution.
+function Diffusion:atom_counts(n, opts, rng)
+  local T, want = self.config.size - 12, opts.natoms
+  local out = {}
+  if type(want) == "table" then
+    if #want ~= n then error(("bad option 'natoms' to 'sample' (%d counts expected, got %d)"):format(n, #want), 3) end
+    for i = 1, n do out[i] = want[i] end
+  elseif want ~= nil then
+    if math.type(want) ~= "integer" or want < 1 or want > T then
+      error(("bad option 'natoms' to 'sample' (an integer from 1 to %d expected)"):format(T), 3)
+    end
+    for i = 1, n do out[i] = want end
+  else
+    local hist = self.config.natoms
+    if type(hist) ~= "table" or #hist ~= T then
+      error("sample: the model has no atom-count distribution (fit_scaler on the training data, or give opts.natoms)", 3)
+    end
+    local total = 0
+    for _, c in ipairs(hist) do total = total + c end
+    for i = 1, n do
+      local r, k = rng:int(total), 1
+      while r > hist[k] do r = r - hist[k]; k = k + 1 end
+      out[i] = k
+    end
+  end
+  return out
+end
+
 -- The loss of a consistent model: the network's output turned into its x0
 -- estimate, projected onto consistent tensors (ct_consist.h), and compared
 -- with x0 there.  Per sample the squared error is weighted as the target's
@@ -586,13 +768,13 @@ end
 -- 1 + min_snr as Min-SNR weighting does (Hang et al. 2023), so the nearly
 -- clean timesteps do not drown the rest.  Returns the loss and its gradient
 -- with respect to the network's output.
-function Diffusion:consistent_loss(out, xt, x0, ts, a, b)
+function Diffusion:consistent_loss(out, xt, x0, ts, a, b, natoms)
   local kind, cap = self.config.target, 1 + self.config.min_snr
   local x0h
   if kind == "v" then x0h = (xt * a):sub_(out * b)
   elseif kind == "eps" then x0h = (xt - out * b):div_(a)
   else x0h = out end
-  local y, state = self.scaler:project(x0h)
+  local y, state = self.scaler:project(x0h, {natoms = natoms})
   local w = per_sample(ts, function(t)
     local ab = self:abar(t)
     local snr = ab / (1 - ab)
@@ -609,10 +791,11 @@ function Diffusion:consistent_loss(out, xt, x0, ts, a, b)
   return loss, gx0
 end
 
--- The network's clipped x0 and ε estimates at timestep t for x.
-function Diffusion:predict(x, t)
+-- The network's clipped x0 and ε estimates at timestep t for x; a
+-- consistent model projects x0 with the atom counts natoms (a list).
+function Diffusion:predict(x, t, natoms)
   local n = x:size(1)
-  local out = self.unet:forward(x, tensor.full({n}, t))
+  local out = self.unet:forward(x, tensor.full({n}, t), natoms)
   local ab = self:abar(t)
   local sa, sb = math.sqrt(ab), math.sqrt(1 - ab)
   local x0
@@ -620,7 +803,7 @@ function Diffusion:predict(x, t)
   elseif self.config.target == "x0" then x0 = out
   else x0 = (x - out * sb):div_(sa) end
   x0 = x0:clamp(-1, 1)
-  if self.config.consistent then x0 = self.scaler:project(x0) end
+  if self.config.consistent then x0 = self.scaler:project(x0, {natoms = natoms, clamp = true}) end
   return x0, (x - x0 * sa):div_(sb)
 end
 
@@ -632,7 +815,7 @@ local function ddim_times(T, steps)
   return ts
 end
 
-function Diffusion:sample_chunk(n, opts, rng, bar)
+function Diffusion:sample_chunk(n, opts, rng, bar, natoms)
   local T, S = self.config.timesteps, self.config.size
   local x = tensor.randn({n, 4, S, S}, rng)
   local ddpm = (opts.method or (opts.steps and opts.steps < T and "ddim" or "ddpm")) == "ddpm"
@@ -640,7 +823,7 @@ function Diffusion:sample_chunk(n, opts, rng, bar)
   local eta = opts.eta or (ddpm and 1 or 0)
   for i, t in ipairs(ts) do
     local tp = ts[i + 1] or -1
-    local x0, eps = self:predict(x, t)
+    local x0, eps = self:predict(x, t, natoms)
     local ab, abp = self:abar(t), self:abar(tp)
     if ddpm then
       -- the posterior q(x_{t-1} | x_t, x0) of Ho et al. (consecutive steps)
@@ -666,11 +849,14 @@ function Diffusion:sample(n, opts)
   local use_ema = opts.ema ~= false
   local T = self.config.timesteps
   local per = (opts.method == "ddpm" or not opts.steps or opts.steps >= T) and T or opts.steps
+  local natoms = self.config.consistent and math.type(n) == "integer" and n >= 1 and
+                 self:atom_counts(n, opts, rng) or nil
   local bar = {bar = require("crystens.progress").new("sampling", n * per), done = 0}
   -- Ctrl-C is deferred to the end of a step, so the weights are always swapped back.
   if use_ema then self.ema:swap() end
-  local ok, out = pcall(interrupt.catch, in_chunks, n, opts, function(_, count)
-    return self:sample_chunk(count, opts, rng, bar)
+  local ok, out = pcall(interrupt.catch, in_chunks, n, opts, function(first, count)
+    return self:sample_chunk(count, opts, rng, bar,
+                             natoms and table.move(natoms, first, first + count - 1, 1, {}))
   end)
   if use_ema then self.ema:swap() end
   bar.bar:finish()
