@@ -122,6 +122,7 @@ ct_structure *ct_structure_clone(const ct_structure *s, ct_error *err)
     if (c) {
         c->spacegroup = s->spacegroup;
         c->declared_spacegroup = s->declared_spacegroup;
+        c->spacegroup_found = s->spacegroup_found;   /* the same atoms, the same group */
     }
     return c;
 }

@@ -43,8 +43,11 @@ typedef struct ct_structure {
     int natoms;
     int *z;                  /* atomic numbers, natoms of them */
     double (*frac)[3];       /* fractional coordinates in [0, 1) */
-    int spacegroup;          /* 1–230 when known (a decoded tensor), else 0 */
+    int spacegroup;          /* the group a decoded tensor stored, 1–230, else 0: what
+                                the model wrote, not the crystal's symmetry */
     int declared_spacegroup; /* the number a CIF declared, else 0 */
+    int spacegroup_found;    /* spglib's group at CT_SYMPREC as cached by
+                                ct_symmetry_found: 1–230, -1 none, 0 not looked yet */
 } ct_structure;
 
 /* Make a structure; the cell must have positive lengths and volume, each z

@@ -262,8 +262,9 @@ end
 local function ks_quantities(list, symprec)
   local q = {}
   for _, k in ipairs(KS_QUANTITIES) do q[k] = {} end
-  local detected, carried = spacegroups_of(list, symprec or 0.1)
-  for i = 1, #detected do q.spacegroup[i] = carried[i] > 0 and carried[i] or detected[i] end
+  -- the crystal's symmetry, never the group a tensor stored (the atoms of a
+  -- generated crystal rarely have it)
+  q.spacegroup = spacegroups_of(list, symprec or 0.1)
   for i, s in ipairs(list) do
     local lat = s.lattice
     for _, k in ipairs {"a", "b", "c", "alpha", "beta", "gamma"} do q[k][i] = lat[k] end
@@ -296,8 +297,8 @@ local function ks_lists(ks, a, b, opts)
   local qa, qb = ks_quantities(ga, opts.symprec), ks_quantities(gr, opts.symprec)
   local r = {conventions = {
     quantities = "a, b, c (Å), alpha, beta, gamma (°) of each cell as given; spacegroup: " ..
-                 "the one a structure carries, else spglib's at symprec " ..
-                 (opts.symprec or 0.1) .. " Å; Z: atomic numbers of every atom pooled",
+                 "spglib's at symprec " .. (opts.symprec or 0.1) .. " Å (0 where it finds " ..
+                 "none), not the group a tensor stored; Z: atomic numbers of every atom pooled",
     statistic = "two-sample K-S D as scipy's ks_2samp; pvalue asymptotic (Stephens)",
     n = {#ga, #gr}}}
   for _, k in ipairs(KS_QUANTITIES) do r[k] = ks(qa[k], qb[k]) end

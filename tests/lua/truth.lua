@@ -1,0 +1,74 @@
+-- What crystens shows is true: the space group a structure reports is the
+-- crystal's symmetry (the group a tensor stored is kept apart), symmetry()
+-- answers nil with a reason instead of raising, CIF output refuses
+-- overlapping atoms, and the report's tables say what their numbers mean.
+local T = require "tap"
+local ct = require "crystens"
+
+local tmp = T.tmpdir()
+
+-- Rock salt with a given stored group, and a triclinic P1 crystal that
+-- claims a high group, as a model's tensor does.
+local function rocksalt(a, stored)
+  return ct.structure.new {lattice = {a, a, a, 90, 90, 90},
+                           species = {11, 11, 11, 11, 17, 17, 17, 17},
+                           frac = {{0, 0, 0}, {0, .5, .5}, {.5, 0, .5}, {.5, .5, 0},
+                                   {.5, .5, .5}, {.5, 0, 0}, {0, .5, 0}, {0, 0, .5}},
+                           spacegroup = stored}
+end
+local function p1(stored)
+  return ct.structure.new {lattice = {4.1, 5.3, 6.2, 81, 97, 104}, species = {11, 17, 8},
+                           frac = {{0.1, 0.2, 0.3}, {0.55, 0.71, 0.13}, {0.3, 0.9, 0.6}},
+                           spacegroup = stored}
+end
+-- Two atoms on one site: no space group, and no CIF reader accepts it.
+local function overlapping()
+  return ct.structure.new {lattice = {5, 5, 5, 90, 90, 90}, species = {30, 30, 28},
+                           frac = {{0.25, 0.25, 0.25}, {0.25, 0.25, 0.25}, {0.5, 0.5, 0.7}},
+                           name = "Zn2Ni"}
+end
+
+T.test("spacegroup is the detected group; the stored one is spacegroup_stored", function()
+  local s = p1(93)
+  T.eq(s.spacegroup, 1, "spglib's group of a triclinic crystal")
+  T.eq(s.spacegroup_stored, 93, "the group the tensor claimed")
+  T.eq(rocksalt(5.64).spacegroup, 225, "rock salt")
+  T.eq(rocksalt(5.64).spacegroup_stored, nil, "nothing stored")
+  T.eq(overlapping().spacegroup, nil, "no group found is nil")
+  local text = tostring(s)
+  T.truthy(text:find("SG 1 (stored 93)", 1, true), "print shows both: " .. text)
+  T.truthy(not text:find("SG 93", 1, true), "never the stored group as the crystal's: " .. text)
+  T.truthy(tostring(rocksalt(5.64, 225)):find("SG 225$"), "agreeing groups print once")
+  T.truthy(tostring(overlapping()):find("SG none", 1, true), "none found: " .. tostring(overlapping()))
+  local c = s:clone()
+  T.eq(c.spacegroup, 1, "a clone keeps the detected group")
+  T.eq(c.spacegroup_stored, 93, "and the stored one")
+end)
+
+T.test("spacegroups, K-S and the report use the detected group", function()
+  local gen = {p1(93), p1(178), rocksalt(5.64, 12)}
+  local sg = ct.structure.spacegroups(gen)
+  T.eq(table.concat(sg, " "), "1 1 225", "structure.spacegroups")
+  T.eq(table.concat(ct.structure.spacegroups({overlapping()}), " "), "0", "0 for none")
+  local q = ct.report.quantities(gen)
+  T.eq(table.concat(q.spacegroup, " "), "1 1 225", "report.quantities")
+  -- two claimed-symmetric P1 crystals against P1 crystals: the same distribution
+  local ks = ct.metrics.ks({p1(93), p1(178)}, {p1(), p1()})
+  T.eq(ks.spacegroup.statistic, 0.0, "K-S of detected groups")
+  local r = ct.report({p1(93), p1(178)}, {rocksalt(5.64), p1()},
+                      {out = tmp .. "/rep", quiet = true, cdvae = false, pictures = 0})
+  T.eq(r.symmetric.generated, 0.0, "no generated crystal is above P1")
+  T.eq(r.symmetric.reference, 0.5, "one reference crystal is")
+end)
+
+T.test("symmetry() returns nil and spglib's reason where it finds no group", function()
+  local res, why = overlapping():symmetry()
+  T.eq(res, nil, "no group")
+  T.truthy(type(why) == "string" and why:find("spglib", 1, true), "a reason: " .. tostring(why))
+  T.eq(rocksalt(5.64):symmetry().number, 225, "a group is still a table")
+  T.eq(rocksalt(5.64):symmetry(0.01).symbol, "Fm-3m", "with its symbol")
+  T.raises(function() rocksalt(5.64):symmetry(-1) end, "symprec must be positive")
+end)
+
+T.rmtree(tmp)
+T.done()
