@@ -63,7 +63,11 @@ for _, spec in ipairs(models) do
   local crystals = ct.crystens.decode(gen)
   local ok = {}
   for _, c in ipairs(crystals) do if c then ok[#ok + 1] = c end end
-  if #ok > 0 then ct.cif.write(ok, dir .. "/cif/") end
+  local writable = {}   -- cif.write refuses atoms on one site
+  for _, c in ipairs(ok) do
+    if (c:closest_pair() or math.huge) >= 0.5 then writable[#writable + 1] = c end
+  end
+  if #writable > 0 then ct.cif.write(writable, dir .. "/cif/") end
   local res = {name = spec.name, paper = ct.metrics.paper(gen, {structures = crystals}),
                decoded = #ok, cpu = os.clock() - t0, samples_per_s = r.samples_per_s}
   local okc, cd = pcall(ct.metrics.cdvae, crystals, ref_ds,

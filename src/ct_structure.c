@@ -311,6 +311,20 @@ void ct_structure_distance_matrix(const ct_structure *s, double *out)
     }
 }
 
+double ct_structure_closest_pair(const ct_structure *s, int *i, int *j)
+{
+    mic_basis b;
+    mic_init(s, &b);
+    double best = INFINITY;
+    *i = *j = -1;
+    for (int p = 0; p < s->natoms; p++)
+        for (int q = p + 1; q < s->natoms; q++) {
+            double d = mic_distance(&b, s->frac[p], s->frac[q]);
+            if (d < best) best = d, *i = p, *j = q;
+        }
+    return best;
+}
+
 char *ct_structure_formula(const ct_structure *s, char *buf, size_t size)
 {
     int count[CT_MAX_Z + 1] = {0};

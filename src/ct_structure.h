@@ -83,6 +83,11 @@ double ct_structure_distance(const ct_structure *s, int i, int j);
 /* Fill out (natoms × natoms, row-major) with all minimum-image distances. */
 void ct_structure_distance_matrix(const ct_structure *s, double *out);
 
+/* Return the shortest minimum-image distance (Å) between two distinct
+   atoms of s and their indices (0-based, *i < *j); INFINITY, with -1s, for
+   one atom. */
+double ct_structure_closest_pair(const ct_structure *s, int *i, int *j);
+
 /* Write the formula in order of first appearance with explicit counts,
    "Cs1Mn1Cr1C6N6", into buf (truncated to size); return buf. */
 char *ct_structure_formula(const ct_structure *s, char *buf, size_t size);

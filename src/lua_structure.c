@@ -223,6 +223,20 @@ static int m_distance(lua_State *L)
     return 1;
 }
 
+static int m_closest_pair(lua_State *L)
+{
+    int i, j;
+    double d = ct_structure_closest_pair(ctL_checkstructure(L, 1), &i, &j);
+    if (i < 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pushnumber(L, d);
+    lua_pushinteger(L, i + 1);
+    lua_pushinteger(L, j + 1);
+    return 3;
+}
+
 static int m_distances(lua_State *L)
 {
     ct_structure *s = ctL_checkstructure(L, 1);
@@ -440,6 +454,10 @@ static const ctL_Reg structure_methods[] = {
     {"density", m_density, "s:density() -> number. The density in g/cm³."},
     {"distance", m_distance, "s:distance(i, j) -> number. The minimum-image distance in Å "
                              "between atoms i and j (1-based), exact also in skewed cells."},
+    {"closest_pair", m_closest_pair, "s:closest_pair() -> d, i, j. The shortest minimum-image "
+                                     "distance in \xc3\x85 between two distinct atoms, and "
+                                     "their indices; nil for one atom. Below 0.5 \xc3\x85 "
+                                     "the atoms overlap and cif.write refuses the crystal."},
     {"distances", m_distances, "s:distances() -> Tensor. All minimum-image distances, "
                                "natoms×natoms, in Å."},
     {"to_cif", m_to_cif, "s:to_cif([{symmetrize=false, symprec=0.1}]) -> string. The structure "
@@ -498,7 +516,7 @@ int luaopen_crystens_structure(lua_State *L)
                "computed once; nil where spglib finds none), spacegroup_stored (the group "
                "a decoded tensor stored, which the atoms need not have; else nil), "
                "declared_spacegroup (from the CIF), properties (data-set row). Methods: "
-               "volume, density, distance, distances, to_cif, niggli, sorted, symmetry, "
+               "volume, density, distance, closest_pair, distances, to_cif, niggli, sorted, symmetry, "
                "refined, clone.");
     return 1;
 }

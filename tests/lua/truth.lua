@@ -70,5 +70,26 @@ T.test("symmetry() returns nil and spglib's reason where it finds no group", fun
   T.raises(function() rocksalt(5.64):symmetry(-1) end, "symprec must be positive")
 end)
 
+T.test("cif.write refuses overlapping atoms unless forced, naming them", function()
+  local bad, good = overlapping(), rocksalt(5.64)
+  T.eq(bad:closest_pair(), 0.0, "closest_pair of coincident atoms")
+  local d, i, j = good:closest_pair()
+  T.near(d, 2.82, 1e-9, "rock salt's Na-Cl distance")
+  T.truthy(i < j, "indices in order")
+  T.eq(p1():closest_pair() > 0.5, true, "a sane crystal")
+  local err = T.raises(function() ct.cif.write({good, false, bad}, tmp .. "/one.cif") end,
+                       "structure 3 (Zn2Ni) has atoms 1 (Zn) and 2 (Zn) 0.000 Å apart")
+  T.truthy(err:find("force=true", 1, true), "says how to write it anyway")
+  T.eq(T.exists(tmp .. "/one.cif"), false, "nothing written")
+  T.raises(function() ct.cif.write({good, bad}, tmp .. "/dir/") end, "structure 2")
+  T.eq(os.execute("test -e '" .. tmp .. "/dir'"), nil, "not even the folder is made")
+  T.eq(ct.cif.write({good, bad}, tmp .. "/forced.cif", {force = true}), 2, "force writes both")
+  T.eq(#ct.cif.read(tmp .. "/forced.cif"), 2, "and they read back")
+  -- 0.6 Å apart is close but not overlapping
+  local close = ct.structure.new {lattice = {5, 5, 5, 90, 90, 90}, species = {1, 1},
+                                  frac = {{0, 0, 0}, {0.12, 0, 0}}}
+  T.eq(ct.cif.write(close, tmp .. "/close.cif"), 1, "0.6 Å is written")
+end)
+
 T.rmtree(tmp)
 T.done()
