@@ -154,6 +154,19 @@ local function distances(ga, ra, valid, n_eval, seed)
   return out
 end
 
+-- {[k] = share of the built crystals with k elements}.
+local function nelem_shares(a)
+  local shares, n = {}, 0
+  for i, b in ipairs(a.built) do
+    if b then
+      shares[a.nelem[i]] = (shares[a.nelem[i]] or 0) + 1
+      n = n + 1
+    end
+  end
+  for k, v in pairs(shares) do shares[k] = v / n end
+  return shares
+end
+
 local function cdvae(M, gen, ref, opts)
   opts = opts or {}
   if type(opts) ~= "table" then error("bad argument #3 to 'cdvae' (options table expected)", 3) end
@@ -181,6 +194,12 @@ local function cdvae(M, gen, ref, opts)
   local r = {n_generated = n, n_built = count(ga.built), n_reference = #ra.built,
              struct_valid = count(ga.struct_valid) / n, comp_valid = count(ga.comp_valid) / n,
              valid = count(valid) / n, n_eval = n_eval, seed = seed}
+  -- a single element passes SMACT by its first rule, so comp_valid means
+  -- little without the share of such crystals and the element counts
+  local single = {}
+  for i = 1, n do single[i] = ga.built[i] and ga.nelem[i] == 1 end
+  r.single_element = count(single) / n
+  r.nelem = {generated = nelem_shares(ga), reference = nelem_shares(ra)}
   local d = distances(ga, ra, valid, n_eval, seed)
   r.w_density, r.w_nelem, r.n_sampled, r.n_valid = d.w_density, d.w_nelem, d.n_sampled, d.n_valid
   if gs then
@@ -203,6 +222,10 @@ local function cdvae(M, gen, ref, opts)
                    "volume >= 0.1 Å³; a false item is a crystal that could not be built",
     comp_valid = "SMACT 2.2 rules (one element, all metals, or a neutral Pauling-passing " ..
                  "combination of SMACT's default oxidation states)",
+    single_element = "the share of all N that are built crystals of one element: they " ..
+                     "pass comp_valid trivially (SMACT's first rule), whatever their structure",
+    nelem = "generated and reference: the share of the built crystals with each number " ..
+            "of elements (nelem.generated[1] is the single-element share among them)",
     valid = "struct_valid and comp_valid and fingerprints computable, over all N",
     sampling = sampling,
     wasserstein = "scipy.stats.wasserstein_distance of density (g/cm³) and number of " ..
@@ -385,7 +408,8 @@ function X.install(M)
   doc[M.cdvae] = "cdvae(gen, ref, [opts]) -> table. The CDVAE benchmark metrics of " ..
     "generated crystals gen (array of Structures, false for one that could not be built, " ..
     "or a dataset) against reference ones: struct_valid, comp_valid, valid (fractions of " ..
-    "all N), w_density and w_nelem (Wasserstein-1 on opts.n_eval=1000 valid crystals " ..
+    "all N), single_element (the share of one-element crystals, which comp_valid passes " ..
+    "trivially), nelem (the shares of each number of elements, generated and reference), w_density and w_nelem (Wasserstein-1 on opts.n_eval=1000 valid crystals " ..
     "drawn with opts.seed=42; 0 takes every valid one), cov_r, cov_p, amsd/amcd (thresholds " ..
     "of opts.dataset='mp20' | 'carbon' | 'perovskite', or opts.cutoffs={struct=, comp=}), " ..
     "and conventions, which says how each was computed. The structure fingerprint is " ..

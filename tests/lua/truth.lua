@@ -91,5 +91,48 @@ T.test("cif.write refuses overlapping atoms unless forced, naming them", functio
   T.eq(ct.cif.write(close, tmp .. "/close.cif"), 1, "0.6 Å is written")
 end)
 
+-- One element on a simple cubic lattice.
+local function element(z, a)
+  return ct.structure.new {lattice = {a, a, a, 90, 90, 90}, species = {z}, frac = {{0, 0, 0}}}
+end
+
+T.test("report and cdvae state the single-element share and the element counts", function()
+  local gen = {element(29, 2.6), element(26, 2.5), rocksalt(5.64), false}
+  local ref = {rocksalt(5.64), rocksalt(5.5), p1(), element(29, 2.6)}
+  local c = ct.metrics.cdvae(gen, ref, {coverage = false, n_eval = 0})
+  T.eq(c.single_element, 2 / 4, "two of the four samples are one element")
+  T.eq(c.nelem.generated[1], 2 / 3, "two thirds of the built crystals")
+  T.eq(c.nelem.generated[2], 1 / 3, "one binary")
+  T.eq(c.nelem.reference[3], 1 / 4, "one ternary reference")
+  T.truthy(c.conventions.single_element:find("trivially", 1, true), "explained")
+  local lines, ok, r = T.capture(ct.report, gen, ref, {out = tmp .. "/rep2", pictures = 0,
+                                                      n_eval = 0, coverage = false})
+  T.truthy(ok, tostring(r))
+  T.eq(r.single_element.generated, 2 / 3, "report: single-element share of the crystals")
+  T.eq(r.single_element.reference, 1 / 4, "and of the reference")
+  T.eq(r.nelem.reference[2], 1 / 2, "element counts of the reference")
+  local text = table.concat(lines, "\n")
+  T.truthy(text:find("2 of the 3 generated crystals (0.6667) have a single element", 1, true),
+           "printed next to validity:\n" .. text)
+  T.truthy(text:find("1: 0.6667 / 0.25, 2: 0.3333 / 0.5, 3: 0 / 0.25", 1, true),
+           "the distribution next to the reference:\n" .. text)
+  local f = assert(io.open(r.files.index))
+  local page = f:read("a")
+  f:close()
+  T.truthy(page:find("have a single element", 1, true), "the page says it too")
+  -- every row of the distributions table has as many cells as its header
+  local dist = page:match("<h2>Distributions</h2>(.-)</table>")
+  local head = select(2, dist:gsub("<th>", ""))
+  T.eq(head, 5, "header cells")
+  local rows = 0
+  for row in dist:gmatch("<tr>(.-)</tr>") do
+    if row:find("<td>", 1, true) then
+      rows = rows + 1
+      T.eq(select(2, row:gsub("<td>", "")), head, "cells of " .. row:match("<td>(.-)</td>"))
+    end
+  end
+  T.eq(rows, 10, "a row per quantity")
+end)
+
 T.rmtree(tmp)
 T.done()
