@@ -88,9 +88,15 @@ void ct_structure_distance_matrix(const ct_structure *s, double *out);
    one atom. */
 double ct_structure_closest_pair(const ct_structure *s, int *i, int *j);
 
-/* Write the formula in order of first appearance with explicit counts,
-   "Cs1Mn1Cr1C6N6", into buf (truncated to size); return buf. */
+/* Write the formula in Hill order (with carbon: C, H, then the rest
+   alphabetically; without: all alphabetically, as CIF's _chemical_formula_sum
+   wants) with explicit counts, "C6Cr1Cs1Mn1N6", into buf (truncated to
+   size); return buf.  The order never depends on the order of the atoms. */
 char *ct_structure_formula(const ct_structure *s, char *buf, size_t size);
+
+/* Write the reduced formula, the counts divided by their greatest common
+   divisor, in the same form: Ag4S8Sb4 gives "Ag1S2Sb1". */
+char *ct_structure_reduced_formula(const ct_structure *s, char *buf, size_t size);
 
 /* Return the same crystal in its Niggli-reduced cell (spglib), coordinates
    transformed and wrapped, atoms in the same order. */

@@ -122,6 +122,8 @@ static int push_field(lua_State *L, ct_structure *s, const char *key)
     else if (!strcmp(key, "frac")) push_rows(L, (const double (*)[3])s->frac, s->natoms);
     else if (!strcmp(key, "natoms")) lua_pushinteger(L, s->natoms);
     else if (!strcmp(key, "formula")) lua_pushstring(L, ct_structure_formula(s, buf, sizeof buf));
+    else if (!strcmp(key, "reduced_formula"))
+        lua_pushstring(L, ct_structure_reduced_formula(s, buf, sizeof buf));
     else if (!strcmp(key, "name")) lua_pushstring(L, s->name);
     else if (!strcmp(key, "spacegroup")) {
         int n = ct_symmetry_found(s);
@@ -511,7 +513,9 @@ int luaopen_crystens_structure(lua_State *L)
     ctL_structure_register(L);
     lua_pop(L, 1);
     ctL_newlib(L, structure_funcs, "crystens.structure: crystal structures. Fields: lattice "
-               "{a,b,c,alpha,beta,gamma}, matrix, species (Z), symbols, frac, natoms, formula, "
+               "{a,b,c,alpha,beta,gamma}, matrix, species (Z), symbols, frac, natoms, formula "
+               "(Hill order, explicit counts: C6Cr1Cs1Mn1N6, whatever the atoms' order), "
+               "reduced_formula (counts divided by their gcd), "
                "name, spacegroup (the crystal's symmetry: spglib's group at symprec 0.1 Å, "
                "computed once; nil where spglib finds none), spacegroup_stored (the group "
                "a decoded tensor stored, which the atoms need not have; else nil), "
