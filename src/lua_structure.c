@@ -132,8 +132,7 @@ static int push_field(lua_State *L, ct_structure *s, const char *key)
     } else if (!strcmp(key, "spacegroup_stored")) {
         if (s->spacegroup) lua_pushinteger(L, s->spacegroup);
         else lua_pushnil(L);
-    }
-    else if (!strcmp(key, "declared_spacegroup")) {
+    } else if (!strcmp(key, "declared_spacegroup")) {
         if (s->declared_spacegroup) lua_pushinteger(L, s->declared_spacegroup);
         else lua_pushnil(L);
     } else return 0;

@@ -622,7 +622,7 @@ function Diffusion:sample(n, opts)
   local per = (opts.method == "ddpm" or not opts.steps or opts.steps >= T) and T or opts.steps
   -- the bar counts denoising steps (of every chunk), not samples × steps
   local chunks = -(-n // (opts.batch or 64))
-  local bar = {bar = require("crystens.progress").new(("sampling %d, step"):format(n), chunks * per),
+  local bar = {bar = require("crystens.progress").new(("sampling %s, step"):format(n), chunks * per),
                done = 0}
   -- Ctrl-C is deferred to the end of a step, so the weights are always swapped back.
   if use_ema then self.ema:swap() end
