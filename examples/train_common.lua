@@ -68,9 +68,12 @@ function M.run(model, o, sample_opts)
   for _, s in ipairs(structures) do if s then kept[#kept + 1] = s end end
   print(("%d of %d samples reconstruct to crystals%s"):format(#kept, #structures,
         kept[1] and (", e.g. " .. tostring(kept[1])) or ""))
-  if kept[1] then ct.cif.write(kept, o.out .. "/samples.cif") end
+  local cif = {}   -- cif.write refuses crystals with overlapping atoms
+  for _, s in ipairs(kept) do if (s:closest_pair() or math.huge) >= 0.5 then cif[#cif + 1] = s end end
+  if cif[1] then ct.cif.write(cif, o.out .. "/samples.cif") end
   print("wrote " .. o.out .. "/{ckpt.safetensors, log.csv, loss.svg, samples.npy, sample_1.png" ..
-        (kept[1] and ", samples.cif}" or "}"))
+        (cif[1] and ", samples.cif}" or "}") .. (#cif < #kept and
+        (" (%d crystals with overlapping atoms left out of the CIF)"):format(#kept - #cif) or ""))
   if o.export and o.export ~= "" then
     model:export(o.export)
     print("exported the sampling weights to " .. o.export)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +49,30 @@ static void fmt_time(char *buf, size_t size, double s)
     else snprintf(buf, size, "%ldh%02ldm", t / 3600, t / 60 % 60);
 }
 
+int ct_progress_columns(void)
+{
+    struct winsize ws;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+    const char *env = getenv("COLUMNS");
+    int n = env ? atoi(env) : 0;
+    return n > 1 ? n : 80;
+}
+
+/* Cut the UTF-8 text s to at most width characters.  A line as wide as the
+   terminal wraps the cursor to the next line, and every redraw would then
+   start a new line: the bar stays one column short. */
+static void fit(char *s, int width)
+{
+    int chars = 0;
+    for (char *c = s; *c; c++) {
+        if (((unsigned char)*c & 0xC0) == 0x80) continue;   /* a continuation byte */
+        if (chars++ == width) {
+            *c = 0;
+            return;
+        }
+    }
+}
+
 static void draw(ct_progress *p, const char *extra, int final)
 {
     double el = now() - p->start;
@@ -65,14 +90,18 @@ static void draw(ct_progress *p, const char *extra, int final)
         strcpy(tail, "ETA ");
         fmt_time(tail + 4, sizeof tail - 4, (double)(p->total - p->done) / rate);
     }
-    fprintf(stderr, "\r\033[K%s", p->label);
+    char line[512];
+    int len = snprintf(line, sizeof line, "%s", p->label);
     if (p->total)
-        fprintf(stderr, "  [%s]  %lld/%lld  %d%%", bar, (long long)p->done,
-                (long long)p->total, (int)(100.0 * (double)p->done / (double)p->total));
+        len += snprintf(line + len, sizeof line - (size_t)len, "  [%s]  %lld/%lld  %d%%", bar,
+                        (long long)p->done, (long long)p->total,
+                        (int)(100.0 * (double)p->done / (double)p->total));
     else
-        fprintf(stderr, "  %lld", (long long)p->done);
-    fprintf(stderr, "  %.0f/s  %s%s%s", rate, tail, extra && *extra ? "  " : "",
-            extra ? extra : "");
+        len += snprintf(line + len, sizeof line - (size_t)len, "  %lld", (long long)p->done);
+    snprintf(line + len, sizeof line - (size_t)len, "  %.0f/s  %s%s%s", rate, tail,
+             extra && *extra ? "  " : "", extra ? extra : "");
+    fit(line, ct_progress_columns() - 1);
+    fprintf(stderr, "\r\033[K%s", line);
     fflush(stderr);
     p->drawn = 1;
     p->last_draw = now();

@@ -12,7 +12,8 @@
  *
  * It draws on stderr, and only when stderr is a terminal: redirected
  * output and test logs stay clean.  CRYSTENS_PROGRESS=1 in the environment
- * forces it on, =0 off.  The bar is one line, rewritten in place:
+ * forces it on, =0 off.  The bar is one line, rewritten in place, cut to one
+ * column less than the terminal is wide (stderr's width, else $COLUMNS):
  *
  *     loading  [#########.........]  4521/8096  56%  3012/s  ETA 1s  extra
  *
@@ -32,6 +33,9 @@ typedef struct {
     int enabled;        /* stderr is a terminal (or forced) */
     int drawn;          /* something is on the line */
 } ct_progress;
+
+/* The terminal's width in columns: stderr's, else $COLUMNS, else 80. */
+int ct_progress_columns(void);
 
 /* Start a bar called label for total steps (0: unknown). */
 void ct_progress_start(ct_progress *p, const char *label, int64_t total);

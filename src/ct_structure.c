@@ -122,6 +122,7 @@ ct_structure *ct_structure_clone(const ct_structure *s, ct_error *err)
     if (c) {
         c->spacegroup = s->spacegroup;
         c->declared_spacegroup = s->declared_spacegroup;
+        c->spacegroup_found = s->spacegroup_found;   /* the same atoms, the same group */
     }
     return c;
 }
@@ -310,21 +311,74 @@ void ct_structure_distance_matrix(const ct_structure *s, double *out)
     }
 }
 
-char *ct_structure_formula(const ct_structure *s, char *buf, size_t size)
+double ct_structure_closest_pair(const ct_structure *s, int *i, int *j)
 {
-    int count[CT_MAX_Z + 1] = {0};
-    for (int i = 0; i < s->natoms; i++) count[s->z[i]]++;
+    mic_basis b;
+    mic_init(s, &b);
+    double best = INFINITY;
+    *i = *j = -1;
+    for (int p = 0; p < s->natoms; p++)
+        for (int q = p + 1; q < s->natoms; q++) {
+            double d = mic_distance(&b, s->frac[p], s->frac[q]);
+            if (d < best) best = d, *i = p, *j = q;
+        }
+    return best;
+}
+
+/* Whether za comes before zb in Hill order: with carbon, C then H then the
+   rest alphabetically; without, all alphabetically. */
+static int hill_before(int za, int zb, int carbon)
+{
+    if (carbon) {
+        int ra = za == 6 ? 0 : za == 1 ? 1 : 2, rb = zb == 6 ? 0 : zb == 1 ? 1 : 2;
+        if (ra != rb) return ra < rb;
+    }
+    return strcmp(ct_element_symbol(za), ct_element_symbol(zb)) < 0;
+}
+
+static int gcd(int a, int b)
+{
+    while (b) {
+        int t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* The formula of s in Hill order, every count divided by the counts' gcd
+   when reduce is set. */
+static char *formula_of(const ct_structure *s, int reduce, char *buf, size_t size)
+{
+    int count[CT_MAX_Z + 1] = {0}, zs[CT_MAX_Z + 1], n = 0, g = 0;
+    for (int i = 0; i < s->natoms; i++)
+        if (!count[s->z[i]]++) zs[n++] = s->z[i];
+    for (int k = 0; k < n; k++) g = gcd(count[zs[k]], g);
+    if (!reduce || g < 1) g = 1;
+    for (int k = 1; k < n; k++)   /* insertion sort: a few distinct elements */
+        for (int j = k; j > 0 && hill_before(zs[j], zs[j - 1], count[6] > 0); j--) {
+            int t = zs[j];
+            zs[j] = zs[j - 1];
+            zs[j - 1] = t;
+        }
     size_t len = 0;
     buf[0] = 0;
-    for (int i = 0; i < s->natoms && len < size; i++) {
-        int z = s->z[i];
-        if (!count[z]) continue;   /* already written */
-        int n = snprintf(buf + len, size - len, "%s%d", ct_element_symbol(z), count[z]);
-        if (n < 0) break;
-        len += (size_t)n;
-        count[z] = 0;
+    for (int k = 0; k < n && len < size; k++) {
+        int m = snprintf(buf + len, size - len, "%s%d", ct_element_symbol(zs[k]), count[zs[k]] / g);
+        if (m < 0) break;
+        len += (size_t)m;
     }
     return buf;
+}
+
+char *ct_structure_formula(const ct_structure *s, char *buf, size_t size)
+{
+    return formula_of(s, 0, buf, size);
+}
+
+char *ct_structure_reduced_formula(const ct_structure *s, char *buf, size_t size)
+{
+    return formula_of(s, 1, buf, size);
 }
 
 ct_structure *ct_structure_niggli(const ct_structure *s, ct_error *err)

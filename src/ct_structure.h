@@ -43,8 +43,11 @@ typedef struct ct_structure {
     int natoms;
     int *z;                  /* atomic numbers, natoms of them */
     double (*frac)[3];       /* fractional coordinates in [0, 1) */
-    int spacegroup;          /* 1–230 when known (a decoded tensor), else 0 */
+    int spacegroup;          /* the group a decoded tensor stored, 1–230, else 0: what
+                                the model wrote, not the crystal's symmetry */
     int declared_spacegroup; /* the number a CIF declared, else 0 */
+    int spacegroup_found;    /* spglib's group at CT_SYMPREC as cached by
+                                ct_symmetry_found: 1–230, -1 none, 0 not looked yet */
 } ct_structure;
 
 /* Make a structure; the cell must have positive lengths and volume, each z
@@ -80,9 +83,20 @@ double ct_structure_distance(const ct_structure *s, int i, int j);
 /* Fill out (natoms × natoms, row-major) with all minimum-image distances. */
 void ct_structure_distance_matrix(const ct_structure *s, double *out);
 
-/* Write the formula in order of first appearance with explicit counts,
-   "Cs1Mn1Cr1C6N6", into buf (truncated to size); return buf. */
+/* Return the shortest minimum-image distance (Å) between two distinct
+   atoms of s and their indices (0-based, *i < *j); INFINITY, with -1s, for
+   one atom. */
+double ct_structure_closest_pair(const ct_structure *s, int *i, int *j);
+
+/* Write the formula in Hill order (with carbon: C, H, then the rest
+   alphabetically; without: all alphabetically, as CIF's _chemical_formula_sum
+   wants) with explicit counts, "C6Cr1Cs1Mn1N6", into buf (truncated to
+   size); return buf.  The order never depends on the order of the atoms. */
 char *ct_structure_formula(const ct_structure *s, char *buf, size_t size);
+
+/* Write the reduced formula, the counts divided by their greatest common
+   divisor, in the same form: Ag4S8Sb4 gives "Ag1S2Sb1". */
+char *ct_structure_reduced_formula(const ct_structure *s, char *buf, size_t size);
 
 /* Return the same crystal in its Niggli-reduced cell (spglib), coordinates
    transformed and wrapped, atoms in the same order. */

@@ -94,6 +94,15 @@ int ct_symmetry_spacegroup(const ct_structure *s, double symprec, int *number,
     return CT_OK;
 }
 
+int ct_symmetry_found(ct_structure *s)
+{
+    if (!s->spacegroup_found) {
+        int n;
+        s->spacegroup_found = ct_symmetry_spacegroup(s, CT_SYMPREC, &n, NULL, NULL) == CT_OK ? n : -1;
+    }
+    return s->spacegroup_found > 0 ? s->spacegroup_found : 0;
+}
+
 void ct_symmetrized_free(ct_symmetrized *sym)
 {
     ct_structure_free(sym->cell);

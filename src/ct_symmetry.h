@@ -38,6 +38,12 @@
 int ct_symmetry_spacegroup(const ct_structure *s, double symprec, int *number,
                            char symbol[32], ct_error *err);
 
+/* The space group spglib finds for s at CT_SYMPREC, 1–230, or 0 when it
+   finds none (atoms too close, a degenerate cell); computed once and cached
+   in s->spacegroup_found, so s must not change afterwards.  Unlike
+   s->spacegroup, the group a tensor stored, this is the crystal's symmetry. */
+int ct_symmetry_found(ct_structure *s);
+
 typedef struct ct_symmetrized {
     ct_structure *cell;     /* the standardised conventional cell */
     int number;             /* 1–230 */

@@ -6,10 +6,12 @@
  * error naming the file, the block and the reason (ct.dataset.load is the
  * lenient path that skips such blocks).
  */
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "ct_cif.h"
+#include "ct_elements.h"
 #include "ct_symmetry.h"
 #include "lua_structure.h"
 
@@ -95,6 +97,32 @@ static int is_folder(const char *path)
     return (len && path[len - 1] == '/') || (stat(path, &st) == 0 && S_ISDIR(st.st_mode));
 }
 
+/* Refuse to write a crystal with two atoms closer than CIF_OVERLAP: no CIF
+   reader can take it (pymatgen drops the block: "Invalid cif file with no
+   structures!"), and no real crystal has it.  The cut-off is CDVAE's for
+   structural validity. */
+#define CIF_OVERLAP 0.5
+
+static void check_overlaps(lua_State *L, ct_structure *const *arr, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        if (!arr[k]) continue;
+        int i, j;
+        double d = ct_structure_closest_pair(arr[k], &i, &j);
+        if (d >= CIF_OVERLAP) continue;
+        char formula[256], msg[640];
+        ct_structure_formula(arr[k], formula, sizeof formula);
+        snprintf(msg, sizeof msg,
+                 "cif.write: structure %d (%s) has atoms %d (%s) and %d (%s) %.3f \xc3\x85 "
+                 "apart, closer than %.1f \xc3\x85: overlapping atoms make an invalid CIF; "
+                 "pass {force=true} to write it anyway",
+                 (int)k + 1, *arr[k]->name ? arr[k]->name : formula, i + 1,
+                 ct_element_symbol(arr[k]->z[i]), j + 1, ct_element_symbol(arr[k]->z[j]), d,
+                 CIF_OVERLAP);
+        luaL_error(L, "%s", msg);
+    }
+}
+
 static int c_write(lua_State *L)
 {
     size_t n;
@@ -105,6 +133,7 @@ static int c_write(lua_State *L)
     double symprec = ctL_optnumber(L, 3, "symprec", CT_SYMPREC);
     luaL_argcheck(L, symprec > 0, 3, "symprec must be positive");
     if (!ctL_optbool(L, 3, "symmetrize", 0)) symprec = 0;
+    if (!ctL_optbool(L, 3, "force", 0)) check_overlaps(L, arr, n);
     ct_error err;
     size_t kept = 0;
     int rc;
@@ -130,13 +159,17 @@ static const ctL_Reg cif_funcs[] = {
     {"parse", c_parse, "cif.parse(text, [source]) -> {Structure}. As cif.read, from a string; "
                        "source names it in messages."},
     {"write", c_write, "cif.write(structure | {structures} | dataset, path, [{symmetrize=false, "
-                       "symprec=0.1}]) -> count. Write the structures as CIF data blocks: P1 "
+                       "symprec=0.1, force=false}]) -> count. Write the structures as CIF data "
+                       "blocks: P1 "
                        "with every atom, or the spglib-refined cell with space group, "
                        "operations and asymmetric unit. A path ending in '/' or naming a "
                        "folder gets one file per structure, NNNN_name.cif (NNNN its place "
                        "in the list; the folder is made if missing); any other path one "
                        "multi-block file. false entries (failed reconstructions) are "
-                       "skipped. Files are written to a temporary name and renamed."},
+                       "skipped. A structure with two atoms closer than 0.5 \xc3\x85 (overlapping: "
+                       "no CIF reader accepts it) is an error naming it, the atoms and "
+                       "their distance, and nothing is written, unless force=true. Files "
+                       "are written to a temporary name and renamed."},
     {NULL, NULL, NULL}
 };
 

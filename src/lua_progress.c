@@ -56,6 +56,12 @@ static int mm_tostring(lua_State *L)
     return 1;
 }
 
+static int p_columns(lua_State *L)
+{
+    lua_pushinteger(L, ct_progress_columns());
+    return 1;
+}
+
 static const ctL_Reg progress_methods[] = {
     {"update", m_update, "bar:update(done, [extra]) -> bar. Record done steps and redraw (at "
                          "most ten times a second), with extra text such as the loss."},
@@ -72,6 +78,8 @@ static const luaL_Reg progress_meta[] = {
 };
 
 static const ctL_Reg progress_funcs[] = {
+    {"columns", p_columns, "progress.columns() -> n. The terminal's width: stderr's, else "
+                           "$COLUMNS, else 80 (the bar and help() fit in one column less)."},
     {"new", p_new, "progress.new(label, [total]) -> bar. A progress bar with rate and time "
                    "left on stderr, drawn only when stderr is a terminal (CRYSTENS_PROGRESS=1 "
                    "forces it, =0 hides it)."},

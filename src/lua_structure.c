@@ -111,20 +111,8 @@ static void push_species(lua_State *L, const ct_structure *s, int symbols)
     }
 }
 
-/* The space group: the one the structure carries, else spglib's at the
-   default tolerance (computed on each access; it is not cached). */
-static int spacegroup_of(lua_State *L, const ct_structure *s)
-{
-    if (s->spacegroup) return s->spacegroup;
-    int n;
-    ct_error err;
-    int rc = ct_symmetry_spacegroup(s, CT_SYMPREC, &n, NULL, &err);
-    if (rc != CT_OK) ctL_raise(L, &err, rc);
-    return n;
-}
-
 /* Push field key of s; return 0 if there is no such field. */
-static int push_field(lua_State *L, const ct_structure *s, const char *key)
+static int push_field(lua_State *L, ct_structure *s, const char *key)
 {
     char buf[512];
     if (!strcmp(key, "lattice")) push_lattice(L, s);
@@ -134,9 +122,17 @@ static int push_field(lua_State *L, const ct_structure *s, const char *key)
     else if (!strcmp(key, "frac")) push_rows(L, (const double (*)[3])s->frac, s->natoms);
     else if (!strcmp(key, "natoms")) lua_pushinteger(L, s->natoms);
     else if (!strcmp(key, "formula")) lua_pushstring(L, ct_structure_formula(s, buf, sizeof buf));
+    else if (!strcmp(key, "reduced_formula"))
+        lua_pushstring(L, ct_structure_reduced_formula(s, buf, sizeof buf));
     else if (!strcmp(key, "name")) lua_pushstring(L, s->name);
-    else if (!strcmp(key, "spacegroup")) lua_pushinteger(L, spacegroup_of(L, s));
-    else if (!strcmp(key, "declared_spacegroup")) {
+    else if (!strcmp(key, "spacegroup")) {
+        int n = ct_symmetry_found(s);
+        if (n) lua_pushinteger(L, n);
+        else lua_pushnil(L);
+    } else if (!strcmp(key, "spacegroup_stored")) {
+        if (s->spacegroup) lua_pushinteger(L, s->spacegroup);
+        else lua_pushnil(L);
+    } else if (!strcmp(key, "declared_spacegroup")) {
         if (s->declared_spacegroup) lua_pushinteger(L, s->declared_spacegroup);
         else lua_pushnil(L);
     } else return 0;
@@ -164,13 +160,15 @@ static int mm_tostring(lua_State *L)
         lua_pushliteral(L, "Structure (freed)");
         return 1;
     }
-    const ct_structure *s = u->s;
-    char formula[256], sg[16] = "";
-    int n;
-    ct_error err;
-    if (s->spacegroup) snprintf(sg, sizeof sg, "  SG %d", s->spacegroup);
-    else if (ct_symmetry_spacegroup(s, CT_SYMPREC, &n, NULL, &err) == CT_OK)
-        snprintf(sg, sizeof sg, "  SG %d", n);
+    ct_structure *s = u->s;
+    /* the crystal's symmetry; a group the tensor stored is shown only
+       where it says something else */
+    char formula[256], sg[48];
+    int found = ct_symmetry_found(s);
+    if (found) snprintf(sg, sizeof sg, "  SG %d", found);
+    else snprintf(sg, sizeof sg, "  SG none");
+    if (s->spacegroup && s->spacegroup != found)
+        snprintf(sg + strlen(sg), sizeof sg - strlen(sg), " (stored %d)", s->spacegroup);
     char line[512];
     snprintf(line, sizeof line,
              "Structure %s  a=%.4f b=%.4f c=%.4f \xce\xb1=%.2f \xce\xb2=%.2f \xce\xb3=%.2f  "
@@ -224,6 +222,20 @@ static int m_distance(lua_State *L)
     int i = check_atom(L, s, 2), j = check_atom(L, s, 3);
     lua_pushnumber(L, ct_structure_distance(s, i, j));
     return 1;
+}
+
+static int m_closest_pair(lua_State *L)
+{
+    int i, j;
+    double d = ct_structure_closest_pair(ctL_checkstructure(L, 1), &i, &j);
+    if (i < 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pushnumber(L, d);
+    lua_pushinteger(L, i + 1);
+    lua_pushinteger(L, j + 1);
+    return 3;
 }
 
 static int m_distances(lua_State *L)
@@ -280,15 +292,21 @@ static int m_sorted(lua_State *L)
     return 1;
 }
 
+/* spglib's failure is an answer here, not an error: generated crystals
+   often have atoms too close for any group, and a loop over them must go on. */
 static int m_symmetry(lua_State *L)
 {
     ct_structure *s = ctL_checkstructure(L, 1);
     double symprec = luaL_optnumber(L, 2, CT_SYMPREC);
+    luaL_argcheck(L, symprec > 0, 2, "symprec must be positive");
     int n;
     char symbol[32];
     ct_error err;
-    int rc = ct_symmetry_spacegroup(s, symprec, &n, symbol, &err);
-    if (rc != CT_OK) return ctL_raise(L, &err, rc);
+    if (ct_symmetry_spacegroup(s, symprec, &n, symbol, &err) != CT_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, err.msg);
+        return 2;
+    }
     lua_createtable(L, 0, 2);
     lua_pushinteger(L, n);
     lua_setfield(L, -2, "number");
@@ -393,7 +411,8 @@ static int s_new(lua_State *L)
 
 /* spglib over a list, the structures split over threads (spglib is about
    2 ms a structure, 30 ms a cubic supercell: a data set's groups take
-   seconds).  A structure spglib cannot place gets 0. */
+   seconds).  A structure spglib cannot place gets 0.  At the default
+   tolerance the result is the cached s.spacegroup. */
 typedef struct {
     ct_structure *const *s;
     double symprec;
@@ -404,8 +423,8 @@ static void sg_share(void *ctx, size_t begin, size_t end)
 {
     sg_job *job = ctx;
     for (size_t i = begin; i < end && !ct_interrupted(); i++) {
-        const ct_structure *s = job->s[i];
-        if (s->spacegroup) job->out[i] = s->spacegroup;
+        ct_structure *s = job->s[i];
+        if (job->symprec == CT_SYMPREC) job->out[i] = ct_symmetry_found(s);
         else if (ct_symmetry_spacegroup(s, job->symprec, &job->out[i], NULL, NULL) != CT_OK)
             job->out[i] = 0;
     }
@@ -436,6 +455,10 @@ static const ctL_Reg structure_methods[] = {
     {"density", m_density, "s:density() -> number. The density in g/cm³."},
     {"distance", m_distance, "s:distance(i, j) -> number. The minimum-image distance in Å "
                              "between atoms i and j (1-based), exact also in skewed cells."},
+    {"closest_pair", m_closest_pair, "s:closest_pair() -> d, i, j. The shortest minimum-image "
+                                     "distance in \xc3\x85 between two distinct atoms, and "
+                                     "their indices; nil for one atom. Below 0.5 \xc3\x85 "
+                                     "the atoms overlap and cif.write refuses the crystal."},
     {"distances", m_distances, "s:distances() -> Tensor. All minimum-image distances, "
                                "natoms×natoms, in Å."},
     {"to_cif", m_to_cif, "s:to_cif([{symmetrize=false, symprec=0.1}]) -> string. The structure "
@@ -444,8 +467,10 @@ static const ctL_Reg structure_methods[] = {
     {"niggli", m_niggli, "s:niggli() -> Structure. The same crystal in its Niggli-reduced "
                          "cell (spglib)."},
     {"sorted", m_sorted, "s:sorted() -> Structure. A copy with atoms ordered by Z, then x, y, z."},
-    {"symmetry", m_symmetry, "s:symmetry([symprec=0.1]) -> {number, symbol}. The space group "
-                             "spglib finds with tolerance symprec (Å)."},
+    {"symmetry", m_symmetry, "s:symmetry([symprec=0.1]) -> {number, symbol} | nil, reason. "
+                             "The space group spglib finds with tolerance symprec (Å); nil "
+                             "and spglib's reason where it finds none (atoms too close, "
+                             "a degenerate cell)."},
     {"refined", m_refined, "s:refined([symprec=0.1]) -> Structure. The standardised "
                            "conventional cell (spglib) with every atom."},
     {"clone", m_clone, "s:clone() -> Structure. A copy of s (without its properties)."},
@@ -474,10 +499,11 @@ static const ctL_Reg structure_funcs[] = {
     {"new", s_new, "structure.new{lattice={a=,b=,c=,alpha=,beta=,gamma=}, species={...}, "
                    "frac={{x,y,z},...}, [spacegroup=n], [name=s]} -> Structure. A structure "
                    "from its cell (Å, degrees), atoms (Z or symbols) and fractional "
-                   "coordinates, which are wrapped into [0, 1)."},
+                   "coordinates, which are wrapped into [0, 1). spacegroup is kept as "
+                   "spacegroup_stored, as a decoded tensor's group is."},
     {"spacegroups", s_spacegroups, "structure.spacegroups(structures | dataset, [symprec=0.1]) "
-                                   "-> {n, ...}. The space group of each (the one it carries, "
-                                   "else spglib's; 0 where spglib finds none), on all cores."},
+                                   "-> {n, ...}. The space group spglib finds for each (0 where it "
+                                   "finds none), on all cores; never the group a tensor stored."},
     {NULL, NULL, NULL}
 };
 
@@ -486,10 +512,14 @@ int luaopen_crystens_structure(lua_State *L)
     ctL_structure_register(L);
     lua_pop(L, 1);
     ctL_newlib(L, structure_funcs, "crystens.structure: crystal structures. Fields: lattice "
-               "{a,b,c,alpha,beta,gamma}, matrix, species (Z), symbols, frac, natoms, formula, "
-               "name, spacegroup (spglib, symprec 0.1 Å, unless the structure carries one), "
+               "{a,b,c,alpha,beta,gamma}, matrix, species (Z), symbols, frac, natoms, formula "
+               "(Hill order, explicit counts: C6Cr1Cs1Mn1N6, whatever the atoms' order), "
+               "reduced_formula (counts divided by their gcd), "
+               "name, spacegroup (the crystal's symmetry: spglib's group at symprec 0.1 Å, "
+               "computed once; nil where spglib finds none), spacegroup_stored (the group "
+               "a decoded tensor stored, which the atoms need not have; else nil), "
                "declared_spacegroup (from the CIF), properties (data-set row). Methods: "
-               "volume, density, distance, distances, to_cif, niggli, sorted, symmetry, "
+               "volume, density, distance, closest_pair, distances, to_cif, niggli, sorted, symmetry, "
                "refined, clone.");
     return 1;
 }

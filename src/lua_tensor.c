@@ -223,6 +223,15 @@ static int mm_gc(lua_State *L)
     return 0;
 }
 
+/* v at float32 precision (6 significant digits, not the 14 of a double's
+   noise), with ".0" kept on whole numbers as Lua shows floats. */
+static const char *num6(char buf[32], double v)
+{
+    snprintf(buf, 32, "%.6g", v);
+    if (!strpbrk(buf, ".eEnN")) strcat(buf, ".0");
+    return buf;
+}
+
 static int mm_tostring(lua_State *L)
 {
     ct_tensor **p = luaL_checkudata(L, 1, CTL_TENSOR);
@@ -230,16 +239,16 @@ static int mm_tostring(lua_State *L)
         lua_pushliteral(L, "Tensor (freed)");
         return 1;
     }
-    char shape[96];
+    char shape[96], lo[32], mid[32], hi[32];
     ct_tensor_stats s;
     ct_tensor_stats_of(*p, &s);
     ct_tensor_shape_str(*p, shape, sizeof shape);
+    num6(lo, (double)s.min), num6(mid, s.mean), num6(hi, (double)s.max);
     if (s.nonfinite)
-        lua_pushfstring(L, "Tensor %s  min %f  mean %f  max %f  (%I NaN/Inf)", shape,
-                        (double)s.min, s.mean, (double)s.max, (lua_Integer)s.nonfinite);
+        lua_pushfstring(L, "Tensor %s  min %s  mean %s  max %s  (%I NaN/Inf)", shape, lo, mid, hi,
+                        (lua_Integer)s.nonfinite);
     else
-        lua_pushfstring(L, "Tensor %s  min %f  mean %f  max %f", shape,
-                        (double)s.min, s.mean, (double)s.max);
+        lua_pushfstring(L, "Tensor %s  min %s  mean %s  max %s", shape, lo, mid, hi);
     return 1;
 }
 

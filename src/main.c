@@ -55,6 +55,8 @@ static int msghandler(lua_State *L)
             return 1;
         msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
     }
+    /* Ctrl-C is the user's wish, not a bug: its one line, no traceback */
+    if (ct_interrupt_flag) return 1;
     luaL_traceback(L, L, msg, 1);
     return 1;
 }
@@ -224,7 +226,8 @@ static void print_version(void)
 static void print_banner(void)
 {
     printf("crystens %s  --  %s  --  %s, %d thread%s\n"
-           "help() lists the modules, help(x) documents x; Ctrl-D quits.\n",
+           "help() lists the modules, help(x) documents x, tour() walks through it all;\n"
+           "quit() or Ctrl-D quits.\n",
            PACKAGE_VERSION, LUA_RELEASE, openblas_get_config(), openblas_get_num_threads(),
            openblas_get_num_threads() == 1 ? "" : "s");
     fflush(stdout);

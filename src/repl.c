@@ -5,7 +5,9 @@
  * A line is first tried as `return <line>` (so an expression prints its
  * values; `=expr` works too), then as a statement; a syntax error that ends
  * at <eof> means "incomplete" and another line is read with the continuation
- * prompt.  Ctrl-C at either prompt drops the partial input.
+ * prompt.  Ctrl-C at either prompt drops the partial input.  The first value
+ * an expression gives (when not nil) is kept in the global _, as Python's
+ * prompt does.  quit and exit say how to leave; quit() and exit() leave.
  */
 #include "config.h"
 
@@ -32,6 +34,7 @@
 
 static char *history_path;
 static volatile sig_atomic_t prompt_interrupted;
+static int quit_requested;   /* quit() or exit() was called: end the loop */
 
 /* ---- history ------------------------------------------------------------ */
 
@@ -230,19 +233,59 @@ static void print_results(lua_State *L, int n)
     report_error(L, run_chunk(L, n, 0));
 }
 
+/* ---- quit and exit ------------------------------------------------------ */
+
+static int quit_call(lua_State *L)
+{
+    (void)L;
+    quit_requested = 1;
+    return 0;
+}
+
+static int quit_tostring(lua_State *L)
+{
+    lua_pushliteral(L, "quit() or exit() leaves crystens, as Ctrl-D does");
+    return 1;
+}
+
+/* Set the globals quit and exit to one callable object that says how to
+   leave when shown (a user typing `quit` gets that, not nil). */
+static void quit_init(lua_State *L)
+{
+    lua_newtable(L);
+    lua_createtable(L, 0, 2);
+    lua_pushcfunction(L, quit_call);
+    lua_setfield(L, -2, "__call");
+    lua_pushcfunction(L, quit_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_setglobal(L, "quit");
+    lua_setglobal(L, "exit");
+}
+
 int repl_run(lua_State *L)
 {
     rl_readline_name = "crystens";
     history_init();
     repl_complete_init(L);
-    for (;;) {
+    quit_init(L);
+    while (!quit_requested) {
         int top = lua_gettop(L);
         chunk_result r = read_chunk(L);
         if (r == CHUNK_EOF) break;
         if (r == CHUNK_DROPPED) continue;
         int status = r == CHUNK_OK ? run_chunk(L, 0, LUA_MULTRET) : LUA_ERRSYNTAX;
-        if (status == LUA_OK) print_results(L, lua_gettop(L) - top);
-        else report_error(L, status);
+        if (status == LUA_OK) {
+            int n = lua_gettop(L) - top;
+            if (n > 0 && !lua_isnil(L, top + 1)) {
+                lua_pushvalue(L, top + 1);
+                lua_setglobal(L, "_");
+            }
+            print_results(L, n);
+        } else {
+            report_error(L, status);
+        }
         lua_settop(L, top);
     }
     fputc('\n', stdout);

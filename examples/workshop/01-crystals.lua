@@ -1,7 +1,7 @@
 -- Lesson 1: crystals in crystens.
 --   crystens examples/workshop/01-crystals.lua [--quick] [out-folder]
 -- Reads a CIF written with its symmetry, expands it to the full cell, asks
--- spglib for its space group, loads the shipped sample of 300 real crystals
+-- spglib for its space group, loads the shipped sample of 200 real crystals
 -- and looks at what a data set of crystals is made of.  Writes a CIF and
 -- histograms (SVG) to the output folder (default workshop-out/01).
 local ct = require "crystens"

@@ -154,6 +154,19 @@ local function distances(ga, ra, valid, n_eval, seed)
   return out
 end
 
+-- {[k] = share of the built crystals with k elements}.
+local function nelem_shares(a)
+  local shares, n = {}, 0
+  for i, b in ipairs(a.built) do
+    if b then
+      shares[a.nelem[i]] = (shares[a.nelem[i]] or 0) + 1
+      n = n + 1
+    end
+  end
+  for k, v in pairs(shares) do shares[k] = v / n end
+  return shares
+end
+
 local function cdvae(M, gen, ref, opts)
   opts = opts or {}
   if type(opts) ~= "table" then error("bad argument #3 to 'cdvae' (options table expected)", 3) end
@@ -181,6 +194,12 @@ local function cdvae(M, gen, ref, opts)
   local r = {n_generated = n, n_built = count(ga.built), n_reference = #ra.built,
              struct_valid = count(ga.struct_valid) / n, comp_valid = count(ga.comp_valid) / n,
              valid = count(valid) / n, n_eval = n_eval, seed = seed}
+  -- a single element passes SMACT by its first rule, so comp_valid means
+  -- little without the share of such crystals and the element counts
+  local single = {}
+  for i = 1, n do single[i] = ga.built[i] and ga.nelem[i] == 1 end
+  r.single_element = count(single) / n
+  r.nelem = {generated = nelem_shares(ga), reference = nelem_shares(ra)}
   local d = distances(ga, ra, valid, n_eval, seed)
   r.w_density, r.w_nelem, r.n_sampled, r.n_valid = d.w_density, d.w_nelem, d.n_sampled, d.n_valid
   if gs then
@@ -203,6 +222,10 @@ local function cdvae(M, gen, ref, opts)
                    "volume >= 0.1 Å³; a false item is a crystal that could not be built",
     comp_valid = "SMACT 2.2 rules (one element, all metals, or a neutral Pauling-passing " ..
                  "combination of SMACT's default oxidation states)",
+    single_element = "the share of all N that are built crystals of one element: they " ..
+                     "pass comp_valid trivially (SMACT's first rule), whatever their structure",
+    nelem = "generated and reference: the share of the built crystals with each number " ..
+            "of elements (nelem.generated[1] is the single-element share among them)",
     valid = "struct_valid and comp_valid and fingerprints computable, over all N",
     sampling = sampling,
     wasserstein = "scipy.stats.wasserstein_distance of density (g/cm³) and number of " ..
@@ -262,8 +285,9 @@ end
 local function ks_quantities(list, symprec)
   local q = {}
   for _, k in ipairs(KS_QUANTITIES) do q[k] = {} end
-  local detected, carried = spacegroups_of(list, symprec or 0.1)
-  for i = 1, #detected do q.spacegroup[i] = carried[i] > 0 and carried[i] or detected[i] end
+  -- the crystal's symmetry, never the group a tensor stored (the atoms of a
+  -- generated crystal rarely have it)
+  q.spacegroup = spacegroups_of(list, symprec or 0.1)
   for i, s in ipairs(list) do
     local lat = s.lattice
     for _, k in ipairs {"a", "b", "c", "alpha", "beta", "gamma"} do q[k][i] = lat[k] end
@@ -296,8 +320,8 @@ local function ks_lists(ks, a, b, opts)
   local qa, qb = ks_quantities(ga, opts.symprec), ks_quantities(gr, opts.symprec)
   local r = {conventions = {
     quantities = "a, b, c (Å), alpha, beta, gamma (°) of each cell as given; spacegroup: " ..
-                 "the one a structure carries, else spglib's at symprec " ..
-                 (opts.symprec or 0.1) .. " Å; Z: atomic numbers of every atom pooled",
+                 "spglib's at symprec " .. (opts.symprec or 0.1) .. " Å (0 where it finds " ..
+                 "none), not the group a tensor stored; Z: atomic numbers of every atom pooled",
     statistic = "two-sample K-S D as scipy's ks_2samp; pvalue asymptotic (Stephens)",
     n = {#ga, #gr}}}
   for _, k in ipairs(KS_QUANTITIES) do r[k] = ks(qa[k], qb[k]) end
@@ -384,7 +408,8 @@ function X.install(M)
   doc[M.cdvae] = "cdvae(gen, ref, [opts]) -> table. The CDVAE benchmark metrics of " ..
     "generated crystals gen (array of Structures, false for one that could not be built, " ..
     "or a dataset) against reference ones: struct_valid, comp_valid, valid (fractions of " ..
-    "all N), w_density and w_nelem (Wasserstein-1 on opts.n_eval=1000 valid crystals " ..
+    "all N), single_element (the share of one-element crystals, which comp_valid passes " ..
+    "trivially), nelem (the shares of each number of elements, generated and reference), w_density and w_nelem (Wasserstein-1 on opts.n_eval=1000 valid crystals " ..
     "drawn with opts.seed=42; 0 takes every valid one), cov_r, cov_p, amsd/amcd (thresholds " ..
     "of opts.dataset='mp20' | 'carbon' | 'perovskite', or opts.cutoffs={struct=, comp=}), " ..
     "and conventions, which says how each was computed. The structure fingerprint is " ..

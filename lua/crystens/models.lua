@@ -835,7 +835,7 @@ function Diffusion:sample_chunk(n, opts, rng, bar, natoms)
       x = (x0 * math.sqrt(abp)):add_(eps * math.sqrt(math.max(0, 1 - abp - sigma * sigma)))
       if sigma > 0 then x:add_(tensor.randn(x:shape(), rng):mul_(sigma)) end
     end
-    if bar then bar.done = bar.done + n; bar.bar:update(bar.done) end
+    if bar then bar.done = bar.done + 1; bar.bar:update(bar.done) end
     if interrupt.pending() then error("interrupted!", 0) end
   end
   return x
@@ -851,7 +851,10 @@ function Diffusion:sample(n, opts)
   local per = (opts.method == "ddpm" or not opts.steps or opts.steps >= T) and T or opts.steps
   local natoms = self.config.consistent and math.type(n) == "integer" and n >= 1 and
                  self:atom_counts(n, opts, rng) or nil
-  local bar = {bar = require("crystens.progress").new("sampling", n * per), done = 0}
+  -- the bar counts denoising steps (of every chunk), not samples × steps
+  local chunks = -(-n // (opts.batch or 64))
+  local bar = {bar = require("crystens.progress").new(("sampling %s, step"):format(n), chunks * per),
+               done = 0}
   -- Ctrl-C is deferred to the end of a step, so the weights are always swapped back.
   if use_ema then self.ema:swap() end
   local ok, out = pcall(interrupt.catch, in_chunks, n, opts, function(first, count)
@@ -863,6 +866,45 @@ function Diffusion:sample(n, opts)
   if not ok then error(out, 2) end
   return self:to_raw(out)
 end
+
+-- One line for the REPL: a model table holds its schedules and layers, which
+-- the table printer would spread over hundreds of lines.
+local KIND_NAMES = {["crystens.gan"] = "GAN", ["crystens.wgan"] = "WGAN-GP",
+                    ["crystens.diffusion"] = "diffusion"}
+function Model:__tostring()
+  local c = self.config or {}
+  local parts = {("%s model"):format(KIND_NAMES[self.kind] or tostring(self.kind)),
+                 ("size %s"):format(tostring(c.size))}
+  if c.preset then parts[#parts + 1] = "preset " .. c.preset end
+  if c.conv then parts[#parts + 1] = "conv " .. c.conv end
+  local n = self:nparams()
+  parts[#parts + 1] = n >= 1e6 and ("%.2f M parameters"):format(n / 1e6)
+                      or ("%d parameters"):format(n)
+  parts[#parts + 1] = ("%d step%s trained"):format(self.step, self.step == 1 and "" or "s")
+  return table.concat(parts, ", ")
+end
+GAN.__tostring, WGAN.__tostring, Diffusion.__tostring = Model.__tostring, Model.__tostring,
+                                                         Model.__tostring
+GAN.__name, WGAN.__name, Diffusion.__name = "GAN", "WGAN", "Diffusion"
+
+doc[Model.nparams] = "model:nparams() -> n. The number of trainable parameters of its networks."
+doc[Model.lr] = "model:lr([v]) -> lr. The learning rate of its optimizers; with v, set it first."
+doc[Model.load] = "model:load(path) -> model, meta. Load a checkpoint of the same kind into " ..
+  "this model (networks, optimizer moments, EMA, scaler, step)."
+doc[GAN.train_step] = "model:train_step(batch) -> {d, g, real, fake}. One discriminator and " ..
+  "one generator step on a raw N×4×S×S batch: the BCE losses and the discriminator's mean " ..
+  "probabilities for real and generated tensors."
+doc[WGAN.train_step] = "model:train_step(batch) -> {critic, gp, w, g}. critic_steps critic " ..
+  "updates and one generator update on a raw N×4×S×S batch (a batch of critic_steps×N rows)."
+doc[Diffusion.train_step] = "model:train_step(batch) -> {loss}. One Adam step on the denoising " ..
+  "loss (MSE of the predicted target) of a raw N×4×S×S batch at random timesteps."
+doc[gan_sample] = "model:sample(n, [{seed=, batch=64}]) -> tensor. n raw N×4×S×S CrysTens " ..
+  "tensors from the generator on random latent vectors (batch norm in eval mode); " ..
+  "ct.crystens.decode turns them into crystals."
+doc[Diffusion.sample] = "model:sample(n, [{steps=50, eta=0, seed=, batch=64, ema=true}]) -> " ..
+  "tensor. n raw N×4×S×S CrysTens tensors: DDIM with steps, or DDPM ancestral sampling over " ..
+  "every timestep without steps (or method='ddpm'); the EMA weights unless ema=false. " ..
+  "ct.crystens.decode turns them into crystals."
 
 doc[M] = "crystens.models: ct.models.gan, ct.models.wgan, ct.models.diffusion and " ..
   "ct.models.load; each model has train_step(batch) -> losses, sample(n, opts) -> " ..

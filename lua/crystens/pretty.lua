@@ -2,7 +2,8 @@
 --
 -- Strings print as they are at the top level and quoted inside tables;
 -- tables print nested, limited in depth and length, on one line when they
--- fit; userdata print their own __tostring summary (a tensor its shape and
+-- fit; floats print with 6 significant digits (float32 precision); userdata
+-- print their own __tostring summary (a tensor its shape and
 -- min/mean/max, a structure its formula and lattice).
 
 local doc = require "crystens.doc"
@@ -58,8 +59,21 @@ local function format_table(t, depth, seen, indent)
     "\n" .. indent .. "}"
 end
 
+-- A float at float32 precision: crystens computes in float32, and the 14
+-- digits of a double (109.77529907227) would show its noise as if it meant
+-- something.  Whole numbers keep their ".0", as Lua shows floats.
+local function number_text(v)
+  if math.type(v) ~= "float" or v ~= v or v == math.huge or v == -math.huge then
+    return tostring(v)
+  end
+  local s = ("%.6g"):format(v)
+  if not s:find("[.eEn]") then s = s .. ".0" end
+  return s
+end
+
 function format(v, depth, seen, indent)
   local tv = type(v)
+  if tv == "number" then return number_text(v) end
   if tv == "string" then return depth == 0 and v or string.format("%q", v) end
   if tv == "table" then
     local mt = getmetatable(v)
@@ -82,7 +96,8 @@ function M.print(...)
 end
 
 doc[M.format] = "pretty.format(v) -> string. The text the REPL shows for v: tables nested " ..
-  "(depth pretty.max_depth, pretty.max_items items), userdata by their summary."
+  "(depth pretty.max_depth, pretty.max_items items), floats with 6 significant digits " ..
+  "(float32 precision; print(x) or string.format show more), userdata by their summary."
 doc[M.print] = "pretty.print(...) prints the values as the REPL does, separated by tabs."
 
 return M

@@ -82,7 +82,7 @@ local function fmt(v)
   if v ~= v then return "NaN" end
   local a = math.abs(v)
   if a ~= 0 and (a < 1e-3 or a >= 1e5) then return ("%.3g"):format(v) end
-  return ("%.4f"):format(v):gsub("0+$", ""):gsub("%.$", "")
+  return (("%.4f"):format(v):gsub("0+$", ""):gsub("%.$", ""))   -- one value: no gsub count
 end
 
 local function escape(s)
@@ -119,6 +119,42 @@ local function symmetric_fraction(sg)
     if v > 1 then n = n + 1 end
   end
   return #sg > 0 and n / #sg or 0 / 0
+end
+
+-- {[k] = share of the structures with k elements} from the nelem array.
+local function nelem_shares(nelem)
+  local shares = {}
+  for _, k in ipairs(nelem) do shares[k] = (shares[k] or 0) + 1 end
+  for k, v in pairs(shares) do shares[k] = v / #nelem end
+  return shares
+end
+
+-- Rows {k, generated share, reference share} for every k either list has.
+local function nelem_rows(r)
+  local max = 0
+  for _, side in pairs(r.nelem) do
+    for k in pairs(side) do max = math.max(max, k) end
+  end
+  local rows = {}
+  for k = 1, max do
+    local g, f = r.nelem.generated[k], r.nelem.reference[k]
+    if g or f then rows[#rows + 1] = {k, g or 0, f or 0} end
+  end
+  return rows
+end
+
+-- What compositional validity means here, in words.
+local function comp_valid_text(r)
+  local single = ("%d of the %d generated crystals (%s) have a single element, which passes " ..
+                  "SMACT's compositional validity trivially; reference %s")
+                 :format(math.floor(r.single_element.generated * r.n_generated + 0.5),
+                         r.n_generated, fmt(r.single_element.generated),
+                         fmt(r.single_element.reference))
+  if r.cdvae and r.cdvae.comp_valid then
+    return ("compositional validity %s of %d samples; %s"):format(fmt(r.cdvae.comp_valid),
+                                                                   r.cdvae.n_generated, single)
+  end
+  return single
 end
 
 -- Optional measures from modules that may not be there; a failure is
@@ -208,6 +244,10 @@ local function html(r, opts)
   add(html_table({"quantity", "mean generated", "mean reference", "K-S", "W₁"}, body))
   add(("<p>Space group above P1 (spglib, symprec %s Å): generated %s, reference %s.</p>")
       :format(fmt(opts.symprec or 0.1), fmt(r.symmetric.generated), fmt(r.symmetric.reference)))
+  add("<h2>Composition</h2><p>" .. escape(comp_valid_text(r)) .. ".</p>")
+  local nrows = {}
+  for _, row in ipairs(nelem_rows(r)) do nrows[#nrows + 1] = {row[1], fmt(row[2]), fmt(row[3])} end
+  add(html_table({"number of elements", "share generated", "share reference"}, nrows))
   for _, sec in ipairs {{"cdvae", "Benchmark metrics (CDVAE protocol)"},
                         {"paper", "The paper's consistency measures (Tables 1-2)"}} do
     local t = r[sec[1]]
@@ -247,6 +287,12 @@ local function print_table(r)
   end
   print(("space group above P1: generated %s, reference %s")
         :format(fmt(r.symmetric.generated), fmt(r.symmetric.reference)))
+  print(comp_valid_text(r))
+  local parts = {}
+  for _, row in ipairs(nelem_rows(r)) do
+    parts[#parts + 1] = ("%d: %s / %s"):format(row[1], fmt(row[2]), fmt(row[3]))
+  end
+  print("number of elements, share generated / reference: " .. table.concat(parts, ", "))
   for _, name in ipairs {"cdvae", "paper"} do
     if r[name] then
       local parts = {}
@@ -277,6 +323,8 @@ function M.report(generated, reference, opts)
   end
   r.symmetric = {generated = symmetric_fraction(gq.spacegroup),
                  reference = symmetric_fraction(rq.spacegroup)}
+  r.nelem = {generated = nelem_shares(gq.nelem), reference = nelem_shares(rq.nelem)}
+  r.single_element = {generated = r.nelem.generated[1] or 0, reference = r.nelem.reference[1] or 0}
   -- failed reconstructions (false holes) count against validity, and the
   -- paper's distance measure pairs each tensor with its structure
   local aligned = type(generated) == "table" and generated or gen
@@ -305,7 +353,11 @@ doc[M.report] = "report(generated, reference, [opts]) -> table. Compare generate
   "group, Z, density and number of elements (K-S on each, W1 on the last two), the CDVAE " ..
   "metrics when ct.metrics.cdvae is there (opts.n_eval, seed, dataset; cdvae=false skips), " ..
   "the paper's tables for opts.tensors, and pictures of the first opts.pictures=16 " ..
-  "crystals. Returns {ks, w1, rows, symmetric, cdvae, paper, files}; opts.quiet prints nothing."
+  "crystals. Every space group is spglib's, the crystal's own symmetry. Next to " ..
+  "compositional validity it gives single_element, the share of one-element crystals (they " ..
+  "pass SMACT trivially), and nelem, the share of each number of elements, generated and " ..
+  "reference. Returns {ks, w1, rows, symmetric, single_element, nelem, cdvae, paper, files}; " ..
+  "opts.quiet prints nothing."
 
 doc[M] = "ct.report: generated crystals against a reference, as a table and an HTML page."
 

@@ -1,8 +1,9 @@
 -- crystens.tour: tour() in the REPL — a guided walk through the whole chain
 -- (encode → look at the tensor → sample → K-means by hand → reconstruct →
 -- evaluate).  Each step says what it shows, prints the Lua it is about to
--- run, waits for Enter, and runs it; the steps share their variables, so
--- after the tour `s`, `t`, `gen`, `crystals` are there to play with.
+-- run, waits for Enter, and runs it; the steps share their variables in a
+-- table of their own, which tour() returns, so the user's globals are left
+-- alone.
 -- Works offline, from the data crystens ships.
 
 local doc = require "crystens.doc"
@@ -16,77 +17,107 @@ M.steps = {
 ds = ct.dataset.load(ct.datadir .. "/sample/mpts_52_val_sample.csv")
 s = ds[3]
 print(s)
-print("density", s:density(), "g/cm3;  space group", s:symmetry().symbol)]]},
+print(("density %.3f g/cm3;  space group %s"):format(s:density(), s:symmetry().symbol))]]},
   {title = "Encode it",
-   text = "CrysTens turns it into a 4×64×64 'image': a header band (Z, x, y, z, a, b, c,\n" ..
-          "α, β, γ, SG of every atom) and four interatomic layers (distance, Δx, Δy, Δz).",
+   text = "CrysTens first puts the crystal in a standard form: the Niggli-reduced cell\n" ..
+          "(the same crystal, its shortest cell edges) with the atoms sorted by Z; prepare\n" ..
+          "shows that form. It then becomes a 4×64×64 'image': a header band (Z, x, y, z,\n" ..
+          "a, b, c, α, β, γ, SG of every atom) and four interatomic layers (distance, Δx,\n" ..
+          "Δy, Δz).",
    code = [[
+p = ct.crystens.prepare(s)
+print("the cell it encodes: " .. tostring(p))
 t = ct.crystens.encode(s)
 print(t)
 t:save_png(out .. "/crystens.png")
 print("picture of the four layers: " .. out .. "/crystens.png")]]},
   {title = "Look at the tensor",
    text = "Every global value is stored 8 times per atom; a model must learn to keep the\n" ..
-          "copies equal. Row 5 (1-based) holds a; column 13 is the first atom.",
+          "copies equal. Row 5 (1-based) holds a; column 13 is the first atom. The values\n" ..
+          "are those of the reduced cell p, stored as 32-bit floats.",
    code = [[
-print("a, from layer 1 and layer 4:", t:get(1, 5, 13), t:get(4, 13, 5))
+print(("a from layer 1 and layer 4: %.4f %.4f (p's a: %.4f)"):format(
+  t:get(1, 5, 13), t:get(4, 13, 5), p.lattice.a))
 print("Z of the first five atoms:", t:get(1, 1, 13), t:get(1, 1, 14), t:get(1, 1, 15),
       t:get(1, 1, 16), t:get(1, 1, 17))
-print("distance between atoms 1 and 2:", t:get(1, 13, 14), "Å =", s:distance(1, 2))]]},
+print(("distance between atoms 1 and 2: %.4f Å in the tensor, %.4f Å in p"):format(
+  t:get(1, 13, 14), p:distance(1, 2)))]]},
   {title = "Sample new crystals",
    text = "A diffusion model trained on mpts_52 (shipped with crystens) denoises random\n" ..
-          "tensors into CrysTens. 8 samples with 20 DDIM steps:",
+          "tensors into CrysTens of 32×32: 12 header rows and room for 20 atoms.\n" ..
+          "8 samples with 20 DDIM steps:",
    code = [[
 m = ct.models.pretrained()
+print(m)
 gen = m:sample(8, {steps = 20, seed = 1})
 print(gen)
 gen[1]:save_png(out .. "/generated.png")
 print("picture of the first: " .. out .. "/generated.png")]]},
   {title = "K-means by hand",
-   text = "A generated tensor is noisy: the 8 copies of each atom's Z disagree. Average\n" ..
-          "them, then let K-means snap the averages to a few elements (K chosen by itself).",
+   text = "A generated tensor is noisy: the 8 copies of each atom's Z disagree (here by\n" ..
+          "about 10 to 15). Average them, then let K-means snap the averages to a few\n" ..
+          "elements. K is chosen by a separation test: clusters must lie 4 standard\n" ..
+          "deviations apart, counting the uncertainty of each average (spread / √8).\n" ..
+          "Sample 1's averages spread without clear groups, so no split passes and\n" ..
+          "K = 1: all its atoms become one element; this is why many generated crystals\n" ..
+          "have a single element. Sample 3's fall into two groups. (decode, next, counts\n" ..
+          "atoms more carefully: a last faint slot may not be an atom.)",
    code = [[
-z = {}
-for j = 13, 64 do
-  local sum = 0
-  for l = 1, 4 do sum = sum + gen[1]:get(l, 1, j) + gen[1]:get(l, j, 1) end
-  if sum / 8 < 0.5 then break end
-  z[#z + 1] = sum / 8
+function averaged_z(x)   -- x: one tensor, 4 × size × size
+  local z, ss = {}, 0
+  for j = 13, x:shape()[2] do
+    local copies, mean = {}, 0
+    for l = 1, 4 do
+      copies[#copies + 1], copies[#copies + 2] = x:get(l, 1, j), x:get(l, j, 1)
+    end
+    for _, v in ipairs(copies) do mean = mean + v / 8 end
+    if mean < 0.5 then break end   -- an empty slot: no more atoms
+    for _, v in ipairs(copies) do ss = ss + (v - mean) ^ 2 end
+    z[#z + 1] = mean
+  end
+  return z, math.sqrt(ss / (8 * #z))   -- the averages and the copies' spread
 end
-for i, v in ipairs(z) do z[i] = math.floor(v * 100 + 0.5) / 100 end
-print("averaged Z:", table.concat(z, " "))
-r = ct.kmeans(z, {auto = true, integer = true})
-print("K =", r.k, "centroids:", table.concat(r.centroids, " "))]]},
+for _, i in ipairs {1, 3} do
+  local z, spread = averaged_z(gen[i])
+  local r = ct.kmeans(z, {auto = true, integer = true, noise = spread / math.sqrt(8)})
+  local shown = {}
+  for k, v in ipairs(z) do shown[k] = ("%.1f"):format(v) end
+  print(("sample %d: %d atoms, copies spread %.1f; averaged Z %s"):format(
+    i, #z, spread, table.concat(shown, " ")))
+  for k, c in ipairs(r.centroids) do shown[k] = ("%.1f"):format(c) end
+  print(("  K = %d, centroids %s"):format(r.k, table.concat(shown, " ", 1, r.k)))
+end]]},
   {title = "Reconstruct",
    text = "decode does all of it: atom count, averaging, coordinate voting, K-means on Z\n" ..
-          "and on coordinates; failures come back as false with a reason.",
+          "and on coordinates; failures come back as false with a reason. A crystal with\n" ..
+          "two atoms closer than 0.5 Å is no valid CIF: cif.write refuses it, so the\n" ..
+          "step leaves such crystals out and says so.",
    code = [[
 crystals, diags = ct.crystens.decode(gen)
 local ok = {}
 for i, c in ipairs(crystals) do
   print(i, c or ("failed: " .. tostring(diags[i].reason)))
-  if c then ok[#ok + 1] = c end
+  if c and (c:closest_pair() or math.huge) >= 0.5 then ok[#ok + 1] = c end
 end
-if #ok > 0 then
-  ct.cif.write(ok, out .. "/generated")
-  ct.picture.grid(crystals, out .. "/crystals.png")
-  print("CIFs in " .. out .. "/generated/, pictures in " .. out .. "/crystals.png")
-end]]},
+if #ok > 0 then ct.cif.write(ok, out .. "/generated/") end
+ct.picture.grid(crystals, out .. "/crystals.png")
+print(("%d CIFs in %s/generated/ (overlapping atoms in the others), pictures in %s"):format(
+  #ok, out, out .. "/crystals.png"))]]},
   {title = "Evaluate",
    text = "How consistent are the samples (the paper's Table 1), and how do they compare\n" ..
-          "with real crystals (Kolmogorov–Smirnov per quantity)?",
+          "with real crystals (Kolmogorov–Smirnov statistic per quantity: 0 is the same\n" ..
+          "distribution, 1 no overlap at all)?",
    code = [[
-p = ct.metrics.paper(gen, {structures = crystals})
+pt = ct.metrics.paper(gen, {structures = crystals})
 print(("var(lengths) %.3g  var(angles) %.3g  var(SG) %.3g  var(frac) %.3g"):format(
-  p.var_lengths, p.var_angles, p.var_sg, p.var_frac))
+  pt.var_lengths, pt.var_angles, pt.var_sg, pt.var_frac))
 local ok = {}
 for _, c in ipairs(crystals) do if c then ok[#ok + 1] = c end end
-if #ok > 0 then
-  for k, v in pairs(ct.metrics.ks(ok, ds)) do
-    if type(v) == "number" then print(("K-S %-8s %.3f"):format(k, v)) end
-  end
+ks = ct.metrics.ks(ok, ds)
+for _, k in ipairs {"a", "b", "c", "alpha", "beta", "gamma", "spacegroup", "Z"} do
+  print(("K-S %-10s %.3f"):format(k, ks[k].statistic))
 end
-print("The whole evaluation with plots: ct.report(crystals, ds, {out = 'report'})")]]},
+print("The whole evaluation with plots: ct.report(v.crystals, v.ds, {out = 'report'})")]]},
 }
 
 -- Read a line with opts.read (default io.read); nil at end of input.
@@ -96,12 +127,28 @@ local function ask(read)
   return read()
 end
 
+-- The variables the steps made, as a table that prints its names.
+local function variables(env)
+  local names = {}
+  for k in pairs(env) do names[#names + 1] = k end
+  table.sort(names)
+  return setmetatable(env, {__tostring = function()
+    return "tour variables (v = _ keeps them): " .. table.concat(names, ", ")
+  end})
+end
+
 function M.run(opts)
   opts = opts or {}
   local read = opts.read or function() return io.read("l") end
   local out = opts.out or "tour-out"
-  assert(os.execute("mkdir -p '" .. out .. "'"), "cannot create " .. out)
-  local env = setmetatable({out = out}, {__index = _G})
+  require("crystens.file").mkdirs(out)
+  -- the steps' globals go to env, not to the user's session
+  local vars = {out = out}
+  local env = setmetatable({}, {__index = function(_, k)
+    local v = vars[k]
+    if v == nil then v = _G[k] end
+    return v
+  end, __newindex = vars})
   print(("A tour of crystens in %d steps; files go to %s/. Press Enter to go on, q to stop."):
         format(#M.steps, out))
   for i, step in ipairs(M.steps) do
@@ -109,20 +156,23 @@ function M.run(opts)
     for line in (step.code .. "\n"):gmatch("(.-)\n") do print("  crystens> " .. line) end
     local answer = ask(read)
     if answer == nil or answer:match("^%s*q") then
-      print("Tour stopped. The variables of the steps so far are yours to use.")
-      break
+      print("Tour stopped. tour() returned the variables of the steps so far: v = _ keeps them.")
+      return variables(vars)
     end
     local fn, err = load(step.code, "=tour step " .. i, "t", env)
     local ok = fn and true
     if fn then ok, err = pcall(fn) end
     if not ok then print("error: " .. tostring(err)) end
   end
-  for k, v in pairs(env) do if k ~= "out" then rawset(_G, k, v) end end
-  print("\nEnd of the tour. Next: the lessons in examples/workshop/, and help().")
+  print("\nEnd of the tour. tour() returned its variables: v = _ keeps them (v.s, v.gen,\n" ..
+        "v.crystals, ...); your own globals are untouched. Next: the lessons in\n" ..
+        "examples/workshop/, and help().")
+  return variables(vars)
 end
-doc[M.run] = "tour([{out='tour-out'}]). A guided walk through crystens in the REPL: " ..
-  "encode a crystal, look at its tensor, sample from the shipped model, K-means by hand, " ..
-  "reconstruct, evaluate. Each step shows the Lua it runs and waits for Enter (q stops); " ..
-  "the variables it makes (s, t, gen, crystals, ...) stay in the session."
+doc[M.run] = "tour([{out='tour-out'}]) -> variables. A guided walk through crystens in the " ..
+  "REPL: encode a crystal, look at its tensor, sample from the shipped model, K-means by " ..
+  "hand, reconstruct, evaluate. Each step shows the Lua it runs and waits for Enter (q " ..
+  "stops). The variables the steps make (ds, s, p, t, m, gen, crystals, ...) are kept in " ..
+  "the table it returns, not in your globals: v = tour() or, after it, v = _."
 
 return M

@@ -210,9 +210,9 @@ local function run(opts)
       if sig then
         save()
         if log then log.f:close() end
-        io.stderr:write(string.format("\ntrain: %s at step %d%s\n", sig, model.step,
-                                      ckpt and ("; checkpoint saved to " .. ckpt) or ""))
-        return
+        -- the error is the one line the user sees (interrupt.catch passes it on)
+        error(string.format("train: %s at step %d%s", sig, model.step,
+                            ckpt and ("; checkpoint saved to " .. ckpt) or ""), 0)
       end
     end
   end)

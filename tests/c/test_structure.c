@@ -137,7 +137,8 @@ static void test_wrap_and_formula(void)
                       {.5, .5, .5}, {.5, 0, 0}, {0, .5, 0}, {0, 0, .5}};
     ct_structure *s = ct_structure_new(cell, 8, z, (const double (*)[3])f, NULL);
     char buf[64];
-    ok(!strcmp(ct_structure_formula(s, buf, sizeof buf), "Na4Cl4"), "formula %s", buf);
+    ok(!strcmp(ct_structure_formula(s, buf, sizeof buf), "Cl4Na4"), "formula %s (Hill order)", buf);
+    ok(!strcmp(ct_structure_reduced_formula(s, buf, sizeof buf), "Cl1Na1"), "reduced formula %s", buf);
     double want = 4 * (22.98976928 + 35.453) * 1.66053906660 / pow(5.6402, 3);
     near(ct_structure_density(s), want, 1e-9, "rock-salt density (g/cm3)");
     near(ct_structure_distance(s, 0, 4), 5.6402 * sqrt(3) / 2, 1e-12, "Na-Cl body diagonal");

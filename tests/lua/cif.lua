@@ -92,7 +92,7 @@ Cl2 0.5 0.5 -0.5
 ]]
   local s = ct.cif.parse(text)[1]
   T.eq(s.natoms, 2, "atoms after merging")
-  T.eq(s.formula, "Cs1Cl1", "formula")
+  T.eq(s.formula, "Cl1Cs1", "formula")
   T.eq(s.lattice.alpha, 90, "angles default to 90")
 end)
 
