@@ -23,7 +23,7 @@ function M.options(defaults)
     o[key] = v
     i = i + 2
   end
-  assert(os.execute("mkdir -p '" .. o.out .. "'"), "cannot create " .. o.out)
+  ct.file.mkdirs(o.out)
   return o
 end
 

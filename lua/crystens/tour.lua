@@ -100,7 +100,7 @@ function M.run(opts)
   opts = opts or {}
   local read = opts.read or function() return io.read("l") end
   local out = opts.out or "tour-out"
-  assert(os.execute("mkdir -p '" .. out .. "'"), "cannot create " .. out)
+  require("crystens.file").mkdirs(out)
   local env = setmetatable({out = out}, {__index = _G})
   print(("A tour of crystens in %d steps; files go to %s/. Press Enter to go on, q to stop."):
         format(#M.steps, out))
