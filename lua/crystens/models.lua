@@ -71,7 +71,13 @@ function Model:check_batch(batch, what, shape_only)
      or batch:size(4) ~= s then
     error(string.format("bad argument #1 to '%s' (an N×4×%d×%d tensor expected)", what, s, s), 3)
   end
-  if not self.scaler and not shape_only then
+  if not shape_only then self:need_scaler(what) end
+end
+
+-- A model saved before fit_scaler (or ct.train) has no scaler: say so
+-- before any work rather than fail on the nil when unscaling.
+function Model:need_scaler(what)
+  if not self.scaler then
     error(what .. ": the model has no scaler yet: call model:fit_scaler(data) or train with ct.train", 3)
   end
 end
@@ -205,7 +211,7 @@ function M.load(path)
   local names, ts, meta = core.load(path)
   local build = M.builders[meta.kind or ""]
   if not build then error(string.format("%s: not a crystens model (kind '%s')", path, tostring(meta.kind)), 2) end
-  local model = build(json.decode(meta.config or "{}"))
+  local model = build(require("crystens.checkpoint_config").check(path, meta.kind, json.decode(meta.config or "{}"), names, ts))
   return model:load_state(names, ts, meta, path), meta
 end
 
@@ -308,6 +314,7 @@ end
 -- Sample n tensors from the generator (eval mode: running batch-norm statistics).
 local function gan_sample(self, n, opts)
   opts = opts or {}
+  self:need_scaler("sample")
   local rng = sample_rng(opts)
   self.generator:eval()
   local ok, out = pcall(in_chunks, n, opts, function(_, count)
@@ -616,6 +623,7 @@ end
 -- ancestral sampling over all timesteps (steps absent or method="ddpm").
 function Diffusion:sample(n, opts)
   opts = opts or {}
+  self:need_scaler("sample")
   local rng = sample_rng(opts)
   local use_ema = opts.ema ~= false
   local T = self.config.timesteps

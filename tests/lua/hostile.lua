@@ -110,4 +110,69 @@ T.test("temporaries a killed writer left are removed by the next save, a live on
        "other.tmp." .. dead .. ".a1B2c3\n", "what is left")
 end)
 
+
+-- ---- Checkpoints that cannot lie about their size ---------------------------------------
+
+-- The process's peak resident memory so far, in MB.
+local function peak_mb()
+  local status = T.slurp("/proc/self/status")
+  return tonumber(status:match("VmHWM:%s*(%d+)")) / 1024
+end
+
+-- tests/fuzz/corpus/safetensors/config-*.safetensors: a GAN of 6 KB (size
+-- 16, base 1, latent 1) whose configuration says otherwise: out of bounds
+-- (latent 100000, base 20000, nres 100000, timesteps 1e9), unknown fields,
+-- wrong types, or networks larger than the weights the file holds.
+T.test("crafted checkpoint configurations are refused by field, before allocating", function()
+  local files = sh("ls " .. q(srcdir) .. "/tests/fuzz/corpus/safetensors/config-*.safetensors")
+  local n, before = 0, peak_mb()
+  for path in files:gmatch("[^\n]+") do
+    n = n + 1
+    local err = T.raises(function() ct.models.load(path) end, path .. ": ")
+    T.truthy(err:find("configuration", 1, true), err)
+  end
+  T.eq(n, 14, "crafted files")
+  T.truthy(peak_mb() - before < 100, ("peak memory grew by %.0f MB"):format(peak_mb() - before))
+end)
+
+T.test("the field named is the one that is wrong; a genuine checkpoint still loads", function()
+  local dir = srcdir .. "/tests/fuzz/corpus/safetensors/"
+  T.raises(function() ct.models.load(dir .. "config-diffusion-nres.safetensors") end,
+           "configuration field 'nres' is 100000, expected an integer from 1 to 16")
+  T.raises(function() ct.models.load(dir .. "config-diffusion-timesteps.safetensors") end,
+           "configuration field 'timesteps' is 1000000000")
+  T.raises(function() ct.models.load(dir .. "config-latent-unlike-tensors.safetensors") end,
+           "describes a 'generator' of at least 2080 weights, the file holds 171")
+  T.raises(function() ct.models.load(dir .. "config-not-object.safetensors") end,
+           "configuration is not a JSON object")
+  local m = ct.models.diffusion{size = 16, preset = "tiny"}
+  m:save(tmp .. "/tiny.safetensors")
+  T.eq(ct.models.load(tmp .. "/tiny.safetensors"):nparams(), m:nparams(), "parameters")
+  -- a new configuration field is accepted once registered
+  local cc = require "crystens.checkpoint_config"
+  local core, json = require "crystens.nn_core", require "crystens.json"
+  local names, ts, meta = core.load(tmp .. "/tiny.safetensors")
+  local cfg = json.decode(meta.config)
+  cfg.consistent = true
+  meta.config = json.encode(cfg)
+  core.save(tmp .. "/new.safetensors", names, ts, meta)
+  local saved = cc.fields["crystens.diffusion"].consistent
+  if not saved then
+    T.raises(function() ct.models.load(tmp .. "/new.safetensors") end, "unknown configuration field 'consistent'")
+  end
+  cc.fields["crystens.diffusion"].consistent = cc.boolean
+  T.truthy(ct.models.load(tmp .. "/new.safetensors"), "loads once registered")
+  cc.fields["crystens.diffusion"].consistent = saved
+end)
+
+T.test("sampling a model saved without a scaler says what to do", function()
+  local m = ct.models.gan{size = 16, base = 1, latent = 1}
+  m:save(tmp .. "/noscaler.safetensors")
+  local m2 = ct.models.load(tmp .. "/noscaler.safetensors")
+  T.raises(function() m2:sample(2) end, "sample: the model has no scaler yet: call model:fit_scaler(data)")
+  local d = ct.models.diffusion{size = 16, preset = "tiny"}
+  T.raises(function() d:sample(1, {steps = 2}) end, "sample: the model has no scaler yet")
+end)
+
+T.rmtree(tmp)
 T.done()
