@@ -95,7 +95,7 @@ end
 -- Set the learning rate of every optimizer; return the first one's.
 function Model:lr(v)
   local out
-  for _, e in ipairs(self.optims) do out = out or e[2]:lr(v) end
+  for _, e in ipairs(self.optims) do local r = e[2]:lr(v); out = out or r end
   return out
 end
 

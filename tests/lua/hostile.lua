@@ -174,5 +174,133 @@ T.test("sampling a model saved without a scaler says what to do", function()
   T.raises(function() d:sample(1, {steps = 2}) end, "sample: the model has no scaler yet")
 end)
 
+-- ---- Training: logs that survive a kill, divergence caught before a save ------------------
+
+-- What fn writes to io.stderr (ct.train's notices), and fn's pcall results.
+local function stderr_of(fn)
+  local saved, out = io.stderr, {}
+  io.stderr = {write = function(self, ...) for _, v in ipairs{...} do out[#out + 1] = v end return self end,
+               flush = function(self) return self end}
+  local res = table.pack(pcall(fn))
+  io.stderr = saved
+  return table.concat(out), table.unpack(res, 1, res.n)
+end
+
+local function tiny_data() return ct.tensor.rand({8, 4, 16, 16}, ct.tensor.rng(5)) end
+
+T.test("a training log killed with SIGKILL mid-run agrees with the checkpoint on resume", function()
+  local d = tmp .. "/killed"
+  ct.file.mkdirs(d)
+  -- the child kills itself (SIGKILL, no clean-up) inside step 23
+  T.write(d .. "/run.lua", [[
+local dir, kill_at = arg[1], tonumber(arg[2])
+local m = ct.models.diffusion{size = 16, preset = "tiny"}
+local step = m.train_step
+m.train_step = function(self, b)
+  if self.step + 1 == kill_at then
+    local pid = io.open("/proc/self/stat"):read("n")
+    os.execute("kill -9 " .. pid)
+  end
+  return step(self, b)
+end
+ct.train{model = m, data = ct.tensor.rand({8, 4, 16, 16}, ct.tensor.rng(5)), steps = 30, batch = 4,
+         every = 10, checkpoint = dir .. "/ckpt.safetensors", log = dir .. "/log.csv"}
+]])
+  os.execute(q(C) .. " " .. q(d .. "/run.lua") .. " " .. q(d) .. " 23 2>/dev/null")
+  local log = T.slurp(d .. "/log.csv")
+  T.eq(log:match("^[^\n]*"), "step,loss,samples_per_s,seconds", "header after the kill")
+  T.eq(select(2, log:gsub("\n", "")), 23, "lines after the kill (header and steps 1-22)")
+  local err = stderr_of(function()
+    os.execute(q(C) .. " " .. q(d .. "/run.lua") .. " " .. q(d) .. " 0 2> " .. q(d .. "/err"))
+  end)
+  T.truthy(T.slurp(d .. "/err"):find("train: resuming from step 20 of 30", 1, true), T.slurp(d .. "/err") .. err)
+  local cols = ct.plot.read_csv(d .. "/log.csv")
+  T.eq(table.concat(cols.names, ","), "step,loss,samples_per_s,seconds", "columns")
+  T.eq(#cols.step, 30, "rows")
+  for i = 1, 30 do T.eq(cols.step[i], i, "step of row " .. i) end
+end)
+
+T.test("a log that cannot be written stops training with an error", function()
+  local d = tmp .. "/full"
+  ct.file.mkdirs(d)
+  os.execute("ln -s /dev/full " .. q(d .. "/log.csv"))
+  local m = ct.models.diffusion{size = 16, preset = "tiny"}
+  T.raises(function()
+    ct.train{model = m, data = tiny_data(), steps = 3, batch = 4, log = d .. "/log.csv"}
+  end, "train: cannot write the log " .. d .. "/log.csv: No space left on device")
+  T.eq(sh("stat -c %F /dev/full"), "character special file\n", "/dev/full")
+end)
+
+T.test("divergence is caught before a save, in all three model families", function()
+  for _, kind in ipairs{"diffusion", "gan", "wgan"} do
+    local m = kind == "diffusion" and ct.models.diffusion{size = 16, preset = "tiny"}
+              or ct.models[kind]{size = 16, base = 8, latent = 8}
+    local ck = tmp .. "/div-" .. kind .. ".safetensors"
+    stderr_of(function()
+      ct.train{model = m, data = tiny_data(), steps = 3, batch = 4, every = 1, checkpoint = ck}
+    end)
+    m:lr(1e6)
+    local _, ok, err = stderr_of(function()
+      ct.train{model = m, data = tiny_data(), steps = 6, batch = 4, every = 1, checkpoint = ck}
+    end)
+    T.truthy(not ok, kind .. " trained on at lr = 1e6")
+    T.truthy(tostring(err):find("training diverged at step 4: the weights of", 1, true), tostring(err))
+    T.truthy(tostring(err):find("the last good checkpoint is " .. ck, 1, true), tostring(err))
+    local kept = ct.models.load(ck)
+    T.eq(kept.step, 3, kind .. ": the kept checkpoint's step")
+    for _, e in ipairs(kept.nets) do
+      local w = e[2]:flat()
+      T.truthy(w:norm() / math.sqrt(w:numel()) < 1, kind .. ": kept weights of " .. e[1])
+    end
+  end
+end)
+
+T.test("training options are checked before the first step", function()
+  local m = ct.models.diffusion{size = 16, preset = "tiny"}
+  local x = tiny_data()
+  local before = peak_mb()
+  T.raises(function() ct.train{model = m, data = x, batch = 1e8} end,
+           "bad option 'batch' to 'train' (an integer from 1 to 4096 expected, got 1")
+  T.truthy(peak_mb() - before < 50, "memory grew by " .. (peak_mb() - before) .. " MB")
+  T.raises(function() ct.train{model = m, data = x, steps = -1} end, "bad option 'steps'")
+  T.raises(function() ct.train{model = m, data = x, steps = 2.5} end, "bad option 'steps'")
+  T.raises(function() ct.train{model = m, data = x, lr = 0 / 0} end, "bad option 'lr'")
+  T.raises(function() ct.train{model = m, data = x, lr = 1e6} end, "bad option 'lr'")
+  T.raises(function() ct.train{model = m, data = x, every = -5} end, "bad option 'every'")
+  T.raises(function() ct.train{model = m, data = x:narrow(1, 0)} end, "bad option 'data' to 'train' (no rows)")
+  local y = x:clone()
+  m:fit_scaler(x)
+  y:set(0 / 0, 2, 1, 3, 3)
+  T.raises(function() ct.train{model = m, data = y, steps = 1} end,
+           "bad option 'data' to 'train' (1 of its values are NaN or infinite)")
+  T.eq(m.step, 0, "steps taken")
+end)
+
+T.test("a rerun resumes only the same configuration, and says what it does", function()
+  local ck, x = tmp .. "/rerun.safetensors", tiny_data()
+  local function run(cfg, steps)
+    local m = ct.models.diffusion(cfg)
+    local data = cfg.size == 16 and x or ct.tensor.rand{8, 4, cfg.size, cfg.size}
+    return stderr_of(function()
+      return ct.train{model = m, data = data, steps = steps, batch = 4, every = 2, checkpoint = ck}
+    end)
+  end
+  run({size = 16, preset = "tiny"}, 2)
+  local msg, ok, r = run({size = 16, preset = "tiny"}, 4)
+  T.truthy(ok, tostring(r))
+  T.truthy(msg:find("train: resuming from step 2 of 4", 1, true), msg)
+  T.eq(r.steps, 4, "steps")
+  msg, ok, r = run({size = 16, preset = "tiny"}, 4)
+  T.truthy(msg:find("train: already trained to step 4 (steps = 4): nothing to do", 1, true), msg)
+  T.eq(r.losses, nil, "losses of a run that ran no step")
+  msg, ok, r = run({size = 16, preset = "tiny", target = "v"}, 6)
+  T.truthy(not ok, "resumed another target")
+  T.truthy(tostring(r):find('was trained with target = "eps", this model has target = "v"', 1, true), tostring(r))
+  msg, ok, r = run({size = 16, preset = "compact"}, 6)
+  T.truthy(tostring(r):find("was trained with base = 8, this model has base = 16", 1, true), tostring(r))
+  msg, ok, r = run({size = 32, preset = "tiny"}, 6)
+  T.truthy(tostring(r):find("was trained with size = 16, this model has size = 32", 1, true), tostring(r))
+end)
+
 T.rmtree(tmp)
 T.done()
