@@ -98,6 +98,11 @@ static int take_result(ct_dataset *ds, ct_cif_result *r, size_t row, const char 
 {
     int rc = CT_OK;
     char buf[1024];
+    if (r->nwarnings && !ds->warning) {
+        snprintf(buf, sizeof buf, "%s: %s", where, r->warnings[0]);
+        if (!(ds->warning = strdup(buf))) rc = oom(err);
+    }
+    ds->nwarnings += r->nwarnings;
     for (size_t i = 0; i < r->nfailed && rc == CT_OK; i++) {
         snprintf(buf, sizeof buf, "block %s: %s", r->failed[i].block, r->failed[i].reason);
         rc = add_skip(ds, row, where, buf, err);
@@ -391,6 +396,7 @@ void ct_dataset_free(ct_dataset *ds)
     free(ds->props);
     free(ds->skipped);
     free(ds->columns);
+    free(ds->warning);
     free(ds->source);
     free(ds);
 }

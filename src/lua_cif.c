@@ -4,7 +4,8 @@
  *
  * read and parse are strict: a block that gives no structure raises an
  * error naming the file, the block and the reason (ct.dataset.load is the
- * lenient path that skips such blocks).
+ * lenient path that skips such blocks).  Warnings (elements guessed from
+ * atom labels) go to stderr, one line per block.
  */
 #include <string.h>
 #include <sys/stat.h>
@@ -38,6 +39,8 @@ static int push_result(lua_State *L, ct_cif_result *r, const char *source)
     if (r->nfailed)
         return luaL_error(L, "%s: block '%s': %s", source, r->failed[0].block,
                           r->failed[0].reason);
+    for (size_t i = 0; i < r->nwarnings; i++)
+        fprintf(stderr, "warning: %s: %s\n", source, r->warnings[i]);
     lua_createtable(L, (int)r->n, 0);
     for (size_t i = 0; i < r->n; i++) {
         ctL_pushstructure(L, r->items[i], NULL);

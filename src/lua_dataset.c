@@ -225,6 +225,11 @@ static int d_load(lua_State *L)
     ct_error err;
     int rc = ct_dataset_load(path, &o, &u->ds, &err);
     if (rc != CT_OK) return ctL_raise(L, &err, rc);
+    if (u->ds->nwarnings == 1)
+        fprintf(stderr, "warning: %s\n", u->ds->warning);
+    else if (u->ds->nwarnings)
+        fprintf(stderr, "warning: %zu blocks of %s were read with a warning; the first: %s\n",
+                u->ds->nwarnings, path, u->ds->warning);
     return 1;
 }
 

@@ -302,5 +302,53 @@ T.test("a rerun resumes only the same configuration, and says what it does", fun
   T.truthy(tostring(r):find("was trained with size = 16, this model has size = 32", 1, true), tostring(r))
 end)
 
+-- ---- CIF reading ------------------------------------------------------------------------------
+
+local corpus = srcdir .. "/tests/fuzz/corpus/cif/"
+
+T.test("element symbols are read whole: Og, Sg, Hs, Bh, Nh, Cn, Fl and Uuo are refused by name", function()
+  local head = "data_x\n_cell_length_a 5\n_cell_length_b 5\n_cell_length_c 5\nloop_\n" ..
+               "_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\n"
+  for sym, z in pairs{Og = 118, Sg = 106, Hs = 108, Bh = 107, Nh = 113, Cn = 112, Fl = 114, Uuo = 118} do
+    T.raises(function() ct.cif.parse(head .. sym .. " 0 0 0\n", "s.cif") end,
+             "site #1: element '" .. sym .. "' (Z = " .. z .. ") is past those crystens knows (H to Lr)")
+  end
+  T.raises(function() ct.cif.parse(head .. "Xy1 0 0 0\n", "s.cif") end, "unknown element 'Xy1'")
+  T.raises(function() ct.cif.read(corpus .. "superheavy.cif") end, "element 'Og' (Z = 118)")
+  T.eq(table.concat(ct.cif.parse(head .. "Fe3+ 0 0 0\nO2- 0.5 0.5 0.5\n", "s.cif")[1].symbols, " "),
+       "Fe O", "elements")
+end)
+
+T.test("elements come from labels as pymatgen reads them, with a warning", function()
+  local out = tmp .. "/warn.txt"
+  local script = tmp .. "/labels.lua"
+  T.write(script, "io.write(table.concat(ct.cif.read(arg[1])[1].symbols, ' '))")
+  local got = sh(q(C) .. " " .. q(script) .. " " .. q(corpus .. "labels-water.cif") .. " 2> " .. q(out))
+  T.eq(got, "Zn O O O", "hemimorphite's water read as oxygen, not tungsten")
+  T.eq(T.slurp(out), "warning: " .. corpus .. "labels-water.cif: block hemi: elements guessed from " ..
+       "atom labels (no _atom_site_type_symbol): Wat5 as O, O-H3 as O\n", "warning")
+  -- exact labels ("Zn1", "O1") give no warning
+  local plain = T.slurp(corpus .. "labels-water.cif"):gsub("Wat5", "O5"):gsub("O%-H3", "O3")
+  T.write(tmp .. "/plain.cif", plain)
+  sh(q(C) .. " " .. q(script) .. " " .. q(tmp .. "/plain.cif") .. " 2> " .. q(out))
+  T.eq(T.slurp(out), "", "warnings for exact labels")
+end)
+
+T.test("a UTF-8 byte order mark is skipped", function()
+  -- in a child: the file's labels give a warning on stderr
+  local script = T.write(tmp .. "/natoms.lua", "io.write(ct.cif.read(arg[1])[1].natoms)")
+  T.eq(sh(q(C) .. " " .. q(script) .. " " .. q(corpus .. "bom.cif") .. " 2>/dev/null"), "4", "atoms")
+end)
+
+T.test("cells of 1e10 or 1e-200 A are refused at reading, naming the value", function()
+  T.raises(function() ct.cif.read(corpus .. "cell-huge.cif") end,
+           "_cell_length_a is 1e+10 A (cells of 0.1 to 10000 A are read)")
+  T.raises(function() ct.cif.read(corpus .. "cell-tiny.cif") end, "_cell_length_a is 1e-200 A")
+  -- the same in a data set: the block is skipped with the reason
+  local ds = ct.dataset.load(corpus .. "cell-huge.cif")
+  T.eq(#ds, 0, "structures")
+  T.truthy(ds.skipped[1].reason:find("1e+10 A", 1, true), ds.skipped[1].reason)
+end)
+
 T.rmtree(tmp)
 T.done()
