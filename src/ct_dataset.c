@@ -326,7 +326,13 @@ static int load_folder(ct_dataset *ds, const ct_dataset_opts *o, ct_error *err)
             break;
         }
         snprintf(path, len, "%s/%s", ds->source, names[i]);
-        rc = load_cif_file(ds, path, names[i], i + 1, 0, o, err);
+        /* Reading a FIFO would wait for a writer forever; a folder or
+           device named .cif is no file of crystals either. */
+        struct stat st;
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+            rc = add_skip(ds, i + 1, path, "not a regular file (a FIFO, device or folder)", err);
+        else
+            rc = load_cif_file(ds, path, names[i], i + 1, 0, o, err);
         free(path);
         if (o->progress) ct_progress_update(&bar, (int64_t)i + 1, NULL);
     }

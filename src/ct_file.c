@@ -312,6 +312,14 @@ char *ct_file_read_text(const char *path, size_t max_size, size_t max_line, size
         size_t got = fread(buf + n, 1, 65536, fp);
         size_t from = n;
         n += got;
+        /* Binary data shows in the first block as a rule: refuse it then,
+           not after reading gigabytes of it. */
+        const char *nul = memchr(buf + from, '\0', got);
+        if (nul) {
+            status = ct_fail(err, CT_EFORMAT, "%s: binary data (a NUL byte at offset %zu): not "
+                             "a text file", path, (size_t)(nul - buf));
+            break;
+        }
         if (n > max_size) {
             ct_fail(err, CT_ENOMEM, "%s: over the limit of %zu bytes", path, max_size);
             status = CT_ENOMEM;

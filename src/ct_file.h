@@ -52,7 +52,8 @@ char *ct_file_read_all(const char *path, size_t max_size, size_t *size, ct_error
 
 /* As ct_file_read_all, for text: reading stops with an error naming the
    line as soon as a line (up to '\n') exceeds max_line bytes, so a file
-   that is one huge line costs about max_line bytes, not its size. */
+   that is one huge line costs about max_line bytes, not its size; and
+   as soon as a NUL byte shows (binary data), naming its offset. */
 char *ct_file_read_text(const char *path, size_t max_size, size_t max_line, size_t *size,
                         ct_error *err);
 

@@ -350,5 +350,50 @@ T.test("cells of 1e10 or 1e-200 A are refused at reading, naming the value", fun
   T.truthy(ds.skipped[1].reason:find("1e+10 A", 1, true), ds.skipped[1].reason)
 end)
 
+-- ---- Data sets ---------------------------------------------------------------------------------
+
+T.test("a FIFO in a data folder is skipped, not waited on", function()
+  local d = tmp .. "/fifo-folder"
+  ct.file.mkdirs(d)
+  os.execute("cp " .. q(corpus .. "nacl-hm.cif") .. " " .. q(d .. "/a.cif") .. " && mkfifo " .. q(d .. "/b.cif"))
+  -- in a child with a time limit: today's reader blocks forever
+  local script = T.write(tmp .. "/fifo.lua", [[
+local ds = ct.dataset.load(arg[1])
+io.write(#ds, " ", ds.skipped[1].where, ": ", ds.skipped[1].reason)]])
+  local got = sh("timeout 20 " .. q(C) .. " " .. q(script) .. " " .. q(d) .. " 2>&1")
+  T.eq(got, "1 " .. d .. "/b.cif: not a regular file (a FIFO, device or folder)", "result")
+end)
+
+T.test("ds.skipped is built once: every access is the same table", function()
+  local d = tmp .. "/skips"
+  ct.file.mkdirs(d)
+  for i = 1, 30 do T.write(d .. "/bad" .. i .. ".cif", "data_x\n_cell_length_a 5\n") end
+  local ds = ct.dataset.load(d)
+  T.eq(#ds.skipped, 30, "skipped")
+  T.truthy(rawequal(ds.skipped, ds.skipped), "ds.skipped is rebuilt at each access")
+  T.eq(ds.skipped[30].row, 30, "row")
+end)
+
+-- The peak memory (MB) of a child reading path as a data set.
+local function child_peak(path)
+  local script = T.write(tmp .. "/peak.lua", [[
+pcall(ct.dataset.load, arg[1])
+io.write(io.open("/proc/self/status"):read("a"):match("VmHWM:%s*(%d+)"))]])
+  return tonumber(sh(q(C) .. " " .. q(script) .. " " .. q(path) .. " 2>/dev/null")) / 1024
+end
+
+T.test("a binary file with newlines named .cif is refused at its first block", function()
+  -- 40 MB of NUL-and-newline, scaled down from 2 GB
+  local path = tmp .. "/binary.cif"
+  local f = assert(io.open(path, "wb"))
+  local block = string.rep("\0\n", 1 << 19)
+  for _ = 1, 40 do f:write(block) end
+  f:close()
+  T.raises(function() ct.cif.read(path) end, path .. ": binary data (a NUL byte at offset 0)")
+  local grew = child_peak(path) - child_peak(corpus .. "nacl-hm.cif")
+  os.remove(path)
+  T.truthy(grew < 10, ("reading it took %.0f MB more than a small CIF"):format(grew))
+end)
+
 T.rmtree(tmp)
 T.done()
