@@ -4,8 +4,7 @@
  *
  * read and parse are strict: a block that gives no structure raises an
  * error naming the file, the block and the reason (ct.dataset.load is the
- * lenient path that skips such blocks).  Warnings (elements guessed from
- * atom labels) go to stderr, one line per block.
+ * lenient path that skips such blocks).
  */
 #include <string.h>
 #include <sys/stat.h>
@@ -33,7 +32,8 @@ static int result_gc(lua_State *L)
 }
 
 /* Push r's structures as an array, moving them out of r; raise on the first
-   failed block. */
+   failed block.  Warnings (elements guessed from atom labels) go to stderr,
+   one line per block. */
 static int push_result(lua_State *L, ct_cif_result *r, const char *source)
 {
     if (r->nfailed)

@@ -162,6 +162,7 @@ function Log:write(step, losses, rate, seconds)
 end
 
 function Log:close()
+  if io.type(self.f) == "closed file" then return end
   local ok, err = self.f:close()
   if not ok then error(string.format("train: cannot write the log %s: %s", self.path, err), 0) end
 end
@@ -345,7 +346,7 @@ local function run(opts)
       local sig = interrupt.pending()
       if sig then
         save()
-        if log then log:close(); log = nil end
+        if log then log.f:close() end
         io.stderr:write(string.format("\ntrain: %s at step %d%s\n", sig, model.step,
                                       ckpt and ("; checkpoint saved to " .. ckpt) or ""))
         return

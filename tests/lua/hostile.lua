@@ -395,5 +395,32 @@ T.test("a binary file with newlines named .cif is refused at its first block", f
   T.truthy(grew < 10, ("reading it took %.0f MB more than a small CIF"):format(grew))
 end)
 
+-- ---- Huge crystals ----------------------------------------------------------------------------
+
+-- A crystal of n atoms on a grid 2.5 A apart (no two closer).
+local function big_crystal(n)
+  local k = math.ceil(n ^ (1 / 3))
+  local z, f = {}, {}
+  for i = 0, n - 1 do
+    z[#z + 1] = i % 3 == 0 and 8 or 14
+    f[#f + 1] = {(i % k + 0.1) / k, ((i // k) % k + 0.13) / k, (i // (k * k) + 0.27) / k}
+  end
+  return ct.structure.new{lattice = {k * 2.5, k * 2.5, k * 2.5, 90, 90, 90}, species = z, frac = f}
+end
+
+T.test("a crystal past 5000 atoms is refused at once by the quadratic analyses, naming its size", function()
+  local s = big_crystal(5001)
+  T.raises(function() s:refined() end, "a crystal of 5001 atoms is too large for a symmetry search (at most 5000 atoms)")
+  T.raises(function() s:to_cif{symmetrize = true} end, "a crystal of 5001 atoms is too large")
+  T.raises(function() ct.fingerprint.structure(s) end, "a crystal of 5001 atoms is too large for a fingerprint")
+  T.raises(function() s:distances() end, "a crystal of 5001 atoms is too large for the matrix of all distances")
+  -- s:symmetry() raises, or returns nil and the reason
+  local ok, sym, why = pcall(s.symmetry, s)
+  T.truthy(tostring(ok and why or sym):find("5001 atoms is too large", 1, true), tostring(ok and why or sym))
+  T.truthy(tostring(s):find("5001 atoms", 1, true), tostring(s))
+  -- a crystal at the limit is still analysed
+  T.truthy(ct.fingerprint.structure(big_crystal(60)), "fingerprint of 60 atoms")
+end)
+
 T.rmtree(tmp)
 T.done()
