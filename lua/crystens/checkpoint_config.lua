@@ -164,8 +164,9 @@ function M.check(path, kind, config, names, tensors)
   for _, k in ipairs(sorted_keys(config)) do
     local check = fields[k]
     if not check then
+      -- the name comes from the file: no terminal control sequence reaches the terminal
       error(string.format("%s: unknown configuration field '%s' for a %s checkpoint (known: %s)",
-                          path, k, kind, table.concat(sorted_keys(fields), ", ")), 3)
+                          path, k:gsub("[%c\127]", "?"), kind, table.concat(sorted_keys(fields), ", ")), 3)
     end
     local why = check(config[k])
     if why then

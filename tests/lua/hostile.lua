@@ -422,5 +422,28 @@ T.test("a crystal past 5000 atoms is refused at once by the quadratic analyses, 
   T.truthy(ct.fingerprint.structure(big_crystal(60)), "fingerprint of 60 atoms")
 end)
 
+-- ---- Messages --------------------------------------------------------------------------------------
+
+T.test("a .npy whose descr is spelled inside another header string is read by its real keys", function()
+  -- {'note': "'descr': '<f8', 'shape': (1,)", 'descr': '<f4', ..., 'shape': (2,)} holding 1.5, 2.5
+  local t = ct.tensor.load(srcdir .. "/tests/fuzz/corpus/npy/descr-in-string.npy")
+  T.eq(table.concat(t:shape(), "x"), "2", "shape")
+  T.eq(t:get(1), 1.5, "first value")
+  T.eq(t:get(2), 2.5, "second value")
+end)
+
+T.test("names from files reach messages without terminal control sequences", function()
+  local path = srcdir .. "/tests/fuzz/corpus/safetensors/escape-name.safetensors"
+  local err = T.raises(function() require("crystens.nn_core").load(path) end, "has dtype F64")
+  T.truthy(not err:find("[%c\127]") and not err:find("\194[\128-\159]"), "control bytes in: " .. err)
+  T.truthy(err:find("'?[2J?[31mred??'", 1, true), err)
+end)
+
+T.test("cif.write into a folder it cannot make says why", function()
+  local s = ct.cif.read(corpus .. "nacl-hm.cif")[1]
+  T.raises(function() ct.cif.write({s}, tmp .. "/no/such/") end,
+           tmp .. "/no/such/: cannot create the folder: No such file or directory")
+end)
+
 T.rmtree(tmp)
 T.done()
