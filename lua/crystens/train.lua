@@ -236,7 +236,9 @@ local function resume(model, path, steps)
       if not seen[k] and k ~= "scaler" then seen[k] = true; keys[#keys + 1] = k end
     end
   end
-  table.sort(keys)
+  -- a preset names many fields at once: say it first
+  table.sort(keys, function(a, b) return (a == "preset") ~= (b == "preset") and a == "preset" or
+                                         (a ~= "preset" and b ~= "preset" and a < b) end)
   for _, k in ipairs(keys) do
     local a, b = json.encode(saved[k]), json.encode(model.config[k])
     if a ~= b then

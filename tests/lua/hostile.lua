@@ -255,6 +255,23 @@ T.test("divergence is caught before a save, in all three model families", functi
   end
 end)
 
+T.test("a loss that jumps a thousandfold stops training before the save", function()
+  local m = ct.models.diffusion{size = 16, preset = "tiny"}
+  local step = m.train_step
+  m.train_step = function(self, b)
+    local r = step(self, b)
+    if self.step == 15 then r.loss = 5000 end   -- a loss of about 1 until then
+    return r
+  end
+  local ck = tmp .. "/jump.safetensors"
+  local _, ok, err = stderr_of(function()
+    ct.train{model = m, data = tiny_data(), steps = 20, batch = 4, every = 1, checkpoint = ck}
+  end)
+  T.truthy(not ok and tostring(err):find("training diverged at step 15: loss 'loss' jumped to 5000", 1, true),
+           tostring(err))
+  T.eq(ct.models.load(ck).step, 14, "the kept checkpoint's step")
+end)
+
 T.test("training options are checked before the first step", function()
   local m = ct.models.diffusion{size = 16, preset = "tiny"}
   local x = tiny_data()
@@ -297,6 +314,9 @@ T.test("a rerun resumes only the same configuration, and says what it does", fun
   T.truthy(not ok, "resumed another target")
   T.truthy(tostring(r):find('was trained with target = "eps", this model has target = "v"', 1, true), tostring(r))
   msg, ok, r = run({size = 16, preset = "compact"}, 6)
+  T.truthy(tostring(r):find('was trained with preset = "tiny", this model has preset = "compact"', 1, true),
+           tostring(r))
+  msg, ok, r = run({size = 16, preset = "tiny", base = 16, groups = 4}, 6)
   T.truthy(tostring(r):find("was trained with base = 8, this model has base = 16", 1, true), tostring(r))
   msg, ok, r = run({size = 32, preset = "tiny"}, 6)
   T.truthy(tostring(r):find("was trained with size = 16, this model has size = 32", 1, true), tostring(r))
