@@ -12,7 +12,10 @@
 -- field; a new configuration field is registered by adding a line there:
 --
 --   cc.fields["crystens.diffusion"].consistent = cc.boolean
---   cc.fields["crystens.diffusion"].species = cc.integer(1, 103)
+--   cc.fields["crystens.diffusion"].species = cc.one_of("atom", "periodic")
+--
+-- A field that changes the size of a network also belongs in least_weights
+-- below, which bounds the weights a configuration implies.
 local M = {}
 
 -- Checkers: each returns nil when v is acceptable, else what was expected.
@@ -89,7 +92,9 @@ M.fields = {
   ["crystens.wgan"] = wgan,
   ["crystens.diffusion"] = {
     size = size,
-    preset = M.one_of("default", "small", "compact", "fast", "tiny"),
+    preset = M.one_of("default", "small", "compact", "fast", "tiny", "atoms"),
+    arch = M.one_of("unet", "atoms"),
+    depth = M.integer(1, 64),
     base = M.integer(1, 1024),
     mults = M.list(8, M.integer(1, 16), 1),
     nres = M.integer(1, 16),
@@ -102,6 +107,8 @@ M.fields = {
     lr = M.number(0, 1e9),
     ema = M.number(0, 1),
     clip = M.number(0, 1e9),
+    consistent = M.boolean,
+    min_snr = M.number(0, 1e6),
   },
 }
 
@@ -133,7 +140,11 @@ local function width(cfg, i) return math.min(cfg.base * 2 ^ (i - 1), 512) // 1 e
 -- Fewest weights each network of a configuration can have (counting only
 -- the largest layers, with the smallest kernels any variant uses).
 local function least_weights(kind, cfg)
-  if kind == "crystens.diffusion" then
+  if kind == "crystens.diffusion" and cfg.arch == "atoms" then
+    -- depth blocks, each a residual block of two 3×3 convolutions
+    local base = cfg.base or 128
+    return {unet = (cfg.depth or 4) * 18 * base * base}, "base and depth"
+  elseif kind == "crystens.diffusion" then
     local base, nres, p = cfg.base or 64, cfg.nres or 2, cfg.patch or 1
     -- conv_in, then each level's blocks: at least one 3×3 convolution of
     -- its width in and out per block

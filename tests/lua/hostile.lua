@@ -153,16 +153,13 @@ T.test("the field named is the one that is wrong; a genuine checkpoint still loa
   local core, json = require "crystens.nn_core", require "crystens.json"
   local names, ts, meta = core.load(tmp .. "/tiny.safetensors")
   local cfg = json.decode(meta.config)
-  cfg.consistent = true
+  cfg.novel = 3
   meta.config = json.encode(cfg)
   core.save(tmp .. "/new.safetensors", names, ts, meta)
-  local saved = cc.fields["crystens.diffusion"].consistent
-  if not saved then
-    T.raises(function() ct.models.load(tmp .. "/new.safetensors") end, "unknown configuration field 'consistent'")
-  end
-  cc.fields["crystens.diffusion"].consistent = cc.boolean
+  T.raises(function() ct.models.load(tmp .. "/new.safetensors") end, "unknown configuration field 'novel'")
+  cc.fields["crystens.diffusion"].novel = cc.integer(1, 5)
   T.truthy(ct.models.load(tmp .. "/new.safetensors"), "loads once registered")
-  cc.fields["crystens.diffusion"].consistent = saved
+  cc.fields["crystens.diffusion"].novel = nil
 end)
 
 T.test("sampling a model saved without a scaler says what to do", function()
