@@ -27,15 +27,20 @@ function M.options(defaults)
   return o
 end
 
--- The crystals of a data file ("sample": the shipped sample) that fit in
--- an S×S tensor, encoded (raw units).
-function M.data(size, path)
-  if path == nil or path == "sample" then path = ct.datadir .. "/sample/mpts_52_val_sample.csv" end
-  local ds = ct.dataset.load(path, {max_atoms = size - 12})
+-- The crystals of one or more data files (comma-separated; "sample": the
+-- shipped sample) that fit in an S×S tensor, encoded (raw units) with the
+-- given species encoding ("z", the paper's, by default).
+function M.data(size, paths, species)
+  if paths == nil or paths == "sample" then paths = ct.datadir .. "/sample/mpts_52_val_sample.csv" end
   local crystals = {}
-  for i = 1, #ds do if ds[i].natoms <= size - 12 then crystals[#crystals + 1] = ds[i] end end
-  local data = ct.crystens.encode(crystals, {size = size})
-  print(("%d crystals of %s fit at S=%d: %s"):format(#crystals, path, size, tostring(data)))
+  for path in paths:gmatch("[^,]+") do
+    local ds = ct.dataset.load(path, {max_atoms = size - 12})
+    local before = #crystals
+    for i = 1, #ds do if ds[i].natoms <= size - 12 then crystals[#crystals + 1] = ds[i] end end
+    print(("%d crystals of %s fit at S=%d"):format(#crystals - before, path, size))
+  end
+  local data = ct.crystens.encode(crystals, {size = size, species = species or "z"})
+  print(("training on %d crystals: %s"):format(#crystals, tostring(data)))
   return data
 end
 
@@ -43,7 +48,7 @@ end
 -- losses, sample o.samples tensors with sample_opts and save them.
 function M.run(model, o, sample_opts)
   print(("%s: %d parameters"):format(model.kind, model:nparams()))
-  local r = ct.train{model = model, data = M.data(model.config.size, o.data), steps = o.steps, batch = o.batch,
+  local r = ct.train{model = model, data = M.data(model.config.size, o.data, o.species), steps = o.steps, batch = o.batch,
                      seed = 1, checkpoint = o.out .. "/ckpt.safetensors", every = 100,
                      log = o.out .. "/log.csv", decay = o.decay}
   -- a rerun with nothing left to train ran no step (ct.train said so)

@@ -16,7 +16,10 @@ local ct = require "crystens"
 
 local o = common.options{steps = 300, size = 32, preset = "small", batch = 16, samples = 16,
                          out = "run/diffusion", data = "sample", export = "", target = "v",
-                         decay = "cosine", base = 0}
+                         decay = "cosine", base = 0, species = "periodic", consistent = "yes",
+                         snr = 5}
 -- --base 0 keeps the preset's width
+if o.consistent ~= "yes" and o.consistent ~= "no" then error("--consistent wants yes or no", 0) end
 common.run(ct.models.diffusion{size = o.size, preset = o.preset, target = o.target,
-                               base = o.base > 0 and o.base or nil}, o, {steps = 50, eta = 0, seed = 1})
+                               base = o.base > 0 and o.base or nil, consistent = o.consistent == "yes",
+                               min_snr = o.snr}, o, {steps = 50, eta = 0, seed = 1})

@@ -19,6 +19,7 @@ void ct_crystens_defaults(ct_crystens_opts *o)
     o->sort = 1;
     o->symprec = CT_SYMPREC;
     o->declared = 0;
+    o->species = CT_CRYSTENS_SPECIES_Z;
 }
 
 void ct_crystens_paper(ct_crystens_opts *o)
@@ -29,6 +30,36 @@ void ct_crystens_paper(ct_crystens_opts *o)
     o->sort = 0;
     o->symprec = 0.01;
     o->declared = 0;
+    o->species = CT_CRYSTENS_SPECIES_Z;
+}
+
+int ct_crystens_column(int z)
+{
+    /* first Z of each period and where its d- and p-blocks begin */
+    static const int start[8] = {1, 3, 11, 19, 37, 55, 87, 119};
+    if (z < 1 || z > CT_MAX_Z) return 0;
+    if (z == 1) return 1;
+    if (z == 2) return 32;
+    int p = 1;
+    while (p < 7 && z >= start[p + 1]) p++;
+    int k = z - start[p];                 /* 0-based position in its period */
+    int len = start[p + 1] - start[p];    /* 8, 18 or 32 elements */
+    if (k < 2) return k + 1;              /* s-block */
+    if (len == 8) return 27 + (k - 2);    /* p-block of periods 2, 3 */
+    if (len == 18) return k < 12 ? 17 + (k - 2) : 27 + (k - 12);
+    return k < 16 ? 3 + (k - 2) : k < 26 ? 17 + (k - 16) : 27 + (k - 26);
+}
+
+int ct_crystens_species(double z, double column)
+{
+    int best = 1;
+    double bd = INFINITY;
+    for (int e = 1; e <= CT_MAX_Z; e++) {
+        if (!ct_element_symbol(e)) continue;
+        double dz = (z - e) / 3, dc = column - ct_crystens_column(e), d = dz * dz + dc * dc;
+        if (d < bd) bd = d, best = e;
+    }
+    return best;
 }
 
 static int check_opts(const ct_crystens_opts *o, ct_error *err)
@@ -74,13 +105,13 @@ ct_structure *ct_crystens_prepare(const ct_structure *s, const ct_crystens_opts 
 }
 
 /* The header values of atom j, rows 0..11. */
-static void header_values(const ct_structure *s, int j, double v[CT_CRYSTENS_HEADER])
+static void header_values(const ct_structure *s, int j, int species, double v[CT_CRYSTENS_HEADER])
 {
     v[CT_CRYSTENS_Z] = s->z[j];
     for (int k = 0; k < 3; k++) v[CT_CRYSTENS_X + k] = s->frac[j][k];
     for (int k = 0; k < 6; k++) v[CT_CRYSTENS_A + k] = s->cell[k];
     v[CT_CRYSTENS_SG] = s->spacegroup;
-    v[CT_CRYSTENS_PAD] = 0;
+    v[CT_CRYSTENS_PAD] = species == CT_CRYSTENS_SPECIES_PERIODIC ? ct_crystens_column(s->z[j]) : 0;
 }
 
 void ct_crystens_layer0(const ct_structure *s, int fractional, double *d)
@@ -115,7 +146,7 @@ static int fill(const ct_structure *p, const ct_crystens_opts *o, int zeroed, fl
     if (!zeroed) memset(out, 0, 4 * plane * sizeof *out);
     for (int j = 0; j < n; j++) {
         double v[CT_CRYSTENS_HEADER];
-        header_values(p, j, v);
+        header_values(p, j, o->species, v);
         for (int l = 0; l < 4; l++)
             for (int r = 0; r < H; r++) {
                 out[l * plane + (size_t)r * S + H + j] = (float)v[r];

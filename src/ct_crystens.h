@@ -5,7 +5,9 @@
  *
  *   header band, rows/columns 0..11, the same in all 4 layers and symmetric:
  *     (r, 12+j) = (12+j, r) = Z_j, x_j, y_j, z_j, a, b, c, α, β, γ, SG, 0
- *     for r = 0..11; the 12×12 corner and empty atom slots are 0
+ *     for r = 0..11; the 12×12 corner and empty atom slots are 0; with
+ *     the periodic species encoding row 11 holds the atom's column in the
+ *     32-column periodic table instead of the padding 0 (see below)
  *   interatomic block, rows/columns 12..S-1:
  *     layer 0     distance between atoms i and j (Å, minimum image; or the
  *                 original code's non-periodic fractional norm)
@@ -23,6 +25,17 @@
  * structure (float32 precision).  The "paper" preset (ct_crystens_paper)
  * keeps the file's cell and order and uses fractional layer-0 distances, as
  * the original code did.
+ *
+ * Species encodings.  The paper stores Z alone, one scalar whose elements
+ * lie 1/93 of its range apart: a generator must hit Z to ±0.5 to name the
+ * right element, and a near miss lands on an unrelated one.  The periodic
+ * encoding (species = CT_CRYSTENS_SPECIES_PERIODIC, a crystens choice) also
+ * writes the long-form periodic-table column (1-32, f-block inline) into
+ * the padding row.  Elements of one column lie 8 to 32 apart in Z, so with
+ * the column known Z needs only to land within a few units; and a column
+ * error lands on a chemical neighbour.  Z stays in row 0, so everything that
+ * reads Z (decode, metrics, pictures) is unchanged; reconstruction picks per
+ * atom the element nearest to both (ct_crystens_species).
  *
  * Decoding reads the averages of the header copies and reports how far the
  * copies, the directional graphs and layer 0 stray from them; it is meant
@@ -47,8 +60,12 @@ enum {
     CT_CRYSTENS_Z, CT_CRYSTENS_X, CT_CRYSTENS_Y, CT_CRYSTENS_ZC,
     CT_CRYSTENS_A, CT_CRYSTENS_B, CT_CRYSTENS_C,
     CT_CRYSTENS_ALPHA, CT_CRYSTENS_BETA, CT_CRYSTENS_GAMMA,
-    CT_CRYSTENS_SG, CT_CRYSTENS_PAD
+    CT_CRYSTENS_SG, CT_CRYSTENS_PAD,
+    CT_CRYSTENS_COLUMN = CT_CRYSTENS_PAD   /* the periodic encoding's use of it */
 };
+
+/* What represents an atom's species (see above). */
+enum { CT_CRYSTENS_SPECIES_Z, CT_CRYSTENS_SPECIES_PERIODIC };
 
 typedef struct {
     int size;          /* S: tensors are 4×S×S and hold S-12 atoms (64) */
@@ -57,7 +74,17 @@ typedef struct {
     int sort;          /* order atoms by Z, x, y, z; 0 keeps the file's (1) */
     double symprec;    /* spglib tolerance (Å) for the space group (0.1) */
     int declared;      /* take the group the CIF declared, not spglib's (0) */
+    int species;       /* CT_CRYSTENS_SPECIES_Z (the paper's) or _PERIODIC */
 } ct_crystens_opts;
+
+/* The long-form (32-column) periodic-table column of element z: H 1, He 32,
+   Li 1, B 27, Sc 17, La 3, Lu 17; 0 for no element. */
+int ct_crystens_column(int z);
+
+/* The element nearest to an averaged (Z, column) pair: the smallest
+   ((z - Z_e)/3)² + (column - column_e)², elements 1..CT_MAX_Z; the weights
+   match the ranges the two rows are scaled from (about 93 and 31). */
+int ct_crystens_species(double z, double column);
 
 /* Fill o with the crystens defaults. */
 void ct_crystens_defaults(ct_crystens_opts *o);

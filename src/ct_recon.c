@@ -19,7 +19,8 @@ void ct_recon_defaults(ct_recon_opts *o)
 {
     *o = (ct_recon_opts){.k_species = 0, .k_coords = 0, .occupancy = 0.5,
                          .sep = CT_KMEANS_SEP, .coord_sep = 2, .plain_vote = 0, .fractional = 0, .symmetry = 1,
-                         .symprec = CT_SYMPREC, .symmetrize = 0};
+                         .symprec = CT_SYMPREC, .symmetrize = 0,
+                         .species = CT_RECON_SPECIES_AUTO, .min_distance = 0.5};
 }
 
 typedef struct {
@@ -81,15 +82,17 @@ typedef struct {
     int *slot;           /* their slot indices */
     double cell[6];
     double *zbar;        /* averaged Z */
+    double *cbar;        /* averaged periodic column (row 11) */
     int *z;              /* Z after K-means */
     double (*xh)[3];     /* header coordinates */
     double (*xv)[3];     /* voted, then snapped coordinates */
+    double (*xs)[3];     /* voted coordinates before the snap */
     double coord_se;     /* standard error of a voted coordinate */
 } work;
 
 static void work_free(work *w)
 {
-    free(w->slot), free(w->zbar), free(w->z), free(w->xh), free(w->xv);
+    free(w->slot), free(w->zbar), free(w->cbar), free(w->z), free(w->xh), free(w->xv), free(w->xs);
 }
 
 static int check_finite(const view *v, ct_error *err)
@@ -130,7 +133,7 @@ static int pick_slots(work *w, int nslots, const double *m, double *tmp, ct_erro
             if (g[q] > 0) e += fmin(fmax(m[j * 7 + q] / g[q], 0), 1);
         e /= 7;
         margin = fmin(margin, fabs(e - occ) / scale);
-        if (e >= occ) w->slot[w->n++] = j;
+        if (e >= occ && m[j * 7] >= 0.5) w->slot[w->n++] = j;
     }
     w->d->occupancy_margin = margin;
     w->d->natoms = w->n;
@@ -185,6 +188,7 @@ static void read_atoms(work *w)
     double ssz = 0, ssx = 0;
     for (int i = 0; i < w->n; i++) {
         w->zbar[i] = copies_mean(&w->v, CT_CRYSTENS_Z, w->slot[i]);
+        w->cbar[i] = copies_mean(&w->v, CT_CRYSTENS_COLUMN, w->slot[i]);
         ssz += copies_ss(&w->v, CT_CRYSTENS_Z, w->slot[i], w->zbar[i]);
         for (int k = 0; k < 3; k++) {
             double ss;
@@ -234,9 +238,37 @@ static void vote(work *w)
     w->d->coord_delta = delta / (3.0 * n);
 }
 
-/* Step 5: K-means on the averaged Z. */
+/* Step 5, per atom: each averaged Z rounded on its own, or with the
+   periodic encoding the element nearest to its (Z, column). */
+static int round_species(work *w, ct_error *err)
+{
+    int distinct = 0;
+    double cols = 0;
+    for (int i = 0; i < w->n; i++) cols += w->cbar[i];
+    w->d->species_per_atom = 1;
+    w->d->periodic = cols / w->n >= 0.5;
+    for (int i = 0; i < w->n; i++) {
+        double c = w->zbar[i];
+        if (w->d->periodic && c > 0 && c < 1000) w->z[i] = ct_crystens_species(c, w->cbar[i]);
+        else w->z[i] = fabs(c) < 1000 ? (int)lround(c) : 0;
+        if (!ct_element_symbol(w->z[i]))
+            return ct_fail(err, CT_EINVAL, "atom %d: Z = %.4g is no element", i + 1, c);
+        int seen = 0;
+        for (int k = 0; k < i && !seen; k++) seen = w->z[k] == w->z[i];
+        distinct += !seen;
+    }
+    w->d->k_species = distinct;
+    return CT_OK;
+}
+
+/* Step 5: K-means on the averaged Z, or per atom where the copies agree. */
 static int cluster_species(work *w, ct_error *err)
 {
+    int mode = w->o->species;
+    if (!w->o->k_species && (mode == CT_RECON_SPECIES_ATOM ||
+                             (mode == CT_RECON_SPECIES_AUTO &&
+                              w->d->spread_z / sqrt(8.0) < CT_RECON_Z_AGREE)))
+        return round_species(w, err);
     ct_kmeans_params p;
     ct_kmeans_params_init(&p);
     p.integer = 1;
@@ -353,6 +385,7 @@ static int cluster_coords(work *w, ct_error *err)
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
     memcpy(before, x, (size_t)m * sizeof *x);
+    memcpy(&w->xs[0][0], x, (size_t)m * sizeof *x);
     double tol = w->o->coord_sep * fmax(w->coord_se, CT_RECON_COORD_FLOOR);
     int k = w->o->k_coords ? snap_fixed(x, m, w->o->k_coords, err) : snap_runs(x, m, tol, s, s + m, u, stack);
     for (int t = 0; t < m; t++)
@@ -360,6 +393,71 @@ static int cluster_coords(work *w, ct_error *err)
     free(before), free(u), free(s), free(stack);
     w->d->k_coords = k;
     return k < 0 ? CT_EINVAL : CT_OK;
+}
+
+/* The shortest distance between two of the n atoms at x (ignoring the
+   ones marked dropped), and that pair. */
+static double closest(const double cell[6], int n, const int *z, const double (*x)[3],
+                      const unsigned char *dropped, int *pi, int *pj, ct_error *err)
+{
+    ct_structure *s = ct_structure_new(cell, n, z, x, err);
+    if (!s) return -1;
+    double best = INFINITY;
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++) {
+            if (dropped[i] || dropped[j]) continue;
+            double d = ct_structure_distance(s, i, j);
+            if (d < best) best = d, *pi = i, *pj = j;
+        }
+    ct_structure_free(s);
+    return best;
+}
+
+/* Step 6b: no collision invented by the snap; same-element collisions
+   merged, others fail the item. */
+static int resolve_collisions(work *w, ct_error *err)
+{
+    double lim = w->o->min_distance;
+    int n = w->n, i = 0, j = 0;
+    unsigned char *dropped = calloc((size_t)n, 1);
+    if (!dropped) return ct_fail(err, CT_ENOMEM, "out of memory");
+    double d = closest(w->cell, n, w->z, (const double (*)[3])w->xv, dropped, &i, &j, err);
+    if (d >= 0 && d < lim && w->d->snap_max > 0) {
+        double before = closest(w->cell, n, w->z, (const double (*)[3])w->xs, dropped, &i, &j, err);
+        if (before >= 0 && before > d) {
+            memcpy(w->xv, w->xs, (size_t)n * sizeof *w->xv);
+            w->d->snap_reverted = 1;
+            d = before;
+        } else {
+            closest(w->cell, n, w->z, (const double (*)[3])w->xv, dropped, &i, &j, err);
+        }
+    }
+    while (d >= 0 && d < lim) {
+        if (w->z[i] != w->z[j]) {
+            ct_fail(err, CT_EINVAL, "atoms %d (%s) and %d (%s) are %.3g Å apart, closer than %g Å",
+                    i + 1, ct_element_symbol(w->z[i]), j + 1, ct_element_symbol(w->z[j]), d, lim);
+            free(dropped);
+            return CT_EINVAL;
+        }
+        dropped[j] = 1;
+        w->d->merged++;
+        d = closest(w->cell, n, w->z, (const double (*)[3])w->xv, dropped, &i, &j, err);
+    }
+    if (d < 0) {
+        free(dropped);
+        return CT_EINVAL;
+    }
+    int k = 0;
+    for (int t = 0; t < n; t++)
+        if (!dropped[t]) {
+            w->slot[k] = w->slot[t], w->z[k] = w->z[t], w->zbar[k] = w->zbar[t];
+            memcpy(w->xv[k], w->xv[t], sizeof w->xv[k]);
+            k++;
+        }
+    w->n = k;
+    w->d->min_distance = isinf(d) ? (double)NAN : d;   /* one atom: no pair */
+    free(dropped);
+    return CT_OK;
 }
 
 /* Table 2's ΣΔPDM/atom: the result's layer 0 against the tensor's. */
@@ -415,10 +513,12 @@ static int work_alloc(work *w, ct_error *err)
     size_t ns = (size_t)(w->v.S - HB);
     w->slot = malloc(ns * sizeof *w->slot);
     w->zbar = malloc(ns * sizeof *w->zbar);
+    w->cbar = malloc(ns * sizeof *w->cbar);
     w->z = malloc(ns * sizeof *w->z);
     w->xh = malloc(ns * sizeof *w->xh);
     w->xv = malloc(ns * sizeof *w->xv);
-    if (w->slot && w->zbar && w->z && w->xh && w->xv) return CT_OK;
+    w->xs = malloc(ns * sizeof *w->xs);
+    if (w->slot && w->zbar && w->cbar && w->z && w->xh && w->xv && w->xs) return CT_OK;
     return ct_fail(err, CT_ENOMEM, "out of memory");
 }
 
@@ -438,7 +538,8 @@ ct_structure *ct_recon(const float *t, int size, const ct_recon_opts *o, ct_reco
         count_atoms(&w, err) == CT_OK && read_globals(&w, err) == CT_OK) {
         read_atoms(&w);
         vote(&w);
-        if (cluster_species(&w, err) == CT_OK && cluster_coords(&w, err) == CT_OK)
+        if (cluster_species(&w, err) == CT_OK && cluster_coords(&w, err) == CT_OK &&
+            (w.o->min_distance <= 0 || resolve_collisions(&w, err) == CT_OK))
             s = build(&w, err);
     }
     work_free(&w);

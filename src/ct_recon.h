@@ -17,7 +17,10 @@
  *     of the candidates' lattice averages gives reference values g_r.  The
  *     evidence of slot j is (clamp(Z_j) + sum_r clamp(m_rj / g_r)) / 7 over
  *     Z and the six lattice rows (clamp to [0, 1]); a slot is an atom when
- *     its evidence is >= occupancy (0.5), wherever it lies.  The margin is
+ *     its evidence is >= occupancy (0.5), wherever it lies, and its Z
+ *     average is at least 0.5 (a slot whose Z names no element is empty:
+ *     consistent tensors carry every lattice copy in the slots the scaler
+ *     calls occupied, including those whose Z lies below the data's range).  The margin is
  *     the smallest |evidence - occupancy| / occupancy over all slots: 1 for
  *     an exact tensor, near 0 when some slot is a toss-up.
  *  2. Globals: the 8A copies of a, b, c, α, β, γ and SG are averaged; SG is
@@ -63,6 +66,22 @@
  *     many (it snaps half the true coincidences only).
  *     Fixed K (k_coords > 0) is the paper's mode: one exact 1-D K-means over
  *     the 3A values in [0, 1), not periodic, as scikit-learn saw them.
+ *     Species per atom: when the Z copies agree (their standard error
+ *     spread_z / sqrt(8) below CT_RECON_Z_AGREE, as in the tensors of a
+ *     consistent model, ct_consist.h) pooling the atoms into clusters only
+ *     loses information, so each atom's averaged Z is rounded on its own
+ *     (species = "auto"; "atom" always, "kmeans" never).  Fixed K always
+ *     clusters.  A tensor of the periodic species encoding (row 11 holds
+ *     columns, ct_crystens.h) names each atom's element by the nearest
+ *     (Z, column) pair instead of the rounded Z.
+ *  6b. Collisions.  Snapping must never put atoms on top of each other: if
+ *     after step 6 two atoms are closer than min_distance (0.5 Å, the
+ *     structural-validity bound) that were not before, the snap is undone
+ *     for the whole crystal (snap_reverted).  Pairs that are still closer
+ *     are the generator's: atoms of the same element are merged (the later
+ *     slot dropped, counted in merged), atoms of different elements fail
+ *     the item with both named and their distance.  min_distance = 0 keeps
+ *     every atom where it lands.
  *  7. The structure (coordinates wrapped into [0, 1)), its spacegroup field
  *     the carried group; with symmetry set spglib's group of the result is
  *     reported, and with symmetrize set the result is replaced by spglib's
@@ -89,6 +108,12 @@
 /* Floors of the noise estimates of automatic K: float32 rounding of an
    exact tensor stays far below them, real neighbouring values far above. */
 #define CT_RECON_Z_FLOOR 0.01
+
+/* Standard error of the averaged Z below which species are read per atom
+   (species = "auto"): a tenth of the gap between two elements. */
+#define CT_RECON_Z_AGREE 0.05
+
+enum { CT_RECON_SPECIES_AUTO, CT_RECON_SPECIES_ATOM, CT_RECON_SPECIES_KMEANS };
 #define CT_RECON_COORD_FLOOR 1e-7
 
 typedef struct {
@@ -102,6 +127,8 @@ typedef struct {
     int symmetry;       /* report spglib's group of the result (1) */
     double symprec;     /* spglib tolerance in Å (0.1) */
     int symmetrize;     /* return spglib's refined cell instead (0) */
+    int species;        /* CT_RECON_SPECIES_*: per atom or clustered (auto) */
+    double min_distance;/* closer atoms are merged or fail the item, Å (0.5) */
 } ct_recon_opts;
 
 /* What reconstruction saw; the spreads are RMS deviations of the copies from
@@ -118,6 +145,12 @@ typedef struct {
     double pdm_delta;         /* Table 2 ΣΔPDM/atom: Σ|d(result) - layer 0| / A */
     double snap_max;          /* largest coordinate move by the K-means snap */
     int k_species, k_coords;  /* K used */
+    int species_per_atom;     /* 1 when species were read per atom */
+    int periodic;             /* 1 when they were read from (Z, column) */
+    int snap_reverted;        /* 1 when the coordinate snap was undone (step 6b) */
+    int merged;               /* atoms merged into an atom of their element (6b) */
+    double min_distance;      /* shortest interatomic distance of the result, Å
+                                 (NaN for one atom; 0 when step 6b did not run) */
 } ct_recon_diag;
 
 /* Fill o with the defaults. */

@@ -7,7 +7,7 @@
 #include "ct_scale.h"
 
 const char *const ct_scale_names[CT_SCALE_NQ] = {
-    "Z", "coord", "length", "angle", "sg", "dist", "delta"
+    "Z", "coord", "length", "angle", "sg", "dist", "delta", "column"
 };
 
 /* Quantity of each header row; -1 for the padding row. */
@@ -31,18 +31,24 @@ static void occupancy(const float *t, int S, double threshold, unsigned char *oc
     }
 }
 
+/* The quantity of header row r: the padding row is one only with column. */
+static int row_q(int r, int column)
+{
+    return r == CT_CRYSTENS_COLUMN && column ? CT_SCALE_COLUMN : header_q[r];
+}
+
 /* The quantity at (layer l, row r, column c), or -1 where nothing lives. */
-static int quantity(int l, int r, int c, const unsigned char *occ)
+static int quantity(int l, int r, int c, const unsigned char *occ, int column)
 {
     int H = CT_CRYSTENS_HEADER;
     if (r < H && c < H) return -1;
-    if (r < H) return occ[c - H] ? header_q[r] : -1;
-    if (c < H) return occ[r - H] ? header_q[c] : -1;
+    if (r < H) return occ[c - H] ? row_q(r, column) : -1;
+    if (c < H) return occ[r - H] ? row_q(c, column) : -1;
     if (!occ[r - H] || !occ[c - H]) return -1;
     return l == 0 ? CT_SCALE_DIST : CT_SCALE_DELTA;
 }
 
-static void coefficients(const ct_scale *sc, double *a, double *b)
+void ct_scale_coefficients(const ct_scale *sc, double *a, double *b)
 {
     for (int q = 0; q < CT_SCALE_NQ; q++) {
         a[q] = (CT_SCALE_HI - CT_SCALE_LO) / (sc->max[q] - sc->min[q]);
@@ -58,13 +64,13 @@ static void map_one(const ct_scale *sc, const float *in, float *out, int inverse
     size_t plane = (size_t)S * S;
     unsigned char occ[4096];
     double a[CT_SCALE_NQ], b[CT_SCALE_NQ];
-    coefficients(sc, a, b);
+    ct_scale_coefficients(sc, a, b);
     occupancy(in, S, inverse ? (CT_SCALE_EMPTY + CT_SCALE_LO) / 2 : 0.5, occ);
     for (int l = 0; l < 4; l++)
         for (int r = 0; r < S; r++)
             for (int c = 0; c < S; c++) {
                 size_t k = l * plane + (size_t)r * S + c;
-                int q = quantity(l, r, c, occ);
+                int q = quantity(l, r, c, occ, sc->column);
                 if (q < 0) out[k] = inverse ? 0.0f : (float)CT_SCALE_EMPTY;
                 else if (inverse) out[k] = (float)(((double)in[k] - b[q]) / a[q]);
                 else out[k] = (float)(a[q] * (double)in[k] + b[q]);
@@ -88,7 +94,8 @@ int ct_scale_check(const ct_scale *sc, ct_error *err)
     if (sc->size <= CT_CRYSTENS_HEADER || sc->size > 4096)
         return ct_fail(err, CT_EINVAL, "scaler size %d is not in 13..4096", sc->size);
     for (int q = 0; q < CT_SCALE_NQ; q++)
-        if (!isfinite(sc->min[q]) || !isfinite(sc->max[q]) || !(sc->min[q] < sc->max[q]))
+        if ((q != CT_SCALE_COLUMN || sc->column) &&
+            (!isfinite(sc->min[q]) || !isfinite(sc->max[q]) || !(sc->min[q] < sc->max[q])))
             return ct_fail(err, CT_EINVAL, "scaler range of %s is not a finite min < max",
                            ct_scale_names[q]);
     return CT_OK;
@@ -103,7 +110,7 @@ static void fit_one(ct_scale *sc, const float *t, unsigned char *occ, int *any)
     for (int l = 0; l < 4; l++)
         for (int r = 0; r < S; r++)
             for (int c = 0; c < S; c++) {
-                int q = quantity(l, r, c, occ);
+                int q = quantity(l, r, c, occ, sc->column);
                 if (q < 0) continue;
                 double v = t[l * plane + (size_t)r * S + c];
                 if (v < sc->min[q]) sc->min[q] = v;
@@ -123,6 +130,13 @@ int ct_scale_fit(ct_scale *sc, const float *t, size_t n, int S, ct_error *err)
     sc->size = S;
     for (int q = 0; q < CT_SCALE_NQ; q++) sc->min[q] = INFINITY, sc->max[q] = -INFINITY;
     unsigned char occ[4096];
+    sc->column = 0;
+    for (size_t i = 0; i < n && !sc->column; i++) {
+        const float *ti = t + i * len;
+        occupancy(ti, S, 0.5, occ);
+        for (int j = 0; j < S - CT_CRYSTENS_HEADER && !sc->column; j++)
+            sc->column = occ[j] && ti[(size_t)CT_CRYSTENS_COLUMN * S + CT_CRYSTENS_HEADER + j] != 0;
+    }
     int any = 0;
     for (size_t i = 0; i < n; i++) fit_one(sc, t + i * len, occ, &any);
     if (!any) return ct_fail(err, CT_EINVAL, "no tensor holds an atom: nothing to fit");

@@ -10,6 +10,8 @@
  *   order="sorted"        atoms by Z, then x, y, z; "file" keeps the order
  *   symprec=0.1           spglib tolerance (Å) for the space group
  *   spacegroup="spglib"   or "declared": the group the CIF states
+ *   species="z"           or "periodic": also the periodic-table column in
+ *                         the padding row (ct_crystens.h)
  *   preset="crystens"     or "paper": file cell and order, fractional
  *                         layer 0, symprec 0.01; later fields override it
  */
@@ -45,6 +47,10 @@ static void read_opts(lua_State *L, int idx, ct_crystens_opts *o)
     if (strcmp(sg, "spglib") && strcmp(sg, "declared"))
         luaL_argerror(L, idx, "spacegroup must be 'spglib' or 'declared'");
     o->declared = !strcmp(sg, "declared");
+    const char *sp = ctL_optstring(L, idx, "species", "z");
+    if (strcmp(sp, "z") && strcmp(sp, "periodic"))
+        luaL_argerror(L, idx, "species must be 'z' or 'periodic'");
+    o->species = strcmp(sp, "z") ? CT_CRYSTENS_SPECIES_PERIODIC : CT_CRYSTENS_SPECIES_Z;
 }
 
 /* The encode report: where a CIF declared a group above P1 and spglib found
@@ -176,6 +182,7 @@ static const ctL_Reg crystens_funcs[] = {
                          "The CrysTens of a structure (4×S×S) or of many (N×4×S×S). Options: "
                          "size=64, distance='angstrom'|'fractional', reduce=true (Niggli), "
                          "order='sorted'|'file', symprec=0.1, spacegroup='spglib'|'declared', "
+                         "species='z'|'periodic' (also the periodic-table column in row 12), "
                          "preset='crystens'|'paper'. A structure with more than S-12 atoms is "
                          "an error. report.spacegroup_mismatch lists {item, name, declared, "
                          "spglib} for CIFs that declared a group above P1 other than spglib's "

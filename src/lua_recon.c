@@ -13,6 +13,11 @@
  *   symmetrize=false          return spglib's refined conventional cell
  *   distance="angstrom"       what layer 0 holds (for diag.pdm_delta);
  *                             preset="paper" means "fractional"
+ *   species="auto"            "atom": each atom's averaged Z rounded on its
+ *                             own; "kmeans": clustered; "auto": per atom
+ *                             when the copies agree (ct_recon.h step 5)
+ *   min_distance=0.5          atoms closer than this (Å) are merged (same
+ *                             element) or fail the item; 0 keeps them
  *   strict=false              raise an error instead of returning nil/false
  */
 #include <stdlib.h>
@@ -50,6 +55,14 @@ static void read_recon_opts(lua_State *L, int idx, ct_recon_opts *o, int *strict
     if (strcmp(dist, "angstrom") && strcmp(dist, "fractional"))
         luaL_argerror(L, idx, "distance must be 'angstrom' or 'fractional'");
     o->fractional = !strcmp(dist, "fractional");
+    const char *sp = ctL_optstring(L, idx, "species", "auto");
+    if (!strcmp(sp, "auto")) o->species = CT_RECON_SPECIES_AUTO;
+    else if (!strcmp(sp, "atom")) o->species = CT_RECON_SPECIES_ATOM;
+    else if (!strcmp(sp, "kmeans")) o->species = CT_RECON_SPECIES_KMEANS;
+    else luaL_argerror(L, idx, "species must be 'auto', 'atom' or 'kmeans'");
+    o->min_distance = ctL_optnumber(L, idx, "min_distance", paper ? 0 : o->min_distance);
+    luaL_argcheck(L, o->min_distance >= 0 && o->min_distance < 10, idx,
+                  "min_distance must lie in [0, 10) Å");
     *strict = ctL_optbool(L, idx, "strict", 0);
 }
 
@@ -92,6 +105,14 @@ static void push_diag(lua_State *L, const ct_recon_diag *d, const ct_recon_opts 
     setnum(L, "snap_max", d->snap_max);
     setint(L, "k_species", d->k_species);
     setint(L, "k_coords", d->k_coords);
+    lua_pushboolean(L, d->species_per_atom);
+    lua_setfield(L, -2, "species_per_atom");
+    lua_pushboolean(L, d->periodic);
+    lua_setfield(L, -2, "periodic");
+    lua_pushboolean(L, d->snap_reverted);
+    lua_setfield(L, -2, "snap_reverted");
+    setint(L, "merged", d->merged);
+    if (!reason) setnum(L, "min_distance", d->min_distance);
     if (reason) {
         lua_pushstring(L, reason);
         lua_setfield(L, -2, "reason");

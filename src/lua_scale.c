@@ -2,8 +2,10 @@
  * lua_scale.c - ct.crystens.scaler: the networks' input scaling (ct_scale)
  * as a userdata with scale/unscale/state.
  */
+#include <stdlib.h>
 #include <string.h>
 
+#include "ct_consist.h"
 #include "ct_scale.h"
 #include "lua_ct.h"
 
@@ -40,6 +42,46 @@ static int map(lua_State *L, int inverse)
 static int s_scale(lua_State *L) { return map(L, 0); }
 static int s_unscale(lua_State *L) { return map(L, 1); }
 
+/* sc:project(x, [fractional]) -> y, state */
+static int s_project(lua_State *L)
+{
+    ct_scale *sc = check_scaler(L, 1);
+    ct_tensor *t = ctL_checktensor(L, 2);
+    size_t n = check_batch(L, 2, t, sc->size);
+    int fractional = lua_toboolean(L, 3);
+    ct_error err;
+    ct_tensor *out = ct_tensor_empty(t->ndim, t->shape, &err);
+    size_t len = n * CT_CONSIST_STATE(sc->size);
+    unsigned char *state = out ? malloc(len) : NULL;
+    if (out && !state) {
+        ct_tensor_free(out);
+        out = NULL;
+        ct_fail(&err, CT_ENOMEM, "out of memory");
+    }
+    if (out) ct_consist_forward(sc, fractional, t->data, out->data, state, n);
+    ctL_pushtensor(L, out, &err);
+    lua_pushlstring(L, (const char *)state, len);
+    free(state);
+    return 2;
+}
+
+/* sc:project_backward(state, gy) -> gx */
+static int s_project_backward(lua_State *L)
+{
+    ct_scale *sc = check_scaler(L, 1);
+    size_t len;
+    const char *state = luaL_checklstring(L, 2, &len);
+    ct_tensor *g = ctL_checktensor(L, 3);
+    size_t n = check_batch(L, 3, g, sc->size);
+    if (len != n * CT_CONSIST_STATE(sc->size))
+        luaL_argerror(L, 2, "not the state of a projection of this batch");
+    ct_error err;
+    ct_tensor *out = ct_tensor_empty(g->ndim, g->shape, &err);
+    if (out) ct_consist_backward(sc, (const unsigned char *)state, g->data, out->data, n);
+    ctL_pushtensor(L, out, &err);
+    return 1;
+}
+
 static int s_state(lua_State *L)
 {
     ct_scale *sc = check_scaler(L, 1);
@@ -47,6 +89,7 @@ static int s_state(lua_State *L)
     lua_pushinteger(L, sc->size);
     lua_setfield(L, -2, "size");
     for (int q = 0; q < CT_SCALE_NQ; q++) {
+        if (q == CT_SCALE_COLUMN && !sc->column) continue;
         lua_createtable(L, 2, 0);
         lua_pushnumber(L, sc->min[q]);
         lua_rawseti(L, -2, 1);
@@ -74,6 +117,13 @@ static void read_state(lua_State *L, int idx, ct_scale *sc)
     sc->size = (int)lua_tointeger(L, -1);
     lua_pop(L, 1);
     for (int q = 0; q < CT_SCALE_NQ; q++) {
+        /* column: only tensors of the periodic species encoding have one */
+        if (q == CT_SCALE_COLUMN) {
+            int present = lua_getfield(L, idx, ct_scale_names[q]) != LUA_TNIL;
+            lua_pop(L, 1);
+            sc->column = present;
+            if (!present) continue;
+        }
         if (lua_getfield(L, idx, ct_scale_names[q]) != LUA_TTABLE ||
             lua_rawgeti(L, -1, 1) != LUA_TNUMBER || lua_rawgeti(L, -2, 2) != LUA_TNUMBER)
             luaL_argerror(L, idx, lua_pushfstring(L, "state.%s must be {min, max}",
@@ -109,8 +159,16 @@ int ctL_scaler(lua_State *L)
             {"unscale", s_unscale, "sc:unscale(t) -> Tensor. Back to raw units: a slot whose "
                                    "8 scaled Z copies average above -0.9 is occupied and "
                                    "mapped back; everything else becomes 0."},
+            {"project", s_project, "sc:project(x, [fractional]) -> y, state. The consistency "
+                                   "projection (ct_consist.h) of scaled tensors: every copy of "
+                                   "a value set to their mean, one cell per crystal, the "
+                                   "difference layers and distances derived from the "
+                                   "coordinates and the cell. state feeds project_backward."},
+            {"project_backward", s_project_backward,
+             "sc:project_backward(state, gy) -> gx. The gradient of project at the tensor "
+             "whose projection returned state (distances pass none)."},
             {"state", s_state, "sc:state() -> table {size=S, Z={min,max}, coord=…, length=…, "
-                               "angle=…, sg=…, dist=…, delta=…}: the fitted ranges, to store "
+                               "angle=…, sg=…, dist=…, delta=…[, column=…]}: the fitted ranges, to store "
                                "and to rebuild the scaler with crystens.scaler(state)."},
             {NULL, NULL, NULL}
         };

@@ -211,7 +211,10 @@ function M.load(path)
   local names, ts, meta = core.load(path)
   local build = M.builders[meta.kind or ""]
   if not build then error(string.format("%s: not a crystens model (kind '%s')", path, tostring(meta.kind)), 2) end
-  local model = build(require("crystens.checkpoint_config").check(path, meta.kind, json.decode(meta.config or "{}"), names, ts))
+  local cfg = json.decode(meta.config or "{}")
+  -- diffusion models saved before the consistency projection existed had none
+  if meta.kind == "crystens.diffusion" and cfg.consistent == nil then cfg.consistent = false end
+  local model = build(require("crystens.checkpoint_config").check(path, meta.kind, cfg, names, ts))
   return model:load_state(names, ts, meta, path), meta
 end
 
@@ -503,10 +506,16 @@ function M.diffusion(config)
   end
   for k, v in pairs(preset) do if cfg[k] == nil then cfg[k] = v end end
   local defaults = {size = 32, timesteps = 1000, schedule = "cosine", target = "eps", lr = 2e-4,
-                    ema = 0.999, clip = 1.0}
+                    ema = 0.999, clip = 1.0, consistent = true, min_snr = 5}
   for k, v in pairs(defaults) do if cfg[k] == nil then cfg[k] = v end end
   if cfg.target ~= "eps" and cfg.target ~= "v" and cfg.target ~= "x0" then
     error("bad option 'target' to 'diffusion' ('eps', 'v' or 'x0' expected)", 2)
+  end
+  if type(cfg.consistent) ~= "boolean" then
+    error("bad option 'consistent' to 'diffusion' (boolean expected)", 2)
+  end
+  if type(cfg.min_snr) ~= "number" or not (cfg.min_snr > 0) then
+    error("bad option 'min_snr' to 'diffusion' (a positive number expected)", 2)
   end
   local self = setmetatable({kind = "crystens.diffusion", step = 0, batches_per_step = 1}, Diffusion)
   if cfg.scaler then self.scaler, cfg.scaler = cfg.scaler, nil end
@@ -561,7 +570,13 @@ function Diffusion:train_step(batch)
   local kind, target = self.config.target, eps
   if kind == "v" then target = (eps * a):sub_(x0 * b) elseif kind == "x0" then target = x0 end
   self.unet:zero_grad()
-  local loss, g = nn.mse(self.unet:forward(xt, tensor.from(ts)), target)
+  local out = self.unet:forward(xt, tensor.from(ts))
+  local loss, g
+  if self.config.consistent then
+    loss, g = self:consistent_loss(out, xt, x0, ts, a, b)
+  else
+    loss, g = nn.mse(out, target)
+  end
   self.unet:backward(g)
   self.optims[1][2]:step()
   self.step = self.step + 1
@@ -569,6 +584,36 @@ function Diffusion:train_step(batch)
   self.ema.decay = math.min(self.config.ema, (1 + self.step) / (10 + self.step))
   self.ema:update()
   return {loss = loss}
+end
+
+-- The loss of a consistent model: the network's output turned into its x0
+-- estimate, projected onto consistent tensors (ct_consist.h), and compared
+-- with x0 there.  Per sample the squared error is weighted as the target's
+-- own loss weighs x0 errors (v: 1 + SNR, ε: SNR, x0: 1), truncated at
+-- 1 + min_snr as Min-SNR weighting does (Hang et al. 2023), so the nearly
+-- clean timesteps do not drown the rest.  Returns the loss and its gradient
+-- with respect to the network's output.
+function Diffusion:consistent_loss(out, xt, x0, ts, a, b)
+  local kind, cap = self.config.target, 1 + self.config.min_snr
+  local x0h
+  if kind == "v" then x0h = (xt * a):sub_(out * b)
+  elseif kind == "eps" then x0h = (xt - out * b):div_(a)
+  else x0h = out end
+  local y, state = self.scaler:project(x0h)
+  local w = per_sample(ts, function(t)
+    local ab = self:abar(t)
+    local snr = ab / (1 - ab)
+    local wt = kind == "v" and 1 + snr or kind == "eps" and snr or 1
+    return math.min(wt, cap)
+  end)
+  local d = y - x0
+  local numel = d:numel()
+  local wd = d * w
+  local loss = (wd * d):sum() / numel
+  local gx0 = self.scaler:project_backward(state, wd:mul_(2 / numel))
+  if kind == "v" then return loss, gx0:mul_(b):neg() end
+  if kind == "eps" then return loss, (gx0 * b):div_(a):neg() end
+  return loss, gx0
 end
 
 -- The network's clipped x0 and ε estimates at timestep t for x.
@@ -582,6 +627,7 @@ function Diffusion:predict(x, t)
   elseif self.config.target == "x0" then x0 = out
   else x0 = (x - out * sb):div_(sa) end
   x0 = x0:clamp(-1, 1)
+  if self.config.consistent then x0 = self.scaler:project(x0) end
   return x0, (x - x0 * sa):div_(sb)
 end
 

@@ -318,6 +318,7 @@ static void test_paper_example(void)
         set_copies(t->data, CT_CRYSTENS_Z, j, (float)(p->z[j] == 12 ? mg[a++] : o8[b++]));
     ct_recon_opts o;
     ct_recon_defaults(&o);
+    o.species = CT_RECON_SPECIES_KMEANS;   /* the copies agree: auto would read per atom */
     ct_recon_diag d;
     ct_error err;
     ct_structure *r = ct_recon(t->data, S, &o, &d, &err);
@@ -376,6 +377,7 @@ static void test_degenerate(void)
         ct_tensor *e = encode_one(s, &p);
         ct_recon_opts o;
         ct_recon_defaults(&o);
+        o.min_distance = 0;   /* random positions: collisions are not what this checks */
         ct_recon_diag d;
         ct_error err;
         ct_structure *r = ct_recon(e->data, S, &o, &d, &err);
@@ -417,6 +419,7 @@ static void test_batch(void)
     t[8 * PLANE + 5 * S + 20] = NAN;
     ct_recon_opts o;
     ct_recon_defaults(&o);
+    o.min_distance = 0;
     ct_structure *out[3];
     ct_error errs[3];
     long got = ct_recon_batch(t, 3, S, &o, out, NULL, errs);
@@ -430,9 +433,61 @@ static void test_batch(void)
     ct_structure_free(s);
 }
 
+/* Step 6b: a crystal with atoms 0.1 Å apart.  Same element: merged into
+   one; different elements: the item fails naming both; with min_distance 0
+   both stay.  And a snap that would stack two atoms is undone. */
+static void test_collisions(void)
+{
+    double cell[6] = {5, 5, 5, 90, 90, 90};
+    int z[3] = {8, 8, 26};
+    double f[3][3] = {{0.10, 0.20, 0.30}, {0.12, 0.20, 0.30}, {0.6, 0.6, 0.6}};
+    ct_structure *s = ct_structure_new(cell, 3, z, (const double (*)[3])f, NULL);
+    s->spacegroup = 1;
+    ct_tensor *t = encode_prepared(&s, 1);
+    ct_recon_opts o;
+    ct_recon_defaults(&o);
+    o.k_coords = 0;
+    ct_recon_diag d;
+    ct_error err;
+    ct_structure *r = ct_recon(t->data, S, &o, &d, &err);
+    ok(r && r->natoms == 2 && d.merged == 1 && d.min_distance > 2,
+       "two O atoms 0.1 Å apart are merged: %d atoms, %d merged, shortest %.3g Å",
+       r ? r->natoms : -1, d.merged, d.min_distance);
+    ct_structure_free(r);
+    o.min_distance = 0;
+    r = ct_recon(t->data, S, &o, &d, &err);
+    ok(r && r->natoms == 3 && d.merged == 0, "min_distance 0 keeps both");
+    ct_structure_free(r);
+    ct_recon_defaults(&o);
+    for (int l = 0; l < 4; l++) AT(t->data, l, CT_CRYSTENS_Z, HB + 1) = AT(t->data, l, HB + 1, CT_CRYSTENS_Z) = 9;
+    r = ct_recon(t->data, S, &o, &d, &err);
+    ok(!r && strstr(err.msg, "(O)") && strstr(err.msg, "(F)") && strstr(err.msg, "closer than 0.5"),
+       "O and F 0.1 Å apart fail the item: %s", r ? "reconstructed" : err.msg);
+    ct_structure_free(r);
+    ct_tensor_free(t);
+    ct_structure_free(s);
+
+    /* Atoms 0.6 Å apart along x in a 5 Å cell: a fixed-K snap with K = 2
+       puts them on one coordinate, so the snap is undone. */
+    double g[2][3] = {{0.10, 0.5, 0.5}, {0.22, 0.5, 0.5}};
+    int z2[2] = {8, 8};
+    s = ct_structure_new(cell, 2, z2, (const double (*)[3])g, NULL);
+    s->spacegroup = 1;
+    t = encode_prepared(&s, 1);
+    o.k_coords = 2;
+    r = ct_recon(t->data, S, &o, &d, &err);
+    ok(r && r->natoms == 2 && d.snap_reverted && d.min_distance > 0.55,
+       "a snap that stacks two atoms is undone: %d atoms, shortest %.3g Å",
+       r ? r->natoms : -1, d.min_distance);
+    ct_structure_free(r);
+    ct_tensor_free(t);
+    ct_structure_free(s);
+}
+
 int main(void)
 {
     test_paper_example();
+    test_collisions();
     test_degenerate();
     test_batch();
     const char *top = getenv("top_srcdir");
