@@ -239,8 +239,9 @@ local function resume(model, path, steps)
   -- a preset names many fields at once: say it first
   table.sort(keys, function(a, b) return (a == "preset") ~= (b == "preset") and a == "preset" or
                                          (a ~= "preset" and b ~= "preset" and a < b) end)
+  local function show(v) return v == nil and "(unset)" or json.encode(v) end
   for _, k in ipairs(keys) do
-    local a, b = json.encode(saved[k]), json.encode(model.config[k])
+    local a, b = show(saved[k]), show(model.config[k])
     if a ~= b then
       error(string.format("train: %s was trained with %s = %s, this model has %s = %s: train " ..
                           "into another checkpoint, or pass resume = false to start over",
