@@ -357,6 +357,13 @@ T.test("a UTF-8 byte order mark is skipped", function()
   T.eq(sh(q(C) .. " " .. q(script) .. " " .. q(corpus .. "bom.cif") .. " 2>/dev/null"), "4", "atoms")
 end)
 
+T.test("a CSV file's byte order mark is not part of its first column's name", function()
+  local ds = ct.dataset.load(srcdir .. "/tests/fuzz/corpus/csv/bom.csv")
+  T.eq(#ds, 1, "structures")
+  T.eq(ds.columns[1], "id", "first column")
+  T.eq(tostring(ds[1].properties.id), "1", "its value")
+end)
+
 T.test("cells of 1e10 or 1e-200 A are refused at reading, naming the value", function()
   T.raises(function() ct.cif.read(corpus .. "cell-huge.cif") end,
            "_cell_length_a is 1e+10 A (cells of 0.1 to 10000 A are read)")
