@@ -28,7 +28,7 @@ while arg[i] do
              .. "[--data F] [--reference F] [--out DIR] [--quick]", 0) end
 end
 if o.quick then o.steps, o.samples = 4, 12 end
-assert(os.execute("mkdir -p '" .. o.out .. "'"), "cannot create " .. o.out)
+ct.file.mkdirs(o.out)
 
 local function load(path)
   if path == "sample" then path = ct.datadir .. "/sample/mpts_52_val_sample.csv" end
@@ -89,7 +89,7 @@ end
 local results = {}
 for _, spec in ipairs(models) do
   local dir = o.out .. "/" .. spec.name
-  assert(os.execute("mkdir -p '" .. dir .. "'"), "cannot create " .. dir)
+  ct.file.mkdirs(dir)
   local m = spec.make()
   local t0 = os.clock()
   local r = ct.train{model = m, data = data, steps = o.steps, batch = 16, seed = 1,

@@ -14,7 +14,7 @@ local quick, out = false, "quickstart-out"
 for _, a in ipairs(arg or {}) do
   if a == "--quick" then quick = true else out = a end
 end
-assert(os.execute("mkdir -p '" .. out .. "'"), "cannot create " .. out)
+ct.file.mkdirs(out)
 local t0 = os.time()
 print(("crystens %s (data in %s)%s"):format(ct.version, ct.datadir, quick and ", quick run" or ""))
 

@@ -23,7 +23,7 @@ function M.options(defaults)
     o[key] = v
     i = i + 2
   end
-  assert(os.execute("mkdir -p '" .. o.out .. "'"), "cannot create " .. o.out)
+  ct.file.mkdirs(o.out)
   return o
 end
 
@@ -51,11 +51,14 @@ function M.run(model, o, sample_opts)
   local r = ct.train{model = model, data = M.data(model.config.size, o.data, o.species), steps = o.steps, batch = o.batch,
                      seed = 1, checkpoint = o.out .. "/ckpt.safetensors", every = 100,
                      log = o.out .. "/log.csv", decay = o.decay}
-  local losses = {}
-  for k, v in pairs(r.losses or {}) do losses[#losses + 1] = ("%s %.4g"):format(k, v) end
-  table.sort(losses)
-  print(("trained to step %d at %.1f samples/s; last losses: %s"):format(r.steps, r.samples_per_s,
-        table.concat(losses, ", ")))
+  -- a rerun with nothing left to train ran no step (ct.train said so)
+  if r.losses then
+    local losses = {}
+    for k, v in pairs(r.losses) do losses[#losses + 1] = ("%s %.4g"):format(k, v) end
+    table.sort(losses)
+    print(("trained steps %d to %d at %.1f samples/s; last losses: %s"):format(r.start + 1, r.steps,
+          r.samples_per_s, table.concat(losses, ", ")))
+  end
   ct.train.plot(o.out .. "/log.csv", o.out .. "/loss.svg")
   local x = model:sample(o.samples, sample_opts)
   x:save(o.out .. "/samples.npy")

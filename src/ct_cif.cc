@@ -6,6 +6,7 @@
 // parse errors, std::out_of_range); every extern "C" entry point catches
 // std::exception and ... and returns a status, as ct_common.h requires.
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -81,6 +82,10 @@ void read_cell(const cif::Block &b, double cell[6])
         cell[i] = numb(*v);
         if (std::isnan(cell[i]))
             block_fail("%s is not a finite number: '%s'", tags[i], v->c_str());
+        // Lengths of 1e10 or 1e-200 A parse, and give NaN densities later.
+        if (i < 3 && !(cell[i] >= CT_CIF_MIN_LENGTH && cell[i] <= CT_CIF_MAX_LENGTH))
+            block_fail("%s is %g A (cells of %g to %g A are read)", tags[i], cell[i],
+                       CT_CIF_MIN_LENGTH, CT_CIF_MAX_LENGTH);
     }
 }
 
@@ -169,7 +174,11 @@ double site_number(cif::Table::Row &row, int col, const char *what, const std::s
     return x;
 }
 
-std::vector<Site> read_sites(cif::Block &b)
+// "Wat5 as O" for each site whose element was guessed (see
+// ct_element_cif), in order, each label once.
+using Guesses = std::vector<std::string>;
+
+std::vector<Site> read_sites(cif::Block &b, Guesses &guesses)
 {
     enum { kX, kY, kZ, kLabel, kSymbol, kOcc };
     cif::Table t = b.find("_atom_site_", {"fract_x", "fract_y", "fract_z", "?label",
@@ -187,9 +196,18 @@ std::vector<Site> read_sites(cif::Block &b)
         n++;
         Site s;
         s.label = row.has2(kLabel) ? row.str(kLabel) : "#" + std::to_string(n);
-        std::string sym = row.has2(kSymbol) ? row.str(kSymbol) : row.has2(kLabel) ? s.label : "";
-        s.z = ct_element_parse(sym.c_str(), nullptr);
+        bool from_label = !row.has2(kSymbol);
+        std::string sym = !from_label ? row.str(kSymbol) : row.has2(kLabel) ? s.label : "";
+        int guessed;
+        s.z = ct_element_cif(sym.c_str(), from_label, &guessed);
+        if (s.z < 0)
+            block_fail("site %s: element '%s' (Z = %d) is past those crystens knows (H to %s)",
+                       s.label.c_str(), sym.c_str(), -s.z, ct_element_symbol(CT_MAX_Z));
         if (!s.z) block_fail("site %s: unknown element '%s'", s.label.c_str(), sym.c_str());
+        if (guessed) {
+            std::string g = sym + " as " + ct_element_symbol(s.z);
+            if (std::find(guesses.begin(), guesses.end(), g) == guesses.end()) guesses.push_back(g);
+        }
         s.f[0] = site_number(row, kX, "fract_x", s.label);
         s.f[1] = site_number(row, kY, "fract_y", s.label);
         s.f[2] = site_number(row, kZ, "fract_z", s.label);
@@ -323,7 +341,7 @@ void expand(const std::vector<Site> &sites, const std::vector<gemmi::Op> &ops,
     }
 }
 
-ct_structure *block_structure(cif::Block &b)
+ct_structure *block_structure(cif::Block &b, Guesses &guesses)
 {
     double cell[6], m[3][3];
     ct_error err;
@@ -331,7 +349,7 @@ ct_structure *block_structure(cif::Block &b)
     if (ct_cell_to_matrix(cell, m, &err) != CT_OK) throw BlockError(err.msg);
     int declared;
     std::vector<gemmi::Op> ops = read_ops(b, cell, &declared);
-    std::vector<Site> sites = read_sites(b);
+    std::vector<Site> sites = read_sites(b, guesses);
     std::vector<int> z;
     std::vector<std::array<double, 3>> f;
     expand(sites, ops, m, z, f);
@@ -378,6 +396,28 @@ void add_failure(ct_cif_result *out, const std::string &block, const char *reaso
     }
 }
 
+void add_warning(ct_cif_result *out, const std::string &text)
+{
+    char *w = dup_or_throw(text.c_str());
+    try {
+        push_c(out->warnings, out->nwarnings, w);
+    } catch (...) {
+        std::free(w);
+        throw;
+    }
+}
+
+// One warning per block whose elements were guessed, naming a few labels.
+std::string guess_warning(const std::string &block, const Guesses &g, bool labels)
+{
+    std::string w = "block " + block + (labels ? ": elements guessed from atom labels "
+                                                 "(no _atom_site_type_symbol): "
+                                               : ": elements guessed: ");
+    for (size_t i = 0; i < g.size() && i < 4; i++) w += (i ? ", " : "") + g[i];
+    if (g.size() > 4) w += ", and " + std::to_string(g.size() - 4) + " more";
+    return w;
+}
+
 void parse_document(const char *text, size_t len, const char *source, ct_cif_result *out)
 {
     cif::Document doc;
@@ -385,8 +425,9 @@ void parse_document(const char *text, size_t len, const char *source, ct_cif_res
     cif::parse_input(doc, in);
     for (cif::Block &b : doc.blocks) {
         ct_structure *s = nullptr;
+        Guesses guesses;
         try {
-            s = block_structure(b);
+            s = block_structure(b, guesses);
         } catch (std::bad_alloc &) {
             throw;
         } catch (std::exception &e) {   // ours, or gemmi's on a malformed item
@@ -399,6 +440,9 @@ void parse_document(const char *text, size_t len, const char *source, ct_cif_res
             ct_structure_free(s);
             throw;
         }
+        if (!guesses.empty())
+            add_warning(out, guess_warning(b.name, guesses,
+                                           !b.find_values("_atom_site_type_symbol")));
     }
 }
 
@@ -411,8 +455,10 @@ extern "C" void ct_cif_result_free(ct_cif_result *r)
         std::free(r->failed[i].block);
         std::free(r->failed[i].reason);
     }
+    for (size_t i = 0; i < r->nwarnings; i++) std::free(r->warnings[i]);
     std::free(r->items);
     std::free(r->failed);
+    std::free(r->warnings);
     std::memset(r, 0, sizeof *r);
 }
 
@@ -424,6 +470,11 @@ extern "C" int ct_cif_parse(const char *text, size_t len, const char *source,
     try {
         if (std::memchr(text, '\0', len))
             return ct_fail(err, CT_EFORMAT, "%s: not a CIF file (binary data)", source);
+        // A UTF-8 byte order mark, as some Windows editors write, is no CIF text.
+        if (len >= 3 && std::memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
+            text += 3;
+            len -= 3;
+        }
         parse_document(text, len, source, out);
         if (out->n + out->nfailed == 0) {
             ct_cif_result_free(out);

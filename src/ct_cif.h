@@ -18,8 +18,13 @@
  * A file that is not CIF (empty, binary, truncated inside a quoted value)
  * fails as a whole with CT_EFORMAT and a message naming file and line.  A
  * block that is CIF but not a usable crystal (no cell, no atoms, partial
- * occupancy, unknown element, zero volume) lands in r.failed with its name
- * and reason, so a data set can skip it and say why.
+ * occupancy, unknown element, zero volume, a cell length out of bounds)
+ * lands in r.failed with its name and reason, so a data set can skip it
+ * and say why.  Element symbols are read whole ("Og" is refused, not read
+ * as O); without _atom_site_type_symbol the element comes from the label
+ * as pymatgen derives it ("Wat5" as O), and each block whose elements were
+ * guessed gets a line in r.warnings.  A leading UTF-8 byte order mark is
+ * skipped.
  *
  * Writing (src/ct_cif_write.c) produces P1 CIF that gemmi, pymatgen and
  * VESTA read back, or a symmetrised CIF of the spglib-refined cell.
@@ -42,6 +47,12 @@ extern "C" {
 /* Images of one site closer than this (Å) are the same atom. */
 #define CT_CIF_MERGE_TOL 0.05
 
+/* Cell lengths outside [CT_CIF_MIN_LENGTH, CT_CIF_MAX_LENGTH] Å are refused
+   with the value (1e10 or 1e-200 Å cells gave NaN densities later, and
+   binned duplicate merging needs cells of a sane size). */
+#define CT_CIF_MIN_LENGTH 0.1
+#define CT_CIF_MAX_LENGTH 10000.0
+
 /* Files larger than this are refused before reading (bytes). */
 #define CT_CIF_MAX_FILE ((size_t)1 << 31)
 
@@ -55,6 +66,8 @@ typedef struct {
     size_t n;
     ct_cif_failure *failed;  /* one per unusable block */
     size_t nfailed;
+    char **warnings;         /* "block x: elements guessed from atom labels ...: Wat5 as O" */
+    size_t nwarnings;
 } ct_cif_result;
 
 /* Parse CIF text of len bytes; source names it in messages. */

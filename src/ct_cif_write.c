@@ -6,6 +6,7 @@
  * files), with both the old _symmetry_* and the current _space_group_*
  * tags, so gemmi, pymatgen and VESTA all read it back.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -222,7 +223,7 @@ int ct_cif_write_dir(ct_structure *const *s, size_t n, const char *dir, double s
     *written = 0;
     struct stat st;
     if (stat(dir, &st) != 0 && mkdir(dir, 0777) != 0)
-        return ct_fail(err, CT_EIO, "%s: cannot create the folder", dir);
+        return ct_fail(err, CT_EIO, "%s: cannot create the folder: %s", dir, strerror(errno));
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return ct_fail(err, CT_EIO, "%s: not a folder", dir);
     size_t dl = strlen(dir);

@@ -13,6 +13,14 @@ int ct_fail(ct_error *err, int status, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
+        /* Messages quote names from files (tensor names, CSV headers,
+           labels): a terminal control sequence in one must not reach the
+           terminal raw.  C0 controls but newline and tab, DEL, and C1
+           controls (U+0080-U+009F in UTF-8) become '?'. */
+        for (unsigned char *p = (unsigned char *)err->msg; *p; p++) {
+            if ((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f) *p = '?';
+            else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) p[0] = p[1] = '?';
+        }
     }
     return status;
 }

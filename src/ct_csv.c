@@ -165,6 +165,12 @@ int ct_csv_parse(const char *text, size_t len, const char *source, ct_csv *out, 
     memset(out, 0, sizeof *out);
     if (memchr(text, '\0', len))
         return ct_fail(err, CT_EFORMAT, "%s: not a CSV file (binary data)", source);
+    /* A UTF-8 byte order mark (Excel writes one) is not part of the first
+       column's name. */
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
+        text += 3;
+        len -= 3;
+    }
     scanner s = {text, len, 0, 1, malloc(len + 1), 0, source};
     grow g = {0};
     if (!s.buf) return ct_fail(err, CT_ENOMEM, "%s: out of memory", source);

@@ -98,6 +98,11 @@ static int take_result(ct_dataset *ds, ct_cif_result *r, size_t row, const char 
 {
     int rc = CT_OK;
     char buf[1024];
+    if (r->nwarnings && !ds->warning) {
+        snprintf(buf, sizeof buf, "%s: %s", where, r->warnings[0]);
+        if (!(ds->warning = strdup(buf))) rc = oom(err);
+    }
+    ds->nwarnings += r->nwarnings;
     for (size_t i = 0; i < r->nfailed && rc == CT_OK; i++) {
         snprintf(buf, sizeof buf, "block %s: %s", r->failed[i].block, r->failed[i].reason);
         rc = add_skip(ds, row, where, buf, err);
@@ -321,7 +326,13 @@ static int load_folder(ct_dataset *ds, const ct_dataset_opts *o, ct_error *err)
             break;
         }
         snprintf(path, len, "%s/%s", ds->source, names[i]);
-        rc = load_cif_file(ds, path, names[i], i + 1, 0, o, err);
+        /* Reading a FIFO would wait for a writer forever; a folder or
+           device named .cif is no file of crystals either. */
+        struct stat st;
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+            rc = add_skip(ds, i + 1, path, "not a regular file (a FIFO, device or folder)", err);
+        else
+            rc = load_cif_file(ds, path, names[i], i + 1, 0, o, err);
         free(path);
         if (o->progress) ct_progress_update(&bar, (int64_t)i + 1, NULL);
     }
@@ -391,6 +402,7 @@ void ct_dataset_free(ct_dataset *ds)
     free(ds->props);
     free(ds->skipped);
     free(ds->columns);
+    free(ds->warning);
     free(ds->source);
     free(ds);
 }

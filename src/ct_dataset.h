@@ -55,6 +55,8 @@ typedef struct {
     size_t *rows;           /* the source row (1-based) of each structure */
     size_t nskipped;
     ct_dataset_skip *skipped;
+    size_t nwarnings;       /* blocks read with a warning (elements guessed) ... */
+    char *warning;          /* ... and the first one, "where: what" (NULL if none) */
 } ct_dataset;
 
 /* Load a data set from a CSV file, a CIF file or a folder of CIF files. */

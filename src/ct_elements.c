@@ -11,6 +11,7 @@
 #include <ctype.h>
 #include <math.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ct_elements.h"
 
@@ -144,21 +145,60 @@ int ct_element_z(const char *symbol, size_t len)
     return 0;
 }
 
-/* CIF type symbols and labels start with the element ("Fe", "Fe2+", "O1",
-   "CL3"): try the two leading letters, then the first one alone, as
-   pymatgen and gemmi do. */
-int ct_element_parse(const char *label, size_t *used)
+/* The elements past CT_MAX_Z, Rf (104) to Og (118), and the placeholder
+   names once used for 112-118: known by name only, so that "Og" is refused
+   as oganesson rather than read as oxygen. */
+static const char *const heavy[] = {"Rf", "Db", "Sg", "Bh", "Hs", "Mt", "Ds", "Rg",
+                                    "Cn", "Nh", "Fl", "Mc", "Lv", "Ts", "Og"};
+static const char *const placeholder[] = {"Uub", "Uut", "Uuq", "Uup", "Uuh", "Uus", "Uuo"};
+
+/* Z of a symbol past CT_MAX_Z (case-insensitive), or 0. */
+static int heavy_z(const char *s, size_t len)
 {
-    size_t n = 0;
-    while (n < 2 && isalpha((unsigned char)label[n])) n++;
-    for (size_t len = n; len >= 1; len--) {
-        int z = ct_element_z(label, len);
-        if (z) {
-            if (used) *used = len;
-            return z;
-        }
-    }
+    for (size_t i = 0; i < sizeof heavy / sizeof *heavy; i++)
+        if (len == 2 && strncasecmp(s, heavy[i], 2) == 0) return CT_MAX_Z + 1 + (int)i;
+    for (size_t i = 0; i < sizeof placeholder / sizeof *placeholder; i++)
+        if (len == 3 && strncasecmp(s, placeholder[i], 3) == 0) return 112 + (int)i;
     return 0;
+}
+
+/* Whether s[0..len) is the symbol of z in its proper case ("Fe", not "FE"). */
+static int proper(const char *s, size_t len, int z)
+{
+    const char *sym = z <= CT_MAX_Z ? elements[z].symbol
+                      : z >= 112 && len == 3 ? placeholder[z - 112] : heavy[z - CT_MAX_Z - 1];
+    return strlen(sym) == len && strncmp(s, sym, len) == 0;
+}
+
+int ct_element_cif(const char *text, int from_label, int *guessed)
+{
+    size_t run = 0;
+    while (isalpha((unsigned char)text[run])) run++;
+    *guessed = 0;
+    /* Names for water and the hydrogen isotopes that CIFs use. */
+    if ((run >= 3 && strncasecmp(text, "wat", 3) == 0) ||
+        (run == 2 && strncasecmp(text, "ow", 2) == 0)) {
+        *guessed = 1;
+        return 8;
+    }
+    if ((run == 2 && strncasecmp(text, "hw", 2) == 0) ||
+        (run == 1 && (text[0] == 'D' || (!from_label && text[0] == 'd')))) {
+        *guessed = 1;
+        return 1;
+    }
+    if (run == 0) return 0;
+    int z = ct_element_z(text, run);
+    if (!z) z = heavy_z(text, run);
+    if (!from_label) return z <= CT_MAX_Z ? z : -z;
+    /* A label is its element's symbol, then nothing or a number ("O1",
+       "Fe2A"): anything else ("Wat5", "O-H3", "CL3", "NaA2") is a guess,
+       the two leading letters if they are a symbol, else the first. */
+    if (z && proper(text, run, z) && !isalpha((unsigned char)text[run]) &&
+        (text[run] == '\0' || isdigit((unsigned char)text[run])))
+        return z <= CT_MAX_Z ? z : -z;
+    *guessed = 1;
+    if (run >= 2 && (z = ct_element_z(text, 2))) return z;
+    return ct_element_z(text, 1);
 }
 
 /* Atomic (empirical, Slater 1964) and van der Waals radii in Å, the

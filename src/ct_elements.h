@@ -1,7 +1,8 @@
 /*
  * ct_elements.h - chemical elements by atomic number: symbols, masses and radii.
  *
- *     int z = ct_element_parse("Fe2+", NULL);      // 26
+ *     int guessed;
+ *     int z = ct_element_cif("Fe2+", 0, &guessed);      // 26
  *     printf("%s %.3f\n", ct_element_symbol(z), ct_element_mass(z));
  *
  * The table covers Z = 1..103 (H to Lr), the elements of the benchmark data
@@ -26,9 +27,16 @@ double ct_element_mass(int z);
    "fe", "FE", "Fe"), or 0 if it names no element. */
 int ct_element_z(const char *symbol, size_t len);
 
-/* Return the element a CIF type symbol or label starts with ("Fe2+", "O1",
-   "Cl"), or 0; *used (if non-NULL) gets the length of the symbol. */
-int ct_element_parse(const char *label, size_t *used);
+/* Return the element of a CIF _atom_site_type_symbol ("Fe2+", "O2-"), read
+   whole: its leading letters must be a symbol, so "Og" is oganesson, not
+   oxygen.  With from_label, of an _atom_site_label instead, as pymatgen and
+   other CIF readers do: "Fe1" and "O2A" are exact; otherwise the element is
+   guessed, from the water names ("Wat5", "Ow" as O, "Hw" as H) or from the
+   two leading letters or the first ("O-H3" as O, "CL3" as Cl), and
+   *guessed is set so the reader can warn.  D (deuterium) is H, and
+   guessed.  Returns Z in 1..CT_MAX_Z, -Z for a known element past
+   CT_MAX_Z (Rf..Og, Uuo...), or 0 when no element is named. */
+int ct_element_cif(const char *text, int from_label, int *guessed);
 
 /* Return the atomic radius of element z in Å (pymatgen's atomic_radius,
    Slater's empirical radii), NaN if unknown (noble gases, Lr). */

@@ -67,6 +67,9 @@ int ct_fingerprint_structure(const ct_structure *s, double out[CT_FP_LEN], ct_er
 {
     double site_fp[CT_FP_LEN];
     memset(out, 0, CT_FP_LEN * sizeof *out);
+    if (s->natoms > CT_FP_MAX_ATOMS)
+        return ct_fail(err, CT_EINVAL, "a crystal of %d atoms is too large for a fingerprint "
+                       "(at most %d atoms)", s->natoms, CT_FP_MAX_ATOMS);
     for (int i = 0; i < s->natoms; i++) {
         if (ct_interrupted()) return ct_fail(err, CT_EINTR, "interrupted");
         int rc = ct_fingerprint_site(s, i, site_fp, err);

@@ -38,6 +38,11 @@ static const ct_structure *searchable(const ct_structure *s, ct_structure **owne
                                       ct_error *err)
 {
     *owned = NULL;
+    if (s->natoms > CT_SYMMETRY_MAX_ATOMS) {
+        ct_fail(err, CT_EINVAL, "a crystal of %d atoms is too large for a symmetry search (at "
+                "most %d atoms)", s->natoms, CT_SYMMETRY_MAX_ATOMS);
+        return NULL;
+    }
     for (int k = 0; k < 3; k++)
         if (s->cell[k] > CT_SYMMETRY_MAX_LENGTH) {
             ct_fail(err, CT_EINVAL, "cell length %c = %g Å is too long for a symmetry search "

@@ -30,6 +30,13 @@
 #define CT_SYMMETRY_MAX_LENGTH 1000.0
 #define CT_SYMMETRY_MIN_LENGTH 0.5
 
+/* Most atoms in a cell the symmetry functions accept: spglib's search grows
+   about as the square of the atoms (0.04 s for 500, 0.4 s for 2000, 24 s
+   to refine 8000), with no cap of its own: printing a crystal of 100000
+   atoms took 378 s, deaf to Ctrl-C.  Crystals past it are refused at once,
+   naming their size. */
+#define CT_SYMMETRY_MAX_ATOMS 5000
+
 /* spglib's tolerance (Å) that crystens uses unless told otherwise. */
 #define CT_SYMPREC 0.1
 

@@ -245,17 +245,53 @@ int ct_tensor_save_npy(const ct_tensor *t, const char *path, ct_error *err)
     return ct_file_commit(&f, err);
 }
 
-/* Find the value text after 'key': in a .npy header dict; NULL if absent. */
+/* The end of the Python literal at p in a .npy header: a quoted string
+   (with backslash escapes), a parenthesised tuple (strings inside it
+   skipped whole), or a bare word (True, 3); NULL if it is cut short. */
+static const char *npy_skip_value(const char *p)
+{
+    int depth = 0;
+    for (;; p++) {
+        if (*p == '\'' || *p == '"') {
+            char q = *p++;
+            while (*p && *p != q) p += (*p == '\\' && p[1]) ? 2 : 1;
+            if (!*p) return NULL;
+            if (!depth) return p + 1;
+            continue;   /* a string inside a tuple */
+        }
+        if (!*p) return NULL;
+        if (*p == '(') {
+            depth++;
+        } else if (*p == ')') {
+            if (--depth <= 0) return depth ? NULL : p + 1;
+        } else if (!depth && (*p == ',' || *p == '}' || *p == ':')) {
+            return p;
+        }
+    }
+}
+
+/* The value of key in a .npy header dict, found by reading the dict's
+   keys in turn (not by searching its text: a key spelled inside another
+   string, "{'x': \"'descr': '>f8'\", 'descr': '<f4'}", is not the key);
+   NULL if absent or the dict is malformed. */
 static const char *npy_field(const char *dict, const char *key)
 {
-    char pat[32];
-    snprintf(pat, sizeof pat, "'%s'", key);
-    const char *p = strstr(dict, pat);
-    if (!p) return NULL;
-    p = strchr(p + strlen(pat), ':');
-    if (!p) return NULL;
-    for (p++; *p == ' '; p++) {}
-    return p;
+    size_t keylen = strlen(key);
+    const char *p = dict;
+    while (*p == ' ') p++;
+    if (*p++ != '{') return NULL;
+    for (;;) {
+        while (*p == ' ' || *p == ',') p++;
+        if (*p != '\'' && *p != '"') return NULL;   /* '}', or not a key */
+        const char *k = p + 1, *kend = npy_skip_value(p);
+        if (!kend) return NULL;
+        int match = (size_t)(kend - 1 - k) == keylen && strncmp(k, key, keylen) == 0;
+        for (p = kend; *p == ' '; p++) {}
+        if (*p++ != ':') return NULL;
+        while (*p == ' ') p++;
+        if (match) return p;
+        if (!(p = npy_skip_value(p))) return NULL;
+    }
 }
 
 /* Parse "(a, b, c)" into shape; return ndim or -1. */

@@ -34,12 +34,15 @@ static int result_gc(lua_State *L)
 }
 
 /* Push r's structures as an array, moving them out of r; raise on the first
-   failed block. */
+   failed block.  Warnings (elements guessed from atom labels) go to stderr,
+   one line per block. */
 static int push_result(lua_State *L, ct_cif_result *r, const char *source)
 {
     if (r->nfailed)
         return luaL_error(L, "%s: block '%s': %s", source, r->failed[0].block,
                           r->failed[0].reason);
+    for (size_t i = 0; i < r->nwarnings; i++)
+        fprintf(stderr, "warning: %s: %s\n", source, r->warnings[i]);
     lua_createtable(L, (int)r->n, 0);
     for (size_t i = 0; i < r->n; i++) {
         ctL_pushstructure(L, r->items[i], NULL);

@@ -113,7 +113,16 @@ static int mm_index(lua_State *L)
     lua_getmetatable(L, 1);
     lua_getfield(L, -1, "methods");
     if (lua_getfield(L, -1, key) != LUA_TNIL) return 1;
-    if (!strcmp(key, "skipped")) push_skipped(L, ds);
+    if (!strcmp(key, "skipped")) {
+        /* Built once and kept as the userdata's user value: a loop over
+           ds.skipped[i] rebuilt the whole table at every access. */
+        if (lua_getiuservalue(L, 1, 1) == LUA_TNIL) {
+            lua_pop(L, 1);
+            push_skipped(L, ds);
+            lua_pushvalue(L, -1);
+            lua_setiuservalue(L, 1, 1);
+        }
+    }
     else if (!strcmp(key, "columns")) push_columns(L, ds);
     else if (!strcmp(key, "source")) lua_pushstring(L, ds->source);
     else return 0;
@@ -219,12 +228,17 @@ static int d_load(lua_State *L)
     o.column = ctL_optstring(L, 2, "column", "cif");
     o.progress = ctL_optbool(L, 2, "progress", 1);
     o.elements = read_elements(L, 2, &o.nelements);
-    ud_dataset *u = lua_newuserdatauv(L, sizeof *u, 0);
+    ud_dataset *u = lua_newuserdatauv(L, sizeof *u, 1);   /* 1: ds.skipped, once built */
     u->ds = NULL;
     luaL_setmetatable(L, CTL_DATASET);
     ct_error err;
     int rc = ct_dataset_load(path, &o, &u->ds, &err);
     if (rc != CT_OK) return ctL_raise(L, &err, rc);
+    if (u->ds->nwarnings == 1)
+        fprintf(stderr, "warning: %s\n", u->ds->warning);
+    else if (u->ds->nwarnings)
+        fprintf(stderr, "warning: %zu blocks of %s were read with a warning; the first: %s\n",
+                u->ds->nwarnings, path, u->ds->warning);
     return 1;
 }
 

@@ -238,9 +238,17 @@ static int m_closest_pair(lua_State *L)
     return 3;
 }
 
+/* Most atoms s:distances() takes: 5000 atoms make 300 MB of matrices. */
+#define CT_DISTANCES_MAX_ATOMS 5000
+
 static int m_distances(lua_State *L)
 {
     ct_structure *s = ctL_checkstructure(L, 1);
+    /* natoms² distances, as floats and doubles: 100000 atoms would be 120 GB */
+    if (s->natoms > CT_DISTANCES_MAX_ATOMS)
+        return luaL_error(L, "s:distances(): a crystal of %d atoms is too large for the "
+                          "matrix of all distances (at most %d atoms)", s->natoms,
+                          CT_DISTANCES_MAX_ATOMS);
     int64_t shape[2] = {s->natoms, s->natoms};
     ct_error err;
     ct_tensor *t = ct_tensor_new(2, shape, &err);

@@ -10,7 +10,7 @@ local quick, out = false, "workshop-out/01"
 for _, a in ipairs(arg or {}) do
   if a == "--quick" then quick = true else out = a end
 end
-assert(os.execute("mkdir -p '" .. out .. "'"), "cannot create " .. out)
+ct.file.mkdirs(out)
 print("Lesson 1: crystals" .. (quick and " (quick)" or ""))
 
 -- 1. Rock salt as a crystallographer writes it: two sites and the group.

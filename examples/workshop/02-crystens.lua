@@ -10,7 +10,7 @@ local quick, out = false, "workshop-out/02"
 for _, a in ipairs(arg or {}) do
   if a == "--quick" then quick = true else out = a end
 end
-assert(os.execute("mkdir -p '" .. out .. "'"), "cannot create " .. out)
+ct.file.mkdirs(out)
 print("Lesson 2: the CrysTens tensor" .. (quick and " (quick)" or ""))
 
 local ds = ct.dataset.load(ct.datadir .. "/sample/mpts_52_val_sample.csv")

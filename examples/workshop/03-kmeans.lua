@@ -10,7 +10,7 @@ local quick, out = false, "workshop-out/03"
 for _, a in ipairs(arg or {}) do
   if a == "--quick" then quick = true else out = a end
 end
-assert(os.execute("mkdir -p '" .. out .. "'"), "cannot create " .. out)
+ct.file.mkdirs(out)
 print("Lesson 3: K-means and the choice of K" .. (quick and " (quick)" or ""))
 
 local function snapped(values, r)

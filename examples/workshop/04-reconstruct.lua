@@ -11,7 +11,7 @@ local quick, out = false, "workshop-out/04"
 for _, a in ipairs(arg or {}) do
   if a == "--quick" then quick = true else out = a end
 end
-assert(os.execute("mkdir -p '" .. out .. "'"), "cannot create " .. out)
+ct.file.mkdirs(out)
 print("Lesson 4: reconstruction" .. (quick and " (quick)" or ""))
 
 local ds = ct.dataset.load(ct.datadir .. "/sample/mpts_52_val_sample.csv")

@@ -9,7 +9,7 @@ local quick, out = false, "workshop-out/05"
 for _, a in ipairs(arg or {}) do
   if a == "--quick" then quick = true else out = a end
 end
-assert(os.execute("mkdir -p '" .. out .. "'"), "cannot create " .. out)
+ct.file.mkdirs(out)
 print("Lesson 5: sampling" .. (quick and " (quick)" or ""))
 
 local m = ct.models.pretrained()

@@ -71,7 +71,13 @@ function Model:check_batch(batch, what, shape_only)
      or batch:size(4) ~= s then
     error(string.format("bad argument #1 to '%s' (an N×4×%d×%d tensor expected)", what, s, s), 3)
   end
-  if not self.scaler and not shape_only then
+  if not shape_only then self:need_scaler(what) end
+end
+
+-- A model saved before fit_scaler (or ct.train) has no scaler: say so
+-- before any work rather than fail on the nil when unscaling.
+function Model:need_scaler(what)
+  if not self.scaler then
     error(what .. ": the model has no scaler yet: call model:fit_scaler(data) or train with ct.train", 3)
   end
 end
@@ -89,7 +95,7 @@ end
 -- Set the learning rate of every optimizer; return the first one's.
 function Model:lr(v)
   local out
-  for _, e in ipairs(self.optims) do out = out or e[2]:lr(v) end
+  for _, e in ipairs(self.optims) do local r = e[2]:lr(v); out = out or r end
   return out
 end
 
@@ -250,7 +256,7 @@ function M.load(path)
   if meta.kind == "crystens.diffusion" and cfg.consistent == nil then cfg.consistent = false end
   -- and atom networks saved before the occupancy mask existed read none
   if meta.kind == "crystens.diffusion" and cfg.arch == "atoms" and cfg.mask == nil then cfg.mask = false end
-  local model = build(cfg)
+  local model = build(require("crystens.checkpoint_config").check(path, meta.kind, cfg, names, ts))
   return model:load_state(names, ts, meta, path), meta
 end
 
@@ -353,6 +359,7 @@ end
 -- Sample n tensors from the generator (eval mode: running batch-norm statistics).
 local function gan_sample(self, n, opts)
   opts = opts or {}
+  self:need_scaler("sample")
   local rng = sample_rng(opts)
   self.generator:eval()
   local ok, out = pcall(in_chunks, n, opts, function(_, count)
@@ -845,6 +852,7 @@ end
 -- ancestral sampling over all timesteps (steps absent or method="ddpm").
 function Diffusion:sample(n, opts)
   opts = opts or {}
+  self:need_scaler("sample")
   local rng = sample_rng(opts)
   local use_ema = opts.ema ~= false
   local T = self.config.timesteps

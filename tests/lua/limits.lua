@@ -54,10 +54,11 @@ T.test("a large expansion under the limit is exact", function()
   T.eq(s.natoms, 200 * 192, "atoms")
 end)
 
--- A file of one line of 2e9 bytes, made sparse: nothing of it is on disk.
+-- A file of one line of 2e9 bytes, made sparse: little of it is on disk.
 local function sparse_line_file(path, head)
   local f = assert(io.open(path, "wb"))
-  f:write(head)
+  -- 2 MiB of text before the hole (NUL bytes, which are refused as binary)
+  f:write(head, string.rep("7", 2 << 20))
   assert(f:seek("set", 2000000000))
   f:write("\n")
   f:close()
