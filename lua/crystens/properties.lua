@@ -350,6 +350,73 @@ function M.rank(structures, opts)
   return out
 end
 
+-- The values of one target over predictions, failures left out.
+local function values_of(pred, name)
+  local v = {}
+  for _, p in ipairs(pred) do
+    if p[name] then v[#v + 1] = p[name] end
+  end
+  return v
+end
+
+local function median(xs)
+  if #xs == 0 then return 0 / 0 end
+  local s = table.move(xs, 1, #xs, 1, {})
+  table.sort(s)
+  return #s % 2 == 1 and s[(#s + 1) // 2] or (s[#s // 2] + s[#s // 2 + 1]) / 2
+end
+
+local function mean(xs)
+  local t = 0
+  for _, x in ipairs(xs) do t = t + x end
+  return #xs > 0 and t / #xs or 0 / 0
+end
+
+-- Predicted-property distributions of generated against reference crystals.
+function M.distributions(generated, reference, opts)
+  opts = opts or {}
+  local model = opts.model or M.pretrained()
+  local ks = require("crystens.metrics_core").ks
+  local pg, pr = model:predict(generated), model:predict(reference)
+  local function failed(pred)
+    local n = 0
+    for _, p in ipairs(pred) do
+      if p.error then n = n + 1 end
+    end
+    return n
+  end
+  local out = {targets = model.targets, n_generated = #pg, n_reference = #pr, predicted = pg,
+               failed = {generated = failed(pg), reference = failed(pr)}}
+  local threshold = opts.stable or 0.1
+  for _, name in ipairs(model.targets) do
+    local g, r = values_of(pg, name), values_of(pr, name)
+    local row = {generated = g, reference = r, mean_gen = mean(g), mean_ref = mean(r),
+                 median_gen = median(g), median_ref = median(r)}
+    if #g > 0 and #r > 0 then
+      local k = ks(g, r)
+      row.ks, row.pvalue = k.statistic, k.pvalue
+    end
+    if name == "e_above_hull" then
+      local function below(xs)
+        local n = 0
+        for _, x in ipairs(xs) do
+          if x < threshold then n = n + 1 end
+        end
+        return #xs > 0 and n / #xs or 0 / 0
+      end
+      row.stable_threshold, row.stable_gen, row.stable_ref = threshold, below(g), below(r)
+    end
+    out[name] = row
+  end
+  return out
+end
+
+-- Install metrics.properties into the ct.metrics table.
+function M.install(metrics)
+  metrics.properties = M.distributions
+  doc[metrics.properties] = doc[M.distributions]
+end
+
 doc[M.train] = "properties.train{data=dataset|{datasets}, targets={'formation_energy', " ..
   "'e_above_hull'}, epochs=30, batch=64, lr=2e-3, seed=0, cutoff=8, max_nbr=12, atom_fea=64, " ..
   "nconv=3, hidden=128, ngauss=41, max_norm=5, exclude=ids|dataset, id_column='material_id', " ..
@@ -369,6 +436,13 @@ doc[M.rank] = "properties.rank(structures, [{by='e_above_hull', top=n, model=m}]
   "{{index, structure, value, properties}}. Structures ordered by a predicted property, " ..
   "lowest first (the paper's 'lowest-energy candidates'); those the model cannot judge are " ..
   "left out and counted in .skipped."
+doc[M.distributions] = "metrics.properties(generated, reference, [{model=m, stable=0.1}]) -> " ..
+  "{formation_energy={ks, pvalue, mean_gen, mean_ref, median_gen, median_ref, generated, " ..
+  "reference}, e_above_hull={..., stable_gen, stable_ref}, failed={generated, reference}, " ..
+  "predicted=model:predict(generated)}. " ..
+  "Distributions of the properties ct.properties predicts (default: the pretrained model) " ..
+  "for generated and reference crystals, with their K-S statistics (the paper's Figs. 7-8); " ..
+  "stable_* is the fraction predicted below stable eV/atom above the hull."
 doc[Model.predict] = "model:predict(structures | dataset | structure) -> {{formation_energy, " ..
   "e_above_hull}} in eV/atom, or {error=reason} for a structure the model cannot judge (an " ..
   "isolated atom, an element absent from training, a hole in the list)."
