@@ -307,12 +307,15 @@ function M.evaluate(model, ds, opts)
       for k = 1, n do base = base + math.abs(truth[k] - mean) end
       r.baseline_mae = n > 0 and base / n or 0 / 0
       if name == "e_above_hull" then
-        local right = 0
+        local right, stable = 0, 0
         for k = 1, n do
           if (truth[k] < threshold) == (preds[k] < threshold) then right = right + 1 end
+          if truth[k] < threshold then stable = stable + 1 end
         end
         r.stable_threshold = threshold
         r.stable_accuracy = n > 0 and right / n or 0 / 0
+        -- the baseline classifier: everything in the larger class
+        r.stable_baseline = n > 0 and math.max(stable, n - stable) / n or 0 / 0
       end
       res[name] = r
     end
@@ -429,9 +432,11 @@ doc[M.load] = "properties.load(path) -> model. A model saved by model:save."
 doc[M.pretrained] = "properties.pretrained([name='cgcnn-mp']) -> model. The model shipped " ..
   "in share/models (see share/models/PROPERTIES.md for its data and test errors)."
 doc[M.evaluate] = "properties.evaluate(model, dataset, [{stable=0.1}]) -> {n, failed, " ..
-  "formation_energy={mae, baseline_mae, n, truth, pred}, e_above_hull={..., stable_accuracy}}. " ..
+  "formation_energy={mae, baseline_mae, n, truth, pred}, e_above_hull={..., stable_accuracy, " ..
+  "stable_baseline}}. " ..
   "Test errors against the data set's labels, with the mean-value baseline; stable_accuracy " ..
-  "is the fraction classed correctly as e_above_hull < stable eV/atom."
+  "is the fraction classed correctly as e_above_hull < stable eV/atom, stable_baseline " ..
+  "that of classing every crystal in the larger class."
 doc[M.rank] = "properties.rank(structures, [{by='e_above_hull', top=n, model=m}]) -> " ..
   "{{index, structure, value, properties}}. Structures ordered by a predicted property, " ..
   "lowest first (the paper's 'lowest-energy candidates'); those the model cannot judge are " ..
