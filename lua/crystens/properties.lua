@@ -328,14 +328,17 @@ function M.rank(structures, opts)
   opts = opts or {}
   local model = opts.model or M.pretrained()
   local by = opts.by or "e_above_hull"
+  local known = false
+  for _, t in ipairs(model.targets) do known = known or t == by end
+  if not known then
+    error("bad option 'by' (the model predicts " .. table.concat(model.targets, ", ") .. ")", 2)
+  end
   local list, where, n = structure_list(structures, "rank")
   local pred = model:predict(list)
-  local out = {}
+  local out, failed = {}, 0
   for k, p in ipairs(pred) do
     if p[by] then out[#out + 1] = {index = where[k], structure = list[k], value = p[by], properties = p} end
-  end
-  if #out == 0 and #pred > 0 and pred[1][by] == nil and not pred[1].error then
-    error("bad option 'by' (the model predicts " .. table.concat(model.targets, ", ") .. ")", 2)
+    if p.error then failed = failed + 1 end
   end
   table.sort(out, function(a, b)
     if a.value ~= b.value then return a.value < b.value end
@@ -343,13 +346,7 @@ function M.rank(structures, opts)
   end)
   local top = opts.top or #out
   for i = #out, top + 1, -1 do out[i] = nil end
-  out.skipped = #list - #pred + (function()
-    local s = 0
-    for _, p in ipairs(pred) do
-      if p.error then s = s + 1 end
-    end
-    return s
-  end)() + (n - #list)
+  out.skipped = failed + (n - #list)   -- refused, and holes in the list
   return out
 end
 

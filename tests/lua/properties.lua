@@ -11,18 +11,19 @@ local srcdir = os.getenv("top_srcdir") or "."
 -- A small, fast model on the first n crystals of the sample.
 local function small(n, epochs)
   local ds = ct.dataset.load(srcdir .. "/share/sample/mpts_52_val_sample.csv", {progress = false, limit = n})
-  return ct.properties.train{data = ds, epochs = epochs, batch = 16, lr = 5e-3, seed = seed,
+  return ct.properties.train{data = ds, epochs = epochs, batch = 8, lr = 5e-3, seed = seed,
                              atom_fea = 16, nconv = 2, hidden = 16, log = false}, ds
 end
 
-local model, ds = small(40, 40)
+-- 600 steps: seeds 1-6 end at 0.13-0.19 of the mean's error on these crystals
+local model, ds = small(40, 120)
 
 T.test("training fits its crystals better than their mean", function()
   local r = ct.properties.evaluate(model, ds)
   T.eq(r.n, 40, "every crystal predicted")
   T.eq(r.failed, 0, "none refused")
   local fe = r.formation_energy
-  T.truthy(fe.mae < 0.6 * fe.baseline_mae,
+  T.truthy(fe.mae < 0.4 * fe.baseline_mae,
            ("formation energy: train MAE %.3f against the mean's %.3f"):format(fe.mae, fe.baseline_mae))
   -- the mean-value baseline, by hand
   local col, s = ds:column("formation_energy_per_atom"), 0
@@ -112,6 +113,8 @@ T.test("rank orders by predicted energy above hull", function()
   T.eq(r.skipped, 2, "the hole and the isolated atom are skipped")
   local by = ct.properties.rank(list, {model = model, by = "formation_energy"})
   T.eq(#by, 5, "all judged ones without top")
+  T.raises(function() ct.properties.rank(list, {model = model, by = "band_gap"}) end,
+           "bad option 'by' (the model predicts formation_energy, e_above_hull)")
 end)
 
 T.test("metrics.properties: distributions with K-S", function()
