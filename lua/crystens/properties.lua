@@ -438,6 +438,7 @@ doc[M.rank] = "properties.rank(structures, [{by='e_above_hull', top=n, model=m}]
   "{{index, structure, value, properties}}. Structures ordered by a predicted property, " ..
   "lowest first (the paper's 'lowest-energy candidates'); those the model cannot judge are " ..
   "left out and counted in .skipped."
+doc[M.install] = "properties.install(metrics). Add metrics.properties (ct.metrics does this)."
 doc[M.distributions] = "metrics.properties(generated, reference, [{model=m, stable=0.1}]) -> " ..
   "{formation_energy={ks, pvalue, mean_gen, mean_ref, median_gen, median_ref, generated, " ..
   "reference}, e_above_hull={..., stable_gen, stable_ref}, failed={generated, reference}, " ..

@@ -148,6 +148,19 @@ T.test("the report shows predicted properties", function()
   T.rmtree(dir)
 end)
 
+T.test("plot.scatter draws a parity plot", function()
+  local svg = ct.plot.scatter{x = {0, 1, 2, 0 / 0}, y = {0.5, 1, 3, 1}, diagonal = true}
+  local n = select(2, svg:gsub("<circle", ""))
+  T.eq(n, 3, "one dot per finite pair")
+  T.truthy(svg:find('class="diagonal"', 1, true), "the y = x line")
+  local xmin, xmax = svg:match('data%-xmin="([^"]+)" data%-xmax="([^"]+)"')
+  local ymin, ymax = svg:match('data%-ymin="([^"]+)" data%-ymax="([^"]+)"')
+  T.eq(xmin, ymin, "equal axes (low)")
+  T.eq(xmax, ymax, "equal axes (high)")
+  T.truthy(tonumber(xmax) >= 3 and tonumber(xmin) <= 0, "the range covers x and y")
+  T.raises(function() ct.plot.scatter{x = {1, 2}, y = {1}} end, "x and y: lists of equal")
+end)
+
 local data = os.getenv("CRYSTENS_DATA") or srcdir .. "/../shared/data"
 local test_csv = data .. "/mpts_52/test.csv"
 if io.open(test_csv) then
