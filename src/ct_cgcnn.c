@@ -1,7 +1,8 @@
 /*
  * ct_cgcnn.c - crystal graphs and the gated graph-convolution property
- * model (see ct_cgcnn.h).  The dense parts are ct_nn Linear layers; the
- * gathers, gates, means and their gradients are written out here.
+ * model (see ct_cgcnn.h).  The dense parts are ct_nn Linear layers and
+ * ct_nn_gemm; the gathers, gates, means and their gradients are written out
+ * here.
  */
 #include <math.h>
 #include <stdio.h>
@@ -382,7 +383,6 @@ fail:
 const ct_cgcnn_cfg *ct_cgcnn_config(const ct_cgcnn *m) { return &m->c; }
 ct_tensor *ct_cgcnn_weights(ct_cgcnn *m) { return m->w; }
 ct_tensor *ct_cgcnn_grads(ct_cgcnn *m) { return m->g; }
-ct_tensor *ct_cgcnn_elements(ct_cgcnn *m) { return m->elem; }
 
 void ct_cgcnn_set_scale(ct_cgcnn *m, const double *mean, const double *std)
 {
@@ -430,7 +430,7 @@ static ct_tensor *mat(int rows, int cols, int zero, ct_error *err)
    message added to v_i; keeps h and pre, returns softplus(pre).  W's three
    column blocks act apart (W_s v_i + W_n v_j + W_u u_e), so the two atom
    blocks are GEMMs over atoms, not edges, and [v_i, v_j, u_e] is never
-   built: a quarter of the flops and none of its memory traffic.  conv[l]
+   built: about a third of the flops and none of its memory traffic.  conv[l]
    is a Linear layer only as the holder of W and b. */
 static ct_tensor *conv_forward(ct_cgcnn *m, int l, const ct_tensor *v, ct_error *err)
 {

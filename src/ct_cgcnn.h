@@ -105,9 +105,6 @@ const ct_cgcnn_cfg *ct_cgcnn_config(const ct_cgcnn *m);
 ct_tensor *ct_cgcnn_weights(ct_cgcnn *m);
 ct_tensor *ct_cgcnn_grads(ct_cgcnn *m);
 
-/* The element feature table, CT_CGCNN_NZ × CT_CGCNN_NFEAT (owned by m). */
-ct_tensor *ct_cgcnn_elements(ct_cgcnn *m);
-
 /* Target standardisation: property t = y·std[t] + mean[t]. */
 void ct_cgcnn_set_scale(ct_cgcnn *m, const double *mean, const double *std);
 void ct_cgcnn_get_scale(const ct_cgcnn *m, double *mean, double *std);
