@@ -97,5 +97,6 @@ int luaopen_crystens_progress(lua_State *L);
 int luaopen_crystens_picture(lua_State *L);
 int luaopen_crystens_file(lua_State *L);
 int luaopen_crystens_interrupt(lua_State *L);
+int luaopen_crystens_properties_core(lua_State *L);
 
 #endif

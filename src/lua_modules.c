@@ -24,6 +24,7 @@ static const luaL_Reg modules[] = {
     {"crystens.picture", luaopen_crystens_picture},
     {"crystens.file", luaopen_crystens_file},
     {"crystens.interrupt", luaopen_crystens_interrupt},
+    {"crystens.properties_core", luaopen_crystens_properties_core},
     {NULL, NULL}
 };
 

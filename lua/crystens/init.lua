@@ -28,6 +28,7 @@ M.report = require "crystens.report"
 M.interrupt = require "crystens.interrupt"
 M.models = require "crystens.models"
 M.train = require "crystens.train"
+M.properties = require "crystens.properties"
 M.help = require("crystens.help").help
 M.tour = require("crystens.tour").run
 
@@ -42,6 +43,7 @@ doc[M] = "crystens " .. config.version .. ": generative models (GAN, WGAN-GP, di
   "ct.report (generated against reference: table and HTML page). " ..
   "ct.fingerprint (CDVAE structure fingerprint: CrystalNN + order parameters). " ..
   "ct.models (GAN, WGAN-GP, diffusion), ct.train (training loop), ct.interrupt. " ..
+  "ct.properties (predicted formation energy and energy above hull). " ..
   "help(ct.tensor) documents a module, help(f) a function."
 
 return M

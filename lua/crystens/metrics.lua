@@ -92,12 +92,14 @@ doc[M.histograms] = "histograms(samples, [opts]) -> {edges, counts}. Histograms 
   "counts[i] is the list of counts of samples[i]."
 
 require("crystens.metrics_cdvae").install(M)
+require("crystens.properties").install(M)
 
 doc[M] = "ct.metrics: measures between generated and reference crystals. ks(a, b) and " ..
   "wasserstein(a, b) on samples of numbers (ks also on two structure lists, per " ..
   "quantity); histograms(samples) with shared bins; smact_valid(composition) and " ..
   "smact_rate(list), SMACT 2.2 compositional validity; cdvae(gen, ref, opts), the CDVAE " ..
   "benchmark metrics (validity, COV-R/COV-P, W1 of density and N_el); symmetry(list), " ..
-  "uniqueness(list), novelty(gen, train), match(a, b)."
+  "uniqueness(list), novelty(gen, train), match(a, b); properties(gen, ref), predicted " ..
+  "formation energy and energy above hull with K-S (ct.properties)."
 
 return M

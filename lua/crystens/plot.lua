@@ -289,6 +289,45 @@ doc[M.lines] = "lines(opts) -> svg. Line plot of opts.series, a list of {name=, 
   "against opts.x or their own x (default 1, 2, 3 and on), with gaps at non-finite " ..
   "values: loss curves from plot.read_csv. Also title, xlabel, ylabel, width, height, path."
 
+function M.scatter(opts)
+  local xs, ys = opts.x, opts.y
+  if type(xs) ~= "table" or type(ys) ~= "table" or #xs ~= #ys or #xs == 0 then
+    error("bad argument #1 to 'scatter' (x and y: lists of equal, non-zero length)", 2)
+  end
+  local xlo, xhi = finite_range({xs})
+  local ylo, yhi = finite_range({ys})
+  if opts.diagonal then   -- a parity plot: one range for both axes
+    xlo, xhi = math.min(xlo, ylo), math.max(xhi, yhi)
+    ylo, yhi = xlo, xhi
+  end
+  xlo, xhi = span_of(xlo - 0.03 * (xhi - xlo), xhi + 0.03 * (xhi - xlo))
+  ylo, yhi = span_of(ylo - 0.03 * (yhi - ylo), yhi + 0.03 * (yhi - ylo))
+  local f = new_frame(opts, xlo, xhi, ylo, yhi)
+  local out = {}
+  header(out, f, opts)
+  axes(out, f, opts)
+  plot_area(out, f)
+  if opts.diagonal then
+    local lo, hi = math.max(xlo, ylo), math.min(xhi, yhi)
+    out[#out + 1] = string.format('<line class="diagonal" x1="%s" y1="%s" x2="%s" y2="%s" ' ..
+      'stroke="#999" stroke-dasharray="4 3"/>', num(f.px(lo)), num(f.py(lo)), num(f.px(hi)), num(f.py(hi)))
+  end
+  local dots = {}
+  for k = 1, #xs do
+    local x, y = xs[k], ys[k]
+    if x == x and y == y and math.abs(x) < math.huge and math.abs(y) < math.huge then
+      dots[#dots + 1] = string.format('<circle cx="%s" cy="%s" r="1.6"/>', num(f.px(x)), num(f.py(y)))
+    end
+  end
+  out[#out + 1] = '<g class="points" fill="' .. COLORS[1] .. '" fill-opacity="0.35">' ..
+                  table.concat(dots) .. '</g>'
+  out[#out + 1] = '</g>'
+  return finish(out, opts)
+end
+doc[M.scatter] = "scatter(opts) -> svg. One dot per (opts.x[k], opts.y[k]), non-finite pairs " ..
+  "left out; diagonal=true draws y = x on equal axes (a parity plot). Also title, xlabel, " ..
+  "ylabel, width, height, path."
+
 function M.bars(opts)
   check_list(opts.labels, "labels", "bars")
   check_list(opts.series, "series", "bars")

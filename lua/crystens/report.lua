@@ -257,6 +257,7 @@ local function html(r, opts)
       if type(t.conventions) == "table" then add(html_table({"convention", "value"}, kv_rows(t.conventions))) end
     end
   end
+  if r.properties then add(r.properties.html) end
   add("<h2>Figures</h2><div class=\"figs\">")
   for _, f in ipairs(r.files.figures) do
     add(("<img src=\"%s\" alt=\"%s\">"):format(escape(f.name), escape(f.key)))
@@ -279,6 +280,67 @@ local function pad(s, w)
   return s .. (" "):rep(math.max(0, w - (utf8.len(s) or #s)))
 end
 
+-- Predicted properties (ct.properties) of generated against reference
+-- crystals: K-S, histograms and the lowest predicted energies above hull.
+-- A model that cannot be loaded or run is reported, not raised.
+local function property_section(gen, ref, out, opts)
+  if opts.properties == false then return nil end
+  local r = optional("properties", metrics.properties, gen, ref, {model = opts.property_model})
+  if not r then return nil end
+  if r.error then
+    r.html = "<h2>Predicted properties</h2><p>Not available: " .. escape(r.error) .. "</p>"
+    r.lines = {"predicted properties: not available: " .. r.error}
+    return r
+  end
+  local labels = {formation_energy = "predicted formation energy (eV/atom)",
+                  e_above_hull = "predicted energy above hull (eV/atom)"}
+  local body, figs, lines = {}, {}, {}
+  for _, name in ipairs(r.targets) do
+    local t, label = r[name], labels[name] or name
+    body[#body + 1] = {label, fmt(t.mean_gen), fmt(t.mean_ref), fmt(t.median_gen), fmt(t.median_ref), fmt(t.ks)}
+    lines[#lines + 1] = pad(label, 40) .. ("mean gen %s, ref %s; K-S %s"):format(fmt(t.mean_gen),
+                                                                               fmt(t.mean_ref), fmt(t.ks))
+    if #t.generated > 0 and #t.reference > 0 then
+      local file = "predicted_" .. name .. ".svg"
+      plot.histogram{samples = {{name = "generated", values = t.generated},
+                                {name = "reference", values = t.reference}},
+                     title = label, xlabel = label, path = out .. "/" .. file}
+      figs[#figs + 1] = ("<img src=\"%s\" alt=\"%s\">"):format(file, escape(name))
+    end
+  end
+  local o = {"<h2>Predicted properties (ct.properties)</h2>",
+             html_table({"property", "mean generated", "mean reference", "median generated",
+                         "median reference", "K-S"}, body)}
+  local eh = r.e_above_hull
+  if eh then
+    local line = ("Predicted below %s eV/atom above hull: generated %s, reference %s."):format(
+      fmt(eh.stable_threshold), fmt(eh.stable_gen), fmt(eh.stable_ref))
+    o[#o + 1] = "<p>" .. escape(line) .. "</p>"
+    lines[#lines + 1] = line
+    local ranked = {}
+    for i, p in ipairs(r.predicted) do
+      if p.e_above_hull then ranked[#ranked + 1] = {i = i, v = p.e_above_hull} end
+    end
+    table.sort(ranked, function(a, b) return a.v < b.v or (a.v == b.v and a.i < b.i) end)
+    local top = {}
+    for k = 1, math.min(10, #ranked) do
+      top[k] = {tostring(ranked[k].i), gen[ranked[k].i].formula, fmt(ranked[k].v)}
+    end
+    if #top > 0 then
+      o[#o + 1] = "<p>Lowest predicted energy above hull (ct.properties.rank gives the full order):</p>"
+      o[#o + 1] = html_table({"generated #", "formula", "e above hull (eV/atom)"}, top)
+    end
+  end
+  local failed = ("Not predicted (isolated atom or element unseen in training): generated %d of %d, " ..
+                  "reference %d of %d."):format(r.failed.generated, r.n_generated, r.failed.reference,
+                                               r.n_reference)
+  o[#o + 1] = "<p>" .. escape(failed) .. "</p>"
+  lines[#lines + 1] = failed
+  o[#o + 1] = "<div class=\"figs\">" .. table.concat(figs) .. "</div>"
+  r.html, r.lines = table.concat(o, "\n"), lines
+  return r
+end
+
 local function print_table(r)
   print(pad("quantity", 30) .. ("%12s %12s %8s %8s"):format("mean gen", "mean ref", "K-S", "W1"))
   for _, row in ipairs(r.rows) do
@@ -293,6 +355,7 @@ local function print_table(r)
     parts[#parts + 1] = ("%d: %s / %s"):format(row[1], fmt(row[2]), fmt(row[3]))
   end
   print("number of elements, share generated / reference: " .. table.concat(parts, ", "))
+  for _, line in ipairs(r.properties and r.properties.lines or {}) do print(line) end
   for _, name in ipairs {"cdvae", "paper"} do
     if r[name] then
       local parts = {}
@@ -343,6 +406,7 @@ function M.report(generated, reference, opts)
     for i = 1, math.min(#aligned, opts.pictures or 16) do first[i] = aligned[i] end
     if not pcall(picture.grid, first, r.files.grid, {size = 192}) then r.files.grid = nil end
   end
+  r.properties = property_section(gen, ref, out, opts)
   r.files.index = plot.write(out .. "/index.html", html(r, opts))
   if not opts.quiet then print_table(r) end
   return r
