@@ -20,7 +20,8 @@ void ct_recon_defaults(ct_recon_opts *o)
     *o = (ct_recon_opts){.k_species = 0, .k_coords = 0, .occupancy = 0.5,
                          .sep = CT_KMEANS_SEP, .coord_sep = 2, .plain_vote = 0, .fractional = 0, .symmetry = 1,
                          .symprec = CT_SYMPREC, .symmetrize = 0,
-                         .species = CT_RECON_SPECIES_AUTO, .min_distance = 0.5};
+                         .species = CT_RECON_SPECIES_AUTO, .min_distance = 0.5,
+                         .species_tol = 0};
 }
 
 typedef struct {
@@ -238,8 +239,56 @@ static void vote(work *w)
     w->d->coord_delta = delta / (3.0 * n);
 }
 
+/* The species distance of atoms i and j: |ΔZ| / 3 and, with the periodic
+   encoding, the column difference (ct_crystens_species' metric). */
+static double species_dist(const work *w, int i, int j)
+{
+    double dz = (w->zbar[i] - w->zbar[j]) / 3;
+    double dc = w->d->periodic ? w->cbar[i] - w->cbar[j] : 0;
+    return sqrt(dz * dz + dc * dc);
+}
+
+/* Step 5, species_tol > 0: complete-linkage clusters of the atoms whose
+   species all lie within species_tol of each other, each replaced by its
+   mean (Z, column).  Agglomerative, O(A^3) for A <= S-12 atoms. */
+static int group_species(work *w, ct_error *err)
+{
+    int n = w->n;
+    int *lab = malloc((size_t)n * sizeof *lab);
+    if (!lab) return ct_fail(err, CT_ENOMEM, "out of memory");
+    for (int i = 0; i < n; i++) lab[i] = i;
+    for (;;) {
+        int ba = -1, bb = -1;
+        double best = w->o->species_tol;
+        for (int a = 0; a < n; a++)
+            for (int b = a + 1; b < n; b++) {
+                if (lab[a] != a || lab[b] != b) continue;   /* cluster representatives */
+                double worst = 0;
+                for (int i = 0; i < n; i++)
+                    for (int j = 0; j < n; j++)
+                        if (lab[i] == a && lab[j] == b) worst = fmax(worst, species_dist(w, i, j));
+                if (worst < best) best = worst, ba = a, bb = b;
+            }
+        if (ba < 0) break;
+        for (int i = 0; i < n; i++)
+            if (lab[i] == bb) lab[i] = ba;
+    }
+    for (int a = 0; a < n; a++) {
+        if (lab[a] != a) continue;
+        double z = 0, c = 0;
+        int k = 0;
+        for (int i = 0; i < n; i++)
+            if (lab[i] == a) z += w->zbar[i], c += w->cbar[i], k++;
+        for (int i = 0; i < n; i++)
+            if (lab[i] == a) w->zbar[i] = z / k, w->cbar[i] = c / k;
+    }
+    free(lab);
+    return CT_OK;
+}
+
 /* Step 5, per atom: each averaged Z rounded on its own, or with the
-   periodic encoding the element nearest to its (Z, column). */
+   periodic encoding the element nearest to its (Z, column); grouped first
+   where species_tol asks. */
 static int round_species(work *w, ct_error *err)
 {
     int distinct = 0;
@@ -247,6 +296,7 @@ static int round_species(work *w, ct_error *err)
     for (int i = 0; i < w->n; i++) cols += w->cbar[i];
     w->d->species_per_atom = 1;
     w->d->periodic = cols / w->n >= 0.5;
+    if (w->o->species_tol > 0 && group_species(w, err) != CT_OK) return CT_ENOMEM;
     for (int i = 0; i < w->n; i++) {
         double c = w->zbar[i];
         if (w->d->periodic && c > 0 && c < 1000) w->z[i] = ct_crystens_species(c, w->cbar[i]);

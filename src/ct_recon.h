@@ -73,7 +73,12 @@
  *     (species = "auto"; "atom" always, "kmeans" never).  Fixed K always
  *     clusters.  A tensor of the periodic species encoding (row 11 holds
  *     columns, ct_crystens.h) names each atom's element by the nearest
- *     (Z, column) pair instead of the rounded Z.
+ *     (Z, column) pair instead of the rounded Z.  species_tol > 0 first
+ *     groups the atoms whose species lie within it of each other (complete
+ *     linkage, so no chain of near neighbours joins distant elements; the
+ *     distance is ct_crystens_species' metric, |ΔZ|/3 and Δcolumn) and
+ *     gives each group one element: a generator's spread around one
+ *     element then names that element once, not its neighbours too.
  *  6b. Collisions.  Snapping must never put atoms on top of each other: if
  *     after step 6 two atoms are closer than min_distance (0.5 Å, the
  *     structural-validity bound) that were not before, the snap is undone
@@ -129,6 +134,7 @@ typedef struct {
     int symmetrize;     /* return spglib's refined cell instead (0) */
     int species;        /* CT_RECON_SPECIES_*: per atom or clustered (auto) */
     double min_distance;/* closer atoms are merged or fail the item, Å (0.5) */
+    double species_tol; /* per atom: group species this close first (0: off) */
 } ct_recon_opts;
 
 /* What reconstruction saw; the spreads are RMS deviations of the copies from

@@ -181,6 +181,9 @@ function Model:load_state(names, ts, meta, path)
   for _, e in ipairs(self.optims) do e[2]:steps(math.tointeger(steps[e[1]]) or 0) end
   self.step = math.tointeger(tonumber(meta.step)) or 0
   if meta.scaler then self.scaler = scaler_new(json.decode(meta.scaler)) end
+  -- fitted with the scaler, so restored with it
+  local ok, saved = pcall(json.decode, meta.config or "{}")
+  if ok and type(saved) == "table" and saved.natoms then self.config.natoms = saved.natoms end
   self.rng_state = meta.rng   -- ct.train restores it when it resumes
   return self
 end
@@ -809,8 +812,14 @@ function Diffusion:predict(x, t, natoms)
   if self.config.target == "v" then x0 = (x * sa):sub_(out * sb)
   elseif self.config.target == "x0" then x0 = out
   else x0 = (x - out * sb):div_(sa) end
-  x0 = x0:clamp(-1, 1)
-  if self.config.consistent then x0 = self.scaler:project(x0, {natoms = natoms, clamp = true}) end
+  if self.config.consistent then
+    -- no clipping before the projection: the loss only ever saw the mean of
+    -- each value's copies, so single copies may lie outside [-1, 1]; the
+    -- projection clamps the means to the training range instead
+    x0 = self.scaler:project(x0, {natoms = natoms, clamp = true})
+  else
+    x0 = x0:clamp(-1, 1)
+  end
   return x0, (x - x0 * sa):div_(sb)
 end
 

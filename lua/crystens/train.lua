@@ -233,7 +233,9 @@ local function resume(model, path, steps)
   local keys, seen = {}, {}
   for _, t in ipairs{saved, model.config} do
     for k in pairs(t) do
-      if not seen[k] and k ~= "scaler" then seen[k] = true; keys[#keys + 1] = k end
+      -- the scaler and the atom-count distribution are fitted from the data,
+      -- not chosen: the checkpoint's are restored with it
+      if not seen[k] and k ~= "scaler" and k ~= "natoms" then seen[k] = true; keys[#keys + 1] = k end
     end
   end
   -- a preset names many fields at once: say it first
