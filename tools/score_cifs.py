@@ -16,7 +16,8 @@ to its goal from issue 14 and written to --json.
 Definitions where CDVAE has none:
   read          pymatgen's CifParser builds an ordered structure from the
                 file's first data block; any other outcome is a failure,
-                listed with its reason and kept in every denominator.
+                listed with its reason and kept in every denominator,
+                as are the samples that wrote no file (--n-total).
   coincident    a crystal has coincident atoms if two of its distinct sites
                 are closer than 0.1 Å (minimum image), or if two atom rows
                 of its CIF sit within pymatgen's site tolerance (1e-4 in
@@ -26,7 +27,8 @@ Definitions where CDVAE has none:
   single        one distinct element.  SMACT counts it compositionally
                 valid, as CDVAE does; it is reported separately too.
   valid         structurally and compositionally valid, and the structure
-                fingerprint could be computed (CDVAE's rule).
+                fingerprint could be computed (CDVAE's rule) within
+                --fp-timeout seconds.
   spglib        SpacegroupAnalyzer(symprec=--symprec Å, angle tolerance 5°)
                 on every read crystal; "no group" when spglib fails.
   coverage      fingerprints of the valid generated crystals only (the
@@ -54,6 +56,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -227,10 +230,20 @@ def magpie_fp(zs, amounts, magpie):
 W = {}  # per-process state, set by init_worker
 
 
-def init_worker(datadir, symprec):
+class FingerprintTimeout(Exception):
+    pass
+
+
+def on_alarm(signum, frame):
+    raise FingerprintTimeout()
+
+
+def init_worker(datadir, symprec, fp_timeout):
     W["smact"] = load_smact(datadir)
     W["magpie"] = load_magpie(datadir)
     W["symprec"] = symprec
+    W["fp_timeout"] = fp_timeout
+    signal.signal(signal.SIGALRM, on_alarm)
     W["fingerprint"] = None   # built on first use: it reads YAML files
 
 
@@ -312,10 +325,17 @@ def analyse(task):
         try:
             if W["fingerprint"] is None:
                 W["fingerprint"] = StructureFingerprint()
-            fp = W["fingerprint"](s)
+            # an absurd cell can keep CrystalNN busy for hours
+            signal.alarm(W["fp_timeout"])
+            try:
+                fp = W["fingerprint"](s)
+            finally:
+                signal.alarm(0)
             if not np.all(np.isfinite(fp)):
                 raise ValueError("non-finite fingerprint")
             r["struct_fp"] = fp.tolist()
+        except FingerprintTimeout:
+            r["fp_error"] = "timeout after %d s" % W["fp_timeout"]
         except Exception as e:  # noqa: BLE001 - CDVAE marks such a crystal invalid
             r["fp_error"] = "%s: %s" % (type(e).__name__, e)
     r["valid"] = bool(struct_valid and comp_valid and "struct_fp" in r) if want_fp else None
@@ -503,6 +523,12 @@ def main():
     ap.add_argument("--self-check", type=int, metavar="N",
                     help="score N crystals drawn from --reference (written as CIFs) "
                     "instead of GENERATED")
+    ap.add_argument("--n-total", type=int, metavar="N",
+                    help="samples generated, when failed ones wrote no file: the missing "
+                    "count as unreadable (default: the number of files)")
+    ap.add_argument("--fp-timeout", type=int, default=300, metavar="S",
+                    help="seconds allowed for one structure fingerprint; a crystal over it "
+                    "counts as without fingerprint, so not valid (300)")
     ap.add_argument("--quiet", action="store_true", help="no progress on stderr")
     args = ap.parse_args()
     if (args.generated is None) == (args.self_check is None):
@@ -510,8 +536,8 @@ def main():
     for opt in ("max_atoms", "jobs"):
         if getattr(args, opt) < 1:
             ap.error("--%s must be >= 1" % opt.replace("_", "-"))
-    if args.n_ref < 0 or args.n_sample < 1 or args.symprec <= 0:
-        ap.error("--n-ref must be >= 0, --n-sample >= 1 and --symprec > 0")
+    if args.n_ref < 0 or args.n_sample < 1 or args.symprec <= 0 or args.fp_timeout < 1:
+        ap.error("--n-ref must be >= 0, --n-sample >= 1, --symprec > 0 and --fp-timeout >= 1")
     for p in (os.path.join(args.datadir, "smact", "oxidation_states.txt"),
               os.path.join(args.datadir, "magpie", "cdvae_comp_scaler.csv")):
         if not os.path.isfile(p):
@@ -524,7 +550,7 @@ def main():
     cached = load_cache(args.ref_cache, key) if args.ref_cache else None
     tmpdir = None
     pool = multiprocessing.Pool(args.jobs, initializer=init_worker,
-                                initargs=(args.datadir, args.symprec))
+                                initargs=(args.datadir, args.symprec, args.fp_timeout))
     try:
         t = time.time()
         if cached:
@@ -562,10 +588,17 @@ def main():
                              tmpdir)
             args.generated = tmpdir
         files = generated_files(args.generated)
+        if args.n_total is not None and args.n_total < len(files):
+            sys.exit("score_cifs.py: --n-total %d is less than the %d files found"
+                     % (args.n_total, len(files)))
 
         t = time.time()
         gen = run_pool(pool, [(i, os.path.basename(p), None, p, "valid", None)
                               for i, p in enumerate(files)], "generated", args.quiet)
+        for _ in range(len(files), args.n_total or 0):
+            gen.append({"index": len(gen), "name": None, "read": False, "coincident": False,
+                        "reason": "no file (not written: the sample failed)",
+                        "struct_valid": False, "comp_valid": False, "valid": False})
         timing["generated_s"] = time.time() - t
 
         t = time.time()
