@@ -50,7 +50,6 @@ import argparse
 import csv
 import glob
 import hashlib
-import itertools
 import json
 import math
 import multiprocessing
@@ -184,10 +183,38 @@ def smact_valid(symbols, counts, smact):
     if any(s not in ox_table for s in symbols):
         return False
     chi = [chi_table.get(s) for s in symbols]
-    for ox in itertools.product(*(ox_table[s] for s in symbols)):
-        if sum(o * c for o, c in zip(ox, counts)) == 0 and pauling_passes(ox, chi):
-            return True
-    return False
+    states = [ox_table[s] for s in symbols]
+    # Depth-first over the cartesian product, pruned where the remaining
+    # elements cannot bring the charge back to 0 and, when every chi is
+    # known, where a cation already is not less electronegative than an
+    # anion: the same answer as enumerating every combination, without
+    # the 9^n cost on many-element crystals.
+    n = len(symbols)
+    lo, hi = [0] * (n + 1), [0] * (n + 1)
+    for k in range(n - 1, -1, -1):
+        if not states[k]:
+            return False
+        lo[k] = lo[k + 1] + min(states[k]) * counts[k]
+        hi[k] = hi[k + 1] + max(states[k]) * counts[k]
+    prune = all(c is not None for c in chi)
+    ox = [0] * n
+
+    def search(k, q):
+        if k == n:
+            return q == 0 and pauling_passes(ox, chi)
+        for o in states[k]:
+            qk = q + o * counts[k]
+            if qk + lo[k + 1] > 0 or qk + hi[k + 1] < 0:
+                continue
+            if prune and any((ox[i] > 0 and o < 0 and chi[i] >= chi[k])
+                             or (ox[i] < 0 and o > 0 and chi[i] <= chi[k]) for i in range(k)):
+                continue
+            ox[k] = o
+            if search(k + 1, qk):
+                return True
+        return False
+
+    return search(0, 0)
 
 
 # ---- magpie composition fingerprint (metrics.md 4.5) -------------------------
@@ -249,13 +276,13 @@ def init_worker(datadir, symprec, fp_timeout):
     W["fingerprint"] = None   # built on first use: it reads YAML files
 
 
-def read_cif(text=None, path=None):
+def read_cif(text):
     """(structure, None) or (None, reason, merged) where merged tells that
     pymatgen refused the file because atom rows coincide."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            parser = CifParser.from_string(text) if text is not None else CifParser(path)
+            parser = CifParser.from_string(text)
             s = parser.get_structures(primitive=False)[0]
         except Exception as e:  # noqa: BLE001 - every failure is reported with its reason
             msgs = " ".join(str(c.message) for c in caught)
@@ -282,7 +309,7 @@ def analyse(task):
             with open(path, "rb") as f:
                 raw = f.read()
             text = raw.decode("utf-8", errors="replace")
-        s, reason, merged = read_cif(text=text)
+        s, reason, merged = read_cif(text)
     except OSError as e:
         s, reason, merged = None, "%s: %s" % (type(e).__name__, e), False
     if s is None:
@@ -391,7 +418,7 @@ def formula_of(text):
             return Composition(next(g for g in m.groups() if g)).reduced_formula
         except Exception:  # noqa: BLE001 - fall back to reading the structure
             pass
-    s, _, _ = read_cif(text=text)
+    s, _, _ = read_cif(text)
     return s.composition.reduced_formula if s is not None else None
 
 
@@ -408,7 +435,7 @@ def generated_files(spec):
 def write_self_check(texts, directory):
     """Write the reference crystals' CIF texts, read back by pymatgen, as files."""
     for k, text in enumerate(texts):
-        s, reason, _ = read_cif(text=text) if text else (None, "not kept in the cache", 0)
+        s, reason, _ = read_cif(text) if text else (None, "not kept in the cache", 0)
         if s is None:
             sys.exit("score_cifs.py: self-check crystal unreadable: %s" % reason)
         CifWriter(s).write_file(os.path.join(directory, "real_%04d.cif" % k))
