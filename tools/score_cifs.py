@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Score generated crystals (CIF files) independently of crystens' own code.
 
-usage: score_cifs.py GENERATED_DIR_OR_GLOB --reference REF.csv [options]
+usage: score_cifs.py GENERATED... --reference REF.csv [options]
+       (GENERATED: directories of .cif files, globs or files)
 
 Reads every generated CIF with pymatgen, finds its space group with spglib
 (through pymatgen), and applies the CDVAE evaluation rules (spec:
@@ -422,13 +423,17 @@ def formula_of(text):
     return s.composition.reduced_formula if s is not None else None
 
 
-def generated_files(spec):
-    if os.path.isdir(spec):
-        files = sorted(glob.glob(os.path.join(spec, "*.cif")))
-    else:
-        files = sorted(glob.glob(spec))
-    if not files:
-        sys.exit("score_cifs.py: no CIF files match '%s'" % spec)
+def generated_files(specs):
+    """The files of each directory (*.cif), glob or file name, in order."""
+    files = []
+    for spec in specs:
+        if os.path.isdir(spec):
+            found = sorted(glob.glob(os.path.join(spec, "*.cif")))
+        else:
+            found = sorted(glob.glob(spec))
+        if not found:
+            sys.exit("score_cifs.py: no CIF files match '%s'" % spec)
+        files += found
     return files
 
 
@@ -530,8 +535,8 @@ def write_json(path, data):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("generated", nargs="?",
-                    help="directory of generated .cif files, or a glob (quote it)")
+    ap.add_argument("generated", nargs="*",
+                    help="directories of generated .cif files, globs or files")
     ap.add_argument("--reference", required=True, help="benchmark CSV with a 'cif' column")
     ap.add_argument("--max-atoms", type=int, default=20,
                     help="keep reference crystals with at most this many sites (20)")
@@ -563,7 +568,7 @@ def main():
                     "COV-P over their number) or, as CDVAE, every read one (COV-P over all)")
     ap.add_argument("--quiet", action="store_true", help="no progress on stderr")
     args = ap.parse_args()
-    if (args.generated is None) == (args.self_check is None):
+    if bool(args.generated) == (args.self_check is not None):
         ap.error("give GENERATED or --self-check N (one of them)")
     for opt in ("max_atoms", "jobs"):
         if getattr(args, opt) < 1:
@@ -618,7 +623,7 @@ def main():
                                                          min(args.self_check, len(pool_idx)))
             write_self_check([ref[i]["cif"] if "cif" in ref[i] else None for i in chosen],
                              tmpdir)
-            args.generated = tmpdir
+            args.generated = [tmpdir]
         files = generated_files(args.generated)
         if args.n_total is not None and args.n_total < len(files):
             sys.exit("score_cifs.py: --n-total %d is less than the %d files found"
@@ -722,7 +727,8 @@ def main():
                   "spglib_above_p1": m["ref_spglib_above_p1"]}
     print("score_cifs: %d files (%d read) in %s; reference %s: %d crystals with <= %d sites "
           "(%d unreadable rows), %d fingerprinted for coverage"
-          % (n, len(rd), args.generated if tmpdir is None else "self-check sample",
+          % (n, len(rd), (args.generated[0] + (" (+%d more)" % (len(args.generated) - 1)
+                                  if len(args.generated) > 1 else "")) if tmpdir is None else "self-check sample",
              args.reference, len(ref), args.max_atoms, ref_unreadable, len(ref_fp[0])))
     print("%-42s %10s  %-8s %s" % ("measure", "value", "goal", ""))
     for key, label, cmp, goal in GOALS:
