@@ -88,6 +88,10 @@ csv.field_size_limit(1 << 30)
 STRUCT_CUTOFF = 0.5        # Å, CDVAE structure_validity
 VOLUME_CUTOFF = 0.1        # Å^3
 COINCIDENT_CUTOFF = 0.1    # Å, this script's definition
+# Below this volume per atom CrystalNN's neighbour search (7 Å, doubled until
+# the Voronoi cell closes) gathers so many images that it does not end in
+# hours, inside C code a timeout cannot interrupt; real solids have > 5 Å^3.
+MIN_VOLUME_PER_ATOM = 1.0  # Å^3
 COV_STRUCT, COV_COMP = 0.4, 10.0   # CDVAE's MP-20 thresholds
 
 # SMACT 2.2's smact.metals (the alloy rule): Ge, Sb, Po in; Pm, Lr out.
@@ -322,6 +326,17 @@ def analyse(task):
     r["n_sites"] = n
     if max_sites is not None and n > max_sites:
         return r
+    try:
+        return describe(r, s, want_fp)
+    except Exception as e:  # noqa: BLE001 - one odd crystal must not stop the run
+        r.update(reason="analysis failed: %s: %s" % (type(e).__name__, e), read=False,
+                 coincident=False, struct_valid=False, comp_valid=False, valid=False)
+        return r
+
+
+def describe(r, s, want_fp):
+    """Fill r with the measures of the structure s (see analyse)."""
+    n = len(s)
     vol = float(s.volume)
     comp = s.composition
     els = sorted(comp.elements, key=lambda e: e.Z)
@@ -331,7 +346,8 @@ def analyse(task):
     for c in counts:
         g = math.gcd(g, c)
     red = [c // g for c in counts]
-    if n > 1:
+    constructed = vol >= VOLUME_CUTOFF   # CDVAE: no distances, density or fingerprint
+    if n > 1 and constructed:
         dm = s.distance_matrix.copy()
         np.fill_diagonal(dm, np.inf)
         mind = float(dm.min())
@@ -341,11 +357,14 @@ def analyse(task):
     comp_valid = smact_valid([e.symbol for e in els], red, W["smact"])
     sg, sg_err = None, None
     try:
+        if not constructed:
+            raise ValueError("volume %.3g Å^3 < %g" % (vol, VOLUME_CUTOFF))
         sg = SpacegroupAnalyzer(s, symprec=W["symprec"]).get_space_group_number()
     except Exception as e:  # noqa: BLE001 - spglib finding no group is a result
         sg_err = "%s: %s" % (type(e).__name__, e)
-    r.update(n_sites=n, volume=vol, density=float(s.density), n_elements=len(els),
-             formula=comp.reduced_formula, min_dist=None if n == 1 else mind,
+    r.update(n_sites=n, volume=vol, density=float(s.density) if constructed else None,
+             n_elements=len(els), formula=comp.reduced_formula,
+             min_dist=None if n == 1 or not constructed else mind,
              coincident=mind < COINCIDENT_CUTOFF, struct_valid=bool(struct_valid),
              comp_valid=bool(comp_valid), spacegroup=sg)
     if sg_err:
@@ -353,6 +372,9 @@ def analyse(task):
     if want_fp == "all" or (want_fp == "valid" and struct_valid and comp_valid):
         r["comp_fp"] = magpie_fp(zs, counts, W["magpie"]).tolist()
         try:
+            if not constructed or vol / n < MIN_VOLUME_PER_ATOM:
+                raise ValueError("volume per atom %.3g Å^3 < %g: not fingerprinted"
+                                 % (vol / n, MIN_VOLUME_PER_ATOM))
             if W["fingerprint"] is None:
                 W["fingerprint"] = StructureFingerprint()
             # an absurd cell can keep CrystalNN busy for hours
@@ -521,6 +543,17 @@ def met(cmp, v, goal):
     return "met" if ok else "SHORT of goal"
 
 
+def finite(x):
+    """x with every NaN or infinity replaced by None (JSON has neither)."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [finite(v) for v in x]
+    return x
+
+
 def write_json(path, data):
     d = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=d, prefix=".score_cifs.")
@@ -528,7 +561,7 @@ def write_json(path, data):
     os.umask(umask)
     os.fchmod(fd, 0o666 & ~umask)   # mkstemp's 0600 is for secrets
     with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1)
+        json.dump(finite(data), f, indent=1, allow_nan=False)
         f.write("\n")
     os.replace(tmp, path)
 
