@@ -29,9 +29,14 @@ Definitions where CDVAE has none:
                 valid, as CDVAE does; it is reported separately too.
   valid         structurally and compositionally valid, and the structure
                 fingerprint could be computed (CDVAE's rule) within
-                --fp-timeout seconds.
+                --fp-timeout seconds.  A cell under 0.1 Å^3 is "not
+                constructed" (CDVAE): structurally invalid, no group, no
+                fingerprint, its composition still judged.  Departing from
+                CDVAE, a cell under 1 Å^3 per atom gets no fingerprint
+                either (so is not valid): CrystalNN does not finish there.
   spglib        SpacegroupAnalyzer(symprec=--symprec Å, angle tolerance 5°)
-                on every read crystal; "no group" when spglib fails.
+                on every read crystal; "no group" when spglib fails or the
+                cell is not constructed; unread files count in neither.
   coverage      by default over the valid generated crystals only (the
                 crystal-text-llm convention the issue's table uses), with
                 their number as COV-P's denominator; cov_p_all divides the
