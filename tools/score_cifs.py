@@ -493,12 +493,13 @@ def atoms_in_formula_sum(text):
 
 
 def cache_key(args, ref_path):
+    """What the cached reference depends on: the CSV, the code, the options."""
     h = hashlib.sha256()
-    with open(ref_path, "rb") as f:
-        h.update(f.read())
-    with open(os.path.join(HERE, "crystalnn_fp.py"), "rb") as f:
-        h.update(f.read())
-    h.update(("%d %d %d" % (args.max_atoms, args.n_ref, args.seed)).encode())
+    for p in (ref_path, os.path.join(HERE, "crystalnn_fp.py"), os.path.abspath(__file__)):
+        with open(p, "rb") as f:
+            h.update(f.read())
+    h.update(("%d %d %d %r %s" % (args.max_atoms, args.n_ref, args.seed, args.symprec,
+                                  os.path.abspath(args.datadir))).encode())
     return h.hexdigest()
 
 
