@@ -3,8 +3,9 @@
 --   crystens examples/sample_cifs.lua [--model pretrained|NAME|ckpt.safetensors]
 --       [--samples 1000] [--steps 50] [--seed 1] [--out generated]
 --       [--tensors samples.npy] [--species auto|atom|kmeans] [--symmetrize no|yes]
---       [--symprec 0.1]
--- --tensors decodes tensors sampled earlier instead of sampling.  Writes
+--       [--symprec 0.1] [--clip means|copies] [--tol 0]
+-- --tensors decodes tensors sampled earlier instead of sampling; --clip is
+-- the sampler's option (models.lua), --tol reconstruction's species_tol.  Writes
 -- OUT/NNNN.cif for every sample that reconstructs, OUT/samples.npy (the raw
 -- tensors) and OUT/failed.txt (item and reason of every sample that did
 -- not); prints the counts.  Score with
@@ -12,7 +13,8 @@
 local ct = require "crystens"
 
 local o = {model = "pretrained", samples = 1000, steps = 50, seed = 1, out = "generated",
-           tensors = "", species = "auto", symmetrize = "no", symprec = "0.1"}
+           tensors = "", species = "auto", symmetrize = "no", symprec = "0.1", clip = "means",
+           tol = "0"}
 local i = 1
 while arg[i] do
   local key = arg[i]:match("^%-%-(%w+)$")
@@ -40,13 +42,14 @@ else
   local m = o.model == "pretrained" and ct.models.pretrained()
             or (o.model:match("%.safetensors$") and ct.models.load(o.model) or ct.models.pretrained(o.model))
   local t0 = os.time()
-  x = m:sample(o.samples, {steps = o.steps, seed = o.seed})
+  x = m:sample(o.samples, {steps = o.steps, seed = o.seed, clip = o.clip})
   print(("sampled %d tensors (DDIM-%d, seed %d) in %d s"):format(o.samples, o.steps, o.seed,
                                                                  os.time() - t0))
 end
 x:save(o.out .. "/samples.npy")
 local out, diags = ct.crystens.decode(x, {species = o.species, symmetrize = o.symmetrize == "yes",
-                                          symprec = symprec})
+                                          symprec = symprec,
+                                          species_tol = tonumber(o.tol) or error("--tol wants a number", 0)})
 local n, written, failed = x:size(1), 0, {}
 for k = 1, n do
   if out[k] then

@@ -813,9 +813,14 @@ function Diffusion:predict(x, t, natoms)
   elseif self.config.target == "x0" then x0 = out
   else x0 = (x - out * sb):div_(sa) end
   if self.config.consistent then
-    -- no clipping before the projection: the loss only ever saw the mean of
-    -- each value's copies, so single copies may lie outside [-1, 1]; the
-    -- projection clamps the means to the training range instead
+    -- By default no clipping before the projection: the loss only ever saw
+    -- the mean of each value's copies, so single copies may lie outside
+    -- [-1, 1] (an x0-predicting U-Net uses that freedom); the projection
+    -- clamps the means to the training range instead.  clip = "copies"
+    -- clips each copy first, as a plain model's sampler does: for the atom
+    -- network with v-prediction that shrinks the noise of x_t's copies in
+    -- its x0 estimate (share/models/MODEL.md compares the two).
+    if (self.clip or "means") == "copies" then x0 = x0:clamp(-1, 1) end
     x0 = self.scaler:project(x0, {natoms = natoms, clamp = true})
   else
     x0 = x0:clamp(-1, 1)
@@ -868,6 +873,10 @@ function Diffusion:sample(n, opts)
   local per = (opts.method == "ddpm" or not opts.steps or opts.steps >= T) and T or opts.steps
   local natoms = self.config.consistent and math.type(n) == "integer" and n >= 1 and
                  self:atom_counts(n, opts, rng) or nil
+  if opts.clip ~= nil and opts.clip ~= "means" and opts.clip ~= "copies" then
+    error("bad option 'clip' to 'sample' ('means' or 'copies' expected)", 2)
+  end
+  self.clip = opts.clip
   -- the bar counts denoising steps (of every chunk), not samples × steps
   local chunks = -(-n // (opts.batch or 64))
   local bar = {bar = require("crystens.progress").new(("sampling %s, step"):format(n), chunks * per),
@@ -937,12 +946,17 @@ doc[M.wgan] = "models.wgan{size=64, latent=128, base=64, conv='2d'|'3d', lr=1e-4
   "update. train_step -> {critic, gp, w, g}."
 doc[M.diffusion] = "models.diffusion{size=32, base=64, mults={1,2,2}, nres=2, attn={8}, " ..
   "groups=8, patch=1, timesteps=1000, schedule='cosine'|'linear', target='eps'|'v'|'x0', " ..
-  "lr=2e-4, ema=0.999, clip=1, preset='default'|'small'|'compact'|'fast'|'tiny'} -> model. " ..
+  "lr=2e-4, ema=0.999, clip=1, consistent=true, min_snr=5, " ..
+  "preset='default'|'small'|'compact'|'fast'|'tiny'|'atoms'} -> model. " ..
   "DDPM with a U-Net predicting the noise, v = √ᾱ·ε − √(1−ᾱ)·x0, or x0 itself " ..
   "(on patch×patch patches when patch > 1; preset 'small' = base 32, one block per level, " ..
   "no attention, patch 2, lr 1e-3; 'fast' the same on 4×4 patches; 'compact' base 16, " ..
-  "levels {1,2}, no patches); " ..
-  "sampling uses the EMA weights: sample(n, {steps=50, eta=0, seed=, batch=64}) is DDIM, " ..
+  "levels {1,2}, no patches; 'atoms' no U-Net but a network over the atom slots with " ..
+  "self-attention, base 128, depth 4). consistent=true takes the loss after the " ..
+  "consistency projection (sc:project; Min-SNR weights capped at 1+min_snr) and samples " ..
+  "through it with atom counts drawn from the training set; false is the paper's plain model. " ..
+  "sampling uses the EMA weights: sample(n, {steps=50, eta=0, seed=, batch=64, natoms=, " ..
+  "clip='means'|'copies'}) is DDIM, " ..
   "without steps (or method='ddpm') DDPM ancestral sampling over all timesteps."
 doc[M.load] = "models.load(path) -> model, meta. Rebuild a model saved with model:save " ..
   "(networks, optimizer moments, EMA, scaler, step) from its checkpoint."
