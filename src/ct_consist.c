@@ -99,6 +99,7 @@ static void forward_one(const ct_scale *sc, int fractional, int clamp, const flo
     if (!m || !slot) {   /* no memory for two small arrays: leave x as it is */
         memcpy(y, x, 4 * plane * sizeof *y);
         memset(state, 0, CT_CONSIST_STATE(S));
+        state[ns + 1] = natoms >= 0;
         free(m), free(slot);
         return;
     }
@@ -125,7 +126,7 @@ static void forward_one(const ct_scale *sc, int fractional, int clamp, const flo
                 m[slot[i]][r] = fmin(fmax(m[slot[i]][r], CT_SCALE_LO), CT_SCALE_HI);
     for (int j = 0; j < ns; j++) {
         size_t at[8];
-        int rows = state[j] ? nr : 1;
+        int rows = state[j] ? nr : natoms >= 0 ? 0 : 1;
         for (int r = 0; r < rows; r++) {
             copies(S, r, j, at);
             for (int k = 0; k < 8; k++) y[at[k]] = (float)m[j][r];
@@ -149,6 +150,7 @@ static void forward_one(const ct_scale *sc, int fractional, int clamp, const flo
                 y[p] = 0.5f * (x[p] + x[q]);
             }
     state[ns] = (unsigned char)derived;
+    state[ns + 1] = natoms >= 0;
     free(m), free(slot);
 }
 
@@ -174,6 +176,7 @@ static void backward_one(const ct_scale *sc, const unsigned char *state, const f
         }
     for (int j = 0; j < ns; j++) {
         size_t at[8];
+        if (!state[j] && state[ns + 1]) continue;   /* given empty: constant */
         copies(S, CT_CRYSTENS_Z, j, at);
         double gz = sum8(gy, at) / 8;
         for (int k = 0; k < 8; k++) gx[at[k]] = (float)gz;

@@ -25,7 +25,9 @@
  *     scaler's inverse uses, or when the caller says so (natoms below).  The
  *     decision is a step: no gradient flows through it.
  *  3. Z: all 8 copies of every slot, occupied or not, become m[0][j] (so a
- *     slot can be switched on or off by the gradient on its Z alone).
+ *     slot can be switched on or off by the gradient on its Z alone); where
+ *     the caller gave the atom count, an empty slot's Z is EMPTY like the
+ *     rest of it.
  *  4. Occupied slots: coordinate rows (and the periodic column where the
  *     scaler has one, ct_crystens.h) become m[r][j]; lattice and
  *     space-group rows become the mean of m[r][.] over the occupied slots
@@ -55,8 +57,9 @@
 #include "ct_scale.h"
 
 /* Bytes of state per tensor that the forward pass leaves for the backward
-   one: S - 12 occupancy flags and whether layer 0 was derived. */
-#define CT_CONSIST_STATE(S) ((size_t)(S) - 11)
+   one: S - 12 occupancy flags, whether layer 0 was derived and whether the
+   occupancy was given. */
+#define CT_CONSIST_STATE(S) ((size_t)(S) - 10)
 
 /* y = P(x) for n tensors of 4×S×S (S = sc->size); x and y must not
    overlap.  state receives n × CT_CONSIST_STATE(S) bytes for the backward

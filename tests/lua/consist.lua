@@ -66,6 +66,36 @@ T.test("backward is the transpose of the Jacobian (distances excluded)", functio
   T.truthy(worst < 2e-3, "largest relative difference " .. worst)
 end)
 
+T.test("with the atom counts given, empty slots are empty and backward is still the transpose", function()
+  local x = noisy:narrow(1, 2)
+  local natoms = {3, 5}
+  local y, state = sc:project(x, {natoms = natoms})
+  for i = 1, 2 do
+    for j = 1, 20 do
+      local z = y:get(i, 1, 1, 12 + j)
+      if j > natoms[i] then T.eq(z, -1.0, "sample " .. i .. " slot " .. j .. " is empty") end
+    end
+  end
+  local w = ct.tensor.randn(y:shape(), rng)
+  for i = 1, 2 do for r = 13, 32 do for c = 13, 32 do w:set(0, i, 1, r, c) end end end
+  local g = sc:project_backward(state, w)
+  local function loss(t) return (sc:project(t, {natoms = natoms}) * w):sum() end
+  local worst = 0
+  for _, idx in ipairs {{1, 1, 1, 13}, {1, 1, 1, 20}, {2, 3, 5, 15}, {2, 2, 14, 2}, {1, 4, 13, 11}} do
+    local old = x:get(table.unpack(idx))
+    x:set(old + 1e-2, table.unpack(idx))
+    local lp = loss(x)
+    x:set(old - 1e-2, table.unpack(idx))
+    local lm = loss(x)
+    x:set(old, table.unpack(idx))
+    worst = math.max(worst, math.abs((lp - lm) / 2e-2 - g:get(table.unpack(idx))))
+  end
+  T.truthy(worst < 2e-3, "largest difference " .. worst)
+  T.raises(function() sc:project(x, {natoms = {3}}) end, "one atom count per tensor")
+  T.raises(function() sc:project(x, {natoms = {3, 21}}) end, "from 1 to 20")
+  T.raises(function() sc:project(x, {natom = {3, 2}}) end, "unknown option 'natom'")
+end)
+
 T.test("bad input", function()
   T.raises(function() sc:project(ct.tensor.full({4, 16, 16}, 0)) end, "4×32×32")
   local _, state = sc:project(noisy)
