@@ -240,7 +240,7 @@ end
 -- The diffusion model shipped with crystens (share/models/, see MODEL.md
 -- there), or another one of that folder by name.
 function M.pretrained(name)
-  name = name or "diffusion-mpts52"
+  name = name or "diffusion-atoms32"
   if type(name) ~= "string" then error("bad argument #1 to 'pretrained' (a name expected)", 2) end
   local path = require("crystens.config").datadir .. "/models/" .. name .. ".safetensors"
   local f = io.open(path, "rb")
@@ -967,8 +967,10 @@ doc[Model.fit_scaler] = "model:fit_scaler(data) -> model. Fit the input scaling 
 doc[Model.export] = "model:export(path) -> model. Write what sampling needs: the networks' " ..
   "weights (the EMA average where there is one), scaler and config, without optimizer " ..
   "moments (a quarter of a checkpoint). models.load reads it."
-doc[M.pretrained] = "models.pretrained([name='diffusion-mpts52']) -> model. The diffusion " ..
-  "model shipped with crystens (share/models/; MODEL.md there says how it was trained and " ..
-  "what it reaches), ready to sample: ct.models.pretrained():sample(16, {steps=50})."
+doc[M.pretrained] = "models.pretrained([name='diffusion-atoms32']) -> model. A diffusion " ..
+  "model shipped with crystens (share/models/; MODEL.md there says how each was trained and " ..
+  "what it reaches), ready to sample: ct.models.pretrained():sample(16, {steps=50}). " ..
+  "'diffusion-atoms32' is the consistent atom network (the default); 'diffusion-mpts52' the " ..
+  "paper's plain U-Net, kept for the paper's comparison."
 
 return M
