@@ -3,7 +3,7 @@
 --   crystens examples/sample_cifs.lua [--model pretrained|NAME|ckpt.safetensors]
 --       [--samples 1000] [--steps 50] [--seed 1] [--out generated]
 --       [--tensors samples.npy] [--species auto|atom|kmeans] [--symmetrize no|yes]
---       [--symprec 0.1] [--clip means|copies] [--tol 0]
+--       [--symprec 0.1] [--clip means|copies] [--tol 2.5]
 -- --tensors decodes tensors sampled earlier instead of sampling; --clip is
 -- the sampler's option (models.lua), --tol reconstruction's species_tol.  Writes
 -- OUT/NNNN.cif for every sample that reconstructs, OUT/samples.npy (the raw
@@ -13,8 +13,8 @@
 local ct = require "crystens"
 
 local o = {model = "pretrained", samples = 1000, steps = 50, seed = 1, out = "generated",
-           tensors = "", species = "auto", symmetrize = "no", symprec = "0.1", clip = "means",
-           tol = "0"}
+           tensors = "", species = "auto", symmetrize = "no", symprec = "0.1", clip = "",
+           tol = "2.5"}
 local i = 1
 while arg[i] do
   local key = arg[i]:match("^%-%-(%w+)$")
@@ -42,7 +42,7 @@ else
   local m = o.model == "pretrained" and ct.models.pretrained()
             or (o.model:match("%.safetensors$") and ct.models.load(o.model) or ct.models.pretrained(o.model))
   local t0 = os.time()
-  x = m:sample(o.samples, {steps = o.steps, seed = o.seed, clip = o.clip})
+  x = m:sample(o.samples, {steps = o.steps, seed = o.seed, clip = o.clip ~= "" and o.clip or nil})
   print(("sampled %d tensors (DDIM-%d, seed %d) in %d s"):format(o.samples, o.steps, o.seed,
                                                                  os.time() - t0))
 end

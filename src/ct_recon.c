@@ -21,7 +21,7 @@ void ct_recon_defaults(ct_recon_opts *o)
                          .sep = CT_KMEANS_SEP, .coord_sep = 2, .plain_vote = 0, .fractional = 0, .symmetry = 1,
                          .symprec = CT_SYMPREC, .symmetrize = 0,
                          .species = CT_RECON_SPECIES_AUTO, .min_distance = 0.5,
-                         .species_tol = 0};
+                         .species_tol = CT_RECON_SPECIES_TOL};
 }
 
 typedef struct {
@@ -239,12 +239,11 @@ static void vote(work *w)
     w->d->coord_delta = delta / (3.0 * n);
 }
 
-/* The species distance of atoms i and j: |ΔZ| / 3 and, with the periodic
-   encoding, the column difference (ct_crystens_species' metric). */
+/* The species distance of atoms i and j: |ΔZ| / 3 and the column
+   difference (ct_crystens_species' metric). */
 static double species_dist(const work *w, int i, int j)
 {
-    double dz = (w->zbar[i] - w->zbar[j]) / 3;
-    double dc = w->d->periodic ? w->cbar[i] - w->cbar[j] : 0;
+    double dz = (w->zbar[i] - w->zbar[j]) / 3, dc = w->cbar[i] - w->cbar[j];
     return sqrt(dz * dz + dc * dc);
 }
 
@@ -255,14 +254,25 @@ static int group_species(work *w, ct_error *err)
 {
     int n = w->n;
     int *lab = malloc((size_t)n * sizeof *lab);
-    if (!lab) return ct_fail(err, CT_ENOMEM, "out of memory");
-    for (int i = 0; i < n; i++) lab[i] = i;
+    unsigned char *exact = malloc((size_t)n);
+    if (!lab || !exact) {
+        free(lab), free(exact);
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        lab[i] = i;
+        /* an atom already on an element (an encoded crystal) keeps it */
+        int e = (int)lround(w->zbar[i]);
+        exact[i] = fabs(w->zbar[i] - e) < CT_RECON_Z_AGREE &&
+                   fabs(w->cbar[i] - ct_crystens_column(e)) < CT_RECON_Z_AGREE;
+    }
     for (;;) {
         int ba = -1, bb = -1;
         double best = w->o->species_tol;
         for (int a = 0; a < n; a++)
             for (int b = a + 1; b < n; b++) {
                 if (lab[a] != a || lab[b] != b) continue;   /* cluster representatives */
+                if (exact[a] || exact[b]) continue;
                 double worst = 0;
                 for (int i = 0; i < n; i++)
                     for (int j = 0; j < n; j++)
@@ -282,7 +292,7 @@ static int group_species(work *w, ct_error *err)
         for (int i = 0; i < n; i++)
             if (lab[i] == a) w->zbar[i] = z / k, w->cbar[i] = c / k;
     }
-    free(lab);
+    free(lab), free(exact);
     return CT_OK;
 }
 
@@ -296,7 +306,7 @@ static int round_species(work *w, ct_error *err)
     for (int i = 0; i < w->n; i++) cols += w->cbar[i];
     w->d->species_per_atom = 1;
     w->d->periodic = cols / w->n >= 0.5;
-    if (w->o->species_tol > 0 && group_species(w, err) != CT_OK) return CT_ENOMEM;
+    if (w->o->species_tol > 0 && w->d->periodic && group_species(w, err) != CT_OK) return CT_ENOMEM;
     for (int i = 0; i < w->n; i++) {
         double c = w->zbar[i];
         if (w->d->periodic && c > 0 && c < 1000) w->z[i] = ct_crystens_species(c, w->cbar[i]);

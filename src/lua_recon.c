@@ -16,7 +16,7 @@
  *   species="auto"            "atom": each atom's averaged Z rounded on its
  *                             own; "kmeans": clustered; "auto": per atom
  *                             when the copies agree (ct_recon.h step 5)
- *   species_tol=0             per atom: first group species within this
+ *   species_tol=2.5           per atom: first group species within this
  *                             distance (|ΔZ|/3, Δcolumn; ct_recon.h step 5)
  *   min_distance=0.5          atoms closer than this (Å) are merged (same
  *                             element) or fail the item; 0 keeps them
@@ -65,6 +65,7 @@ static void read_recon_opts(lua_State *L, int idx, ct_recon_opts *o, int *strict
     o->species_tol = ctL_optnumber(L, idx, "species_tol", o->species_tol);
     luaL_argcheck(L, o->species_tol >= 0 && o->species_tol < 100, idx,
                   "species_tol must lie in [0, 100)");
+    if (paper) o->species_tol = ctL_optnumber(L, idx, "species_tol", 0);
     o->min_distance = ctL_optnumber(L, idx, "min_distance", paper ? 0 : o->min_distance);
     luaL_argcheck(L, o->min_distance >= 0 && o->min_distance < 10, idx,
                   "min_distance must lie in [0, 10) Å");

@@ -503,6 +503,9 @@ M.presets = {
   -- slot one token; consistent by construction (it emits each per-atom
   -- value once), global attention between the atoms
   atoms = {arch = "atoms", base = 128, depth = 4, groups = 8, lr = 1e-3, mask = true},
+  -- the paper's kind of model: the default U-Net, no consistency projection
+  paper = {base = 64, mults = {1, 2, 2}, nres = 2, attn = {8}, groups = 8, patch = 1,
+           consistent = false},
 }
 
 -- The atom count of each of a batch of tensors: slots whose Z copies average
@@ -635,7 +638,7 @@ function M.diffusion(config)
   local cfg = copy_table(config)
   local preset = M.presets[cfg.preset or "default"]
   if not preset then
-    error("bad option 'preset' to 'diffusion' (default, small, compact, fast, tiny or atoms expected)", 2)
+    error("bad option 'preset' to 'diffusion' (default, small, compact, fast, tiny, atoms or paper expected)", 2)
   end
   for k, v in pairs(preset) do if cfg[k] == nil then cfg[k] = v end end
   local defaults = {size = 32, timesteps = 1000, schedule = "cosine", target = "eps", lr = 2e-4,
@@ -813,14 +816,15 @@ function Diffusion:predict(x, t, natoms)
   elseif self.config.target == "x0" then x0 = out
   else x0 = (x - out * sb):div_(sa) end
   if self.config.consistent then
-    -- By default no clipping before the projection: the loss only ever saw
-    -- the mean of each value's copies, so single copies may lie outside
-    -- [-1, 1] (an x0-predicting U-Net uses that freedom); the projection
-    -- clamps the means to the training range instead.  clip = "copies"
-    -- clips each copy first, as a plain model's sampler does: for the atom
-    -- network with v-prediction that shrinks the noise of x_t's copies in
-    -- its x0 estimate (share/models/MODEL.md compares the two).
-    if (self.clip or "means") == "copies" then x0 = x0:clamp(-1, 1) end
+    -- clip = "copies" clips each copy of the x0 estimate before the
+    -- projection, as a plain model's sampler does: with ε or v as target
+    -- the copies differ by x_t's noise, and clipping them shrinks it
+    -- (share/models/MODEL.md: more valid compositions, fewer failures).
+    -- An x0-predicting network emits the copies itself and the loss only
+    -- ever saw their mean, so single copies may lie outside [-1, 1]: its
+    -- default is "means", where only the projection clamps, the means.
+    local clip = self.clip or (self.config.target == "x0" and "means" or "copies")
+    if clip == "copies" then x0 = x0:clamp(-1, 1) end
     x0 = self.scaler:project(x0, {natoms = natoms, clamp = true})
   else
     x0 = x0:clamp(-1, 1)
@@ -947,12 +951,13 @@ doc[M.wgan] = "models.wgan{size=64, latent=128, base=64, conv='2d'|'3d', lr=1e-4
 doc[M.diffusion] = "models.diffusion{size=32, base=64, mults={1,2,2}, nres=2, attn={8}, " ..
   "groups=8, patch=1, timesteps=1000, schedule='cosine'|'linear', target='eps'|'v'|'x0', " ..
   "lr=2e-4, ema=0.999, clip=1, consistent=true, min_snr=5, " ..
-  "preset='default'|'small'|'compact'|'fast'|'tiny'|'atoms'} -> model. " ..
+  "preset='default'|'small'|'compact'|'fast'|'tiny'|'atoms'|'paper'} -> model. " ..
   "DDPM with a U-Net predicting the noise, v = √ᾱ·ε − √(1−ᾱ)·x0, or x0 itself " ..
   "(on patch×patch patches when patch > 1; preset 'small' = base 32, one block per level, " ..
   "no attention, patch 2, lr 1e-3; 'fast' the same on 4×4 patches; 'compact' base 16, " ..
   "levels {1,2}, no patches; 'atoms' no U-Net but a network over the atom slots with " ..
-  "self-attention, base 128, depth 4). consistent=true takes the loss after the " ..
+  "self-attention, base 128, depth 4; 'paper' the default U-Net without the projection). " ..
+  "consistent=true takes the loss after the " ..
   "consistency projection (sc:project; Min-SNR weights capped at 1+min_snr) and samples " ..
   "through it with atom counts drawn from the training set; false is the paper's plain model. " ..
   "sampling uses the EMA weights: sample(n, {steps=50, eta=0, seed=, batch=64, natoms=, " ..

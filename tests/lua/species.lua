@@ -80,4 +80,41 @@ T.test("under equal noise the column names more elements right than Z alone", fu
   T.truthy(ap > az + 0.2, "periodic " .. ap .. " vs Z " .. az)
 end)
 
+T.test("species spread around one element are grouped into that element", function()
+  -- the first crystal with at least 6 atoms of its most common element
+  local pick, zmaj
+  for i = 1, #ds do
+    local p, count = ct.crystens.prepare(ds[i]), {}
+    for _, z in ipairs(p.species) do count[z] = (count[z] or 0) + 1 end
+    for z, c in pairs(count) do if c >= 6 and not pick then pick, zmaj = i, z end end
+  end
+  T.truthy(pick, "a crystal to perturb")
+  local t = ct.crystens.encode(ds[pick], {size = 32, species = "periodic"})
+  local p = ct.crystens.prepare(ds[pick])
+  local function set8(r, j, v)
+    for l = 1, 4 do t:set(v, l, r, 12 + j); t:set(v, l, 12 + j, r) end
+  end
+  -- every atom of the major element pushed towards one neighbour or the other
+  local k = 0
+  for j, z in ipairs(p.species) do
+    if z == zmaj then
+      k = k + 1
+      local s = k % 2 == 1 and 1 or -1
+      set8(1, j, z + s * 1.2)
+      set8(12, j, t:get(1, 12, 12 + j) + s * 0.7)
+    end
+  end
+  local plain = ct.crystens.decode(t, {species_tol = 0, min_distance = 0})
+  local grouped = ct.crystens.decode(t, {min_distance = 0})
+  local function count_major(s)
+    local n = 0
+    for _, z in ipairs(s.species) do n = n + (z == zmaj and 1 or 0) end
+    return n
+  end
+  T.truthy(count_major(plain) < k, "alone, the pushed atoms name neighbours (" .. count_major(plain) .. " of " .. k .. ")")
+  T.eq(count_major(grouped), k, "grouped, every one names the element")
+  T.eq(table.concat(grouped.species, " "), table.concat(p.species, " "), "the whole composition")
+  T.raises(function() ct.crystens.decode(t, {species_tol = -1}) end, "species_tol must lie")
+end)
+
 T.done()
