@@ -11,6 +11,7 @@
 --       [--data sample|file.csv[,file.csv...]] [--export model.safetensors]
 --       [--target eps|v|x0] [--decay constant|cosine] [--base N] [--depth N]
 --       [--species periodic|z] [--consistent yes|no] [--snr 5] [--init model.safetensors]
+--       [--mask yes|no]   (atoms: whether the network reads which slots hold atoms)
 -- --base and --depth change the network's width and (atoms) depth; --init
 -- starts from a saved model's weights (Model:init_from).  --export writes the
 -- sampling weights only (model:export), as shipped in share/models/ (see
@@ -24,12 +25,17 @@ local ct = require "crystens"
 local o = common.options{steps = 300, size = 32, preset = "atoms", batch = 16, samples = 16,
                          out = "run/diffusion", data = "sample", export = "", target = "v",
                          decay = "cosine", base = 0, depth = 0, species = "periodic",
-                         consistent = "yes", snr = 5, init = ""}
+                         consistent = "yes", snr = 5, init = "", mask = "yes"}
 -- --base 0 keeps the preset's width
-if o.consistent ~= "yes" and o.consistent ~= "no" then error("--consistent wants yes or no", 0) end
+for _, k in ipairs{"consistent", "mask"} do
+  if o[k] ~= "yes" and o[k] ~= "no" then error("--" .. k .. " wants yes or no", 0) end
+end
+local mask   -- only the atom network has the option
+if o.preset == "atoms" then mask = o.mask == "yes" end
 local m = ct.models.diffusion{size = o.size, preset = o.preset, target = o.target,
                               base = o.base > 0 and o.base or nil, depth = o.depth > 0 and o.depth or nil,
-                              consistent = o.consistent == "yes", min_snr = o.snr}
+                              consistent = o.consistent == "yes", min_snr = o.snr,
+                              mask = mask}
 -- --init: start from a saved model's weights (Model:init_from), unless a
 -- checkpoint in --out resumes the run
 local resuming = io.open(o.out .. "/ckpt.safetensors")
