@@ -41,7 +41,7 @@ ct.train.plot(out .. "/train/log.csv", out .. "/train/loss.svg")
 print(("\n2. trained %d steps on %d crystals at %.0f samples/s; loss curve %s/train/loss.svg"):
       format(r.steps, #small, r.samples_per_s, out))
 
--- 3. New crystals from the pretrained model (trained on mpts_52; see
+-- 3. New crystals from the pretrained model (trained on three benchmark val splits; see
 --    share/models/MODEL.md), DDIM with 50 steps.
 local n = quick and 16 or 64
 local model = ct.models.pretrained()

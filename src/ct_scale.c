@@ -89,6 +89,17 @@ void ct_scale_invert(const ct_scale *sc, const float *in, float *out, size_t n)
     for (size_t i = 0; i < n; i++) map_one(sc, in + i * len, out + i * len, 1);
 }
 
+int ct_scale_check_finite(const float *t, size_t n, int S, ct_error *err)
+{
+    size_t plane = (size_t)S * S, len = 4 * plane;
+    for (size_t i = 0; i < n * len; i++)
+        if (!isfinite(t[i]))
+            return ct_fail(err, CT_EINVAL, "tensor %zu holds %s at layer %zu, row %zu, column %zu",
+                           i / len + 1, isnan(t[i]) ? "NaN" : "an infinite value",
+                           i % len / plane + 1, i % plane / S + 1, i % S + 1);
+    return CT_OK;
+}
+
 int ct_scale_check(const ct_scale *sc, ct_error *err)
 {
     if (sc->size <= CT_CRYSTENS_HEADER || sc->size > 4096)
@@ -124,9 +135,9 @@ int ct_scale_fit(ct_scale *sc, const float *t, size_t n, int S, ct_error *err)
     if (S <= CT_CRYSTENS_HEADER || S > 4096)
         return ct_fail(err, CT_EINVAL, "tensor size %d is not in 13..4096", S);
     size_t len = 4 * (size_t)S * S;
-    for (size_t i = 0; i < n * len; i++)
-        if (!isfinite(t[i]))
-            return ct_fail(err, CT_EINVAL, "tensor %zu holds NaN or Inf", i / len + 1);
+    if (!n) return ct_fail(err, CT_EINVAL, "no tensors (0 rows): nothing to fit");
+    int rc = ct_scale_check_finite(t, n, S, err);
+    if (rc != CT_OK) return rc;
     sc->size = S;
     for (int q = 0; q < CT_SCALE_NQ; q++) sc->min[q] = INFINITY, sc->max[q] = -INFINITY;
     unsigned char occ[4096];

@@ -61,6 +61,11 @@ extern const char *const ct_scale_names[CT_SCALE_NQ];
    the whole set, gives CT_EINVAL. */
 int ct_scale_fit(ct_scale *sc, const float *t, size_t n, int S, ct_error *err);
 
+/* CT_EINVAL naming the first NaN or infinite value of n tensors of 4×S×S
+   (tensor, layer, row, column): the maps would silently drop an atom
+   whose Z copies hold one. */
+int ct_scale_check_finite(const float *t, size_t n, int S, ct_error *err);
+
 /* Check the constants read back from a file: finite, min < max, S > 12
    (the column range only where column is set). */
 int ct_scale_check(const ct_scale *sc, ct_error *err);

@@ -34,6 +34,8 @@ static int map(lua_State *L, int inverse)
     ct_tensor *t = ctL_checktensor(L, 2);
     size_t n = check_batch(L, 2, t, sc->size);
     ct_error err;
+    int rc = ct_scale_check_finite(t->data, n, sc->size, &err);
+    if (rc != CT_OK) return ctL_raise(L, &err, rc);
     ct_tensor *out = ct_tensor_empty(t->ndim, t->shape, &err);
     if (out) (inverse ? ct_scale_invert : ct_scale_apply)(sc, t->data, out->data, n);
     ctL_pushtensor(L, out, &err);

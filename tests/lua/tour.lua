@@ -90,15 +90,16 @@ T.test("the whole tour: every step prints true things and writes its files", fun
   find(steps, 4, "^Tensor 8x4x32x32 ")
   T.truthy(size_of(out .. "/generated.png") > 0, "generated.png")
 
-  -- 5: K-means by hand agrees with decode's K; no atom beyond the tensor
+  -- 5: the atoms read by hand are decode's; no atom beyond the tensor
   local _, diags = ct.crystens.decode(v.gen)
   for _, i in ipairs {1, 3} do
     local _, natoms = find(steps, 5, "^sample " .. i .. ": (%d+) atoms")
     T.truthy(tonumber(natoms) <= 32 - 12, "atoms fit the 32-wide tensor")
+    T.eq(tonumber(natoms), diags[i].natoms, "atoms of sample " .. i)
     local line = find(steps, 5, "^sample " .. i .. ":")
     local after
     for j, l in ipairs(steps[5]) do if l == line then after = steps[5][j + 1] end end
-    T.eq(tonumber(after:match("K = (%d+)")), diags[i].k_species, "K of sample " .. i)
+    T.eq(tonumber(after:match("(%d+) elements")), diags[i].k_species, "elements of sample " .. i)
   end
 
   -- 6: one line per sample, and the CIFs it says it wrote are there and read
