@@ -79,4 +79,13 @@ T.test("bad input is an error naming the argument", function()
   T.raises(function() ct.crystens.scaler(st) end, "length")
 end)
 
+T.test("NaN or infinity is named, not silently dropped with its atom; an empty batch fits nothing", function()
+  local bad = raw:narrow(1, 2):clone()
+  bad:set(0 / 0, 2, 3, 1, 14)
+  T.raises(function() sc:scale(bad) end, "tensor 2 holds NaN at layer 3, row 1, column 14")
+  bad:set(math.huge, 1, 1, 5, 13)
+  T.raises(function() sc:unscale(bad) end, "tensor 1 holds an infinite value at layer 1, row 5, column 13")
+  T.raises(function() ct.crystens.scaler(ct.tensor.new{0, 4, 32, 32}) end, "no tensors (0 rows)")
+end)
+
 T.done()
