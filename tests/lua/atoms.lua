@@ -59,11 +59,7 @@ T.test("the atom network's gradients match central differences", function()
     local w, g = p.w:reshape{p.w:numel()}, p.g:reshape{p.g:numel()}
     for _ = 1, 3 do
       local i = rng:int(w:numel())
-      local save = w:get(i)
-      w:set(save + 1e-2, i); local fp = f()
-      w:set(save - 1e-2, i); local fm = f()
-      w:set(save, i)
-      local n, a = (fp - fm) / 2e-2, g:get(i)
+      local n, a = T.numgrad(f, w, i, 1e-2), g:get(i)
       T.truthy(math.abs(n - a) < 3e-3 * math.max(1, math.abs(n)),
                string.format("%s[%d]: numerical %.6g, backward %.6g", name, i, n, a))
     end

@@ -73,16 +73,7 @@ T.test("an MLP in a training loop overfits a batch (loss / 100)", function()
   T.truthy(last < first / 100, string.format("loss %.3g -> %.3g", first, last))
 end)
 
--- Central difference of f at v[i] (a flat view), in double on float data.
-local function numgrad(f, v, i, h)
-  local save = v:get(i)
-  v:set(save + h, i)
-  local fp = f()
-  v:set(save - h, i)
-  local fm = f()
-  v:set(save, i)
-  return (fp - fm) / (2 * h)
-end
+local numgrad = T.numgrad
 
 T.test("the U-Net's backward (skips, time embedding, attention) matches finite differences", function()
   local m = nn.unet{in_ch = 2, size = 8, base = 8, mults = {1, 2}, nres = 1, attn = {4}, groups = 2}

@@ -113,6 +113,17 @@ function T.capture(fn, ...)
   return lines, table.unpack(res, 1, res.n)
 end
 
+-- Central difference of f at v[i] (a flat view), in double on float data.
+function T.numgrad(f, v, i, h)
+  local save = v:get(i)
+  v:set(save + h, i)
+  local fp = f()
+  v:set(save - h, i)
+  local fm = f()
+  v:set(save, i)
+  return (fp - fm) / (2 * h)
+end
+
 function T.done()
   print("1.." .. n)
   os.exit(failed == 0, true)   -- close the state: leak checkers see a clean exit
