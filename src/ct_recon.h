@@ -125,9 +125,9 @@
 enum { CT_RECON_SPECIES_AUTO, CT_RECON_SPECIES_ATOM, CT_RECON_SPECIES_KMEANS };
 
 /* Default grouping distance of per-atom species (step 5): chosen on the
-   shipped model's samples against its training crystals, where it brought
-   the mean number of elements from 5.0 to 3.5 (the data's: 3.2) and raised
-   the SMACT-valid share (share/models/MODEL.md). */
+   samples of an earlier stage of the shipped model against its training
+   crystals, where it brought the mean number of elements from 5.0 to 3.5
+   (the data's: 3.2) and raised the SMACT-valid share (share/models/MODEL.md). */
 #define CT_RECON_SPECIES_TOL 2.5
 #define CT_RECON_COORD_FLOOR 1e-7
 
