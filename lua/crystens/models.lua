@@ -805,8 +805,9 @@ function Diffusion:consistent_loss(out, xt, x0, ts, a, b, natoms)
 end
 
 -- The network's clipped x0 and ε estimates at timestep t for x; a
--- consistent model projects x0 with the atom counts natoms (a list).
-function Diffusion:predict(x, t, natoms)
+-- consistent model projects x0 with the atom counts natoms (a list),
+-- clipping as clip says ("means" or "copies"; nil: by the target).
+function Diffusion:predict(x, t, natoms, clip)
   local n = x:size(1)
   local out = self.unet:forward(x, tensor.full({n}, t), natoms)
   local ab = self:abar(t)
@@ -823,7 +824,7 @@ function Diffusion:predict(x, t, natoms)
     -- An x0-predicting network emits the copies itself and the loss only
     -- ever saw their mean, so single copies may lie outside [-1, 1]: its
     -- default is "means", where only the projection clamps, the means.
-    local clip = self.clip or (self.config.target == "x0" and "means" or "copies")
+    clip = clip or (self.config.target == "x0" and "means" or "copies")
     if clip == "copies" then x0 = x0:clamp(-1, 1) end
     x0 = self.scaler:project(x0, {natoms = natoms, clamp = true})
   else
@@ -848,7 +849,7 @@ function Diffusion:sample_chunk(n, opts, rng, bar, natoms)
   local eta = opts.eta or (ddpm and 1 or 0)
   for i, t in ipairs(ts) do
     local tp = ts[i + 1] or -1
-    local x0, eps = self:predict(x, t, natoms)
+    local x0, eps = self:predict(x, t, natoms, opts.clip)
     local ab, abp = self:abar(t), self:abar(tp)
     if ddpm then
       -- the posterior q(x_{t-1} | x_t, x0) of Ho et al. (consecutive steps)
@@ -880,7 +881,6 @@ function Diffusion:sample(n, opts)
   if opts.clip ~= nil and opts.clip ~= "means" and opts.clip ~= "copies" then
     error("bad option 'clip' to 'sample' ('means' or 'copies' expected)", 2)
   end
-  self.clip = opts.clip
   -- the bar counts denoising steps (of every chunk), not samples × steps
   local chunks = -(-n // (opts.batch or 64))
   local bar = {bar = require("crystens.progress").new(("sampling %s, step"):format(n), chunks * per),
