@@ -102,6 +102,31 @@ static void test_graph(void)
     ct_structure_free(s);
 }
 
+/* NaCl and the triclinic crystal, their graphs and the batch of both. */
+typedef struct {
+    ct_structure *s1, *s2;
+    ct_graph *g1, *g2, *g;
+} pair;
+
+static void pair_build(const ct_cgcnn_cfg *c, pair *p)
+{
+    ct_error err;
+    p->s1 = nacl(), p->s2 = triclinic();
+    ct_graph_build(p->s1, c, &p->g1, &err);
+    ct_graph_build(p->s2, c, &p->g2, &err);
+    const ct_graph *gs[2] = {p->g1, p->g2};
+    p->g = ct_graph_batch(gs, 2, &err);
+}
+
+static void pair_free(pair *p)
+{
+    ct_graph_free(p->g);
+    ct_graph_free(p->g1);
+    ct_graph_free(p->g2);
+    ct_structure_free(p->s1);
+    ct_structure_free(p->s2);
+}
+
 static double loss_of(ct_cgcnn *m, const ct_graph *g, const ct_tensor *R)
 {
     ct_error err;
@@ -118,12 +143,9 @@ static void test_gradients(const ct_magpie *mp)
     ct_cgcnn_cfg c = {6.0, 5, 9, 6, 2, 7, 2};
     ct_cgcnn *m = ct_cgcnn_new(&c, mp, &rng, &err);
     ok(m != NULL, "a small model");
-    ct_structure *s1 = nacl(), *s2 = triclinic();
-    ct_graph *g1, *g2;
-    ct_graph_build(s1, &c, &g1, &err);
-    ct_graph_build(s2, &c, &g2, &err);
-    const ct_graph *gs[2] = {g1, g2};
-    ct_graph *g = ct_graph_batch(gs, 2, &err);
+    pair p;
+    pair_build(&c, &p);
+    ct_graph *g = p.g, *g1 = p.g1, *g2 = p.g2;
     ok(g && g->ncrystals == 2 && g->natoms == 11 && g->nedges == g1->nedges + g2->nedges,
        "a batch of 2 crystals, 11 atoms");
     ct_tensor *y;
@@ -207,11 +229,7 @@ static void test_gradients(const ct_magpie *mp)
     ct_tensor_free(y);
     ct_tensor_free(y2);
     ct_tensor_free(R);
-    ct_graph_free(g);
-    ct_graph_free(g1);
-    ct_graph_free(g2);
-    ct_structure_free(s1);
-    ct_structure_free(s2);
+    pair_free(&p);
     ct_cgcnn_free(m);
 }
 
@@ -221,12 +239,9 @@ static void test_fit(const ct_magpie *mp)
     ct_error err;
     ct_cgcnn_cfg c = {6.0, 8, 13, 16, 2, 16, 2};
     ct_cgcnn *m = ct_cgcnn_new(&c, mp, &rng, &err);
-    ct_structure *s1 = nacl(), *s2 = triclinic();
-    ct_graph *g1, *g2;
-    ct_graph_build(s1, &c, &g1, &err);
-    ct_graph_build(s2, &c, &g2, &err);
-    const ct_graph *gs[2] = {g1, g2};
-    ct_graph *g = ct_graph_batch(gs, 2, &err);
+    pair p;
+    pair_build(&c, &p);
+    ct_graph *g = p.g;
     ct_adam_cfg ac = {3e-3f, 0.9f, 0.999f, 1e-8f, 0, 0};
     ct_adam *opt = ct_adam_new(&ac, ct_cgcnn_weights(m)->numel, &err);
     int64_t shape[2] = {2, 2};
@@ -250,11 +265,7 @@ static void test_fit(const ct_magpie *mp)
     ct_adam_free(opt);
     ct_tensor_free(t);
     ct_tensor_free(mask);
-    ct_graph_free(g);
-    ct_graph_free(g1);
-    ct_graph_free(g2);
-    ct_structure_free(s1);
-    ct_structure_free(s2);
+    pair_free(&p);
     ct_cgcnn_free(m);
 }
 
