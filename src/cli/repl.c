@@ -26,6 +26,8 @@
 #include <lua.h>
 
 #include "repl.h"
+#include "repl_complete.h"
+#include "run.h"
 
 #define PROMPT "crystens> "
 #define PROMPT2 "       >> "

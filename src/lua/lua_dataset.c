@@ -8,51 +8,11 @@
 #include "ct_elements.h"
 #include "lua_structure.h"
 
-typedef struct {
-    ct_dataset *ds;
-} ud_dataset;
-
-ct_dataset *ctL_todataset(lua_State *L, int idx)
-{
-    ud_dataset *u = luaL_testudata(L, idx, CTL_DATASET);
-    return u ? u->ds : NULL;
-}
-
 static ct_dataset *checkdataset(lua_State *L, int idx)
 {
-    ud_dataset *u = luaL_checkudata(L, idx, CTL_DATASET);
+    ctL_dataset_ud *u = luaL_checkudata(L, idx, CTL_DATASET);
     if (!u->ds) luaL_argerror(L, idx, "data set has been freed");
     return u->ds;
-}
-
-ct_structure **ctL_checkstructures(lua_State *L, int idx, size_t *n, int *single)
-{
-    ct_structure *one = ctL_tostructure(L, idx);
-    ct_dataset *ds = ctL_todataset(L, idx);
-    *single = one != NULL;
-    if (one) {
-        ct_structure **arr = lua_newuserdatauv(L, sizeof *arr, 0);
-        arr[0] = ctL_checkstructure(L, idx);
-        *n = 1;
-        return arr;
-    }
-    if (ds) {
-        *n = ds->n;
-        ct_structure **arr = lua_newuserdatauv(L, (ds->n ? ds->n : 1) * sizeof *arr, 0);
-        memcpy(arr, ds->items, ds->n * sizeof *arr);
-        return arr;
-    }
-    if (!lua_istable(L, idx)) luaL_typeerror(L, idx, "Structure, array of Structures or Dataset");
-    *n = (size_t)luaL_len(L, idx);
-    ct_structure **arr = lua_newuserdatauv(L, (*n ? *n : 1) * sizeof *arr, 0);
-    for (size_t i = 0; i < *n; i++) {
-        lua_geti(L, idx, (lua_Integer)i + 1);
-        arr[i] = ctL_tostructure(L, -1);
-        if (!arr[i])
-            luaL_argerror(L, idx, lua_pushfstring(L, "item %d is not a Structure", (int)i + 1));
-        lua_pop(L, 1);
-    }
-    return arr;
 }
 
 /* Push a property string as a number when it reads as one. */
@@ -137,7 +97,7 @@ static int mm_len(lua_State *L)
 
 static int mm_tostring(lua_State *L)
 {
-    ud_dataset *u = luaL_checkudata(L, 1, CTL_DATASET);
+    ctL_dataset_ud *u = luaL_checkudata(L, 1, CTL_DATASET);
     if (!u->ds) {
         lua_pushliteral(L, "Dataset (freed)");
         return 1;
@@ -164,7 +124,7 @@ static int mm_tostring(lua_State *L)
 
 static int mm_gc(lua_State *L)
 {
-    ud_dataset *u = luaL_checkudata(L, 1, CTL_DATASET);
+    ctL_dataset_ud *u = luaL_checkudata(L, 1, CTL_DATASET);
     ct_dataset_free(u->ds);
     u->ds = NULL;
     return 0;
@@ -228,7 +188,7 @@ static int d_load(lua_State *L)
     o.column = ctL_optstring(L, 2, "column", "cif");
     o.progress = ctL_optbool(L, 2, "progress", 1);
     o.elements = read_elements(L, 2, &o.nelements);
-    ud_dataset *u = lua_newuserdatauv(L, sizeof *u, 1);   /* 1: ds.skipped, once built */
+    ctL_dataset_ud *u = lua_newuserdatauv(L, sizeof *u, 1);   /* 1: ds.skipped, once built */
     u->ds = NULL;
     luaL_setmetatable(L, CTL_DATASET);
     ct_error err;

@@ -33,6 +33,42 @@ ct_structure *ctL_checkstructure(lua_State *L, int idx)
     return u->s;
 }
 
+ct_dataset *ctL_todataset(lua_State *L, int idx)
+{
+    ctL_dataset_ud *u = luaL_testudata(L, idx, CTL_DATASET);
+    return u ? u->ds : NULL;
+}
+
+ct_structure **ctL_checkstructures(lua_State *L, int idx, size_t *n, int *single)
+{
+    ct_structure *one = ctL_tostructure(L, idx);
+    ct_dataset *ds = ctL_todataset(L, idx);
+    *single = one != NULL;
+    if (one) {
+        ct_structure **arr = lua_newuserdatauv(L, sizeof *arr, 0);
+        arr[0] = ctL_checkstructure(L, idx);
+        *n = 1;
+        return arr;
+    }
+    if (ds) {
+        *n = ds->n;
+        ct_structure **arr = lua_newuserdatauv(L, (ds->n ? ds->n : 1) * sizeof *arr, 0);
+        memcpy(arr, ds->items, ds->n * sizeof *arr);
+        return arr;
+    }
+    if (!lua_istable(L, idx)) luaL_typeerror(L, idx, "Structure, array of Structures or Dataset");
+    *n = (size_t)luaL_len(L, idx);
+    ct_structure **arr = lua_newuserdatauv(L, (*n ? *n : 1) * sizeof *arr, 0);
+    for (size_t i = 0; i < *n; i++) {
+        lua_geti(L, idx, (lua_Integer)i + 1);
+        arr[i] = ctL_tostructure(L, -1);
+        if (!arr[i])
+            luaL_argerror(L, idx, lua_pushfstring(L, "item %d is not a Structure", (int)i + 1));
+        lua_pop(L, 1);
+    }
+    return arr;
+}
+
 void ctL_pushstructure(lua_State *L, ct_structure *s, const ct_error *err)
 {
     if (!s) {

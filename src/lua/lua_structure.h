@@ -17,6 +17,13 @@
 #define CTL_STRUCTURE "crystens.Structure"
 #define CTL_DATASET "crystens.Dataset"
 
+/* A Dataset userdata (made by lua_dataset.c): its data set, NULL once
+   collected.  Declared here so that a Structure list can be gathered from
+   a Dataset without the structure module depending on the dataset one. */
+typedef struct {
+    ct_dataset *ds;
+} ctL_dataset_ud;
+
 /* Create the Structure metatable if it does not exist yet. */
 void ctL_structure_register(lua_State *L);
 
