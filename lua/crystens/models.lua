@@ -27,6 +27,7 @@ local tensor = require "crystens.tensor"
 local json = require "crystens.json"
 local doc = require "crystens.doc"
 local interrupt = require "crystens.interrupt"
+local layout = require("crystens.crystens").layout
 
 local M = {}
 M.builders = {}
@@ -554,7 +555,7 @@ local function atom_net(cfg)
   end
   m.norm_out = add("norm_out", nn.groupnorm(g, c))
   m.act_out = add("act_out", nn.silu())
-  m.conv_out = add("conv_out", nn.conv2d(c, 12, 1))
+  m.conv_out = add("conv_out", nn.conv2d(c, layout.header, 1))
   return m
 end
 
@@ -736,7 +737,7 @@ function Diffusion:fit_scaler(data)
   Model.fit_scaler(self, data)
   if self.config.consistent then
     local hist = {}
-    for k = 1, self.config.size - 12 do hist[k] = 0 end
+    for k = 1, layout.max_atoms(self.config.size) do hist[k] = 0 end
     for _, a in ipairs(count_atoms(data, 0.5)) do
       if a >= 1 then hist[a] = hist[a] + 1 end
     end
@@ -748,7 +749,7 @@ end
 -- n atom counts: opts.natoms (a count or a list), else draws from the
 -- training distribution.
 function Diffusion:atom_counts(n, opts, rng)
-  local T, want = self.config.size - 12, opts.natoms
+  local T, want = layout.max_atoms(self.config.size), opts.natoms
   local out = {}
   if type(want) == "table" then
     if #want ~= n then error(("bad option 'natoms' to 'sample' (%d counts expected, got %d)"):format(n, #want), 3) end

@@ -32,6 +32,7 @@ local progress = require "crystens.progress"
 local interrupt = require "crystens.interrupt"
 local plot = require "crystens.plot"
 local doc = require "crystens.doc"
+local layout = require("crystens.crystens").layout
 
 local M = {}
 
@@ -47,13 +48,13 @@ local function as_tensor(data, size)
   local mt = getmetatable(data)
   if type(mt) == "table" and mt.__name == "crystens.Tensor" then return data end
   if data == nil then error("bad option 'data' to 'train' (a tensor or dataset expected)", 3) end
-  local list, skipped = {}, 0
+  local list, skipped, max_atoms = {}, 0, layout.max_atoms(size)
   for i = 1, #data do
-    if data[i].natoms <= size - 12 then list[#list + 1] = data[i] else skipped = skipped + 1 end
+    if data[i].natoms <= max_atoms then list[#list + 1] = data[i] else skipped = skipped + 1 end
   end
   if skipped > 0 then
     io.stderr:write(string.format("train: %d structures have more than %d atoms and are left out\n",
-                                  skipped, size - 12))
+                                  skipped, max_atoms))
   end
   if #list == 0 then error("bad option 'data' to 'train' (no structure fits the model's size)", 3) end
   return require("crystens").crystens.encode(list, {size = size})

@@ -1,6 +1,7 @@
 /*
  * lua_crystens.c - the crystens.crystens module: ct.crystens.encode,
- * decode and prepare, and the t:save_png method of tensors.
+ * decode and prepare, ct.crystens.layout (ct_layout.h's constants for the
+ * Lua side), and the t:save_png method of tensors.
  *
  * Options (one table, every field optional):
  *   size=64               S: tensors are 4×S×S and hold S-12 atoms
@@ -19,6 +20,7 @@
 
 #include "ct_consist.h"
 #include "ct_crystens.h"
+#include "ct_layout.h"
 #include "ct_png.h"
 #include "lua_structure.h"
 
@@ -30,8 +32,8 @@ static void read_opts(lua_State *L, int idx, ct_crystens_opts *o)
     else if (!strcmp(preset, "crystens")) ct_crystens_defaults(o);
     else luaL_argerror(L, idx, "preset must be 'crystens' or 'paper'");
     lua_Number size = ctL_optnumber(L, idx, "size", o->size);
-    luaL_argcheck(L, size > 12 && size <= 4096 && size == (int)size, idx,
-                  "size must be an integer from 13 to 4096");
+    luaL_argcheck(L, size > CT_CRYSTENS_HEADER && size <= CT_CRYSTENS_MAX_SIZE &&
+                  size == (int)size, idx, "size must be an integer from 13 to 4096");
     o->size = (int)size;
     const char *dist = ctL_optstring(L, idx, "distance", o->fractional ? "fractional" : "angstrom");
     if (strcmp(dist, "angstrom") && strcmp(dist, "fractional"))
@@ -61,12 +63,13 @@ static void read_opts(lua_State *L, int idx, ct_crystens_opts *o)
 static void push_report(lua_State *L, ct_structure *const *arr, size_t n,
                         const ct_crystens_opts *o, const float *data)
 {
-    size_t plane = (size_t)o->size * o->size, k = 0;
+    size_t k = 0;
     lua_createtable(L, 0, 1);
     lua_newtable(L);
     for (size_t i = 0; i < n && !o->declared; i++) {
         int declared = arr[i]->declared_spacegroup;
-        int found = (int)data[i * 4 * plane + (size_t)CT_CRYSTENS_SG * o->size + CT_CRYSTENS_HEADER];
+        int found = (int)data[i * ct_layout_len(o->size) +
+                              ct_layout_index(o->size, 0, CT_CRYSTENS_SG, CT_CRYSTENS_HEADER)];
         if (declared <= 1 || declared == found) continue;
         lua_createtable(L, 0, 4);
         lua_pushinteger(L, (lua_Integer)i + 1);
@@ -132,22 +135,16 @@ static int k_decode(lua_State *L)
     ct_tensor *t = ctL_checktensor(L, 1);
     ct_crystens_opts o;
     read_opts(L, 2, &o);
-    int lead = t->ndim == 4;
-    const int64_t *sh = t->shape + lead;
-    if (t->ndim < 3 || t->ndim > 4 || sh[0] != 4 || sh[1] != sh[2] || sh[1] <= 12) {
-        char buf[96];
-        return luaL_argerror(L, 1, lua_pushfstring(L, "expected 4×S×S or N×4×S×S tensor, got %s",
-                                                    ct_tensor_shape_str(t, buf, sizeof buf)));
-    }
-    int S = (int)sh[1];
-    if (!lead) {
+    int batch;
+    int S = ctL_checkcrystens(L, 1, t, &batch);
+    if (!batch) {
         decode_one(L, t->data, S, &o, 0);
         return 2;
     }
     lua_createtable(L, (int)t->shape[0], 0);
     lua_createtable(L, (int)t->shape[0], 0);
     for (int64_t i = 0; i < t->shape[0]; i++) {
-        decode_one(L, t->data + (size_t)i * 4 * S * S, S, &o, (int)i + 1);
+        decode_one(L, t->data + (size_t)i * ct_layout_len(S), S, &o, (int)i + 1);
         lua_rawseti(L, -3, i + 1);
         lua_rawseti(L, -3, i + 1);
     }
@@ -167,8 +164,8 @@ static int k_prepare(lua_State *L)
 /* The S of an N×4×S×S batch at idx, or an argument error. */
 static int check_batch4(lua_State *L, int idx, const ct_tensor *t)
 {
-    if (t->ndim != 4 || t->shape[1] != 4 || t->shape[2] != t->shape[3] ||
-        t->shape[2] <= CT_CRYSTENS_HEADER || t->shape[2] > 4096)
+    if (t->ndim != 4 || t->shape[1] != CT_CRYSTENS_LAYERS || t->shape[2] != t->shape[3] ||
+        t->shape[2] <= CT_CRYSTENS_HEADER || t->shape[2] > CT_CRYSTENS_MAX_SIZE)
         luaL_argerror(L, idx, "an N×4×S×S tensor expected");
     return (int)t->shape[2];
 }
@@ -177,7 +174,7 @@ static int check_batch4(lua_State *L, int idx, const ct_tensor *t)
 static int check_slots(lua_State *L, int idx, const ct_tensor *t, int c)
 {
     if (t->ndim != 4 || t->shape[1] != c || t->shape[3] != 1 || t->shape[2] < 1 ||
-        t->shape[2] > 4096 - CT_CRYSTENS_HEADER)
+        t->shape[2] > ct_layout_slots(CT_CRYSTENS_MAX_SIZE))
         luaL_argerror(L, idx, lua_pushfstring(L, "an N×%d×(S-12)×1 tensor expected", c));
     return (int)t->shape[2] + CT_CRYSTENS_HEADER;
 }
@@ -186,7 +183,7 @@ static int k_slot_features(lua_State *L)
 {
     ct_tensor *t = ctL_checktensor(L, 1);
     int S = check_batch4(L, 1, t);
-    int64_t shape[4] = {t->shape[0], CT_CONSIST_FEATURES, S - CT_CRYSTENS_HEADER, 1};
+    int64_t shape[4] = {t->shape[0], CT_CONSIST_FEATURES, ct_layout_slots(S), 1};
     ct_error err;
     ct_tensor *out = ct_tensor_empty(4, shape, &err);
     if (out) ct_consist_gather(S, t->data, out->data, (size_t)t->shape[0]);
@@ -198,7 +195,7 @@ static int k_slot_scatter(lua_State *L)
 {
     ct_tensor *t = ctL_checktensor(L, 1);
     int S = check_slots(L, 1, t, CT_CONSIST_OUTPUTS);
-    int64_t shape[4] = {t->shape[0], 4, S, S};
+    int64_t shape[4] = {t->shape[0], CT_CRYSTENS_LAYERS, S, S};
     ct_error err;
     ct_tensor *out = ct_tensor_empty(4, shape, &err);
     if (out) ct_consist_scatter(S, t->data, out->data, (size_t)t->shape[0]);
@@ -210,12 +207,57 @@ static int k_slot_scatter_backward(lua_State *L)
 {
     ct_tensor *g = ctL_checktensor(L, 1);
     int S = check_batch4(L, 1, g);
-    int64_t shape[4] = {g->shape[0], CT_CONSIST_OUTPUTS, S - CT_CRYSTENS_HEADER, 1};
+    int64_t shape[4] = {g->shape[0], CT_CONSIST_OUTPUTS, ct_layout_slots(S), 1};
     ct_error err;
     ct_tensor *out = ct_tensor_empty(4, shape, &err);
     if (out) ct_consist_scatter_backward(S, g->data, out->data, (size_t)g->shape[0]);
     ctL_pushtensor(L, out, &err);
     return 1;
+}
+
+static int l_max_atoms(lua_State *L)
+{
+    lua_Integer S = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, S > CT_CRYSTENS_HEADER && S <= CT_CRYSTENS_MAX_SIZE, 1,
+                  "size must be an integer from 13 to 4096");
+    lua_pushinteger(L, ct_layout_slots((int)S));
+    return 1;
+}
+
+/* Push ct.crystens.layout: ct_layout.h's constants, header rows 1-based as
+   t:get counts them, so Lua code need not write 12 or 4096 itself. */
+static void push_layout(lua_State *L)
+{
+    static const char *const rows[CT_CRYSTENS_HEADER] = {
+        "Z", "x", "y", "z", "a", "b", "c", "alpha", "beta", "gamma", "sg", "column"
+    };
+    static const ctL_Reg funcs[] = {
+        {"max_atoms", l_max_atoms, "crystens.layout.max_atoms(size) -> integer. The most atoms "
+                                   "a CrysTens of that size holds (its slots): size - header."},
+        {NULL, NULL, NULL}
+    };
+    ctL_newlib(L, funcs, "crystens.layout: where things are in a CrysTens (ct_layout.h). "
+               "header (12: rows and columns before the first atom slot), layers (4), "
+               "copies (8: each header value of a slot stands in its row and its column "
+               "of every layer), min_size (13), max_size (4096), rows (the header rows, "
+               "1-based as t:get counts: Z, x, y, z, a, b, c, alpha, beta, gamma, sg, "
+               "column), max_atoms(size).");
+    lua_pushinteger(L, CT_CRYSTENS_HEADER);
+    lua_setfield(L, -2, "header");
+    lua_pushinteger(L, CT_CRYSTENS_LAYERS);
+    lua_setfield(L, -2, "layers");
+    lua_pushinteger(L, CT_CRYSTENS_COPIES);
+    lua_setfield(L, -2, "copies");
+    lua_pushinteger(L, CT_CRYSTENS_HEADER + 1);
+    lua_setfield(L, -2, "min_size");
+    lua_pushinteger(L, CT_CRYSTENS_MAX_SIZE);
+    lua_setfield(L, -2, "max_size");
+    lua_createtable(L, 0, CT_CRYSTENS_HEADER);
+    for (int r = 0; r < CT_CRYSTENS_HEADER; r++) {
+        lua_pushinteger(L, r + 1);
+        lua_setfield(L, -2, rows[r]);
+    }
+    lua_setfield(L, -2, "rows");
 }
 
 static int m_save_png(lua_State *L)
@@ -306,5 +348,7 @@ int luaopen_crystens_crystens(lua_State *L)
     ctL_newlib(L, crystens_funcs, "crystens.crystens: the CrysTens encoding (4×S×S tensors: a "
                "header band of Z, x, y, z, a, b, c, α, β, γ, SG; layer 0 distances, layers 1-3 "
                "coordinate differences) and its exact inverse.");
+    push_layout(L);
+    lua_setfield(L, -2, "layout");
     return 1;
 }

@@ -93,6 +93,11 @@ int ctL_scaler(lua_State *L);
 
 /* crystens.decode of generated tensors (lua_recon.c), part of crystens.crystens. */
 int ctL_recon_decode(lua_State *L);
+
+/* Return the size S of the CrysTens tensor t (argument idx): 4×S×S, or a
+   batch N×4×S×S (*batch set to 1); else raise "bad argument" naming t's
+   shape. */
+int ctL_checkcrystens(lua_State *L, int idx, const ct_tensor *t, int *batch);
 int luaopen_crystens_progress(lua_State *L);
 int luaopen_crystens_picture(lua_State *L);
 int luaopen_crystens_file(lua_State *L);

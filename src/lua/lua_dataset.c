@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ct_elements.h"
+#include "ct_layout.h"
 #include "lua_structure.h"
 
 static ct_dataset *checkdataset(lua_State *L, int idx)
@@ -183,7 +184,8 @@ static int d_load(lua_State *L)
     if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
     ct_dataset_opts o = {0};
     lua_Number size = ctL_optnumber(L, 2, "size", 0);
-    o.max_atoms = (int)ctL_optnumber(L, 2, "max_atoms", size > 12 ? size - 12 : 0);
+    o.max_atoms = (int)ctL_optnumber(L, 2, "max_atoms",
+                                     size > CT_CRYSTENS_HEADER ? ct_layout_slots((int)size) : 0);
     o.limit = (size_t)ctL_optnumber(L, 2, "limit", 0);
     o.column = ctL_optstring(L, 2, "column", "cif");
     o.progress = ctL_optbool(L, 2, "progress", 1);

@@ -3,6 +3,7 @@
  * measures of each tensor (ct_paper); lua/crystens/metrics.lua averages
  * them into ct.metrics.paper.
  */
+#include "ct_layout.h"
 #include "ct_paper.h"
 #include "lua_ct.h"
 #include "lua_structure.h"
@@ -30,12 +31,9 @@ static void push_row(lua_State *L, const ct_paper_row *r)
 static int p_measures(lua_State *L)
 {
     ct_tensor *t = ctL_checktensor(L, 1);
-    int d = t->ndim;
-    luaL_argcheck(L, (d == 3 || d == 4) && t->shape[d - 3] == 4 &&
-                     t->shape[d - 2] == t->shape[d - 1] && t->shape[d - 1] > 12, 1,
-                  "expected a 4×S×S or N×4×S×S tensor");
-    size_t n = d == 4 ? (size_t)t->shape[0] : 1;
-    int S = (int)t->shape[d - 1];
+    int batch;
+    int S = ctL_checkcrystens(L, 1, t, &batch);
+    size_t n = batch ? (size_t)t->shape[0] : 1;
     int have = !lua_isnoneornil(L, 2);
     if (have) luaL_checktype(L, 2, LUA_TTABLE);
     int fractional = lua_toboolean(L, 3);
@@ -49,8 +47,7 @@ static int p_measures(lua_State *L)
         }
         ct_paper_row row;
         ct_error err;
-        int rc = ct_paper_measures(t->data + i * 4 * (size_t)S * S, S, s, fractional, &row,
-                                   &err);
+        int rc = ct_paper_measures(t->data + i * ct_layout_len(S), S, s, fractional, &row, &err);
         if (rc != CT_OK) return luaL_error(L, "tensor %d: %s", (int)i + 1, err.msg);
         push_row(L, &row);
         lua_rawseti(L, -2, (lua_Integer)i + 1);

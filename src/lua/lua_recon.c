@@ -212,16 +212,8 @@ int ctL_recon_decode(lua_State *L)
     ct_recon_opts o;
     int strict;
     read_recon_opts(L, 2, &o, &strict);
-    int lead = t->ndim == 4;
-    const int64_t *sh = t->shape + lead;
-    if (t->ndim < 3 || t->ndim > 4 || sh[0] != 4 || sh[1] != sh[2] || sh[1] <= 12 ||
-        sh[1] > 4096) {
-        char buf[96];
-        return luaL_argerror(L, 1, lua_pushfstring(L, "expected 4×S×S or N×4×S×S tensor "
-                                                      "(12 < S <= 4096), got %s",
-                                                    ct_tensor_shape_str(t, buf, sizeof buf)));
-    }
-    int S = (int)sh[1];
-    if (!lead) return decode_single(L, t->data, S, &o, strict);
+    int many;
+    int S = ctL_checkcrystens(L, 1, t, &many);
+    if (!many) return decode_single(L, t->data, S, &o, strict);
     return decode_batch(L, t->data, (size_t)t->shape[0], S, &o, strict);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ct_consist.h"
+#include "ct_layout.h"
 #include "ct_scale.h"
 #include "lua_ct.h"
 #include "lua_structure.h"
@@ -21,8 +22,8 @@ static ct_scale *check_scaler(lua_State *L, int idx)
 static size_t check_batch(lua_State *L, int idx, const ct_tensor *t, int S)
 {
     int d = t->ndim;
-    int ok = (d == 3 || d == 4) && t->shape[d - 3] == 4 && t->shape[d - 2] == S &&
-             t->shape[d - 1] == S;
+    int ok = (d == 3 || d == 4) && t->shape[d - 3] == CT_CRYSTENS_LAYERS &&
+             t->shape[d - 2] == S && t->shape[d - 1] == S;
     if (!ok) luaL_argerror(L, idx, lua_pushfstring(L, "expected a 4×%d×%d or N×4×%d×%d "
                                                    "tensor", S, S, S, S));
     return d == 4 ? (size_t)t->shape[0] : 1;
@@ -73,9 +74,9 @@ static int s_project(lua_State *L)
                 lua_rawgeti(L, -2, (lua_Integer)i + 1);
                 int isint;
                 lua_Integer a = lua_tointegerx(L, -1, &isint);
-                if (!isint || a < 1 || a > sc->size - 12)
+                if (!isint || a < 1 || a > ct_layout_slots(sc->size))
                     luaL_argerror(L, 3, lua_pushfstring(L, "natoms[%d] must be an integer from "
-                                                        "1 to %d", (int)i + 1, sc->size - 12));
+                                                        "1 to %d", (int)i + 1, ct_layout_slots(sc->size)));
                 natoms[i] = (int)a;
                 lua_pop(L, 1);
             }

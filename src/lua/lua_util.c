@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#include "ct_layout.h"
 #include "lua_ct.h"
 
 static const char DOCS_KEY[] = "crystens.docs";
@@ -131,6 +132,22 @@ int ctL_checkshape(lua_State *L, int idx, int64_t *shape)
         shape[nd++] = v;
     }
     return nd;
+}
+
+int ctL_checkcrystens(lua_State *L, int idx, const ct_tensor *t, int *batch)
+{
+    int lead = t->ndim == 4;
+    const int64_t *sh = t->shape + lead;
+    if (t->ndim < 3 || t->ndim > 4 || sh[0] != CT_CRYSTENS_LAYERS || sh[1] != sh[2] ||
+        sh[1] <= CT_CRYSTENS_HEADER || sh[1] > CT_CRYSTENS_MAX_SIZE) {
+        char buf[96];
+        luaL_argerror(L, idx, lua_pushfstring(L, "expected 4×S×S or N×4×S×S tensor "
+                                                 "(%d <= S <= %d), got %s",
+                                              CT_CRYSTENS_HEADER + 1, CT_CRYSTENS_MAX_SIZE,
+                                              ct_tensor_shape_str(t, buf, sizeof buf)));
+    }
+    *batch = lead;
+    return (int)sh[1];
 }
 
 /* The docs module is the docs table itself: doc[value] -> text. */

@@ -271,5 +271,30 @@ else
   T.skip("layer 0 vs pymatgen", "python3-pymatgen not installed")
 end
 
+-- ct.crystens.layout (ct_layout.h) says where the spec puts each value:
+-- read an encoded structure through it, header rows 1-based as t:get counts.
+T.test("ct.crystens.layout locates the header rows and slots of an encoded tensor", function()
+  local L = ct.crystens.layout
+  T.eq(L.header, 12, "header rows")
+  T.eq(L.layers, 4, "layers")
+  T.eq(L.copies, 8, "copies")
+  T.eq(L.min_size, 13, "min_size")
+  T.eq(L.max_size, 4096, "max_size")
+  T.eq(L.max_atoms(64), 52, "max_atoms(64)")
+  T.eq(L.max_atoms(32), 20, "max_atoms(32)")
+  T.raises(function() L.max_atoms(12) end, "size must be an integer from 13 to 4096")
+  T.raises(function() L.max_atoms(4097) end, "size must be an integer from 13 to 4096")
+  local s = ct.crystens.prepare(ct.dataset.load(sample, {limit = 1})[1], {size = 32})
+  local t = ct.crystens.encode(s, {size = 32, species = "periodic"})
+  local R, slot = L.rows, L.header + 1
+  T.eq(t:get(1, R.Z, slot), s.species[1], "Z of atom 1")
+  T.near(t:get(3, slot, R.x), s.frac[1][1], 1e-6, "x of atom 1 (its row, layer 3)")
+  T.near(t:get(2, R.a, slot), s.lattice.a, 1e-4, "a")
+  T.near(t:get(4, slot, R.gamma), s.lattice.gamma, 1e-3, "gamma")
+  T.eq(t:get(1, R.sg, slot), s.spacegroup, "space group")
+  T.truthy(t:get(1, R.column, slot) > 0, "periodic column")
+  T.eq(t:get(1, R.Z, L.header + s.natoms + 1), 0, "first empty slot")
+end)
+
 T.rmtree(tmp)
 T.done()
