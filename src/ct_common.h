@@ -31,11 +31,16 @@ typedef enum {
     CT_EINTR = -5     /* the user pressed Ctrl-C */
 } ct_status;
 
+/* Why a call failed: the message, and the status that came with it, so a
+   function that returns NULL still tells out-of-memory and Ctrl-C from
+   bad input. */
 typedef struct {
     char msg[512];
+    int status;   /* a ct_status */
 } ct_error;
 
-/* Fill err (if non-NULL) with a printf-style message and return status. */
+/* Fill err (if non-NULL) with a printf-style message and status; return
+   status. */
 int ct_fail(ct_error *err, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

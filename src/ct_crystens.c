@@ -130,17 +130,15 @@ void ct_crystens_layer0(const ct_structure *s, int fractional, double *d)
         }
 }
 
-/* Write a prepared structure into out (4×S×S); zero it first unless the
-   caller knows it is zero (a fresh calloc'd batch: leaving its untouched
-   pages alone saves most of the page faults of a large batch). */
-static int fill(const ct_structure *p, const ct_crystens_opts *o, int zeroed, float *out,
-                ct_error *err)
+/* Write a prepared structure into out (4×S×S), which is zero: a fresh
+   calloc'd batch, whose untouched pages are left alone (that saves most of
+   the page faults of a large batch). */
+static int fill(const ct_structure *p, const ct_crystens_opts *o, float *out, ct_error *err)
 {
     int S = o->size, n = p->natoms;
     double *d = malloc((size_t)n * n * sizeof *d);
     if (!d) return ct_fail(err, CT_ENOMEM, "out of memory");
     ct_crystens_layer0(p, o->fractional, d);
-    if (!zeroed) memset(out, 0, ct_layout_len(S) * sizeof *out);
     for (int j = 0; j < n; j++) {
         double v[CT_CRYSTENS_HEADER];
         header_values(p, j, o->species, v);
@@ -160,20 +158,15 @@ static int fill(const ct_structure *p, const ct_crystens_opts *o, int zeroed, fl
     return CT_OK;
 }
 
-static int encode_into(const ct_structure *s, const ct_crystens_opts *o, int zeroed,
-                       float *out, ct_error *err)
+/* Encode s into out (zero, 4×S×S); a failure keeps prepare's status. */
+static int encode_into(const ct_structure *s, const ct_crystens_opts *o, float *out,
+                       ct_error *err)
 {
     ct_structure *p = ct_crystens_prepare(s, o, err);
-    if (!p) return CT_EINVAL;
-    int rc = fill(p, o, zeroed, out, err);
+    if (!p) return err->status;
+    int rc = fill(p, o, out, err);
     ct_structure_free(p);
     return rc;
-}
-
-int ct_crystens_encode_into(const ct_structure *s, const ct_crystens_opts *o, float *out,
-                            ct_error *err)
-{
-    return encode_into(s, o, 0, out, err);
 }
 
 /* A batch being encoded over threads.  Each share stops at its first
@@ -196,7 +189,7 @@ static void encode_share(void *ctx, size_t begin, size_t end)
     for (size_t i = begin; i < end; i++) {
         ct_error e;
         int rc = ct_interrupted() ? ct_fail(&e, CT_EINTR, "interrupted")
-                                  : encode_into(job->s[i], job->o, 1, job->out + i * per, &e);
+                                  : encode_into(job->s[i], job->o, job->out + i * per, &e);
         if (rc == CT_OK) continue;
         pthread_mutex_lock(&job->lock);
         if (i < job->failed) {
@@ -221,7 +214,7 @@ static int encode_batch(ct_structure *const *s, size_t n, int batch, const ct_cr
     pthread_mutex_destroy(&job.lock);
     if (job.status == CT_OK) return CT_OK;
     if (job.status == CT_EINTR || !batch) *err = job.err;
-    else ct_fail(err, CT_EINVAL, "structure %zu: %s", job.failed + 1, job.err.msg);
+    else ct_fail(err, job.status, "structure %zu: %s", job.failed + 1, job.err.msg);
     return job.status;
 }
 

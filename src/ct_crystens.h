@@ -90,10 +90,6 @@ void ct_crystens_paper(ct_crystens_opts *o);
 ct_structure *ct_crystens_prepare(const ct_structure *s, const ct_crystens_opts *o,
                                   ct_error *err);
 
-/* Encode s into out (4×S×S floats, overwritten). */
-int ct_crystens_encode_into(const ct_structure *s, const ct_crystens_opts *o, float *out,
-                            ct_error *err);
-
 /* Encode n structures into a new N×4×S×S tensor, or a 4×S×S one when
    batch is 0 (then n must be 1). */
 ct_tensor *ct_crystens_encode(ct_structure *const *s, size_t n, int batch,

@@ -95,7 +95,7 @@ static int k_encode(lua_State *L)
     ct_structure **arr = ctL_checkstructures(L, 1, &n, &single);
     ct_error err;
     ct_tensor *t = ct_crystens_encode(arr, n, !single, &o, &err);
-    if (!t) return ctL_raise(L, &err, ct_interrupted() ? CT_EINTR : CT_EINVAL);
+    if (!t) return ctL_raise(L, &err, err.status);
     ctL_pushtensor(L, t, &err);
     push_report(L, arr, n, &o, t->data);
     return 2;
