@@ -34,11 +34,15 @@ typedef struct {
 /* Metatable name of tensor userdata. */
 #define CTL_TENSOR "crystens.Tensor"
 
-/* Metatable name of random generator userdata (lua_tensor_ops.c). */
+/* Metatable name of random generator userdata (lua_rng.c). */
 #define CTL_RNG "crystens.Rng"
 
 /* Return the Rng at idx, or the shared default generator when idx is 0 or nil. */
 ct_rng *ctL_optrng(lua_State *L, int idx);
+
+/* Create the Rng class and the default generator; add tensor.rng, seed and
+   default_rng to the module table at lib (lua_rng.c). */
+void ctL_rng_open(lua_State *L, int lib);
 
 /* Add the arithmetic of lua_tensor_ops.c to the tensor metatable, its
    methods table and the module table at the given indices. */

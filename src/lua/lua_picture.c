@@ -1,5 +1,5 @@
 /*
- * lua_render.c - the crystens.picture module: pictures of crystal
+ * lua_picture.c - the crystens.picture module: pictures of crystal
  * structures (ct_render.h) from Lua, and the s:save_png method of
  * Structures.
  *
