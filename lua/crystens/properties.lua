@@ -411,12 +411,6 @@ function M.distributions(generated, reference, opts)
   return out
 end
 
--- Install metrics.properties into the ct.metrics table.
-function M.install(metrics)
-  metrics.properties = M.distributions
-  doc[metrics.properties] = doc[M.distributions]
-end
-
 doc[M.train] = "properties.train{data=dataset|{datasets}, targets={'formation_energy', " ..
   "'e_above_hull'}, epochs=30, batch=64, lr=2e-3, seed=0, cutoff=8, max_nbr=12, atom_fea=64, " ..
   "nconv=3, hidden=128, ngauss=41, max_norm=5, exclude=ids|dataset, id_column='material_id', " ..
@@ -438,7 +432,6 @@ doc[M.rank] = "properties.rank(structures, [{by='e_above_hull', top=n, model=m}]
   "{{index, structure, value, properties}}. Structures ordered by a predicted property, " ..
   "lowest first (the paper's 'lowest-energy candidates'); those the model cannot judge are " ..
   "left out and counted in .skipped."
-doc[M.install] = "properties.install(metrics). Add metrics.properties (ct.metrics does this)."
 doc[M.distributions] = "metrics.properties(generated, reference, [{model=m, stable=0.1}]) -> " ..
   "{formation_energy={ks, pvalue, mean_gen, mean_ref, median_gen, median_ref, generated, " ..
   "reference}, e_above_hull={..., stable_gen, stable_ref}, failed={generated, reference}, " ..
