@@ -72,14 +72,11 @@ static void push_report(lua_State *L, ct_structure *const *arr, size_t n,
                               ct_layout_index(o->size, 0, CT_CRYSTENS_SG, CT_CRYSTENS_HEADER)];
         if (declared <= 1 || declared == found) continue;
         lua_createtable(L, 0, 4);
-        lua_pushinteger(L, (lua_Integer)i + 1);
-        lua_setfield(L, -2, "item");
+        ctL_setinteger(L, "item", (lua_Integer)i + 1);
         lua_pushstring(L, arr[i]->name ? arr[i]->name : "");
         lua_setfield(L, -2, "name");
-        lua_pushinteger(L, declared);
-        lua_setfield(L, -2, "declared");
-        lua_pushinteger(L, found);
-        lua_setfield(L, -2, "spglib");
+        ctL_setinteger(L, "declared", declared);
+        ctL_setinteger(L, "spglib", found);
         lua_rawseti(L, -2, (lua_Integer)++k);
     }
     lua_setfield(L, -2, "spacegroup_mismatch");
@@ -104,16 +101,11 @@ static int k_encode(lua_State *L)
 static void push_diag(lua_State *L, const ct_crystens_diag *d)
 {
     lua_createtable(L, 0, 5);
-    lua_pushinteger(L, d->natoms);
-    lua_setfield(L, -2, "natoms");
-    lua_pushnumber(L, d->header_spread);
-    lua_setfield(L, -2, "header_spread");
-    lua_pushnumber(L, d->graph_error);
-    lua_setfield(L, -2, "graph_error");
-    lua_pushnumber(L, d->distance_error);
-    lua_setfield(L, -2, "distance_error");
-    lua_pushnumber(L, d->empty_max);
-    lua_setfield(L, -2, "empty_max");
+    ctL_setinteger(L, "natoms", d->natoms);
+    ctL_setnumber(L, "header_spread", d->header_spread);
+    ctL_setnumber(L, "graph_error", d->graph_error);
+    ctL_setnumber(L, "distance_error", d->distance_error);
+    ctL_setnumber(L, "empty_max", d->empty_max);
 }
 
 /* Decode tensor item data (4×S×S) and push the structure and diagnostics. */
@@ -179,40 +171,39 @@ static int check_slots(lua_State *L, int idx, const ct_tensor *t, int c)
     return (int)t->shape[2] + CT_CRYSTENS_HEADER;
 }
 
+/* Push map(S, t, out, N) into a new N×c×h×w tensor out: the slot views of
+   ct_consist.h, which all share this shape of call. */
+static int push_slot_map(lua_State *L, const ct_tensor *t, int S, int64_t c, int64_t h,
+                         int64_t w, void (*map)(int, const float *, float *, size_t))
+{
+    int64_t shape[4] = {t->shape[0], c, h, w};
+    ct_error err;
+    ct_tensor *out = ct_tensor_empty(4, shape, &err);
+    if (out) map(S, t->data, out->data, (size_t)t->shape[0]);
+    ctL_pushtensor(L, out, &err);
+    return 1;
+}
+
 static int k_slot_features(lua_State *L)
 {
     ct_tensor *t = ctL_checktensor(L, 1);
     int S = check_batch4(L, 1, t);
-    int64_t shape[4] = {t->shape[0], CT_CONSIST_FEATURES, ct_layout_slots(S), 1};
-    ct_error err;
-    ct_tensor *out = ct_tensor_empty(4, shape, &err);
-    if (out) ct_consist_gather(S, t->data, out->data, (size_t)t->shape[0]);
-    ctL_pushtensor(L, out, &err);
-    return 1;
+    return push_slot_map(L, t, S, CT_CONSIST_FEATURES, ct_layout_slots(S), 1, ct_consist_gather);
 }
 
 static int k_slot_scatter(lua_State *L)
 {
     ct_tensor *t = ctL_checktensor(L, 1);
     int S = check_slots(L, 1, t, CT_CONSIST_OUTPUTS);
-    int64_t shape[4] = {t->shape[0], CT_CRYSTENS_LAYERS, S, S};
-    ct_error err;
-    ct_tensor *out = ct_tensor_empty(4, shape, &err);
-    if (out) ct_consist_scatter(S, t->data, out->data, (size_t)t->shape[0]);
-    ctL_pushtensor(L, out, &err);
-    return 1;
+    return push_slot_map(L, t, S, CT_CRYSTENS_LAYERS, S, S, ct_consist_scatter);
 }
 
 static int k_slot_scatter_backward(lua_State *L)
 {
     ct_tensor *g = ctL_checktensor(L, 1);
     int S = check_batch4(L, 1, g);
-    int64_t shape[4] = {g->shape[0], CT_CONSIST_OUTPUTS, ct_layout_slots(S), 1};
-    ct_error err;
-    ct_tensor *out = ct_tensor_empty(4, shape, &err);
-    if (out) ct_consist_scatter_backward(S, g->data, out->data, (size_t)g->shape[0]);
-    ctL_pushtensor(L, out, &err);
-    return 1;
+    return push_slot_map(L, g, S, CT_CONSIST_OUTPUTS, ct_layout_slots(S), 1,
+                         ct_consist_scatter_backward);
 }
 
 static int l_max_atoms(lua_State *L)
@@ -242,16 +233,16 @@ static void push_layout(lua_State *L)
                "of every layer), min_size (13), max_size (4096), rows (the header rows, "
                "1-based as t:get counts: Z, x, y, z, a, b, c, alpha, beta, gamma, sg, "
                "column), max_atoms(size).");
-    lua_pushinteger(L, CT_CRYSTENS_HEADER);
-    lua_setfield(L, -2, "header");
-    lua_pushinteger(L, CT_CRYSTENS_LAYERS);
-    lua_setfield(L, -2, "layers");
-    lua_pushinteger(L, CT_CRYSTENS_COPIES);
-    lua_setfield(L, -2, "copies");
-    lua_pushinteger(L, CT_CRYSTENS_HEADER + 1);
-    lua_setfield(L, -2, "min_size");
-    lua_pushinteger(L, CT_CRYSTENS_MAX_SIZE);
-    lua_setfield(L, -2, "max_size");
+    static const struct {
+        const char *name;
+        int value;
+    } constants[] = {
+        {"header", CT_CRYSTENS_HEADER}, {"layers", CT_CRYSTENS_LAYERS},
+        {"copies", CT_CRYSTENS_COPIES}, {"min_size", CT_CRYSTENS_HEADER + 1},
+        {"max_size", CT_CRYSTENS_MAX_SIZE}
+    };
+    for (size_t i = 0; i < sizeof constants / sizeof *constants; i++)
+        ctL_setinteger(L, constants[i].name, constants[i].value);
     lua_createtable(L, 0, CT_CRYSTENS_HEADER);
     for (int r = 0; r < CT_CRYSTENS_HEADER; r++) {
         lua_pushinteger(L, r + 1);

@@ -65,6 +65,10 @@ void ctL_newclass(lua_State *L, const char *tname, const ctL_Reg *methods,
 /* Raise err as a Lua error; ct_interrupted failures raise "interrupted!". */
 int ctL_raise(lua_State *L, const ct_error *err, int status);
 
+/* Set field k of the table on top of the stack to the number (integer) v. */
+void ctL_setnumber(lua_State *L, const char *k, lua_Number v);
+void ctL_setinteger(lua_State *L, const char *k, lua_Integer v);
+
 /* Return the tensor at idx, or raise a "bad argument" error. */
 ct_tensor *ctL_checktensor(lua_State *L, int idx);
 

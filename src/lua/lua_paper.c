@@ -8,23 +8,16 @@
 #include "lua_ct.h"
 #include "lua_structure.h"
 
-static void set_number(lua_State *L, const char *k, double v)
-{
-    lua_pushnumber(L, v);
-    lua_setfield(L, -2, k);
-}
-
 static void push_row(lua_State *L, const ct_paper_row *r)
 {
     lua_createtable(L, 0, 7);
-    set_number(L, "var_lengths", r->var_lengths);
-    set_number(L, "var_angles", r->var_angles);
-    set_number(L, "var_sg", r->var_sg);
-    set_number(L, "var_frac", r->var_frac);
-    set_number(L, "coord_agreement", r->coord_agreement);
-    set_number(L, "pdm_diff", r->pdm_diff);
-    lua_pushinteger(L, r->natoms);
-    lua_setfield(L, -2, "natoms");
+    ctL_setnumber(L, "var_lengths", r->var_lengths);
+    ctL_setnumber(L, "var_angles", r->var_angles);
+    ctL_setnumber(L, "var_sg", r->var_sg);
+    ctL_setnumber(L, "var_frac", r->var_frac);
+    ctL_setnumber(L, "coord_agreement", r->coord_agreement);
+    ctL_setnumber(L, "pdm_diff", r->pdm_diff);
+    ctL_setinteger(L, "natoms", r->natoms);
 }
 
 /* measures(tensors, [structures], [fractional]) -> {row, ...} */

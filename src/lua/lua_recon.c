@@ -72,53 +72,41 @@ static void read_recon_opts(lua_State *L, int idx, ct_recon_opts *o, int *strict
     *strict = ctL_optbool(L, idx, "strict", 0);
 }
 
-static void setnum(lua_State *L, const char *k, double v)
-{
-    lua_pushnumber(L, v);
-    lua_setfield(L, -2, k);
-}
-
-static void setint(lua_State *L, const char *k, lua_Integer v)
-{
-    lua_pushinteger(L, v);
-    lua_setfield(L, -2, k);
-}
-
 /* Push the diagnostics of one sample; reason is NULL on success. */
 static void push_diag(lua_State *L, const ct_recon_diag *d, const ct_recon_opts *o,
                       const char *reason)
 {
     lua_createtable(L, 0, 16);
-    setint(L, "natoms", d->natoms);
-    setnum(L, "occupancy_margin", d->occupancy_margin);
-    setnum(L, "sg_mean", d->sg_mean);
-    setint(L, "spacegroup", d->spacegroup);
+    ctL_setinteger(L, "natoms", d->natoms);
+    ctL_setnumber(L, "occupancy_margin", d->occupancy_margin);
+    ctL_setnumber(L, "sg_mean", d->sg_mean);
+    ctL_setinteger(L, "spacegroup", d->spacegroup);
     if ((o->symmetry || o->symmetrize) && !reason) {
-        setint(L, "spacegroup_detected", d->spacegroup_detected);
+        ctL_setinteger(L, "spacegroup_detected", d->spacegroup_detected);
         lua_pushboolean(L, d->spacegroup_detected == d->spacegroup);
         lua_setfield(L, -2, "spacegroup_match");
     }
     lua_createtable(L, 0, 5);
-    setnum(L, "z", d->spread_z);
-    setnum(L, "coord", d->spread_coord);
-    setnum(L, "length", d->spread_length);
-    setnum(L, "angle", d->spread_angle);
-    setnum(L, "sg", d->spread_sg);
+    ctL_setnumber(L, "z", d->spread_z);
+    ctL_setnumber(L, "coord", d->spread_coord);
+    ctL_setnumber(L, "length", d->spread_length);
+    ctL_setnumber(L, "angle", d->spread_angle);
+    ctL_setnumber(L, "sg", d->spread_sg);
     lua_setfield(L, -2, "spread");
-    setnum(L, "vote_spread", d->vote_spread);
-    setnum(L, "coord_delta", d->coord_delta);
-    setnum(L, "pdm_delta", d->pdm_delta);
-    setnum(L, "snap_max", d->snap_max);
-    setint(L, "k_species", d->k_species);
-    setint(L, "k_coords", d->k_coords);
+    ctL_setnumber(L, "vote_spread", d->vote_spread);
+    ctL_setnumber(L, "coord_delta", d->coord_delta);
+    ctL_setnumber(L, "pdm_delta", d->pdm_delta);
+    ctL_setnumber(L, "snap_max", d->snap_max);
+    ctL_setinteger(L, "k_species", d->k_species);
+    ctL_setinteger(L, "k_coords", d->k_coords);
     lua_pushboolean(L, d->species_per_atom);
     lua_setfield(L, -2, "species_per_atom");
     lua_pushboolean(L, d->periodic);
     lua_setfield(L, -2, "periodic");
     lua_pushboolean(L, d->snap_reverted);
     lua_setfield(L, -2, "snap_reverted");
-    setint(L, "merged", d->merged);
-    if (!reason) setnum(L, "min_distance", d->min_distance);
+    ctL_setinteger(L, "merged", d->merged);
+    if (!reason) ctL_setnumber(L, "min_distance", d->min_distance);
     if (reason) {
         lua_pushstring(L, reason);
         lua_setfield(L, -2, "reason");
@@ -198,7 +186,7 @@ static int decode_batch(lua_State *L, const float *t, size_t n, int S, const ct_
         lua_rawseti(L, structs + 1, (lua_Integer)i + 1);
         if (!reason) continue;
         lua_createtable(L, 0, 2);
-        setint(L, "item", (lua_Integer)i + 1);
+        ctL_setinteger(L, "item", (lua_Integer)i + 1);
         lua_pushstring(L, reason);
         lua_setfield(L, -2, "reason");
         lua_rawseti(L, structs + 2, ++nfail);

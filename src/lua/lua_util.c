@@ -76,6 +76,18 @@ int ctL_raise(lua_State *L, const ct_error *err, int status)
     return luaL_error(L, "%s", err->msg);
 }
 
+void ctL_setnumber(lua_State *L, const char *k, lua_Number v)
+{
+    lua_pushnumber(L, v);
+    lua_setfield(L, -2, k);
+}
+
+void ctL_setinteger(lua_State *L, const char *k, lua_Integer v)
+{
+    lua_pushinteger(L, v);
+    lua_setfield(L, -2, k);
+}
+
 ct_tensor *ctL_totensor(lua_State *L, int idx)
 {
     ct_tensor **p = luaL_testudata(L, idx, CTL_TENSOR);
