@@ -1,5 +1,5 @@
 /*
- * main.c - the crystens program: command line, Lua state, running chunks.
+ * main.c - the crystens program: command line, Lua state, startup.
  *
  * Modelled on lua.c: the same options (-e, -i, -, script + args in `arg`),
  * chunks run with the same traceback handler and Ctrl-C hook (run.c), plus
