@@ -97,7 +97,7 @@ static lua_Integer opt_int(ctL_Opts *o, const char *name, lua_Integer def, lua_I
 static double opt_num(ctL_Opts *o, const char *name, double def, double lo)
 {
     double v = ctL_opt_number(o, name, def);
-    if (!(v >= lo) || !isfinite(v)) ctL_opt_error(o, name, "must be a finite number >= %f", lo);
+    if (ctL_opt_given(o, name) && (!(v >= lo) || !isfinite(v))) ctL_opt_error(o, name, "must be a finite number >= %f", lo);
     return v;
 }
 
