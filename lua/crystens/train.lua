@@ -32,6 +32,7 @@ local progress = require "crystens.progress"
 local interrupt = require "crystens.interrupt"
 local plot = require "crystens.plot"
 local doc = require "crystens.doc"
+local options = require "crystens.options"
 
 local M = {}
 
@@ -387,9 +388,13 @@ end
 -- every activation of every layer (batch = 1e8 grew to 15.7 GB).
 M.max_batch = 4096
 
+local TRAIN = {model = "table", data = "Tensor|Dataset|table", steps = "integer", batch = "integer",
+               lr = "number", seed = "integer", every = "integer", checkpoint = "string",
+               log = "string", resume = "boolean", decay = {"constant", "cosine"}}
+
 setmetatable(M, {__call = function(_, opts)
-  if type(opts) ~= "table" then error("bad argument #1 to 'train' (a table of options expected)", 2) end
-  return run(opts)
+  if opts == nil then error("bad argument #1 to 'ct.train' (options table expected, got no value)", 2) end
+  return run(options.check("ct.train", opts, TRAIN))
 end})
 
 doc[M] = "train{model=, data=tensor|dataset, steps=1000, batch=32, lr=, seed=0, " ..

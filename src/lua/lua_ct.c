@@ -200,7 +200,12 @@ static void begin_options(lua_State *L, ctL_Opts *o, int idx, const char *fname,
 {
     o->L = L;
     o->idx = lua_absindex(L, idx);
-    o->arg = o->idx - (strchr(fname, ':') != NULL);
+    /* as luaL_argerror counts: a method call's self is no argument */
+    lua_Debug ar;
+    o->arg = o->idx;
+    if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) && ar.namewhat &&
+        !strcmp(ar.namewhat, "method"))
+        o->arg--;
     o->fname = fname;
     o->keys = keys;
     int type = lua_type(L, o->idx);

@@ -113,7 +113,7 @@ int ctL_argraise(lua_State *L, int arg, const ct_error *err, int status);
 typedef struct {
     lua_State *L;
     int idx;                  /* absolute index of the table; 0 when none was given */
-    int arg;                  /* its argument number, as the caller counts (self excluded) */
+    int arg;                  /* its argument number as the caller counts (self left out) */
     const char *fname;        /* the function, as messages name it */
     const char *const *keys;  /* the keys it accepts, NULL-terminated */
 } ctL_Opts;
@@ -121,8 +121,8 @@ typedef struct {
 /* Begin reading the options table at idx of function fname, which accepts
    keys (NULL-terminated): nil or absent means all defaults; anything but a
    table raises "options table expected"; a key not in keys raises "unknown
-   option" with a "did you mean" hint when one is close.  A method's fname
-   holds ':' ("Structure:to_cif") and its self is not counted in messages. */
+   option" with a "did you mean" hint when one is close.  Argument numbers
+   in messages leave out a method call's self, as luaL_argerror does. */
 void ctL_optoptions(lua_State *L, ctL_Opts *o, int idx, const char *fname,
                     const char *const keys[]);
 

@@ -130,8 +130,13 @@ static int nn_groupnorm(lua_State *L)
 static int nn_layernorm(lua_State *L)
 {
     int64_t shape[CT_MAXDIM];
-    int nd = ctL_checkshape(L, 1, shape);
-    if (lua_type(L, 1) != LUA_TTABLE) nd = 1;   /* a count, with options after it */
+    int nd = 1;
+    if (lua_type(L, 1) == LUA_TTABLE) {
+        nd = ctL_checkshape(L, 1, shape);
+    } else {   /* a count, with options after it */
+        shape[0] = luaL_checkinteger(L, 1);
+        luaL_argcheck(L, shape[0] >= 0, 1, "size must be non-negative");
+    }
     ctL_Opts o;
     ctL_optoptions(L, &o, 2, "ct.nn.layernorm", eps_keys);
     ct_error err;

@@ -71,7 +71,7 @@ static int p_save(lua_State *L)
     const ct_structure *s = ctL_checkstructure(L, 1);
     const char *path = luaL_checkstring(L, 2);
     ctL_Opts opt;
-    ctL_optoptions(L, &opt, 3, "Structure:save_png", save_keys);
+    ctL_optoptions(L, &opt, 3, "ct.picture.save", save_keys);
     ct_render_opts o;
     read_opts(&opt, &o, 0);
     char buf[256];
