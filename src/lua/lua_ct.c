@@ -248,7 +248,8 @@ void ctL_checkoptions(lua_State *L, ctL_Opts *o, int idx, const char *fname,
 
 int ctL_opt_typeerror(ctL_Opts *o, const char *key, const char *expected)
 {
-    lua_getfield(o->L, o->idx, key);
+    if (o->idx) lua_getfield(o->L, o->idx, key);
+    else lua_pushnil(o->L);
     return ctL_opt_error(o, key, "%s expected, got %s", expected, ctL_typename(o->L, -1));
 }
 
