@@ -127,18 +127,18 @@ static size_t edit_distance(const char *a, const char *b)
     enum { MAXLEN = 63 };
     size_t la = strlen(a), lb = strlen(b);
     if (la > MAXLEN || lb > MAXLEN) return (size_t)-1;
-    size_t d[MAXLEN + 1][MAXLEN + 1];
-    for (size_t i = 0; i <= la; i++) d[i][0] = i;
-    for (size_t j = 0; j <= lb; j++) d[0][j] = j;
+    unsigned char d[MAXLEN + 1][MAXLEN + 1];   /* distances are at most MAXLEN */
+    for (size_t i = 0; i <= la; i++) d[i][0] = (unsigned char)i;
+    for (size_t j = 0; j <= lb; j++) d[0][j] = (unsigned char)j;
     for (size_t i = 1; i <= la; i++)
         for (size_t j = 1; j <= lb; j++) {
-            size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-            if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+            unsigned best = d[i - 1][j - 1] + (unsigned)(a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1u < best) best = d[i - 1][j] + 1u;
+            if (d[i][j - 1] + 1u < best) best = d[i][j - 1] + 1u;
             if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-                d[i - 2][j - 2] + 1 < best)
-                best = d[i - 2][j - 2] + 1;
-            d[i][j] = best;
+                d[i - 2][j - 2] + 1u < best)
+                best = d[i - 2][j - 2] + 1u;
+            d[i][j] = (unsigned char)best;
         }
     return d[la][lb];
 }
@@ -219,10 +219,12 @@ static void begin_options(lua_State *L, ctL_Opts *o, int idx, const char *fname,
     lua_pushnil(L);
     while (lua_next(L, o->idx)) {
         lua_pop(L, 1);
-        if (lua_type(L, -1) != LUA_TSTRING)
-            options_argerror(o, lua_pushfstring(L, "option names are strings, got %s %s",
-                                                ctL_typename(L, -2),
-                                                luaL_tolstring(L, -2, NULL)));
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            int k = lua_gettop(L);
+            const char *kind = ctL_typename(L, k);
+            const char *shown = luaL_tolstring(L, k, NULL);
+            options_argerror(o, lua_pushfstring(L, "option names are strings, got %s %s", kind, shown));
+        }
         const char *key = lua_tostring(L, -1);
         const char *const *k = keys;
         while (*k && strcmp(*k, key)) k++;

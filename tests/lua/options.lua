@@ -325,6 +325,12 @@ T.test("what the issue found, fixed", function()
   T.raises(function() ct.nn.linear(2, 2, {bias = "no"}) end, "(boolean expected, got string)")
   T.raises(function() ct.nn.groupnorm(2, 4, 1e-5) end,
            "bad argument #3 to 'ct.nn.groupnorm' (options table expected, got number)")
+  T.raises(function() ct.nn.linear(2, 2, {true}) end,
+           "bad argument #3 to 'ct.nn.linear' (option names are strings, got number 1)")
+  T.raises(function() ct.nn.groupnorm(2, 4, {zzz = 1}) end,
+           "bad option 'zzz' to 'ct.nn.groupnorm' (unknown option; known: 'eps')")
+  T.raises(function() ct.nn.layernorm(4, {eps = "small"}) end,
+           "bad option 'eps' to 'ct.nn.layernorm' (number expected, got string)")
   -- a method's self is not counted, as in Lua's own messages
   T.raises(function() nacl:to_cif(5) end, "bad argument #1 to 'Structure:to_cif' (options table expected")
 end)
