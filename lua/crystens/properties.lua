@@ -213,7 +213,8 @@ local function batch_targets(labels, idx, T)
 end
 
 local TRAIN = {data = "Dataset|table", targets = "table", epochs = "integer", batch = "integer",
-               lr = "number", seed = "integer", log = "function|boolean", id_column = "string",
+               lr = "number", seed = "integer", id_column = "string",
+               log = function(v) if v ~= false and type(v) ~= "function" then return "a function or false" end end,
                exclude = "Dataset|table", cutoff = "number", max_nbr = "integer",
                ngauss = "integer", atom_fea = "integer", nconv = "integer", hidden = "integer",
                weight_decay = "number", describe = "string", max_norm = "number",
