@@ -95,8 +95,9 @@ void ctL_newclass(lua_State *L, const char *tname, const ctL_Reg *methods,
 /* ---- Core errors ---------------------------------------------------------- */
 
 /* Raise err, which a core call failing with status filled, as a Lua error:
-   "interrupted!" for CT_EINTR, else err's message (for CT_ENOMEM prefixed
-   "out of memory: " unless it says so).  Never returns (the int is for `return ctL_raise(...)`). */
+   "interrupted!" for CT_EINTR (err may then be NULL), else err's message
+   (for CT_ENOMEM prefixed "out of memory: " unless it says so).  Never
+   returns: the int is for `return ctL_raise(...)`. */
 int ctL_raise(lua_State *L, const ct_error *err, int status);
 
 /* As ctL_raise, err's message prefixed with a context in lua_pushfstring's
@@ -161,8 +162,8 @@ int ctL_opt_push(ctL_Opts *o, const char *key, int type);
    range, or of a type the caller checked ("expected" messages). */
 int ctL_opt_error(ctL_Opts *o, const char *key, const char *fmt, ...);
 
-/* Raise "bad option 'key' to 'fname' (expected expected, got T)" about the
-   value key holds now. */
+/* Raise "bad option 'key' to 'fname' (<expected> expected, got T)" about
+   the value key holds now. */
 int ctL_opt_typeerror(ctL_Opts *o, const char *key, const char *expected);
 
 /* Push the name of the type of the value at idx as Lua's messages give it
