@@ -24,7 +24,9 @@ local ref_path = o.reference == "sample" and ct.datadir .. "/sample/mpts_52_val_
                  or o.reference
 local ref = ct.dataset.load(ref_path, {max_atoms = m.config.size - 12})
 local t0 = os.clock()
-local gen = m:sample(o.samples, {steps = o.steps, seed = o.seed})
+-- steps is a diffusion model's: a GAN draws in one pass
+local gen = m:sample(o.samples, m.kind == "crystens.diffusion" and {steps = o.steps, seed = o.seed}
+                                or {seed = o.seed})
 local sample_cpu = os.clock() - t0
 local crystals = ct.crystens.decode(gen)
 local ok = {}

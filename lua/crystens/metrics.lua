@@ -11,6 +11,7 @@ local cdvae = require "crystens.metrics_cdvae"
 local paper = require "crystens.paper"
 local properties = require "crystens.properties"
 local doc = require "crystens.doc"
+local options = require "crystens.options"
 
 local M = {}
 for name, fn in pairs(core) do M[name] = fn end
@@ -27,7 +28,7 @@ local function range_of(samples)
 end
 
 function M.histograms(samples, opts)
-  opts = opts or {}
+  opts = options.check("ct.metrics.histograms", opts, {bins = "integer", range = "table", integer = "boolean"}, 2)
   assert(type(samples) == "table" and #samples >= 1,
          "bad argument #1 to 'histograms' (expected a list of samples)")
   local lo, hi

@@ -14,6 +14,7 @@ local core_metrics = require "crystens.metrics_core"
 local smact = require "crystens.smact"
 local config = require "crystens.config"
 local doc = require "crystens.doc"
+local options = require "crystens.options"
 
 local X = {}
 
@@ -168,9 +169,12 @@ local function nelem_shares(a)
   return shares
 end
 
+local CDVAE = {n_eval = "integer", seed = "integer", dataset = "string", cutoffs = "table",
+               coverage = "boolean", fingerprint = "function", fingerprint_name = "string",
+               datadir = "string"}
+
 local function cdvae(gen, ref, opts)
-  opts = opts or {}
-  if type(opts) ~= "table" then error("bad argument #3 to 'cdvae' (options table expected)", 3) end
+  opts = options.check("ct.metrics.cdvae", opts, CDVAE, 3)
   local n_eval = math.tointeger(opts.n_eval or 1000)
   if not n_eval or n_eval < 0 then error("bad argument #3 to 'cdvae' (n_eval must be an integer >= 0)", 3) end
   local seed = math.tointeger(opts.seed or 42)
@@ -309,11 +313,11 @@ end
 -- ks is the two-sample C function; the parameter's name is what its
 -- argument errors name ("bad argument #1 to 'ks'"), so the call is not a tail call.
 local function ks_lists(ks, a, b, opts)
+  opts = options.check("ct.metrics.ks", opts, {symprec = "number"}, 3)
   if not (is_structures(a) or is_structures(b)) then
     local r = ks(a, b)
     return r
   end
-  opts = opts or {}
   local ga, gr = items(a, "the first list", 4), items(b, "the second list", 4)
   if core.kind(ga) ~= "dataset" then ga = compact(ga) end
   if core.kind(gr) ~= "dataset" then gr = compact(gr) end
@@ -330,7 +334,7 @@ local function ks_lists(ks, a, b, opts)
 end
 
 function X.symmetry(list, opts)
-  opts = opts or {}
+  opts = options.check("ct.metrics.symmetry", opts, {symprec = "number"}, 2)
   local symprec = opts.symprec or 0.1
   list = items(list, "the list", 3)
   local detected, carried = spacegroups_of(list, symprec)

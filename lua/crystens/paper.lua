@@ -6,17 +6,14 @@
 
 local core = require "crystens.paper_core"
 local doc = require "crystens.doc"
+local options = require "crystens.options"
 
 local KEYS = {"var_lengths", "var_angles", "var_sg", "var_frac", "coord_agreement",
               "pdm_diff"}
 
 local function paper(tensors, opts)
-  opts = opts or {}
-  if type(opts) ~= "table" then error("bad argument #2 to 'paper' (table expected)", 2) end
+  opts = options.check("ct.metrics.paper", opts, {structures = "table", distance = {"angstrom", "fractional"}}, 2)
   local dist = opts.distance or "angstrom"
-  if dist ~= "angstrom" and dist ~= "fractional" then
-    error("bad argument #2 to 'paper' (distance must be 'angstrom' or 'fractional')", 2)
-  end
   local rows = core.measures(tensors, opts.structures, dist == "fractional")
   local out, count = {rows = rows, n = #rows, empty = 0}, {}
   for _, k in ipairs(KEYS) do out[k], count[k] = 0, 0 end

@@ -6,6 +6,7 @@
 local core = require "crystens.metrics_core"
 local config = require "crystens.config"
 local doc = require "crystens.doc"
+local options = require "crystens.options"
 
 local M = {}
 
@@ -26,8 +27,11 @@ doc[M.smact_table] = "smact_table([dir]) -> SmactTable. SMACT 2.2's oxidation st
   "in the smact folder of ct.datadir). Methods :valid(composition), :states(Z), " ..
   ":electroneg(Z)."
 
+local SMACT = {datadir = "string"}
+
 function M.smact_valid(composition, opts)
-  return M.smact_table(opts and opts.datadir):valid(composition)
+  opts = options.check("ct.metrics.smact_valid", opts, SMACT, 2)
+  return M.smact_table(opts.datadir):valid(composition)
 end
 doc[M.smact_valid] = "smact_valid(composition, [opts]) -> valid, reason. Compositional " ..
   "validity by SMACT 2.2's rules as the CDVAE evaluation applies them: one element, or " ..
@@ -37,8 +41,9 @@ doc[M.smact_valid] = "smact_valid(composition, [opts]) -> valid, reason. Composi
   "reason names the rule that decided; opts.datadir picks other tables."
 
 function M.smact_rate(compositions, opts)
+  opts = options.check("ct.metrics.smact_rate", opts, SMACT, 2)
   local valid, reasons = 0, {}
-  local tab = M.smact_table(opts and opts.datadir)
+  local tab = M.smact_table(opts.datadir)
   for _, comp in ipairs(compositions) do
     local ok, reason = tab:valid(comp)
     if ok then valid = valid + 1 end

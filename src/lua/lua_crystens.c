@@ -24,36 +24,36 @@
 #include "ct_png.h"
 #include "lua_structure.h"
 
-static void read_opts(lua_State *L, int idx, ct_crystens_opts *o)
+static const char *const encode_keys[] = {"preset", "size", "distance", "reduce", "order",
+                                          "symprec", "spacegroup", "species", NULL};
+static const char *const decode_exact_keys[] = {"exact", "preset", "size", "distance", "reduce",
+                                                "order", "symprec", "spacegroup", "species", NULL};
+static const char *const presets[] = {"crystens", "paper", NULL};
+static const char *const distances[] = {"angstrom", "fractional", NULL};
+static const char *const orders[] = {"sorted", "file", NULL};
+static const char *const groups[] = {"spglib", "declared", NULL};
+static const char *const species[] = {"z", "periodic", NULL};
+
+/* Read the encoding options at idx of fname, which accepts keys. */
+static void read_opts(lua_State *L, int idx, ct_crystens_opts *o, const char *fname,
+                      const char *const keys[])
 {
-    if (!lua_isnoneornil(L, idx)) luaL_checktype(L, idx, LUA_TTABLE);
-    const char *preset = ctL_optstring(L, idx, "preset", "crystens");
-    if (!strcmp(preset, "paper")) ct_crystens_paper(o);
-    else if (!strcmp(preset, "crystens")) ct_crystens_defaults(o);
-    else luaL_argerror(L, idx, "preset must be 'crystens' or 'paper'");
-    lua_Number size = ctL_optnumber(L, idx, "size", o->size);
-    luaL_argcheck(L, size > CT_CRYSTENS_HEADER && size <= CT_CRYSTENS_MAX_SIZE &&
-                  size == (int)size, idx, "size must be an integer from 13 to 4096");
+    ctL_Opts opt;
+    ctL_optoptions(L, &opt, idx, fname, keys);
+    if (ctL_opt_enum(&opt, "preset", "crystens", presets) == 1) ct_crystens_paper(o);
+    else ct_crystens_defaults(o);
+    lua_Integer size = ctL_opt_integer(&opt, "size", o->size);
+    if (size <= CT_CRYSTENS_HEADER || size > CT_CRYSTENS_MAX_SIZE) ctL_opt_error(&opt, "size", "must be an integer from 13 to 4096");
     o->size = (int)size;
-    const char *dist = ctL_optstring(L, idx, "distance", o->fractional ? "fractional" : "angstrom");
-    if (strcmp(dist, "angstrom") && strcmp(dist, "fractional"))
-        luaL_argerror(L, idx, "distance must be 'angstrom' or 'fractional'");
-    o->fractional = !strcmp(dist, "fractional");
-    o->reduce = ctL_optbool(L, idx, "reduce", o->reduce);
-    const char *order = ctL_optstring(L, idx, "order", o->sort ? "sorted" : "file");
-    if (strcmp(order, "sorted") && strcmp(order, "file"))
-        luaL_argerror(L, idx, "order must be 'sorted' or 'file'");
-    o->sort = !strcmp(order, "sorted");
-    o->symprec = ctL_optnumber(L, idx, "symprec", o->symprec);
-    luaL_argcheck(L, o->symprec > 0, idx, "symprec must be positive");
-    const char *sg = ctL_optstring(L, idx, "spacegroup", "spglib");
-    if (strcmp(sg, "spglib") && strcmp(sg, "declared"))
-        luaL_argerror(L, idx, "spacegroup must be 'spglib' or 'declared'");
-    o->declared = !strcmp(sg, "declared");
-    const char *sp = ctL_optstring(L, idx, "species", "z");
-    if (strcmp(sp, "z") && strcmp(sp, "periodic"))
-        luaL_argerror(L, idx, "species must be 'z' or 'periodic'");
-    o->species = strcmp(sp, "z") ? CT_CRYSTENS_SPECIES_PERIODIC : CT_CRYSTENS_SPECIES_Z;
+    o->fractional = ctL_opt_enum(&opt, "distance", o->fractional ? "fractional" : "angstrom",
+                                 distances) == 1;
+    o->reduce = ctL_opt_boolean(&opt, "reduce", o->reduce);
+    o->sort = ctL_opt_enum(&opt, "order", o->sort ? "sorted" : "file", orders) == 0;
+    o->symprec = ctL_opt_number(&opt, "symprec", o->symprec);
+    if (!(o->symprec > 0)) ctL_opt_error(&opt, "symprec", "must be positive");
+    o->declared = ctL_opt_enum(&opt, "spacegroup", "spglib", groups) == 1;
+    o->species = ctL_opt_enum(&opt, "species", "z", species) == 1 ? CT_CRYSTENS_SPECIES_PERIODIC
+                                                                  : CT_CRYSTENS_SPECIES_Z;
 }
 
 /* The encode report: where a CIF declared a group above P1 and spglib found
@@ -86,10 +86,10 @@ static int k_encode(lua_State *L)
 {
     ct_crystens_opts o;
     lua_settop(L, 2);   /* the array below goes on top of the arguments */
-    read_opts(L, 2, &o);
+    read_opts(L, 2, &o, "ct.crystens.encode", encode_keys);
     size_t n;
     int single;
-    ct_structure **arr = ctL_checkstructures(L, 1, &n, &single);
+    ct_structure **arr = ctL_checkstructures(L, 1, &n, &single, 0);
     ct_error err;
     ct_tensor *t = ct_crystens_encode(arr, n, !single, &o, &err);
     if (!t) return ctL_raise(L, &err, err.status);
@@ -115,18 +115,22 @@ static void decode_one(lua_State *L, const float *data, int S, const ct_crystens
     ct_crystens_diag d;
     ct_error err;
     ct_structure *s = ct_crystens_decode(data, S, o, &d, &err);
-    if (!s && item) luaL_error(L, "tensor %d: %s", item, err.msg);
+    if (!s && item) ctL_raisef(L, &err, CT_EINVAL, "tensor %d: ", item);
     ctL_pushstructure(L, s, &err);
     push_diag(L, &d);
 }
 
 static int k_decode(lua_State *L)
 {
-    if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
-    if (!ctL_optbool(L, 2, "exact", 0)) return ctL_recon_decode(L);
+    int exact = 0;
+    if (lua_type(L, 2) == LUA_TTABLE) {
+        exact = lua_getfield(L, 2, "exact") == LUA_TBOOLEAN && lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    if (!exact) return ctL_recon_decode(L);   /* which checks every option, exact's too */
     ct_tensor *t = ctL_checktensor(L, 1);
     ct_crystens_opts o;
-    read_opts(L, 2, &o);
+    read_opts(L, 2, &o, "ct.crystens.decode", decode_exact_keys);
     int batch;
     int S = ctL_checkcrystens(L, 1, t, &batch);
     if (!batch) {
@@ -147,7 +151,7 @@ static int k_prepare(lua_State *L)
 {
     ct_structure *s = ctL_checkstructure(L, 1);
     ct_crystens_opts o;
-    read_opts(L, 2, &o);
+    read_opts(L, 2, &o, "ct.crystens.prepare", encode_keys);
     ct_error err;
     ctL_pushstructure(L, ct_crystens_prepare(s, &o, &err), &err);
     return 1;
@@ -251,14 +255,17 @@ static void push_layout(lua_State *L)
     lua_setfield(L, -2, "rows");
 }
 
+static const char *const png_keys[] = {"scale", NULL};
+
 static int m_save_png(lua_State *L)
 {
     ct_tensor *t = ctL_checktensor(L, 1);
     const char *path = luaL_checkstring(L, 2);
-    if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
-    lua_Number scale = ctL_optnumber(L, 3, "scale", 4);
+    ctL_Opts o;
+    ctL_optoptions(L, &o, 3, "Tensor:save_png", png_keys);
+    lua_Integer scale = ctL_opt_integer(&o, "scale", 4);
     ct_error err;
-    int rc = ct_png_write_crystens(t, path, (int)scale, &err);
+    int rc = ct_png_write_crystens(t, path, scale > 64 ? 65 : scale < 0 ? 0 : (int)scale, &err);
     if (rc != CT_OK) return ctL_raise(L, &err, rc);
     lua_settop(L, 1);
     return 1;

@@ -41,7 +41,7 @@ static int p_measures(lua_State *L)
         ct_paper_row row;
         ct_error err;
         int rc = ct_paper_measures(t->data + i * ct_layout_len(S), S, s, fractional, &row, &err);
-        if (rc != CT_OK) return luaL_error(L, "tensor %d: %s", (int)i + 1, err.msg);
+        if (rc != CT_OK) return ctL_raisef(L, &err, rc, "tensor %d: ", (int)i + 1);
         push_row(L, &row);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }

@@ -86,8 +86,8 @@ static int rm_set_state(lua_State *L)
 {
     ct_rng *r = checkrng(L, 1);
     ct_error err;
-    if (ct_rng_set_state_str(r, luaL_checkstring(L, 2), &err) != CT_OK)
-        return luaL_argerror(L, 2, err.msg);
+    int rc = ct_rng_set_state_str(r, luaL_checkstring(L, 2), &err);
+    if (rc != CT_OK) return ctL_argraise(L, 2, &err, rc);
     lua_settop(L, 1);
     return 1;
 }

@@ -23,8 +23,7 @@
 /* Raise err for the method's tensor argument. */
 static int op_error(lua_State *L, int rc, const ct_error *err)
 {
-    if (rc == CT_EINVAL) return luaL_argerror(L, 2, err->msg);
-    return ctL_raise(L, err, rc);
+    return ctL_argraise(L, 2, err, rc);
 }
 
 /* out = a op b, where b is a number or a tensor; inplace writes into a. */
@@ -120,7 +119,7 @@ static int m_copy(lua_State *L)
     ct_tensor *dst = checktensor(L, 1);
     ct_error err;
     int rc = ct_tensor_copy(dst, checktensor(L, 2), &err);
-    if (rc != CT_OK) return luaL_argerror(L, 2, err.msg);
+    if (rc != CT_OK) return ctL_argraise(L, 2, &err, rc);
     lua_settop(L, 1);
     return 1;
 }
@@ -162,7 +161,7 @@ static int m_sum_to(lua_State *L)
     ct_tensor *out = ct_tensor_new(nd, shape, &err);
     ctL_pushtensor(L, out, &err);
     int rc = ct_tensor_sum_to(out, a, &err);
-    if (rc != CT_OK) return luaL_argerror(L, 2, err.msg);
+    if (rc != CT_OK) return ctL_argraise(L, 2, &err, rc);
     return 1;
 }
 
@@ -173,7 +172,7 @@ static int m_slice(lua_State *L)
                 len = luaL_checkinteger(L, 4);
     ct_error err;
     ct_tensor *s = ct_tensor_slice(a, (int)dim - 1, start - 1, len, &err);
-    if (!s) return luaL_argerror(L, 2, err.msg);
+    if (!s) return ctL_argraise(L, 2, &err, CT_EINVAL);
     ctL_pushtensor(L, s, &err);
     return 1;
 }
@@ -182,7 +181,7 @@ static int m_matmul(lua_State *L)
 {
     ct_error err;
     ct_tensor *c = ct_tensor_matmul(checktensor(L, 1), checktensor(L, 2), &err);
-    if (!c) return luaL_argerror(L, 2, err.msg);
+    if (!c) return ctL_argraise(L, 2, &err, CT_EINVAL);
     ctL_pushtensor(L, c, &err);
     return 1;
 }
@@ -258,7 +257,7 @@ static int t_cat(lua_State *L)
     }
     ct_error err;
     ct_tensor *c = ct_tensor_cat(ts, n, (int)dim - 1, &err);
-    if (!c) return luaL_argerror(L, 1, err.msg);
+    if (!c) return ctL_argraise(L, 1, &err, CT_EINVAL);
     ctL_pushtensor(L, c, &err);
     return 1;
 }
