@@ -319,16 +319,6 @@ int ctL_opt_enum(ctL_Opts *o, const char *key, const char *def, const char *cons
                          push_name_list(o->L, names, " or "));
 }
 
-ct_rng *ctL_opt_rng(ctL_Opts *o, const char *key)
-{
-    ctL_opt_push(o, key, LUA_TNONE);
-    if (!lua_isnil(o->L, -1) && !luaL_testudata(o->L, -1, CTL_RNG))
-        ctL_opt_typeerror(o, key, CTL_RNG);
-    ct_rng *r = ctL_optrng(o->L, lua_gettop(o->L));
-    lua_pop(o->L, 1);   /* the options table (or the registry) keeps it alive */
-    return r;
-}
-
 /* ---- Arguments ------------------------------------------------------------------- */
 
 void ctL_setnumber(lua_State *L, const char *k, lua_Number v)

@@ -32,6 +32,17 @@ ct_rng *ctL_optrng(lua_State *L, int idx)
     return r;
 }
 
+/* The Rng an options table gives under key, or the shared default. */
+ct_rng *ctL_opt_rng(ctL_Opts *o, const char *key)
+{
+    ctL_opt_push(o, key, LUA_TNONE);
+    if (!lua_isnil(o->L, -1) && !luaL_testudata(o->L, -1, CTL_RNG))
+        ctL_opt_typeerror(o, key, CTL_RNG);
+    ct_rng *r = ctL_optrng(o->L, lua_gettop(o->L));
+    lua_pop(o->L, 1);   /* the options table (or the registry) keeps it alive */
+    return r;
+}
+
 static int r_new(lua_State *L)
 {
     push_rng(L, (uint64_t)luaL_optinteger(L, 1, 0));
