@@ -26,9 +26,9 @@
  * which compilers vectorise): consecutive tiles of a channel, wrapping
  * from row to row and (except in input_bwd, whose tiles overlap) from
  * sample to sample, so narrow maps fill the lanes too.  They are split
- * over threads by samples (transforms) or by transform point (GEMMs, each
- * over all tiles), each output element written by one thread in a fixed
- * order, so results do not depend on the thread count.  The GEMMs run
+ * over threads by samples (transforms) or by transform point and fixed
+ * block of tiles or rows (GEMMs), each output element written by one thread
+ * in a fixed order, so results do not depend on the thread count.  The GEMMs run
  * inside the shares with OpenBLAS held to one thread (ct_nn_parallel).
  * The tile transforms take about a third of the layer's time, the GEMMs
  * the rest.
@@ -511,15 +511,6 @@ typedef struct {
     int nshares;
 } call;
 
-/* C[ξ] = op(A[ξ]) op(B[ξ]) for ξ in [x0, x1). */
-static void gemms(size_t x0, size_t x1, int ta, int tb, int m, int n, int k, const float *A,
-                  size_t as, int lda, const float *B, size_t bs, int ldb, float *C, size_t cs, int ldc)
-{
-    for (size_t x = x0; x < x1; x++)
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                    m, n, k, 1.0f, A + x * as, lda, B + x * bs, ldb, 0.0f, C + x * cs, ldc);
-}
-
 /* Forward transforms of samples [s0, s1): V from x. */
 static void fwd_inputs(void *ctx, size_t s0, size_t s1)
 {
@@ -529,15 +520,53 @@ static void fwd_inputs(void *ctx, size_t s0, size_t s1)
     input_fwd(&in, s0, s1);
 }
 
-/* Forward GEMMs of points [x0, x1): M[ξ] = U[ξ] V[ξ], over all tiles at
-   once, so no result depends on how the work is split. */
-static void fwd_gemms(void *ctx, size_t x0, size_t x1)
+/* The GEMMs run as units of one point ξ and one fixed block of its
+   result's columns (tiles) or rows (cout, for gU): many more units than
+   the 36 points, for many threads, and each result element computed by one
+   sgemm call whose sizes do not depend on the thread count. */
+enum { WINO_COLS = 256, WINO_ROWS = 32 };
+
+static int wino_block(int len, int block)
+{
+    return len >= 2 * block ? block : len;
+}
+
+/* Units of the GEMMs over tiles: 36 points by column blocks of T. */
+static size_t tile_units(const call *c)
+{
+    int T = (int)c->t.T, cb = wino_block(T, WINO_COLS);
+    return XI * (size_t)((T + cb - 1) / cb);
+}
+
+/* Unit u's point, first column and width. */
+static void tile_unit(const call *c, size_t u, size_t *x, int *col, int *cols)
+{
+    int T = (int)c->t.T, cb = wino_block(T, WINO_COLS), nb = (T + cb - 1) / cb;
+    *x = u / (size_t)nb;
+    *col = (int)(u % (size_t)nb) * cb;
+    *cols = T - *col < cb ? T - *col : cb;
+}
+
+/* Threads for units of GEMMs of flops in all: about 1 Mflop a unit at least. */
+static int gemm_threads(size_t units, double flops)
+{
+    return ct_num_threads(units, (size_t)(1 + 1e6 * (double)units / (flops + 1)));
+}
+
+/* Forward units [u0, u1): M[ξ] = U[ξ] V[ξ], a block of tiles. */
+static void fwd_gemms(void *ctx, size_t u0, size_t u1)
 {
     const call *c = ctx;
     const ct_wino *w = c->t.w;
     size_t KC = (size_t)w->cout * (size_t)w->cin, CT = (size_t)w->cin * c->t.T, KT = (size_t)w->cout * c->t.T;
     int T = (int)c->t.T;
-    gemms(x0, x1, 0, 0, w->cout, T, w->cin, c->U, KC, w->cin, c->V, CT, T, c->M, KT, T);
+    for (size_t u = u0; u < u1; u++) {
+        size_t x;
+        int col, cols;
+        tile_unit(c, u, &x, &col, &cols);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, w->cout, cols, w->cin, 1.0f,
+                    c->U + x * KC, w->cin, c->V + x * CT + col, T, 0.0f, c->M + x * KT + col, T);
+    }
 }
 
 static void fwd_outputs(void *ctx, size_t s0, size_t s1)
@@ -561,16 +590,37 @@ static void bwd_transforms(void *ctx, size_t s0, size_t s1)
     input_fwd(&in, s0, s1);
 }
 
-/* Backward GEMMs of points [x0, x1): gU[ξ] = GY[ξ] V[ξ]ᵀ, then GX[ξ] =
-   U[ξ]ᵀ GY[ξ] into V[ξ]'s room, which only this share reads. */
-static void bwd_gemms(void *ctx, size_t x0, size_t x1)
+/* Backward units [u0, u1) of gU[ξ] = GY[ξ] V[ξ]ᵀ: a block of cout rows. */
+static void bwd_gu(void *ctx, size_t u0, size_t u1)
+{
+    const call *c = ctx;
+    const ct_wino *w = c->t.w;
+    size_t KC = (size_t)w->cout * (size_t)w->cin, CT = (size_t)w->cin * c->t.T, KT = (size_t)w->cout * c->t.T;
+    int T = (int)c->t.T, rb = wino_block(w->cout, WINO_ROWS), nb = (w->cout + rb - 1) / rb;
+    for (size_t u = u0; u < u1; u++) {
+        size_t x = u / (size_t)nb;
+        int row = (int)(u % (size_t)nb) * rb, rows = w->cout - row < rb ? w->cout - row : rb;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, w->cin, T, 1.0f,
+                    c->M + x * KT + (size_t)row * (size_t)T, T, c->V + x * CT, T, 0.0f,
+                    c->gU + x * KC + (size_t)row * (size_t)w->cin, w->cin);
+    }
+}
+
+/* Backward units [u0, u1) of GX[ξ] = U[ξ]ᵀ GY[ξ], a block of tiles,
+   written over V[ξ] (bwd_gu, which reads V, has finished). */
+static void bwd_gx(void *ctx, size_t u0, size_t u1)
 {
     const call *c = ctx;
     const ct_wino *w = c->t.w;
     size_t KC = (size_t)w->cout * (size_t)w->cin, CT = (size_t)w->cin * c->t.T, KT = (size_t)w->cout * c->t.T;
     int T = (int)c->t.T;
-    if (c->gU) gemms(x0, x1, 0, 1, w->cout, w->cin, T, c->M, KT, T, c->V, CT, T, c->gU, KC, w->cin);
-    gemms(x0, x1, 1, 0, w->cin, T, w->cout, c->U, KC, w->cin, c->M, KT, T, c->V, CT, T);
+    for (size_t u = u0; u < u1; u++) {
+        size_t x;
+        int col, cols;
+        tile_unit(c, u, &x, &col, &cols);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, w->cin, cols, w->cout, 1.0f,
+                    c->U + x * KC, w->cin, c->M + x * KT + col, T, 0.0f, c->V + x * CT + col, T);
+    }
 }
 
 static void bwd_inputs(void *ctx, size_t s0, size_t s1)
@@ -608,7 +658,8 @@ int ct_wino_forward(const ct_wino *w, const float *W, const float *x, float *y, 
     c.x = x;
     c.y = y;
     ct_nn_parallel((size_t)w->n, c.nshares, fwd_inputs, &c);
-    ct_nn_parallel(XI, ct_num_threads(XI, 4), fwd_gemms, &c);
+    size_t units = tile_units(&c);
+    ct_nn_parallel(units, gemm_threads(units, ct_wino_flops(w)), fwd_gemms, &c);
     ct_nn_parallel((size_t)w->n, c.nshares, fwd_outputs, &c);
     return CT_OK;
 }
@@ -624,7 +675,13 @@ int ct_wino_backward(const ct_wino *w, const float *W, const float *x, const flo
     c.gy = gy;
     c.gx = gx;
     ct_nn_parallel((size_t)w->n, c.nshares, bwd_transforms, &c);
-    ct_nn_parallel(XI, ct_num_threads(XI, 4), bwd_gemms, &c);
+    if (gW) {
+        int rb = wino_block(w->cout, WINO_ROWS);
+        size_t gu = XI * (size_t)((w->cout + rb - 1) / rb);
+        ct_nn_parallel(gu, gemm_threads(gu, ct_wino_flops(w)), bwd_gu, &c);
+    }
+    size_t units = tile_units(&c);
+    ct_nn_parallel(units, gemm_threads(units, ct_wino_flops(w)), bwd_gx, &c);
     if (gW) over_filters(w, c.gU, gW, weights_bwd);
     ct_nn_parallel((size_t)w->n, c.nshares, bwd_inputs, &c);
     return CT_OK;
