@@ -29,7 +29,7 @@ local options = require "crystens.options"
 local M = {}
 
 for _, name in ipairs{"linear", "conv2d", "conv3d", "convtranspose2d", "convtranspose3d",
-                      "batchnorm", "groupnorm", "layernorm", "relu", "leaky_relu", "silu",
+                      "batchnorm", "groupnorm", "groupnorm_silu", "layernorm", "relu", "leaky_relu", "silu",
                       "sigmoid", "tanh", "upsample", "attention", "time_embedding",
                       "mse", "bce_logits", "wasserstein", "clip_grad_norm", "profile",
                       "sgemm_gflops", "winograd"} do
@@ -346,15 +346,17 @@ end
 -- A residual block with a time-embedding bias:
 --   h = conv1(silu(gn1(x))) + proj(silu(emb)); h = conv2(silu(gn2(h)))
 --   y = skip(x) + h  (skip a 1×1 conv when channels change)
+-- silu(gn(.)) is one fused layer (groupnorm_silu, which also adds the
+-- embedding before gn2): the same parameters and values as the composition.
 local ResBlock = setmetatable({}, {__index = Module})
 ResBlock.__index = ResBlock
 
 function M.resblock(cin, cout, temb, groups)
   local c = {
-    {"norm1", M.groupnorm(groups, cin)}, {"act1", M.silu()},
+    {"norm1", M.groupnorm_silu(groups, cin)},
     {"conv1", M.conv2d(cin, cout, 3, {padding = 1})},
     {"temb_act", M.silu()}, {"temb_proj", M.linear(temb, cout)},
-    {"norm2", M.groupnorm(groups, cout)}, {"act2", M.silu()},
+    {"norm2", M.groupnorm_silu(groups, cout)},
     {"conv2", M.conv2d(cout, cout, 3, {padding = 1})},
   }
   if cin ~= cout then c[#c + 1] = {"skip", M.conv2d(cin, cout, 1)} end
@@ -365,20 +367,17 @@ function M.resblock(cin, cout, temb, groups)
 end
 
 function ResBlock:forward(x, emb)
-  local h = self.conv1:forward(self.act1:forward(self.norm1:forward(x)))
+  local h = self.conv1:forward(self.norm1:forward(x))
   local e = self.temb_proj:forward(self.temb_act:forward(emb))
-  h:add_(e:reshape{e:size(1), self.cout, 1, 1})
-  h = self.conv2:forward(self.act2:forward(self.norm2:forward(h)))
+  h = self.conv2:forward(self.norm2:forward(h, e))
   return h:add_(self.skip and self.skip:forward(x) or x)
 end
 
 -- Returns the gradients of x and of emb.
 function ResBlock:backward(g, param_grads)
-  local gh = self.norm2:backward(self.act2:backward(self.conv2:backward(g, param_grads), param_grads), param_grads)
-  local n = g:size(1)
-  local ge = gh:sum_to{n, self.cout, 1, 1}:reshape{n, self.cout}
+  local gh, ge = self.norm2:backward(self.conv2:backward(g, param_grads), param_grads)
   local gemb = self.temb_act:backward(self.temb_proj:backward(ge, param_grads), param_grads)
-  local gx = self.norm1:backward(self.act1:backward(self.conv1:backward(gh, param_grads), param_grads), param_grads)
+  local gx = self.norm1:backward(self.conv1:backward(gh, param_grads), param_grads)
   return gx:add_(self.skip and self.skip:backward(g, param_grads) or g), gemb
 end
 
@@ -469,8 +468,7 @@ function M.unet(config)
       res = res * 2
     end
   end
-  self.norm_out = add("norm_out", M.groupnorm(g, ch))
-  self.act_out = add("act_out", M.silu())
+  self.norm_out = add("norm_out", M.groupnorm_silu(g, ch))
   self.conv_out = add("conv_out", M.conv2d(ch, cfg.in_ch, 3, {padding = 1}))
   return self
 end
@@ -508,13 +506,13 @@ function UNet:forward(x, t)
     if b.res then h = tensor.cat({h, table.remove(hs)}, 2) end
     h = block_forward(b, h, emb)
   end
-  return self.conv_out:forward(self.act_out:forward(self.norm_out:forward(h)))
+  return self.conv_out:forward(self.norm_out:forward(h))
 end
 
 -- Backward from the gradient of the predicted noise; returns dLoss/dx.
 function UNet:backward(g)
   local gemb = tensor.new(self._emb:shape())
-  g = self.norm_out:backward(self.act_out:backward(self.conv_out:backward(g)))
+  g = self.norm_out:backward(self.conv_out:backward(g))
   -- Up blocks in reverse meet the skips in the order they were pushed.
   local gskips = {}
   for i = #self.up, 1, -1 do

@@ -11,6 +11,9 @@
 
 #include <cblas.h>
 #include <limits.h>
+#if defined(__GLIBC__) || defined(__linux__)
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,6 +250,14 @@ static int pmain(lua_State *L)
 int main(int argc, char **argv)
 {
     if (argv[0] && argv[0][0]) progname = argv[0];
+#ifdef M_MMAP_THRESHOLD
+    /* A training step allocates and frees hundreds of tensors of up to a
+       few MB: keep them in the heap (glibc would mmap and munmap each, or
+       trim the heap), so their pages are not faulted in and zeroed by the
+       kernel afresh every step. */
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
     options o;
     if (parse_options(argc, argv, &o) != 0) {
         print_usage(stderr);

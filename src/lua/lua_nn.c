@@ -127,6 +127,13 @@ static int nn_groupnorm(lua_State *L)
                                           (float)ctL_opt_number(&o, "eps", 1e-5), &err), &err);
 }
 
+static int nn_groupnorm_silu(lua_State *L)
+{
+    ct_error err;
+    return push_layer(L, ct_groupnorm_silu_new((int)luaL_checkinteger(L, 1), (int)luaL_checkinteger(L, 2),
+                                               (float)opt_number(L, 3, "eps", 1e-5), &err), &err);
+}
+
 static int nn_layernorm(lua_State *L)
 {
     int64_t shape[CT_MAXDIM];
@@ -196,7 +203,8 @@ static int l_forward(lua_State *L)
     ct_layer *l = checklayer(L, 1);
     ct_tensor *x = ctL_checktensor(L, 2), *y;
     ct_error err;
-    int rc = ct_layer_forward(l, x, &y, &err);
+    int rc = lua_isnoneornil(L, 3) ? ct_layer_forward(l, x, &y, &err)
+                                   : ct_groupnorm_silu_forward(l, x, ctL_checktensor(L, 3), &y, &err);
     if (rc != CT_OK) return layer_error(L, rc, &err);
     ctL_pushtensor(L, y, &err);
     return 1;
@@ -209,11 +217,14 @@ static int l_backward(lua_State *L)
     int keep = l->param_grads;
     if (!lua_isnoneornil(L, 3)) l->param_grads = lua_toboolean(L, 3);
     ct_error err;
-    int rc = ct_layer_backward(l, gy, &gx, &err);
+    ct_tensor *ga = NULL;   /* groupnorm_silu's shift gradient */
+    int rc = strcmp(l->ops->kind, "groupnorm_silu") ? ct_layer_backward(l, gy, &gx, &err)
+                                                     : ct_groupnorm_silu_backward(l, gy, &gx, &ga, &err);
     l->param_grads = keep;
     if (rc != CT_OK) return layer_error(L, rc, &err);
     ctL_pushtensor(L, gx, &err);
-    return 1;
+    if (ga) ctL_pushtensor(L, ga, &err);
+    return ga ? 2 : 1;
 }
 
 /* Push a new view of t (Lua owns the view; the bytes stay shared). */
@@ -301,8 +312,8 @@ static int l_tostring(lua_State *L)
 }
 
 static const ctL_Reg layer_methods[] = {
-    {"forward", l_forward, "layer:forward(x) -> Tensor. The layer's output for x (a new tensor); "
-                           "the layer keeps x for backward."},
+    {"forward", l_forward, "layer:forward(x, [a]) -> Tensor. The layer's output for x (a new tensor); "
+                           "the layer keeps x for backward.  a: groupnorm_silu's N×C shift."},
     {"backward", l_backward, "layer:backward(gy, [param_grads]) -> Tensor. The gradient with "
                              "respect to the last forward's input; adds the parameters' gradients "
                              "into their g unless param_grads is false."},
@@ -605,6 +616,9 @@ static const ctL_Reg nn_funcs[] = {
     {"batchnorm", nn_batchnorm, "batchnorm(c, [{eps=1e-5, momentum=0.1}]) -> Layer. Batch "
                                 "normalisation per channel; layer:train(false) uses running statistics."},
     {"groupnorm", nn_groupnorm, "groupnorm(groups, c, [{eps=1e-5}]) -> Layer. Group normalisation."},
+    {"groupnorm_silu", nn_groupnorm_silu, "groupnorm_silu(groups, c, [{eps=1e-5}]) -> Layer. "
+     "silu(groupnorm(x + a)) in one pass: forward(x, [a]) with a an N×C shift; backward(g) -> gx, "
+     "and ga when forward had a."},
     {"layernorm", nn_layernorm, "layernorm(shape, [{eps=1e-5}]) -> Layer. Normalisation over all "
                                 "dimensions but the first, which must equal shape (a table or a count)."},
     {"relu", nn_relu, "relu() -> Layer. max(x, 0)."},

@@ -98,6 +98,16 @@ SIMD_CLONES static void sig_bwd8(const float *xd, const float *g, float *o, size
     }
 }
 
+void ct_nn_silu(const float *x, float *y, size_t n)
+{
+    sig_fwd8(x, y, 0, n, 1);
+}
+
+void ct_nn_silu_grad(const float *x, const float *gy, float *gx, size_t n)
+{
+    sig_bwd8(x, gy, gx, 0, n, 1);
+}
+
 typedef struct {
     const ct_act *a;
     const float *x, *g;     /* input, and the output gradient in backward */
