@@ -129,9 +129,11 @@ static int nn_groupnorm(lua_State *L)
 
 static int nn_groupnorm_silu(lua_State *L)
 {
+    ctL_Opts o;
+    ctL_optoptions(L, &o, 3, "ct.nn.groupnorm_silu", eps_keys);
     ct_error err;
     return push_layer(L, ct_groupnorm_silu_new((int)luaL_checkinteger(L, 1), (int)luaL_checkinteger(L, 2),
-                                               (float)opt_number(L, 3, "eps", 1e-5), &err), &err);
+                                               (float)ctL_opt_number(&o, "eps", 1e-5), &err), &err);
 }
 
 static int nn_layernorm(lua_State *L)

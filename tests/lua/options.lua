@@ -116,6 +116,7 @@ for _, name in ipairs {"conv2d", "conv3d", "convtranspose2d", "convtranspose3d"}
 end
 recipe(ct.nn.batchnorm, {call = function(o) return ct.nn.batchnorm(2, o) end, key = "momentum", bad = "high"})
 recipe(ct.nn.groupnorm, {call = function(o) return ct.nn.groupnorm(2, 4, o) end, key = "eps", bad = "small"})
+recipe(ct.nn.groupnorm_silu, {call = function(o) return ct.nn.groupnorm_silu(2, 4, o) end, key = "eps", bad = "small"})
 recipe(ct.nn.layernorm, {call = function(o) return ct.nn.layernorm(4, o) end, key = "eps", bad = "small"})
 recipe(ct.nn.attention, {call = function(o) return ct.nn.attention(4, o) end, key = "rng", bad = 42})
 recipe(ct.nn.time_embedding, {call = function(o) return ct.nn.time_embedding(8, o) end,
