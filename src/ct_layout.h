@@ -113,17 +113,21 @@ static inline double ct_layout_block(const ct_layout *v, int l, int i, int j)
 /* The 8 copies of header value r of slot j, in ct_layout_copies' order. */
 static inline void ct_layout_read(const ct_layout *v, int r, int j, double x[CT_CRYSTENS_COPIES])
 {
-    size_t at[CT_CRYSTENS_COPIES];
-    ct_layout_copies(v->S, r, j, at);
-    for (int k = 0; k < CT_CRYSTENS_COPIES; k++) x[k] = v->t[at[k]];
+    int c = CT_CRYSTENS_HEADER + j;
+    for (int l = 0; l < CT_CRYSTENS_LAYERS; l++) {
+        x[2 * l] = v->t[ct_layout_index(v->S, l, r, c)];
+        x[2 * l + 1] = v->t[ct_layout_index(v->S, l, c, r)];
+    }
 }
 
 /* Mean of the 8 copies of header value r of slot j. */
 static inline double ct_layout_mean(const ct_layout *v, int r, int j)
 {
-    double x[CT_CRYSTENS_COPIES], sum = 0;
-    ct_layout_read(v, r, j, x);
-    for (int l = 0; l < CT_CRYSTENS_LAYERS; l++) sum += x[2 * l] + x[2 * l + 1];
+    int c = CT_CRYSTENS_HEADER + j;
+    double sum = 0;
+    for (int l = 0; l < CT_CRYSTENS_LAYERS; l++)
+        sum += (double)v->t[ct_layout_index(v->S, l, r, c)] +
+               (double)v->t[ct_layout_index(v->S, l, c, r)];
     return sum / CT_CRYSTENS_COPIES;
 }
 

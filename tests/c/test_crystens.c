@@ -293,7 +293,7 @@ static void test_out_of_memory(void)
     for (int batch = 0; batch <= 1; batch++) {
         int failures = 0, wrong = 0, named = 1;
         for (long k = 1; k < 1000; k++) {
-            ct_error err = {"", CT_OK};
+            ct_error err = {0};
             atomic_store(&malloc_countdown, k);
             ct_tensor *t = ct_crystens_encode(s, batch ? 2 : 1, batch, &o, &err);
             long left = atomic_exchange(&malloc_countdown, 0);
