@@ -25,3 +25,13 @@ int ct_fail(ct_error *err, int status, const char *fmt, ...)
     }
     return status;
 }
+
+int64_t ct_gcd(int64_t a, int64_t b)
+{
+    while (b) {
+        int64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}

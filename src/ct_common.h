@@ -22,6 +22,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef enum {
     CT_OK = 0,
@@ -50,6 +51,9 @@ extern volatile sig_atomic_t ct_interrupt_flag;
 
 /* Return non-zero if the user asked to interrupt the running work. */
 static inline int ct_interrupted(void) { return ct_interrupt_flag != 0; }
+
+/* The greatest common divisor of a and b (non-negative); gcd(a, 0) = a. */
+int64_t ct_gcd(int64_t a, int64_t b);
 
 /* Number of elements in an array. */
 #define CT_COUNTOF(a) (sizeof(a) / sizeof((a)[0]))

@@ -98,14 +98,16 @@ static int k_encode(lua_State *L)
     return 2;
 }
 
+#define DIAG(type, field) CTL_FIELD(ct_crystens_diag, type, field)
+static const ctL_Field diag_fields[] = {
+    DIAG(CTL_F_INT, natoms), DIAG(CTL_F_DOUBLE, header_spread), DIAG(CTL_F_DOUBLE, graph_error),
+    DIAG(CTL_F_DOUBLE, distance_error), DIAG(CTL_F_DOUBLE, empty_max), {NULL, 0, 0}
+};
+
 static void push_diag(lua_State *L, const ct_crystens_diag *d)
 {
     lua_createtable(L, 0, 5);
-    ctL_setinteger(L, "natoms", d->natoms);
-    ctL_setnumber(L, "header_spread", d->header_spread);
-    ctL_setnumber(L, "graph_error", d->graph_error);
-    ctL_setnumber(L, "distance_error", d->distance_error);
-    ctL_setnumber(L, "empty_max", d->empty_max);
+    ctL_setfields(L, d, diag_fields);
 }
 
 /* Decode tensor item data (4×S×S) and push the structure and diagnostics. */

@@ -333,6 +333,17 @@ void ctL_setinteger(lua_State *L, const char *k, lua_Integer v)
     lua_setfield(L, -2, k);
 }
 
+void ctL_setfields(lua_State *L, const void *base, const ctL_Field *fields)
+{
+    for (const ctL_Field *f = fields; f->key; f++) {
+        const char *p = (const char *)base + f->offset;
+        if (f->type == CTL_F_DOUBLE) lua_pushnumber(L, *(const double *)p);
+        else if (f->type == CTL_F_INT) lua_pushinteger(L, *(const int *)p);
+        else lua_pushboolean(L, *(const int *)p);
+        lua_setfield(L, -2, f->key);
+    }
+}
+
 ct_tensor *ctL_totensor(lua_State *L, int idx)
 {
     ct_tensor **p = luaL_testudata(L, idx, CTL_TENSOR);

@@ -52,6 +52,8 @@
 #ifndef LUA_CT_H
 #define LUA_CT_H
 
+#include <stddef.h>
+
 #include <lauxlib.h>
 #include <lua.h>
 
@@ -179,6 +181,21 @@ const char *ctL_typename(lua_State *L, int idx);
 /* Set field k of the table on top of the stack to the number (integer) v. */
 void ctL_setnumber(lua_State *L, const char *k, lua_Number v);
 void ctL_setinteger(lua_State *L, const char *k, lua_Integer v);
+
+/* A C struct's field as a Lua table's: its key, type and offset.  A list of
+   them, ended by {NULL}, turns a result struct into a table in one call, so
+   each binding lists its fields instead of writing a setter call for each. */
+typedef enum { CTL_F_DOUBLE, CTL_F_INT, CTL_F_BOOL } ctL_FieldType;
+typedef struct {
+    const char *key;
+    ctL_FieldType type;   /* CTL_F_BOOL: an int read as true when non-zero */
+    size_t offset;        /* offsetof(struct, field) */
+} ctL_Field;
+#define CTL_FIELD(st, type, field) {#field, type, offsetof(st, field)}
+
+/* Set the fields of the struct at base, as fields lists them, in the table
+   on top of the stack. */
+void ctL_setfields(lua_State *L, const void *base, const ctL_Field *fields);
 
 /* Return the tensor at idx, or raise a "bad argument" error. */
 ct_tensor *ctL_checktensor(lua_State *L, int idx);

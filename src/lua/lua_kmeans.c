@@ -159,6 +159,12 @@ static void push_per_k(lua_State *L, const double *a, int max_k)
         }
 }
 
+#define RESULT(type, field) CTL_FIELD(ct_kmeans_result, type, field)
+static const ctL_Field result_fields[] = {
+    RESULT(CTL_F_INT, k), RESULT(CTL_F_DOUBLE, inertia), RESULT(CTL_F_DOUBLE, sep),
+    RESULT(CTL_F_DOUBLE, noise), {NULL, 0, 0}
+};
+
 static void push_result(lua_State *L, const ct_kmeans_result *r)
 {
     lua_createtable(L, 0, 10);
@@ -183,20 +189,13 @@ static void push_result(lua_State *L, const ct_kmeans_result *r)
         lua_rawseti(L, -2, j + 1);
     }
     lua_setfield(L, -2, "centroids");
-    lua_pushinteger(L, r->k);
-    lua_setfield(L, -2, "k");
-    lua_pushnumber(L, r->inertia);
-    lua_setfield(L, -2, "inertia");
+    ctL_setfields(L, r, result_fields);
     push_per_k(L, r->scores, r->max_k);
     lua_setfield(L, -2, "scores");
     push_per_k(L, r->inertias, r->max_k);
     lua_setfield(L, -2, "inertias");
     lua_pushstring(L, r->criterion);
     lua_setfield(L, -2, "criterion");
-    lua_pushnumber(L, r->sep);
-    lua_setfield(L, -2, "sep");
-    lua_pushnumber(L, r->noise);
-    lua_setfield(L, -2, "noise");
 }
 
 static int k_cluster(lua_State *L)

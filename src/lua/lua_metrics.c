@@ -62,11 +62,10 @@ static int m_ks(lua_State *L)
     ct_ks_result r;
     int st = ct_stats_ks(a, na, b, nb, &r, &err);
     if (st != CT_OK) return ctL_raise(L, &err, st);
+    static const ctL_Field fields[] = {CTL_FIELD(ct_ks_result, CTL_F_DOUBLE, statistic),
+                                       CTL_FIELD(ct_ks_result, CTL_F_DOUBLE, pvalue), {NULL, 0, 0}};
     lua_createtable(L, 0, 2);
-    lua_pushnumber(L, r.statistic);
-    lua_setfield(L, -2, "statistic");
-    lua_pushnumber(L, r.pvalue);
-    lua_setfield(L, -2, "pvalue");
+    ctL_setfields(L, &r, fields);
     return 1;
 }
 

@@ -8,16 +8,17 @@
 #include "lua_ct.h"
 #include "lua_structure.h"
 
+#define ROW(type, field) CTL_FIELD(ct_paper_row, type, field)
+static const ctL_Field row_fields[] = {
+    ROW(CTL_F_DOUBLE, var_lengths), ROW(CTL_F_DOUBLE, var_angles), ROW(CTL_F_DOUBLE, var_sg),
+    ROW(CTL_F_DOUBLE, var_frac), ROW(CTL_F_DOUBLE, coord_agreement),
+    ROW(CTL_F_DOUBLE, pdm_diff), ROW(CTL_F_INT, natoms), {NULL, 0, 0}
+};
+
 static void push_row(lua_State *L, const ct_paper_row *r)
 {
     lua_createtable(L, 0, 7);
-    ctL_setnumber(L, "var_lengths", r->var_lengths);
-    ctL_setnumber(L, "var_angles", r->var_angles);
-    ctL_setnumber(L, "var_sg", r->var_sg);
-    ctL_setnumber(L, "var_frac", r->var_frac);
-    ctL_setnumber(L, "coord_agreement", r->coord_agreement);
-    ctL_setnumber(L, "pdm_diff", r->pdm_diff);
-    ctL_setinteger(L, "natoms", r->natoms);
+    ctL_setfields(L, r, row_fields);
 }
 
 /* measures(tensors, [structures], [fractional]) -> {row, ...} */

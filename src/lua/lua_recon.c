@@ -82,40 +82,38 @@ static void read_recon_opts(lua_State *L, int idx, ct_recon_opts *o, int *strict
     ctL_opt_boolean(&opt, "exact", 0);   /* decode's switch to the exact decoder: false here */
 }
 
+#define DIAG(type, field) CTL_FIELD(ct_recon_diag, type, field)
+static const ctL_Field diag_fields[] = {
+    DIAG(CTL_F_INT, natoms), DIAG(CTL_F_DOUBLE, occupancy_margin), DIAG(CTL_F_DOUBLE, sg_mean),
+    DIAG(CTL_F_INT, spacegroup), DIAG(CTL_F_DOUBLE, vote_spread), DIAG(CTL_F_DOUBLE, coord_delta),
+    DIAG(CTL_F_DOUBLE, pdm_delta), DIAG(CTL_F_DOUBLE, snap_max), DIAG(CTL_F_INT, k_species),
+    DIAG(CTL_F_INT, k_coords), DIAG(CTL_F_BOOL, species_per_atom), DIAG(CTL_F_BOOL, periodic),
+    DIAG(CTL_F_BOOL, snap_reverted), DIAG(CTL_F_INT, merged), {NULL, 0, 0}
+};
+
+/* diag.spread: how far each header quantity's copies are from their mean. */
+static const ctL_Field spread_fields[] = {
+    {"z", CTL_F_DOUBLE, offsetof(ct_recon_diag, spread_z)},
+    {"coord", CTL_F_DOUBLE, offsetof(ct_recon_diag, spread_coord)},
+    {"length", CTL_F_DOUBLE, offsetof(ct_recon_diag, spread_length)},
+    {"angle", CTL_F_DOUBLE, offsetof(ct_recon_diag, spread_angle)},
+    {"sg", CTL_F_DOUBLE, offsetof(ct_recon_diag, spread_sg)}, {NULL, 0, 0}
+};
+
 /* Push the diagnostics of one sample; reason is NULL on success. */
 static void push_diag(lua_State *L, const ct_recon_diag *d, const ct_recon_opts *o,
                       const char *reason)
 {
     lua_createtable(L, 0, 16);
-    ctL_setinteger(L, "natoms", d->natoms);
-    ctL_setnumber(L, "occupancy_margin", d->occupancy_margin);
-    ctL_setnumber(L, "sg_mean", d->sg_mean);
-    ctL_setinteger(L, "spacegroup", d->spacegroup);
+    ctL_setfields(L, d, diag_fields);
     if ((o->symmetry || o->symmetrize) && !reason) {
         ctL_setinteger(L, "spacegroup_detected", d->spacegroup_detected);
         lua_pushboolean(L, d->spacegroup_detected == d->spacegroup);
         lua_setfield(L, -2, "spacegroup_match");
     }
     lua_createtable(L, 0, 5);
-    ctL_setnumber(L, "z", d->spread_z);
-    ctL_setnumber(L, "coord", d->spread_coord);
-    ctL_setnumber(L, "length", d->spread_length);
-    ctL_setnumber(L, "angle", d->spread_angle);
-    ctL_setnumber(L, "sg", d->spread_sg);
+    ctL_setfields(L, d, spread_fields);
     lua_setfield(L, -2, "spread");
-    ctL_setnumber(L, "vote_spread", d->vote_spread);
-    ctL_setnumber(L, "coord_delta", d->coord_delta);
-    ctL_setnumber(L, "pdm_delta", d->pdm_delta);
-    ctL_setnumber(L, "snap_max", d->snap_max);
-    ctL_setinteger(L, "k_species", d->k_species);
-    ctL_setinteger(L, "k_coords", d->k_coords);
-    lua_pushboolean(L, d->species_per_atom);
-    lua_setfield(L, -2, "species_per_atom");
-    lua_pushboolean(L, d->periodic);
-    lua_setfield(L, -2, "periodic");
-    lua_pushboolean(L, d->snap_reverted);
-    lua_setfield(L, -2, "snap_reverted");
-    ctL_setinteger(L, "merged", d->merged);
     if (!reason) ctL_setnumber(L, "min_distance", d->min_distance);
     if (reason) {
         lua_pushstring(L, reason);
