@@ -81,6 +81,8 @@ local gan = {
   conv = M.one_of("2d", "3d"),
   lr = M.number(0, 1e9),
   betas = M.list(2, M.number(0, 1), 2),
+  consistent = M.boolean,
+  natoms = M.list(244, M.integer(0, 1e12)),
 }
 
 local wgan = {critic_steps = M.integer(1, 100), lambda = M.number(0, 1e9)}

@@ -53,6 +53,18 @@ local function scaler_new(x)
   return f(x)
 end
 
+-- The atom count of each of a batch of tensors: slots whose Z copies average
+-- above cut (0.5 in raw units; in scaled units the scaler's occupancy
+-- threshold, halfway between empty and the lowest Z).
+local EMPTY_CUT = -0.9
+local function count_atoms(x, cut)
+  local z = require("crystens").crystens.slot_features(x):slice(2, 1, 1)
+  local n = x:size(1)
+  local occ = (z - cut):sign():add_(1):mul_(0.5):sum_to{n, 1, 1, 1}:reshape{n}:totable()
+  for i, v in ipairs(occ) do occ[i] = math.floor(v + 0.5) end
+  return occ
+end
+
 -- ---- The common part of the three models ---------------------------------------
 
 local Model = {}
@@ -60,10 +72,53 @@ Model.__index = Model
 M.Model = Model
 
 -- Fit the input scaling on raw training tensors (N×4×S×S).
+-- A consistent model (diffusion, or a GAN whose generator's output is
+-- projected) also learns how many atoms a crystal has (as CDVAE and
+-- DiffCSP do, sampling draws the count from the training set's distribution
+-- before it denoises; ct_consist.h says why): config.natoms[k] counts the
+-- training crystals of k atoms.
 function Model:fit_scaler(data)
   self.scaler = scaler_new(data)
+  if self.config.consistent then
+    local hist = {}
+    for k = 1, self.config.size - 12 do hist[k] = 0 end
+    for _, a in ipairs(count_atoms(data, 0.5)) do
+      if a >= 1 then hist[a] = hist[a] + 1 end
+    end
+    self.config.natoms = hist
+  end
   return self
 end
+
+-- n atom counts: opts.natoms (a count or a list), else draws from the
+-- training distribution.
+function Model:atom_counts(n, opts, rng)
+  local T, want = self.config.size - 12, opts.natoms
+  local out = {}
+  if type(want) == "table" then
+    if #want ~= n then error(("bad option 'natoms' to 'sample' (%d counts expected, got %d)"):format(n, #want), 3) end
+    for i = 1, n do out[i] = want[i] end
+  elseif want ~= nil then
+    if math.type(want) ~= "integer" or want < 1 or want > T then
+      error(("bad option 'natoms' to 'sample' (an integer from 1 to %d expected)"):format(T), 3)
+    end
+    for i = 1, n do out[i] = want end
+  else
+    local hist = self.config.natoms
+    if type(hist) ~= "table" or #hist ~= T then
+      error("sample: the model has no atom-count distribution (fit_scaler on the training data, or give opts.natoms)", 3)
+    end
+    local total = 0
+    for _, c in ipairs(hist) do total = total + c end
+    for i = 1, n do
+      local r, k = rng:int(total), 1
+      while r > hist[k] do r = r - hist[k]; k = k + 1 end
+      out[i] = k
+    end
+  end
+  return out
+end
+
 
 function Model:check_batch(batch, what, shape_only)
   local s = self.config.size
@@ -189,7 +244,8 @@ function Model:load_state(names, ts, meta, path)
 end
 
 -- Warm start: copy the network weights of a saved model of the same kind
--- (a checkpoint or an export) into this one, by name.  A weight whose
+-- (a checkpoint or an export, of this S or, for the atom network, another)
+-- into this one, by name.  A weight whose
 -- only difference is fewer input channels (a layer that now reads more
 -- features) fills the leading channels, the new ones start at zero, so the
 -- network computes what it did.  The scaler and the atom-count distribution
@@ -222,8 +278,11 @@ function Model:init_from(path)
     end
   end
   for _, e in ipairs(self.emas or {}) do e[2].w:copy((e[2].model:flat())) end
-  if meta.scaler then self.scaler = scaler_new(json.decode(meta.scaler)) end
+  -- the atom network's weights fit any S; the scaler and the atom counts
+  -- only the S they were fitted at (ct.train fits them on the new data)
   local cfg = json.decode(meta.config or "{}")
+  if cfg.size ~= self.config.size then return self end
+  if meta.scaler then self.scaler = scaler_new(json.decode(meta.scaler)) end
   if cfg.natoms then self.config.natoms = cfg.natoms end
   return self
 end
@@ -289,12 +348,15 @@ end
 local function width(cfg, i) return math.min(cfg.base * 2 ^ (i - 1), 512) // 1 end
 
 -- Generator: dense to C×4×4 (×1 deep in 3-D), then transposed convolutions
--- doubling the size, batch norm and ReLU between, tanh at the end.
+-- doubling the size, batch norm and ReLU between, tanh at the end.  A
+-- consistent generator also reads the atom count it must fill (one-hot,
+-- beside the latent vector).
 local function generator(cfg)
   local levels = log2_int(cfg.size, "gan") - 2
   local three = cfg.conv == "3d"
   local c0 = width(cfg, levels)
-  local list = {nn.linear(cfg.latent, c0 * 16), nn.reshape(three and {c0, 1, 4, 4} or {c0, 4, 4}),
+  local inputs = cfg.latent + (cfg.consistent and cfg.size - 12 or 0)
+  local list = {nn.linear(inputs, c0 * 16), nn.reshape(three and {c0, 1, 4, 4} or {c0, 4, 4}),
                 nn.batchnorm(c0), nn.relu()}
   for i = levels, 1, -1 do
     local cout = i == 1 and (three and 1 or 4) or width(cfg, i - 1)
@@ -351,12 +413,38 @@ local function gan_config(config, defaults, what)
   if cfg.conv ~= "2d" and cfg.conv ~= "3d" then
     error(string.format("bad option 'conv' to '%s' ('2d' or '3d' expected)", what), 3)
   end
+  if type(cfg.consistent) ~= "boolean" then
+    error(string.format("bad option 'consistent' to '%s' (boolean expected)", what), 3)
+  end
   log2_int(cfg.size, what)
   return cfg
 end
 
-local function noise(self, n, rng)
-  return tensor.randn({n, self.config.latent}, rng)
+-- Generate n tensors in network units from rng (nil: the default one).  A
+-- consistent generator draws each tensor's atom count (natoms: a count or
+-- a list as sample's option, nil: the training distribution), reads it
+-- beside the latent vector, and its output is projected onto consistent
+-- tensors (ct_consist.h) with that count, so what the discriminator sees
+-- and what sampling returns is a tensor a crystal could have encoded; the
+-- projection's state (second result) carries the generator's gradient back
+-- through it (generated_backward).  clamp: sampling's clamp of the
+-- projection (training leaves it off, ct_consist.h says why).
+local function generate(self, n, rng, natoms, clamp)
+  rng = rng or tensor.default_rng()
+  local z = tensor.randn({n, self.config.latent}, rng)
+  if not self.config.consistent then return self.generator:forward(z) end
+  local T = self.config.size - 12
+  natoms = self:atom_counts(n, {natoms = natoms}, rng)
+  local v = {}
+  for i = 1, n do for j = 1, T do v[(i - 1) * T + j] = j == natoms[i] and 1 or 0 end end
+  local out = self.generator:forward(tensor.cat({z, tensor.from(v):reshape{n, T}}, 2))
+  return self.scaler:project(out, {natoms = natoms, clamp = clamp})
+end
+
+-- The generator's gradients from the gradient g of generate's result.
+local function generated_backward(self, state, g)
+  if state then g = self.scaler:project_backward(state, g) end
+  self.generator:backward(g)
 end
 
 -- Sample n tensors from the generator (eval mode: running batch-norm statistics).
@@ -365,8 +453,12 @@ local function gan_sample(self, n, opts)
   self:need_scaler("sample")
   local rng = sample_rng(opts)
   self.generator:eval()
-  local ok, out = pcall(in_chunks, n, opts, function(_, count)
-    return self.generator:forward(noise(self, count, rng))
+  -- checked whole before any chunk runs
+  if self.config.consistent and opts.natoms ~= nil then self:atom_counts(n, opts, rng) end
+  local ok, out = pcall(in_chunks, n, opts, function(first, count)
+    local natoms = opts.natoms
+    if type(natoms) == "table" then natoms = table.move(natoms, first, first + count - 1, 1, {}) end
+    return (generate(self, count, rng, natoms, true))
   end)
   self.generator:train()
   if not ok then error(out, 2) end
@@ -380,7 +472,7 @@ GAN.__index = GAN
 
 function M.gan(config)
   local cfg = gan_config(config, {size = 64, latent = 128, base = 64, conv = "2d", lr = 1e-4,
-                                  betas = {0.5, 0.999}}, "gan")
+                                  betas = {0.5, 0.999}, consistent = false}, "gan")
   local self = setmetatable({kind = "crystens.gan", config = cfg, step = 0, batches_per_step = 1}, GAN)
   self.generator, self.discriminator = generator(cfg), discriminator(cfg, "batch")
   self.nets = {{"generator", self.generator}, {"discriminator", self.discriminator}}
@@ -404,7 +496,7 @@ function GAN:train_step(batch)
   local lr = D:forward(real)
   local l_real, g = nn.bce_logits(lr, ones)
   D:backward(g)
-  local fake = G:forward(noise(self, n))
+  local fake, state = generate(self, n)
   local lf = D:forward(fake)
   local l_fake
   l_fake, g = nn.bce_logits(lf, zeros)
@@ -413,7 +505,7 @@ function GAN:train_step(batch)
   G:zero_grad()
   local l_gen
   l_gen, g = nn.bce_logits(D:forward(fake), ones)
-  G:backward(D:backward(g, false))
+  generated_backward(self, state, D:backward(g, false))
   self.optims[1][2]:step()
   self.step = self.step + 1
   return {d = l_real + l_fake, g = l_gen, real = lr:sigmoid():mean(), fake = lf:sigmoid():mean()}
@@ -428,7 +520,8 @@ WGAN.__index = WGAN
 
 function M.wgan(config)
   local cfg = gan_config(config, {size = 64, latent = 128, base = 64, conv = "2d", lr = 1e-4,
-                                  betas = {0.5, 0.9}, critic_steps = 5, lambda = 10}, "wgan")
+                                  betas = {0.5, 0.9}, critic_steps = 5, lambda = 10,
+                                  consistent = false}, "wgan")
   local self = setmetatable({kind = "crystens.wgan", config = cfg, step = 0,
                              batches_per_step = cfg.critic_steps}, WGAN)
   self.generator, self.critic = generator(cfg), discriminator(cfg, "layer")
@@ -457,7 +550,7 @@ function WGAN:train_step(batch)
     C:zero_grad()
     local l_real, g = nn.wasserstein(C:forward(real), -1)
     C:backward(g)
-    local fake = G:forward(noise(self, m))
+    local fake = generate(self, m)
     local l_fake
     l_fake, g = nn.wasserstein(C:forward(fake), 1)
     C:backward(g)
@@ -468,8 +561,9 @@ function WGAN:train_step(batch)
     out.gp, out.w = out.gp + gp / k, out.w - (l_real + l_fake) / k
   end
   G:zero_grad()
-  local l_gen, g = nn.wasserstein(C:forward(G:forward(noise(self, m))), -1)
-  G:backward(C:backward(g, false))
+  local fake, state = generate(self, m)
+  local l_gen, g = nn.wasserstein(C:forward(fake), -1)
+  generated_backward(self, state, C:backward(g, false))
   self.optims[1][2]:step()
   out.g = l_gen
   self.step = self.step + 1
@@ -507,18 +601,6 @@ M.presets = {
   paper = {base = 64, mults = {1, 2, 2}, nres = 2, attn = {8}, groups = 8, patch = 1,
            consistent = false},
 }
-
--- The atom count of each of a batch of tensors: slots whose Z copies average
--- above cut (0.5 in raw units; in scaled units the scaler's occupancy
--- threshold, halfway between empty and the lowest Z).
-local EMPTY_CUT = -0.9
-local function count_atoms(x, cut)
-  local z = require("crystens").crystens.slot_features(x):slice(2, 1, 1)
-  local n = x:size(1)
-  local occ = (z - cut):sign():add_(1):mul_(0.5):sum_to{n, 1, 1, 1}:reshape{n}:totable()
-  for i, v in ipairs(occ) do occ[i] = math.floor(v + 0.5) end
-  return occ
-end
 
 -- The atom network: the tensor read as a sequence of S-12 slots
 -- (ct.crystens.slot_features: per slot the means of its header copies and
@@ -726,52 +808,6 @@ function Diffusion:train_step(batch)
   self.ema.decay = math.min(self.config.ema, (1 + self.step) / (10 + self.step))
   self.ema:update()
   return {loss = loss}
-end
-
--- A consistent model also learns how many atoms a crystal has (as CDVAE and
--- DiffCSP do, sampling draws the count from the training set's distribution
--- before it denoises; ct_consist.h says why): config.natoms[k] counts the
--- training crystals of k atoms.
-function Diffusion:fit_scaler(data)
-  Model.fit_scaler(self, data)
-  if self.config.consistent then
-    local hist = {}
-    for k = 1, self.config.size - 12 do hist[k] = 0 end
-    for _, a in ipairs(count_atoms(data, 0.5)) do
-      if a >= 1 then hist[a] = hist[a] + 1 end
-    end
-    self.config.natoms = hist
-  end
-  return self
-end
-
--- n atom counts: opts.natoms (a count or a list), else draws from the
--- training distribution.
-function Diffusion:atom_counts(n, opts, rng)
-  local T, want = self.config.size - 12, opts.natoms
-  local out = {}
-  if type(want) == "table" then
-    if #want ~= n then error(("bad option 'natoms' to 'sample' (%d counts expected, got %d)"):format(n, #want), 3) end
-    for i = 1, n do out[i] = want[i] end
-  elseif want ~= nil then
-    if math.type(want) ~= "integer" or want < 1 or want > T then
-      error(("bad option 'natoms' to 'sample' (an integer from 1 to %d expected)"):format(T), 3)
-    end
-    for i = 1, n do out[i] = want end
-  else
-    local hist = self.config.natoms
-    if type(hist) ~= "table" or #hist ~= T then
-      error("sample: the model has no atom-count distribution (fit_scaler on the training data, or give opts.natoms)", 3)
-    end
-    local total = 0
-    for _, c in ipairs(hist) do total = total + c end
-    for i = 1, n do
-      local r, k = rng:int(total), 1
-      while r > hist[k] do r = r - hist[k]; k = k + 1 end
-      out[i] = k
-    end
-  end
-  return out
 end
 
 -- The loss of a consistent model: the network's output turned into its x0
