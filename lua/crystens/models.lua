@@ -627,8 +627,8 @@ local function atom_net(cfg)
   local m = nn.new_module(AtomNet, children)
   m.temb = add("temb", nn.sequential{nn.time_embedding(c), nn.linear(c, temb), nn.silu(),
                                       nn.linear(temb, temb)})
-  m.mask = cfg.mask
-  m.conv_in = add("conv_in", nn.conv2d(cfg.mask and 21 or 20, c, 1))
+  m.mask, m.cond_input = cfg.mask, cfg.cond
+  m.conv_in = add("conv_in", nn.conv2d((cfg.mask and 21 or 20) + (cfg.cond and 21 or 0), c, 1))
   m.blocks = {}
   for i = 1, cfg.depth do
     m.blocks[i] = {res = add(("block.%d.res"):format(i), nn.resblock(c, c, temb, g)),
@@ -653,6 +653,16 @@ function AtomNet:forward(x, t, natoms)
     local v = {}
     for i = 1, n do for j = 1, T do v[(i - 1) * T + j] = j <= natoms[i] and 1 or 0 end end
     f = tensor.cat({f, tensor.from(v):reshape{n, 1, T, 1}}, 2)
+  end
+  if self.cond_input then
+    -- a cascade's super-resolution stage (Cascade below) reads the
+    -- upsampled low-resolution tensor's slots and its augmentation level
+    local c = self.cond
+    if not c or c.x:size(1) ~= x:size(1) then error("the super-resolution network has no conditioning for this batch", 3) end
+    local n, T = f:size(1), f:size(3)
+    local v = {}
+    for i = 1, n do for j = 1, T do v[(i - 1) * T + j] = c.level[i] end end
+    f = tensor.cat({f, slots().slot_features(c.x), tensor.from(v):reshape{n, 1, T, 1}}, 2)
   end
   local h = self.conv_in:forward(f)
   for _, b in ipairs(self.blocks) do h = b.attn:forward(b.res:forward(h, emb)) end
@@ -933,10 +943,169 @@ function Diffusion:sample(n, opts)
   return self:to_raw(out)
 end
 
+-- ---- The two-stage cascade (the paper's imagen setting) -------------------------
+
+-- The paper's diffusion model is an imagen cascade: a U-Net generating the
+-- 64×64 tensor downsampled to 32×32, and a super-resolution network
+-- generating the 64×64 tensor conditioned on the low-resolution one
+-- upsampled, whose conditioning is noised in training at a random level
+-- (imagen's noise augmentation, so the second stage learns to trust an
+-- imperfect first stage) and at a fixed level in sampling.  Here the first
+-- stage is a plain U-Net (M.presets[cfg.low_preset]; a downsampled tensor
+-- is no CrysTens tensor, so no consistency projection applies to it), and
+-- the second the consistent atom network with the conditioning's slots as
+-- 21 more input features (its 20 slot features and the augmentation
+-- level).  Downsampling is imagen-pytorch's default, nearest (every other
+-- row and column), or "mean" (2×2 averages); upsampling repeats each value
+-- 2×2.  Both stages train on every batch; a checkpoint holds both.
+local Cascade = setmetatable({}, {__index = Model})
+Cascade.__index = Cascade
+
+-- x: N×4×S×S (network units) -> N×4×S/2×S/2, and back.
+local function downsample(x, how)
+  local n, s = x:size(1), x:size(3)
+  local h = s // 2
+  local v = x:reshape{n * 4, h, 2, h, 2}
+  if how == "mean" then return v:sum_to{n * 4, h, 1, h, 1}:reshape{n, 4, h, h}:mul_(0.25) end
+  return v:slice(3, 1, 1):slice(5, 1, 1):reshape{n, 4, h, h}
+end
+
+local function upsample(y)
+  local n, h = y:size(1), y:size(3)
+  return (tensor.full({n * 4, h, 2, h, 2}, 0) + y:reshape{n * 4, h, 1, h, 1}):reshape{n, 4, 2 * h, 2 * h}
+end
+
+-- The first stage works on tensors that are in network units already.
+local IDENTITY = {scale = function(_, x) return x end, unscale = function(_, x) return x end}
+
+function M.cascade(config)
+  local cfg = copy_table(config)
+  local defaults = {size = 64, low_preset = "small", downsample = "nearest", aug = 0.2,
+                    aug_sample = 0.1, target = "v", timesteps = 1000, min_snr = 5,
+                    base = 128, depth = 4, ema = 0.999, lr = 1e-3}
+  for k, v in pairs(defaults) do if cfg[k] == nil then cfg[k] = v end end
+  cfg.consistent = true
+  log2_int(cfg.size, "cascade")
+  if cfg.size < 32 then error("bad option 'size' to 'cascade' (32 or more expected)", 2) end
+  if cfg.downsample ~= "nearest" and cfg.downsample ~= "mean" then
+    error("bad option 'downsample' to 'cascade' ('nearest' or 'mean' expected)", 2)
+  end
+  for _, k in ipairs{"aug", "aug_sample"} do
+    if type(cfg[k]) ~= "number" or cfg[k] < 0 or cfg[k] >= 1 then
+      error(("bad option '%s' to 'cascade' (a fraction of the timesteps from 0 to below 1 expected)"):format(k), 2)
+    end
+  end
+  if not M.presets[cfg.low_preset] or M.presets[cfg.low_preset].arch then
+    error("bad option 'low_preset' to 'cascade' (a U-Net preset of diffusion expected)", 2)
+  end
+  local self = setmetatable({kind = "crystens.cascade", config = cfg, step = 0, batches_per_step = 1}, Cascade)
+  if cfg.scaler then self.scaler, cfg.scaler = cfg.scaler, nil end
+  self.low = M.diffusion{size = cfg.size // 2, preset = cfg.low_preset, consistent = false,
+                         target = cfg.target, timesteps = cfg.timesteps, ema = cfg.ema, lr = cfg.lr}
+  self.low.scaler = IDENTITY
+  self.sr = M.diffusion{size = cfg.size, preset = "atoms", cond = true, target = cfg.target,
+                        timesteps = cfg.timesteps, min_snr = cfg.min_snr, base = cfg.base,
+                        depth = cfg.depth, ema = cfg.ema, lr = cfg.lr}
+  self.nets = {{"low", self.low.unet}, {"sr", self.sr.unet}}
+  self.optims = {{"low", self.low.optims[1][2]}, {"sr", self.sr.optims[1][2]}}
+  self.emas = {{"low", self.low.ema}, {"sr", self.sr.ema}}
+  self:sync()
+  return self
+end
+M.builders["crystens.cascade"] = M.cascade
+
+-- The second stage samples with the cascade's scaler and atom counts.
+function Cascade:sync()
+  self.sr.scaler, self.sr.config.natoms = self.scaler, self.config.natoms
+  self.low.step, self.sr.step = self.step, self.step
+end
+
+function Cascade:fit_scaler(data)
+  Model.fit_scaler(self, data)
+  self:sync()
+  return self
+end
+
+function Cascade:load_state(...)
+  Model.load_state(self, ...)
+  self:sync()
+  return self
+end
+
+-- Warm-start the super-resolution network from a saved atom network
+-- (Model:init_from: the conditioning's input weights start at zero, so it
+-- computes what the saved network did).
+function Cascade:init_sr_from(path)
+  self.sr:init_from(path)
+  return self
+end
+
+-- The conditioning of the second stage: the low-resolution tensor noised
+-- to level (a 0-based timestep of the schedule) and upsampled.
+function Cascade:condition(low, levels, rng)
+  local eps = tensor.randn(low:shape(), rng)
+  local noised = self.low:q_sample(low, levels, eps)
+  local T = self.config.timesteps
+  local frac = {}
+  for i, l in ipairs(levels) do frac[i] = l / T end
+  self.sr.unet.cond = {x = upsample(noised), level = frac}
+end
+
+-- One step of each stage on the same batch: the first on its downsampled
+-- tensors, the second conditioned on them, augmented at random levels up
+-- to aug × timesteps.  Returns {low, sr}: the two losses.
+function Cascade:train_step(batch)
+  self:check_batch(batch, "train_step")
+  local x0 = self:to_net(batch)
+  local low = downsample(x0, self.config.downsample)
+  self:sync()
+  local l1 = self.low:train_step(low)
+  local rng, levels = tensor.default_rng(), {}
+  local top = math.max(1, math.floor(self.config.aug * self.config.timesteps))
+  for i = 1, x0:size(1) do levels[i] = rng:int(top) - 1 end
+  self:condition(low, levels)
+  local l2 = self.sr:train_step(batch)
+  self.sr.unet.cond = nil
+  self.step = self.step + 1
+  self:sync()
+  return {low = l1.loss, sr = l2.loss}
+end
+
+-- Sample n tensors: the first stage (DDIM with opts.steps, clipped to
+-- [-1, 1]), then the second conditioned on it upsampled and noised to
+-- opts.aug (default config.aug_sample) of the timesteps, with atom counts
+-- drawn as the single-stage model draws them.  Returns raw tensors.
+function Cascade:sample(n, opts)
+  opts = opts or {}
+  self:need_scaler("sample")
+  if math.type(n) ~= "integer" or n < 1 then error("bad argument #1 to 'sample' (a count ≥ 1 expected)", 2) end
+  local rng = sample_rng(opts)
+  local aug = opts.aug or self.config.aug_sample
+  if type(aug) ~= "number" or aug < 0 or aug >= 1 then
+    error("bad option 'aug' to 'sample' (a fraction of the timesteps from 0 to below 1 expected)", 2)
+  end
+  local natoms = self:atom_counts(n, opts, rng)
+  local size, parts = opts.batch or 64, {}
+  for first = 1, n, size do
+    local count = math.min(size, n - first + 1)
+    local o = {steps = opts.steps or 50, eta = opts.eta, rng = rng, batch = count, ema = opts.ema,
+               clip = opts.clip, natoms = table.move(natoms, first, first + count - 1, 1, {})}
+    local low = self.low:sample(count, {steps = o.steps, eta = o.eta, rng = rng, batch = count, ema = o.ema})
+    local levels = {}
+    for i = 1, count do levels[i] = math.floor(aug * self.config.timesteps) end
+    self:condition(low, levels, rng)
+    local ok, x = pcall(self.sr.sample, self.sr, count, o)
+    self.sr.unet.cond = nil
+    if not ok then error(x, 2) end
+    parts[#parts + 1] = x
+  end
+  return #parts == 1 and parts[1] or tensor.cat(parts, 1)
+end
+
 -- One line for the REPL: a model table holds its schedules and layers, which
 -- the table printer would spread over hundreds of lines.
 local KIND_NAMES = {["crystens.gan"] = "GAN", ["crystens.wgan"] = "WGAN-GP",
-                    ["crystens.diffusion"] = "diffusion"}
+                    ["crystens.diffusion"] = "diffusion", ["crystens.cascade"] = "cascade diffusion"}
 function Model:__tostring()
   local c = self.config or {}
   local parts = {("%s model"):format(KIND_NAMES[self.kind] or tostring(self.kind)),
@@ -951,6 +1120,7 @@ function Model:__tostring()
 end
 GAN.__tostring, WGAN.__tostring, Diffusion.__tostring = Model.__tostring, Model.__tostring,
                                                          Model.__tostring
+Cascade.__tostring, Cascade.__name = Model.__tostring, "Cascade"
 GAN.__name, WGAN.__name, Diffusion.__name = "GAN", "WGAN", "Diffusion"
 
 doc[Model.nparams] = "model:nparams() -> n. The number of trainable parameters of its networks."
