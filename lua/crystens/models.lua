@@ -1032,6 +1032,12 @@ function Cascade:load_state(...)
   return self
 end
 
+function Cascade:init_from(path)
+  Model.init_from(self, path)
+  self:sync()
+  return self
+end
+
 -- Warm-start the super-resolution network from a saved atom network
 -- (Model:init_from: the conditioning's input weights start at zero, so it
 -- computes what the saved network did).
