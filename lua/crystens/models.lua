@@ -1152,14 +1152,25 @@ doc[M] = "crystens.models: ct.models.gan, ct.models.wgan, ct.models.diffusion an
   "ct.models.load; each model has train_step(batch) -> losses, sample(n, opts) -> " ..
   "N×4×S×S raw tensor, save(path), fit_scaler(data). Train with ct.train."
 doc[M.gan] = "models.gan{size=64, latent=128, base=64, conv='2d'|'3d', lr=1e-4, " ..
-  "betas={0.5,0.999}} -> model. Vanilla GAN with BCE: dense + transposed-convolution " ..
+  "betas={0.5,0.999}, consistent=false} -> model. Vanilla GAN with BCE: dense + transposed-convolution " ..
   "generator (batch norm, ReLU, tanh), convolutional discriminator (batch norm, " ..
   "LeakyReLU 0.2). conv='3d' treats the tensor as a 1-channel 4×S×S volume (the paper); " ..
-  "'2d' (default) the 4 layers as channels. train_step -> {d, g, real, fake}."
+  "'2d' (default) the 4 layers as channels. consistent=true draws each tensor's atom count " ..
+  "from the training data (fit_scaler), gives it to the generator beside the latent vector " ..
+  "and projects the generator's output onto consistent tensors (sc:project), in training " ..
+  "and sampling (sample(n, {natoms=}) picks the counts). train_step -> {d, g, real, fake}."
 doc[M.wgan] = "models.wgan{size=64, latent=128, base=64, conv='2d'|'3d', lr=1e-4, " ..
-  "betas={0.5,0.9}, critic_steps=5, lambda=10} -> model. WGAN-GP: Wasserstein loss, " ..
-  "gradient penalty, layer norm in the critic, critic_steps critic updates per generator " ..
-  "update. train_step -> {critic, gp, w, g}."
+  "betas={0.5,0.9}, critic_steps=5, lambda=10, consistent=false} -> model. WGAN-GP: " ..
+  "Wasserstein loss, gradient penalty, layer norm in the critic, critic_steps critic updates " ..
+  "per generator update; consistent as for models.gan. train_step -> {critic, gp, w, g}."
+doc[M.cascade] = "models.cascade{size=64, low_preset='small', downsample='nearest'|'mean', " ..
+  "aug=0.2, aug_sample=0.1, target='v', base=128, depth=4, lr=1e-3} -> model. The paper's " ..
+  "two-stage (imagen) diffusion model: a U-Net (diffusion preset low_preset) over the tensor " ..
+  "downsampled to S/2, and a consistent super-resolution atom network at S conditioned on " ..
+  "the low-resolution tensor upsampled and noised to a random level below aug of the " ..
+  "timesteps in training (aug_sample in sampling). train_step -> {low, sr}; sample(n, " ..
+  "{steps=50, seed=, natoms=, aug=}) runs both stages; init_sr_from(path) warm-starts the " ..
+  "second stage from a saved atom-network diffusion model."
 doc[M.diffusion] = "models.diffusion{size=32, base=64, mults={1,2,2}, nres=2, attn={8}, " ..
   "groups=8, patch=1, timesteps=1000, schedule='cosine'|'linear', target='eps'|'v'|'x0', " ..
   "lr=2e-4, ema=0.999, clip=1, consistent=true, min_snr=5, " ..
