@@ -49,8 +49,9 @@ else
             or (o.model:match("%.safetensors$") and ct.models.load(o.model) or ct.models.pretrained(o.model))
   local t0 = os.time()
   x = m:sample(o.samples, {steps = o.steps, seed = o.seed, clip = o.clip ~= "" and o.clip or nil})
-  print(("sampled %d tensors (DDIM-%d, seed %d) in %d s"):format(o.samples, o.steps, o.seed,
-                                                                 os.time() - t0))
+  local how = m.kind == "crystens.diffusion" and ("DDIM-%d, "):format(o.steps)
+              or m.kind == "crystens.cascade" and ("DDIM-%d per stage, "):format(o.steps) or ""
+  print(("sampled %d tensors (%sseed %d) in %d s"):format(o.samples, how, o.seed, os.time() - t0))
 end
 x:save(o.out .. "/samples.npy")
 local out, diags = ct.crystens.decode(x, {species = o.species, symmetrize = o.symmetrize == "yes",
