@@ -45,8 +45,10 @@ for k, v in pairs(ks) do
   if type(v) == "table" and type(v.statistic) == "number" then r.ks[k] = v.statistic end
 end
 
-print(("%s (step %d): %d samples, DDIM-%d, seed %d, sampled in %.1f s CPU; reference %s (%d)")
-      :format(m.kind, m.step, o.samples, o.steps, o.seed, sample_cpu, ref_path, #ref))
+local how = m.kind == "crystens.diffusion" and ("DDIM-%d, "):format(o.steps)
+            or m.kind == "crystens.cascade" and ("DDIM-%d per stage, "):format(o.steps) or ""
+print(("%s (step %d): %d samples, %sseed %d, sampled in %.1f s CPU; reference %s (%d)")
+      :format(m.kind, m.step, o.samples, how, o.seed, sample_cpu, ref_path, #ref))
 local keys = {"reconstructed", "struct_valid", "comp_valid", "valid", "cov_r", "cov_p",
               "w_density", "w_nelem", "var_lengths", "var_angles", "var_sg", "var_frac",
               "coord_agreement", "pdm_diff"}
