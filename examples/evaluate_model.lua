@@ -42,16 +42,19 @@ local r = {samples = o.samples, steps = o.steps, seed = o.seed, reference = o.re
            cov_r = cd.cov_r, cov_p = cd.cov_p, w_density = cd.w_density, w_nelem = cd.w_nelem,
            var_lengths = p.var_lengths, var_angles = p.var_angles, var_sg = p.var_sg,
            var_frac = p.var_frac, coord_agreement = p.coord_agreement, pdm_diff = p.pdm_diff,
+           pdm_unpaired = p.pdm_unpaired,
            ks = {}}
 for k, v in pairs(ks) do
   if type(v) == "table" and type(v.statistic) == "number" then r.ks[k] = v.statistic end
 end
 
-print(("%s (step %d): %d samples, DDIM-%d, seed %d, sampled in %.1f s CPU; reference %s (%d)")
-      :format(m.kind, m.step, o.samples, o.steps, o.seed, sample_cpu, ref_path, #ref))
+local how = m.kind == "crystens.diffusion" and ("DDIM-%d, "):format(o.steps)
+            or m.kind == "crystens.cascade" and ("DDIM-%d per stage, "):format(o.steps) or ""
+print(("%s (step %d): %d samples, %sseed %d, sampled in %.1f s CPU; reference %s (%d)")
+      :format(m.kind, m.step, o.samples, how, o.seed, sample_cpu, ref_path, #ref))
 local keys = {"reconstructed", "struct_valid", "comp_valid", "valid", "cov_r", "cov_p",
               "w_density", "w_nelem", "var_lengths", "var_angles", "var_sg", "var_frac",
-              "coord_agreement", "pdm_diff"}
+              "coord_agreement", "pdm_diff", "pdm_unpaired"}
 for _, k in ipairs(keys) do print(("  %-16s %s"):format(k, ("%.4g"):format(r[k]))) end
 local kk = {}
 for k, v in pairs(r.ks) do kk[#kk + 1] = ("%s %.3f"):format(k, v) end

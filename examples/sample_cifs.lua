@@ -3,18 +3,22 @@
 --   crystens examples/sample_cifs.lua [--model pretrained|NAME|ckpt.safetensors]
 --       [--samples 1000] [--steps 50] [--seed 1] [--out generated]
 --       [--tensors samples.npy] [--species auto|atom|kmeans] [--symmetrize no|yes]
---       [--symprec 0.1] [--clip means|copies] [--tol 2.5]
+--       [--symprec 0.1] [--clip means|copies] [--tol 2.5] [--snap 0|0.5]
 -- --tensors decodes tensors sampled earlier instead of sampling; --clip is
--- the sampler's option (models.lua), --tol reconstruction's species_tol.  Writes
--- OUT/NNNN.cif for every sample that reconstructs, OUT/samples.npy (the raw
--- tensors) and OUT/failed.txt (item and reason of every sample that did
--- not); prints the counts.  Score with
+-- the sampler's option (models.lua), --tol reconstruction's species_tol.
+-- --snap MAX (Å) puts every crystal that spglib finds symmetric at a
+-- tolerance up to MAX onto its refined symmetric cell (ct.crystens.snap:
+-- the smallest tolerance that finds a group above P1 is used, and written
+-- to OUT/snap.tsv with the group for every crystal); 0 leaves them as
+-- generated.  Writes OUT/NNNN.cif for every sample that reconstructs,
+-- OUT/samples.npy (the raw tensors) and OUT/failed.txt (item and reason of
+-- every sample that did not); prints the counts.  Score with
 --   tools/score_cifs.py OUT --n-total SAMPLES --reference ../shared/data/mpts_52/test.csv
 local ct = require "crystens"
 
 local o = {model = "pretrained", samples = 1000, steps = 50, seed = 1, out = "generated",
            tensors = "", species = "auto", symmetrize = "no", symprec = "0.1", clip = "",
-           tol = "2.5"}
+           tol = "2.5", snap = "0"}
 local i = 1
 while arg[i] do
   local key = arg[i]:match("^%-%-(%w+)$")
@@ -33,6 +37,8 @@ while arg[i] do
 end
 if o.symmetrize ~= "yes" and o.symmetrize ~= "no" then error("--symmetrize wants yes or no", 0) end
 local symprec = tonumber(o.symprec) or error("--symprec wants a number", 0)
+local snap = tonumber(o.snap) or error("--snap wants a tolerance in Å (0: off)", 0)
+if snap ~= 0 and snap < 0.1 then error("--snap wants 0 (off) or a tolerance of at least 0.1 Å", 0) end
 
 ct.file.mkdirs(o.out)
 local x
@@ -43,15 +49,24 @@ else
             or (o.model:match("%.safetensors$") and ct.models.load(o.model) or ct.models.pretrained(o.model))
   local t0 = os.time()
   x = m:sample(o.samples, {steps = o.steps, seed = o.seed, clip = o.clip ~= "" and o.clip or nil})
-  print(("sampled %d tensors (DDIM-%d, seed %d) in %d s"):format(o.samples, o.steps, o.seed,
-                                                                 os.time() - t0))
+  local how = m.kind == "crystens.diffusion" and ("DDIM-%d, "):format(o.steps)
+              or m.kind == "crystens.cascade" and ("DDIM-%d per stage, "):format(o.steps) or ""
+  print(("sampled %d tensors (%sseed %d) in %d s"):format(o.samples, how, o.seed, os.time() - t0))
 end
 x:save(o.out .. "/samples.npy")
 local out, diags = ct.crystens.decode(x, {species = o.species, symmetrize = o.symmetrize == "yes",
                                           symprec = symprec,
                                           species_tol = tonumber(o.tol) or error("--tol wants a number", 0)})
 local n, written, failed = x:size(1), 0, {}
+local snapped, by_tol = {"item\ttol_A\tspacegroup\tsymbol\tsnapped"}, {}
 for k = 1, n do
+  if out[k] and snap > 0 then
+    local s, info = ct.crystens.snap(out[k], {max = snap})
+    out[k] = s
+    snapped[#snapped + 1] = ("%d\t%s\t%s\t%s\t%s"):format(k, info.tol or "", info.number or "",
+                                                        info.symbol or "", info.snapped and "yes" or "no")
+    if info.tol then by_tol[info.tol] = (by_tol[info.tol] or 0) + 1 end
+  end
   if out[k] then
     ct.cif.write(out[k], ("%s/%04d.cif"):format(o.out, k))
     written = written + 1
@@ -62,3 +77,12 @@ end
 ct.file.write(o.out .. "/failed.txt", table.concat(failed, "\n") .. (#failed > 0 and "\n" or ""))
 print(("%d of %d samples reconstructed and written to %s/ (%d failed, reasons in failed.txt)")
       :format(written, n, o.out, #failed))
+if snap > 0 then
+  ct.file.write(o.out .. "/snap.tsv", table.concat(snapped, "\n") .. "\n")
+  local tols, total = {}, 0
+  for t, c in pairs(by_tol) do tols[#tols + 1] = t; total = total + c end
+  table.sort(tols)
+  for i, t in ipairs(tols) do tols[i] = ("%d at %g Å"):format(by_tol[t], t) end
+  print(("symmetry snap up to %g Å: %d of %d crystals have a group above P1 (%s); per crystal in snap.tsv")
+        :format(snap, total, written, total > 0 and table.concat(tols, ", ") or "none"))
+end

@@ -1,12 +1,27 @@
 -- train_gan.lua: the vanilla GAN (BCE, batch norm, dense + transposed-conv
--- generator, conv discriminator) trained on the shipped sample, then sampled.
+-- generator, conv discriminator) trained on CrysTens tensors, then sampled.
 --   crystens examples/train_gan.lua [--steps 300] [--size 32] [--conv 2d|3d]
---       [--batch 32] [--samples 16] [--out run/gan]
--- A few minutes on 2 cores with the defaults; --steps 20 is a smoke test.  Run
--- it again to continue from the checkpoint; Ctrl-C stops and keeps one.
+--       [--batch 32] [--samples 16] [--out run/gan] [--data sample|file.csv[,...]]
+--       [--consistent no|yes] [--species z|periodic] [--base 64] [--decay constant|cosine]
+--       [--export model.safetensors] [--init model.safetensors]
+-- --conv 3d is the paper's (Appendix B: the tensor as a one-channel 4×S×S
+-- volume).  --consistent yes draws each crystal's atom count from the
+-- training data and projects the generator's output onto consistent tensors
+-- (models.lua), so every generated tensor is one a crystal could have
+-- encoded.  A few minutes on 2 cores with the defaults; --steps 20 is a
+-- smoke test.  Run it again to continue from the checkpoint; Ctrl-C stops
+-- and keeps one.
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local common = dofile(here .. "/train_common.lua")
 local ct = require "crystens"
 
-local o = common.options{steps = 300, size = 32, conv = "2d", batch = 32, samples = 16, out = "run/gan"}
-common.run(ct.models.gan{size = o.size, conv = o.conv}, o, {seed = 1})
+local o = common.options{steps = 300, size = 32, conv = "2d", batch = 32, samples = 16, out = "run/gan",
+                         data = "sample", consistent = "no", species = "z", base = 64,
+                         decay = "constant", export = "", init = ""}
+if o.consistent ~= "yes" and o.consistent ~= "no" then error("--consistent wants yes or no", 0) end
+local m = ct.models.gan{size = o.size, conv = o.conv, base = o.base, consistent = o.consistent == "yes"}
+-- --init: start from a saved model's weights (Model:init_from, fresh Adam
+-- moments), unless a checkpoint in --out resumes the run
+local resuming = io.open(o.out .. "/ckpt.safetensors")
+if resuming then resuming:close() elseif o.init ~= "" then m:init_from(o.init) end
+common.run(m, o, {seed = 1})

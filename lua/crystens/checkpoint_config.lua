@@ -81,6 +81,8 @@ local gan = {
   conv = M.one_of("2d", "3d"),
   lr = M.number(0, 1e9),
   betas = M.list(2, M.number(0, 1), 2),
+  consistent = M.boolean,
+  natoms = M.list(244, M.integer(0, 1e12)),
 }
 
 local wgan = {critic_steps = M.integer(1, 100), lambda = M.number(0, 1e9)}
@@ -110,6 +112,23 @@ M.fields = {
     consistent = M.boolean,
     min_snr = M.number(0, 1e6),
     mask = M.boolean,
+    cond = M.boolean,
+    natoms = M.list(244, M.integer(0, 1e12)),
+  },
+  ["crystens.cascade"] = {
+    size = size,
+    low_preset = M.one_of("default", "small", "compact", "fast", "tiny", "paper"),
+    downsample = M.one_of("nearest", "mean"),
+    aug = M.number(0, 0.999),
+    aug_sample = M.number(0, 0.999),
+    target = M.one_of("eps", "v", "x0"),
+    timesteps = M.integer(1, 100000),
+    min_snr = M.number(0, 1e6),
+    base = M.integer(1, 1024),
+    depth = M.integer(1, 64),
+    ema = M.number(0, 1),
+    lr = M.number(0, 1e9),
+    consistent = M.boolean,
     natoms = M.list(244, M.integer(0, 1e12)),
   },
 }
@@ -142,7 +161,11 @@ local function width(cfg, i) return math.min(cfg.base * 2 ^ (i - 1), 512) // 1 e
 -- Fewest weights each network of a configuration can have (counting only
 -- the largest layers, with the smallest kernels any variant uses).
 local function least_weights(kind, cfg)
-  if kind == "crystens.diffusion" and cfg.arch == "atoms" then
+  if kind == "crystens.cascade" then
+    -- the second stage: the atom network's blocks
+    local base = cfg.base or 128
+    return {sr = (cfg.depth or 4) * 18 * base * base}, "base and depth"
+  elseif kind == "crystens.diffusion" and cfg.arch == "atoms" then
     -- depth blocks, each a residual block of two 3×3 convolutions
     local base = cfg.base or 128
     return {unet = (cfg.depth or 4) * 18 * base * base}, "base and depth"

@@ -56,6 +56,18 @@ local function scaler_new(x)
   return f(x)
 end
 
+-- The atom count of each of a batch of tensors: slots whose Z copies average
+-- above cut (0.5 in raw units; in scaled units the scaler's occupancy
+-- threshold, halfway between empty and the lowest Z).
+local EMPTY_CUT = -0.9
+local function count_atoms(x, cut)
+  local z = require("crystens").crystens.slot_features(x):slice(2, 1, 1)
+  local n = x:size(1)
+  local occ = (z - cut):sign():add_(1):mul_(0.5):sum_to{n, 1, 1, 1}:reshape{n}:totable()
+  for i, v in ipairs(occ) do occ[i] = math.floor(v + 0.5) end
+  return occ
+end
+
 -- ---- The common part of the three models ---------------------------------------
 
 local Model = {}
@@ -63,10 +75,53 @@ Model.__index = Model
 M.Model = Model
 
 -- Fit the input scaling on raw training tensors (N×4×S×S).
+-- A consistent model (diffusion, or a GAN whose generator's output is
+-- projected) also learns how many atoms a crystal has (as CDVAE and
+-- DiffCSP do, sampling draws the count from the training set's distribution
+-- before it denoises; ct_consist.h says why): config.natoms[k] counts the
+-- training crystals of k atoms.
 function Model:fit_scaler(data)
   self.scaler = scaler_new(data)
+  if self.config.consistent then
+    local hist = {}
+    for k = 1, layout.max_atoms(self.config.size) do hist[k] = 0 end
+    for _, a in ipairs(count_atoms(data, 0.5)) do
+      if a >= 1 then hist[a] = hist[a] + 1 end
+    end
+    self.config.natoms = hist
+  end
   return self
 end
+
+-- n atom counts: opts.natoms (a count or a list), else draws from the
+-- training distribution.
+function Model:atom_counts(n, opts, rng)
+  local T, want = layout.max_atoms(self.config.size), opts.natoms
+  local out = {}
+  if type(want) == "table" then
+    if #want ~= n then error(("bad option 'natoms' to 'sample' (%d counts expected, got %d)"):format(n, #want), 3) end
+    for i = 1, n do out[i] = want[i] end
+  elseif want ~= nil then
+    if math.type(want) ~= "integer" or want < 1 or want > T then
+      error(("bad option 'natoms' to 'sample' (an integer from 1 to %d expected)"):format(T), 3)
+    end
+    for i = 1, n do out[i] = want end
+  else
+    local hist = self.config.natoms
+    if type(hist) ~= "table" or #hist ~= T then
+      error("sample: the model has no atom-count distribution (fit_scaler on the training data, or give opts.natoms)", 3)
+    end
+    local total = 0
+    for _, c in ipairs(hist) do total = total + c end
+    for i = 1, n do
+      local r, k = rng:int(total), 1
+      while r > hist[k] do r = r - hist[k]; k = k + 1 end
+      out[i] = k
+    end
+  end
+  return out
+end
+
 
 function Model:check_batch(batch, what, shape_only)
   local s = self.config.size
@@ -192,7 +247,8 @@ function Model:load_state(names, ts, meta, path)
 end
 
 -- Warm start: copy the network weights of a saved model of the same kind
--- (a checkpoint or an export) into this one, by name.  A weight whose
+-- (a checkpoint or an export, of this S or, for the atom network, another)
+-- into this one, by name.  A weight whose
 -- only difference is fewer input channels (a layer that now reads more
 -- features) fills the leading channels, the new ones start at zero, so the
 -- network computes what it did.  The scaler and the atom-count distribution
@@ -225,8 +281,11 @@ function Model:init_from(path)
     end
   end
   for _, e in ipairs(self.emas or {}) do e[2].w:copy((e[2].model:flat())) end
-  if meta.scaler then self.scaler = scaler_new(json.decode(meta.scaler)) end
+  -- the atom network's weights fit any S; the scaler and the atom counts
+  -- only the S they were fitted at (ct.train fits them on the new data)
   local cfg = json.decode(meta.config or "{}")
+  if cfg.size ~= self.config.size then return self end
+  if meta.scaler then self.scaler = scaler_new(json.decode(meta.scaler)) end
   if cfg.natoms then self.config.natoms = cfg.natoms end
   return self
 end
@@ -292,12 +351,15 @@ end
 local function width(cfg, i) return math.min(cfg.base * 2 ^ (i - 1), 512) // 1 end
 
 -- Generator: dense to C×4×4 (×1 deep in 3-D), then transposed convolutions
--- doubling the size, batch norm and ReLU between, tanh at the end.
+-- doubling the size, batch norm and ReLU between, tanh at the end.  A
+-- consistent generator also reads the atom count it must fill (one-hot,
+-- beside the latent vector).
 local function generator(cfg)
   local levels = log2_int(cfg.size, "gan") - 2
   local three = cfg.conv == "3d"
   local c0 = width(cfg, levels)
-  local list = {nn.linear(cfg.latent, c0 * 16), nn.reshape(three and {c0, 1, 4, 4} or {c0, 4, 4}),
+  local inputs = cfg.latent + (cfg.consistent and layout.max_atoms(cfg.size) or 0)
+  local list = {nn.linear(inputs, c0 * 16), nn.reshape(three and {c0, 1, 4, 4} or {c0, 4, 4}),
                 nn.batchnorm(c0), nn.relu()}
   for i = levels, 1, -1 do
     local cout = i == 1 and (three and 1 or 4) or width(cfg, i - 1)
@@ -361,12 +423,38 @@ local function gan_config(config, defaults, what)
   if cfg.conv ~= "2d" and cfg.conv ~= "3d" then
     error(string.format("bad option 'conv' to '%s' ('2d' or '3d' expected)", what), 3)
   end
+  if type(cfg.consistent) ~= "boolean" then
+    error(string.format("bad option 'consistent' to '%s' (boolean expected)", what), 3)
+  end
   log2_int(cfg.size, what)
   return cfg
 end
 
-local function noise(self, n, rng)
-  return tensor.randn({n, self.config.latent}, rng)
+-- Generate n tensors in network units from rng (nil: the default one).  A
+-- consistent generator draws each tensor's atom count (natoms: a count or
+-- a list as sample's option, nil: the training distribution), reads it
+-- beside the latent vector, and its output is projected onto consistent
+-- tensors (ct_consist.h) with that count, so what the discriminator sees
+-- and what sampling returns is a tensor a crystal could have encoded; the
+-- projection's state (second result) carries the generator's gradient back
+-- through it (generated_backward).  clamp: sampling's clamp of the
+-- projection (training leaves it off, ct_consist.h says why).
+local function generate(self, n, rng, natoms, clamp)
+  rng = rng or tensor.default_rng()
+  local z = tensor.randn({n, self.config.latent}, rng)
+  if not self.config.consistent then return self.generator:forward(z) end
+  local T = layout.max_atoms(self.config.size)
+  natoms = self:atom_counts(n, {natoms = natoms}, rng)
+  local v = {}
+  for i = 1, n do for j = 1, T do v[(i - 1) * T + j] = j == natoms[i] and 1 or 0 end end
+  local out = self.generator:forward(tensor.cat({z, tensor.from(v):reshape{n, T}}, 2))
+  return self.scaler:project(out, {natoms = natoms, clamp = clamp})
+end
+
+-- The generator's gradients from the gradient g of generate's result.
+local function generated_backward(self, state, g)
+  if state then g = self.scaler:project_backward(state, g) end
+  self.generator:backward(g)
 end
 
 local GAN_SAMPLE = {seed = "integer", batch = "integer", rng = "Rng"}
@@ -378,8 +466,12 @@ local function gan_sample(self, n, opts)
   self:need_scaler("sample")
   local rng = sample_rng(opts)
   self.generator:eval()
-  local ok, out = pcall(in_chunks, n, opts, function(_, count)
-    return self.generator:forward(noise(self, count, rng))
+  -- checked whole before any chunk runs
+  if self.config.consistent and opts.natoms ~= nil then self:atom_counts(n, opts, rng) end
+  local ok, out = pcall(in_chunks, n, opts, function(first, count)
+    local natoms = opts.natoms
+    if type(natoms) == "table" then natoms = table.move(natoms, first, first + count - 1, 1, {}) end
+    return (generate(self, count, rng, natoms, true))
   end)
   self.generator:train()
   if not ok then error(out, 2) end
@@ -394,7 +486,7 @@ GAN.__index = GAN
 function M.gan(config)
   local cfg = gan_config(options.check("ct.models.gan", config, config_options("crystens.gan")),
                          {size = 64, latent = 128, base = 64, conv = "2d", lr = 1e-4,
-                          betas = {0.5, 0.999}}, "gan")
+                          betas = {0.5, 0.999}, consistent = false}, "gan")
   local self = setmetatable({kind = "crystens.gan", config = cfg, step = 0, batches_per_step = 1}, GAN)
   self.generator, self.discriminator = generator(cfg), discriminator(cfg, "batch")
   self.nets = {{"generator", self.generator}, {"discriminator", self.discriminator}}
@@ -418,7 +510,7 @@ function GAN:train_step(batch)
   local lr = D:forward(real)
   local l_real, g = nn.bce_logits(lr, ones)
   D:backward(g)
-  local fake = G:forward(noise(self, n))
+  local fake, state = generate(self, n)
   local lf = D:forward(fake)
   local l_fake
   l_fake, g = nn.bce_logits(lf, zeros)
@@ -427,7 +519,7 @@ function GAN:train_step(batch)
   G:zero_grad()
   local l_gen
   l_gen, g = nn.bce_logits(D:forward(fake), ones)
-  G:backward(D:backward(g, false))
+  generated_backward(self, state, D:backward(g, false))
   self.optims[1][2]:step()
   self.step = self.step + 1
   return {d = l_real + l_fake, g = l_gen, real = lr:sigmoid():mean(), fake = lf:sigmoid():mean()}
@@ -443,7 +535,8 @@ WGAN.__index = WGAN
 function M.wgan(config)
   local cfg = gan_config(options.check("ct.models.wgan", config, config_options("crystens.wgan")),
                          {size = 64, latent = 128, base = 64, conv = "2d", lr = 1e-4,
-                          betas = {0.5, 0.9}, critic_steps = 5, lambda = 10}, "wgan")
+                          betas = {0.5, 0.9}, critic_steps = 5, lambda = 10,
+                          consistent = false}, "wgan")
   local self = setmetatable({kind = "crystens.wgan", config = cfg, step = 0,
                              batches_per_step = cfg.critic_steps}, WGAN)
   self.generator, self.critic = generator(cfg), discriminator(cfg, "layer")
@@ -472,7 +565,7 @@ function WGAN:train_step(batch)
     C:zero_grad()
     local l_real, g = nn.wasserstein(C:forward(real), -1)
     C:backward(g)
-    local fake = G:forward(noise(self, m))
+    local fake = generate(self, m)
     local l_fake
     l_fake, g = nn.wasserstein(C:forward(fake), 1)
     C:backward(g)
@@ -483,8 +576,9 @@ function WGAN:train_step(batch)
     out.gp, out.w = out.gp + gp / k, out.w - (l_real + l_fake) / k
   end
   G:zero_grad()
-  local l_gen, g = nn.wasserstein(C:forward(G:forward(noise(self, m))), -1)
-  G:backward(C:backward(g, false))
+  local fake, state = generate(self, m)
+  local l_gen, g = nn.wasserstein(C:forward(fake), -1)
+  generated_backward(self, state, C:backward(g, false))
   self.optims[1][2]:step()
   out.g = l_gen
   self.step = self.step + 1
@@ -523,18 +617,6 @@ M.presets = {
            consistent = false},
 }
 
--- The atom count of each of a batch of tensors: slots whose Z copies average
--- above cut (0.5 in raw units; in scaled units the scaler's occupancy
--- threshold, halfway between empty and the lowest Z).
-local EMPTY_CUT = -0.9
-local function count_atoms(x, cut)
-  local z = require("crystens").crystens.slot_features(x):slice(2, 1, 1)
-  local n = x:size(1)
-  local occ = (z - cut):sign():add_(1):mul_(0.5):sum_to{n, 1, 1, 1}:reshape{n}:totable()
-  for i, v in ipairs(occ) do occ[i] = math.floor(v + 0.5) end
-  return occ
-end
-
 -- The atom network: the tensor read as a sequence of S-12 slots
 -- (ct.crystens.slot_features: per slot the means of its header copies and
 -- of its row and column of the interatomic block), a 1×1 convolution to
@@ -560,8 +642,8 @@ local function atom_net(cfg)
   local m = nn.new_module(AtomNet, children)
   m.temb = add("temb", nn.sequential{nn.time_embedding(c), nn.linear(c, temb), nn.silu(),
                                       nn.linear(temb, temb)})
-  m.mask = cfg.mask
-  m.conv_in = add("conv_in", nn.conv2d(cfg.mask and 21 or 20, c, 1))
+  m.mask, m.cond_input = cfg.mask, cfg.cond
+  m.conv_in = add("conv_in", nn.conv2d((cfg.mask and 21 or 20) + (cfg.cond and 21 or 0), c, 1))
   m.blocks = {}
   for i = 1, cfg.depth do
     m.blocks[i] = {res = add(("block.%d.res"):format(i), nn.resblock(c, c, temb, g)),
@@ -586,6 +668,16 @@ function AtomNet:forward(x, t, natoms)
     local v = {}
     for i = 1, n do for j = 1, T do v[(i - 1) * T + j] = j <= natoms[i] and 1 or 0 end end
     f = tensor.cat({f, tensor.from(v):reshape{n, 1, T, 1}}, 2)
+  end
+  if self.cond_input then
+    -- a cascade's super-resolution stage (Cascade below) reads the
+    -- upsampled low-resolution tensor's slots and its augmentation level
+    local c = self.cond
+    if not c or c.x:size(1) ~= x:size(1) then error("the super-resolution network has no conditioning for this batch", 3) end
+    local n, T = f:size(1), f:size(3)
+    local v = {}
+    for i = 1, n do for j = 1, T do v[(i - 1) * T + j] = c.level[i] end end
+    f = tensor.cat({f, slots().slot_features(c.x), tensor.from(v):reshape{n, 1, T, 1}}, 2)
   end
   local h = self.conv_in:forward(f)
   for _, b in ipairs(self.blocks) do h = b.attn:forward(b.res:forward(h, emb)) end
@@ -750,52 +842,6 @@ function Diffusion:train_step(batch)
   return {loss = loss}
 end
 
--- A consistent model also learns how many atoms a crystal has (as CDVAE and
--- DiffCSP do, sampling draws the count from the training set's distribution
--- before it denoises; ct_consist.h says why): config.natoms[k] counts the
--- training crystals of k atoms.
-function Diffusion:fit_scaler(data)
-  Model.fit_scaler(self, data)
-  if self.config.consistent then
-    local hist = {}
-    for k = 1, layout.max_atoms(self.config.size) do hist[k] = 0 end
-    for _, a in ipairs(count_atoms(data, 0.5)) do
-      if a >= 1 then hist[a] = hist[a] + 1 end
-    end
-    self.config.natoms = hist
-  end
-  return self
-end
-
--- n atom counts: opts.natoms (a count or a list), else draws from the
--- training distribution.
-function Diffusion:atom_counts(n, opts, rng)
-  local T, want = layout.max_atoms(self.config.size), opts.natoms
-  local out = {}
-  if type(want) == "table" then
-    if #want ~= n then error(("bad option 'natoms' to 'sample' (%d counts expected, got %d)"):format(n, #want), 3) end
-    for i = 1, n do out[i] = want[i] end
-  elseif want ~= nil then
-    if math.type(want) ~= "integer" or want < 1 or want > T then
-      error(("bad option 'natoms' to 'sample' (an integer from 1 to %d expected)"):format(T), 3)
-    end
-    for i = 1, n do out[i] = want end
-  else
-    local hist = self.config.natoms
-    if type(hist) ~= "table" or #hist ~= T then
-      error("sample: the model has no atom-count distribution (fit_scaler on the training data, or give opts.natoms)", 3)
-    end
-    local total = 0
-    for _, c in ipairs(hist) do total = total + c end
-    for i = 1, n do
-      local r, k = rng:int(total), 1
-      while r > hist[k] do r = r - hist[k]; k = k + 1 end
-      out[i] = k
-    end
-  end
-  return out
-end
-
 -- The loss of a consistent model: the network's output turned into its x0
 -- estimate, projected onto consistent tensors (ct_consist.h), and compared
 -- with x0 there.  Per sample the squared error is weighted as the target's
@@ -924,10 +970,175 @@ function Diffusion:sample(n, opts)
   return self:to_raw(out)
 end
 
+-- ---- The two-stage cascade (the paper's imagen setting) -------------------------
+
+-- The paper's diffusion model is an imagen cascade: a U-Net generating the
+-- 64×64 tensor downsampled to 32×32, and a super-resolution network
+-- generating the 64×64 tensor conditioned on the low-resolution one
+-- upsampled, whose conditioning is noised in training at a random level
+-- (imagen's noise augmentation, so the second stage learns to trust an
+-- imperfect first stage) and at a fixed level in sampling.  Here the first
+-- stage is a plain U-Net (M.presets[cfg.low_preset]; a downsampled tensor
+-- is no CrysTens tensor, so no consistency projection applies to it), and
+-- the second the consistent atom network with the conditioning's slots as
+-- 21 more input features (its 20 slot features and the augmentation
+-- level).  Downsampling is imagen-pytorch's default, nearest (every other
+-- row and column), or "mean" (2×2 averages); upsampling repeats each value
+-- 2×2.  Both stages train on every batch; a checkpoint holds both.
+local Cascade = setmetatable({}, {__index = Model})
+Cascade.__index = Cascade
+
+-- x: N×4×S×S (network units) -> N×4×S/2×S/2, and back.
+local function downsample(x, how)
+  local n, s = x:size(1), x:size(3)
+  local h = s // 2
+  local v = x:reshape{n * 4, h, 2, h, 2}
+  if how == "mean" then return v:sum_to{n * 4, h, 1, h, 1}:reshape{n, 4, h, h}:mul_(0.25) end
+  return v:slice(3, 1, 1):slice(5, 1, 1):reshape{n, 4, h, h}
+end
+
+local function upsample(y)
+  local n, h = y:size(1), y:size(3)
+  return (tensor.full({n * 4, h, 2, h, 2}, 0) + y:reshape{n * 4, h, 1, h, 1}):reshape{n, 4, 2 * h, 2 * h}
+end
+
+-- The first stage works on tensors that are in network units already.
+local IDENTITY = {scale = function(_, x) return x end, unscale = function(_, x) return x end}
+
+function M.cascade(config)
+  local cfg = copy_table(config)
+  local defaults = {size = 64, low_preset = "small", downsample = "nearest", aug = 0.2,
+                    aug_sample = 0.1, target = "v", timesteps = 1000, min_snr = 5,
+                    base = 128, depth = 4, ema = 0.999, lr = 1e-3}
+  for k, v in pairs(defaults) do if cfg[k] == nil then cfg[k] = v end end
+  cfg.consistent = true
+  log2_int(cfg.size, "cascade")
+  if cfg.size < 32 then error("bad option 'size' to 'cascade' (32 or more expected)", 2) end
+  if cfg.downsample ~= "nearest" and cfg.downsample ~= "mean" then
+    error("bad option 'downsample' to 'cascade' ('nearest' or 'mean' expected)", 2)
+  end
+  for _, k in ipairs{"aug", "aug_sample"} do
+    if type(cfg[k]) ~= "number" or cfg[k] < 0 or cfg[k] >= 1 then
+      error(("bad option '%s' to 'cascade' (a fraction of the timesteps from 0 to below 1 expected)"):format(k), 2)
+    end
+  end
+  if not M.presets[cfg.low_preset] or M.presets[cfg.low_preset].arch then
+    error("bad option 'low_preset' to 'cascade' (a U-Net preset of diffusion expected)", 2)
+  end
+  local self = setmetatable({kind = "crystens.cascade", config = cfg, step = 0, batches_per_step = 1}, Cascade)
+  if cfg.scaler then self.scaler, cfg.scaler = cfg.scaler, nil end
+  self.low = M.diffusion{size = cfg.size // 2, preset = cfg.low_preset, consistent = false,
+                         target = cfg.target, timesteps = cfg.timesteps, ema = cfg.ema, lr = cfg.lr}
+  self.low.scaler = IDENTITY
+  self.sr = M.diffusion{size = cfg.size, preset = "atoms", cond = true, target = cfg.target,
+                        timesteps = cfg.timesteps, min_snr = cfg.min_snr, base = cfg.base,
+                        depth = cfg.depth, ema = cfg.ema, lr = cfg.lr}
+  self.nets = {{"low", self.low.unet}, {"sr", self.sr.unet}}
+  self.optims = {{"low", self.low.optims[1][2]}, {"sr", self.sr.optims[1][2]}}
+  self.emas = {{"low", self.low.ema}, {"sr", self.sr.ema}}
+  self:sync()
+  return self
+end
+M.builders["crystens.cascade"] = M.cascade
+
+-- The second stage samples with the cascade's scaler and atom counts.
+function Cascade:sync()
+  self.sr.scaler, self.sr.config.natoms = self.scaler, self.config.natoms
+  self.low.step, self.sr.step = self.step, self.step
+end
+
+function Cascade:fit_scaler(data)
+  Model.fit_scaler(self, data)
+  self:sync()
+  return self
+end
+
+function Cascade:load_state(...)
+  Model.load_state(self, ...)
+  self:sync()
+  return self
+end
+
+function Cascade:init_from(path)
+  Model.init_from(self, path)
+  self:sync()
+  return self
+end
+
+-- Warm-start the super-resolution network from a saved atom network
+-- (Model:init_from: the conditioning's input weights start at zero, so it
+-- computes what the saved network did).
+function Cascade:init_sr_from(path)
+  self.sr:init_from(path)
+  return self
+end
+
+-- The conditioning of the second stage: the low-resolution tensor noised
+-- to level (a 0-based timestep of the schedule) and upsampled.
+function Cascade:condition(low, levels, rng)
+  local eps = tensor.randn(low:shape(), rng)
+  local noised = self.low:q_sample(low, levels, eps)
+  local T = self.config.timesteps
+  local frac = {}
+  for i, l in ipairs(levels) do frac[i] = l / T end
+  self.sr.unet.cond = {x = upsample(noised), level = frac}
+end
+
+-- One step of each stage on the same batch: the first on its downsampled
+-- tensors, the second conditioned on them, augmented at random levels up
+-- to aug × timesteps.  Returns {low, sr}: the two losses.
+function Cascade:train_step(batch)
+  self:check_batch(batch, "train_step")
+  local x0 = self:to_net(batch)
+  local low = downsample(x0, self.config.downsample)
+  self:sync()
+  local l1 = self.low:train_step(low)
+  local rng, levels = tensor.default_rng(), {}
+  local top = math.max(1, math.floor(self.config.aug * self.config.timesteps))
+  for i = 1, x0:size(1) do levels[i] = rng:int(top) - 1 end
+  self:condition(low, levels)
+  local l2 = self.sr:train_step(batch)
+  self.sr.unet.cond = nil
+  self.step = self.step + 1
+  self:sync()
+  return {low = l1.loss, sr = l2.loss}
+end
+
+-- Sample n tensors: the first stage (DDIM with opts.steps, clipped to
+-- [-1, 1]), then the second conditioned on it upsampled and noised to
+-- opts.aug (default config.aug_sample) of the timesteps, with atom counts
+-- drawn as the single-stage model draws them.  Returns raw tensors.
+function Cascade:sample(n, opts)
+  opts = opts or {}
+  self:need_scaler("sample")
+  if math.type(n) ~= "integer" or n < 1 then error("bad argument #1 to 'sample' (a count ≥ 1 expected)", 2) end
+  local rng = sample_rng(opts)
+  local aug = opts.aug or self.config.aug_sample
+  if type(aug) ~= "number" or aug < 0 or aug >= 1 then
+    error("bad option 'aug' to 'sample' (a fraction of the timesteps from 0 to below 1 expected)", 2)
+  end
+  local natoms = self:atom_counts(n, opts, rng)
+  local size, parts = opts.batch or 64, {}
+  for first = 1, n, size do
+    local count = math.min(size, n - first + 1)
+    local o = {steps = opts.steps or 50, eta = opts.eta, rng = rng, batch = count, ema = opts.ema,
+               clip = opts.clip, natoms = table.move(natoms, first, first + count - 1, 1, {})}
+    local low = self.low:sample(count, {steps = o.steps, eta = o.eta, rng = rng, batch = count, ema = o.ema})
+    local levels = {}
+    for i = 1, count do levels[i] = math.floor(aug * self.config.timesteps) end
+    self:condition(low, levels, rng)
+    local ok, x = pcall(self.sr.sample, self.sr, count, o)
+    self.sr.unet.cond = nil
+    if not ok then error(x, 2) end
+    parts[#parts + 1] = x
+  end
+  return #parts == 1 and parts[1] or tensor.cat(parts, 1)
+end
+
 -- One line for the REPL: a model table holds its schedules and layers, which
 -- the table printer would spread over hundreds of lines.
 local KIND_NAMES = {["crystens.gan"] = "GAN", ["crystens.wgan"] = "WGAN-GP",
-                    ["crystens.diffusion"] = "diffusion"}
+                    ["crystens.diffusion"] = "diffusion", ["crystens.cascade"] = "cascade diffusion"}
 function Model:__tostring()
   local c = self.config or {}
   local parts = {("%s model"):format(KIND_NAMES[self.kind] or tostring(self.kind)),
@@ -942,6 +1153,7 @@ function Model:__tostring()
 end
 GAN.__tostring, WGAN.__tostring, Diffusion.__tostring = Model.__tostring, Model.__tostring,
                                                          Model.__tostring
+Cascade.__tostring, Cascade.__name = Model.__tostring, "Cascade"
 GAN.__name, WGAN.__name, Diffusion.__name = "GAN", "WGAN", "Diffusion"
 
 doc[Model.nparams] = "model:nparams() -> n. The number of trainable parameters of its networks."
@@ -967,14 +1179,25 @@ doc[M] = "crystens.models: ct.models.gan, ct.models.wgan, ct.models.diffusion an
   "ct.models.load; each model has train_step(batch) -> losses, sample(n, opts) -> " ..
   "N×4×S×S raw tensor, save(path), fit_scaler(data). Train with ct.train."
 doc[M.gan] = "models.gan{size=64, latent=128, base=64, conv='2d'|'3d', lr=1e-4, " ..
-  "betas={0.5,0.999}} -> model. Vanilla GAN with BCE: dense + transposed-convolution " ..
+  "betas={0.5,0.999}, consistent=false} -> model. Vanilla GAN with BCE: dense + transposed-convolution " ..
   "generator (batch norm, ReLU, tanh), convolutional discriminator (batch norm, " ..
   "LeakyReLU 0.2). conv='3d' treats the tensor as a 1-channel 4×S×S volume (the paper); " ..
-  "'2d' (default) the 4 layers as channels. train_step -> {d, g, real, fake}."
+  "'2d' (default) the 4 layers as channels. consistent=true draws each tensor's atom count " ..
+  "from the training data (fit_scaler), gives it to the generator beside the latent vector " ..
+  "and projects the generator's output onto consistent tensors (sc:project), in training " ..
+  "and sampling (sample(n, {natoms=}) picks the counts). train_step -> {d, g, real, fake}."
 doc[M.wgan] = "models.wgan{size=64, latent=128, base=64, conv='2d'|'3d', lr=1e-4, " ..
-  "betas={0.5,0.9}, critic_steps=5, lambda=10} -> model. WGAN-GP: Wasserstein loss, " ..
-  "gradient penalty, layer norm in the critic, critic_steps critic updates per generator " ..
-  "update. train_step -> {critic, gp, w, g}."
+  "betas={0.5,0.9}, critic_steps=5, lambda=10, consistent=false} -> model. WGAN-GP: " ..
+  "Wasserstein loss, gradient penalty, layer norm in the critic, critic_steps critic updates " ..
+  "per generator update; consistent as for models.gan. train_step -> {critic, gp, w, g}."
+doc[M.cascade] = "models.cascade{size=64, low_preset='small', downsample='nearest'|'mean', " ..
+  "aug=0.2, aug_sample=0.1, target='v', base=128, depth=4, lr=1e-3} -> model. The paper's " ..
+  "two-stage (imagen) diffusion model: a U-Net (diffusion preset low_preset) over the tensor " ..
+  "downsampled to S/2, and a consistent super-resolution atom network at S conditioned on " ..
+  "the low-resolution tensor upsampled and noised to a random level below aug of the " ..
+  "timesteps in training (aug_sample in sampling). train_step -> {low, sr}; sample(n, " ..
+  "{steps=50, seed=, natoms=, aug=}) runs both stages; init_sr_from(path) warm-starts the " ..
+  "second stage from a saved atom-network diffusion model."
 doc[M.diffusion] = "models.diffusion{size=32, base=64, mults={1,2,2}, nres=2, attn={8}, " ..
   "groups=8, patch=1, timesteps=1000, schedule='cosine'|'linear', target='eps'|'v'|'x0', " ..
   "lr=2e-4, ema=0.999, clip=1, consistent=true, min_snr=5, " ..

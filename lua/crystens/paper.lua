@@ -15,7 +15,20 @@ local function paper(tensors, opts)
   opts = options.check("ct.metrics.paper", opts, {structures = "table", distance = {"angstrom", "fractional"}}, 2)
   local dist = opts.distance or "angstrom"
   local rows = core.measures(tensors, opts.structures, dist == "fractional")
-  local out, count = {rows = rows, n = #rows, empty = 0}, {}
+  local unpaired = 0
+  if opts.structures then
+    -- ΣΔPDM pairs the structure's atom i with slot i; reconstruction merges
+    -- alike atoms closer than 0.5 Å, and after a merge the atoms no longer
+    -- match the slots one to one: the measure is undefined there (NaN),
+    -- not the large number a shifted pairing gives
+    local slots = core.measures(tensors, nil, dist == "fractional")
+    for i, r in ipairs(rows) do
+      if r.pdm_diff == r.pdm_diff and slots[i].natoms ~= r.natoms then
+        r.pdm_diff, unpaired = 0 / 0, unpaired + 1
+      end
+    end
+  end
+  local out, count = {rows = rows, n = #rows, empty = 0, pdm_unpaired = unpaired}, {}
   for _, k in ipairs(KEYS) do out[k], count[k] = 0, 0 end
   for _, r in ipairs(rows) do
     if r.natoms == 0 then out.empty = out.empty + 1 end
@@ -33,7 +46,9 @@ doc[paper] = "paper(tensors, [{structures=list, distance='angstrom'|'fractional'
   "hold atoms: variances of the repeated lattice lengths, angles, space group and " ..
   "fractional coordinates; mean |own - implied| coordinate per atom and axis (implied by " ..
   "the directional graphs, on the circle); Σ|distance - layer 0| per atom against the " ..
-  "reconstructed structures (NaN without them; a false entry is skipped). distance says " ..
+  "reconstructed structures (NaN without them; a false entry is skipped, and so is a " ..
+  "structure whose atom count differs from the tensor's slots, counted in pdm_unpaired: " ..
+  "reconstruction merged atoms, so atom i is no longer slot i). distance says " ..
   "what layer 0 holds. rows has each tensor's values. All are 0 on an exact tensor."
 
 return paper

@@ -108,4 +108,40 @@ T.test("sampling draws atom counts from the training data and returns consistent
   T.rmtree(dir)
 end)
 
+T.test("at S = 64 (up to 52 atoms): encoded crystals are fixed points, and a model warm-started from S = 32 trains and samples", function()
+  local big = ct.dataset.load(srcdir .. "/share/sample/mpts_52_val_sample.csv")
+  local list = {}
+  for i = 1, #big do if big[i].natoms >= 44 then list[#list + 1] = big[i] end end
+  T.truthy(#list >= 8, "the sample has crystals of 44 to 52 atoms: " .. #list)
+  local x64 = ct.crystens.encode(list, {size = 64, species = "periodic"})
+  local sc = ct.crystens.scaler(x64)
+  local scaled = sc:scale(x64)
+  local counts = {}
+  for i, c in ipairs(list) do counts[i] = c.natoms end
+  local y = sc:project(scaled, {natoms = counts})
+  T.truthy((y - scaled):abs():stats().max < 5e-5, "the projection keeps 44-52-atom crystals")
+  local _, d = ct.crystens.decode(x64)
+  for i = 1, #list do T.eq(d[i].natoms, list[i].natoms, "crystal " .. i .. " decodes with all its atoms") end
+  -- the atom network's weights do not depend on S: an S = 32 model starts an S = 64 one
+  tensor.seed(SEED)
+  local dir = T.tmpdir()
+  local m32 = models.diffusion{size = 32, preset = "atoms", base = 16, depth = 1, groups = 4}
+  ct.train{model = m32, data = ct.crystens.encode(ds, {size = 32, species = "periodic"}), steps = 2, batch = 4, seed = 1}
+  m32:export(dir .. "/m32.safetensors")
+  local m64 = models.diffusion{size = 64, preset = "atoms", base = 16, depth = 1, groups = 4}
+  m64:init_from(dir .. "/m32.safetensors")
+  T.truthy(m64.scaler == nil and m64.config.natoms == nil, "the S = 32 scaler and atom counts stay behind")
+  local _, w32 = models.load(dir .. "/m32.safetensors").unet:state()
+  local _, w64 = m64.unet:state()
+  for k = 1, #w32 do T.truthy((w32[k] - w64[k]):abs():stats().max == 0, "weight " .. k .. " copied") end
+  ct.train{model = m64, data = x64, steps = 2, batch = 4, seed = 1}
+  T.eq(#m64.config.natoms, 52, "atom counts over 52 slots")
+  T.eq(m64.config.natoms[list[1].natoms] > 0, true, "counted from the S = 64 data")
+  local s = m64:sample(2, {steps = 3, seed = 1, natoms = {52, 45}})
+  local _, ds64 = ct.crystens.decode(s, {min_distance = 0})
+  T.eq(ds64[1].natoms, 52, "52 atoms sampled")
+  T.eq(ds64[2].natoms, 45, "45 atoms sampled")
+  T.rmtree(dir)
+end)
+
 T.done()

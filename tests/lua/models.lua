@@ -83,6 +83,83 @@ T.test("WGAN-GP: the critic's loss falls and the Wasserstein estimate grows", fu
   T.truthy(first.gp > 0, "a gradient penalty is applied")
 end)
 
+T.test("a consistent GAN and WGAN-GP generate consistent tensors with the drawn atom counts", function()
+  tensor.seed(SEED)
+  local counts = {}
+  local _, list = structures(16, 32)
+  for _, c in ipairs(list) do counts[c.natoms] = true end
+  for _, kind in ipairs{"gan", "wgan"} do
+    local m = tiny_gan(kind, {consistent = true, critic_steps = kind == "wgan" and 2 or nil})
+    T.eq(#m.config.natoms, 20, kind .. ": an atom-count histogram over the 20 slots")
+    local l1 = m:train_step(data32)
+    local l2 = m:train_step(data32)
+    T.truthy(l1 and l2, kind .. " trains through the projection")
+    local x = m:sample(6, {seed = 3})
+    local net = m:to_net(x)
+    local again = m.scaler:project(net, {clamp = true})
+    T.truthy(maxdiff(again, net) < 1e-4, kind .. ": samples are fixed points of the projection")
+    local _, diags = ct.crystens.decode(x, {min_distance = 0})
+    for i = 1, 6 do
+      T.truthy(counts[diags[i].natoms], kind .. " sample " .. i .. " has a count the data has: " .. diags[i].natoms)
+      for k, v in pairs(diags[i].spread) do
+        T.truthy(v < 1e-3, kind .. " sample " .. i .. ": the copies of " .. k .. " agree (" .. v .. ")")
+      end
+    end
+    local y = m:sample(3, {seed = 3, natoms = {2, 5, 7}})
+    local _, dy = ct.crystens.decode(y, {min_distance = 0})
+    for i, want in ipairs{2, 5, 7} do T.eq(dy[i].natoms, want, kind .. ": the count asked for") end
+    -- the configuration travels in the checkpoint
+    m:save(tmp .. "/cgan.safetensors")
+    local back = models.load(tmp .. "/cgan.safetensors")
+    T.truthy(maxdiff(back:sample(2, {seed = 4}), m:sample(2, {seed = 4})) < 1e-5, kind .. ": same samples after load")
+  end
+  -- the plain generator's copies disagree, as the paper's did
+  local plain = tiny_gan("gan")
+  local net = plain:to_net(plain:sample(4, {seed = 3}))
+  T.truthy(maxdiff(plain.scaler:project(net), net) > 0.05, "an unprojected generator is not consistent")
+  T.raises(function() models.gan{consistent = "yes"} end, "bad option 'consistent'")
+end)
+
+T.test("the cascade: a low-resolution U-Net and a conditioned super-resolution atom network", function()
+  tensor.seed(SEED)
+  local m = models.cascade{size = 32, low_preset = "tiny", base = 16, depth = 1}
+  ct.train{model = m, data = data32, steps = 3, batch = 4, seed = 1}
+  T.eq(m.step, 3, "three steps of both stages")
+  T.eq(#m.config.natoms, 20, "atom counts fitted")
+  local l = m:train_step(data32:narrow(1, 4))
+  T.truthy(l.low > 0 and l.sr > 0 and l.low == l.low and l.sr == l.sr, "two finite losses")
+  -- the second stage reads its conditioning
+  local x = m:to_net(data32:narrow(1, 2))
+  local t = tensor.from{500, 500}
+  m.sr.unet.cond = {x = x, level = {0, 0}}
+  local a = m.sr.unet:forward(x, t, {4, 4})
+  m.sr.unet.cond = {x = x * 0, level = {0.1, 0.1}}
+  local b = m.sr.unet:forward(x, t, {4, 4})
+  m.sr.unet.cond = nil
+  T.truthy(maxdiff(a, b) > 1e-4, "another conditioning, another output")
+  T.raises(function() m.sr.unet:forward(x, t, {4, 4}) end, "no conditioning")
+  -- samples are consistent tensors with the counts asked for
+  local y = m:sample(3, {steps = 4, seed = 2, natoms = {3, 5, 7}})
+  T.eq(table.concat(y:shape(), "x"), "3x4x32x32", "sample shape")
+  local _, d = ct.crystens.decode(y, {min_distance = 0})
+  for i, want in ipairs{3, 5, 7} do
+    T.eq(d[i].natoms, want, "the count asked for")
+    for k, v in pairs(d[i].spread) do T.truthy(v < 1e-3, "copies of " .. k .. " agree (" .. v .. ")") end
+  end
+  -- checkpoint and export keep both stages
+  m:save(tmp .. "/casc.safetensors")
+  local back = models.load(tmp .. "/casc.safetensors")
+  T.truthy(maxdiff(back:sample(2, {steps = 3, seed = 4}), m:sample(2, {steps = 3, seed = 4})) < 1e-5,
+           "same samples after save and load")
+  m:export(tmp .. "/casc-export.safetensors")
+  local ex = models.load(tmp .. "/casc-export.safetensors")
+  T.truthy(maxdiff(ex:sample(2, {steps = 3, seed = 4}), m:sample(2, {steps = 3, seed = 4})) < 1e-5,
+           "same samples from the export")
+  T.raises(function() models.cascade{size = 32, downsample = "cubic"} end, "bad option 'downsample'")
+  T.raises(function() models.cascade{size = 32, low_preset = "atoms"} end, "bad option 'low_preset'")
+  T.raises(function() m:sample(2, {aug = 1.5}) end, "bad option 'aug'")
+end)
+
 local function tiny_diffusion(extra)
   local cfg = {size = 32, preset = "tiny", lr = 3e-3}
   for k, v in pairs(extra or {}) do cfg[k] = v end

@@ -32,6 +32,20 @@ T.test("every measure is 0 on exact tensors", function()
   T.eq(m.rows[1].natoms, list[1].natoms, "atom count of the first")
 end)
 
+T.test("ΣΔPDM leaves out a structure whose atoms no longer match the slots", function()
+  -- as after reconstruction merged two alike atoms: one atom fewer than slots
+  local s = decoded[1]
+  local fewer = ct.structure.new{lattice = s.lattice, species = {table.unpack(s.species, 2)},
+                                 frac = {table.unpack(s.frac, 2)}}
+  local structures = {fewer}
+  for i = 2, n do structures[i] = decoded[i] end
+  local m = ct.metrics.paper(exact, {structures = structures})
+  T.eq(m.pdm_unpaired, 1, "one structure left out")
+  T.truthy(m.rows[1].pdm_diff ~= m.rows[1].pdm_diff, "its ΣΔPDM is undefined")
+  T.truthy(m.pdm_diff < 1e-3, "the rest are exact: " .. m.pdm_diff)
+  T.eq(ct.metrics.paper(exact, {structures = decoded}).pdm_unpaired, 0, "none when the counts match")
+end)
+
 T.test("variances match 7/8 σ² under Gaussian noise and grow with it", function()
   local last = {}
   for _, sigma in ipairs {0.01, 0.05} do
