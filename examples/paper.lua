@@ -252,7 +252,7 @@ for _, r in ipairs(results) do
   if d.n > 0 and d.single == d.n then
     print(("%s: every crystal is one element%s.\n  Its compositional validity is " ..
            "trivial (one element passes SMACT by its first rule):\n  it has learnt no chemistry.")
-          :format(r.name, d.min_atoms == o.ct.crystens.layout.max_atoms(size) and d.max_atoms == d.min_atoms
+          :format(r.name, d.min_atoms == ct.crystens.layout.max_atoms(o.size) and d.max_atoms == d.min_atoms
                   and (" in all %d atom slots of the tensor"):format(d.min_atoms) or ""))
   end
 end

@@ -457,7 +457,7 @@ local function generated_backward(self, state, g)
   self.generator:backward(g)
 end
 
-local GAN_SAMPLE = {seed = "integer", batch = "integer", rng = "Rng"}
+local GAN_SAMPLE = {seed = "integer", batch = "integer", natoms = "integer|table", rng = "Rng"}
 
 -- Sample n tensors from the generator (eval mode: running batch-norm statistics).
 local function gan_sample(self, n, opts)
@@ -1006,7 +1006,7 @@ end
 local IDENTITY = {scale = function(_, x) return x end, unscale = function(_, x) return x end}
 
 function M.cascade(config)
-  local cfg = copy_table(config)
+  local cfg = copy_table(options.check("ct.models.cascade", config, config_options("crystens.cascade")))
   local defaults = {size = 64, low_preset = "small", downsample = "nearest", aug = 0.2,
                     aug_sample = 0.1, target = "v", timesteps = 1000, min_snr = 5,
                     base = 128, depth = 4, ema = 0.999, lr = 1e-3}
@@ -1108,10 +1108,13 @@ end
 -- [-1, 1]), then the second conditioned on it upsampled and noised to
 -- opts.aug (default config.aug_sample) of the timesteps, with atom counts
 -- drawn as the single-stage model draws them.  Returns raw tensors.
+local CASCADE_SAMPLE = options.merge(DIFFUSION_SAMPLE, {aug = "number"})
+
 function Cascade:sample(n, opts)
-  opts = opts or {}
+  options.arg("model:sample", 1, n, "integer")
+  opts = options.check("model:sample", opts, CASCADE_SAMPLE, 2)
   self:need_scaler("sample")
-  if math.type(n) ~= "integer" or n < 1 then error("bad argument #1 to 'sample' (a count ≥ 1 expected)", 2) end
+  if n < 1 then error("bad argument #1 to 'model:sample' (a count ≥ 1 expected)", 2) end
   local rng = sample_rng(opts)
   local aug = opts.aug or self.config.aug_sample
   if type(aug) ~= "number" or aug < 0 or aug >= 1 then

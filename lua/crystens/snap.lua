@@ -20,6 +20,7 @@
 -- cell is the conventional one, so a centred group's crystal comes back with
 -- more atoms (the same crystal, a larger cell).
 local doc = require "crystens.doc"
+local options = require "crystens.options"
 
 local LADDER = {0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.2, 1.5}
 
@@ -40,15 +41,6 @@ local function same_composition(a, b)
 end
 
 local function check_opts(opts)
-  if opts ~= nil and type(opts) ~= "table" then
-    error("bad argument #2 to 'snap' (an options table expected)", 3)
-  end
-  opts = opts or {}
-  for k in pairs(opts) do
-    if k ~= "max" and k ~= "min_distance" then
-      error(("bad argument #2 to 'snap' (unknown option '%s': max or min_distance expected)"):format(tostring(k)), 3)
-    end
-  end
   local max, mind = opts.max or 0.5, opts.min_distance or 0.5
   if type(max) ~= "number" or not (max >= 0.1) then
     error("bad option 'max' to 'snap' (a tolerance of at least 0.1 Å expected)", 3)
@@ -63,6 +55,7 @@ local function snap(s, opts)
   if type(s) ~= "userdata" or not s.species then
     error("bad argument #1 to 'snap' (a structure expected)", 2)
   end
+  opts = options.check("ct.crystens.snap", opts, {max = "number", min_distance = "number"}, 2)
   local max, mind = check_opts(opts)
   local at0 = s:symmetry(0.1)
   if at0 and at0.number > 1 then

@@ -57,6 +57,7 @@ local function recipe(f, r) assert(f, "a recipe for a missing function") R[f] = 
 
 recipe(ct.cif.write, {call = function(o) return ct.cif.write(nacl, tmp .. "/o.cif", o) end,
                       key = "symprec", bad = "tight"})
+recipe(ct.crystens.snap, {call = function(o) return ct.crystens.snap(nacl, o) end, key = "max", bad = "wide"})
 recipe(ct.crystens.decode, {call = function(o) return ct.crystens.decode(t16, o) end,
                             key = "k_species", bad = "three"})
 recipe(ct.crystens.encode, {call = function(o) return ct.crystens.encode(nacl, o) end,
@@ -93,6 +94,8 @@ recipe(ct.metrics.smact_valid, {call = function(o) return ct.metrics.smact_valid
                                 key = "datadir", bad = 5})
 recipe(ct.metrics.symmetry, {call = function(o) return ct.metrics.symmetry(list, o) end,
                              key = "symprec", bad = "tight"})
+recipe(ct.models.cascade, {call = function(o) return ct.models.cascade(with({size = 32, low_preset = "tiny", base = 8, depth = 1}, o)) end,
+                          key = "aug", bad = "much"})
 recipe(ct.models.diffusion, {call = function(o) return ct.models.diffusion(with({preset = "tiny", size = 16}, o)) end,
                              key = "timesteps", bad = "many"})
 recipe(ct.models.gan, {call = function(o) return ct.models.gan(with({size = 16, latent = 4, base = 4}, o)) end,
@@ -169,7 +172,7 @@ local NOT_OPTIONS = {
 local UNCHECKED = {
   ["metrics_cdvae.lua X.uniqueness"] = "its C core checks them (recipe ct.metrics.uniqueness)",
   ["metrics_cdvae.lua X.novelty"] = "its C core checks them (recipe ct.metrics.novelty)",
-  ["models.lua Diffusion:atom_counts"] = "a step of model:sample, given its checked options",
+  ["models.lua Model:atom_counts"] = "a step of model:sample, given its checked options",
   ["models.lua Diffusion:sample_chunk"] = "a step of model:sample, given its checked options",
   ["checkpoint_config.lua M.check"] = "a configuration read back from a checkpoint",
   ["options.lua M.check"] = "the checker itself",

@@ -53,7 +53,7 @@ T.test("bad arguments", function()
   local s = rocksalt(0)
   T.raises(function() ct.crystens.snap(42) end, "a structure expected")
   T.raises(function() ct.crystens.snap(s, {max = 0.05}) end, "bad option 'max'")
-  T.raises(function() ct.crystens.snap(s, {maxx = 1}) end, "unknown option 'maxx'")
+  T.raises(function() ct.crystens.snap(s, {maxx = 1}) end, "bad option 'maxx' to 'ct.crystens.snap' (unknown option; did you mean 'max'?)")
   T.raises(function() ct.crystens.snap(s, {min_distance = -1}) end, "bad option 'min_distance'")
 end)
 
