@@ -336,16 +336,6 @@ static int hill_before(int za, int zb, int carbon)
     return strcmp(ct_element_symbol(za), ct_element_symbol(zb)) < 0;
 }
 
-static int gcd(int a, int b)
-{
-    while (b) {
-        int t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
 /* The formula of s in Hill order, every count divided by the counts' gcd
    when reduce is set. */
 static char *formula_of(const ct_structure *s, int reduce, char *buf, size_t size)
@@ -353,7 +343,7 @@ static char *formula_of(const ct_structure *s, int reduce, char *buf, size_t siz
     int count[CT_MAX_Z + 1] = {0}, zs[CT_MAX_Z + 1], n = 0, g = 0;
     for (int i = 0; i < s->natoms; i++)
         if (!count[s->z[i]]++) zs[n++] = s->z[i];
-    for (int k = 0; k < n; k++) g = gcd(count[zs[k]], g);
+    for (int k = 0; k < n; k++) g = (int)ct_gcd(count[zs[k]], g);
     if (!reduce || g < 1) g = 1;
     for (int k = 1; k < n; k++)   /* insertion sort: a few distinct elements */
         for (int j = k; j > 0 && hill_before(zs[j], zs[j - 1], count[6] > 0); j--) {

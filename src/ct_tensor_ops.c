@@ -192,14 +192,6 @@ int ct_tensor_clamp(ct_tensor *out, const ct_tensor *a, float lo, float hi, ct_e
     return CT_OK;
 }
 
-int ct_tensor_axpby(ct_tensor *out, float alpha, const ct_tensor *a, float beta,
-                    const ct_tensor *b, ct_error *err)
-{
-    if (check_out(out, a, err) != CT_OK || check_out(b, a, err) != CT_OK) return CT_EINVAL;
-    for (size_t i = 0; i < a->numel; i++) out->data[i] = alpha * a->data[i] + beta * b->data[i];
-    return CT_OK;
-}
-
 double ct_tensor_sum(const ct_tensor *t)
 {
     double s = 0;

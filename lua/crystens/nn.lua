@@ -24,6 +24,7 @@ local core = require "crystens.nn_core"
 local tensor = require "crystens.tensor"
 local json = require "crystens.json"
 local doc = require "crystens.doc"
+local options = require "crystens.options"
 
 local M = {}
 
@@ -262,8 +263,11 @@ Adam.__index = Adam
 
 -- Adam over the model's flat buffer; weight_decay is decoupled (AdamW)
 -- unless decoupled = false; clip = max gradient norm before each step.
+local ADAM = {lr = "number", betas = "table", eps = "number", weight_decay = "number",
+              decoupled = "boolean", clip = "number"}
+
 function M.adam(model, opts)
-  opts = opts or {}
+  opts = options.check("ct.nn.adam", opts, ADAM, 2)
   local betas = opts.betas or {0.9, 0.999}
   local w = model:flat()
   local self = setmetatable({model = model, clip = opts.clip}, Adam)
@@ -315,8 +319,10 @@ end
 -- product, taken as a central difference of ∇θ D along v = ∇x D/‖∇x D‖:
 --   ∇θ (∇x D·v) ≈ (∇θ D(x + h v) - ∇θ D(x - h v)) / 2h.
 -- Samples must not interact in the critic (layernorm, not batchnorm).
+local GP = {lambda = "number", h = "number"}
+
 function M.gradient_penalty(critic, x, opts)
-  opts = opts or {}
+  opts = options.check("ct.nn.gradient_penalty", opts, GP, 3)
   local lambda, h = opts.lambda or 10, opts.h or 1e-2
   local n = x:size(1)
   local y = critic:forward(x)
@@ -404,12 +410,20 @@ end
 -- The DDPM noise-prediction U-Net.  config: in_ch (4), size (32), base (64),
 -- mults ({1, 2, 2}), nres (2), attn (resolutions with self-attention, {8}),
 -- groups (8).  forward(x, t): x N×in_ch×size×size, t a tensor of N timesteps.
+local UNET = {in_ch = "integer", size = "integer", base = "integer", mults = "table",
+              nres = "integer", attn = "table", groups = "integer"}
+
 function M.unet(config)
   local cfg = {}
-  for k, v in pairs(config or {}) do cfg[k] = v end
+  for k, v in pairs(options.check("ct.nn.unet", config, UNET)) do cfg[k] = v end
   cfg.in_ch, cfg.size, cfg.base = cfg.in_ch or 4, cfg.size or 32, cfg.base or 64
   cfg.mults, cfg.nres, cfg.attn = cfg.mults or {1, 2, 2}, cfg.nres or 2, cfg.attn or {8}
   cfg.groups = cfg.groups or 8
+  local unit = 2 ^ (#cfg.mults - 1) // 1   -- each level halves the picture
+  if cfg.size < unit or cfg.size % unit ~= 0 then
+    options.error("ct.nn.unet", "size", ("a multiple of %d (2^(levels - 1)) expected, got %d")
+                  :format(unit, cfg.size), 2)
+  end
   local base, g, temb = cfg.base, cfg.groups, 4 * cfg.base
   local children = {}
   local function add(name, m) children[#children + 1] = {name, m} return m end

@@ -62,11 +62,10 @@ static int m_ks(lua_State *L)
     ct_ks_result r;
     int st = ct_stats_ks(a, na, b, nb, &r, &err);
     if (st != CT_OK) return ctL_raise(L, &err, st);
+    static const ctL_Field fields[] = {CTL_FIELD(ct_ks_result, CTL_F_DOUBLE, statistic),
+                                       CTL_FIELD(ct_ks_result, CTL_F_DOUBLE, pvalue), {NULL, 0, 0}};
     lua_createtable(L, 0, 2);
-    lua_pushnumber(L, r.statistic);
-    lua_setfield(L, -2, "statistic");
-    lua_pushnumber(L, r.pvalue);
-    lua_setfield(L, -2, "pvalue");
+    ctL_setfields(L, &r, fields);
     return 1;
 }
 
@@ -154,7 +153,7 @@ static int m_smact_load(lua_State *L)
     luaL_setmetatable(L, CTL_SMACT);
     ct_error err;
     *p = ct_smact_load(dir, &err);
-    if (!*p) return luaL_error(L, "%s", err.msg);
+    if (!*p) return ctL_raise(L, &err, CT_EIO);
     return 1;
 }
 
@@ -193,8 +192,8 @@ static int check_composition(lua_State *L, int idx, int **z, int64_t **count)
         int max = (int)(len < 4096 ? len + 1 : 4096);
         *z = lua_newuserdatauv(L, (size_t)max * sizeof **z, 0);
         *count = lua_newuserdatauv(L, (size_t)max * sizeof **count, 0);
-        if (ct_smact_parse_formula(f, max, *z, *count, &n, &err) != CT_OK)
-            luaL_argerror(L, idx, err.msg);
+        int rc = ct_smact_parse_formula(f, max, *z, *count, &n, &err);
+        if (rc != CT_OK) ctL_argraise(L, idx, &err, rc);
         return n;
     }
     luaL_argexpected(L, lua_istable(L, idx), idx, "formula string or composition table");
@@ -215,10 +214,7 @@ static int smact_valid(lua_State *L)
     ct_error err;
     ct_smact_verdict v;
     int st = ct_smact_valid(tab, n, z, count, &v, &err);
-    if (st != CT_OK) {
-        if (st == CT_EINTR) return ctL_raise(L, &err, st);
-        return luaL_argerror(L, 2, err.msg);
-    }
+    if (st != CT_OK) return ctL_argraise(L, 2, &err, st);
     lua_pushboolean(L, v > 0);
     lua_pushstring(L, ct_smact_verdict_name(v));
     return 2;

@@ -241,16 +241,6 @@ typedef struct {
     long nodes;
 } search;
 
-static int64_t gcd64(int64_t a, int64_t b)
-{
-    while (b) {
-        int64_t t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
 /* Fill s from the (z, count) pairs; fail on a bad Z or count. */
 static int normalise(search *s, int n, const int *z, const int64_t *count, ct_error *err)
 {
@@ -270,7 +260,7 @@ static int normalise(search *s, int n, const int *z, const int64_t *count, ct_er
         if (!total[zz]) continue;
         s->z[s->n] = zz;
         s->count[s->n++] = total[zz];
-        g = gcd64(g, total[zz]);
+        g = ct_gcd(g, total[zz]);
     }
     for (int i = 0; i < s->n; i++) s->count[i] /= g;
     return CT_OK;

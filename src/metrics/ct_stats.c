@@ -42,28 +42,35 @@ static double *sorted_copy(const double *x, size_t n, ct_error *err)
     return s;
 }
 
-/* Check both samples and sort copies of them into *sa and *sb. */
-static int sort_pair(const double *a, size_t na, const double *b, size_t nb,
-                     double **sa, double **sb, ct_error *err)
+/* The walk over the merged sorted samples: after step_to(x), i and j count
+   the values <= x, and cdf_gap() is |F_a(x) - F_b(x)|. */
+typedef struct {
+    double *a, *b;      /* sorted copies, owned by the walk */
+    size_t na, nb, i, j;
+} merge_walk;
+
+/* Check both samples and start a walk over sorted copies of them (freed by
+   walk_close). */
+static int walk_open(merge_walk *w, const double *a, size_t na, const double *b, size_t nb,
+                     ct_error *err)
 {
     int st = check_sample(a, na, 1, err);
     if (st == CT_OK) st = check_sample(b, nb, 2, err);
     if (st != CT_OK) return st;
-    *sa = sorted_copy(a, na, err);
-    *sb = *sa ? sorted_copy(b, nb, err) : NULL;
-    if (!*sb) {
-        free(*sa);
+    *w = (merge_walk){sorted_copy(a, na, err), NULL, na, nb, 0, 0};
+    w->b = w->a ? sorted_copy(b, nb, err) : NULL;
+    if (!w->b) {
+        free(w->a);
         return CT_ENOMEM;
     }
     return CT_OK;
 }
 
-/* The walk over the merged sorted samples: after step_to(x), i and j count
-   the values <= x, and cdf_gap() is |F_a(x) - F_b(x)|. */
-typedef struct {
-    const double *a, *b;
-    size_t na, nb, i, j;
-} merge_walk;
+static void walk_close(merge_walk *w)
+{
+    free(w->a);
+    free(w->b);
+}
 
 static void step_to(merge_walk *w, double x)
 {
@@ -109,18 +116,16 @@ double ct_stats_kolmogorov_q(double x)
 int ct_stats_ks(const double *a, size_t na, const double *b, size_t nb,
                 ct_ks_result *out, ct_error *err)
 {
-    double *sa, *sb;
-    int st = sort_pair(a, na, b, nb, &sa, &sb, err);
+    merge_walk w;
+    int st = walk_open(&w, a, na, b, nb, err);
     if (st != CT_OK) return st;
-    merge_walk w = {sa, sb, na, nb, 0, 0};
     double d = 0.0;
     int done;
     for (double x = next_value(&w, &done); !done; x = next_value(&w, &done)) {
         step_to(&w, x);
         d = fmax(d, cdf_gap(&w));
     }
-    free(sa);
-    free(sb);
+    walk_close(&w);
     double en = sqrt((double)na * (double)nb / ((double)na + (double)nb));
     out->statistic = d;
     out->pvalue = ct_stats_kolmogorov_q((en + 0.12 + 0.11 / en) * d);
@@ -130,10 +135,9 @@ int ct_stats_ks(const double *a, size_t na, const double *b, size_t nb,
 int ct_stats_wasserstein(const double *a, size_t na, const double *b, size_t nb,
                          double *out, ct_error *err)
 {
-    double *sa, *sb;
-    int st = sort_pair(a, na, b, nb, &sa, &sb, err);
+    merge_walk w;
+    int st = walk_open(&w, a, na, b, nb, err);
     if (st != CT_OK) return st;
-    merge_walk w = {sa, sb, na, nb, 0, 0};
     double sum = 0.0;
     int done;
     double x = next_value(&w, &done);
@@ -143,8 +147,7 @@ int ct_stats_wasserstein(const double *a, size_t na, const double *b, size_t nb,
         if (!done) sum += cdf_gap(&w) * (next - x);
         x = next;
     }
-    free(sa);
-    free(sb);
+    walk_close(&w);
     *out = sum;
     return CT_OK;
 }

@@ -303,16 +303,23 @@ typedef struct {
     uint64_t begin, end;
 } entry;
 
+/* Read an object's next key and its ':' into *key (the caller frees it). */
+static int jkey(jparser *j, char **key)
+{
+    *key = NULL;
+    if (jstring(j, key) == CT_OK && jexpect(j, ':') == CT_OK) return CT_OK;
+    free(*key);
+    *key = NULL;
+    return CT_EFORMAT;
+}
+
 static int parse_entry(jparser *j, entry *e)
 {
     int have_dtype = 0, have_shape = 0, have_off = 0;
     if (jexpect(j, '{') != CT_OK) return CT_EFORMAT;
     while (jpeek(j) != '}') {
-        char *key = NULL;
-        if (jstring(j, &key) != CT_OK || jexpect(j, ':') != CT_OK) {
-            free(key);
-            return CT_EFORMAT;
-        }
+        char *key;
+        if (jkey(j, &key) != CT_OK) return CT_EFORMAT;
         int rc;
         if (strcmp(key, "dtype") == 0) {
             char *dt = NULL;
@@ -387,11 +394,8 @@ static int parse_header(jparser *j, ct_checkpoint *ck, entry **entries, int *n)
     *n = 0;
     if (jexpect(j, '{') != CT_OK) return CT_EFORMAT;
     while (jpeek(j) != '}') {
-        char *key = NULL;
-        if (jstring(j, &key) != CT_OK || jexpect(j, ':') != CT_OK) {
-            free(key);
-            return CT_EFORMAT;
-        }
+        char *key;
+        if (jkey(j, &key) != CT_OK) return CT_EFORMAT;
         if (strcmp(key, "__metadata__") == 0) {
             free(key);
             if (parse_meta(j, ck) != CT_OK) return CT_EFORMAT;

@@ -54,7 +54,13 @@ T.test("layer errors name the argument and the shapes", function()
   T.raises(function() nn.linear(3, 2):forward(tensor.new(2, 5)) end, "expected 2-D tensor N×3, got 2-D 2x5")
   T.raises(function() nn.groupnorm(3, 8) end, "do not split")
   T.raises(function() nn.linear(3, 2):backward(tensor.new(2, 2)) end, "backward before forward")
-  T.raises(function() nn.conv2d(1, 1, {3, 3, 3}) end, "list of 2 numbers")
+  T.raises(function() nn.conv2d(1, 1, {3, 3, 3}) end, "list of 2 integers")
+  T.raises(function() nn.conv2d(1, 1, 3, {stride = {1, 2, 3}}) end,
+           "bad option 'stride' to 'ct.nn.conv2d' (integer or list of 2 integers expected, got table)")
+  T.raises(function() nn.linear(3, 2, {bias = "no"}) end,
+           "bad option 'bias' to 'ct.nn.linear' (boolean expected, got string)")
+  T.raises(function() nn.groupnorm(2, 8, "x") end,
+           "bad argument #3 to 'ct.nn.groupnorm' (options table expected, got string)")
 end)
 
 T.test("an MLP in a training loop overfits a batch (loss / 100)", function()
