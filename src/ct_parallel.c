@@ -60,6 +60,10 @@ static void spawn_for(share *sh, int nthreads)
    the caller likewise spins, then sleeps, until its shares are done. */
 enum { SPIN_NS = 20000 };
 
+/* The spin in ns: none while the pool has more threads than the machine
+   has cores, where a spinning thread would only hold up a working one. */
+static int spin_ns;
+
 typedef struct {
     unsigned long ticket;           /* bumped by each call that needs this worker */
     unsigned long born;             /* the ticket when the worker was started */
@@ -94,14 +98,15 @@ static inline void cpu_relax(void)
 /* Spin up to SPIN_NS until *p != v (atomic loads); return whether it did. */
 static int spin_while(const unsigned long *p, unsigned long v)
 {
-    double t0 = 0;
+    double t0 = 0, limit = (double)__atomic_load_n(&spin_ns, __ATOMIC_RELAXED);
     for (unsigned i = 1;; i++) {
         if (__atomic_load_n(p, __ATOMIC_ACQUIRE) != v) return 1;
+        if (limit == 0) return 0;
         cpu_relax();
         if (i % 256 == 0) {
             double t = now_ns();
             if (t0 == 0) t0 = t;
-            else if (t - t0 > SPIN_NS) return 0;
+            else if (t - t0 > limit) return 0;
         }
     }
 }
@@ -109,13 +114,13 @@ static int spin_while(const unsigned long *p, unsigned long v)
 /* Wait until the workers have finished the call's shares: spin, then sleep. */
 static void wait_done(void)
 {
-    double t0 = 0;
-    for (unsigned i = 1; __atomic_load_n(&pool.pending, __ATOMIC_ACQUIRE) > 0; i++) {
+    double t0 = 0, limit = (double)__atomic_load_n(&spin_ns, __ATOMIC_RELAXED);
+    for (unsigned i = 1; limit > 0 && __atomic_load_n(&pool.pending, __ATOMIC_ACQUIRE) > 0; i++) {
         cpu_relax();
         if (i % 256 == 0) {
             double t = now_ns();
             if (t0 == 0) t0 = t;
-            else if (t - t0 > SPIN_NS) break;
+            else if (t - t0 > limit) break;
         }
     }
     if (__atomic_load_n(&pool.pending, __ATOMIC_ACQUIRE) == 0) return;
@@ -181,6 +186,8 @@ static void pool_grow(int n)
         if (rc != 0) break;
         pool.nworkers++;
     }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    __atomic_store_n(&spin_ns, pool.nworkers < cores ? SPIN_NS : 0, __ATOMIC_RELAXED);
 }
 
 void ct_parallel_for(size_t n, int nthreads, void (*fn)(void *ctx, size_t begin, size_t end),

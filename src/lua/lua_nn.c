@@ -207,6 +207,7 @@ static int l_forward(lua_State *L)
     ct_error err;
     int rc = lua_isnoneornil(L, 3) ? ct_layer_forward(l, x, &y, &err)
                                    : ct_groupnorm_silu_forward(l, x, ctL_checktensor(L, 3), &y, &err);
+    if (rc == CT_EINVAL && strstr(err.msg, "shift")) return luaL_argerror(L, 3, err.msg);
     if (rc != CT_OK) return layer_error(L, rc, &err);
     ctL_pushtensor(L, y, &err);
     return 1;

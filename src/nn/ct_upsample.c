@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ct_nn_impl.h"
+#include "ct_parallel.h"
 
 typedef struct {
     ct_layer base;
@@ -26,6 +27,48 @@ static size_t up_src_row(const ct_tensor *x, int f, size_t orow)
     return src + rest * mul;
 }
 
+/* Forward and backward split over the N·C planes: an output plane reads
+   (and an input plane's gradient gathers from) only its own plane, in the
+   same order whatever the split. */
+typedef struct {
+    const ct_tensor *x;
+    const float *src;
+    float *dst;
+    int f;
+    size_t w, ow, rows;     /* input width, output width, output rows per plane */
+} up_job;
+
+static void up_fwd_planes(void *ctx, size_t p0, size_t p1)
+{
+    const up_job *j = ctx;
+    for (size_t r = p0 * j->rows; r < p1 * j->rows; r++) {
+        const float *src = j->src + up_src_row(j->x, j->f, r) * j->w;
+        float *dst = j->dst + r * j->ow;
+        for (size_t i = 0; i < j->ow; i++) dst[i] = src[i / (size_t)j->f];
+    }
+}
+
+static void up_bwd_planes(void *ctx, size_t p0, size_t p1)
+{
+    const up_job *j = ctx;
+    for (size_t r = p0 * j->rows; r < p1 * j->rows; r++) {
+        float *dst = j->dst + up_src_row(j->x, j->f, r) * j->w;
+        const float *src = j->src + r * j->ow;
+        for (size_t i = 0; i < j->ow; i++) dst[i / (size_t)j->f] += src[i];
+    }
+}
+
+/* Shares of at least this many output values. */
+enum { UP_SHARE = 1 << 15 };
+
+static void up_run(up_job *j, size_t out_numel, void (*fn)(void *, size_t, size_t))
+{
+    size_t planes = (size_t)j->x->shape[0] * (size_t)j->x->shape[1];
+    j->rows = planes ? out_numel / j->ow / planes : 0;
+    int t = ct_num_threads(out_numel, UP_SHARE);
+    ct_parallel_for(planes, (size_t)t < planes ? t : (int)planes, fn, j);
+}
+
 static int up_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
 {
     int f = ((ct_upsample *)l)->factor;
@@ -35,12 +78,9 @@ static int up_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *
     for (int d = 2; d < x->ndim; d++) shape[d] *= f;
     if (!(*y = ct_tensor_empty(x->ndim, shape, err)) || ct_nn_keep(l, x, err) != CT_OK)
         return CT_ENOMEM;
-    size_t w = (size_t)x->shape[x->ndim - 1], ow = w * (size_t)f, orows = (*y)->numel / ow;
-    for (size_t r = 0; r < orows; r++) {
-        const float *src = x->data + up_src_row(x, f, r) * w;
-        float *dst = (*y)->data + r * ow;
-        for (size_t i = 0; i < ow; i++) dst[i] = src[i / (size_t)f];
-    }
+    size_t w = (size_t)x->shape[x->ndim - 1];
+    up_job j = {x, x->data, (*y)->data, f, w, w * (size_t)f, 0};
+    up_run(&j, (*y)->numel, up_fwd_planes);
     return CT_OK;
 }
 
@@ -53,12 +93,9 @@ static int up_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_erro
     for (int d = 2; d < x->ndim; d++) shape[d] *= f;
     if (ct_nn_check_grad(l, gy, x->ndim, shape, err) != CT_OK) return CT_EINVAL;
     if (!(*gx = ct_tensor_new(x->ndim, x->shape, err))) return CT_ENOMEM;
-    size_t w = (size_t)x->shape[x->ndim - 1], ow = w * (size_t)f, orows = gy->numel / ow;
-    for (size_t r = 0; r < orows; r++) {
-        float *dst = (*gx)->data + up_src_row(x, f, r) * w;
-        const float *src = gy->data + r * ow;
-        for (size_t i = 0; i < ow; i++) dst[i / (size_t)f] += src[i];
-    }
+    size_t w = (size_t)x->shape[x->ndim - 1];
+    up_job j = {x, gy->data, (*gx)->data, f, w, w * (size_t)f, 0};
+    up_run(&j, gy->numel, up_bwd_planes);
     return CT_OK;
 }
 

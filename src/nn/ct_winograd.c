@@ -553,30 +553,53 @@ static void fwd_inputs(void *ctx, size_t s0, size_t s1)
 }
 
 /* The GEMMs run as units of one point ξ and one fixed block of its
-   result's columns (tiles) or rows (cout, for gU): many more units than
+   result (tiles, and rows on small maps; rows of cout for gU): many more units than
    the 36 points, for many threads, and each result element computed by one
    sgemm call whose sizes do not depend on the thread count. */
-enum { WINO_COLS = 256, WINO_ROWS = 32 };
+enum { WINO_COLS = 256, WINO_ROWS = 32, WINO_TROWS = 64 };
 
 static int wino_block(int len, int block)
 {
     return len >= 2 * block ? block : len;
 }
 
-/* Units of the GEMMs over tiles: 36 points by column blocks of T. */
-static size_t tile_units(const call *c)
+/* A unit of a GEMM over tiles (m result rows by T columns): point x, rows
+   [row, row + rows), columns [col, col + cols).  Columns are cut in
+   blocks of WINO_COLS; where that gives fewer than 4 blocks (16×16 maps
+   and smaller), rows are cut in blocks of WINO_TROWS too. */
+typedef struct {
+    size_t x;
+    int row, rows, col, cols;
+} tile_unit_t;
+
+static void tile_grid(const call *c, int m, int *rb, int *nrb, int *cb, int *ncb)
 {
-    int T = (int)c->t.T, cb = wino_block(T, WINO_COLS);
-    return XI * (size_t)((T + cb - 1) / cb);
+    int T = (int)c->t.T;
+    *cb = wino_block(T, WINO_COLS);
+    *ncb = (T + *cb - 1) / *cb;
+    *rb = *ncb < 4 ? wino_block(m, WINO_TROWS) : m;
+    *nrb = (m + *rb - 1) / *rb;
 }
 
-/* Unit u's point, first column and width. */
-static void tile_unit(const call *c, size_t u, size_t *x, int *col, int *cols)
+static size_t tile_units(const call *c, int m)
 {
-    int T = (int)c->t.T, cb = wino_block(T, WINO_COLS), nb = (T + cb - 1) / cb;
-    *x = u / (size_t)nb;
-    *col = (int)(u % (size_t)nb) * cb;
-    *cols = T - *col < cb ? T - *col : cb;
+    int rb, nrb, cb, ncb;
+    tile_grid(c, m, &rb, &nrb, &cb, &ncb);
+    return XI * (size_t)nrb * (size_t)ncb;
+}
+
+static tile_unit_t tile_unit(const call *c, int m, size_t u)
+{
+    int rb, nrb, cb, ncb, T = (int)c->t.T;
+    tile_grid(c, m, &rb, &nrb, &cb, &ncb);
+    tile_unit_t t;
+    size_t per = (size_t)nrb * (size_t)ncb, r = u % per;
+    t.x = u / per;
+    t.row = (int)(r / (size_t)ncb) * rb;
+    t.rows = m - t.row < rb ? m - t.row : rb;
+    t.col = (int)(r % (size_t)ncb) * cb;
+    t.cols = T - t.col < cb ? T - t.col : cb;
+    return t;
 }
 
 /* Threads for units of GEMMs of flops in all: about 1 Mflop a unit at least. */
@@ -585,7 +608,7 @@ static int gemm_threads(size_t units, double flops)
     return ct_num_threads(units, (size_t)(1 + 1e6 * (double)units / (flops + 1)));
 }
 
-/* Forward units [u0, u1): M[ξ] = U[ξ] V[ξ], a block of tiles. */
+/* Forward units [u0, u1): M[ξ] = U[ξ] V[ξ], a block of rows and tiles. */
 static void fwd_gemms(void *ctx, size_t u0, size_t u1)
 {
     const call *c = ctx;
@@ -593,11 +616,10 @@ static void fwd_gemms(void *ctx, size_t u0, size_t u1)
     size_t KC = (size_t)w->cout * (size_t)w->cin, CT = (size_t)w->cin * c->t.T, KT = (size_t)w->cout * c->t.T;
     int T = (int)c->t.T;
     for (size_t u = u0; u < u1; u++) {
-        size_t x;
-        int col, cols;
-        tile_unit(c, u, &x, &col, &cols);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, w->cout, cols, w->cin, 1.0f,
-                    c->U + x * KC, w->cin, c->V + x * CT + col, T, 0.0f, c->M + x * KT + col, T);
+        tile_unit_t b = tile_unit(c, w->cout, u);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b.rows, b.cols, w->cin, 1.0f,
+                    c->U + b.x * KC + (size_t)b.row * (size_t)w->cin, w->cin, c->V + b.x * CT + b.col, T,
+                    0.0f, c->M + b.x * KT + (size_t)b.row * (size_t)T + b.col, T);
     }
 }
 
@@ -638,7 +660,7 @@ static void bwd_gu(void *ctx, size_t u0, size_t u1)
     }
 }
 
-/* Backward units [u0, u1) of GX[ξ] = U[ξ]ᵀ GY[ξ], a block of tiles,
+/* Backward units [u0, u1) of GX[ξ] = U[ξ]ᵀ GY[ξ], a block of rows and tiles,
    written over V[ξ] (bwd_gu, which reads V, has finished). */
 static void bwd_gx(void *ctx, size_t u0, size_t u1)
 {
@@ -647,11 +669,10 @@ static void bwd_gx(void *ctx, size_t u0, size_t u1)
     size_t KC = (size_t)w->cout * (size_t)w->cin, CT = (size_t)w->cin * c->t.T, KT = (size_t)w->cout * c->t.T;
     int T = (int)c->t.T;
     for (size_t u = u0; u < u1; u++) {
-        size_t x;
-        int col, cols;
-        tile_unit(c, u, &x, &col, &cols);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, w->cin, cols, w->cout, 1.0f,
-                    c->U + x * KC, w->cin, c->M + x * KT + col, T, 0.0f, c->V + x * CT + col, T);
+        tile_unit_t b = tile_unit(c, w->cin, u);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, b.rows, b.cols, w->cout, 1.0f,
+                    c->U + b.x * KC + b.row, w->cin, c->M + b.x * KT + b.col, T, 0.0f,
+                    c->V + b.x * CT + (size_t)b.row * (size_t)T + b.col, T);
     }
 }
 
@@ -690,7 +711,7 @@ int ct_wino_forward(const ct_wino *w, const float *W, const float *x, float *y, 
     c.x = x;
     c.y = y;
     ct_nn_parallel((size_t)w->n, c.nshares, fwd_inputs, &c);
-    size_t units = tile_units(&c);
+    size_t units = tile_units(&c, w->cout);
     ct_nn_parallel(units, gemm_threads(units, ct_wino_flops(w)), fwd_gemms, &c);
     ct_nn_parallel((size_t)w->n, c.nshares, fwd_outputs, &c);
     return CT_OK;
@@ -712,7 +733,7 @@ int ct_wino_backward(const ct_wino *w, const float *W, const float *x, const flo
         size_t gu = XI * (size_t)((w->cout + rb - 1) / rb);
         ct_nn_parallel(gu, gemm_threads(gu, ct_wino_flops(w)), bwd_gu, &c);
     }
-    size_t units = tile_units(&c);
+    size_t units = tile_units(&c, w->cin);
     ct_nn_parallel(units, gemm_threads(units, ct_wino_flops(w)), bwd_gx, &c);
     if (gW) over_filters(w, c.gU, gW, weights_bwd);
     ct_nn_parallel((size_t)w->n, c.nshares, bwd_inputs, &c);

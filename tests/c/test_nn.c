@@ -556,6 +556,39 @@ static void test_thread_equality(void)
     ct_tensor_free(R);
 }
 
+/* Upsampling split over planes: forward against the index formula and
+   backward against the sum of each input's f×f outputs, on 3 threads. */
+static void test_upsample_threads(void)
+{
+    ct_error err;
+    const char *saved = getenv("CT_NUM_THREADS");
+    char *keep = saved ? strdup(saved) : NULL;
+    setenv("CT_NUM_THREADS", "3", 1);
+    int64_t xs[4] = {4, 6, 40, 37};
+    ct_tensor *x = randn(4, xs), *y = NULL, *gx = NULL;
+    ct_layer *l = ct_upsample_new(2, &err);
+    int bad = ct_layer_forward(l, x, &y, &err) != CT_OK;
+    for (size_t p = 0; !bad && p < 24; p++)
+        for (size_t r = 0; r < 80; r++)
+            for (size_t c = 0; c < 74; c++)
+                bad += y->data[(p * 80 + r) * 74 + c] != x->data[(p * 40 + r / 2) * 37 + c / 2];
+    ok(!bad, "upsample x2 of 4x6x40x37 on 3 threads: every output is its nearest input (%d wrong)", bad);
+    bad = ct_layer_backward(l, y, &gx, &err) != CT_OK;
+    for (size_t i = 0; !bad && i < x->numel; i++) {
+        float e = 0.0f;   /* the four copies added in order, as backward does */
+        for (int k = 0; k < 4; k++) e += x->data[i];
+        bad += gx->data[i] != e;
+    }
+    ok(!bad, "and backward sums the four copies back (%d wrong)", bad);
+    if (keep) setenv("CT_NUM_THREADS", keep, 1);
+    else unsetenv("CT_NUM_THREADS");
+    free(keep);
+    ct_tensor_free(x);
+    ct_tensor_free(y);
+    ct_tensor_free(gx);
+    ct_layer_free(l);
+}
+
 /* ct_parallel's pool: every index once per call, over many calls of
    varying thread counts, and calls made from inside a share. */
 typedef struct {
@@ -724,6 +757,7 @@ int main(void)
     test_winograd();
     test_thread_equality();
     test_groupnorm_silu();
+    test_upsample_threads();
     test_exp();
     test_pool();
     test_errors();

@@ -287,6 +287,16 @@ T.test("the residual block's fused groupnorm_silu equals groupnorm, silu and the
   T.eq(names, #blk:parameters(), "every parameter compared")
 end)
 
+T.test("groupnorm_silu refuses a bad shift with an error naming it", function()
+  local l, x = nn.groupnorm_silu(2, 4), tensor.randn{2, 4, 3, 3}
+  T.raises(function() l:forward(x, tensor.randn{2, 5}) end, "bad argument #2 to 'forward' (groupnorm_silu: the shift must be N×C (2×4)")
+  local g = nn.groupnorm(2, 4)
+  T.raises(function() g:forward(x, tensor.randn{2, 4}) end, "needs a groupnorm_silu layer")
+  local y = l:forward(x)
+  local gx, ga = l:backward(y)
+  T.truthy(gx and ga == nil, "no shift, no shift gradient")
+end)
+
 T.test("shipped checkpoints, saved before the fusion, name the model's tensors in its order", function()
   local names = require("crystens.nn_core").load(ct.datadir .. "/models/diffusion-mpts52.safetensors")
   local m = ct.models.pretrained("diffusion-mpts52")
