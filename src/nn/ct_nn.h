@@ -81,6 +81,11 @@ struct ct_layer {
     int training;                      /* 1 (default): batch statistics */
     int param_grads;                   /* 1 (default): backward accumulates params' g */
     ct_tensor *x;                      /* the input forward kept for backward */
+    /* Device-side scratch of the CUDA plugin (saved statistics and the
+       like), NULL until it runs the layer; dev_release frees it and is
+       called by ct_layer_free. */
+    void *dev;
+    void (*dev_release)(ct_layer *l);
 };
 
 /* Run l forward on x; *y receives a new tensor. */

@@ -21,20 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ct_layers.h"
 #include "ct_nn_impl.h"
 #include "ct_parallel.h"
-
-typedef enum { NORM_BATCH, NORM_GROUP, NORM_LAYER } norm_kind;
-
-typedef struct {
-    ct_layer base;
-    norm_kind kind;
-    int c, groups;
-    float eps, momentum;
-    int batch_stats;       /* the last forward normalised with batch statistics */
-    float *invstd;         /* per group, from the last forward */
-    size_t ninvstd;
-} ct_norm;
 
 /* Where group i of x lies: nseg segments of len elements, stride apart,
    from base. */
