@@ -192,7 +192,6 @@ void ct_layer_free(ct_layer *l)
 {
     if (!l) return;
     if (l->ops->release) l->ops->release(l);
-    if (l->dev_release) l->dev_release(l);
     for (int i = 0; i < l->nparams; i++) {
         ct_tensor_free(l->params[i].w);
         ct_tensor_free(l->params[i].g);

@@ -82,10 +82,9 @@ struct ct_layer {
     int param_grads;                   /* 1 (default): backward accumulates params' g */
     ct_tensor *x;                      /* the input forward kept for backward */
     /* Device-side scratch of the CUDA plugin (saved statistics and the
-       like), NULL until it runs the layer; dev_release frees it and is
-       called by ct_layer_free. */
+       like), NULL until it runs the layer; ct_layer_free has the plugin
+       release it (ct_cuda_api.layer_release). */
     void *dev;
-    void (*dev_release)(ct_layer *l);
 };
 
 /* Run l forward on x; *y receives a new tensor. */
