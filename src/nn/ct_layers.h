@@ -41,6 +41,12 @@ typedef struct {
     int batch_stats;       /* the last forward normalised with batch statistics */
     float *invstd;         /* per group, from the last CPU forward (host memory) */
     size_t ninvstd;
+    /* groupnorm_silu (GroupNorm + SiLU with an optional N×C shift of the
+       input, the cpu-speed branch): set around one forward / backward by
+       ct_groupnorm_silu_forward / _backward. */
+    const ct_tensor *add;  /* the N×C shift of the forward running, or NULL */
+    int had_add;           /* the last forward had one */
+    ct_tensor **gadd;      /* where the backward running returns its gradient */
 } ct_norm;
 
 /* relu, leaky_relu, silu, sigmoid, tanh (ct_act.c) */

@@ -1,0 +1,317 @@
+// cu_conv.cu - Conv2d, Conv3d, ConvTranspose2d and ConvTranspose3d on the
+// GPU (see ct_conv.c, their CPU twin, for the maths).
+//
+// im2col + cuBLAS, one code path for all four: a 2-D convolution is a 3-D
+// one of depth 1.  Columns are built for a chunk of samples at once in the
+// layout K × (m·P) (row: input channel and kernel offset; column: sample s
+// at s·P + output position), so that
+//   - the forward product is one strided-batched GEMM, W · cols[s], written
+//     straight into the N×C×(spatial) output (no scatter);
+//   - the weight gradient is one GEMM over all m·P columns, G · colsᵀ, with
+//     the output gradient gathered into C × (m·P) first;
+//   - the input gradient is one GEMM, Wᵀ · G, followed by col2im.
+// A transposed convolution runs the same pair the other way.  col2im sums
+// over the kernel offsets that touch each image element (one thread each,
+// no atomics: deterministic).  A pointwise (1×1, stride 1, no padding)
+// convolution skips im2col: its columns are the image.
+#include "cu_layers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Columns (and the gathered gradient) of a chunk stay under this many
+   floats (256 MiB), so a large batch runs in a few chunks;
+   $CRYSTENS_CUDA_CONV_CHUNK (floats) overrides it, for tests of the
+   chunked path on small tensors. */
+static size_t chunk_floats(void)
+{
+    const char *e = getenv("CRYSTENS_CUDA_CONV_CHUNK");
+    long long v = e ? atoll(e) : 0;
+    return v > 0 ? (size_t)v : (size_t)64 << 20;
+}
+
+/* An im2col geometry: an image of c channels, d×h×w, read by a kernel at
+   od×oh×ow positions. */
+typedef struct {
+    int c, d, h, w;
+    int od, oh, ow;
+    int k0, k1, k2, s0, s1, s2, p0, p1, p2;
+} geom;
+
+static size_t geom_rows(const geom *g) { return (size_t)g->c * (size_t)(g->k0 * g->k1 * g->k2); }
+static size_t geom_cols(const geom *g) { return (size_t)g->od * (size_t)g->oh * (size_t)g->ow; }
+static size_t geom_pixels(const geom *g) { return (size_t)g->d * (size_t)g->h * (size_t)g->w; }
+
+static int geom_pointwise(const geom *g)
+{
+    return g->k0 * g->k1 * g->k2 == 1 && g->s0 * g->s1 * g->s2 == 1 && !(g->p0 | g->p1 | g->p2);
+}
+
+/* cols (K × m·P) of the m images from img (each c×d×h×w): one thread per
+   column entry, consecutive threads along the positions. */
+__global__ void im2col_k(const float *img, geom g, int m, float *col, size_t total)
+{
+    size_t P = (size_t)g.od * g.oh * g.ow, ld = (size_t)m * P;
+    CU_FOR(i, total) {
+        size_t row = i / ld, j = i - row * ld, s = j / P, pos = j - s * P;
+        int x = (int)(pos % g.ow), y = (int)((pos / g.ow) % g.oh), z = (int)(pos / ((size_t)g.ow * g.oh));
+        int e = (int)(row % g.k2), b = (int)((row / g.k2) % g.k1), a = (int)((row / ((size_t)g.k2 * g.k1)) % g.k0);
+        size_t c = row / ((size_t)g.k0 * g.k1 * g.k2);
+        int iz = z * g.s0 - g.p0 + a, iy = y * g.s1 - g.p1 + b, ix = x * g.s2 - g.p2 + e;
+        float v = 0;
+        if (iz >= 0 && iz < g.d && iy >= 0 && iy < g.h && ix >= 0 && ix < g.w)
+            v = img[(((s * g.c + c) * g.d + iz) * g.h + iy) * g.w + ix];
+        col[i] = v;
+    }
+}
+
+/* The adjoint: each image element (of m images) is the sum of the column
+   entries that read it. */
+__global__ void col2im_k(const float *col, geom g, int m, float *img, size_t total)
+{
+    size_t P = (size_t)g.od * g.oh * g.ow, ld = (size_t)m * P;
+    CU_FOR(i, total) {
+        size_t r = i;
+        int ix = (int)(r % g.w); r /= g.w;
+        int iy = (int)(r % g.h); r /= g.h;
+        int iz = (int)(r % g.d); r /= g.d;
+        size_t c = r % g.c, s = r / g.c;
+        float sum = 0;
+        for (int a = 0; a < g.k0; a++) {
+            int tz = iz + g.p0 - a;
+            if (tz < 0 || tz % g.s0) continue;
+            int z = tz / g.s0;
+            if (z >= g.od) continue;
+            for (int b = 0; b < g.k1; b++) {
+                int ty = iy + g.p1 - b;
+                if (ty < 0 || ty % g.s1) continue;
+                int y = ty / g.s1;
+                if (y >= g.oh) continue;
+                for (int e = 0; e < g.k2; e++) {
+                    int tx = ix + g.p2 - e;
+                    if (tx < 0 || tx % g.s2) continue;
+                    int x = tx / g.s2;
+                    if (x >= g.ow) continue;
+                    size_t row = ((c * g.k0 + a) * g.k1 + b) * g.k2 + e;
+                    sum += col[row * ld + s * P + ((size_t)z * g.oh + y) * g.ow + x];
+                }
+            }
+        }
+        img[i] = sum;
+    }
+}
+
+static int im2col(const float *img, const geom *g, int m, float *col, ct_error *err)
+{
+    size_t total = geom_rows(g) * (size_t)m * geom_cols(g);
+    if (!total) return CT_OK;
+    im2col_k<<<cu_blocks(total, 256), 256, 0, cu_stream()>>>(img, *g, m, col, total);
+    CU_CHECK_LAUNCH(err);
+    return CT_OK;
+}
+
+static int col2im(const float *col, const geom *g, int m, float *img, ct_error *err)
+{
+    size_t total = (size_t)m * g->c * geom_pixels(g);
+    if (!total) return CT_OK;
+    col2im_k<<<cu_blocks(total, 256), 256, 0, cu_stream()>>>(col, *g, m, img, total);
+    CU_CHECK_LAUNCH(err);
+    return CT_OK;
+}
+
+/* Spatial sizes of x (depth 1 for 2-D), output sizes, and the geometry:
+   the checks and messages of ct_conv.c (through ct_conv_out_shape). */
+static int setup(const ct_conv *cv, const ct_tensor *x, int64_t *shape, geom *g, ct_error *err)
+{
+    if (ct_conv_out_shape(&cv->base, x, shape, err) != CT_OK) return CT_EINVAL;
+    const ct_conv_cfg *c = &cv->cfg;
+    int nd = x->ndim, sp[3], op[3];
+    sp[0] = c->dims == 3 ? (int)x->shape[2] : 1;
+    sp[1] = (int)x->shape[nd - 2];
+    sp[2] = (int)x->shape[nd - 1];
+    op[0] = c->dims == 3 ? (int)shape[2] : 1;
+    op[1] = (int)shape[nd - 2];
+    op[2] = (int)shape[nd - 1];
+    const int *img = c->transposed ? op : sp, *pos = c->transposed ? sp : op;
+    *g = (geom){c->transposed ? c->cout : c->cin, img[0], img[1], img[2], pos[0], pos[1], pos[2],
+                c->k[0], c->k[1], c->k[2], c->stride[0], c->stride[1], c->stride[2],
+                c->pad[0], c->pad[1], c->pad[2]};
+    return CT_OK;
+}
+
+/* Samples per chunk: the columns (K·P each) and the gathered side (o·P
+   each) of a chunk fit chunk_floats(), at least one sample. */
+static int chunk_samples(const geom *g, int o, int n)
+{
+    size_t per = (geom_rows(g) + (size_t)o) * geom_cols(g);
+    size_t m = per ? chunk_floats() / per : (size_t)n;
+    if (m < 1) m = 1;
+    return m > (size_t)n ? n : (int)m;
+}
+
+static double conv_flops(const ct_conv *cv, const geom *g, const ct_tensor *x)
+{
+    int other = cv->cfg.transposed ? cv->cfg.cin : cv->cfg.cout;
+    return 2.0 * (double)other * (double)geom_rows(g) * (double)geom_cols(g) * (double)x->shape[0];
+}
+
+/* y = W · cols per sample, batched, straight into y. */
+static int conv_fwd(ct_conv *cv, const geom *g, const ct_tensor *x, ct_tensor *y, ct_error *err)
+{
+    int N = (int)x->shape[0], cout = cv->cfg.cout;
+    size_t P = geom_cols(g), K = geom_rows(g), xs = (size_t)g->c * geom_pixels(g);
+    const float *W = cv->base.params[0].w->data;
+    if (geom_pointwise(g))
+        return cu_gemm_batched(0, 0, cout, (int)P, (int)K, 1.0f, W, (int)K, 0, x->data, (int)P,
+                               (long long)xs, 0.0f, y->data, (int)P, (long long)(cout * P), N, err);
+    int m = chunk_samples(g, 0, N);
+    float *col = (float *)cu_workspace(K * (size_t)m * P * sizeof(float), err);
+    if (!col) return CT_ENOMEM;
+    for (int n0 = 0; n0 < N; n0 += m) {
+        int mm = N - n0 < m ? N - n0 : m;
+        int rc = im2col(x->data + n0 * xs, g, mm, col, err);
+        if (rc == CT_OK)
+            rc = cu_gemm_batched(0, 0, cout, (int)P, (int)K, 1.0f, W, (int)K, 0, col,
+                                 (int)(mm * P), (long long)P, 0.0f, y->data + (size_t)n0 * cout * P,
+                                 (int)P, (long long)(cout * P), mm, err);
+        if (rc != CT_OK) return rc;
+    }
+    return CT_OK;
+}
+
+/* gW += G · colsᵀ (G: gy gathered to cout × m·P); gx = col2im(Wᵀ · G). */
+static int conv_bwd(ct_conv *cv, const geom *g, const ct_tensor *x, const ct_tensor *gy,
+                    ct_tensor *gx, ct_error *err)
+{
+    ct_layer *l = &cv->base;
+    int N = (int)x->shape[0], cout = cv->cfg.cout;
+    size_t P = geom_cols(g), K = geom_rows(g), xs = (size_t)g->c * geom_pixels(g);
+    const float *W = l->params[0].w->data;
+    int point = geom_pointwise(g);
+    if (point && !l->param_grads)   /* gx[n] = Wᵀ · gy[n] */
+        return cu_gemm_batched(1, 0, (int)K, (int)P, cout, 1.0f, W, (int)K, 0, gy->data, (int)P,
+                               (long long)(cout * P), 0.0f, gx->data, (int)P, (long long)xs, N, err);
+    int m = chunk_samples(g, cout, N);
+    float *col = (float *)cu_workspace((K + (size_t)cout) * (size_t)m * P * sizeof(float), err);
+    if (!col) return CT_ENOMEM;
+    float *G = col + K * (size_t)m * P;
+    for (int n0 = 0; n0 < N; n0 += m) {
+        int mm = N - n0 < m ? N - n0 : m, cols = (int)(mm * P);
+        const float *gyn = gy->data + (size_t)n0 * cout * P;
+        int rc = CT_OK;
+        if (l->param_grads) {
+            rc = cu_gather(gyn, cout, P, mm, G, err);
+            if (rc == CT_OK) rc = point ? cu_gather(x->data + n0 * xs, (int)K, P, mm, col, err)
+                                        : im2col(x->data + n0 * xs, g, mm, col, err);
+            if (rc == CT_OK)
+                rc = cu_gemm(0, 1, cout, (int)K, cols, 1.0f, G, cols, col, cols, 1.0f,
+                             l->params[0].g->data, (int)K, err);
+        }
+        if (rc != CT_OK) return rc;
+        if (point) {
+            rc = cu_gemm_batched(1, 0, (int)K, (int)P, cout, 1.0f, W, (int)K, 0, gyn, (int)P,
+                                 (long long)(cout * P), 0.0f, gx->data + n0 * xs, (int)P,
+                                 (long long)xs, mm, err);
+        } else {
+            /* gcols into col (no longer needed), from G or straight from gy. */
+            rc = l->param_grads
+                     ? cu_gemm(1, 0, (int)K, cols, cout, 1.0f, W, (int)K, G, cols, 0.0f, col, cols, err)
+                     : cu_gemm_batched(1, 0, (int)K, (int)P, cout, 1.0f, W, (int)K, 0, gyn, (int)P,
+                                       (long long)(cout * P), 0.0f, col, cols, (long long)P, mm, err);
+            if (rc == CT_OK) rc = col2im(col, g, mm, gx->data + n0 * xs, err);
+        }
+        if (rc != CT_OK) return rc;
+    }
+    return CT_OK;
+}
+
+/* Transposed: cols[s] = Wᵀ · x[s] per sample, batched; y = col2im(cols). */
+static int convt_fwd(ct_conv *cv, const geom *g, const ct_tensor *x, ct_tensor *y, ct_error *err)
+{
+    int N = (int)x->shape[0], cin = cv->cfg.cin;
+    size_t P = geom_cols(g), K = geom_rows(g), ys = (size_t)g->c * geom_pixels(g);
+    const float *W = cv->base.params[0].w->data;
+    if (geom_pointwise(g))
+        return cu_gemm_batched(1, 0, (int)K, (int)P, cin, 1.0f, W, (int)K, 0, x->data, (int)P,
+                               (long long)(cin * P), 0.0f, y->data, (int)P, (long long)ys, N, err);
+    int m = chunk_samples(g, 0, N);
+    float *col = (float *)cu_workspace(K * (size_t)m * P * sizeof(float), err);
+    if (!col) return CT_ENOMEM;
+    for (int n0 = 0; n0 < N; n0 += m) {
+        int mm = N - n0 < m ? N - n0 : m;
+        int rc = cu_gemm_batched(1, 0, (int)K, (int)P, cin, 1.0f, W, (int)K, 0,
+                                 x->data + (size_t)n0 * cin * P, (int)P, (long long)(cin * P), 0.0f,
+                                 col, (int)(mm * P), (long long)P, mm, err);
+        if (rc == CT_OK) rc = col2im(col, g, mm, y->data + n0 * ys, err);
+        if (rc != CT_OK) return rc;
+    }
+    return CT_OK;
+}
+
+/* Transposed backward: gcols = im2col(gy); gW += X · gcolsᵀ (X: x gathered
+   to cin × m·P); gx[s] = W · gcols[s], batched. */
+static int convt_bwd(ct_conv *cv, const geom *g, const ct_tensor *x, const ct_tensor *gy,
+                     ct_tensor *gx, ct_error *err)
+{
+    ct_layer *l = &cv->base;
+    int N = (int)x->shape[0], cin = cv->cfg.cin;
+    size_t P = geom_cols(g), K = geom_rows(g), ys = (size_t)g->c * geom_pixels(g);
+    const float *W = l->params[0].w->data;
+    int point = geom_pointwise(g);
+    int m = chunk_samples(g, cin, N);
+    float *col = (float *)cu_workspace((K + (size_t)cin) * (size_t)m * P * sizeof(float), err);
+    if (!col) return CT_ENOMEM;
+    float *X = col + K * (size_t)m * P;
+    for (int n0 = 0; n0 < N; n0 += m) {
+        int mm = N - n0 < m ? N - n0 : m, cols = (int)(mm * P);
+        const float *gyn = gy->data + n0 * ys;
+        int rc = point ? cu_gather(gyn, (int)K, P, mm, col, err) : im2col(gyn, g, mm, col, err);
+        if (rc == CT_OK && l->param_grads) {
+            rc = cu_gather(x->data + (size_t)n0 * cin * P, cin, P, mm, X, err);
+            if (rc == CT_OK)
+                rc = cu_gemm(0, 1, cin, (int)K, cols, 1.0f, X, cols, col, cols, 1.0f,
+                             l->params[0].g->data, (int)K, err);
+        }
+        if (rc == CT_OK)
+            rc = cu_gemm_batched(0, 0, cin, (int)P, (int)K, 1.0f, W, (int)K, 0, col, cols,
+                                 (long long)P, 0.0f, gx->data + (size_t)n0 * cin * P, (int)P,
+                                 (long long)(cin * P), mm, err);
+        if (rc != CT_OK) return rc;
+    }
+    return CT_OK;
+}
+
+int cu_conv_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
+{
+    ct_conv *cv = (ct_conv *)l;
+    int64_t shape[CT_MAXDIM];
+    geom g;
+    if (setup(cv, x, shape, &g, err) != CT_OK) return CT_EINVAL;
+    if (!(*y = cu_empty(x->ndim, shape, err)) || ct_nn_keep(l, x, err) != CT_OK) return CT_ENOMEM;
+    int rc = cv->cfg.transposed ? convt_fwd(cv, &g, x, *y, err) : conv_fwd(cv, &g, x, *y, err);
+    if (rc == CT_OK && l->nparams > 1)
+        rc = cu_add_channel_bias((*y)->data, l->params[1].w->data, (int)shape[0], cv->cfg.cout,
+                                 ct_nn_numel_from(*y, 2), err);
+    ct_nn_profile_flops(l, conv_flops(cv, &g, x), conv_flops(cv, &g, x));
+    return rc;
+}
+
+int cu_conv_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_error *err)
+{
+    ct_conv *cv = (ct_conv *)l;
+    const ct_tensor *x = l->x;
+    int64_t shape[CT_MAXDIM];
+    geom g;
+    if (setup(cv, x, shape, &g, err) != CT_OK) return CT_EINVAL;
+    if (ct_nn_check_grad(l, gy, x->ndim, shape, err) != CT_OK) return CT_EINVAL;
+    if (!(*gx = cu_empty(x->ndim, x->shape, err))) return CT_ENOMEM;
+    int rc = CT_OK;
+    if (l->nparams > 1 && l->param_grads)
+        rc = cu_channel_sums_add(gy->data, (int)gy->shape[0], cv->cfg.cout, ct_nn_numel_from(gy, 2),
+                                 l->params[1].g->data, err);
+    if (rc != CT_OK) return rc;
+    int passes = l->param_grads ? 2 : 1;
+    ct_nn_profile_flops(l, conv_flops(cv, &g, x) * passes, conv_flops(cv, &g, x) * passes);
+    return cv->cfg.transposed ? convt_bwd(cv, &g, x, gy, *gx, err)
+                              : conv_bwd(cv, &g, x, gy, *gx, err);
+}
