@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ct_backend.h"
 #include "ct_nn_impl.h"
 #include "ct_parallel.h"
 
@@ -171,8 +172,23 @@ int ct_layer_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *e
 {
     *y = NULL;
     if (ct_interrupted()) return ct_fail(err, CT_EINTR, "interrupted");
+    for (int i = 0; i < l->nparams + l->nbuffers; i++) {
+        const ct_param *p = i < l->nparams ? &l->params[i] : &l->buffers[i - l->nparams];
+        if (p->w->device != x->device)
+            return ct_fail(err, CT_EINVAL, "%s: the input is on %s but the layer's %s is on %s "
+                           "(move the model with :to(\"%s\"))", l->ops->kind,
+                           ct_device_name(x->device), p->name, ct_device_name(p->w->device),
+                           ct_device_name(x->device));
+    }
     double t0 = profiling ? now_seconds() : 0;
-    int rc = l->ops->forward(l, x, y, err);
+    int rc;
+    if (x->device == CT_DEV_CUDA) {
+        const ct_cuda_api *cu = ct_cuda(err);
+        rc = cu ? cu->layer_forward(l, x, y, err) : CT_EINVAL;
+        if (profiling && rc == CT_OK) rc = cu->sync(err);   /* time the kernels, not launches */
+    } else {
+        rc = l->ops->forward(l, x, y, err);
+    }
     if (profiling) prof_add(l, t0);
     return rc;
 }
@@ -182,8 +198,18 @@ int ct_layer_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_error
     *gx = NULL;
     if (ct_interrupted()) return ct_fail(err, CT_EINTR, "interrupted");
     if (!l->x) return ct_fail(err, CT_EINVAL, "%s: backward before forward", l->ops->kind);
+    if (gy->device != l->x->device)
+        return ct_fail(err, CT_EINVAL, "%s backward: the gradient is on %s, the input was on %s",
+                       l->ops->kind, ct_device_name(gy->device), ct_device_name(l->x->device));
     double t0 = profiling ? now_seconds() : 0;
-    int rc = l->ops->backward(l, gy, gx, err);
+    int rc;
+    if (gy->device == CT_DEV_CUDA) {
+        const ct_cuda_api *cu = ct_cuda(err);
+        rc = cu ? cu->layer_backward(l, gy, gx, err) : CT_EINVAL;
+        if (profiling && rc == CT_OK) rc = cu->sync(err);
+    } else {
+        rc = l->ops->backward(l, gy, gx, err);
+    }
     if (profiling) prof_add(l, t0);
     return rc;
 }
@@ -191,6 +217,7 @@ int ct_layer_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_error
 void ct_layer_free(ct_layer *l)
 {
     if (!l) return;
+    if (ct_cuda_loaded()) ct_cuda_loaded()->layer_release(l);
     if (l->ops->release) l->ops->release(l);
     for (int i = 0; i < l->nparams; i++) {
         ct_tensor_free(l->params[i].w);
