@@ -25,7 +25,7 @@
 #include "ct_layers.h"
 #include "ct_nn.h"
 #include "ct_tensor_ops.h"
-#include "tap.h"
+#include "../c/tap.h"
 
 static ct_rng rng;
 static const ct_cuda_api *cu;
