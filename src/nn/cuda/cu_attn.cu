@@ -12,34 +12,36 @@
 /* Rows of s (rows × P) replaced by their softmax; one warp per row. */
 __global__ void softmax_rows_k(float *s, size_t rows, int P)
 {
-    size_t r = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) / 32;
     int lane = threadIdx.x & 31;
-    if (r >= rows) return;
-    float *row = s + r * P, mx = -INFINITY, sum = 0;
-    for (int j = lane; j < P; j += 32) mx = fmaxf(mx, row[j]);
-    mx = cu_warp_max(mx);
-    for (int j = lane; j < P; j += 32) {
-        float e = expf(row[j] - mx);
-        row[j] = e;
-        sum += e;
+    size_t step = (size_t)gridDim.x * blockDim.x / 32;
+    for (size_t r = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) / 32; r < rows; r += step) {
+        float *row = s + r * P, mx = -INFINITY, sum = 0;
+        for (int j = lane; j < P; j += 32) mx = fmaxf(mx, row[j]);
+        mx = cu_warp_max(mx);
+        for (int j = lane; j < P; j += 32) {
+            float e = expf(row[j] - mx);
+            row[j] = e;
+            sum += e;
+        }
+        float inv = 1.0f / cu_warp_sum(sum);
+        for (int j = lane; j < P; j += 32) row[j] *= inv;
     }
-    float inv = 1.0f / cu_warp_sum(sum);
-    for (int j = lane; j < P; j += 32) row[j] *= inv;
 }
 
 /* g = a ⊙ (g - Σ g·a) · scale per row: back through the softmax and the
    scale of the scores. */
 __global__ void softmax_grad_k(float *g, const float *a, size_t rows, int P, float scale)
 {
-    size_t r = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) / 32;
     int lane = threadIdx.x & 31;
-    if (r >= rows) return;
-    float *gr = g + r * P;
-    const float *ar = a + r * P;
-    float dot = 0;
-    for (int j = lane; j < P; j += 32) dot += gr[j] * ar[j];
-    dot = cu_warp_sum(dot);
-    for (int j = lane; j < P; j += 32) gr[j] = ar[j] * (gr[j] - dot) * scale;
+    size_t step = (size_t)gridDim.x * blockDim.x / 32;
+    for (size_t r = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) / 32; r < rows; r += step) {
+        float *gr = g + r * P;
+        const float *ar = a + r * P;
+        float dot = 0;
+        for (int j = lane; j < P; j += 32) dot += gr[j] * ar[j];
+        dot = cu_warp_sum(dot);
+        for (int j = lane; j < P; j += 32) gr[j] = ar[j] * (gr[j] - dot) * scale;
+    }
 }
 
 static void release_cache(ct_attn *at)
