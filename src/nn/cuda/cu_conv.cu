@@ -47,74 +47,90 @@ static int geom_pointwise(const geom *g)
     return g->k0 * g->k1 * g->k2 == 1 && g->s0 * g->s1 * g->s2 == 1 && !(g->p0 | g->p1 | g->p2);
 }
 
-/* cols (K × m·P) of the m images from img (each c×d×h×w): one thread per
-   column entry, consecutive threads along the positions. */
-__global__ void im2col_k(const float *img, geom g, int m, float *col, size_t total)
+/* cols (K × m·P) of the m images from img (each c×d×h×w): one row of
+   cols (channel, kernel offset) per blockIdx.y, threads along the
+   positions; 32-bit index arithmetic (m·P < 2^31: checked by im2col). */
+__global__ void im2col_k(const float *img, geom g, int m, float *col)
 {
-    size_t P = (size_t)g.od * g.oh * g.ow, ld = (size_t)m * P;
-    CU_FOR(i, total) {
-        size_t row = i / ld, j = i - row * ld, s = j / P, pos = j - s * P;
-        int x = (int)(pos % g.ow), y = (int)((pos / g.ow) % g.oh), z = (int)(pos / ((size_t)g.ow * g.oh));
+    unsigned P = (unsigned)g.od * g.oh * g.ow, ld = (unsigned)m * P, hw = (unsigned)g.oh * g.ow;
+    size_t K = (size_t)g.c * g.k0 * g.k1 * g.k2;
+    CU_ROWS(row, K) {
         int e = (int)(row % g.k2), b = (int)((row / g.k2) % g.k1), a = (int)((row / ((size_t)g.k2 * g.k1)) % g.k0);
         size_t c = row / ((size_t)g.k0 * g.k1 * g.k2);
-        int iz = z * g.s0 - g.p0 + a, iy = y * g.s1 - g.p1 + b, ix = x * g.s2 - g.p2 + e;
-        float v = 0;
-        if (iz >= 0 && iz < g.d && iy >= 0 && iy < g.h && ix >= 0 && ix < g.w)
-            v = img[(((s * g.c + c) * g.d + iz) * g.h + iy) * g.w + ix];
-        col[i] = v;
+        float *out = col + row * ld;
+        CU_COLS(j, ld) {
+            unsigned s = j / P, pos = j - s * P, z = pos / hw, rest = pos - z * hw, y = rest / g.ow;
+            int x = (int)(rest - y * g.ow);
+            int iz = (int)z * g.s0 - g.p0 + a, iy = (int)y * g.s1 - g.p1 + b, ix = x * g.s2 - g.p2 + e;
+            float v = 0;
+            if (iz >= 0 && iz < g.d && iy >= 0 && iy < g.h && ix >= 0 && ix < g.w)
+                v = img[(((s * (size_t)g.c + c) * g.d + iz) * g.h + iy) * g.w + ix];
+            out[j] = v;
+        }
     }
 }
 
 /* The adjoint: each image element (of m images) is the sum of the column
-   entries that read it. */
-__global__ void col2im_k(const float *col, geom g, int m, float *img, size_t total)
+   entries that read it; one image channel per blockIdx.y row. */
+__global__ void col2im_k(const float *col, geom g, int m, float *img)
 {
-    size_t P = (size_t)g.od * g.oh * g.ow, ld = (size_t)m * P;
-    CU_FOR(i, total) {
-        size_t r = i;
-        int ix = (int)(r % g.w); r /= g.w;
-        int iy = (int)(r % g.h); r /= g.h;
-        int iz = (int)(r % g.d); r /= g.d;
+    unsigned P = (unsigned)g.od * g.oh * g.ow, ld = (unsigned)m * P;
+    unsigned pix = (unsigned)g.d * g.h * g.w, hw = (unsigned)g.h * g.w;
+    CU_ROWS(r, (size_t)m * g.c) {
         size_t c = r % g.c, s = r / g.c;
-        float sum = 0;
-        for (int a = 0; a < g.k0; a++) {
-            int tz = iz + g.p0 - a;
-            if (tz < 0 || tz % g.s0) continue;
-            int z = tz / g.s0;
-            if (z >= g.od) continue;
-            for (int b = 0; b < g.k1; b++) {
-                int ty = iy + g.p1 - b;
-                if (ty < 0 || ty % g.s1) continue;
-                int y = ty / g.s1;
-                if (y >= g.oh) continue;
-                for (int e = 0; e < g.k2; e++) {
-                    int tx = ix + g.p2 - e;
-                    if (tx < 0 || tx % g.s2) continue;
-                    int x = tx / g.s2;
-                    if (x >= g.ow) continue;
-                    size_t row = ((c * g.k0 + a) * g.k1 + b) * g.k2 + e;
-                    sum += col[row * ld + s * P + ((size_t)z * g.oh + y) * g.ow + x];
+        float *out = img + r * pix;
+        CU_COLS(i, pix) {
+            int iz = (int)(i / hw), rest = (int)(i - (unsigned)iz * hw), iy = rest / g.w, ix = rest - iy * g.w;
+            float sum = 0;
+            for (int a = 0; a < g.k0; a++) {
+                int tz = iz + g.p0 - a;
+                if (tz < 0 || tz % g.s0) continue;
+                int z = tz / g.s0;
+                if (z >= g.od) continue;
+                for (int b = 0; b < g.k1; b++) {
+                    int ty = iy + g.p1 - b;
+                    if (ty < 0 || ty % g.s1) continue;
+                    int y = ty / g.s1;
+                    if (y >= g.oh) continue;
+                    const float *src = col + (((c * g.k0 + a) * g.k1 + b) * g.k2) * ld + s * P +
+                                       ((size_t)z * g.oh + y) * g.ow;
+                    for (int e = 0; e < g.k2; e++) {
+                        int tx = ix + g.p2 - e;
+                        if (tx < 0 || tx % g.s2) continue;
+                        int x = tx / g.s2;
+                        if (x < g.ow) sum += src[(size_t)e * ld + x];
+                    }
                 }
             }
+            out[i] = sum;
         }
-        img[i] = sum;
     }
+}
+
+/* m·P column indices must fit 31 bits for the kernels' arithmetic. */
+static int check_cols(const geom *g, int m, ct_error *err)
+{
+    if ((size_t)m * geom_cols(g) <= 0x7fffffffu && geom_pixels(g) <= 0x7fffffffu) return CT_OK;
+    return ct_fail(err, CT_EINVAL, "convolution: %zu positions per sample are too many for the GPU "
+                   "kernels", geom_cols(g));
 }
 
 static int im2col(const float *img, const geom *g, int m, float *col, ct_error *err)
 {
-    size_t total = geom_rows(g) * (size_t)m * geom_cols(g);
-    if (!total) return CT_OK;
-    im2col_k<<<cu_blocks(total, 256), 256, 0, cu_stream()>>>(img, *g, m, col, total);
+    size_t K = geom_rows(g), cols = (size_t)m * geom_cols(g);
+    if (!K || !cols) return CT_OK;
+    if (check_cols(g, m, err) != CT_OK) return CT_EINVAL;
+    im2col_k<<<cu_grid2(K, cols), 256, 0, cu_stream()>>>(img, *g, m, col);
     CU_CHECK_LAUNCH(err);
     return CT_OK;
 }
 
 static int col2im(const float *col, const geom *g, int m, float *img, ct_error *err)
 {
-    size_t total = (size_t)m * g->c * geom_pixels(g);
-    if (!total) return CT_OK;
-    col2im_k<<<cu_blocks(total, 256), 256, 0, cu_stream()>>>(col, *g, m, img, total);
+    size_t rows = (size_t)m * g->c, pix = geom_pixels(g);
+    if (!rows || !pix) return CT_OK;
+    if (check_cols(g, m, err) != CT_OK) return CT_EINVAL;
+    col2im_k<<<cu_grid2(rows, pix), 256, 0, cu_stream()>>>(col, *g, m, img);
     CU_CHECK_LAUNCH(err);
     return CT_OK;
 }

@@ -114,18 +114,21 @@ ct_tensor *cu_zeros(int ndim, const int64_t *shape, ct_error *err)
 
 /* ---- Shared kernels ---------------------------------------------------------- */
 
-__global__ void add_channel_bias_k(float *t, const float *b, int C, size_t P, size_t total)
+/* Row r = n·C + c of t (P values) plus b[c]. */
+__global__ void add_channel_bias_k(float *t, const float *b, int C, size_t P, size_t rows)
 {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
-         i += (size_t)gridDim.x * blockDim.x)
-        t[i] += b[(i / P) % (size_t)C];
+    CU_ROWS(r, rows) {
+        float v = b[r % (size_t)C];
+        float *row = t + r * P;
+        CU_COLS(j, P) row[j] += v;
+    }
 }
 
 int cu_add_channel_bias(float *t, const float *b, int N, int C, size_t P, ct_error *err)
 {
-    size_t total = (size_t)N * (size_t)C * P;
-    if (!total) return CT_OK;
-    add_channel_bias_k<<<cu_blocks(total, 256), 256, 0, cu_stream()>>>(t, b, C, P, total);
+    size_t rows = (size_t)N * (size_t)C;
+    if (!rows || !P) return CT_OK;
+    add_channel_bias_k<<<cu_grid2(rows, P), 256, 0, cu_stream()>>>(t, b, C, P, rows);
     CU_CHECK_LAUNCH(err);
     return CT_OK;
 }
@@ -177,21 +180,25 @@ int cu_sum_parts_add(const float *parts, int nb, size_t n, float *out, ct_error 
     return CT_OK;
 }
 
-__global__ void gather_k(const float *t, int c, size_t P, int m, float *dst, size_t total)
+/* Row ch of dst: the ch rows of the m samples, side by side. */
+__global__ void gather_k(const float *t, int c, unsigned P, int m, float *dst)
 {
-    size_t cols = (size_t)m * P;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
-         i += (size_t)gridDim.x * blockDim.x) {
-        size_t ch = i / cols, j = i - ch * cols, s = j / P, p = j - s * P;
-        dst[i] = t[(s * (size_t)c + ch) * P + p];
+    unsigned cols = (unsigned)m * P;
+    CU_ROWS(ch, c) {
+        float *out = dst + ch * cols;
+        CU_COLS(j, cols) {
+            unsigned s = j / P, p = j - s * P;
+            out[j] = t[((size_t)s * c + ch) * P + p];
+        }
     }
 }
 
 int cu_gather(const float *t, int c, size_t P, int m, float *dst, ct_error *err)
 {
-    size_t total = (size_t)c * (size_t)m * P;
-    if (!total) return CT_OK;
-    gather_k<<<cu_blocks(total, 256), 256, 0, cu_stream()>>>(t, c, P, m, dst, total);
+    if (!c || !P || !m) return CT_OK;
+    if ((size_t)m * P > 0x7fffffffu)
+        return ct_fail(err, CT_EINVAL, "gather: %d samples of %zu values are too many for one pass", m, P);
+    gather_k<<<cu_grid2((size_t)c, (size_t)m * P), 256, 0, cu_stream()>>>(t, c, (unsigned)P, m, dst);
     CU_CHECK_LAUNCH(err);
     return CT_OK;
 }

@@ -99,6 +99,24 @@ static __device__ __forceinline__ float cu_block_sum(float v, float *red)
     return s;
 }
 
+/* A 2-D launch for rows × cols work (rows of a matrix, cols within a
+   row): blocks of 256 threads along the row, rows along y (capped at
+   65,535; kernels loop with CU_ROWS / CU_COLS). */
+static inline dim3 cu_grid2(size_t rows, size_t cols)
+{
+    size_t bx = (cols + 255) / 256, by = rows;
+    if (bx < 1) bx = 1;
+    if (bx > 4096) bx = 4096;
+    if (by < 1) by = 1;
+    if (by > 65535) by = 65535;
+    return dim3((unsigned)bx, (unsigned)by);
+}
+
+#define CU_ROWS(r, rows) for (size_t r = blockIdx.y; r < (size_t)(rows); r += gridDim.y)
+#define CU_COLS(j, cols)                                                               \
+    for (unsigned j = blockIdx.x * blockDim.x + threadIdx.x; j < (unsigned)(cols);    \
+         j += gridDim.x * blockDim.x)
+
 /* Grid-stride loop over [0, n). */
 #define CU_FOR(i, n)                                                                   \
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (size_t)(n);   \
