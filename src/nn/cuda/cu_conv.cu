@@ -5,15 +5,17 @@
 // one of depth 1.  Columns are built for a chunk of samples at once in the
 // layout K × (m·P) (row: input channel and kernel offset; column: sample s
 // at s·P + output position), so that
-//   - the forward product is one strided-batched GEMM, W · cols[s], written
-//     straight into the N×C×(spatial) output (no scatter);
+//   - the forward product is one GEMM over the chunk, W · cols, scattered
+//     into the N×C×(spatial) output with the bias added on the way;
 //   - the weight gradient is one GEMM over all m·P columns, G · colsᵀ, with
 //     the output gradient gathered into C × (m·P) first;
 //   - the input gradient is one GEMM, Wᵀ · G, followed by col2im.
 // A transposed convolution runs the same pair the other way.  col2im sums
 // over the kernel offsets that touch each image element (one thread each,
 // no atomics: deterministic).  A pointwise (1×1, stride 1, no padding)
-// convolution skips im2col: its columns are the image.
+// convolution skips im2col: its columns are the image, and its forward and
+// input gradient are one GEMM per sample (strided-batched), straight from
+// and into the N×C×(spatial) tensors.
 #include "cu_layers.h"
 
 #include <stdio.h>
@@ -171,27 +173,48 @@ static double conv_flops(const ct_conv *cv, const geom *g, const ct_tensor *x)
     return 2.0 * (double)other * (double)geom_rows(g) * (double)geom_cols(g) * (double)x->shape[0];
 }
 
-/* y = W · cols per sample, batched, straight into y. */
-static int conv_fwd(ct_conv *cv, const geom *g, const ct_tensor *x, ct_tensor *y, ct_error *err)
+/* y[s][c][p] = Y[c][s·P + p] (+ b[c]): the product of a chunk back into
+   the samples' layout, with the bias; one output row per blockIdx.y. */
+__global__ void scatter_bias_k(const float *Y, const float *b, int cout, unsigned P, int m, float *y)
+{
+    CU_ROWS(r, (size_t)m * cout) {
+        size_t s = r / cout, c = r % cout;
+        const float *src = Y + c * ((size_t)m * P) + s * P;
+        float v = b ? b[c] : 0.0f, *out = y + r * P;
+        CU_COLS(j, P) out[j] = src[j] + v;
+    }
+}
+
+/* y = W · cols: one GEMM over the chunk's m·P columns, then scattered into
+   y with the bias; a pointwise kernel reads x in place, one GEMM per
+   sample (batched), and the caller adds the bias.  Returns in *biased
+   whether the bias is in. */
+static int conv_fwd(ct_conv *cv, const geom *g, const ct_tensor *x, ct_tensor *y, int *biased,
+                    ct_error *err)
 {
     int N = (int)x->shape[0], cout = cv->cfg.cout;
     size_t P = geom_cols(g), K = geom_rows(g), xs = (size_t)g->c * geom_pixels(g);
     const float *W = cv->base.params[0].w->data;
+    const float *b = cv->base.nparams > 1 ? cv->base.params[1].w->data : NULL;
+    *biased = 0;
     if (geom_pointwise(g))
         return cu_gemm_batched(0, 0, cout, (int)P, (int)K, 1.0f, W, (int)K, 0, x->data, (int)P,
                                (long long)xs, 0.0f, y->data, (int)P, (long long)(cout * P), N, err);
-    int m = chunk_samples(g, 0, N);
-    float *col = (float *)cu_workspace(K * (size_t)m * P * sizeof(float), err);
+    int m = chunk_samples(g, cout, N);
+    float *col = (float *)cu_workspace((K + (size_t)cout) * (size_t)m * P * sizeof(float), err);
     if (!col) return CT_ENOMEM;
+    float *Y = col + K * (size_t)m * P;
     for (int n0 = 0; n0 < N; n0 += m) {
-        int mm = N - n0 < m ? N - n0 : m;
+        int mm = N - n0 < m ? N - n0 : m, cols = (int)(mm * P);
         int rc = im2col(x->data + n0 * xs, g, mm, col, err);
         if (rc == CT_OK)
-            rc = cu_gemm_batched(0, 0, cout, (int)P, (int)K, 1.0f, W, (int)K, 0, col,
-                                 (int)(mm * P), (long long)P, 0.0f, y->data + (size_t)n0 * cout * P,
-                                 (int)P, (long long)(cout * P), mm, err);
+            rc = cu_gemm(0, 0, cout, cols, (int)K, 1.0f, W, (int)K, col, cols, 0.0f, Y, cols, err);
         if (rc != CT_OK) return rc;
+        scatter_bias_k<<<cu_grid2((size_t)mm * cout, P), 256, 0, cu_stream()>>>(
+            Y, b, cout, (unsigned)P, mm, y->data + (size_t)n0 * cout * P);
+        CU_CHECK_LAUNCH(err);
     }
+    *biased = 1;
     return CT_OK;
 }
 
@@ -304,8 +327,9 @@ int cu_conv_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *er
     geom g;
     if (setup(cv, x, shape, &g, err) != CT_OK) return CT_EINVAL;
     if (!(*y = cu_empty(x->ndim, shape, err)) || ct_nn_keep(l, x, err) != CT_OK) return CT_ENOMEM;
-    int rc = cv->cfg.transposed ? convt_fwd(cv, &g, x, *y, err) : conv_fwd(cv, &g, x, *y, err);
-    if (rc == CT_OK && l->nparams > 1)
+    int biased = 0;
+    int rc = cv->cfg.transposed ? convt_fwd(cv, &g, x, *y, err) : conv_fwd(cv, &g, x, *y, &biased, err);
+    if (rc == CT_OK && l->nparams > 1 && !biased)
         rc = cu_add_channel_bias((*y)->data, l->params[1].w->data, (int)shape[0], cv->cfg.cout,
                                  ct_nn_numel_from(*y, 2), err);
     ct_nn_profile_flops(l, conv_flops(cv, &g, x), conv_flops(cv, &g, x));
