@@ -192,7 +192,7 @@ static int layer_error(lua_State *L, int rc, const ct_error *err)
 static int l_forward(lua_State *L)
 {
     ct_layer *l = checklayer(L, 1);
-    ct_tensor *x = ctL_checktensor(L, 2), *y;
+    ct_tensor *x = ctL_checkanytensor(L, 2), *y;
     ct_error err;
     int rc = ct_layer_forward(l, x, &y, &err);
     if (rc != CT_OK) return layer_error(L, rc, &err);
@@ -203,7 +203,7 @@ static int l_forward(lua_State *L)
 static int l_backward(lua_State *L)
 {
     ct_layer *l = checklayer(L, 1);
-    ct_tensor *gy = ctL_checktensor(L, 2), *gx;
+    ct_tensor *gy = ctL_checkanytensor(L, 2), *gx;
     int keep = l->param_grads;
     if (!lua_isnoneornil(L, 3)) l->param_grads = lua_toboolean(L, 3);
     ct_error err;
@@ -333,7 +333,7 @@ static int nn_mse(lua_State *L)
     ct_tensor *g = NULL;
     double loss = 0;
     ct_error err;
-    int rc = ct_loss_mse(ctL_checktensor(L, 1), ctL_checktensor(L, 2), &loss, &g, &err);
+    int rc = ct_loss_mse(ctL_checkanytensor(L, 1), ctL_checkanytensor(L, 2), &loss, &g, &err);
     return push_loss(L, rc, loss, g, &err);
 }
 
@@ -342,7 +342,7 @@ static int nn_bce_logits(lua_State *L)
     ct_tensor *g = NULL;
     double loss = 0;
     ct_error err;
-    int rc = ct_loss_bce_logits(ctL_checktensor(L, 1), ctL_checktensor(L, 2), &loss, &g, &err);
+    int rc = ct_loss_bce_logits(ctL_checkanytensor(L, 1), ctL_checkanytensor(L, 2), &loss, &g, &err);
     return push_loss(L, rc, loss, g, &err);
 }
 
@@ -351,7 +351,7 @@ static int nn_wasserstein(lua_State *L)
     ct_tensor *g = NULL;
     double loss = 0;
     ct_error err;
-    int rc = ct_loss_wasserstein(ctL_checktensor(L, 1), (float)luaL_optnumber(L, 2, 1), &loss, &g, &err);
+    int rc = ct_loss_wasserstein(ctL_checkanytensor(L, 1), (float)luaL_optnumber(L, 2, 1), &loss, &g, &err);
     return push_loss(L, rc, loss, g, &err);
 }
 
@@ -403,7 +403,7 @@ static int a_step(lua_State *L)
 {
     ct_adam *a = checkadam(L, 1);
     ct_error err;
-    int rc = ct_adam_step(a, ctL_checktensor(L, 2), ctL_checktensor(L, 3), &err);
+    int rc = ct_adam_step(a, ctL_checkanytensor(L, 2), ctL_checkanytensor(L, 3), &err);
     if (rc != CT_OK) return luaL_argerror(L, 2, err.msg);
     return 0;
 }
@@ -456,7 +456,7 @@ static const luaL_Reg adam_meta[] = {{"__gc", a_gc}, {"__close", a_gc}, {NULL, N
 
 static int nn_clip_grad_norm(lua_State *L)
 {
-    ct_tensor *g = ctL_checktensor(L, 1);
+    ct_tensor *g = ctL_checkanytensor(L, 1);
     lua_Number max = luaL_checknumber(L, 2);
     luaL_argcheck(L, max > 0, 2, "maximum norm must be positive");
     lua_pushnumber(L, ct_clip_grad_norm(g, max));
@@ -466,7 +466,7 @@ static int nn_clip_grad_norm(lua_State *L)
 static int nn_ema_update(lua_State *L)
 {
     ct_error err;
-    int rc = ct_ema_update(ctL_checktensor(L, 1), ctL_checktensor(L, 2),
+    int rc = ct_ema_update(ctL_checkanytensor(L, 1), ctL_checkanytensor(L, 2),
                            (float)luaL_checknumber(L, 3), &err);
     if (rc != CT_OK) return luaL_error(L, "%s", err.msg);
     return 0;
@@ -661,5 +661,6 @@ int luaopen_crystens_nn_core(lua_State *L)
     lua_pop(L, 1);
     ctL_newlib(L, nn_funcs, "crystens.nn_core: C layers with forward/backward, losses, Adam on "
                "flat buffers and safetensors files; composed into models by crystens.nn.");
+    ctL_nn_device_open(L, -1);
     return 1;
 }

@@ -17,7 +17,7 @@
 #include "ct_tensor_ops.h"
 #include "lua_ct.h"
 
-#define checktensor(L, i) ctL_checktensor(L, i)
+#define checktensor(L, i) ctL_checkanytensor(L, i)
 
 static const char DEFAULT_RNG_KEY[] = "crystens.default_rng";
 
@@ -364,7 +364,7 @@ static int t_cat(lua_State *L)
     const ct_tensor *ts[64];
     for (int i = 0; i < n; i++) {
         lua_geti(L, 1, i + 1);
-        ts[i] = ctL_totensor(L, -1);
+        ts[i] = ctL_toanytensor(L, -1);
         if (!ts[i]) return luaL_argerror(L, 1, lua_pushfstring(L, "item %d is not a tensor", i + 1));
         lua_pop(L, 1);   /* the list keeps it alive */
     }

@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#include "ct_backend.h"
 #include "lua_ct.h"
 
 static const char DOCS_KEY[] = "crystens.docs";
@@ -75,18 +76,36 @@ int ctL_raise(lua_State *L, const ct_error *err, int status)
     return luaL_error(L, "%s", err->msg);
 }
 
-ct_tensor *ctL_totensor(lua_State *L, int idx)
+ct_tensor *ctL_toanytensor(lua_State *L, int idx)
 {
     ct_tensor **p = luaL_testudata(L, idx, CTL_TENSOR);
     return p ? *p : NULL;
 }
 
-ct_tensor *ctL_checktensor(lua_State *L, int idx)
+ct_tensor *ctL_checkanytensor(lua_State *L, int idx)
 {
     ct_tensor **p = luaL_testudata(L, idx, CTL_TENSOR);
     if (!p) luaL_typeerror(L, idx, "tensor");
     if (!*p) luaL_argerror(L, idx, "tensor has been freed");
     return *p;
+}
+
+static ct_tensor *cpu_only(lua_State *L, int idx, ct_tensor *t)
+{
+    if (t && t->device != CT_DEV_CPU)
+        luaL_argerror(L, idx, "the tensor is on the GPU; this runs on the CPU only: pass "
+                      "t:to(\"cpu\")");
+    return t;
+}
+
+ct_tensor *ctL_totensor(lua_State *L, int idx)
+{
+    return cpu_only(L, idx, ctL_toanytensor(L, idx));
+}
+
+ct_tensor *ctL_checktensor(lua_State *L, int idx)
+{
+    return cpu_only(L, idx, ctL_checkanytensor(L, idx));
 }
 
 void ctL_pushtensor(lua_State *L, ct_tensor *t, const ct_error *err)

@@ -130,13 +130,12 @@ typedef struct ct_cuda_api {
                             ct_tensor **grad, ct_error *err);
 
     /* ---- optimisation on the flat buffers (cu_optim.cu) ---- */
-    /* One Adam/AdamW step: m, v, w, g flat, of n elements; bias corrections
-       for step t (1-based). */
-    int (*adam_step)(float *w, const float *g, float *m, float *v, size_t n, float lr,
-                     float beta1, float beta2, float eps, float weight_decay, int decoupled,
-                     int64_t t, ct_error *err);
-    /* The L2 norm of g (n elements) into *norm; then g *= scale if scale != 1
-       is asked through clip: scale g so its norm is at most max_norm. */
+    /* One Adam/AdamW step over n elements, with ct_optim.c's coefficients
+       {beta1, beta2, lr/bias_correction1, 1/bias_correction2, decay of the
+       weights (AdamW), L2 factor (Adam), eps}. */
+    int (*adam_step)(float *w, const float *g, float *m, float *v, size_t n, const float coef[7],
+                     ct_error *err);
+    /* *norm = the L2 norm of g (n elements); g scaled to max_norm if above. */
     int (*clip_grad_norm)(float *g, size_t n, double max_norm, double *norm, ct_error *err);
     int (*ema_update)(float *ema, const float *w, size_t n, float decay, ct_error *err);
 

@@ -11,6 +11,7 @@
 
 #include "ct_backend.h"
 #include "ct_nn_impl.h"
+#include "ct_tensor_ops.h"
 #include "ct_parallel.h"
 
 ct_layer *ct_nn_layer_alloc(size_t size, const ct_layer_ops *ops, ct_error *err)
@@ -233,7 +234,10 @@ static int rebind(ct_tensor **view, ct_tensor *flat, size_t off, ct_error *err)
 {
     ct_tensor *v = ct_tensor_view(flat, off, (*view)->ndim, (*view)->shape, err);
     if (!v) return CT_ENOMEM;
-    memcpy(v->data, (*view)->data, v->numel * sizeof(float));
+    if (ct_tensor_copy(v, *view, err) != CT_OK) {
+        ct_tensor_free(v);
+        return CT_EINVAL;
+    }
     ct_tensor_free(*view);
     *view = v;
     return CT_OK;
@@ -244,8 +248,13 @@ int ct_params_flatten(ct_param *const *ps, int n, ct_tensor **w, ct_tensor **g, 
     size_t total = 0;
     for (int i = 0; i < n; i++) total += ps[i]->w->numel;
     int64_t shape[1] = {(int64_t)total};
-    *w = ct_tensor_new(1, shape, err);
-    *g = *w ? ct_tensor_new(1, shape, err) : NULL;
+    int device = n ? ps[0]->w->device : CT_DEV_CPU;
+    for (int i = 1; i < n; i++)
+        if (ps[i]->w->device != device)
+            return ct_fail(err, CT_EINVAL, "flatten: parameters on both cpu and cuda (move the "
+                           "parts of the model to one device first)");
+    *w = ct_tensor_new_on(device, 1, shape, err);
+    *g = *w ? ct_tensor_new_on(device, 1, shape, err) : NULL;
     if (!*g) {
         ct_tensor_free(*w);
         *w = NULL;
@@ -258,6 +267,56 @@ int ct_params_flatten(ct_param *const *ps, int n, ct_tensor **w, ct_tensor **g, 
         off += ps[i]->w->numel;
     }
     return CT_OK;
+}
+
+/* *t replaced by a copy on device; the copy is a view of flat (at t's
+   offset in old) when t is a view of old. */
+static int move_tensor(ct_tensor **t, const ct_tensor *old, ct_tensor *flat, int device,
+                       ct_error *err)
+{
+    ct_tensor *c;
+    if (old && flat && (*t)->storage == old->storage)
+        c = ct_tensor_view(flat, (size_t)((*t)->data - old->data), (*t)->ndim, (*t)->shape, err);
+    else
+        c = ct_tensor_to(*t, device, err);
+    if (!c) return CT_ENOMEM;
+    ct_tensor_free(*t);
+    *t = c;
+    return CT_OK;
+}
+
+int ct_layers_to(ct_layer *const *ls, int n, ct_tensor **w, ct_tensor **g, int device,
+                 ct_error *err)
+{
+    ct_tensor *nw = NULL, *ng = NULL;
+    if (w && *w && !(nw = ct_tensor_to(*w, device, err))) return CT_ENOMEM;
+    if (g && *g && !(ng = ct_tensor_to(*g, device, err))) {
+        ct_tensor_free(nw);
+        return CT_ENOMEM;
+    }
+    int rc = CT_OK;
+    for (int i = 0; i < n && rc == CT_OK; i++) {
+        ct_layer *l = ls[i];
+        for (int j = 0; j < l->nparams && rc == CT_OK; j++) {
+            rc = move_tensor(&l->params[j].w, w ? *w : NULL, nw, device, err);
+            if (rc == CT_OK && l->params[j].g)
+                rc = move_tensor(&l->params[j].g, g ? *g : NULL, ng, device, err);
+        }
+        for (int j = 0; j < l->nbuffers && rc == CT_OK; j++)
+            rc = move_tensor(&l->buffers[j].w, NULL, NULL, device, err);
+        /* The kept input is on the old device: backward needs a new forward. */
+        ct_tensor_free(l->x);
+        l->x = NULL;
+    }
+    if (w && *w) {
+        ct_tensor_free(*w);
+        *w = nw;
+    }
+    if (g && *g) {
+        ct_tensor_free(*g);
+        *g = ng;
+    }
+    return rc;
 }
 
 static float *workspace;

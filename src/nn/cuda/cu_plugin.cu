@@ -1,6 +1,6 @@
 // cu_plugin.cu - the plugin's entry point: opens the device and fills the
 // ct_cuda_api table (ct_backend.h) with the functions of the other .cu files.
-#include "cu_common.h"
+#include "cu_ops.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -96,6 +96,26 @@ extern "C" __attribute__((visibility("default"))) int ct_cuda_plugin(int abi,
     api.free = api_free;
     api.memset_zero = memset_zero;
     api.copy = copy;
+    api.fill = cu_fill;
+    api.binary = cu_binary;
+    api.scalar = cu_scalar;
+    api.unary = cu_unary;
+    api.clamp = cu_clamp;
+    api.axpby = cu_axpby;
+    api.sum = cu_sum;
+    api.dot = cu_dot;
+    api.sum_to = cu_sum_to;
+    api.cat = cu_cat;
+    api.slice = cu_slice;
+    api.matmul = cu_matmul;
+    api.random = cu_random;
+    api.stats = cu_stats;
+    api.loss_mse = cu_loss_mse;
+    api.loss_bce_logits = cu_loss_bce_logits;
+    api.loss_wasserstein = cu_loss_wasserstein;
+    api.adam_step = cu_adam_step;
+    api.clip_grad_norm = cu_clip_grad_norm;
+    api.ema_update = cu_ema_update;
     api.layer_forward = cu_layer_forward;
     api.layer_backward = cu_layer_backward;
     api.layer_release = cu_layer_release;
