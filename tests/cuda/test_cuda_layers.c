@@ -335,6 +335,12 @@ static void conv_cases(void)
     layer_case("conv2d 24->40 1x1 (one GEMM per sample)", ct_conv_new(&c, &rng, &err), randn4(3, 24, 9, 7));
     c = ct_conv_cfg_2d(16, 16, 3, 2, 1);
     layer_case("conv2d 16->16 3x3 s2 p1 (downsample)", ct_conv_new(&c, &rng, &err), randn4(3, 16, 16, 16));
+    /* 3 × 7 × 143 = 3003 positions: the weight gradient in two parts and a rest. */
+    c = ct_conv_cfg_2d(8, 4, 3, 1, 1);
+    layer_case("conv2d 8->4 3x3 p1 (weight gradient in parts)", ct_conv_new(&c, &rng, &err), randn4(3, 8, 7, 143));
+    c.transposed = 1;
+    layer_case("convtranspose2d 8->4 3x3 p1 (weight gradient in parts)", ct_conv_new(&c, &rng, &err),
+               randn4(3, 8, 7, 143));
     c = ct_conv_cfg_2d(12, 8, 1, 1, 0);
     c.transposed = 1;
     layer_case("convtranspose2d 12->8 1x1", ct_conv_new(&c, &rng, &err), randn4(2, 12, 5, 6));

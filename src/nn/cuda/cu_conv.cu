@@ -173,6 +173,34 @@ static double conv_flops(const ct_conv *cv, const geom *g, const ct_tensor *x)
     return 2.0 * (double)other * (double)geom_rows(g) * (double)geom_cols(g) * (double)x->shape[0];
 }
 
+/* C (m×n) += A · Bᵀ, A m×cols and B n×cols (row-major, row stride cols):
+   a weight gradient, whose reduction runs over every position of the
+   chunk while its output is small (64×576 for a 64-channel 3×3
+   convolution).  One GEMM would run on a handful of thread blocks, so the
+   columns are cut into parts, multiplied at once (strided-batched) into
+   per-part products, and summed into C in a fixed order. */
+static int gemm_nt_acc(int m, int n, int cols, const float *A, const float *B, float *C,
+                       ct_error *err)
+{
+    long long tiles = (long long)((m + 127) / 128) * ((n + 127) / 128);
+    int parts = (int)((264 + tiles - 1) / tiles);
+    if (parts > cols / 1024) parts = cols / 1024;
+    if (parts > 64) parts = 64;
+    if (parts < 2) return cu_gemm(0, 1, m, n, cols, 1.0f, A, cols, B, cols, 1.0f, C, n, err);
+    int L = cols / parts, rest = cols - parts * L;
+    size_t mn = (size_t)m * n;
+    float *part = (float *)cu_alloc((size_t)parts * mn * sizeof(float), err);
+    if (!part) return CT_ENOMEM;
+    int rc = cu_gemm_batched(0, 1, m, n, L, 1.0f, A, cols, L, B, cols, L, 0.0f, part, n,
+                             (long long)mn, parts, err);
+    if (rc == CT_OK && rest)
+        rc = cu_gemm(0, 1, m, n, rest, 1.0f, A + (size_t)parts * L, cols, B + (size_t)parts * L,
+                     cols, 1.0f, C, n, err);
+    if (rc == CT_OK) rc = cu_sum_parts_add(part, parts, mn, C, err);
+    cu_free(part);   /* stream-ordered: the next user runs after the sum */
+    return rc;
+}
+
 /* y[s][c][p] = Y[c][s·P + p] (+ b[c]): the product of a chunk back into
    the samples' layout, with the bias; one output row per blockIdx.y. */
 __global__ void scatter_bias_k(const float *Y, const float *b, int cout, unsigned P, int m, float *y)
@@ -242,9 +270,7 @@ static int conv_bwd(ct_conv *cv, const geom *g, const ct_tensor *x, const ct_ten
             rc = cu_gather(gyn, cout, P, mm, G, err);
             if (rc == CT_OK) rc = point ? cu_gather(x->data + n0 * xs, (int)K, P, mm, col, err)
                                         : im2col(x->data + n0 * xs, g, mm, col, err);
-            if (rc == CT_OK)
-                rc = cu_gemm(0, 1, cout, (int)K, cols, 1.0f, G, cols, col, cols, 1.0f,
-                             l->params[0].g->data, (int)K, err);
+            if (rc == CT_OK) rc = gemm_nt_acc(cout, (int)K, cols, G, col, l->params[0].g->data, err);
         }
         if (rc != CT_OK) return rc;
         if (point) {
@@ -307,9 +333,7 @@ static int convt_bwd(ct_conv *cv, const geom *g, const ct_tensor *x, const ct_te
         int rc = point ? cu_gather(gyn, (int)K, P, mm, col, err) : im2col(gyn, g, mm, col, err);
         if (rc == CT_OK && l->param_grads) {
             rc = cu_gather(x->data + (size_t)n0 * cin * P, cin, P, mm, X, err);
-            if (rc == CT_OK)
-                rc = cu_gemm(0, 1, cin, (int)K, cols, 1.0f, X, cols, col, cols, 1.0f,
-                             l->params[0].g->data, (int)K, err);
+            if (rc == CT_OK) rc = gemm_nt_acc(cin, (int)K, cols, X, col, l->params[0].g->data, err);
         }
         if (rc == CT_OK)
             rc = cu_gemm_batched(0, 0, cin, (int)P, (int)K, 1.0f, W, (int)K, 0, col, cols,
