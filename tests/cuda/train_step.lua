@@ -195,7 +195,7 @@ T.test("Ctrl-C during GPU training stops at the next step and saves the checkpoi
   local dir = T.tmpdir()
   local out, code = shell(string.format([[timeout -s INT 12 %q -e '
     local m = ct.models.diffusion{size = 32, preset = "tiny", timesteps = 100, consistent = false}
-    ct.train{model = m, data = ct.tensor.rand{64, 4, 16, 16}, steps = 1000000, batch = 8,
+    ct.train{model = m, data = ct.tensor.rand{64, 4, 32, 32}, steps = 1000000, batch = 8,
              device = "cuda", checkpoint = %q, every = 0}']], os.getenv("CRYSTENS"),
     dir .. "/ck.safetensors"))
   T.truthy(code ~= 0, "the run ends with an error status")
