@@ -904,13 +904,13 @@ function Diffusion:sample(n, opts)
   if opts.clip ~= nil and opts.clip ~= "means" and opts.clip ~= "copies" then
     error("bad option 'clip' to 'sample' ('means' or 'copies' expected)", 2)
   end
+  -- opts.device: sample there, and move the networks back after.
+  local home = self:device_name()
+  if opts.device then self:to(opts.device) end
   -- the bar counts denoising steps (of every chunk), not samples × steps
   local chunks = -(-n // (opts.batch or 64))
   local bar = {bar = require("crystens.progress").new(("sampling %s, step"):format(n), chunks * per),
                done = 0}
-  -- opts.device: sample there, and move the networks back after.
-  local home = self:device_name()
-  if opts.device then self:to(opts.device) end
   -- Ctrl-C is deferred to the end of a step, so the weights are always swapped back.
   if use_ema then self.ema:swap() end
   local ok, out = pcall(interrupt.catch, in_chunks, n, opts, function(first, count)
