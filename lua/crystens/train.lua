@@ -293,6 +293,9 @@ local function run(opts)
   end
   if ckpt ~= nil and (type(ckpt) ~= "string" or ckpt == "") then bad("checkpoint", "a path") end
   if opts.log ~= nil and (type(opts.log) ~= "string" or opts.log == "") then bad("log", "a path") end
+  if opts.device ~= nil and opts.device ~= "cpu" and opts.device ~= "cuda" then
+    bad("device", "'cpu' or 'cuda'")
+  end
   local data = as_tensor(opts.data, model.config.size)
   model:check_batch(data, "train", true)
   if data:size(1) < 1 then error("bad option 'data' to 'train' (no rows)", 3) end
@@ -300,6 +303,8 @@ local function run(opts)
   if bad_values > 0 then
     error(string.format("bad option 'data' to 'train' (%d of its values are NaN or infinite)", bad_values), 3)
   end
+  -- the GPU is asked for before anything is written: no GPU, no run
+  if opts.device then model:to(opts.device) end
   local ckpt_dir = ckpt and ckpt:match("^(.*)/[^/]*$")
   if ckpt_dir and ckpt_dir ~= "" then require("crystens.file").mkdirs(ckpt_dir) end
   -- A fresh model resumes from an existing checkpoint; one that has trained
@@ -393,14 +398,15 @@ setmetatable(M, {__call = function(_, opts)
 end})
 
 doc[M] = "train{model=, data=tensor|dataset, steps=1000, batch=32, lr=, seed=0, " ..
-  "checkpoint=path, every=500, log=path.csv, resume=true, decay='constant'|'cosine'} -> " ..
-  "{steps, losses, seconds, " ..
+  "checkpoint=path, every=500, log=path.csv, resume=true, decay='constant'|'cosine', " ..
+  "device='cpu'|'cuda'} -> {steps, losses, seconds, " ..
   "samples_per_s}. Train a ct.models model: shuffled batches, a progress bar, periodic " ..
   "checkpoints, exact resume from an existing checkpoint, Ctrl-C/SIGTERM save and stop, " ..
   "an error naming the step on divergence (NaN/Inf or jumping loss, exploding weights), " ..
   "resuming refused when the checkpoint's configuration differs; batch ≤ 4096, lr ≤ 10; " ..
   "decay='cosine' lowers the learning rate " ..
-  "from lr to 0 over the run. train.plot(log, svg) draws the losses."
+  "from lr to 0 over the run; device='cuda' moves the model to the GPU first (checkpoints " ..
+  "stay device-free). train.plot(log, svg) draws the losses."
 doc[M.plot] = "train.plot(log_csv, [svg_path]) -> svg. The loss curves of a training log."
 
 return M

@@ -146,7 +146,7 @@ static int binop(lua_State *L, ct_binop op, int inplace)
     ct_error err;
     int rc;
     if (!inplace) {
-        out = ct_tensor_empty(a->ndim, a->shape, &err);
+        out = ct_tensor_empty_on(a->device, a->ndim, a->shape, &err);
         ctL_pushtensor(L, out, &err);
     }
     if (lua_type(L, 2) == LUA_TNUMBER)
@@ -176,7 +176,7 @@ static int arith(lua_State *L, ct_binop op)
     if (lua_type(L, 1) != LUA_TNUMBER) return binop(L, op, 0);
     ct_tensor *a = checktensor(L, 2);
     ct_error err;
-    ct_tensor *out = ct_tensor_empty(a->ndim, a->shape, &err);
+    ct_tensor *out = ct_tensor_empty_on(a->device, a->ndim, a->shape, &err);
     ctL_pushtensor(L, out, &err);
     ct_tensor_scalar(out, a, (float)lua_tonumber(L, 1), op, 1, &err);
     return 1;
@@ -192,7 +192,7 @@ static int unop(lua_State *L, ct_unop op)
 {
     ct_tensor *a = checktensor(L, 1);
     ct_error err;
-    ct_tensor *out = ct_tensor_empty(a->ndim, a->shape, &err);
+    ct_tensor *out = ct_tensor_empty_on(a->device, a->ndim, a->shape, &err);
     ctL_pushtensor(L, out, &err);
     ct_tensor_unary(out, a, op, &err);
     return 1;
@@ -214,7 +214,7 @@ static int m_clamp(lua_State *L)
     float lo = (float)luaL_optnumber(L, 2, -HUGE_VAL), hi = (float)luaL_optnumber(L, 3, HUGE_VAL);
     luaL_argcheck(L, lo <= hi, 3, "upper bound below the lower one");
     ct_error err;
-    ct_tensor *out = ct_tensor_empty(a->ndim, a->shape, &err);
+    ct_tensor *out = ct_tensor_empty_on(a->device, a->ndim, a->shape, &err);
     ctL_pushtensor(L, out, &err);
     ct_tensor_clamp(out, a, lo, hi, &err);
     return 1;
@@ -271,7 +271,7 @@ static int m_sum_to(lua_State *L)
     int64_t shape[CT_MAXDIM];
     int nd = ctL_checkshape(L, 2, shape);
     ct_error err;
-    ct_tensor *out = ct_tensor_new(nd, shape, &err);
+    ct_tensor *out = ct_tensor_new_on(a->device, nd, shape, &err);
     ctL_pushtensor(L, out, &err);
     int rc = ct_tensor_sum_to(out, a, &err);
     if (rc != CT_OK) return luaL_argerror(L, 2, err.msg);

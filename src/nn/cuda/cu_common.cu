@@ -2,6 +2,8 @@
 // and the GEMM precision of the CUDA plugin (see cu_common.h).
 #include "cu_common.h"
 
+#include <stdlib.h>
+
 #include <map>
 #include <unordered_map>
 #include <vector>
@@ -78,6 +80,20 @@ int cu_init(ct_error *err)
 static std::unordered_map<void *, size_t> live;            // pointer -> rounded size
 static std::map<size_t, std::vector<void *>> cache;        // rounded size -> free blocks
 static size_t bytes_live, bytes_peak, bytes_cached;
+// $CRYSTENS_GPU_MEMORY_LIMIT (MiB): the most crystens holds, for a GPU
+// shared with other jobs; 0 = the whole device.
+static size_t bytes_limit;
+static int limit_read;
+
+static int over_limit(size_t size)
+{
+    if (!limit_read) {
+        const char *e = getenv("CRYSTENS_GPU_MEMORY_LIMIT");
+        bytes_limit = e && *e ? (size_t)strtoull(e, NULL, 10) << 20 : 0;
+        limit_read = 1;
+    }
+    return bytes_limit && bytes_live + size > bytes_limit;
+}
 
 static size_t round_size(size_t b)
 {
@@ -104,11 +120,11 @@ void *cu_alloc(size_t bytes, ct_error *err)
         it->second.pop_back();
         bytes_cached -= size;
     } else {
-        cudaError_t e = cudaMalloc(&p, size);
+        cudaError_t e = over_limit(size) ? cudaErrorMemoryAllocation : cudaMalloc(&p, size);
         if (e == cudaErrorMemoryAllocation && bytes_cached) {
             cudaGetLastError();
             cu_release_cache();
-            e = cudaMalloc(&p, size);
+            e = over_limit(size) ? cudaErrorMemoryAllocation : cudaMalloc(&p, size);
         }
         if (e != cudaSuccess) {
             cudaGetLastError();
@@ -116,8 +132,9 @@ void *cu_alloc(size_t bytes, ct_error *err)
             cudaMemGetInfo(&free_b, &total_b);
             if (e == cudaErrorMemoryAllocation)
                 ct_fail(err, CT_ENOMEM, "out of GPU memory: %.1f MiB asked, %.1f MiB in use by "
-                        "crystens, %.1f MiB free of %.1f MiB (a smaller batch needs less)",
+                        "crystens%s, %.1f MiB free of %.1f MiB (a smaller batch needs less)",
                         (double)bytes / 1048576.0, (double)bytes_live / 1048576.0,
+                        bytes_limit ? " (its limit: $CRYSTENS_GPU_MEMORY_LIMIT)" : "",
                         (double)free_b / 1048576.0, (double)total_b / 1048576.0);
             else
                 cu_fail_cuda(e, "cudaMalloc", __FILE__, __LINE__, err);

@@ -21,7 +21,8 @@
  * out again at once: a later kernel on the stream runs after the last use.
  *
  * Memory: cu_alloc / cu_free are the caching allocator (blocks are kept by
- * size and reused; cu_free never synchronises).  Tensors allocate through
+ * size and reused; cu_free never synchronises).  $CRYSTENS_GPU_MEMORY_LIMIT
+ * (MiB) caps what it holds, for a GPU shared with other jobs.  Tensors allocate through
  * it (ct_tensor_empty_on(CT_DEV_CUDA, ...)); layer scratch should too.
  */
 #ifndef CU_COMMON_H
