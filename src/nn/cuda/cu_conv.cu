@@ -18,8 +18,17 @@
 // and into the N×C×(spatial) tensors.
 #include "cu_layers.h"
 
+#include <cuda_bf16.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+/* Columns are floats, or bf16 in the bf16 precision (GEMM inputs in bf16,
+   fp32 accumulation): half the bytes for im2col to write and the GEMM to
+   read.  Products (outputs, gradients) stay fp32. */
+typedef __nv_bfloat16 bf16;
+template <typename T> static __device__ __forceinline__ T from_float(float v);
+template <> __device__ __forceinline__ float from_float<float>(float v) { return v; }
+template <> __device__ __forceinline__ bf16 from_float<bf16>(float v) { return __float2bfloat16(v); }
 
 /* Columns (and the gathered gradient) of a chunk stay under this many
    floats (256 MiB), so a large batch runs in a few chunks;
@@ -52,14 +61,15 @@ static int geom_pointwise(const geom *g)
 /* cols (K × m·P) of the m images from img (each c×d×h×w): one row of
    cols (channel, kernel offset) per blockIdx.y, threads along the
    positions; 32-bit index arithmetic (m·P < 2^31: checked by im2col). */
-__global__ void im2col_k(const float *img, geom g, int m, float *col)
+template <typename T>
+__global__ void im2col_k(const float *img, geom g, int m, T *col)
 {
     unsigned P = (unsigned)g.od * g.oh * g.ow, ld = (unsigned)m * P, hw = (unsigned)g.oh * g.ow;
     size_t K = (size_t)g.c * g.k0 * g.k1 * g.k2;
     CU_ROWS(row, K) {
         int e = (int)(row % g.k2), b = (int)((row / g.k2) % g.k1), a = (int)((row / ((size_t)g.k2 * g.k1)) % g.k0);
         size_t c = row / ((size_t)g.k0 * g.k1 * g.k2);
-        float *out = col + row * ld;
+        T *out = col + row * ld;
         CU_COLS(j, ld) {
             unsigned s = j / P, pos = j - s * P, z = pos / hw, rest = pos - z * hw, y = rest / g.ow;
             int x = (int)(rest - y * g.ow);
@@ -67,7 +77,7 @@ __global__ void im2col_k(const float *img, geom g, int m, float *col)
             float v = 0;
             if (iz >= 0 && iz < g.d && iy >= 0 && iy < g.h && ix >= 0 && ix < g.w)
                 v = img[(((s * (size_t)g.c + c) * g.d + iz) * g.h + iy) * g.w + ix];
-            out[j] = v;
+            out[j] = from_float<T>(v);
         }
     }
 }
@@ -117,12 +127,13 @@ static int check_cols(const geom *g, int m, ct_error *err)
                    "kernels", geom_cols(g));
 }
 
-static int im2col(const float *img, const geom *g, int m, float *col, ct_error *err)
+template <typename T>
+static int im2col(const float *img, const geom *g, int m, T *col, ct_error *err)
 {
     size_t K = geom_rows(g), cols = (size_t)m * geom_cols(g);
     if (!K || !cols) return CT_OK;
     if (check_cols(g, m, err) != CT_OK) return CT_EINVAL;
-    im2col_k<<<cu_grid2(K, cols), 256, 0, cu_stream()>>>(img, *g, m, col);
+    im2col_k<T><<<cu_grid2(K, cols), 256, 0, cu_stream()>>>(img, *g, m, col);
     CU_CHECK_LAUNCH(err);
     return CT_OK;
 }
@@ -173,29 +184,109 @@ static double conv_flops(const ct_conv *cv, const geom *g, const ct_tensor *x)
     return 2.0 * (double)other * (double)geom_rows(g) * (double)geom_cols(g) * (double)x->shape[0];
 }
 
+/* Row-major C = op(A)·op(B) (+ beta C), batch products at strides sA, sB,
+   sC, like cu_gemm_batched; with T = bf16 the inputs are bf16 (cuBLAS
+   accumulates in fp32), with T = float it is cu_gemm_batched itself, in
+   the current precision. */
+template <typename T>
+static int gemm_t(int ta, int tb, int m, int n, int k, const T *A, int lda, long long sA,
+                  const T *B, int ldb, long long sB, float beta, float *C, int ldc, long long sC,
+                  int batch, ct_error *err);
+
+template <>
+int gemm_t<float>(int ta, int tb, int m, int n, int k, const float *A, int lda, long long sA,
+                  const float *B, int ldb, long long sB, float beta, float *C, int ldc,
+                  long long sC, int batch, ct_error *err)
+{
+    if (batch == 1) return cu_gemm(ta, tb, m, n, k, 1.0f, A, lda, B, ldb, beta, C, ldc, err);
+    return cu_gemm_batched(ta, tb, m, n, k, 1.0f, A, lda, sA, B, ldb, sB, beta, C, ldc, sC, batch, err);
+}
+
+template <>
+int gemm_t<bf16>(int ta, int tb, int m, int n, int k, const bf16 *A, int lda, long long sA,
+                 const bf16 *B, int ldb, long long sB, float beta, float *C, int ldc,
+                 long long sC, int batch, ct_error *err)
+{
+    if (m == 0 || n == 0 || batch == 0) return CT_OK;
+    float one = 1.0f;
+    CUBLAS_CHECK(cublasGemmStridedBatchedEx(cu_blas(), tb ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                            ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &one, B,
+                                            CUDA_R_16BF, ldb, sB, A, CUDA_R_16BF, lda, sA, &beta,
+                                            C, CUDA_R_32F, ldc, sC, batch, CUBLAS_COMPUTE_32F,
+                                            CUBLAS_GEMM_DEFAULT),
+                 err);
+    return CT_OK;
+}
+
+/* Row ch of dst: the ch rows of the m samples of t (each c×P), side by side. */
+template <typename T>
+__global__ void gather_k(const float *t, int c, unsigned P, int m, T *dst)
+{
+    unsigned cols = (unsigned)m * P;
+    CU_ROWS(ch, c) {
+        T *out = dst + ch * cols;
+        CU_COLS(j, cols) {
+            unsigned s = j / P, p = j - s * P;
+            out[j] = from_float<T>(t[((size_t)s * c + ch) * P + p]);
+        }
+    }
+}
+
+template <typename T>
+static int gather(const float *t, int c, size_t P, int m, T *dst, ct_error *err)
+{
+    if (!c || !P || !m) return CT_OK;
+    if ((size_t)m * P > 0x7fffffffu)
+        return ct_fail(err, CT_EINVAL, "convolution: %d samples of %zu positions are too many for "
+                       "the GPU kernels", m, P);
+    gather_k<T><<<cu_grid2((size_t)c, (size_t)m * P), 256, 0, cu_stream()>>>(t, c, (unsigned)P, m, dst);
+    CU_CHECK_LAUNCH(err);
+    return CT_OK;
+}
+
+__global__ void to_bf16_k(const float *x, bf16 *y, size_t n)
+{
+    CU_FOR(i, n) y[i] = __float2bfloat16(x[i]);
+}
+
+/* The weights in the columns' type: W itself, or a bf16 copy in wb. */
+template <typename T> static const T *weights_as(const float *W, size_t n, void *wb, ct_error *err);
+
+template <> const float *weights_as<float>(const float *W, size_t, void *, ct_error *) { return W; }
+
+template <> const bf16 *weights_as<bf16>(const float *W, size_t n, void *wb, ct_error *err)
+{
+    to_bf16_k<<<cu_blocks(n, 256), 256, 0, cu_stream()>>>(W, (bf16 *)wb, n);
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) {
+        cu_fail_cuda(e, "to_bf16_k", __FILE__, __LINE__, err);
+        return NULL;
+    }
+    return (const bf16 *)wb;
+}
+
 /* C (m×n) += A · Bᵀ, A m×cols and B n×cols (row-major, row stride cols):
    a weight gradient, whose reduction runs over every position of the
    chunk while its output is small (64×576 for a 64-channel 3×3
    convolution).  One GEMM would run on a handful of thread blocks, so the
    columns are cut into parts, multiplied at once (strided-batched) into
    per-part products, and summed into C in a fixed order. */
-static int gemm_nt_acc(int m, int n, int cols, const float *A, const float *B, float *C,
-                       ct_error *err)
+template <typename T>
+static int gemm_nt_acc(int m, int n, int cols, const T *A, const T *B, float *C, ct_error *err)
 {
     long long tiles = (long long)((m + 127) / 128) * ((n + 127) / 128);
     int parts = (int)((264 + tiles - 1) / tiles);
     if (parts > cols / 1024) parts = cols / 1024;
     if (parts > 64) parts = 64;
-    if (parts < 2) return cu_gemm(0, 1, m, n, cols, 1.0f, A, cols, B, cols, 1.0f, C, n, err);
+    if (parts < 2) return gemm_t<T>(0, 1, m, n, cols, A, cols, 0, B, cols, 0, 1.0f, C, n, 0, 1, err);
     int L = cols / parts, rest = cols - parts * L;
     size_t mn = (size_t)m * n;
     float *part = (float *)cu_alloc((size_t)parts * mn * sizeof(float), err);
     if (!part) return CT_ENOMEM;
-    int rc = cu_gemm_batched(0, 1, m, n, L, 1.0f, A, cols, L, B, cols, L, 0.0f, part, n,
-                             (long long)mn, parts, err);
+    int rc = gemm_t<T>(0, 1, m, n, L, A, cols, L, B, cols, L, 0.0f, part, n, (long long)mn, parts, err);
     if (rc == CT_OK && rest)
-        rc = cu_gemm(0, 1, m, n, rest, 1.0f, A + (size_t)parts * L, cols, B + (size_t)parts * L,
-                     cols, 1.0f, C, n, err);
+        rc = gemm_t<T>(0, 1, m, n, rest, A + (size_t)parts * L, cols, 0, B + (size_t)parts * L,
+                       cols, 0, 1.0f, C, n, 0, 1, err);
     if (rc == CT_OK) rc = cu_sum_parts_add(part, parts, mn, C, err);
     cu_free(part);   /* stream-ordered: the next user runs after the sum */
     return rc;
@@ -213,64 +304,90 @@ __global__ void scatter_bias_k(const float *Y, const float *b, int cout, unsigne
     }
 }
 
+/* Bytes of workspace, 256-aligned pieces. */
+static size_t align256(size_t b) { return (b + 255) & ~(size_t)255; }
+
 /* y = W · cols: one GEMM over the chunk's m·P columns, then scattered into
-   y with the bias; a pointwise kernel reads x in place, one GEMM per
-   sample (batched), and the caller adds the bias.  Returns in *biased
-   whether the bias is in. */
-static int conv_fwd(ct_conv *cv, const geom *g, const ct_tensor *x, ct_tensor *y, int *biased,
-                    ct_error *err)
+   y with the bias. */
+template <typename T>
+static int conv_fwd_cols(ct_conv *cv, const geom *g, const ct_tensor *x, ct_tensor *y, ct_error *err)
 {
     int N = (int)x->shape[0], cout = cv->cfg.cout;
     size_t P = geom_cols(g), K = geom_rows(g), xs = (size_t)g->c * geom_pixels(g);
-    const float *W = cv->base.params[0].w->data;
     const float *b = cv->base.nparams > 1 ? cv->base.params[1].w->data : NULL;
-    *biased = 0;
-    if (geom_pointwise(g))
-        return cu_gemm_batched(0, 0, cout, (int)P, (int)K, 1.0f, W, (int)K, 0, x->data, (int)P,
-                               (long long)xs, 0.0f, y->data, (int)P, (long long)(cout * P), N, err);
     int m = chunk_samples(g, cout, N);
-    float *col = (float *)cu_workspace((K + (size_t)cout) * (size_t)m * P * sizeof(float), err);
-    if (!col) return CT_ENOMEM;
-    float *Y = col + K * (size_t)m * P;
+    size_t ncol = align256(K * m * P * sizeof(T)), ny = align256((size_t)cout * m * P * sizeof(float));
+    char *ws = (char *)cu_workspace(ncol + ny + (size_t)cout * K * sizeof(T), err);
+    if (!ws) return CT_ENOMEM;
+    T *col = (T *)ws;
+    float *Y = (float *)(ws + ncol);
+    const T *W = weights_as<T>(cv->base.params[0].w->data, (size_t)cout * K, ws + ncol + ny, err);
+    if (!W) return CT_EIO;
     for (int n0 = 0; n0 < N; n0 += m) {
         int mm = N - n0 < m ? N - n0 : m, cols = (int)(mm * P);
-        int rc = im2col(x->data + n0 * xs, g, mm, col, err);
+        int rc = im2col<T>(x->data + n0 * xs, g, mm, col, err);
         if (rc == CT_OK)
-            rc = cu_gemm(0, 0, cout, cols, (int)K, 1.0f, W, (int)K, col, cols, 0.0f, Y, cols, err);
+            rc = gemm_t<T>(0, 0, cout, cols, (int)K, W, (int)K, 0, col, cols, 0, 0.0f, Y, cols, 0, 1, err);
         if (rc != CT_OK) return rc;
         scatter_bias_k<<<cu_grid2((size_t)mm * cout, P), 256, 0, cu_stream()>>>(
             Y, b, cout, (unsigned)P, mm, y->data + (size_t)n0 * cout * P);
         CU_CHECK_LAUNCH(err);
     }
-    *biased = 1;
     return CT_OK;
 }
 
-/* gW += G · colsᵀ (G: gy gathered to cout × m·P); gx = col2im(Wᵀ · G). */
-static int conv_bwd(ct_conv *cv, const geom *g, const ct_tensor *x, const ct_tensor *gy,
-                    ct_tensor *gx, ct_error *err)
+/* Forward: a pointwise kernel reads x in place, one GEMM per sample
+   (batched), and the caller adds the bias; else conv_fwd_cols, with the
+   bias.  *biased says whether the bias is in. */
+static int conv_fwd(ct_conv *cv, const geom *g, const ct_tensor *x, ct_tensor *y, int *biased,
+                    ct_error *err)
+{
+    int N = (int)x->shape[0], cout = cv->cfg.cout;
+    size_t P = geom_cols(g), K = geom_rows(g), xs = (size_t)g->c * geom_pixels(g);
+    *biased = 0;
+    if (geom_pointwise(g))
+        return cu_gemm_batched(0, 0, cout, (int)P, (int)K, 1.0f, cv->base.params[0].w->data, (int)K,
+                               0, x->data, (int)P, (long long)xs, 0.0f, y->data, (int)P,
+                               (long long)(cout * P), N, err);
+    *biased = 1;
+    return cu_precision() == CT_PREC_BF16 ? conv_fwd_cols<bf16>(cv, g, x, y, err)
+                                          : conv_fwd_cols<float>(cv, g, x, y, err);
+}
+
+/* gW += G · colsᵀ (G: gy gathered to cout × m·P); gx = col2im(Wᵀ · G), or
+   for a pointwise kernel gx[s] = Wᵀ · gy[s] (batched).  Without parameter
+   gradients nothing is gathered: Wᵀ · gy[s] per sample, batched. */
+template <typename T>
+static int conv_bwd_t(ct_conv *cv, const geom *g, const ct_tensor *x, const ct_tensor *gy,
+                      ct_tensor *gx, ct_error *err)
 {
     ct_layer *l = &cv->base;
     int N = (int)x->shape[0], cout = cv->cfg.cout;
     size_t P = geom_cols(g), K = geom_rows(g), xs = (size_t)g->c * geom_pixels(g);
     const float *W = l->params[0].w->data;
     int point = geom_pointwise(g);
-    if (point && !l->param_grads)   /* gx[n] = Wᵀ · gy[n] */
+    if (point && !l->param_grads)
         return cu_gemm_batched(1, 0, (int)K, (int)P, cout, 1.0f, W, (int)K, 0, gy->data, (int)P,
                                (long long)(cout * P), 0.0f, gx->data, (int)P, (long long)xs, N, err);
     int m = chunk_samples(g, cout, N);
-    float *col = (float *)cu_workspace((K + (size_t)cout) * (size_t)m * P * sizeof(float), err);
-    if (!col) return CT_ENOMEM;
-    float *G = col + K * (size_t)m * P;
+    /* G (T), then the columns (T), which the float gradient of the
+       columns overwrites once the weight gradient has them; then W in T. */
+    size_t nG = align256((size_t)cout * m * P * sizeof(T)), ncol = align256(K * m * P * sizeof(float));
+    char *ws = (char *)cu_workspace(nG + ncol + (size_t)cout * K * sizeof(T), err);
+    if (!ws) return CT_ENOMEM;
+    T *G = (T *)ws, *col = (T *)(ws + nG);
+    float *gcol = (float *)(ws + nG);
+    const T *Wt = l->param_grads ? weights_as<T>(W, (size_t)cout * K, ws + nG + ncol, err) : NULL;
+    if (l->param_grads && !Wt) return CT_EIO;
     for (int n0 = 0; n0 < N; n0 += m) {
         int mm = N - n0 < m ? N - n0 : m, cols = (int)(mm * P);
         const float *gyn = gy->data + (size_t)n0 * cout * P;
         int rc = CT_OK;
         if (l->param_grads) {
-            rc = cu_gather(gyn, cout, P, mm, G, err);
-            if (rc == CT_OK) rc = point ? cu_gather(x->data + n0 * xs, (int)K, P, mm, col, err)
-                                        : im2col(x->data + n0 * xs, g, mm, col, err);
-            if (rc == CT_OK) rc = gemm_nt_acc(cout, (int)K, cols, G, col, l->params[0].g->data, err);
+            rc = gather<T>(gyn, cout, P, mm, G, err);
+            if (rc == CT_OK) rc = point ? gather<T>(x->data + n0 * xs, (int)K, P, mm, col, err)
+                                        : im2col<T>(x->data + n0 * xs, g, mm, col, err);
+            if (rc == CT_OK) rc = gemm_nt_acc<T>(cout, (int)K, cols, G, col, l->params[0].g->data, err);
         }
         if (rc != CT_OK) return rc;
         if (point) {
@@ -278,16 +395,24 @@ static int conv_bwd(ct_conv *cv, const geom *g, const ct_tensor *x, const ct_ten
                                  (long long)(cout * P), 0.0f, gx->data + n0 * xs, (int)P,
                                  (long long)xs, mm, err);
         } else {
-            /* gcols into col (no longer needed), from G or straight from gy. */
             rc = l->param_grads
-                     ? cu_gemm(1, 0, (int)K, cols, cout, 1.0f, W, (int)K, G, cols, 0.0f, col, cols, err)
+                     ? gemm_t<T>(1, 0, (int)K, cols, cout, Wt, (int)K, 0, G, cols, 0, 0.0f, gcol,
+                                 cols, 0, 1, err)
                      : cu_gemm_batched(1, 0, (int)K, (int)P, cout, 1.0f, W, (int)K, 0, gyn, (int)P,
-                                       (long long)(cout * P), 0.0f, col, cols, (long long)P, mm, err);
-            if (rc == CT_OK) rc = col2im(col, g, mm, gx->data + n0 * xs, err);
+                                       (long long)(cout * P), 0.0f, gcol, cols, (long long)P, mm, err);
+            if (rc == CT_OK) rc = col2im(gcol, g, mm, gx->data + n0 * xs, err);
         }
         if (rc != CT_OK) return rc;
     }
     return CT_OK;
+}
+
+static int conv_bwd(ct_conv *cv, const geom *g, const ct_tensor *x, const ct_tensor *gy,
+                    ct_tensor *gx, ct_error *err)
+{
+    return cu_precision() == CT_PREC_BF16 && !geom_pointwise(g)
+               ? conv_bwd_t<bf16>(cv, g, x, gy, gx, err)
+               : conv_bwd_t<float>(cv, g, x, gy, gx, err);
 }
 
 /* Transposed: cols[s] = Wᵀ · x[s] per sample, batched; y = col2im(cols). */
@@ -330,10 +455,10 @@ static int convt_bwd(ct_conv *cv, const geom *g, const ct_tensor *x, const ct_te
     for (int n0 = 0; n0 < N; n0 += m) {
         int mm = N - n0 < m ? N - n0 : m, cols = (int)(mm * P);
         const float *gyn = gy->data + n0 * ys;
-        int rc = point ? cu_gather(gyn, (int)K, P, mm, col, err) : im2col(gyn, g, mm, col, err);
+        int rc = point ? gather<float>(gyn, (int)K, P, mm, col, err) : im2col<float>(gyn, g, mm, col, err);
         if (rc == CT_OK && l->param_grads) {
-            rc = cu_gather(x->data + (size_t)n0 * cin * P, cin, P, mm, X, err);
-            if (rc == CT_OK) rc = gemm_nt_acc(cin, (int)K, cols, X, col, l->params[0].g->data, err);
+            rc = gather<float>(x->data + (size_t)n0 * cin * P, cin, P, mm, X, err);
+            if (rc == CT_OK) rc = gemm_nt_acc<float>(cin, (int)K, cols, X, col, l->params[0].g->data, err);
         }
         if (rc == CT_OK)
             rc = cu_gemm_batched(0, 0, cin, (int)P, (int)K, 1.0f, W, (int)K, 0, col, cols,

@@ -179,26 +179,3 @@ int cu_sum_parts_add(const float *parts, int nb, size_t n, float *out, ct_error 
     CU_CHECK_LAUNCH(err);
     return CT_OK;
 }
-
-/* Row ch of dst: the ch rows of the m samples, side by side. */
-__global__ void gather_k(const float *t, int c, unsigned P, int m, float *dst)
-{
-    unsigned cols = (unsigned)m * P;
-    CU_ROWS(ch, c) {
-        float *out = dst + ch * cols;
-        CU_COLS(j, cols) {
-            unsigned s = j / P, p = j - s * P;
-            out[j] = t[((size_t)s * c + ch) * P + p];
-        }
-    }
-}
-
-int cu_gather(const float *t, int c, size_t P, int m, float *dst, ct_error *err)
-{
-    if (!c || !P || !m) return CT_OK;
-    if ((size_t)m * P > 0x7fffffffu)
-        return ct_fail(err, CT_EINVAL, "gather: %d samples of %zu values are too many for one pass", m, P);
-    gather_k<<<cu_grid2((size_t)c, (size_t)m * P), 256, 0, cu_stream()>>>(t, c, (unsigned)P, m, dst);
-    CU_CHECK_LAUNCH(err);
-    return CT_OK;
-}

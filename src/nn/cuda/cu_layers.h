@@ -66,10 +66,6 @@ int cu_channel_sums_add(const float *t, int N, int C, size_t P, float *out, ct_e
    summed into a parameter gradient). */
 int cu_sum_parts_add(const float *parts, int nb, size_t n, float *out, ct_error *err);
 
-/* dst (c × m·P) = m samples of t (each c×P) side by side: dst[ch][s·P + p]
-   = t[s][ch][p]. */
-int cu_gather(const float *t, int c, size_t P, int m, float *dst, ct_error *err);
-
 /* ---- Device helpers ------------------------------------------------------- */
 
 /* Sum of v over the warp; every lane gets it. */
