@@ -7,15 +7,17 @@
 // at s·P + output position), so that
 //   - the forward product is one GEMM over the chunk, W · cols, scattered
 //     into the N×C×(spatial) output with the bias added on the way;
-//   - the weight gradient is one GEMM over all m·P columns, G · colsᵀ, with
-//     the output gradient gathered into C × (m·P) first;
+//   - the weight gradient is one product over all m·P columns, G · colsᵀ,
+//     with the output gradient gathered into C × (m·P) first (cut into
+//     parts along the columns, see gemm_nt_acc);
 //   - the input gradient is one GEMM, Wᵀ · G, followed by col2im.
 // A transposed convolution runs the same pair the other way.  col2im sums
 // over the kernel offsets that touch each image element (one thread each,
 // no atomics: deterministic).  A pointwise (1×1, stride 1, no padding)
 // convolution skips im2col: its columns are the image, and its forward and
 // input gradient are one GEMM per sample (strided-batched), straight from
-// and into the N×C×(spatial) tensors.
+// and into the N×C×(spatial) tensors.  In the bf16 precision the columns
+// and the gathered gradient are stored in bf16.
 #include "cu_layers.h"
 
 #include <cuda_bf16.h>
