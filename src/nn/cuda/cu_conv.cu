@@ -44,12 +44,22 @@ static size_t chunk_floats(void)
 }
 
 /* An im2col geometry: an image of c channels, d×h×w, read by a kernel at
-   od×oh×ow positions. */
+   od×oh×ow positions; with the divisors the kernels decode indices by. */
 typedef struct {
     int c, d, h, w;
     int od, oh, ow;
     int k0, k1, k2, s0, s1, s2, p0, p1, p2;
+    cu_fastdiv by_P, by_ohow, by_ow, by_hw, by_w;
 } geom;
+
+static void geom_divisors(geom *g)
+{
+    g->by_P = cu_fastdiv_of((unsigned)(g->od * g->oh * g->ow));
+    g->by_ohow = cu_fastdiv_of((unsigned)(g->oh * g->ow));
+    g->by_ow = cu_fastdiv_of((unsigned)g->ow);
+    g->by_hw = cu_fastdiv_of((unsigned)(g->h * g->w));
+    g->by_w = cu_fastdiv_of((unsigned)g->w);
+}
 
 static size_t geom_rows(const geom *g) { return (size_t)g->c * (size_t)(g->k0 * g->k1 * g->k2); }
 static size_t geom_cols(const geom *g) { return (size_t)g->od * (size_t)g->oh * (size_t)g->ow; }
@@ -66,14 +76,16 @@ static int geom_pointwise(const geom *g)
 template <typename T>
 __global__ void im2col_k(const float *img, geom g, int m, T *col)
 {
-    unsigned P = (unsigned)g.od * g.oh * g.ow, ld = (unsigned)m * P, hw = (unsigned)g.oh * g.ow;
+    unsigned P = g.by_P.d, ld = (unsigned)m * P;
     size_t K = (size_t)g.c * g.k0 * g.k1 * g.k2;
     CU_ROWS(row, K) {
         int e = (int)(row % g.k2), b = (int)((row / g.k2) % g.k1), a = (int)((row / ((size_t)g.k2 * g.k1)) % g.k0);
         size_t c = row / ((size_t)g.k0 * g.k1 * g.k2);
         T *out = col + row * ld;
         CU_COLS(j, ld) {
-            unsigned s = j / P, pos = j - s * P, z = pos / hw, rest = pos - z * hw, y = rest / g.ow;
+            unsigned s = cu_div(j, g.by_P), pos = j - s * P, z = 0, rest = pos;
+            if (g.od > 1) z = cu_div(pos, g.by_ohow), rest = pos - z * g.by_ohow.d;
+            unsigned y = cu_div(rest, g.by_ow);
             int x = (int)(rest - y * g.ow);
             int iz = (int)z * g.s0 - g.p0 + a, iy = (int)y * g.s1 - g.p1 + b, ix = x * g.s2 - g.p2 + e;
             float v = 0;
@@ -84,35 +96,44 @@ __global__ void im2col_k(const float *img, geom g, int m, T *col)
     }
 }
 
+/* Output position t / stride along one dimension, when the division is
+   exact and the result inside [0, n): -1 otherwise.  UNIT: stride 1. */
+template <bool UNIT>
+static __device__ __forceinline__ int tap_pos(int t, int s, int n)
+{
+    if (UNIT) return t >= 0 && t < n ? t : -1;
+    if (t < 0 || t % s) return -1;
+    t /= s;
+    return t < n ? t : -1;
+}
+
 /* The adjoint: each image element (of m images) is the sum of the column
    entries that read it; one image channel per blockIdx.y row. */
+template <bool UNIT>
 __global__ void col2im_k(const float *col, geom g, int m, float *img)
 {
-    unsigned P = (unsigned)g.od * g.oh * g.ow, ld = (unsigned)m * P;
-    unsigned pix = (unsigned)g.d * g.h * g.w, hw = (unsigned)g.h * g.w;
+    unsigned P = g.by_P.d, ld = (unsigned)m * P;
+    unsigned pix = (unsigned)g.d * g.h * g.w;
     CU_ROWS(r, (size_t)m * g.c) {
         size_t c = r % g.c, s = r / g.c;
         float *out = img + r * pix;
         CU_COLS(i, pix) {
-            int iz = (int)(i / hw), rest = (int)(i - (unsigned)iz * hw), iy = rest / g.w, ix = rest - iy * g.w;
+            unsigned iz = 0, rest = i;
+            if (g.d > 1) iz = cu_div(i, g.by_hw), rest = i - iz * g.by_hw.d;
+            unsigned iy = cu_div(rest, g.by_w);
+            int ix = (int)(rest - iy * g.w);
             float sum = 0;
             for (int a = 0; a < g.k0; a++) {
-                int tz = iz + g.p0 - a;
-                if (tz < 0 || tz % g.s0) continue;
-                int z = tz / g.s0;
-                if (z >= g.od) continue;
+                int z = tap_pos<UNIT>((int)iz + g.p0 - a, g.s0, g.od);
+                if (z < 0) continue;
                 for (int b = 0; b < g.k1; b++) {
-                    int ty = iy + g.p1 - b;
-                    if (ty < 0 || ty % g.s1) continue;
-                    int y = ty / g.s1;
-                    if (y >= g.oh) continue;
+                    int y = tap_pos<UNIT>((int)iy + g.p1 - b, g.s1, g.oh);
+                    if (y < 0) continue;
                     const float *src = col + (((c * g.k0 + a) * g.k1 + b) * g.k2) * ld + s * P +
                                        ((size_t)z * g.oh + y) * g.ow;
                     for (int e = 0; e < g.k2; e++) {
-                        int tx = ix + g.p2 - e;
-                        if (tx < 0 || tx % g.s2) continue;
-                        int x = tx / g.s2;
-                        if (x < g.ow) sum += src[(size_t)e * ld + x];
+                        int x = tap_pos<UNIT>(ix + g.p2 - e, g.s2, g.ow);
+                        if (x >= 0) sum += src[(size_t)e * ld + x];
                     }
                 }
             }
@@ -145,7 +166,10 @@ static int col2im(const float *col, const geom *g, int m, float *img, ct_error *
     size_t rows = (size_t)m * g->c, pix = geom_pixels(g);
     if (!rows || !pix) return CT_OK;
     if (check_cols(g, m, err) != CT_OK) return CT_EINVAL;
-    col2im_k<<<cu_grid2(rows, pix), 256, 0, cu_stream()>>>(col, *g, m, img);
+    if (g->s0 == 1 && g->s1 == 1 && g->s2 == 1)
+        col2im_k<true><<<cu_grid2(rows, pix), 256, 0, cu_stream()>>>(col, *g, m, img);
+    else
+        col2im_k<false><<<cu_grid2(rows, pix), 256, 0, cu_stream()>>>(col, *g, m, img);
     CU_CHECK_LAUNCH(err);
     return CT_OK;
 }
@@ -166,7 +190,8 @@ static int setup(const ct_conv *cv, const ct_tensor *x, int64_t *shape, geom *g,
     const int *img = c->transposed ? op : sp, *pos = c->transposed ? sp : op;
     *g = (geom){c->transposed ? c->cout : c->cin, img[0], img[1], img[2], pos[0], pos[1], pos[2],
                 c->k[0], c->k[1], c->k[2], c->stride[0], c->stride[1], c->stride[2],
-                c->pad[0], c->pad[1], c->pad[2]};
+                c->pad[0], c->pad[1], c->pad[2], {}, {}, {}, {}, {}};
+    geom_divisors(g);
     return CT_OK;
 }
 
@@ -222,13 +247,13 @@ int gemm_t<bf16>(int ta, int tb, int m, int n, int k, const bf16 *A, int lda, lo
 
 /* Row ch of dst: the ch rows of the m samples of t (each c×P), side by side. */
 template <typename T>
-__global__ void gather_k(const float *t, int c, unsigned P, int m, T *dst)
+__global__ void gather_k(const float *t, int c, cu_fastdiv by_P, int m, T *dst)
 {
-    unsigned cols = (unsigned)m * P;
+    unsigned P = by_P.d, cols = (unsigned)m * P;
     CU_ROWS(ch, c) {
         T *out = dst + ch * cols;
         CU_COLS(j, cols) {
-            unsigned s = j / P, p = j - s * P;
+            unsigned s = cu_div(j, by_P), p = j - s * P;
             out[j] = from_float<T>(t[((size_t)s * c + ch) * P + p]);
         }
     }
@@ -241,7 +266,8 @@ static int gather(const float *t, int c, size_t P, int m, T *dst, ct_error *err)
     if ((size_t)m * P > 0x7fffffffu)
         return ct_fail(err, CT_EINVAL, "convolution: %d samples of %zu positions are too many for "
                        "the GPU kernels", m, P);
-    gather_k<T><<<cu_grid2((size_t)c, (size_t)m * P), 256, 0, cu_stream()>>>(t, c, (unsigned)P, m, dst);
+    gather_k<T><<<cu_grid2((size_t)c, (size_t)m * P), 256, 0, cu_stream()>>>(
+        t, c, cu_fastdiv_of((unsigned)P), m, dst);
     CU_CHECK_LAUNCH(err);
     return CT_OK;
 }

@@ -113,6 +113,32 @@ static inline dim3 cu_grid2(size_t rows, size_t cols)
     for (unsigned j = blockIdx.x * blockDim.x + threadIdx.x; j < (unsigned)(cols);    \
          j += gridDim.x * blockDim.x)
 
+/* Division by an invariant d of 32-bit n, as a multiply-high and shifts
+   (Granlund and Montgomery 1994, fig. 4.1): index decoding in the
+   memory-bound kernels, where a hardware-less 32-bit division per element
+   would cost more than the memory traffic. */
+typedef struct {
+    unsigned d, m, s1, s2;
+} cu_fastdiv;
+
+static inline cu_fastdiv cu_fastdiv_of(unsigned d)
+{
+    int l = 0;
+    while ((1ull << l) < d) l++;
+    cu_fastdiv f;
+    f.d = d;
+    f.m = (unsigned)(((1ull << 32) * ((1ull << l) - d)) / d + 1);
+    f.s1 = l < 1 ? l : 1;
+    f.s2 = l > 1 ? l - 1 : 0;
+    return f;
+}
+
+static __device__ __forceinline__ unsigned cu_div(unsigned n, cu_fastdiv f)
+{
+    unsigned t = __umulhi(f.m, n);
+    return (t + ((n - t) >> f.s1)) >> f.s2;
+}
+
 /* Grid-stride loop over [0, n). */
 #define CU_FOR(i, n)                                                                   \
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (size_t)(n);   \
