@@ -70,28 +70,40 @@ static int geom_pointwise(const geom *g)
     return g->k0 * g->k1 * g->k2 == 1 && g->s0 * g->s1 * g->s2 == 1 && !(g->p0 | g->p1 | g->p2);
 }
 
-/* cols (K × m·P) of the m images from img (each c×d×h×w): one row of
-   cols (channel, kernel offset) per blockIdx.y, threads along the
-   positions; 32-bit index arithmetic (m·P < 2^31: checked by im2col). */
+/* cols (K × m·P) of the m images from img (each c×d×h×w): one input
+   channel per blockIdx.y, threads along the positions; each thread decodes
+   its position once and writes its column entry of the channel's k0·k1·k2
+   rows (each row's writes coalesced across the warp; the reads of
+   neighbouring taps hit the same cache lines).  32-bit index arithmetic:
+   m·P < 2^31, checked by im2col. */
 template <typename T>
 __global__ void im2col_k(const float *img, geom g, int m, T *col)
 {
     unsigned P = g.by_P.d, ld = (unsigned)m * P;
-    size_t K = (size_t)g.c * g.k0 * g.k1 * g.k2;
-    CU_ROWS(row, K) {
-        int e = (int)(row % g.k2), b = (int)((row / g.k2) % g.k1), a = (int)((row / ((size_t)g.k2 * g.k1)) % g.k0);
-        size_t c = row / ((size_t)g.k0 * g.k1 * g.k2);
-        T *out = col + row * ld;
+    int taps = g.k0 * g.k1 * g.k2;
+    CU_ROWS(c, g.c) {
+        T *out = col + c * taps * (size_t)ld;
         CU_COLS(j, ld) {
             unsigned s = cu_div(j, g.by_P), pos = j - s * P, z = 0, rest = pos;
             if (g.od > 1) z = cu_div(pos, g.by_ohow), rest = pos - z * g.by_ohow.d;
             unsigned y = cu_div(rest, g.by_ow);
             int x = (int)(rest - y * g.ow);
-            int iz = (int)z * g.s0 - g.p0 + a, iy = (int)y * g.s1 - g.p1 + b, ix = x * g.s2 - g.p2 + e;
-            float v = 0;
-            if (iz >= 0 && iz < g.d && iy >= 0 && iy < g.h && ix >= 0 && ix < g.w)
-                v = img[(((s * (size_t)g.c + c) * g.d + iz) * g.h + iy) * g.w + ix];
-            out[j] = from_float<T>(v);
+            const float *src = img + (s * (size_t)g.c + c) * g.d * g.h * g.w;
+            int z0 = (int)z * g.s0 - g.p0, y0 = (int)y * g.s1 - g.p1, x0 = x * g.s2 - g.p2;
+            T *o = out + j;
+            for (int a = 0; a < g.k0; a++) {
+                int iz = z0 + a;
+                bool zin = iz >= 0 && iz < g.d;
+                for (int b = 0; b < g.k1; b++) {
+                    int iy = y0 + b;
+                    bool yin = zin && iy >= 0 && iy < g.h;
+                    const float *row = src + ((size_t)iz * g.h + iy) * g.w;
+                    for (int e = 0; e < g.k2; e++, o += ld) {
+                        int ix = x0 + e;
+                        *o = from_float<T>(yin && ix >= 0 && ix < g.w ? row[ix] : 0.0f);
+                    }
+                }
+            }
         }
     }
 }
@@ -156,7 +168,7 @@ static int im2col(const float *img, const geom *g, int m, T *col, ct_error *err)
     size_t K = geom_rows(g), cols = (size_t)m * geom_cols(g);
     if (!K || !cols) return CT_OK;
     if (check_cols(g, m, err) != CT_OK) return CT_EINVAL;
-    im2col_k<T><<<cu_grid2(K, cols), 256, 0, cu_stream()>>>(img, *g, m, col);
+    im2col_k<T><<<cu_grid2((size_t)g->c, cols), 256, 0, cu_stream()>>>(img, *g, m, col);
     CU_CHECK_LAUNCH(err);
     return CT_OK;
 }
