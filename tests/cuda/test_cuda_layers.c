@@ -547,6 +547,11 @@ int main(int argc, char **argv)
         conv_cases();
         misc_cases();
         if (i == 0) {   /* no GEMMs: once is enough */
+            /* The convolutions' other backward (columns of gx + col2im),
+               which stride-1 convolutions otherwise skip. */
+            setenv("CRYSTENS_CUDA_CONV_COL2IM", "1", 1);
+            conv_cases();
+            unsetenv("CRYSTENS_CUDA_CONV_COL2IM");
             norm_cases();
             act_cases();
             chunked_cases();

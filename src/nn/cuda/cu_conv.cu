@@ -10,7 +10,10 @@
 //   - the weight gradient is one product over all m·P columns, G · colsᵀ,
 //     with the output gradient gathered into C × (m·P) first (cut into
 //     parts along the columns, see gemm_nt_acc);
-//   - the input gradient is one GEMM, Wᵀ · G, followed by col2im.
+//   - the input gradient is one GEMM, Wᵀ · G, followed by col2im; at
+//     stride 1 both gradients come instead from one im2col of gy (see
+//     conv_bwd_s1; $CRYSTENS_CUDA_CONV_COL2IM set keeps the col2im way,
+//     for tests).
 // A transposed convolution runs the same pair the other way.  col2im sums
 // over the kernel offsets that touch each image element (one thread each,
 // no atomics: deterministic).  A pointwise (1×1, stride 1, no padding)
@@ -447,12 +450,91 @@ static int conv_bwd_t(ct_conv *cv, const geom *g, const ct_tensor *x, const ct_t
     return CT_OK;
 }
 
+/* W' (cin × cout·taps) = W (cout × cin × taps) with the taps reversed:
+   the kernel of the input gradient of a stride-1 convolution. */
+template <typename T>
+__global__ void flip_weights_k(const float *W, int cout, int cin, int taps, T *Wf)
+{
+    CU_FOR(i, (size_t)cout * cin * taps) {
+        size_t t = i % taps, ci = (i / taps) % cin, co = i / ((size_t)taps * cin);
+        Wf[(ci * cout + co) * taps + (taps - 1 - t)] = from_float<T>(W[i]);
+    }
+}
+
+/* gW[co][ci][t] += Gt[ci][co·taps + taps - 1 - t]. */
+__global__ void unflip_add_k(const float *Gt, int cout, int cin, int taps, float *gW)
+{
+    CU_FOR(i, (size_t)cout * cin * taps) {
+        size_t t = i % taps, ci = (i / taps) % cin, co = i / ((size_t)taps * cin);
+        gW[i] += Gt[(ci * cout + co) * taps + (taps - 1 - t)];
+    }
+}
+
+/* Whether the input gradient is a stride-1 convolution of gy: stride 1 and
+   padding at most k - 1 in every dimension. */
+static int stride1(const geom *g)
+{
+    return g->s0 == 1 && g->s1 == 1 && g->s2 == 1 && g->p0 <= g->k0 - 1 && g->p1 <= g->k1 - 1 &&
+           g->p2 <= g->k2 - 1;
+}
+
+/* Backward of a stride-1 convolution from one im2col, of gy: with
+   C = im2col(gy) at padding k - 1 - p over x's positions (rows: output
+   channel and tap), gx[s] = W' · C[s] (W' the taps reversed; batched,
+   straight into gx) and gW = (X · Cᵀ) with the taps reversed back (X: x
+   gathered).  Against conv_bwd_t this writes the columns once, not twice
+   (im2col of x and the columns of gx), and needs no col2im. */
+template <typename T>
+static int conv_bwd_s1(ct_conv *cv, const geom *g, const ct_tensor *x, const ct_tensor *gy,
+                       ct_tensor *gx, ct_error *err)
+{
+    ct_layer *l = &cv->base;
+    int N = (int)x->shape[0], cout = cv->cfg.cout, cin = cv->cfg.cin;
+    int taps = g->k0 * g->k1 * g->k2;
+    geom gg = *g;   /* gy as the image, x's positions as the positions */
+    gg.c = cout;
+    gg.d = g->od, gg.h = g->oh, gg.w = g->ow;
+    gg.od = g->d, gg.oh = g->h, gg.ow = g->w;
+    gg.p0 = g->k0 - 1 - g->p0, gg.p1 = g->k1 - 1 - g->p1, gg.p2 = g->k2 - 1 - g->p2;
+    geom_divisors(&gg);
+    size_t P = geom_cols(&gg), K = geom_rows(&gg), xs = (size_t)cin * P, ys = (size_t)cout * geom_pixels(&gg);
+    int pg = l->param_grads, m = chunk_samples(&gg, pg ? cin : 0, N);
+    size_t ncol = align256(K * m * P * sizeof(T)), nx = pg ? align256((size_t)cin * m * P * sizeof(T)) : 0;
+    size_t nwf = align256((size_t)cin * K * sizeof(T));
+    char *ws = (char *)cu_workspace(ncol + nx + nwf + (pg ? (size_t)cin * K * sizeof(float) : 0), err);
+    if (!ws) return CT_ENOMEM;
+    T *col = (T *)ws, *X = (T *)(ws + ncol), *Wf = (T *)(ws + ncol + nx);
+    float *Gt = (float *)(ws + ncol + nx + nwf);
+    size_t nw = (size_t)cout * cin * taps;
+    flip_weights_k<T><<<cu_blocks(nw, 256), 256, 0, cu_stream()>>>(l->params[0].w->data, cout, cin, taps, Wf);
+    CU_CHECK_LAUNCH(err);
+    if (pg) CU_CHECK(cudaMemsetAsync(Gt, 0, (size_t)cin * K * sizeof(float), cu_stream()), err);
+    for (int n0 = 0; n0 < N; n0 += m) {
+        int mm = N - n0 < m ? N - n0 : m, cols = (int)(mm * P);
+        int rc = im2col<T>(gy->data + n0 * ys, &gg, mm, col, err);
+        if (rc == CT_OK)
+            rc = gemm_t<T>(0, 0, cin, (int)P, (int)K, Wf, (int)K, 0, col, cols, (long long)P, 0.0f,
+                           gx->data + n0 * xs, (int)P, (long long)xs, mm, err);
+        if (rc == CT_OK && pg) {
+            rc = gather<T>(x->data + n0 * xs, cin, P, mm, X, err);
+            if (rc == CT_OK) rc = gemm_nt_acc<T>(cin, (int)K, cols, X, col, Gt, err);
+        }
+        if (rc != CT_OK) return rc;
+    }
+    if (pg) {
+        unflip_add_k<<<cu_blocks(nw, 256), 256, 0, cu_stream()>>>(Gt, cout, cin, taps, l->params[0].g->data);
+        CU_CHECK_LAUNCH(err);
+    }
+    return CT_OK;
+}
+
 static int conv_bwd(ct_conv *cv, const geom *g, const ct_tensor *x, const ct_tensor *gy,
                     ct_tensor *gx, ct_error *err)
 {
-    return cu_precision() == CT_PREC_BF16 && !geom_pointwise(g)
-               ? conv_bwd_t<bf16>(cv, g, x, gy, gx, err)
-               : conv_bwd_t<float>(cv, g, x, gy, gx, err);
+    int bf = cu_precision() == CT_PREC_BF16 && !geom_pointwise(g);
+    if (stride1(g) && !geom_pointwise(g) && !getenv("CRYSTENS_CUDA_CONV_COL2IM"))
+        return bf ? conv_bwd_s1<bf16>(cv, g, x, gy, gx, err) : conv_bwd_s1<float>(cv, g, x, gy, gx, err);
+    return bf ? conv_bwd_t<bf16>(cv, g, x, gy, gx, err) : conv_bwd_t<float>(cv, g, x, gy, gx, err);
 }
 
 /* Transposed: cols[s] = Wᵀ · x[s] per sample, batched; y = col2im(cols). */
