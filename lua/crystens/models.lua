@@ -370,8 +370,9 @@ local function gan_config(config, defaults, what)
   return cfg
 end
 
+-- Latent noise, drawn on the host (the same draws on either device).
 local function noise(self, n, rng)
-  return tensor.randn({n, self.config.latent}, rng)
+  return tensor.randn({n, self.config.latent}, rng):to(self:device_name())
 end
 
 -- Sample n tensors from the generator (eval mode: running batch-norm statistics).
@@ -379,11 +380,14 @@ local function gan_sample(self, n, opts)
   opts = opts or {}
   self:need_scaler("sample")
   local rng = sample_rng(opts)
+  local home = self:device_name()
+  if opts.device then self:to(opts.device) end
   self.generator:eval()
   local ok, out = pcall(in_chunks, n, opts, function(_, count)
-    return self.generator:forward(noise(self, count, rng))
+    return self.generator:forward(noise(self, count, rng)):to("cpu")
   end)
   self.generator:train()
+  if opts.device then self:to(home) end
   if not ok then error(out, 2) end
   return self:to_raw(out)
 end
@@ -412,9 +416,9 @@ M.builders["crystens.gan"] = M.gan
 function GAN:train_step(batch)
   self:check_batch(batch, "train_step")
   local G, D = self.generator, self.discriminator
-  local real = self:to_net(batch)
+  local real = self:to_net(batch):to(self:device_name())
   local n = real:size(1)
-  local ones, zeros = tensor.full({n, 1}, 1), tensor.full({n, 1}, 0)
+  local ones, zeros = real:new_full({n, 1}, 1), real:new_full({n, 1}, 0)
   D:zero_grad()
   local lr = D:forward(real)
   local l_real, g = nn.bce_logits(lr, ones)
@@ -462,7 +466,7 @@ M.builders["crystens.wgan"] = M.wgan
 function WGAN:train_step(batch)
   self:check_batch(batch, "train_step")
   local G, C, cfg = self.generator, self.critic, self.config
-  local all = self:to_net(batch)
+  local all = self:to_net(batch):to(self:device_name())
   local k = cfg.critic_steps
   local n = all:size(1)
   local m = (n % k == 0 and n >= k) and n // k or n
@@ -476,7 +480,7 @@ function WGAN:train_step(batch)
     local l_fake
     l_fake, g = nn.wasserstein(C:forward(fake), 1)
     C:backward(g)
-    local e = tensor.rand{m, 1, 1, 1}
+    local e = tensor.rand{m, 1, 1, 1}:to(all:device())
     local gp = nn.gradient_penalty(C, real * e + fake * (1 - e), {lambda = cfg.lambda})
     self.optims[2][2]:step()
     out.critic = out.critic + (l_real + l_fake + gp) / k
@@ -955,7 +959,7 @@ doc[WGAN.train_step] = "model:train_step(batch) -> {critic, gp, w, g}. critic_st
   "updates and one generator update on a raw N×4×S×S batch (a batch of critic_steps×N rows)."
 doc[Diffusion.train_step] = "model:train_step(batch) -> {loss}. One Adam step on the denoising " ..
   "loss (MSE of the predicted target) of a raw N×4×S×S batch at random timesteps."
-doc[gan_sample] = "model:sample(n, [{seed=, batch=64}]) -> tensor. n raw N×4×S×S CrysTens " ..
+doc[gan_sample] = "model:sample(n, [{seed=, batch=64, device=}]) -> tensor. n raw N×4×S×S CrysTens " ..
   "tensors from the generator on random latent vectors (batch norm in eval mode); " ..
   "ct.crystens.decode turns them into crystals."
 doc[Model.to] = "model:to(device) -> model. Move the networks, optimizer moments and EMA " ..

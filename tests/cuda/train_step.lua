@@ -164,6 +164,35 @@ T.test("the default preset (atoms, consistency projection through the host) trai
   T.truthy(lg == lg and lg > 0, "finite loss")
 end)
 
+-- GAN (2-D and 3-D convolutions, batch norm) and WGAN-GP (layer norm, the
+-- gradient penalty): one training step on each device from the same start
+-- and the same draws (latent noise and interpolation factors are drawn on
+-- the host), so the losses agree.
+for _, case in ipairs{{"gan", "2d"}, {"gan", "3d"}, {"wgan", "2d"}} do
+  T.test(case[1] .. " " .. case[2] .. ": a training step on the GPU matches the CPU", function()
+    local data = toy_data(8, 32)
+    local function make()
+      tensor.seed(seed)
+      return models[case[1]]{size = 32, latent = 16, base = case[2] == "3d" and 4 or 8,
+                             conv = case[2], critic_steps = 2}:fit_scaler(data)
+    end
+    local cpu_m, gpu_m = make(), make():to("cuda")
+    tensor.seed(seed + 5)
+    local lc = cpu_m:train_step(data)
+    tensor.seed(seed + 5)
+    local lg = gpu_m:train_step(data)
+    local keys = {}
+    for k, v in pairs(lc) do
+      keys[#keys + 1] = string.format("%s %.5f/%.5f", k, lg[k], v)
+      T.near(lg[k], v, 1e-3 * (1 + math.abs(v)), k)
+    end
+    table.sort(keys)
+    print("# GPU/CPU: " .. table.concat(keys, ", "))
+    local x = gpu_m:sample(3, {seed = 1})
+    T.eq(x:device() .. table.concat(x:shape(), "x"), "cpu3x4x32x32", "samples on the host")
+  end)
+end
+
 T.test("errors: CPU input to a GPU model, GPU tensor to a CPU-only function", function()
   local m = nn.sequential{nn.linear(3, 2)}:to("cuda")
   T.raises(function() m:forward(tensor.new{1, 3}) end, "is on cuda")
