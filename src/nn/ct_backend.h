@@ -31,7 +31,9 @@
  * once before failing.
  *
  * Threads: the backend uses one CUDA stream and one cuBLAS handle; drive it
- * from one thread, like the layers.
+ * from one thread, like the layers.  One GPU (device 0) for now; a model's
+ * gradients are one flat device buffer (ct_params_flatten), which is what
+ * a data-parallel version would all-reduce (NCCL) between its GPUs.
  */
 #ifndef CT_BACKEND_H
 #define CT_BACKEND_H
