@@ -120,14 +120,19 @@ local cmd = string.format("python3 %s/unet_torch.py --gpu %d %s %s %s 2>&1", her
                           table.concat(sizes, ","), table.concat(batches, ","),
                           table.concat(precs, ","))
 local f = io.popen(cmd)
-local out = f:read("a")
+local lines = {}
+for line in f:lines() do   -- as they come: a run cut short keeps what was measured
+  lines[#lines + 1] = line
+  print(line)
+  io.stdout:flush()
+end
 f:close()
+local out = table.concat(lines, "\n")
 local theirs = {}
 for s, b, p, ms, sps, mib in out:gmatch("torch%-gpu (%d+) (%d+) (%a+%d*) ([%d.]+) ([%d.]+) ([%d.]+)") do
   theirs[s .. " " .. b .. " " .. p] = {ms = tonumber(ms), mib = tonumber(mib)}
 end
-local version = out:match("(PyTorch [^\n]*)")
-print(version or ("PyTorch side did not run:\n" .. out))
+if not out:match("PyTorch ") then print("PyTorch side did not run") end
 
 print("\n  S batch prec | crystens ms/step samples/s  peak MiB | PyTorch ms/step samples/s  peak MiB | speed-up | vs CPU")
 for _, s in ipairs(sizes) do
