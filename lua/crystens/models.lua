@@ -27,6 +27,9 @@ local tensor = require "crystens.tensor"
 local json = require "crystens.json"
 local doc = require "crystens.doc"
 local interrupt = require "crystens.interrupt"
+local layout = require("crystens.crystens").layout
+local options = require "crystens.options"
+local checkpoint_config = require "crystens.checkpoint_config"
 
 local M = {}
 M.builders = {}
@@ -360,6 +363,13 @@ local function discriminator(cfg, norm)
   return nn.sequential(list)
 end
 
+-- A model kind's options: the configuration fields its checkpoints may hold
+-- (crystens.checkpoint_config, read when called, so a field registered there
+-- is one here too), and the scaler a loaded model is built with.
+local function config_options(kind)
+  return options.merge(checkpoint_config.fields[kind], {scaler = "Scaler"})
+end
+
 local function gan_config(config, defaults, what)
   local cfg = copy_table(config)
   for k, v in pairs(defaults) do if cfg[k] == nil then cfg[k] = v end end
@@ -375,9 +385,12 @@ local function noise(self, n, rng)
   return tensor.randn({n, self.config.latent}, rng):to(self:device_name())
 end
 
+local GAN_SAMPLE = {seed = "integer", batch = "integer", rng = "Rng", device = {"cpu", "cuda"}}
+
 -- Sample n tensors from the generator (eval mode: running batch-norm statistics).
 local function gan_sample(self, n, opts)
-  opts = opts or {}
+  options.arg("model:sample", 1, n, "integer")
+  opts = options.check("model:sample", opts, GAN_SAMPLE, 2)
   self:need_scaler("sample")
   local rng = sample_rng(opts)
   local home = self:device_name()
@@ -398,8 +411,9 @@ local GAN = setmetatable({}, {__index = Model})
 GAN.__index = GAN
 
 function M.gan(config)
-  local cfg = gan_config(config, {size = 64, latent = 128, base = 64, conv = "2d", lr = 1e-4,
-                                  betas = {0.5, 0.999}}, "gan")
+  local cfg = gan_config(options.check("ct.models.gan", config, config_options("crystens.gan")),
+                         {size = 64, latent = 128, base = 64, conv = "2d", lr = 1e-4,
+                          betas = {0.5, 0.999}}, "gan")
   local self = setmetatable({kind = "crystens.gan", config = cfg, step = 0, batches_per_step = 1}, GAN)
   self.generator, self.discriminator = generator(cfg), discriminator(cfg, "batch")
   self.nets = {{"generator", self.generator}, {"discriminator", self.discriminator}}
@@ -446,8 +460,9 @@ local WGAN = setmetatable({}, {__index = Model})
 WGAN.__index = WGAN
 
 function M.wgan(config)
-  local cfg = gan_config(config, {size = 64, latent = 128, base = 64, conv = "2d", lr = 1e-4,
-                                  betas = {0.5, 0.9}, critic_steps = 5, lambda = 10}, "wgan")
+  local cfg = gan_config(options.check("ct.models.wgan", config, config_options("crystens.wgan")),
+                         {size = 64, latent = 128, base = 64, conv = "2d", lr = 1e-4,
+                          betas = {0.5, 0.9}, critic_steps = 5, lambda = 10}, "wgan")
   local self = setmetatable({kind = "crystens.wgan", config = cfg, step = 0,
                              batches_per_step = cfg.critic_steps}, WGAN)
   self.generator, self.critic = generator(cfg), discriminator(cfg, "layer")
@@ -573,7 +588,7 @@ local function atom_net(cfg)
   end
   m.norm_out = add("norm_out", nn.groupnorm(g, c))
   m.act_out = add("act_out", nn.silu())
-  m.conv_out = add("conv_out", nn.conv2d(c, 12, 1))
+  m.conv_out = add("conv_out", nn.conv2d(c, layout.header, 1))
   return m
 end
 
@@ -657,7 +672,7 @@ local function schedule(kind, T)
 end
 
 function M.diffusion(config)
-  local cfg = copy_table(config)
+  local cfg = copy_table(options.check("ct.models.diffusion", config, config_options("crystens.diffusion")))
   local preset = M.presets[cfg.preset or "default"]
   if not preset then
     error("bad option 'preset' to 'diffusion' (default, small, compact, fast, tiny, atoms or paper expected)", 2)
@@ -674,6 +689,13 @@ function M.diffusion(config)
   end
   if type(cfg.min_snr) ~= "number" or not (cfg.min_snr > 0) then
     error("bad option 'min_snr' to 'diffusion' (a positive number expected)", 2)
+  end
+  -- each U-Net level halves the (patched) picture, which must divide evenly
+  local unit = cfg.arch ~= "atoms" and (cfg.patch == 1 or cfg.patch == 2 or cfg.patch == 4)
+               and cfg.patch * 2 ^ (#cfg.mults - 1) // 1 or 1
+  if cfg.size % unit ~= 0 then
+    options.error("ct.models.diffusion", "size", ("a multiple of %d (patch × 2^(levels - 1)) expected, got %d")
+                  :format(unit, cfg.size), 2)
   end
   local self = setmetatable({kind = "crystens.diffusion", step = 0, batches_per_step = 1}, Diffusion)
   if cfg.scaler then self.scaler, cfg.scaler = cfg.scaler, nil end
@@ -758,7 +780,7 @@ function Diffusion:fit_scaler(data)
   Model.fit_scaler(self, data)
   if self.config.consistent then
     local hist = {}
-    for k = 1, self.config.size - 12 do hist[k] = 0 end
+    for k = 1, layout.max_atoms(self.config.size) do hist[k] = 0 end
     for _, a in ipairs(count_atoms(data, 0.5)) do
       if a >= 1 then hist[a] = hist[a] + 1 end
     end
@@ -770,7 +792,7 @@ end
 -- n atom counts: opts.natoms (a count or a list), else draws from the
 -- training distribution.
 function Diffusion:atom_counts(n, opts, rng)
-  local T, want = self.config.size - 12, opts.natoms
+  local T, want = layout.max_atoms(self.config.size), opts.natoms
   local out = {}
   if type(want) == "table" then
     if #want ~= n then error(("bad option 'natoms' to 'sample' (%d counts expected, got %d)"):format(n, #want), 3) end
@@ -894,10 +916,15 @@ function Diffusion:sample_chunk(n, opts, rng, bar, natoms)
   return x:to("cpu")
 end
 
+local DIFFUSION_SAMPLE = {steps = "integer", eta = "number", seed = "integer", batch = "integer",
+                         ema = "boolean", method = {"ddpm", "ddim"}, natoms = "integer|table",
+                         clip = {"means", "copies"}, rng = "Rng", device = {"cpu", "cuda"}}
+
 -- Sample n tensors: DDIM with opts.steps (eta = 0 unless given), or DDPM
 -- ancestral sampling over all timesteps (steps absent or method="ddpm").
 function Diffusion:sample(n, opts)
-  opts = opts or {}
+  options.arg("model:sample", 1, n, "integer")
+  opts = options.check("model:sample", opts, DIFFUSION_SAMPLE, 2)
   self:need_scaler("sample")
   local rng = sample_rng(opts)
   local use_ema = opts.ema ~= false

@@ -78,8 +78,13 @@ T.test("reference U-Net step, fp32: output, loss, every gradient and the weights
     local e = rel(pg[i].w, p.w)
     if e > worst then worst, where = e, p.name end
   end
-  print(string.format("# weights after Adam: worst relative error %.2e (%s)", worst, where))
-  T.truthy(worst < 1e-3, "weights after Adam match, worst " .. where)
+  print(string.format("# weights after Adam: worst relative error %.2e (%s), all %.2e", worst,
+                      where, rel((gpu.model:flat()), (cpu.model:flat()))))
+  -- Adam's first step moves each weight by about ±lr whatever its gradient's
+  -- size, so a gradient near 0 that rounds differently moves a small
+  -- parameter (a zero-initialised bias) visibly: per parameter 1e-2, all 1e-4.
+  T.truthy(worst < 1e-2, "weights after Adam match, worst " .. where)
+  T.truthy(rel((gpu.model:flat()), (cpu.model:flat())) < 1e-4, "all weights after Adam match")
   local m, v = gpu.opt:moments()
   T.eq(m:device() .. v:device(), "cudacuda", "Adam's moments live on the GPU")
 end)

@@ -237,24 +237,6 @@ int cu_clamp(ct_tensor *out, const ct_tensor *a, float lo, float hi, ct_error *e
     return CT_OK;
 }
 
-__global__ void k_axpby(float *out, float alpha, const float *a, float beta, const float *b,
-                        size_t n)
-{
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x)
-        out[i] = alpha * a[i] + beta * b[i];
-}
-
-int cu_axpby(ct_tensor *out, float alpha, const ct_tensor *a, float beta, const ct_tensor *b,
-             ct_error *err)
-{
-    if (a->numel == 0) return CT_OK;
-    k_axpby<<<cu_blocks(a->numel, THREADS), THREADS, 0, cu_stream()>>>(out->data, alpha, a->data,
-                                                                      beta, b->data, a->numel);
-    CU_CHECK_LAUNCH(err);
-    return CT_OK;
-}
-
 /* ---- Reductions -------------------------------------------------------------- */
 
 enum { RED_BLOCKS = 512 };
