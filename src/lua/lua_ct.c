@@ -379,9 +379,13 @@ void ctL_pushtensor(lua_State *L, ct_tensor *t, const ct_error *err)
     luaL_setmetatable(L, CTL_TENSOR);
     *p = t;
     /* Let the collector see the bytes it does not allocate itself, or
-       temporaries made in a training loop pile up between cycles. */
-    if (t->storage->refcount == 1 && t->numel >= 4096)
-        lua_gc(L, LUA_GCSTEP, (int)(t->numel * sizeof(float) / 1024));
+       temporaries made in a training loop pile up between cycles.  GPU
+       tensors are counted apart (ctL_device_garbage): a step per tensor
+       would cost more than the GPU's work on it. */
+    if (t->storage->refcount == 1 && t->numel >= 4096) {
+        if (t->device != CT_DEV_CPU) ctL_device_garbage(L, t->numel * sizeof(float));
+        else lua_gc(L, LUA_GCSTEP, (int)(t->numel * sizeof(float) / 1024));
+    }
 }
 
 int ctL_checkshape(lua_State *L, int idx, int64_t *shape)
