@@ -198,6 +198,16 @@ for _, case in ipairs{{"gan", "2d"}, {"gan", "3d"}, {"wgan", "2d"}} do
   end)
 end
 
+T.test("GPU temporaries are collected: 100 dropped tensors of 64 MiB do not pile up", function()
+  collectgarbage()
+  local like = tensor.new{1}:to("cuda")
+  local before = nn.gpu_memory().in_use
+  for _ = 1, 100 do local t = like:new_zeros{16 * 2^20} end
+  local grew = nn.gpu_memory().in_use - before
+  print(string.format("# after 6.4 GB of dropped tensors, %.0f MiB still held", grew / 2^20))
+  T.truthy(grew < 2^30, "at most a collection threshold's worth held")
+end)
+
 T.test("errors: CPU input to a GPU model, GPU tensor to a CPU-only function", function()
   local m = nn.sequential{nn.linear(3, 2)}:to("cuda")
   T.raises(function() m:forward(tensor.new{1, 3}) end, "is on cuda")
