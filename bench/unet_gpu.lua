@@ -145,7 +145,8 @@ for _, s in ipairs(sizes) do
       local right = th and string.format("%8.2f %9.1f %9.0f", th.ms, b / (th.ms / 1e3), th.mib)
                     or string.format("%28s", "-")
       local ratio = (o.med and th) and string.format("%6.2fx", th.ms / 1e3 / o.med) or "     -"
-      local vs_cpu = o.med and string.format("%6.0fx", (b / o.med) / (16 / cpu_s)) or "-"
+      -- against the CPU at S = 32 only: that is where the CPU was measured
+      local vs_cpu = (o.med and s == 32) and string.format("%6.0fx", (b / o.med) / (16 / cpu_s)) or "     -"
       print(string.format("%3d %5d %4s | %s | %s | %s | %s", s, b, p, left, right, ratio, vs_cpu))
     end
   end
