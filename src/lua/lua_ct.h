@@ -197,14 +197,6 @@ ct_tensor *ctL_toanytensor(lua_State *L, int idx);
    tensor methods table at idx (lua_device.c). */
 void ctL_tensor_device_open(lua_State *L, int methods);
 
-/* Account for bytes of GPU memory a new tensor holds: once 256 MiB of them
-   are out, a full collection returns the garbage among them.  One cycle
-   per that much, not a collector step per tensor as on the CPU: with a
-   U-Net loaded a step takes about 60 µs, and a training step makes some
-   250 such tensors, a third of the 43 ms the H100 took for a step at
-   batch 16. */
-void ctL_device_garbage(lua_State *L, size_t bytes);
-
 /* Add devices(), precision(), gpu_memory(), gpu_sync(), to_device() to the
    crystens.nn_core table at lib, and state:to() to the Adam class. */
 void ctL_nn_device_open(lua_State *L, int lib);

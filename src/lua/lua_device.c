@@ -36,18 +36,6 @@ static const ct_cuda_api *need_cuda(lua_State *L)
     return cu;
 }
 
-/* ---- Garbage on the GPU ------------------------------------------------------- */
-
-void ctL_device_garbage(lua_State *L, size_t bytes)
-{
-    static size_t pending;   /* bytes of GPU tensors made since the last collection */
-    pending += bytes;
-    if (pending >= ((size_t)256 << 20)) {
-        pending = 0;
-        lua_gc(L, LUA_GCCOLLECT);
-    }
-}
-
 /* ---- Tensor methods ---------------------------------------------------------- */
 
 static int m_to(lua_State *L)
