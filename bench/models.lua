@@ -26,7 +26,8 @@ end
 local ds = ct.dataset.load(ct.datadir .. "/sample/mpts_52_val_sample.csv")
 local function data(size)
   local list = {}
-  for i = 1, #ds do if ds[i].natoms <= size - 12 then list[#list + 1] = ds[i] end end
+  local max_atoms = ct.crystens.layout.max_atoms(size)
+  for i = 1, #ds do if ds[i].natoms <= max_atoms then list[#list + 1] = ds[i] end end
   return ct.crystens.encode(list, {size = size})
 end
 

@@ -4,6 +4,10 @@
 --
 --   crystens bench/unet.lua [steps=3] [batch=16]       (make bench runs it)
 --
+-- Both sides use the same number of threads: CT_NUM_THREADS if set, else
+-- the machine's cores (PyTorch gets torch.set_num_threads of it).  The
+-- PyTorch side runs under $PYTHON if set, else /usr/bin/python3.
+--
 -- The network: input 4×32×32, base 64, mults (1,2,2), 2 residual blocks per
 -- level, GroupNorm(8), SiLU, self-attention at 8×8, MSE on the noise.  The
 -- PyTorch twin is bench/unet_torch.py; it is skipped when torch is absent.
@@ -27,14 +31,19 @@ local function step()
   return loss
 end
 
-local function now()
-  local f = io.popen("date +%s.%N")
-  local s = tonumber(f:read("l"))
+-- Wall time without forking a process (a fork makes every page of this
+-- process copy-on-write, and the next step would pay for it).
+local clock = ct.progress.new("bench")
+local function now() return clock:elapsed() end
+
+local threads = tonumber(os.getenv("CT_NUM_THREADS") or "")
+if not threads then
+  local f = io.popen("nproc")
+  threads = tonumber(f:read("l")) or 1
   f:close()
-  return s
 end
 
-print(string.format("crystens U-Net: %d parameters, batch %d", model:nparams(), batch))
+print(string.format("crystens U-Net: %d parameters, batch %d, %d threads", model:nparams(), batch, threads))
 step()                                    -- warm-up: allocations, workspace
 -- Wall time is what counts; CPU time (all threads) is printed too, as it
 -- says more when other jobs share the machine.
@@ -76,15 +85,15 @@ for _, p in ipairs(prof) do
 end
 print(string.format("sgemm peak (2048^3, best of 3): %.1f GFLOP/s", peak))
 
-local py = "/usr/bin/python3"
-local f = io.popen(string.format("%s %s/unet_torch.py %d %d 2>&1", py, here, steps, batch))
+local py = os.getenv("PYTHON") or "/usr/bin/python3"
+local f = io.popen(string.format("%s %s/unet_torch.py %d %d %d 2>&1", py, here, steps, batch, threads))
 local out = f:read("a")
 f:close()
 io.write("\n" .. out)
 local torch_median = tonumber(out:match("torch: best [%d.]+ s/step, median ([%d.]+) s/step"))
 if torch_median then
-  print(string.format("\nratio: crystens %.1f samples/s vs PyTorch %.1f samples/s = %.2fx (goal >= 1.5x)",
-                      batch / median, batch / torch_median, torch_median / median))
+  print(string.format("\nratio at %d threads: crystens %.1f samples/s vs PyTorch %.1f samples/s = %.2fx (goal >= 1.5x)",
+                      threads, batch / median, batch / torch_median, torch_median / median))
   local torch_cpu = tonumber(out:match("torch CPU: best ([%d.]+) s/step"))
   if torch_cpu then
     print(string.format("CPU time per step (best): crystens %.3f s, PyTorch %.3f s = %.2fx",

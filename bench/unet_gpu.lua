@@ -120,14 +120,19 @@ local cmd = string.format("python3 %s/unet_torch.py --gpu %d %s %s %s 2>&1", her
                           table.concat(sizes, ","), table.concat(batches, ","),
                           table.concat(precs, ","))
 local f = io.popen(cmd)
-local out = f:read("a")
+local lines = {}
+for line in f:lines() do   -- as they come: a run cut short keeps what was measured
+  lines[#lines + 1] = line
+  print(line)
+  io.stdout:flush()
+end
 f:close()
+local out = table.concat(lines, "\n")
 local theirs = {}
 for s, b, p, ms, sps, mib in out:gmatch("torch%-gpu (%d+) (%d+) (%a+%d*) ([%d.]+) ([%d.]+) ([%d.]+)") do
   theirs[s .. " " .. b .. " " .. p] = {ms = tonumber(ms), mib = tonumber(mib)}
 end
-local version = out:match("(PyTorch [^\n]*)")
-print(version or ("PyTorch side did not run:\n" .. out))
+if not out:match("PyTorch ") then print("PyTorch side did not run") end
 
 print("\n  S batch prec | crystens ms/step samples/s  peak MiB | PyTorch ms/step samples/s  peak MiB | speed-up | vs CPU")
 for _, s in ipairs(sizes) do
@@ -140,13 +145,45 @@ for _, s in ipairs(sizes) do
       local right = th and string.format("%8.2f %9.1f %9.0f", th.ms, b / (th.ms / 1e3), th.mib)
                     or string.format("%28s", "-")
       local ratio = (o.med and th) and string.format("%6.2fx", th.ms / 1e3 / o.med) or "     -"
-      local vs_cpu = o.med and string.format("%6.0fx", (b / o.med) / (16 / cpu_s)) or "-"
+      -- against the CPU at S = 32 only: that is where the CPU was measured
+      local vs_cpu = (o.med and s == 32) and string.format("%6.0fx", (b / o.med) / (16 / cpu_s)) or "     -"
       print(string.format("%3d %5d %4s | %s | %s | %s | %s", s, b, p, left, right, ratio, vs_cpu))
     end
   end
 end
 for key, o in pairs(ours) do
   if o.err then print("crystens " .. key .. ": " .. o.err) end
+end
+
+-- Where the GPU's time goes, S = 32 batch 256 fp32: nn.profile times each
+-- layer kind with a synchronisation after every call (so the sum exceeds
+-- a step's time, which overlaps launches with kernels).
+do
+  tensor.seed(0)
+  local model = nn.unet{in_ch = 4, size = 32, base = 64, mults = {1, 2, 2}, nres = 2,
+                        attn = {8}, groups = 8}:to("cuda")
+  local x = tensor.new{1}:to("cuda"):new_randn{256, 4, 32, 32}
+  local t = x:new_rand{256}:mul_(1000)
+  local function step()
+    model:zero_grad()
+    local _, g = nn.mse(model:forward(x, t), x)
+    model:backward(g)
+  end
+  step()
+  nn.profile(true)
+  for _ = 1, 3 do step() end
+  local prof = nn.profile()
+  nn.profile(false)
+  table.sort(prof, function(a, b) return a.seconds > b.seconds end)
+  local total = 0
+  for _, p in ipairs(prof) do total = total + p.seconds end
+  print(string.format("\nprofile, S=32 batch 256 fp32, 3 steps: %.3f s in layers", total))
+  for _, p in ipairs(prof) do
+    print(string.format("  %-16s %7.3f s  %5.1f%%  %6d calls", p.kind, p.seconds,
+                        100 * p.seconds / total, p.calls))
+  end
+  model, x, t = nil, nil, nil
+  collectgarbage()
 end
 
 -- DDIM-50 over 1,000 crystals with the paper preset's U-Net (untrained:

@@ -1,8 +1,8 @@
 """bench/unet_torch.py - the PyTorch twin of bench/unet.lua: the same U-Net
 (layer for layer, as lua/crystens/nn.lua builds it), one training step =
-forward + backward + Adam, on the CPU with 2 threads.
+forward + backward + Adam, on the CPU with the given number of threads.
 
-    /usr/bin/python3 bench/unet_torch.py [steps=3] [batch=16]
+    /usr/bin/python3 bench/unet_torch.py [steps=3] [batch=16] [threads=2]
 
 With --gpu, the twin of bench/unet_gpu.lua: PyTorch eager on CUDA, one line
 per configuration "torch-gpu S BATCH PRECISION MEDIAN_MS SAMPLES_PER_S
@@ -180,7 +180,7 @@ def main():
         return
     steps = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     batch = int(sys.argv[2]) if len(sys.argv) > 2 else 16
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(sys.argv[3]) if len(sys.argv) > 3 else 2)
     torch.manual_seed(0)
     model = UNet()
     opt = torch.optim.Adam(model.parameters(), lr=2e-4)

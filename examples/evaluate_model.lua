@@ -22,9 +22,11 @@ end
 local m = o.model == "pretrained" and ct.models.pretrained() or ct.models.load(o.model)
 local ref_path = o.reference == "sample" and ct.datadir .. "/sample/mpts_52_val_sample.csv"
                  or o.reference
-local ref = ct.dataset.load(ref_path, {max_atoms = m.config.size - 12})
+local ref = ct.dataset.load(ref_path, {max_atoms = ct.crystens.layout.max_atoms(m.config.size)})
 local t0 = os.clock()
-local gen = m:sample(o.samples, {steps = o.steps, seed = o.seed})
+-- steps is a diffusion model's: a GAN draws in one pass
+local gen = m:sample(o.samples, m.kind == "crystens.diffusion" and {steps = o.steps, seed = o.seed}
+                                or {seed = o.seed})
 local sample_cpu = os.clock() - t0
 local crystals = ct.crystens.decode(gen)
 local ok = {}

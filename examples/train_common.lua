@@ -32,11 +32,11 @@ end
 -- given species encoding ("z", the paper's, by default).
 function M.data(size, paths, species)
   if paths == nil or paths == "sample" then paths = ct.datadir .. "/sample/mpts_52_val_sample.csv" end
-  local crystals = {}
+  local crystals, max_atoms = {}, ct.crystens.layout.max_atoms(size)
   for path in paths:gmatch("[^,]+") do
-    local ds = ct.dataset.load(path, {max_atoms = size - 12})
+    local ds = ct.dataset.load(path, {max_atoms = max_atoms})
     local before = #crystals
-    for i = 1, #ds do if ds[i].natoms <= size - 12 then crystals[#crystals + 1] = ds[i] end end
+    for i = 1, #ds do if ds[i].natoms <= max_atoms then crystals[#crystals + 1] = ds[i] end end
     print(("%d crystals of %s fit at S=%d"):format(#crystals - before, path, size))
   end
   local data = ct.crystens.encode(crystals, {size = size, species = species or "z"})

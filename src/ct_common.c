@@ -21,6 +21,7 @@ int ct_fail(ct_error *err, int status, const char *fmt, ...)
             if ((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f) *p = '?';
             else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) p[0] = p[1] = '?';
         }
+        err->status = status;
     }
     return status;
 }

@@ -5,12 +5,13 @@
  * Errors.  A core function that can fail returns CT_OK (0) or a negative
  * ct_status, and writes a one-line, human-readable reason into a ct_error the
  * caller owns.  The core never longjmps, exits or aborts: each of those would
- * end a user's REPL session.  The Lua bindings turn a failure into luaL_error
- * with the message, prefixed by the argument or file it concerns.
+ * end a user's REPL session.  The Lua bindings turn a failure into a Lua error
+ * through ctL_raise (src/lua/lua_ct.h), which keeps what the status says
+ * (CT_EINTR raises "interrupted!"):
  *
  *     ct_error err;
- *     if (ct_tensor_load_npy(path, &t, &err) != CT_OK)
- *         return luaL_error(L, "%s", err.msg);
+ *     int rc = ct_tensor_save_npy(t, path, &err);
+ *     if (rc != CT_OK) return ctL_raise(L, &err, rc);
  *
  * Interruption.  Lua's hook cannot fire inside a long C call, so long loops in
  * the core poll ct_interrupted() (a flag the REPL's SIGINT handler sets) and
@@ -31,11 +32,16 @@ typedef enum {
     CT_EINTR = -5     /* the user pressed Ctrl-C */
 } ct_status;
 
+/* Why a call failed: the message, and the status that came with it, so a
+   function that returns NULL still tells out-of-memory and Ctrl-C from
+   bad input. */
 typedef struct {
     char msg[512];
+    int status;   /* a ct_status */
 } ct_error;
 
-/* Fill err (if non-NULL) with a printf-style message and return status. */
+/* Fill err (if non-NULL) with a printf-style message and status; return
+   status. */
 int ct_fail(ct_error *err, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

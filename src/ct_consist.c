@@ -8,9 +8,9 @@
 
 #include "ct_consist.h"
 #include "ct_crystens.h"
+#include "ct_layout.h"
 #include "ct_structure.h"
 
-#define HB CT_CRYSTENS_HEADER
 #define NROWS CT_CRYSTENS_HEADER
 
 /* Header rows that carry a value: Z .. SG, and the column where the
@@ -26,28 +26,16 @@ static int global_row(int r)
     return r >= CT_CRYSTENS_A && r <= CT_CRYSTENS_SG;
 }
 
-/* Offsets of the 8 copies of header row r of slot j in one tensor. */
-static void copies(int S, int r, int j, size_t at[8])
-{
-    size_t plane = (size_t)S * S;
-    for (int l = 0; l < 4; l++) {
-        at[2 * l] = l * plane + (size_t)r * S + HB + j;
-        at[2 * l + 1] = l * plane + (size_t)(HB + j) * S + r;
-    }
-}
-
-static double mean8(const float *x, const size_t at[8])
+static double sum8(const float *g, const size_t at[CT_CRYSTENS_COPIES])
 {
     double s = 0;
-    for (int k = 0; k < 8; k++) s += (double)x[at[k]];
-    return s / 8;
-}
-
-static double sum8(const float *g, const size_t at[8])
-{
-    double s = 0;
-    for (int k = 0; k < 8; k++) s += (double)g[at[k]];
+    for (int k = 0; k < CT_CRYSTENS_COPIES; k++) s += (double)g[at[k]];
     return s;
+}
+
+static double mean8(const float *x, const size_t at[CT_CRYSTENS_COPIES])
+{
+    return sum8(x, at) / CT_CRYSTENS_COPIES;
 }
 
 /* Layer 0 of the occupied slots from the projected header (raw distances
@@ -78,7 +66,7 @@ static int derive_layer0(const ct_scale *sc, int fractional, const double (*m)[N
             ct_structure_free(s);
             for (int i = 0; i < n; i++)
                 for (int j = 0; j < n; j++)
-                    y[(size_t)(HB + slot[i]) * S + HB + slot[j]] =
+                    y[ct_layout_pair(S, 0, slot[i], slot[j])] =
                         (float)(a[CT_SCALE_DIST] * d[(size_t)i * n + j] + b[CT_SCALE_DIST]);
             ok = 1;
         }
@@ -90,26 +78,25 @@ static int derive_layer0(const ct_scale *sc, int fractional, const double (*m)[N
 static void forward_one(const ct_scale *sc, int fractional, int clamp, const float *x,
                         float *y, unsigned char *state, int natoms)
 {
-    int S = sc->size, ns = S - HB;
-    size_t plane = (size_t)S * S;
+    int S = sc->size, ns = ct_layout_slots(S);
     double a[CT_SCALE_NQ], b[CT_SCALE_NQ];
     ct_scale_coefficients(sc, a, b);
     double (*m)[NROWS] = malloc((size_t)ns * sizeof *m);
     int *slot = malloc((size_t)ns * sizeof *slot);
     if (!m || !slot) {   /* no memory for two small arrays: leave x as it is */
-        memcpy(y, x, 4 * plane * sizeof *y);
+        memcpy(y, x, ct_layout_len(S) * sizeof *y);
         memset(state, 0, CT_CONSIST_STATE(S));
         state[ns + 1] = natoms >= 0;
         free(m), free(slot);
         return;
     }
-    for (size_t k = 0; k < 4 * plane; k++) y[k] = (float)CT_SCALE_EMPTY;
+    for (size_t k = 0; k < ct_layout_len(S); k++) y[k] = (float)CT_SCALE_EMPTY;
     int n = 0, nr = nrows(sc);
     double g[NROWS] = {0};
     for (int j = 0; j < ns; j++) {
-        size_t at[8];
+        size_t at[CT_CRYSTENS_COPIES];
         for (int r = 0; r < nr; r++) {
-            copies(S, r, j, at);
+            ct_layout_copies(S, r, j, at);
             m[j][r] = mean8(x, at);
         }
         state[j] = natoms >= 0 ? j < natoms : m[j][CT_CRYSTENS_Z] > (CT_SCALE_EMPTY + CT_SCALE_LO) / 2;
@@ -125,28 +112,27 @@ static void forward_one(const ct_scale *sc, int fractional, int clamp, const flo
             for (int r = 0; r < nr; r++)
                 m[slot[i]][r] = fmin(fmax(m[slot[i]][r], CT_SCALE_LO), CT_SCALE_HI);
     for (int j = 0; j < ns; j++) {
-        size_t at[8];
+        size_t at[CT_CRYSTENS_COPIES];
         int rows = state[j] ? nr : natoms >= 0 ? 0 : 1;
         for (int r = 0; r < rows; r++) {
-            copies(S, r, j, at);
-            for (int k = 0; k < 8; k++) y[at[k]] = (float)m[j][r];
+            ct_layout_copies(S, r, j, at);
+            for (int k = 0; k < CT_CRYSTENS_COPIES; k++) y[at[k]] = (float)m[j][r];
         }
     }
     double c = a[CT_SCALE_DELTA] / a[CT_SCALE_COORD];
     for (int ii = 0; ii < n; ii++)
         for (int jj = 0; jj < n; jj++) {
             int i = slot[ii], j = slot[jj];
-            size_t at = (size_t)(HB + i) * S + HB + j;
             for (int k = 0; k < 3; k++)
-                y[(k + 1) * plane + at] =
+                y[ct_layout_pair(S, k + 1, i, j)] =
                     (float)(c * (m[i][CT_CRYSTENS_X + k] - m[j][CT_CRYSTENS_X + k]) + b[CT_SCALE_DELTA]);
         }
     int derived = n > 0 && derive_layer0(sc, fractional, (const double (*)[NROWS])m, slot, n, a, b, y);
     if (!derived)
         for (int ii = 0; ii < n; ii++)
             for (int jj = 0; jj < n; jj++) {
-                size_t p = (size_t)(HB + slot[ii]) * S + HB + slot[jj];
-                size_t q = (size_t)(HB + slot[jj]) * S + HB + slot[ii];
+                size_t p = ct_layout_pair(S, 0, slot[ii], slot[jj]);
+                size_t q = ct_layout_pair(S, 0, slot[jj], slot[ii]);
                 y[p] = 0.5f * (x[p] + x[q]);
             }
     state[ns] = (unsigned char)derived;
@@ -157,32 +143,31 @@ static void forward_one(const ct_scale *sc, int fractional, int clamp, const flo
 static void backward_one(const ct_scale *sc, const unsigned char *state, const float *gy,
                          float *gx)
 {
-    int S = sc->size, ns = S - HB;
-    size_t plane = (size_t)S * S;
+    int S = sc->size, ns = ct_layout_slots(S);
     double a[CT_SCALE_NQ], b[CT_SCALE_NQ];
     ct_scale_coefficients(sc, a, b);
     double c = a[CT_SCALE_DELTA] / a[CT_SCALE_COORD];
-    memset(gx, 0, 4 * plane * sizeof *gx);
+    memset(gx, 0, ct_layout_len(S) * sizeof *gx);
     int n = 0, nr = nrows(sc);
     double gg[NROWS] = {0};
     for (int j = 0; j < ns; j++)
         if (state[j]) {
             n++;
-            size_t at[8];
+            size_t at[CT_CRYSTENS_COPIES];
             for (int r = CT_CRYSTENS_A; r <= CT_CRYSTENS_SG; r++) {
-                copies(S, r, j, at);
+                ct_layout_copies(S, r, j, at);
                 gg[r] += sum8(gy, at);
             }
         }
     for (int j = 0; j < ns; j++) {
-        size_t at[8];
+        size_t at[CT_CRYSTENS_COPIES];
         if (!state[j] && state[ns + 1]) continue;   /* given empty: constant */
-        copies(S, CT_CRYSTENS_Z, j, at);
-        double gz = sum8(gy, at) / 8;
-        for (int k = 0; k < 8; k++) gx[at[k]] = (float)gz;
+        ct_layout_copies(S, CT_CRYSTENS_Z, j, at);
+        double gz = mean8(gy, at);
+        for (int k = 0; k < CT_CRYSTENS_COPIES; k++) gx[at[k]] = (float)gz;
         if (!state[j]) continue;
         for (int r = CT_CRYSTENS_X; r < nr; r++) {
-            copies(S, r, j, at);
+            ct_layout_copies(S, r, j, at);
             double gm;
             if (r <= CT_CRYSTENS_ZC) {
                 /* d y(k, j, i) / d m[k][j] = +c, d y(k, i, j) / d m[k][j] = -c */
@@ -190,20 +175,21 @@ static void backward_one(const ct_scale *sc, const unsigned char *state, const f
                 double gd = 0;
                 for (int i = 0; i < ns; i++)
                     if (state[i])
-                        gd += (double)gy[layer * plane + (size_t)(HB + j) * S + HB + i] -
-                              (double)gy[layer * plane + (size_t)(HB + i) * S + HB + j];
+                        gd += (double)gy[ct_layout_pair(S, layer, j, i)] -
+                              (double)gy[ct_layout_pair(S, layer, i, j)];
                 gm = sum8(gy, at) + c * gd;
             } else {
                 gm = global_row(r) ? gg[r] / n : sum8(gy, at);
             }
-            for (int k = 0; k < 8; k++) gx[at[k]] = (float)(gm / 8);
+            for (int k = 0; k < CT_CRYSTENS_COPIES; k++)
+                gx[at[k]] = (float)(gm / CT_CRYSTENS_COPIES);
         }
     }
     if (!state[ns])
         for (int i = 0; i < ns; i++)
             for (int j = 0; j < ns; j++)
                 if (state[i] && state[j]) {
-                    size_t p = (size_t)(HB + i) * S + HB + j, q = (size_t)(HB + j) * S + HB + i;
+                    size_t p = ct_layout_pair(S, 0, i, j), q = ct_layout_pair(S, 0, j, i);
                     gx[p] = 0.5f * (gy[p] + gy[q]);
                 }
 }
@@ -211,7 +197,7 @@ static void backward_one(const ct_scale *sc, const unsigned char *state, const f
 void ct_consist_forward(const ct_scale *sc, int fractional, int clamp, const float *x,
                         float *y, unsigned char *state, const int *natoms, size_t n)
 {
-    size_t len = 4 * (size_t)sc->size * sc->size, st = CT_CONSIST_STATE(sc->size);
+    size_t len = ct_layout_len(sc->size), st = CT_CONSIST_STATE(sc->size);
     for (size_t i = 0; i < n; i++)
         forward_one(sc, fractional, clamp, x + i * len, y + i * len, state + i * st,
                     natoms ? natoms[i] : -1);
@@ -220,32 +206,31 @@ void ct_consist_forward(const ct_scale *sc, int fractional, int clamp, const flo
 void ct_consist_backward(const ct_scale *sc, const unsigned char *state, const float *gy,
                          float *gx, size_t n)
 {
-    size_t len = 4 * (size_t)sc->size * sc->size, st = CT_CONSIST_STATE(sc->size);
+    size_t len = ct_layout_len(sc->size), st = CT_CONSIST_STATE(sc->size);
     for (size_t i = 0; i < n; i++)
         backward_one(sc, state + i * st, gy + i * len, gx + i * len);
 }
 
 void ct_consist_gather(int S, const float *x, float *feat, size_t n)
 {
-    int T = S - HB;
-    size_t plane = (size_t)S * S;
+    int T = ct_layout_slots(S), H = CT_CRYSTENS_HEADER;
     for (size_t i = 0; i < n; i++) {
-        const float *t = x + i * 4 * plane;
+        const float *t = x + i * ct_layout_len(S);
         float *f = feat + i * (size_t)CT_CONSIST_FEATURES * T;
         for (int j = 0; j < T; j++) {
-            size_t at[8];
-            for (int r = 0; r < HB; r++) {
-                copies(S, r, j, at);
+            size_t at[CT_CRYSTENS_COPIES];
+            for (int r = 0; r < H; r++) {
+                ct_layout_copies(S, r, j, at);
                 f[(size_t)r * T + j] = (float)mean8(t, at);
             }
-            for (int l = 0; l < 4; l++) {
+            for (int l = 0; l < CT_CRYSTENS_LAYERS; l++) {
                 double row = 0, col = 0;
                 for (int k = 0; k < T; k++) {
-                    row += (double)t[l * plane + (size_t)(HB + j) * S + HB + k];
-                    col += (double)t[l * plane + (size_t)(HB + k) * S + HB + j];
+                    row += (double)t[ct_layout_pair(S, l, j, k)];
+                    col += (double)t[ct_layout_pair(S, l, k, j)];
                 }
-                f[(size_t)(HB + l) * T + j] = (float)(row / T);
-                f[(size_t)(HB + 4 + l) * T + j] = (float)(col / T);
+                f[(size_t)(H + l) * T + j] = (float)(row / T);
+                f[(size_t)(H + CT_CRYSTENS_LAYERS + l) * T + j] = (float)(col / T);
             }
         }
     }
@@ -253,31 +238,31 @@ void ct_consist_gather(int S, const float *x, float *feat, size_t n)
 
 void ct_consist_scatter(int S, const float *tok, float *y, size_t n)
 {
-    int T = S - HB;
-    size_t plane = (size_t)S * S;
-    memset(y, 0, n * 4 * plane * sizeof *y);
+    int T = ct_layout_slots(S);
+    size_t len = ct_layout_len(S);
+    memset(y, 0, n * len * sizeof *y);
     for (size_t i = 0; i < n; i++) {
         const float *v = tok + i * (size_t)CT_CONSIST_OUTPUTS * T;
         for (int j = 0; j < T; j++)
-            for (int r = 0; r < HB; r++) {
-                size_t at[8];
-                copies(S, r, j, at);
-                for (int k = 0; k < 8; k++) y[i * 4 * plane + at[k]] = v[(size_t)r * T + j];
+            for (int r = 0; r < CT_CRYSTENS_HEADER; r++) {
+                size_t at[CT_CRYSTENS_COPIES];
+                ct_layout_copies(S, r, j, at);
+                for (int k = 0; k < CT_CRYSTENS_COPIES; k++)
+                    y[i * len + at[k]] = v[(size_t)r * T + j];
             }
     }
 }
 
 void ct_consist_scatter_backward(int S, const float *gy, float *gtok, size_t n)
 {
-    int T = S - HB;
-    size_t plane = (size_t)S * S;
+    int T = ct_layout_slots(S);
     for (size_t i = 0; i < n; i++) {
         float *g = gtok + i * (size_t)CT_CONSIST_OUTPUTS * T;
         for (int j = 0; j < T; j++)
-            for (int r = 0; r < HB; r++) {
-                size_t at[8];
-                copies(S, r, j, at);
-                g[(size_t)r * T + j] = (float)sum8(gy + i * 4 * plane, at);
+            for (int r = 0; r < CT_CRYSTENS_HEADER; r++) {
+                size_t at[CT_CRYSTENS_COPIES];
+                ct_layout_copies(S, r, j, at);
+                g[(size_t)r * T + j] = (float)sum8(gy + i * ct_layout_len(S), at);
             }
     }
 }

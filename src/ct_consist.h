@@ -53,13 +53,13 @@
 
 #include <stddef.h>
 
-#include "ct_crystens.h"
+#include "ct_layout.h"
 #include "ct_scale.h"
 
 /* Bytes of state per tensor that the forward pass leaves for the backward
    one: S - 12 occupancy flags, whether layer 0 was derived and whether the
    occupancy was given. */
-#define CT_CONSIST_STATE(S) ((size_t)(S) - 10)
+#define CT_CONSIST_STATE(S) ((size_t)(S) - CT_CRYSTENS_HEADER + 2)
 
 /* y = P(x) for n tensors of 4×S×S (S = sc->size); x and y must not
    overlap.  state receives n × CT_CONSIST_STATE(S) bytes for the backward
@@ -95,7 +95,7 @@ void ct_consist_backward(const ct_scale *sc, const unsigned char *state, const f
    ct_consist_scatter writes n × CT_CONSIST_OUTPUTS × (S - 12) per-slot values
    (header rows 0..11) into all 8 copies of each, zeros elsewhere; its
    backward sums the 8 copies' gradients. */
-#define CT_CONSIST_FEATURES 20
+#define CT_CONSIST_FEATURES (CT_CRYSTENS_HEADER + 2 * CT_CRYSTENS_LAYERS)
 #define CT_CONSIST_OUTPUTS CT_CRYSTENS_HEADER
 
 void ct_consist_gather(int S, const float *x, float *feat, size_t n);

@@ -64,9 +64,7 @@ int ct_crystens_species(double z, double column)
 
 static int check_opts(const ct_crystens_opts *o, ct_error *err)
 {
-    if (o->size <= CT_CRYSTENS_HEADER || o->size > 4096)
-        return ct_fail(err, CT_EINVAL, "CrysTens size must be 13 to 4096, got %d", o->size);
-    return CT_OK;
+    return ct_layout_check_size(o->size, "CrysTens size", err);
 }
 
 /* The space group to encode: the one s carries, the declared one, or
@@ -87,7 +85,7 @@ ct_structure *ct_crystens_prepare(const ct_structure *s, const ct_crystens_opts 
                                   ct_error *err)
 {
     if (check_opts(o, err) != CT_OK) return NULL;
-    int cap = o->size - CT_CRYSTENS_HEADER, sg;
+    int cap = ct_layout_slots(o->size), sg;
     if (s->natoms > cap) {
         ct_fail(err, CT_EINVAL, "structure %s%shas %d atoms; a CrysTens of size %d holds at "
                 "most %d", s->name, *s->name ? " " : "", s->natoms, o->size, cap);
@@ -132,52 +130,43 @@ void ct_crystens_layer0(const ct_structure *s, int fractional, double *d)
         }
 }
 
-/* Write a prepared structure into out (4×S×S); zero it first unless the
-   caller knows it is zero (a fresh calloc'd batch: leaving its untouched
-   pages alone saves most of the page faults of a large batch). */
-static int fill(const ct_structure *p, const ct_crystens_opts *o, int zeroed, float *out,
-                ct_error *err)
+/* Write a prepared structure into out (4×S×S), which is zero: a fresh
+   calloc'd batch, whose untouched pages are left alone (that saves most of
+   the page faults of a large batch). */
+static int fill(const ct_structure *p, const ct_crystens_opts *o, float *out, ct_error *err)
 {
-    int S = o->size, n = p->natoms, H = CT_CRYSTENS_HEADER;
-    size_t plane = (size_t)S * S;
+    int S = o->size, n = p->natoms;
     double *d = malloc((size_t)n * n * sizeof *d);
     if (!d) return ct_fail(err, CT_ENOMEM, "out of memory");
     ct_crystens_layer0(p, o->fractional, d);
-    if (!zeroed) memset(out, 0, 4 * plane * sizeof *out);
     for (int j = 0; j < n; j++) {
         double v[CT_CRYSTENS_HEADER];
         header_values(p, j, o->species, v);
-        for (int l = 0; l < 4; l++)
-            for (int r = 0; r < H; r++) {
-                out[l * plane + (size_t)r * S + H + j] = (float)v[r];
-                out[l * plane + (size_t)(H + j) * S + r] = (float)v[r];
-            }
+        for (int r = 0; r < CT_CRYSTENS_HEADER; r++) {
+            size_t at[CT_CRYSTENS_COPIES];
+            ct_layout_copies(S, r, j, at);
+            for (int k = 0; k < CT_CRYSTENS_COPIES; k++) out[at[k]] = (float)v[r];
+        }
     }
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++) {
-            size_t at = (size_t)(H + i) * S + H + j;
-            out[at] = (float)d[(size_t)i * n + j];
+            out[ct_layout_pair(S, 0, i, j)] = (float)d[(size_t)i * n + j];
             for (int k = 0; k < 3; k++)
-                out[(k + 1) * plane + at] = (float)(p->frac[i][k] - p->frac[j][k]);
+                out[ct_layout_pair(S, k + 1, i, j)] = (float)(p->frac[i][k] - p->frac[j][k]);
         }
     free(d);
     return CT_OK;
 }
 
-static int encode_into(const ct_structure *s, const ct_crystens_opts *o, int zeroed,
-                       float *out, ct_error *err)
+/* Encode s into out (zero, 4×S×S); a failure keeps prepare's status. */
+static int encode_into(const ct_structure *s, const ct_crystens_opts *o, float *out,
+                       ct_error *err)
 {
     ct_structure *p = ct_crystens_prepare(s, o, err);
-    if (!p) return CT_EINVAL;
-    int rc = fill(p, o, zeroed, out, err);
+    if (!p) return err->status;
+    int rc = fill(p, o, out, err);
     ct_structure_free(p);
     return rc;
-}
-
-int ct_crystens_encode_into(const ct_structure *s, const ct_crystens_opts *o, float *out,
-                            ct_error *err)
-{
-    return encode_into(s, o, 0, out, err);
 }
 
 /* A batch being encoded over threads.  Each share stops at its first
@@ -196,11 +185,11 @@ typedef struct {
 static void encode_share(void *ctx, size_t begin, size_t end)
 {
     encode_job *job = ctx;
-    size_t per = 4 * (size_t)job->o->size * job->o->size;
+    size_t per = ct_layout_len(job->o->size);
     for (size_t i = begin; i < end; i++) {
         ct_error e;
         int rc = ct_interrupted() ? ct_fail(&e, CT_EINTR, "interrupted")
-                                  : encode_into(job->s[i], job->o, 1, job->out + i * per, &e);
+                                  : encode_into(job->s[i], job->o, job->out + i * per, &e);
         if (rc == CT_OK) continue;
         pthread_mutex_lock(&job->lock);
         if (i < job->failed) {
@@ -225,7 +214,7 @@ static int encode_batch(ct_structure *const *s, size_t n, int batch, const ct_cr
     pthread_mutex_destroy(&job.lock);
     if (job.status == CT_OK) return CT_OK;
     if (job.status == CT_EINTR || !batch) *err = job.err;
-    else ct_fail(err, CT_EINVAL, "structure %zu: %s", job.failed + 1, job.err.msg);
+    else ct_fail(err, job.status, "structure %zu: %s", job.failed + 1, job.err.msg);
     return job.status;
 }
 
@@ -249,50 +238,28 @@ ct_tensor *ct_crystens_encode(ct_structure *const *s, size_t n, int batch,
 
 /* Decoding ---------------------------------------------------------------- */
 
-typedef struct {
-    const float *t;
-    int S;
-} view;
-
-static double at(const view *v, int l, int r, int c)
-{
-    return v->t[((size_t)l * v->S + r) * v->S + c];
-}
-
-/* Mean of the 8 copies of header row r for slot j. */
-static double header_mean(const view *v, int r, int j)
-{
-    double sum = 0;
-    for (int l = 0; l < 4; l++)
-        sum += at(v, l, r, CT_CRYSTENS_HEADER + j) + at(v, l, CT_CRYSTENS_HEADER + j, r);
-    return sum / 8;
-}
-
 /* Largest distance of any copy of header row r (slots 0..n-1) from mean m
    (m < 0 means: each slot against its own mean). */
-static double header_spread(const view *v, int r, int n, double m)
+static double header_spread(const ct_layout *v, int r, int n, double m)
 {
     double worst = 0;
     for (int j = 0; j < n; j++) {
-        double mj = m >= 0 ? m : header_mean(v, r, j);
-        for (int l = 0; l < 4; l++) {
-            double a = fabs(at(v, l, r, CT_CRYSTENS_HEADER + j) - mj);
-            double b = fabs(at(v, l, CT_CRYSTENS_HEADER + j, r) - mj);
-            if (a > worst) worst = a;
-            if (b > worst) worst = b;
-        }
+        double mj = m >= 0 ? m : ct_layout_mean(v, r, j), x[CT_CRYSTENS_COPIES];
+        ct_layout_read(v, r, j, x);
+        for (int k = 0; k < CT_CRYSTENS_COPIES; k++)
+            if (fabs(x[k] - mj) > worst) worst = fabs(x[k] - mj);
     }
     return worst;
 }
 
 /* Largest |value| in the rows and columns of slots n..S-13. */
-static double empty_max(const view *v, int n)
+static double empty_max(const ct_layout *v, int n)
 {
     double worst = 0;
-    for (int l = 0; l < 4; l++)
+    for (int l = 0; l < CT_CRYSTENS_LAYERS; l++)
         for (int j = CT_CRYSTENS_HEADER + n; j < v->S; j++)
             for (int k = 0; k < v->S; k++) {
-                double a = fabs(at(v, l, j, k)), b = fabs(at(v, l, k, j));
+                double a = fabs(ct_layout_at(v, l, j, k)), b = fabs(ct_layout_at(v, l, k, j));
                 if (a > worst) worst = a;
                 if (b > worst) worst = b;
             }
@@ -300,11 +267,11 @@ static double empty_max(const view *v, int n)
 }
 
 /* Read the global header values, averaged over all 8n copies. */
-static void read_globals(const view *v, int n, double cell[6], double *sg, double *spread)
+static void read_globals(const ct_layout *v, int n, double cell[6], double *sg, double *spread)
 {
     for (int r = CT_CRYSTENS_A; r <= CT_CRYSTENS_SG; r++) {
         double sum = 0;
-        for (int j = 0; j < n; j++) sum += header_mean(v, r, j);
+        for (int j = 0; j < n; j++) sum += ct_layout_mean(v, r, j);
         double m = sum / n;
         if (r == CT_CRYSTENS_SG) *sg = m;
         else cell[r - CT_CRYSTENS_A] = m;
@@ -314,21 +281,21 @@ static void read_globals(const view *v, int n, double cell[6], double *sg, doubl
 }
 
 /* Fill diag's graph and distance errors against the decoded structure. */
-static int check_block(const view *v, const ct_structure *s, const ct_crystens_opts *o,
+static int check_block(const ct_layout *v, const ct_structure *s, const ct_crystens_opts *o,
                        ct_crystens_diag *diag, ct_error *err)
 {
-    int n = s->natoms, H = CT_CRYSTENS_HEADER;
+    int n = s->natoms;
     double *d = malloc((size_t)n * n * sizeof *d);
     if (!d) return ct_fail(err, CT_ENOMEM, "out of memory");
     ct_crystens_layer0(s, o->fractional, d);
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++) {
-            double e0 = fabs(at(v, 0, H + i, H + j) - d[(size_t)i * n + j]);
+            double e0 = fabs(ct_layout_block(v, 0, i, j) - d[(size_t)i * n + j]);
             if (e0 > diag->distance_error) diag->distance_error = e0;
             for (int k = 0; k < 3; k++) {
-                double want = header_mean(v, CT_CRYSTENS_X + k, i) -
-                              header_mean(v, CT_CRYSTENS_X + k, j);
-                double e = fabs(at(v, k + 1, H + i, H + j) - want);
+                double want = ct_layout_mean(v, CT_CRYSTENS_X + k, i) -
+                              ct_layout_mean(v, CT_CRYSTENS_X + k, j);
+                double e = fabs(ct_layout_block(v, k + 1, i, j) - want);
                 if (e > diag->graph_error) diag->graph_error = e;
             }
         }
@@ -336,7 +303,7 @@ static int check_block(const view *v, const ct_structure *s, const ct_crystens_o
     return CT_OK;
 }
 
-static ct_structure *decode_atoms(const view *v, int n, const double cell[6],
+static ct_structure *decode_atoms(const ct_layout *v, int n, const double cell[6],
                                   ct_crystens_diag *diag, ct_error *err)
 {
     int *z = malloc((size_t)n * sizeof *z);
@@ -347,13 +314,13 @@ static ct_structure *decode_atoms(const view *v, int n, const double cell[6],
         goto done;
     }
     for (int j = 0; j < n; j++) {
-        z[j] = (int)lround(header_mean(v, CT_CRYSTENS_Z, j));
+        z[j] = (int)lround(ct_layout_mean(v, CT_CRYSTENS_Z, j));
         if (!ct_element_symbol(z[j])) {
             ct_fail(err, CT_EINVAL, "slot %d: Z = %g is not a known element", j + 1,
-                    header_mean(v, CT_CRYSTENS_Z, j));
+                    ct_layout_mean(v, CT_CRYSTENS_Z, j));
             goto done;
         }
-        for (int k = 0; k < 3; k++) f[j][k] = header_mean(v, CT_CRYSTENS_X + k, j);
+        for (int k = 0; k < 3; k++) f[j][k] = ct_layout_mean(v, CT_CRYSTENS_X + k, j);
     }
     for (int r = CT_CRYSTENS_Z; r <= CT_CRYSTENS_ZC; r++) {
         double sp = header_spread(v, r, n, -1);
@@ -372,13 +339,10 @@ ct_structure *ct_crystens_decode(const float *t, int size, const ct_crystens_opt
     ct_crystens_diag local;
     if (!diag) diag = &local;
     memset(diag, 0, sizeof *diag);
-    if (size <= CT_CRYSTENS_HEADER) {
-        ct_fail(err, CT_EINVAL, "CrysTens size must exceed %d, got %d", CT_CRYSTENS_HEADER, size);
-        return NULL;
-    }
-    view v = {t, size};
+    if (ct_layout_check_size(size, "CrysTens size", err) != CT_OK) return NULL;
+    ct_layout v = {t, size};
     int n = 0;
-    while (n < size - CT_CRYSTENS_HEADER && header_mean(&v, CT_CRYSTENS_Z, n) >= 0.5) n++;
+    while (n < ct_layout_slots(size) && ct_layout_mean(&v, CT_CRYSTENS_Z, n) >= 0.5) n++;
     diag->natoms = n;
     diag->empty_max = empty_max(&v, n);
     if (n == 0) {

@@ -1,7 +1,8 @@
 /*
  * ct_crystens.h - the CrysTens encoding (Alverson et al., Digital Discovery
  * 2024): a crystal of A <= S-12 atoms as a 4×S×S float tensor, and its exact
- * inverse.  The layout is fixed by ../shared/spec/crystens.md section 1:
+ * inverse.  The layout is fixed by ../shared/spec/crystens.md section 1
+ * (ct_layout.h says where each value stands):
  *
  *   header band, rows/columns 0..11, the same in all 4 layers and symmetric:
  *     (r, 12+j) = (12+j, r) = Z_j, x_j, y_j, z_j, a, b, c, α, β, γ, SG, 0
@@ -49,20 +50,9 @@
 #include <stddef.h>
 
 #include "ct_common.h"
+#include "ct_layout.h"
 #include "ct_structure.h"
 #include "ct_tensor.h"
-
-/* Rows/columns before the first atom slot. */
-#define CT_CRYSTENS_HEADER 12
-
-/* Header rows, in order. */
-enum {
-    CT_CRYSTENS_Z, CT_CRYSTENS_X, CT_CRYSTENS_Y, CT_CRYSTENS_ZC,
-    CT_CRYSTENS_A, CT_CRYSTENS_B, CT_CRYSTENS_C,
-    CT_CRYSTENS_ALPHA, CT_CRYSTENS_BETA, CT_CRYSTENS_GAMMA,
-    CT_CRYSTENS_SG, CT_CRYSTENS_PAD,
-    CT_CRYSTENS_COLUMN = CT_CRYSTENS_PAD   /* the periodic encoding's use of it */
-};
 
 /* What represents an atom's species (see above). */
 enum { CT_CRYSTENS_SPECIES_Z, CT_CRYSTENS_SPECIES_PERIODIC };
@@ -99,10 +89,6 @@ void ct_crystens_paper(ct_crystens_opts *o);
    average, 30 ms for a cubic one. */
 ct_structure *ct_crystens_prepare(const ct_structure *s, const ct_crystens_opts *o,
                                   ct_error *err);
-
-/* Encode s into out (4×S×S floats, overwritten). */
-int ct_crystens_encode_into(const ct_structure *s, const ct_crystens_opts *o, float *out,
-                            ct_error *err);
 
 /* Encode n structures into a new N×4×S×S tensor, or a 4×S×S one when
    batch is 0 (then n must be 1). */

@@ -4,7 +4,7 @@
  * Shares run on a pool of persistent workers: a neural network calls
  * ct_parallel_for thousands of times per training step, and starting and
  * joining threads each time would cost more than many of the shares.
- * Workers sleep on a condition variable between calls.  One call uses the
+ * Workers spin, then sleep, between calls (see the pool below).  One call uses the
  * pool at a time; a call made meanwhile (from a share, or from another
  * thread) starts threads of its own, as this file did before the pool.
  */
@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_THREADS 64
@@ -51,33 +52,99 @@ static void spawn_for(share *sh, int nthreads)
         if (running[k]) pthread_join(tid[k], NULL);
 }
 
-/* The pool: worker w runs share w + 1 of each call that has one. */
+/* The pool: worker w runs share w + 1 of the calls that have one.  A call
+   hands each worker it needs a ticket (its own cache line): the workers a
+   call does not need stay as they are.  Between calls a worker spins on
+   its ticket for up to SPIN_NS, as the next call of a training step
+   usually comes within microseconds, then sleeps on a condition variable;
+   the caller likewise spins, then sleeps, until its shares are done. */
+enum { SPIN_NS = 20000 };
+
+typedef struct {
+    unsigned long ticket;           /* bumped by each call that needs this worker */
+    unsigned long born;             /* the ticket when the worker was started */
+    char pad[64 - 2 * sizeof(unsigned long)];
+} slot;
+
 static struct {
     pthread_mutex_t busy;           /* held by the call using the pool */
-    pthread_mutex_t lock;           /* guards what follows */
+    pthread_mutex_t lock;           /* guards sleeping and the waits */
     pthread_cond_t wake, done;
-    int nworkers;
-    unsigned long generation;       /* bumped by each call */
+    int nworkers, sleeping;         /* workers started; those asleep on wake */
     const share *shares;
-    int nshares, pending;           /* shares of the call, those not finished */
-    unsigned long born[MAX_THREADS];  /* the generation each worker started in */
+    int pending;                    /* shares of the call not finished (atomic) */
+    slot slots[MAX_THREADS];
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-          PTHREAD_COND_INITIALIZER, 0, 0, NULL, 0, 0, {0}};
+          PTHREAD_COND_INITIALIZER, 0, 0, NULL, 0, {{0, 0, {0}}}};
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return 1e9 * (double)ts.tv_sec + (double)ts.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Spin up to SPIN_NS until *p != v (atomic loads); return whether it did. */
+static int spin_while(const unsigned long *p, unsigned long v)
+{
+    double t0 = 0;
+    for (unsigned i = 1;; i++) {
+        if (__atomic_load_n(p, __ATOMIC_ACQUIRE) != v) return 1;
+        cpu_relax();
+        if (i % 256 == 0) {
+            double t = now_ns();
+            if (t0 == 0) t0 = t;
+            else if (t - t0 > SPIN_NS) return 0;
+        }
+    }
+}
+
+/* Wait until the workers have finished the call's shares: spin, then sleep. */
+static void wait_done(void)
+{
+    double t0 = 0;
+    for (unsigned i = 1; __atomic_load_n(&pool.pending, __ATOMIC_ACQUIRE) > 0; i++) {
+        cpu_relax();
+        if (i % 256 == 0) {
+            double t = now_ns();
+            if (t0 == 0) t0 = t;
+            else if (t - t0 > SPIN_NS) break;
+        }
+    }
+    if (__atomic_load_n(&pool.pending, __ATOMIC_ACQUIRE) == 0) return;
+    pthread_mutex_lock(&pool.lock);
+    while (__atomic_load_n(&pool.pending, __ATOMIC_ACQUIRE) > 0) pthread_cond_wait(&pool.done, &pool.lock);
+    pthread_mutex_unlock(&pool.lock);
+}
 
 static void *worker(void *arg)
 {
     int idx = (int)(size_t)arg + 1;
-    pthread_mutex_lock(&pool.lock);
-    unsigned long seen = pool.born[idx - 1];   /* a call may have begun since */
+    slot *me = &pool.slots[idx];
+    unsigned long seen = me->born;   /* a call may have ticketed it since */
     for (;;) {
-        while (pool.generation == seen) pthread_cond_wait(&pool.wake, &pool.lock);
-        seen = pool.generation;
-        if (idx >= pool.nshares) continue;
-        share s = pool.shares[idx];
-        pthread_mutex_unlock(&pool.lock);
-        run_share(&s);
-        pthread_mutex_lock(&pool.lock);
-        if (--pool.pending == 0) pthread_cond_signal(&pool.done);
+        if (!spin_while(&me->ticket, seen)) {
+            pthread_mutex_lock(&pool.lock);
+            pool.sleeping++;
+            while (__atomic_load_n(&me->ticket, __ATOMIC_ACQUIRE) == seen)
+                pthread_cond_wait(&pool.wake, &pool.lock);
+            pool.sleeping--;
+            pthread_mutex_unlock(&pool.lock);
+        }
+        seen = __atomic_load_n(&me->ticket, __ATOMIC_ACQUIRE);
+        run_share((share *)&pool.shares[idx]);
+        if (__atomic_sub_fetch(&pool.pending, 1, __ATOMIC_ACQ_REL) == 0) {
+            pthread_mutex_lock(&pool.lock);
+            pthread_cond_signal(&pool.done);
+            pthread_mutex_unlock(&pool.lock);
+        }
     }
     return NULL;
 }
@@ -89,7 +156,7 @@ static void pool_after_fork(void)
     pthread_mutex_init(&pool.lock, NULL);
     pthread_cond_init(&pool.wake, NULL);
     pthread_cond_init(&pool.done, NULL);
-    pool.nworkers = pool.nshares = pool.pending = 0;
+    pool.nworkers = pool.sleeping = pool.pending = 0;
 }
 
 static void pool_register_fork(void)
@@ -98,7 +165,7 @@ static void pool_register_fork(void)
 }
 
 /* Grow the pool to n workers (fewer if threads cannot be started); called
-   with pool.lock held, before the call bumps the generation. */
+   by the call holding busy. */
 static void pool_grow(int n)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -108,7 +175,7 @@ static void pool_grow(int n)
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        pool.born[pool.nworkers] = pool.generation;
+        pool.slots[pool.nworkers + 1].born = pool.slots[pool.nworkers + 1].ticket;
         int rc = pthread_create(&t, &attr, worker, (void *)(size_t)pool.nworkers);
         pthread_attr_destroy(&attr);
         if (rc != 0) break;
@@ -132,20 +199,17 @@ void ct_parallel_for(size_t n, int nthreads, void (*fn)(void *ctx, size_t begin,
         spawn_for(sh, nthreads);
         return;
     }
-    pthread_mutex_lock(&pool.lock);
     pool_grow(nthreads - 1);
     int pooled = nthreads - 1 < pool.nworkers ? nthreads : pool.nworkers + 1;
     pool.shares = sh;
-    pool.nshares = pooled;
-    pool.pending = pooled - 1;
-    pool.generation++;
-    pthread_cond_broadcast(&pool.wake);
+    __atomic_store_n(&pool.pending, pooled - 1, __ATOMIC_RELEASE);
+    for (int k = 1; k < pooled; k++)
+        __atomic_add_fetch(&pool.slots[k].ticket, 1, __ATOMIC_ACQ_REL);
+    pthread_mutex_lock(&pool.lock);
+    if (pool.sleeping) pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.lock);
     run_share(&sh[0]);
     for (int k = pooled; k < nthreads; k++) run_share(&sh[k]);   /* no worker for these */
-    pthread_mutex_lock(&pool.lock);
-    while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.lock);
-    pool.nshares = 0;
-    pthread_mutex_unlock(&pool.lock);
+    if (pooled > 1) wait_done();
     pthread_mutex_unlock(&pool.busy);
 }

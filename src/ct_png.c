@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "ct_file.h"
+#include "ct_layout.h"
 #include "ct_png.h"
 
 #define GAP 8   /* pixels between layers */
@@ -267,34 +268,34 @@ static void range_of(const float *t, int S, int l, int block, double *lo, double
     *hi = -INFINITY;
     for (int r = 0; r < S; r++)
         for (int c = 0; c < S; c++) {
-            if ((r >= 12 && c >= 12) != block) continue;
-            double v = t[((size_t)l * S + r) * S + c];
+            if ((r >= CT_CRYSTENS_HEADER && c >= CT_CRYSTENS_HEADER) != block) continue;
+            double v = t[ct_layout_index(S, l, r, c)];
             if (!isfinite(v)) continue;
             if (v < *lo) *lo = v;
             if (v > *hi) *hi = v;
         }
 }
 
-/* Is slot k (row/column index k >= 12) without an atom?  Its header column
-   in layer 0 is all zero then. */
+/* Is row/column k the row/column of an empty slot?  Its header column in
+   layer 0 is all zero then. */
 static int empty_slot(const float *t, int S, int k)
 {
-    if (k < 12) return 0;
-    for (int r = 0; r < 12; r++)
-        if (t[(size_t)r * S + k] != 0) return 0;
+    if (k < CT_CRYSTENS_HEADER) return 0;
+    for (int r = 0; r < CT_CRYSTENS_HEADER; r++)
+        if (t[ct_layout_index(S, 0, r, k)] != 0) return 0;
     return 1;
 }
 
 static void paint(unsigned char *img, int width, int S, int scale, const float *t)
 {
-    for (int l = 0; l < 4; l++) {
+    for (int l = 0; l < CT_CRYSTENS_LAYERS; l++) {
         double lo[2], hi[2];
         range_of(t, S, l, 0, &lo[0], &hi[0]);
         range_of(t, S, l, 1, &lo[1], &hi[1]);
         for (int r = 0; r < S; r++)
             for (int c = 0; c < S; c++) {
-                int b = r >= 12 && c >= 12;
-                double v = t[((size_t)l * S + r) * S + c];
+                int b = r >= CT_CRYSTENS_HEADER && c >= CT_CRYSTENS_HEADER;
+                double v = t[ct_layout_index(S, l, r, c)];
                 unsigned char rgb[3] = {255, 0, 0};   /* NaN and Inf show red */
                 if (empty_slot(t, S, r) || empty_slot(t, S, c)) memset(rgb, 232, 3);
                 else if (isfinite(v)) ramp(hi[b] > lo[b] ? (v - lo[b]) / (hi[b] - lo[b]) : 0, rgb);
@@ -327,11 +328,14 @@ int ct_png_write_crystens(const ct_tensor *t, const char *path, int scale, ct_er
 {
     int lead = t->ndim == 4 && t->shape[0] == 1;
     const int64_t *sh = t->shape + lead;
-    if (t->ndim - lead != 3 || sh[0] != 4 || sh[1] != sh[2] || sh[1] <= 12 || sh[1] > 4096)
-        return ct_fail(err, CT_EINVAL, "expected a 4×S×S CrysTens (S > 12)");
+    if (t->ndim - lead != 3 || sh[0] != CT_CRYSTENS_LAYERS || sh[1] != sh[2] ||
+        sh[1] <= CT_CRYSTENS_HEADER || sh[1] > CT_CRYSTENS_MAX_SIZE)
+        return ct_fail(err, CT_EINVAL, "expected a 4×S×S CrysTens (%d <= S <= %d)",
+                       CT_CRYSTENS_HEADER + 1, CT_CRYSTENS_MAX_SIZE);
     if (scale < 1 || scale > 64) return ct_fail(err, CT_EINVAL, "scale must be 1 to 64");
     int S = (int)sh[1];
-    int width = 4 * S * scale + 3 * GAP, height = S * scale;
+    int width = CT_CRYSTENS_LAYERS * S * scale + (CT_CRYSTENS_LAYERS - 1) * GAP;
+    int height = S * scale;
     unsigned char *img = malloc((size_t)width * height * 3);
     if (!img) return ct_fail(err, CT_ENOMEM, "out of memory for a %dx%d picture", width, height);
     memset(img, 255, (size_t)width * height * 3);

@@ -9,11 +9,10 @@
 #include "ct_crystens.h"
 #include "ct_elements.h"
 #include "ct_kmeans.h"
+#include "ct_layout.h"
 #include "ct_parallel.h"
 #include "ct_recon.h"
 #include "ct_symmetry.h"
-
-#define HB CT_CRYSTENS_HEADER
 
 void ct_recon_defaults(ct_recon_opts *o)
 {
@@ -24,36 +23,19 @@ void ct_recon_defaults(ct_recon_opts *o)
                          .species_tol = CT_RECON_SPECIES_TOL};
 }
 
-typedef struct {
-    const float *t;
-    int S;
-} view;
-
-static double at(const view *v, int l, int r, int c)
-{
-    return v->t[((size_t)l * v->S + r) * v->S + c];
-}
-
 /* Nearest offset on the circle of period 1: d wrapped into [-1/2, 1/2]. */
 static double wrap_half(double d)
 {
     return d - nearbyint(d);
 }
 
-/* Mean of the 8 copies of header row r of slot j. */
-static double copies_mean(const view *v, int r, int j)
-{
-    double sum = 0;
-    for (int l = 0; l < 4; l++) sum += at(v, l, r, HB + j) + at(v, l, HB + j, r);
-    return sum / 8;
-}
-
 /* Sum of squared deviations of the 8 copies of (r, j) from m. */
-static double copies_ss(const view *v, int r, int j, double m)
+static double copies_ss(const ct_layout *v, int r, int j, double m)
 {
-    double ss = 0;
-    for (int l = 0; l < 4; l++) {
-        double a = at(v, l, r, HB + j) - m, b = at(v, l, HB + j, r) - m;
+    double x[CT_CRYSTENS_COPIES], ss = 0;
+    ct_layout_read(v, r, j, x);
+    for (int l = 0; l < CT_CRYSTENS_LAYERS; l++) {
+        double a = x[2 * l] - m, b = x[2 * l + 1] - m;
         ss += a * a + b * b;
     }
     return ss;
@@ -61,22 +43,24 @@ static double copies_ss(const view *v, int r, int j, double m)
 
 /* Mean of the 8 copies of coordinate row r of slot j on the circle (offsets
    from the first copy), in [0, 1); *ss gets their squared deviations. */
-static double copies_circ_mean(const view *v, int r, int j, double *ss)
+static double copies_circ_mean(const ct_layout *v, int r, int j, double *ss)
 {
-    double ref = at(v, 0, r, HB + j), sum = 0, sq = 0;
-    for (int l = 0; l < 4; l++) {
-        double a = wrap_half(at(v, l, r, HB + j) - ref), b = wrap_half(at(v, l, HB + j, r) - ref);
+    double x[CT_CRYSTENS_COPIES], sum = 0, sq = 0;
+    ct_layout_read(v, r, j, x);
+    double ref = x[0];
+    for (int l = 0; l < CT_CRYSTENS_LAYERS; l++) {
+        double a = wrap_half(x[2 * l] - ref), b = wrap_half(x[2 * l + 1] - ref);
         sum += a + b;
         sq += a * a + b * b;
     }
-    double m = sum / 8;
-    *ss = fmax(sq - 8 * m * m, 0);
+    double m = sum / CT_CRYSTENS_COPIES;
+    *ss = fmax(sq - CT_CRYSTENS_COPIES * m * m, 0);
     return ct_wrap01(ref + m);
 }
 
 /* One reconstruction in progress. */
 typedef struct {
-    view v;
+    ct_layout v;
     const ct_recon_opts *o;
     ct_recon_diag *d;
     int n;               /* atoms */
@@ -96,10 +80,10 @@ static void work_free(work *w)
     free(w->slot), free(w->zbar), free(w->cbar), free(w->z), free(w->xh), free(w->xv), free(w->xs);
 }
 
-static int check_finite(const view *v, ct_error *err)
+static int check_finite(const ct_layout *v, ct_error *err)
 {
-    size_t plane = (size_t)v->S * v->S;
-    for (size_t i = 0; i < 4 * plane; i++)
+    size_t plane = ct_layout_plane(v->S);
+    for (size_t i = 0; i < ct_layout_len(v->S); i++)
         if (!isfinite(v->t[i]))
             return ct_fail(err, CT_EINVAL, "%s at layer %zu, row %zu, column %zu",
                            isnan(v->t[i]) ? "NaN" : "infinite value", i / plane + 1,
@@ -143,12 +127,12 @@ static int pick_slots(work *w, int nslots, const double *m, double *tmp, ct_erro
 
 static int count_atoms(work *w, ct_error *err)
 {
-    int nslots = w->v.S - HB;
+    int nslots = ct_layout_slots(w->v.S);
     double *m = malloc((size_t)nslots * 8 * sizeof *m);
     if (!m) return ct_fail(err, CT_ENOMEM, "out of memory");
     for (int j = 0; j < nslots; j++) {
-        m[j * 7] = copies_mean(&w->v, CT_CRYSTENS_Z, j);
-        for (int q = 1; q < 7; q++) m[j * 7 + q] = copies_mean(&w->v, CT_CRYSTENS_A + q - 1, j);
+        m[j * 7] = ct_layout_mean(&w->v, CT_CRYSTENS_Z, j);
+        for (int q = 1; q < 7; q++) m[j * 7 + q] = ct_layout_mean(&w->v, CT_CRYSTENS_A + q - 1, j);
     }
     int rc = pick_slots(w, nslots, m, m + (size_t)nslots * 7, err);
     free(m);
@@ -161,10 +145,10 @@ static int read_globals(work *w, ct_error *err)
     double var[7];
     for (int r = CT_CRYSTENS_A; r <= CT_CRYSTENS_SG; r++) {
         double sum = 0, ss = 0;
-        for (int i = 0; i < w->n; i++) sum += copies_mean(&w->v, r, w->slot[i]);
+        for (int i = 0; i < w->n; i++) sum += ct_layout_mean(&w->v, r, w->slot[i]);
         double mean = sum / w->n;
         for (int i = 0; i < w->n; i++) ss += copies_ss(&w->v, r, w->slot[i], mean);
-        var[r - CT_CRYSTENS_A] = ss / (8.0 * w->n);
+        var[r - CT_CRYSTENS_A] = ss / ((double)CT_CRYSTENS_COPIES * w->n);
         if (r == CT_CRYSTENS_SG) w->d->sg_mean = mean;
         else w->cell[r - CT_CRYSTENS_A] = mean;
     }
@@ -188,8 +172,8 @@ static void read_atoms(work *w)
 {
     double ssz = 0, ssx = 0;
     for (int i = 0; i < w->n; i++) {
-        w->zbar[i] = copies_mean(&w->v, CT_CRYSTENS_Z, w->slot[i]);
-        w->cbar[i] = copies_mean(&w->v, CT_CRYSTENS_COLUMN, w->slot[i]);
+        w->zbar[i] = ct_layout_mean(&w->v, CT_CRYSTENS_Z, w->slot[i]);
+        w->cbar[i] = ct_layout_mean(&w->v, CT_CRYSTENS_COLUMN, w->slot[i]);
         ssz += copies_ss(&w->v, CT_CRYSTENS_Z, w->slot[i], w->zbar[i]);
         for (int k = 0; k < 3; k++) {
             double ss;
@@ -197,7 +181,7 @@ static void read_atoms(work *w)
             ssx += ss;
         }
     }
-    w->d->spread_z = sqrt(ssz / (8.0 * w->n));
+    w->d->spread_z = sqrt(ssz / ((double)CT_CRYSTENS_COPIES * w->n));
     w->d->spread_coord = sqrt(ssx / (24.0 * w->n));
 }
 
@@ -210,12 +194,13 @@ static void vote(work *w)
     int n = w->n;
     double vss = 0, delta = 0;
     for (int j = 0; j < n; j++) {
-        int sj = HB + w->slot[j];
+        int sj = CT_CRYSTENS_HEADER + w->slot[j];
         for (int k = 0; k < 3; k++) {
             double ref = w->xh[j][k], sum = 0, sq = 0;
             for (int i = 0; i < n; i++) {
-                int si = HB + w->slot[i];
-                double dx = 0.5 * (at(&w->v, k + 1, si, sj) - at(&w->v, k + 1, sj, si));
+                int si = CT_CRYSTENS_HEADER + w->slot[i];
+                double dx = 0.5 * (ct_layout_at(&w->v, k + 1, si, sj) -
+                                   ct_layout_at(&w->v, k + 1, sj, si));
                 double off = wrap_half(w->xh[i][k] - dx - ref);
                 sum += off;
                 sq += off * off;
@@ -224,7 +209,8 @@ static void vote(work *w)
             w->xv[j][k] = sum;   /* the own guess adds 0: Δ[j][j] - Δ[j][j] */
         }
     }
-    double vg2 = vss / (3.0 * n * n), sh2 = w->d->spread_coord * w->d->spread_coord / 8;
+    double vg2 = vss / (3.0 * n * n);
+    double sh2 = w->d->spread_coord * w->d->spread_coord / CT_CRYSTENS_COPIES;
     w->d->vote_spread = sqrt(vg2);
     double w0 = 1, w1 = 1;
     if (!w->o->plain_vote && vg2 > 1e-14 && sh2 > 1e-14) w0 = 1 / sh2, w1 = 1 / vg2;
@@ -327,13 +313,13 @@ static int cluster_species(work *w, ct_error *err)
     int mode = w->o->species;
     if (!w->o->k_species && (mode == CT_RECON_SPECIES_ATOM ||
                              (mode == CT_RECON_SPECIES_AUTO &&
-                              w->d->spread_z / sqrt(8.0) < CT_RECON_Z_AGREE)))
+                              w->d->spread_z / sqrt(CT_CRYSTENS_COPIES) < CT_RECON_Z_AGREE)))
         return round_species(w, err);
     ct_kmeans_params p;
     ct_kmeans_params_init(&p);
     p.integer = 1;
     p.sep = w->o->sep;
-    p.noise = fmax(w->d->spread_z / sqrt(8.0), CT_RECON_Z_FLOOR);
+    p.noise = fmax(w->d->spread_z / sqrt(CT_CRYSTENS_COPIES), CT_RECON_Z_FLOOR);
     p.max_k = w->n < CT_KMEANS_MAXK ? w->n : CT_KMEANS_MAXK;   /* every atom its own element */
     if (w->o->k_species) p.k = w->o->k_species < w->n ? w->o->k_species : w->n;
     ct_kmeans_result r;
@@ -529,7 +515,7 @@ static int pdm_delta(work *w, const ct_structure *s, ct_error *err)
     ct_crystens_layer0(s, w->o->fractional, d);
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++)
-            sum += fabs(d[(size_t)i * n + j] - at(&w->v, 0, HB + w->slot[i], HB + w->slot[j]));
+            sum += fabs(d[(size_t)i * n + j] - ct_layout_block(&w->v, 0, w->slot[i], w->slot[j]));
     free(d);
     w->d->pdm_delta = sum / n;
     return CT_OK;
@@ -570,7 +556,7 @@ static ct_structure *build(work *w, ct_error *err)
 
 static int work_alloc(work *w, ct_error *err)
 {
-    size_t ns = (size_t)(w->v.S - HB);
+    size_t ns = (size_t)ct_layout_slots(w->v.S);
     w->slot = malloc(ns * sizeof *w->slot);
     w->zbar = malloc(ns * sizeof *w->zbar);
     w->cbar = malloc(ns * sizeof *w->cbar);
@@ -588,10 +574,7 @@ ct_structure *ct_recon(const float *t, int size, const ct_recon_opts *o, ct_reco
     ct_recon_diag local;
     if (!diag) diag = &local;
     memset(diag, 0, sizeof *diag);
-    if (size <= HB || size > 4096) {
-        ct_fail(err, CT_EINVAL, "CrysTens size must be 13 to 4096, got %d", size);
-        return NULL;
-    }
+    if (ct_layout_check_size(size, "CrysTens size", err) != CT_OK) return NULL;
     work w = {.v = {t, size}, .o = o, .d = diag};
     ct_structure *s = NULL;
     if (check_finite(&w.v, err) == CT_OK && work_alloc(&w, err) == CT_OK &&
@@ -619,7 +602,7 @@ typedef struct {
 static void recon_share(void *ctx, size_t begin, size_t end)
 {
     recon_job *job = ctx;
-    size_t per = 4 * (size_t)job->S * job->S;
+    size_t per = ct_layout_len(job->S);
     for (size_t i = begin; i < end && !ct_interrupted(); i++) {
         ct_error e;
         job->out[i] = ct_recon(job->t + i * per, job->S, job->o,

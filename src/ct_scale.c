@@ -3,7 +3,7 @@
  */
 #include <math.h>
 
-#include "ct_crystens.h"
+#include "ct_layout.h"
 #include "ct_scale.h"
 
 const char *const ct_scale_names[CT_SCALE_NQ] = {
@@ -21,14 +21,9 @@ static const int header_q[CT_CRYSTENS_HEADER] = {
    slot against threshold. */
 static void occupancy(const float *t, int S, double threshold, unsigned char *occ)
 {
-    size_t plane = (size_t)S * S;
-    for (int j = 0; j < S - CT_CRYSTENS_HEADER; j++) {
-        int c = CT_CRYSTENS_HEADER + j;
-        double sum = 0;
-        for (int l = 0; l < 4; l++)
-            sum += (double)t[l * plane + c] + (double)t[l * plane + (size_t)c * S];
-        occ[j] = sum / 8 > threshold;
-    }
+    ct_layout v = {t, S};
+    for (int j = 0; j < ct_layout_slots(S); j++)
+        occ[j] = ct_layout_mean(&v, CT_CRYSTENS_Z, j) > threshold;
 }
 
 /* The quantity of header row r: the padding row is one only with column. */
@@ -61,15 +56,14 @@ void ct_scale_coefficients(const ct_scale *sc, double *a, double *b)
 static void map_one(const ct_scale *sc, const float *in, float *out, int inverse)
 {
     int S = sc->size;
-    size_t plane = (size_t)S * S;
-    unsigned char occ[4096];
+    unsigned char occ[CT_CRYSTENS_MAX_SIZE];
     double a[CT_SCALE_NQ], b[CT_SCALE_NQ];
     ct_scale_coefficients(sc, a, b);
     occupancy(in, S, inverse ? (CT_SCALE_EMPTY + CT_SCALE_LO) / 2 : 0.5, occ);
-    for (int l = 0; l < 4; l++)
+    for (int l = 0; l < CT_CRYSTENS_LAYERS; l++)
         for (int r = 0; r < S; r++)
             for (int c = 0; c < S; c++) {
-                size_t k = l * plane + (size_t)r * S + c;
+                size_t k = ct_layout_index(S, l, r, c);
                 int q = quantity(l, r, c, occ, sc->column);
                 if (q < 0) out[k] = inverse ? 0.0f : (float)CT_SCALE_EMPTY;
                 else if (inverse) out[k] = (float)(((double)in[k] - b[q]) / a[q]);
@@ -79,19 +73,19 @@ static void map_one(const ct_scale *sc, const float *in, float *out, int inverse
 
 void ct_scale_apply(const ct_scale *sc, const float *in, float *out, size_t n)
 {
-    size_t len = 4 * (size_t)sc->size * sc->size;
+    size_t len = ct_layout_len(sc->size);
     for (size_t i = 0; i < n; i++) map_one(sc, in + i * len, out + i * len, 0);
 }
 
 void ct_scale_invert(const ct_scale *sc, const float *in, float *out, size_t n)
 {
-    size_t len = 4 * (size_t)sc->size * sc->size;
+    size_t len = ct_layout_len(sc->size);
     for (size_t i = 0; i < n; i++) map_one(sc, in + i * len, out + i * len, 1);
 }
 
 int ct_scale_check_finite(const float *t, size_t n, int S, ct_error *err)
 {
-    size_t plane = (size_t)S * S, len = 4 * plane;
+    size_t plane = ct_layout_plane(S), len = ct_layout_len(S);
     for (size_t i = 0; i < n * len; i++)
         if (!isfinite(t[i]))
             return ct_fail(err, CT_EINVAL, "tensor %zu holds %s at layer %zu, row %zu, column %zu",
@@ -102,8 +96,7 @@ int ct_scale_check_finite(const float *t, size_t n, int S, ct_error *err)
 
 int ct_scale_check(const ct_scale *sc, ct_error *err)
 {
-    if (sc->size <= CT_CRYSTENS_HEADER || sc->size > 4096)
-        return ct_fail(err, CT_EINVAL, "scaler size %d is not in 13..4096", sc->size);
+    if (ct_layout_check_size(sc->size, "scaler size", err) != CT_OK) return CT_EINVAL;
     for (int q = 0; q < CT_SCALE_NQ; q++)
         if ((q != CT_SCALE_COLUMN || sc->column) &&
             (!isfinite(sc->min[q]) || !isfinite(sc->max[q]) || !(sc->min[q] < sc->max[q])))
@@ -116,14 +109,13 @@ int ct_scale_check(const ct_scale *sc, ct_error *err)
 static void fit_one(ct_scale *sc, const float *t, unsigned char *occ, int *any)
 {
     int S = sc->size;
-    size_t plane = (size_t)S * S;
     occupancy(t, S, 0.5, occ);
-    for (int l = 0; l < 4; l++)
+    for (int l = 0; l < CT_CRYSTENS_LAYERS; l++)
         for (int r = 0; r < S; r++)
             for (int c = 0; c < S; c++) {
                 int q = quantity(l, r, c, occ, sc->column);
                 if (q < 0) continue;
-                double v = t[l * plane + (size_t)r * S + c];
+                double v = t[ct_layout_index(S, l, r, c)];
                 if (v < sc->min[q]) sc->min[q] = v;
                 if (v > sc->max[q]) sc->max[q] = v;
                 *any = 1;
@@ -132,21 +124,21 @@ static void fit_one(ct_scale *sc, const float *t, unsigned char *occ, int *any)
 
 int ct_scale_fit(ct_scale *sc, const float *t, size_t n, int S, ct_error *err)
 {
-    if (S <= CT_CRYSTENS_HEADER || S > 4096)
-        return ct_fail(err, CT_EINVAL, "tensor size %d is not in 13..4096", S);
-    size_t len = 4 * (size_t)S * S;
+    if (ct_layout_check_size(S, "tensor size", err) != CT_OK) return CT_EINVAL;
+    size_t len = ct_layout_len(S);
     if (!n) return ct_fail(err, CT_EINVAL, "no tensors (0 rows): nothing to fit");
     int rc = ct_scale_check_finite(t, n, S, err);
     if (rc != CT_OK) return rc;
     sc->size = S;
     for (int q = 0; q < CT_SCALE_NQ; q++) sc->min[q] = INFINITY, sc->max[q] = -INFINITY;
-    unsigned char occ[4096];
+    unsigned char occ[CT_CRYSTENS_MAX_SIZE];
     sc->column = 0;
     for (size_t i = 0; i < n && !sc->column; i++) {
         const float *ti = t + i * len;
         occupancy(ti, S, 0.5, occ);
-        for (int j = 0; j < S - CT_CRYSTENS_HEADER && !sc->column; j++)
-            sc->column = occ[j] && ti[(size_t)CT_CRYSTENS_COLUMN * S + CT_CRYSTENS_HEADER + j] != 0;
+        for (int j = 0; j < ct_layout_slots(S) && !sc->column; j++)
+            sc->column = occ[j] && ti[ct_layout_index(S, 0, CT_CRYSTENS_COLUMN,
+                                                      CT_CRYSTENS_HEADER + j)] != 0;
     }
     int any = 0;
     for (size_t i = 0; i < n; i++) fit_one(sc, t + i * len, occ, &any);

@@ -85,9 +85,11 @@ int ct_symmetry_spacegroup(const ct_structure *s, double symprec, int *number,
                            char symbol[32], ct_error *err)
 {
     if (!(symprec > 0)) return ct_fail(err, CT_EINVAL, "symprec must be positive, got %g", symprec);
+    ct_error local;
+    if (!err) err = &local;
     ct_structure *owned;
     const ct_structure *t = searchable(s, &owned, err);
-    if (!t) return CT_EINVAL;
+    if (!t) return err->status;   /* bad input, or no memory for the reduced copy */
     double cols[3][3];
     char sym[11] = "";
     spg_lattice(t, cols);

@@ -100,7 +100,7 @@ int ct_tensor_same_shape(const ct_tensor *a, const ct_tensor *b);
 char *ct_tensor_shape_str(const ct_tensor *t, char *buf, size_t size);
 
 /* Summary statistics over finite elements; nonfinite counts NaN and Inf. */
-typedef struct {
+typedef struct ct_tensor_stats {
     float min, max;
     double mean;
     size_t nonfinite;

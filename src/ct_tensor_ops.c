@@ -5,7 +5,39 @@
 #include <math.h>
 #include <string.h>
 
+#include "ct_parallel.h"
 #include "nn/ct_backend.h"
+
+/* Element-wise work and copies of large tensors (a network's activations:
+   residual sums, concatenations, zeroed gradients) run on ct_parallel's
+   threads in contiguous shares of at least ELEM_SHARE values; each value
+   is computed the same way whatever the split. */
+enum { ELEM_SHARE = 1 << 16 };
+
+typedef struct {
+    float *out;
+    const float *a, *b;
+    float s;
+    ct_binop op;
+    size_t block, src_block, start;   /* cat/slice: floats per unit, source stride, offset */
+} elem_job;
+
+static void run_elems(size_t n, void (*fn)(void *, size_t, size_t), elem_job *j)
+{
+    ct_parallel_for(n, ct_num_threads(n, ELEM_SHARE), fn, j);
+}
+
+static void fill_range(void *ctx, size_t i0, size_t i1)
+{
+    const elem_job *j = ctx;
+    for (size_t i = i0; i < i1; i++) j->out[i] = j->s;
+}
+
+static void copy_range(void *ctx, size_t i0, size_t i1)
+{
+    const elem_job *j = ctx;
+    memcpy(j->out + i0, j->a + i0, (i1 - i0) * sizeof(float));
+}
 
 /* The CUDA table for an op whose tensors are all on the GPU (a CUDA
    tensor exists, so the backend is loaded), NULL for the CPU; *rc is
@@ -39,7 +71,8 @@ void ct_tensor_fill(ct_tensor *t, float v)
         ct_cuda_loaded()->fill(t, v, NULL);
         return;
     }
-    for (size_t i = 0; i < t->numel; i++) t->data[i] = v;
+    elem_job j = {.out = t->data, .s = v};
+    run_elems(t->numel, fill_range, &j);
 }
 
 int ct_tensor_copy(ct_tensor *dst, const ct_tensor *src, ct_error *err)
@@ -49,7 +82,13 @@ int ct_tensor_copy(ct_tensor *dst, const ct_tensor *src, ct_error *err)
     if (dst->device != CT_DEV_CPU || src->device != CT_DEV_CPU)
         return ct_cuda_loaded()->copy(dst->data, dst->device, src->data, src->device,
                                       src->numel * sizeof(float), err);
-    memmove(dst->data, src->data, src->numel * sizeof(float));
+    size_t n = src->numel;
+    if (dst->data + n <= src->data || src->data + n <= dst->data) {   /* disjoint: in shares */
+        elem_job j = {.out = dst->data, .a = src->data};
+        run_elems(n, copy_range, &j);
+    } else {
+        memmove(dst->data, src->data, n * sizeof(float));
+    }
     return CT_OK;
 }
 
@@ -93,6 +132,21 @@ static int broadcast_error(const ct_tensor *a, const ct_tensor *b, ct_error *err
 
 /* Walk a's elements row by row (last dimension), with b's offset following
    its broadcast strides; a row is contiguous in b or one repeated value. */
+/* out = a op b on equal shapes, over [i0, i1); the common ops get loops
+   of their own (the switch out of the loop, so they vectorise). */
+static void binary_range(void *ctx, size_t i0, size_t i1)
+{
+    const elem_job *j = ctx;
+    float *o = j->out;
+    const float *a = j->a, *b = j->b;
+    switch (j->op) {
+    case CT_OP_ADD: for (size_t i = i0; i < i1; i++) o[i] = a[i] + b[i]; break;
+    case CT_OP_SUB: for (size_t i = i0; i < i1; i++) o[i] = a[i] - b[i]; break;
+    case CT_OP_MUL: for (size_t i = i0; i < i1; i++) o[i] = a[i] * b[i]; break;
+    default: for (size_t i = i0; i < i1; i++) o[i] = apply_binop(a[i], b[i], j->op); break;
+    }
+}
+
 int ct_tensor_binary(ct_tensor *out, const ct_tensor *a, const ct_tensor *b, ct_binop op,
                      ct_error *err)
 {
@@ -105,8 +159,8 @@ int ct_tensor_binary(ct_tensor *out, const ct_tensor *a, const ct_tensor *b, ct_
     if (cu) return cu->binary(out, a, b, (int)op, err);
     if (a->numel == 0) return CT_OK;
     if (b->numel == a->numel) {
-        for (size_t i = 0; i < a->numel; i++)
-            out->data[i] = apply_binop(a->data[i], b->data[i], op);
+        elem_job j = {.out = out->data, .a = a->data, .b = b->data, .op = op};
+        run_elems(a->numel, binary_range, &j);
         return CT_OK;
     }
     int nd = a->ndim;
@@ -180,18 +234,6 @@ int ct_tensor_clamp(ct_tensor *out, const ct_tensor *a, float lo, float hi, ct_e
     return CT_OK;
 }
 
-int ct_tensor_axpby(ct_tensor *out, float alpha, const ct_tensor *a, float beta,
-                    const ct_tensor *b, ct_error *err)
-{
-    if (check_out(out, a, err) != CT_OK || check_out(b, a, err) != CT_OK) return CT_EINVAL;
-    int rc;
-    const ct_cuda_api *cu = backend("axpby", out, a, b, &rc, err);
-    if (rc != CT_OK) return rc;
-    if (cu) return cu->axpby(out, alpha, a, beta, b, err);
-    for (size_t i = 0; i < a->numel; i++) out->data[i] = alpha * a->data[i] + beta * b->data[i];
-    return CT_OK;
-}
-
 double ct_tensor_sum(const ct_tensor *t)
 {
     double s = 0;
@@ -241,6 +283,23 @@ static void split_at(const ct_tensor *t, int dim, size_t *outer, size_t *inner)
     for (int d = dim + 1; d < t->ndim; d++) *inner *= (size_t)t->shape[d];
 }
 
+/* Outer slices [o0, o1) of a cat (block floats from a, into slices of
+   src_block floats of out) or of a slice (block floats at start of each
+   src_block of a). */
+static void cat_blocks(void *ctx, size_t o0, size_t o1)
+{
+    const elem_job *j = ctx;
+    for (size_t o = o0; o < o1; o++)
+        memcpy(j->out + o * j->src_block, j->a + o * j->block, j->block * sizeof(float));
+}
+
+static void slice_blocks(void *ctx, size_t o0, size_t o1)
+{
+    const elem_job *j = ctx;
+    for (size_t o = o0; o < o1; o++)
+        memcpy(j->out + o * j->block, j->a + o * j->src_block + j->start, j->block * sizeof(float));
+}
+
 ct_tensor *ct_tensor_cat(const ct_tensor *const *ts, int n, int dim, ct_error *err)
 {
     if (n < 1) {
@@ -282,13 +341,15 @@ ct_tensor *ct_tensor_cat(const ct_tensor *const *ts, int n, int dim, ct_error *e
     }
     size_t outer, inner;
     split_at(out, dim, &outer, &inner);
-    float *dst = out->data;
-    for (size_t o = 0; o < outer; o++)
-        for (int i = 0; i < n; i++) {
-            size_t block = (size_t)ts[i]->shape[dim] * inner;
-            memcpy(dst, ts[i]->data + o * block, block * sizeof(float));
-            dst += block;
-        }
+    size_t off = 0;   /* tensor i fills a block of each outer slice, from off on */
+    for (int i = 0; i < n; i++) {
+        size_t block = (size_t)ts[i]->shape[dim] * inner;
+        elem_job j = {.out = out->data + off, .a = ts[i]->data, .block = block,
+                      .src_block = (size_t)shape[dim] * inner};
+        int th = ct_num_threads(outer * block, ELEM_SHARE);
+        ct_parallel_for(outer, (size_t)th < outer ? th : (int)outer, cat_blocks, &j);
+        off += block;
+    }
     return out;
 }
 
@@ -312,10 +373,10 @@ ct_tensor *ct_tensor_slice(const ct_tensor *t, int dim, int64_t start, int64_t l
     }
     size_t outer, inner;
     split_at(t, dim, &outer, &inner);
-    size_t src_block = (size_t)t->shape[dim] * inner, block = (size_t)len * inner;
-    for (size_t o = 0; o < outer; o++)
-        memcpy(out->data + o * block, t->data + o * src_block + (size_t)start * inner,
-               block * sizeof(float));
+    elem_job j = {.out = out->data, .a = t->data, .block = (size_t)len * inner,
+                  .src_block = (size_t)t->shape[dim] * inner, .start = (size_t)start * inner};
+    int th = ct_num_threads(outer * j.block, ELEM_SHARE);
+    ct_parallel_for(outer, (size_t)th < outer ? th : (int)outer, slice_blocks, &j);
     return out;
 }
 

@@ -59,10 +59,6 @@ int ct_tensor_unary(ct_tensor *out, const ct_tensor *a, ct_unop op, ct_error *er
 /* out = min(max(a, lo), hi). */
 int ct_tensor_clamp(ct_tensor *out, const ct_tensor *a, float lo, float hi, ct_error *err);
 
-/* out = alpha * a + beta * b, all of one shape: the update of a schedule. */
-int ct_tensor_axpby(ct_tensor *out, float alpha, const ct_tensor *a, float beta,
-                    const ct_tensor *b, ct_error *err);
-
 /* Return the sum of t's elements, accumulated in double. */
 double ct_tensor_sum(const ct_tensor *t);
 

@@ -11,7 +11,6 @@ M.version = config.version
 M.datadir = config.datadir
 M.tensor = require "crystens.tensor"
 M.metrics = require "crystens.metrics"
-require "crystens.paper"
 M.plot = require "crystens.plot"
 M.kmeans = require "crystens.kmeans"
 M.fingerprint = require "crystens.fingerprint"

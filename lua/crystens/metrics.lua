@@ -1,57 +1,21 @@
 -- crystens.metrics (ct.metrics): measures that set generated crystals against
--- reference ones.  The C measures (crystens.metrics_core: K-S, Wasserstein-1,
--- histograms, SMACT validity) are merged into this table; what is policy
--- lives here: where SMACT's tables are found, how shared bins are chosen.
--- Measures built on structures (the paper's tables, the CDVAE protocol) are
--- added to the same table by the modules that define them.
+-- reference ones, gathered in one table from the modules that define them:
+-- the C measures (crystens.metrics_core: K-S, Wasserstein-1, histograms),
+-- SMACT validity (crystens.smact), the CDVAE protocol (crystens.metrics_cdvae),
+-- the paper's tables (crystens.paper) and predicted properties
+-- (crystens.properties).  Defined here: how shared bins are chosen.
 
 local core = require "crystens.metrics_core"
-local config = require "crystens.config"
+local smact = require "crystens.smact"
+local cdvae = require "crystens.metrics_cdvae"
+local paper = require "crystens.paper"
+local properties = require "crystens.properties"
 local doc = require "crystens.doc"
+local options = require "crystens.options"
 
 local M = {}
 for name, fn in pairs(core) do M[name] = fn end
-
-local smact_tables = {}
-
--- The SMACT tables of dir (default: the installed ones), loaded once.
-function M.smact_table(dir)
-  dir = dir or (config.datadir .. "/smact")
-  local tab = smact_tables[dir]
-  if not tab then
-    tab = core.smact_load(dir)
-    smact_tables[dir] = tab
-  end
-  return tab
-end
-doc[M.smact_table] = "smact_table([dir]) -> SmactTable. SMACT 2.2's oxidation states and " ..
-  "electronegativities, loaded once from dir (default: the copies shipped with crystens, " ..
-  "in the smact folder of ct.datadir). Methods :valid(composition), :states(Z), " ..
-  ":electroneg(Z)."
-
-function M.smact_valid(composition, opts)
-  return M.smact_table(opts and opts.datadir):valid(composition)
-end
-doc[M.smact_valid] = "smact_valid(composition, [opts]) -> valid, reason. Compositional " ..
-  "validity by SMACT 2.2's rules as the CDVAE evaluation applies them: one element, or " ..
-  "all metals, or a charge-neutral combination of SMACT oxidation states (gcd-reduced " ..
-  "counts) that passes the Pauling electronegativity test. composition is a formula " ..
-  "(\"NaCl2\"), a list of {Z, count} pairs, or a list of atomic numbers one per atom. " ..
-  "reason names the rule that decided; opts.datadir picks other tables."
-
-function M.smact_rate(compositions, opts)
-  local valid, reasons = 0, {}
-  local tab = M.smact_table(opts and opts.datadir)
-  for _, comp in ipairs(compositions) do
-    local ok, reason = tab:valid(comp)
-    if ok then valid = valid + 1 end
-    reasons[reason] = (reasons[reason] or 0) + 1
-  end
-  return #compositions > 0 and valid / #compositions or 0 / 0, reasons
-end
-doc[M.smact_rate] = "smact_rate(compositions, [opts]) -> fraction, reasons. The fraction " ..
-  "of compositions that smact_valid accepts (NaN for none), and a table counting each " ..
-  "deciding reason."
+M.smact_table, M.smact_valid, M.smact_rate = smact.smact_table, smact.smact_valid, smact.smact_rate
 
 -- The range covering every sample (each an array of numbers or 1-D tensor).
 local function range_of(samples)
@@ -64,7 +28,7 @@ local function range_of(samples)
 end
 
 function M.histograms(samples, opts)
-  opts = opts or {}
+  opts = options.check("ct.metrics.histograms", opts, {bins = "integer", range = "table", integer = "boolean"}, 2)
   assert(type(samples) == "table" and #samples >= 1,
          "bad argument #1 to 'histograms' (expected a list of samples)")
   local lo, hi
@@ -91,8 +55,12 @@ doc[M.histograms] = "histograms(samples, [opts]) -> {edges, counts}. Histograms 
   "range covering every sample; opts.integer gives one bin per integer instead. " ..
   "counts[i] is the list of counts of samples[i]."
 
-require("crystens.metrics_cdvae").install(M)
-require("crystens.properties").install(M)
+M.cdvae, M.cov_cutoffs, M.magpie_table = cdvae.cdvae, cdvae.cov_cutoffs, cdvae.magpie_table
+M.ks = cdvae.ks   -- core.ks, extended to lists of structures
+M.symmetry, M.uniqueness, M.novelty, M.match = cdvae.symmetry, cdvae.uniqueness, cdvae.novelty,
+  cdvae.match
+M.paper = paper
+M.properties = properties.distributions
 
 doc[M] = "ct.metrics: measures between generated and reference crystals. ks(a, b) and " ..
   "wasserstein(a, b) on samples of numbers (ks also on two structure lists, per " ..

@@ -1,6 +1,6 @@
 -- crystens.metrics_cdvae: the CDVAE benchmark protocol (validity, coverage,
 -- Wasserstein distances; spec metrics.md section 4), K-S on structure lists,
--- symmetry, uniqueness and novelty, added to ct.metrics by install(M).
+-- symmetry, uniqueness and novelty; crystens.metrics gathers them into ct.metrics.
 -- The C half is crystens.cdvae_core; what lives here is policy: thresholds
 -- per data set, the seeded sample, which fingerprint to use, and the
 -- `conventions` every result carries so a number can be read.
@@ -10,8 +10,11 @@
 -- when it is built in, or from opts.fingerprint = function(list) ... end.
 
 local core = require "crystens.cdvae_core"
+local core_metrics = require "crystens.metrics_core"
+local smact = require "crystens.smact"
 local config = require "crystens.config"
 local doc = require "crystens.doc"
+local options = require "crystens.options"
 
 local X = {}
 
@@ -148,7 +151,6 @@ local function distances(ga, ra, valid, n_eval, seed)
   for j, p in ipairs(core.sample(#idx, k, seed)) do
     rho[j], nel[j] = ga.density[idx[p]], ga.nelem[idx[p]]
   end
-  local core_metrics = require "crystens.metrics_core"
   out.w_density = core_metrics.wasserstein(rho, rho_r)
   out.w_nelem = core_metrics.wasserstein(nel, nel_r)
   return out
@@ -167,9 +169,12 @@ local function nelem_shares(a)
   return shares
 end
 
-local function cdvae(M, gen, ref, opts)
-  opts = opts or {}
-  if type(opts) ~= "table" then error("bad argument #3 to 'cdvae' (options table expected)", 3) end
+local CDVAE = {n_eval = "integer", seed = "integer", dataset = "string", cutoffs = "table",
+               coverage = "boolean", fingerprint = "function", fingerprint_name = "string",
+               datadir = "string"}
+
+local function cdvae(gen, ref, opts)
+  opts = options.check("ct.metrics.cdvae", opts, CDVAE, 3)
   local n_eval = math.tointeger(opts.n_eval or 1000)
   if not n_eval or n_eval < 0 then error("bad argument #3 to 'cdvae' (n_eval must be an integer >= 0)", 3) end
   local seed = math.tointeger(opts.seed or 42)
@@ -178,8 +183,8 @@ local function cdvae(M, gen, ref, opts)
   local cut, dsname = cutoffs_for(opts)
   local fpfn, fpname = fingerprint_fn(opts)
   local mp = X.magpie_table(opts.datadir and opts.datadir .. "/magpie")
-  local smact = M.smact_table(opts.datadir and opts.datadir .. "/smact")
-  local ga = core.assess(gen, smact, mp)
+  local tab = smact.smact_table(opts.datadir and opts.datadir .. "/smact")
+  local ga = core.assess(gen, tab, mp)
   local ra = core.assess(ref, nil, mp)
   local n = #ga.built
   if n == 0 then error("bad argument #1 to 'cdvae' (no generated crystals)", 3) end
@@ -308,11 +313,11 @@ end
 -- ks is the two-sample C function; the parameter's name is what its
 -- argument errors name ("bad argument #1 to 'ks'"), so the call is not a tail call.
 local function ks_lists(ks, a, b, opts)
+  opts = options.check("ct.metrics.ks", opts, {symprec = "number"}, 3)
   if not (is_structures(a) or is_structures(b)) then
     local r = ks(a, b)
     return r
   end
-  opts = opts or {}
   local ga, gr = items(a, "the first list", 4), items(b, "the second list", 4)
   if core.kind(ga) ~= "dataset" then ga = compact(ga) end
   if core.kind(gr) ~= "dataset" then gr = compact(gr) end
@@ -329,7 +334,7 @@ local function ks_lists(ks, a, b, opts)
 end
 
 function X.symmetry(list, opts)
-  opts = opts or {}
+  opts = options.check("ct.metrics.symmetry", opts, {symprec = "number"}, 2)
   local symprec = opts.symprec or 0.1
   list = items(list, "the list", 3)
   local detected, carried = spacegroups_of(list, symprec)
@@ -400,28 +405,21 @@ doc[X.novelty] = "novelty(gen, train, [opts]) -> {novelty, n, n_novel, novel, co
 
 X.match = core.match
 
-function X.install(M)
-  local raw_ks = M.ks
-  M.cov_cutoffs = X.cov_cutoffs
-  M.magpie_table = X.magpie_table
-  M.cdvae = function(gen, ref, opts) return cdvae(M, gen, ref, opts) end
-  doc[M.cdvae] = "cdvae(gen, ref, [opts]) -> table. The CDVAE benchmark metrics of " ..
-    "generated crystals gen (array of Structures, false for one that could not be built, " ..
-    "or a dataset) against reference ones: struct_valid, comp_valid, valid (fractions of " ..
-    "all N), single_element (the share of one-element crystals, which comp_valid passes " ..
-    "trivially), nelem (the shares of each number of elements, generated and reference), w_density and w_nelem (Wasserstein-1 on opts.n_eval=1000 valid crystals " ..
-    "drawn with opts.seed=42; 0 takes every valid one), cov_r, cov_p, amsd/amcd (thresholds " ..
-    "of opts.dataset='mp20' | 'carbon' | 'perovskite', or opts.cutoffs={struct=, comp=}), " ..
-    "and conventions, which says how each was computed. The structure fingerprint is " ..
-    "crystens.fingerprint's or opts.fingerprint(list); opts.coverage=false skips coverage."
-  M.ks = function(a, b, opts) return ks_lists(raw_ks, a, b, opts) end
-  doc[M.ks] = (doc[raw_ks] or "") .. " On two lists of structures (or datasets) it returns " ..
-    "one {statistic, pvalue} per quantity: a, b, c, alpha, beta, gamma, spacegroup, Z " ..
-    "(opts.symprec for spglib), and conventions."
-  M.symmetry = X.symmetry
-  M.uniqueness = X.uniqueness
-  M.novelty = X.novelty
-  M.match = X.match
-end
+X.cdvae = function(gen, ref, opts) return cdvae(gen, ref, opts) end
+doc[X.cdvae] = "cdvae(gen, ref, [opts]) -> table. The CDVAE benchmark metrics of " ..
+  "generated crystals gen (array of Structures, false for one that could not be built, " ..
+  "or a dataset) against reference ones: struct_valid, comp_valid, valid (fractions of " ..
+  "all N), single_element (the share of one-element crystals, which comp_valid passes " ..
+  "trivially), nelem (the shares of each number of elements, generated and reference), w_density and w_nelem (Wasserstein-1 on opts.n_eval=1000 valid crystals " ..
+  "drawn with opts.seed=42; 0 takes every valid one), cov_r, cov_p, amsd/amcd (thresholds " ..
+  "of opts.dataset='mp20' | 'carbon' | 'perovskite', or opts.cutoffs={struct=, comp=}), " ..
+  "and conventions, which says how each was computed. The structure fingerprint is " ..
+  "crystens.fingerprint's or opts.fingerprint(list); opts.coverage=false skips coverage."
+
+-- K-S: metrics_core's on samples of numbers, per quantity on structure lists.
+X.ks = function(a, b, opts) return ks_lists(core_metrics.ks, a, b, opts) end
+doc[X.ks] = (doc[core_metrics.ks] or "") .. " On two lists of structures (or datasets) it " ..
+  "returns one {statistic, pvalue} per quantity: a, b, c, alpha, beta, gamma, spacegroup, Z " ..
+  "(opts.symprec for spglib), and conventions."
 
 return X

@@ -27,6 +27,9 @@ local tensor = require "crystens.tensor"
 local json = require "crystens.json"
 local doc = require "crystens.doc"
 local interrupt = require "crystens.interrupt"
+local layout = require("crystens.crystens").layout
+local options = require "crystens.options"
+local checkpoint_config = require "crystens.checkpoint_config"
 
 local M = {}
 M.builders = {}
@@ -360,6 +363,13 @@ local function discriminator(cfg, norm)
   return nn.sequential(list)
 end
 
+-- A model kind's options: the configuration fields its checkpoints may hold
+-- (crystens.checkpoint_config, read when called, so a field registered there
+-- is one here too), and the scaler a loaded model is built with.
+local function config_options(kind)
+  return options.merge(checkpoint_config.fields[kind], {scaler = "Scaler"})
+end
+
 local function gan_config(config, defaults, what)
   local cfg = copy_table(config)
   for k, v in pairs(defaults) do if cfg[k] == nil then cfg[k] = v end end
@@ -370,20 +380,27 @@ local function gan_config(config, defaults, what)
   return cfg
 end
 
+-- Latent noise, drawn on the host (the same draws on either device).
 local function noise(self, n, rng)
-  return tensor.randn({n, self.config.latent}, rng)
+  return tensor.randn({n, self.config.latent}, rng):to(self:device_name())
 end
+
+local GAN_SAMPLE = {seed = "integer", batch = "integer", rng = "Rng", device = {"cpu", "cuda"}}
 
 -- Sample n tensors from the generator (eval mode: running batch-norm statistics).
 local function gan_sample(self, n, opts)
-  opts = opts or {}
+  options.arg("model:sample", 1, n, "integer")
+  opts = options.check("model:sample", opts, GAN_SAMPLE, 2)
   self:need_scaler("sample")
   local rng = sample_rng(opts)
+  local home = self:device_name()
+  if opts.device then self:to(opts.device) end
   self.generator:eval()
   local ok, out = pcall(in_chunks, n, opts, function(_, count)
-    return self.generator:forward(noise(self, count, rng))
+    return self.generator:forward(noise(self, count, rng)):to("cpu")
   end)
   self.generator:train()
+  if opts.device then self:to(home) end
   if not ok then error(out, 2) end
   return self:to_raw(out)
 end
@@ -394,8 +411,9 @@ local GAN = setmetatable({}, {__index = Model})
 GAN.__index = GAN
 
 function M.gan(config)
-  local cfg = gan_config(config, {size = 64, latent = 128, base = 64, conv = "2d", lr = 1e-4,
-                                  betas = {0.5, 0.999}}, "gan")
+  local cfg = gan_config(options.check("ct.models.gan", config, config_options("crystens.gan")),
+                         {size = 64, latent = 128, base = 64, conv = "2d", lr = 1e-4,
+                          betas = {0.5, 0.999}}, "gan")
   local self = setmetatable({kind = "crystens.gan", config = cfg, step = 0, batches_per_step = 1}, GAN)
   self.generator, self.discriminator = generator(cfg), discriminator(cfg, "batch")
   self.nets = {{"generator", self.generator}, {"discriminator", self.discriminator}}
@@ -412,9 +430,9 @@ M.builders["crystens.gan"] = M.gan
 function GAN:train_step(batch)
   self:check_batch(batch, "train_step")
   local G, D = self.generator, self.discriminator
-  local real = self:to_net(batch)
+  local real = self:to_net(batch):to(self:device_name())
   local n = real:size(1)
-  local ones, zeros = tensor.full({n, 1}, 1), tensor.full({n, 1}, 0)
+  local ones, zeros = real:new_full({n, 1}, 1), real:new_full({n, 1}, 0)
   D:zero_grad()
   local lr = D:forward(real)
   local l_real, g = nn.bce_logits(lr, ones)
@@ -442,8 +460,9 @@ local WGAN = setmetatable({}, {__index = Model})
 WGAN.__index = WGAN
 
 function M.wgan(config)
-  local cfg = gan_config(config, {size = 64, latent = 128, base = 64, conv = "2d", lr = 1e-4,
-                                  betas = {0.5, 0.9}, critic_steps = 5, lambda = 10}, "wgan")
+  local cfg = gan_config(options.check("ct.models.wgan", config, config_options("crystens.wgan")),
+                         {size = 64, latent = 128, base = 64, conv = "2d", lr = 1e-4,
+                          betas = {0.5, 0.9}, critic_steps = 5, lambda = 10}, "wgan")
   local self = setmetatable({kind = "crystens.wgan", config = cfg, step = 0,
                              batches_per_step = cfg.critic_steps}, WGAN)
   self.generator, self.critic = generator(cfg), discriminator(cfg, "layer")
@@ -462,7 +481,7 @@ M.builders["crystens.wgan"] = M.wgan
 function WGAN:train_step(batch)
   self:check_batch(batch, "train_step")
   local G, C, cfg = self.generator, self.critic, self.config
-  local all = self:to_net(batch)
+  local all = self:to_net(batch):to(self:device_name())
   local k = cfg.critic_steps
   local n = all:size(1)
   local m = (n % k == 0 and n >= k) and n // k or n
@@ -476,7 +495,7 @@ function WGAN:train_step(batch)
     local l_fake
     l_fake, g = nn.wasserstein(C:forward(fake), 1)
     C:backward(g)
-    local e = tensor.rand{m, 1, 1, 1}
+    local e = tensor.rand{m, 1, 1, 1}:to(all:device())
     local gp = nn.gradient_penalty(C, real * e + fake * (1 - e), {lambda = cfg.lambda})
     self.optims[2][2]:step()
     out.critic = out.critic + (l_real + l_fake + gp) / k
@@ -569,7 +588,7 @@ local function atom_net(cfg)
   end
   m.norm_out = add("norm_out", nn.groupnorm(g, c))
   m.act_out = add("act_out", nn.silu())
-  m.conv_out = add("conv_out", nn.conv2d(c, 12, 1))
+  m.conv_out = add("conv_out", nn.conv2d(c, layout.header, 1))
   return m
 end
 
@@ -653,7 +672,7 @@ local function schedule(kind, T)
 end
 
 function M.diffusion(config)
-  local cfg = copy_table(config)
+  local cfg = copy_table(options.check("ct.models.diffusion", config, config_options("crystens.diffusion")))
   local preset = M.presets[cfg.preset or "default"]
   if not preset then
     error("bad option 'preset' to 'diffusion' (default, small, compact, fast, tiny, atoms or paper expected)", 2)
@@ -670,6 +689,13 @@ function M.diffusion(config)
   end
   if type(cfg.min_snr) ~= "number" or not (cfg.min_snr > 0) then
     error("bad option 'min_snr' to 'diffusion' (a positive number expected)", 2)
+  end
+  -- each U-Net level halves the (patched) picture, which must divide evenly
+  local unit = cfg.arch ~= "atoms" and (cfg.patch == 1 or cfg.patch == 2 or cfg.patch == 4)
+               and cfg.patch * 2 ^ (#cfg.mults - 1) // 1 or 1
+  if cfg.size % unit ~= 0 then
+    options.error("ct.models.diffusion", "size", ("a multiple of %d (patch × 2^(levels - 1)) expected, got %d")
+                  :format(unit, cfg.size), 2)
   end
   local self = setmetatable({kind = "crystens.diffusion", step = 0, batches_per_step = 1}, Diffusion)
   if cfg.scaler then self.scaler, cfg.scaler = cfg.scaler, nil end
@@ -754,7 +780,7 @@ function Diffusion:fit_scaler(data)
   Model.fit_scaler(self, data)
   if self.config.consistent then
     local hist = {}
-    for k = 1, self.config.size - 12 do hist[k] = 0 end
+    for k = 1, layout.max_atoms(self.config.size) do hist[k] = 0 end
     for _, a in ipairs(count_atoms(data, 0.5)) do
       if a >= 1 then hist[a] = hist[a] + 1 end
     end
@@ -766,7 +792,7 @@ end
 -- n atom counts: opts.natoms (a count or a list), else draws from the
 -- training distribution.
 function Diffusion:atom_counts(n, opts, rng)
-  local T, want = self.config.size - 12, opts.natoms
+  local T, want = layout.max_atoms(self.config.size), opts.natoms
   local out = {}
   if type(want) == "table" then
     if #want ~= n then error(("bad option 'natoms' to 'sample' (%d counts expected, got %d)"):format(n, #want), 3) end
@@ -890,10 +916,15 @@ function Diffusion:sample_chunk(n, opts, rng, bar, natoms)
   return x:to("cpu")
 end
 
+local DIFFUSION_SAMPLE = {steps = "integer", eta = "number", seed = "integer", batch = "integer",
+                         ema = "boolean", method = {"ddpm", "ddim"}, natoms = "integer|table",
+                         clip = {"means", "copies"}, rng = "Rng", device = {"cpu", "cuda"}}
+
 -- Sample n tensors: DDIM with opts.steps (eta = 0 unless given), or DDPM
 -- ancestral sampling over all timesteps (steps absent or method="ddpm").
 function Diffusion:sample(n, opts)
-  opts = opts or {}
+  options.arg("model:sample", 1, n, "integer")
+  opts = options.check("model:sample", opts, DIFFUSION_SAMPLE, 2)
   self:need_scaler("sample")
   local rng = sample_rng(opts)
   local use_ema = opts.ema ~= false
@@ -955,7 +986,7 @@ doc[WGAN.train_step] = "model:train_step(batch) -> {critic, gp, w, g}. critic_st
   "updates and one generator update on a raw N×4×S×S batch (a batch of critic_steps×N rows)."
 doc[Diffusion.train_step] = "model:train_step(batch) -> {loss}. One Adam step on the denoising " ..
   "loss (MSE of the predicted target) of a raw N×4×S×S batch at random timesteps."
-doc[gan_sample] = "model:sample(n, [{seed=, batch=64}]) -> tensor. n raw N×4×S×S CrysTens " ..
+doc[gan_sample] = "model:sample(n, [{seed=, batch=64, device=}]) -> tensor. n raw N×4×S×S CrysTens " ..
   "tensors from the generator on random latent vectors (batch norm in eval mode); " ..
   "ct.crystens.decode turns them into crystals."
 doc[Model.to] = "model:to(device) -> model. Move the networks, optimizer moments and EMA " ..

@@ -24,11 +24,12 @@ local core = require "crystens.nn_core"
 local tensor = require "crystens.tensor"
 local json = require "crystens.json"
 local doc = require "crystens.doc"
+local options = require "crystens.options"
 
 local M = {}
 
 for _, name in ipairs{"linear", "conv2d", "conv3d", "convtranspose2d", "convtranspose3d",
-                      "batchnorm", "groupnorm", "layernorm", "relu", "leaky_relu", "silu",
+                      "batchnorm", "groupnorm", "groupnorm_silu", "layernorm", "relu", "leaky_relu", "silu",
                       "sigmoid", "tanh", "upsample", "attention", "time_embedding",
                       "mse", "bce_logits", "wasserstein", "clip_grad_norm", "profile",
                       "sgemm_gflops", "winograd", "devices", "precision", "gpu_memory",
@@ -286,8 +287,11 @@ Adam.__index = Adam
 
 -- Adam over the model's flat buffer; weight_decay is decoupled (AdamW)
 -- unless decoupled = false; clip = max gradient norm before each step.
+local ADAM = {lr = "number", betas = "table", eps = "number", weight_decay = "number",
+              decoupled = "boolean", clip = "number"}
+
 function M.adam(model, opts)
-  opts = opts or {}
+  opts = options.check("ct.nn.adam", opts, ADAM, 2)
   local betas = opts.betas or {0.9, 0.999}
   local w = model:flat()
   local self = setmetatable({model = model, clip = opts.clip}, Adam)
@@ -347,8 +351,10 @@ end
 -- product, taken as a central difference of ∇θ D along v = ∇x D/‖∇x D‖:
 --   ∇θ (∇x D·v) ≈ (∇θ D(x + h v) - ∇θ D(x - h v)) / 2h.
 -- Samples must not interact in the critic (layernorm, not batchnorm).
+local GP = {lambda = "number", h = "number"}
+
 function M.gradient_penalty(critic, x, opts)
-  opts = opts or {}
+  opts = options.check("ct.nn.gradient_penalty", opts, GP, 3)
   local lambda, h = opts.lambda or 10, opts.h or 1e-2
   local n = x:size(1)
   local y = critic:forward(x)
@@ -372,15 +378,17 @@ end
 -- A residual block with a time-embedding bias:
 --   h = conv1(silu(gn1(x))) + proj(silu(emb)); h = conv2(silu(gn2(h)))
 --   y = skip(x) + h  (skip a 1×1 conv when channels change)
+-- silu(gn(.)) is one fused layer (groupnorm_silu, which also adds the
+-- embedding before gn2): the same parameters and values as the composition.
 local ResBlock = setmetatable({}, {__index = Module})
 ResBlock.__index = ResBlock
 
 function M.resblock(cin, cout, temb, groups)
   local c = {
-    {"norm1", M.groupnorm(groups, cin)}, {"act1", M.silu()},
+    {"norm1", M.groupnorm_silu(groups, cin)},
     {"conv1", M.conv2d(cin, cout, 3, {padding = 1})},
     {"temb_act", M.silu()}, {"temb_proj", M.linear(temb, cout)},
-    {"norm2", M.groupnorm(groups, cout)}, {"act2", M.silu()},
+    {"norm2", M.groupnorm_silu(groups, cout)},
     {"conv2", M.conv2d(cout, cout, 3, {padding = 1})},
   }
   if cin ~= cout then c[#c + 1] = {"skip", M.conv2d(cin, cout, 1)} end
@@ -391,20 +399,17 @@ function M.resblock(cin, cout, temb, groups)
 end
 
 function ResBlock:forward(x, emb)
-  local h = self.conv1:forward(self.act1:forward(self.norm1:forward(x)))
+  local h = self.conv1:forward(self.norm1:forward(x))
   local e = self.temb_proj:forward(self.temb_act:forward(emb))
-  h:add_(e:reshape{e:size(1), self.cout, 1, 1})
-  h = self.conv2:forward(self.act2:forward(self.norm2:forward(h)))
+  h = self.conv2:forward(self.norm2:forward(h, e))
   return h:add_(self.skip and self.skip:forward(x) or x)
 end
 
 -- Returns the gradients of x and of emb.
 function ResBlock:backward(g, param_grads)
-  local gh = self.norm2:backward(self.act2:backward(self.conv2:backward(g, param_grads), param_grads), param_grads)
-  local n = g:size(1)
-  local ge = gh:sum_to{n, self.cout, 1, 1}:reshape{n, self.cout}
+  local gh, ge = self.norm2:backward(self.conv2:backward(g, param_grads), param_grads)
   local gemb = self.temb_act:backward(self.temb_proj:backward(ge, param_grads), param_grads)
-  local gx = self.norm1:backward(self.act1:backward(self.conv1:backward(gh, param_grads), param_grads), param_grads)
+  local gx = self.norm1:backward(self.conv1:backward(gh, param_grads), param_grads)
   return gx:add_(self.skip and self.skip:backward(g, param_grads) or g), gemb
 end
 
@@ -437,12 +442,20 @@ end
 -- The DDPM noise-prediction U-Net.  config: in_ch (4), size (32), base (64),
 -- mults ({1, 2, 2}), nres (2), attn (resolutions with self-attention, {8}),
 -- groups (8).  forward(x, t): x N×in_ch×size×size, t a tensor of N timesteps.
+local UNET = {in_ch = "integer", size = "integer", base = "integer", mults = "table",
+              nres = "integer", attn = "table", groups = "integer"}
+
 function M.unet(config)
   local cfg = {}
-  for k, v in pairs(config or {}) do cfg[k] = v end
+  for k, v in pairs(options.check("ct.nn.unet", config, UNET)) do cfg[k] = v end
   cfg.in_ch, cfg.size, cfg.base = cfg.in_ch or 4, cfg.size or 32, cfg.base or 64
   cfg.mults, cfg.nres, cfg.attn = cfg.mults or {1, 2, 2}, cfg.nres or 2, cfg.attn or {8}
   cfg.groups = cfg.groups or 8
+  local unit = 2 ^ (#cfg.mults - 1) // 1   -- each level halves the picture
+  if cfg.size < unit or cfg.size % unit ~= 0 then
+    options.error("ct.nn.unet", "size", ("a multiple of %d (2^(levels - 1)) expected, got %d")
+                  :format(unit, cfg.size), 2)
+  end
   local base, g, temb = cfg.base, cfg.groups, 4 * cfg.base
   local children = {}
   local function add(name, m) children[#children + 1] = {name, m} return m end
@@ -487,8 +500,7 @@ function M.unet(config)
       res = res * 2
     end
   end
-  self.norm_out = add("norm_out", M.groupnorm(g, ch))
-  self.act_out = add("act_out", M.silu())
+  self.norm_out = add("norm_out", M.groupnorm_silu(g, ch))
   self.conv_out = add("conv_out", M.conv2d(ch, cfg.in_ch, 3, {padding = 1}))
   return self
 end
@@ -526,13 +538,13 @@ function UNet:forward(x, t)
     if b.res then h = tensor.cat({h, table.remove(hs)}, 2) end
     h = block_forward(b, h, emb)
   end
-  return self.conv_out:forward(self.act_out:forward(self.norm_out:forward(h)))
+  return self.conv_out:forward(self.norm_out:forward(h))
 end
 
 -- Backward from the gradient of the predicted noise; returns dLoss/dx.
 function UNet:backward(g)
   local gemb = self._emb:new_zeros(self._emb:shape())
-  g = self.norm_out:backward(self.act_out:backward(self.conv_out:backward(g)))
+  g = self.norm_out:backward(self.conv_out:backward(g))
   -- Up blocks in reverse meet the skips in the order they were pushed.
   local gskips = {}
   for i = #self.up, 1, -1 do

@@ -1,22 +1,19 @@
 -- crystens.paper: the paper's own quality measures (Alverson et al. 2024,
--- Tables 1 and 2; spec section 3) as ct.metrics.paper.  The per-tensor
+-- Tables 1 and 2; spec section 3): the function that crystens.metrics makes
+-- ct.metrics.paper.  The per-tensor
 -- measures are computed in C (crystens.paper_core, src/ct_paper.h says
 -- exactly what each one is); here they are averaged over a batch.
 
 local core = require "crystens.paper_core"
-local metrics = require "crystens.metrics"
 local doc = require "crystens.doc"
+local options = require "crystens.options"
 
 local KEYS = {"var_lengths", "var_angles", "var_sg", "var_frac", "coord_agreement",
               "pdm_diff"}
 
-function metrics.paper(tensors, opts)
-  opts = opts or {}
-  if type(opts) ~= "table" then error("bad argument #2 to 'paper' (table expected)", 2) end
+local function paper(tensors, opts)
+  opts = options.check("ct.metrics.paper", opts, {structures = "table", distance = {"angstrom", "fractional"}}, 2)
   local dist = opts.distance or "angstrom"
-  if dist ~= "angstrom" and dist ~= "fractional" then
-    error("bad argument #2 to 'paper' (distance must be 'angstrom' or 'fractional')", 2)
-  end
   local rows = core.measures(tensors, opts.structures, dist == "fractional")
   local out, count = {rows = rows, n = #rows, empty = 0}, {}
   for _, k in ipairs(KEYS) do out[k], count[k] = 0, 0 end
@@ -30,7 +27,7 @@ function metrics.paper(tensors, opts)
   for _, k in ipairs(KEYS) do out[k] = count[k] > 0 and out[k] / count[k] or 0 / 0 end
   return out
 end
-doc[metrics.paper] = "paper(tensors, [{structures=list, distance='angstrom'|'fractional'}]) " ..
+doc[paper] = "paper(tensors, [{structures=list, distance='angstrom'|'fractional'}]) " ..
   "-> {var_lengths, var_angles, var_sg, var_frac, coord_agreement, pdm_diff, n, empty, " ..
   "rows}. The paper's Tables 1-2 over raw N×4×S×S tensors, averaged over the tensors that " ..
   "hold atoms: variances of the repeated lattice lengths, angles, space group and " ..
@@ -39,4 +36,4 @@ doc[metrics.paper] = "paper(tensors, [{structures=list, distance='angstrom'|'fra
   "reconstructed structures (NaN without them; a false entry is skipped). distance says " ..
   "what layer 0 holds. rows has each tensor's values. All are 0 on an exact tensor."
 
-return metrics.paper
+return paper

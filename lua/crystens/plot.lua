@@ -17,6 +17,7 @@
 
 local metrics = require "crystens.metrics"
 local doc = require "crystens.doc"
+local options = require "crystens.options"
 local file = require "crystens.file"
 
 local M = {}
@@ -163,6 +164,15 @@ doc[M.write] = "write(path, text) -> path. Write text to path atomically (ct.fil
 
 -- ---- charts ----------------------------------------------------------------
 
+-- The options every chart takes, and each chart's own.
+local CHART = {title = "string", xlabel = "string", ylabel = "string", width = "number",
+               height = "number", path = "string"}
+local HISTOGRAM = options.merge(CHART, {samples = "table", bins = "integer", range = "table",
+                                        integer = "boolean", normalize = "boolean", ks = "boolean"})
+local LINES = options.merge(CHART, {series = "table", x = "table"})
+local SCATTER = options.merge(CHART, {x = "table", y = "table", diagonal = "boolean"})
+local BARS = options.merge(CHART, {labels = "table", series = "table"})
+
 local function check_list(v, what, fname)
   if type(v) ~= "table" or #v == 0 then
     error(string.format("bad argument #1 to '%s' (%s must be a non-empty list)", fname, what), 3)
@@ -170,6 +180,7 @@ local function check_list(v, what, fname)
 end
 
 function M.histogram(opts)
+  opts = options.check("ct.plot.histogram", opts, HISTOGRAM)
   check_list(opts.samples, "samples", "histogram")
   local values, names = {}, {}
   for i, s in ipairs(opts.samples) do
@@ -242,6 +253,7 @@ local function finite_range(lists)
 end
 
 function M.lines(opts)
+  opts = options.check("ct.plot.lines", opts, LINES)
   check_list(opts.series, "series", "lines")
   local xs, ys, names = {}, {}, {}
   for i, s in ipairs(opts.series) do
@@ -290,6 +302,7 @@ doc[M.lines] = "lines(opts) -> svg. Line plot of opts.series, a list of {name=, 
   "values: loss curves from plot.read_csv. Also title, xlabel, ylabel, width, height, path."
 
 function M.scatter(opts)
+  opts = options.check("ct.plot.scatter", opts, SCATTER)
   local xs, ys = opts.x, opts.y
   if type(xs) ~= "table" or type(ys) ~= "table" or #xs ~= #ys or #xs == 0 then
     error("bad argument #1 to 'scatter' (x and y: lists of equal, non-zero length)", 2)
@@ -329,6 +342,7 @@ doc[M.scatter] = "scatter(opts) -> svg. One dot per (opts.x[k], opts.y[k]), non-
   "ylabel, width, height, path."
 
 function M.bars(opts)
+  opts = options.check("ct.plot.bars", opts, BARS)
   check_list(opts.labels, "labels", "bars")
   check_list(opts.series, "series", "bars")
   local names, lists = {}, {}

@@ -19,6 +19,7 @@ local core = require "crystens.properties_core"
 local config = require "crystens.config"
 local tensor = require "crystens.tensor"
 local doc = require "crystens.doc"
+local options = require "crystens.options"
 
 local M = {}
 
@@ -211,9 +212,17 @@ local function batch_targets(labels, idx, T)
   return tensor.from(tv), tensor.from(mv)
 end
 
+local TRAIN = {data = "Dataset|table", targets = "table", epochs = "integer", batch = "integer",
+               lr = "number", seed = "integer", id_column = "string",
+               log = function(v) if v ~= false and type(v) ~= "function" then return "a function or false" end end,
+               exclude = "Dataset|table", cutoff = "number", max_nbr = "integer",
+               ngauss = "integer", atom_fea = "integer", nconv = "integer", hidden = "integer",
+               weight_decay = "number", describe = "string", max_norm = "number",
+               checkpoint = "string", time_limit = "number"}
+
 function M.train(opts)
-  opts = opts or {}
-  if type(opts) ~= "table" or not opts.data then
+  opts = options.check("ct.properties.train", opts, TRAIN)
+  if not opts.data then
     error("bad argument #1 to 'train' (a table with data = dataset or {datasets} expected)", 2)
   end
   local targets = opts.targets or M.TARGETS
@@ -281,7 +290,7 @@ end
 
 -- Mean absolute errors of model on data set ds, with the mean-value baseline.
 function M.evaluate(model, ds, opts)
-  opts = opts or {}
+  opts = options.check("ct.properties.evaluate", opts, {stable = "number"}, 3)
   local pred = model:predict(ds)
   local res = {n = #pred, failed = 0}
   for _, p in ipairs(pred) do
@@ -325,7 +334,8 @@ end
 
 -- Structures ranked by a predicted property, lowest first.
 function M.rank(structures, opts)
-  opts = opts or {}
+  opts = options.check("ct.properties.rank", opts,
+                       {model = "table", by = "string", top = "integer"}, 2)
   local model = opts.model or M.pretrained()
   local by = opts.by or "e_above_hull"
   local known = false
@@ -374,7 +384,7 @@ end
 
 -- Predicted-property distributions of generated against reference crystals.
 function M.distributions(generated, reference, opts)
-  opts = opts or {}
+  opts = options.check("ct.metrics.properties", opts, {model = "table", stable = "number"}, 3)
   local model = opts.model or M.pretrained()
   local ks = require("crystens.metrics_core").ks
   local pg, pr = model:predict(generated), model:predict(reference)
@@ -411,12 +421,6 @@ function M.distributions(generated, reference, opts)
   return out
 end
 
--- Install metrics.properties into the ct.metrics table.
-function M.install(metrics)
-  metrics.properties = M.distributions
-  doc[metrics.properties] = doc[M.distributions]
-end
-
 doc[M.train] = "properties.train{data=dataset|{datasets}, targets={'formation_energy', " ..
   "'e_above_hull'}, epochs=30, batch=64, lr=2e-3, seed=0, cutoff=8, max_nbr=12, atom_fea=64, " ..
   "nconv=3, hidden=128, ngauss=41, max_norm=5, exclude=ids|dataset, id_column='material_id', " ..
@@ -438,7 +442,6 @@ doc[M.rank] = "properties.rank(structures, [{by='e_above_hull', top=n, model=m}]
   "{{index, structure, value, properties}}. Structures ordered by a predicted property, " ..
   "lowest first (the paper's 'lowest-energy candidates'); those the model cannot judge are " ..
   "left out and counted in .skipped."
-doc[M.install] = "properties.install(metrics). Add metrics.properties (ct.metrics does this)."
 doc[M.distributions] = "metrics.properties(generated, reference, [{model=m, stable=0.1}]) -> " ..
   "{formation_energy={ks, pvalue, mean_gen, mean_ref, median_gen, median_ref, generated, " ..
   "reference}, e_above_hull={..., stable_gen, stable_ref}, failed={generated, reference}, " ..

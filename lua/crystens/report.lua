@@ -16,6 +16,7 @@ local metrics = require "crystens.metrics"
 local plot = require "crystens.plot"
 local structure = require "crystens.structure"
 local doc = require "crystens.doc"
+local options = require "crystens.options"
 
 local M = {}
 
@@ -55,10 +56,11 @@ end
 
 -- Arrays of each quantity over structures (Z pooled over every atom).
 function M.quantities(list, opts)
+  opts = options.check("ct.report.quantities", opts, {symprec = "number"}, 2)
   list = structures_of(list, "the list")
   local q = {}
   for _, d in ipairs(QUANTITIES) do q[d.key] = {} end
-  q.spacegroup = structure.spacegroups(list, opts and opts.symprec)
+  q.spacegroup = structure.spacegroups(list, opts.symprec)
   for i, s in ipairs(list) do
     local lat = s.lattice
     for _, k in ipairs {"a", "b", "c", "alpha", "beta", "gamma"} do q[k][i] = lat[k] end
@@ -367,8 +369,13 @@ end
 
 local function ensure_dir(dir) require("crystens.file").mkdirs(dir) end
 
+local REPORT = {title = "string", out = "string", cdvae = "boolean", n_eval = "integer",
+                seed = "integer", dataset = "string", tensors = "Tensor", pictures = "integer",
+                properties = "boolean", property_model = "table", quiet = "boolean",
+                symprec = "number", coverage = "boolean"}
+
 function M.report(generated, reference, opts)
-  opts = opts or {}
+  opts = options.check("ct.report", opts, REPORT, 3)
   opts.title = opts.title or "crystens report"
   local out = opts.out or "report"
   local gen = structures_of(generated, "generated")
@@ -376,7 +383,7 @@ function M.report(generated, reference, opts)
   if #gen == 0 then error("bad argument #1 to 'report' (no generated structures)", 2) end
   if #ref == 0 then error("bad argument #2 to 'report' (no reference structures)", 2) end
   ensure_dir(out)
-  local gq, rq = M.quantities(gen, opts), M.quantities(ref, opts)
+  local gq, rq = M.quantities(gen, {symprec = opts.symprec}), M.quantities(ref, {symprec = opts.symprec})
   local r = {n_generated = #gen, n_reference = #ref, out = out}
   r.rows = compare(gq, rq)
   r.ks, r.w1 = {}, {}
@@ -393,7 +400,8 @@ function M.report(generated, reference, opts)
   local aligned = type(generated) == "table" and generated or gen
   if opts.cdvae ~= false then
     r.cdvae = optional("cdvae", metrics.cdvae, aligned, ref,
-                       {n_eval = opts.n_eval, seed = opts.seed, dataset = opts.dataset})
+                       {n_eval = opts.n_eval, seed = opts.seed, dataset = opts.dataset,
+                        coverage = opts.coverage})
   end
   if opts.tensors then
     r.paper = optional("paper", metrics.paper, opts.tensors, {structures = aligned})
@@ -415,7 +423,8 @@ doc[M.report] = "report(generated, reference, [opts]) -> table. Compare generate
   "(a list, holes allowed, or a dataset) with reference ones: prints a table and writes " ..
   "opts.out (default 'report')/index.html with SVG histograms of a, b, c, angles, space " ..
   "group, Z, density and number of elements (K-S on each, W1 on the last two), the CDVAE " ..
-  "metrics when ct.metrics.cdvae is there (opts.n_eval, seed, dataset; cdvae=false skips), " ..
+  "metrics when ct.metrics.cdvae is there (opts.n_eval, seed, dataset, coverage; cdvae=false " ..
+  "skips), " ..
   "the paper's tables for opts.tensors, and pictures of the first opts.pictures=16 " ..
   "crystals. Every space group is spglib's, the crystal's own symmetry. Next to " ..
   "compositional validity it gives single_element, the share of one-element crystals (they " ..

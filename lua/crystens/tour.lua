@@ -7,6 +7,7 @@
 -- Works offline, from the data crystens ships.
 
 local doc = require "crystens.doc"
+local options = require "crystens.options"
 
 local M = {}
 
@@ -129,7 +130,7 @@ local function variables(env)
 end
 
 function M.run(opts)
-  opts = opts or {}
+  opts = options.check("ct.tour", opts, {out = "string", read = "function"})
   local read = opts.read or function() return io.read("l") end
   local out = opts.out or "tour-out"
   require("crystens.file").mkdirs(out)

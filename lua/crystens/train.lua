@@ -32,6 +32,8 @@ local progress = require "crystens.progress"
 local interrupt = require "crystens.interrupt"
 local plot = require "crystens.plot"
 local doc = require "crystens.doc"
+local layout = require("crystens.crystens").layout
+local options = require "crystens.options"
 
 local M = {}
 
@@ -46,16 +48,16 @@ end
 local function as_tensor(data, size)
   local mt = getmetatable(data)
   if type(mt) == "table" and mt.__name == "crystens.Tensor" then return data end
-  if data == nil then error("bad option 'data' to 'train' (a tensor or dataset expected)", 3) end
-  local list, skipped = {}, 0
+  if data == nil then error("bad option 'data' to 'ct.train' (a tensor or dataset expected)", 3) end
+  local list, skipped, max_atoms = {}, 0, layout.max_atoms(size)
   for i = 1, #data do
-    if data[i].natoms <= size - 12 then list[#list + 1] = data[i] else skipped = skipped + 1 end
+    if data[i].natoms <= max_atoms then list[#list + 1] = data[i] else skipped = skipped + 1 end
   end
   if skipped > 0 then
     io.stderr:write(string.format("train: %d structures have more than %d atoms and are left out\n",
-                                  skipped, size - 12))
+                                  skipped, max_atoms))
   end
-  if #list == 0 then error("bad option 'data' to 'train' (no structure fits the model's size)", 3) end
+  if #list == 0 then error("bad option 'data' to 'ct.train' (no structure fits the model's size)", 3) end
   return require("crystens").crystens.encode(list, {size = size})
 end
 
@@ -269,13 +271,13 @@ end
 local function run(opts)
   local model = opts.model
   if type(model) ~= "table" or not model.train_step then
-    error("bad option 'model' to 'train' (a ct.models model expected)", 3)
+    error("bad option 'model' to 'ct.train' (a ct.models model expected)", 3)
   end
   -- every option is checked before anything is allocated or trained
   local steps, batch = opts.steps or 1000, opts.batch or 32
   local seed, every, ckpt = opts.seed or 0, opts.every or 500, opts.checkpoint
   local function bad(name, want)
-    error(string.format("bad option '%s' to 'train' (%s expected, got %s)", name, want,
+    error(string.format("bad option '%s' to 'ct.train' (%s expected, got %s)", name, want,
                         tostring(opts[name])), 0)
   end
   local function int(name, v, lo, hi)
@@ -293,15 +295,12 @@ local function run(opts)
   end
   if ckpt ~= nil and (type(ckpt) ~= "string" or ckpt == "") then bad("checkpoint", "a path") end
   if opts.log ~= nil and (type(opts.log) ~= "string" or opts.log == "") then bad("log", "a path") end
-  if opts.device ~= nil and opts.device ~= "cpu" and opts.device ~= "cuda" then
-    bad("device", "'cpu' or 'cuda'")
-  end
   local data = as_tensor(opts.data, model.config.size)
   model:check_batch(data, "train", true)
-  if data:size(1) < 1 then error("bad option 'data' to 'train' (no rows)", 3) end
+  if data:size(1) < 1 then error("bad option 'data' to 'ct.train' (no rows)", 3) end
   local bad_values = data:stats().nonfinite
   if bad_values > 0 then
-    error(string.format("bad option 'data' to 'train' (%d of its values are NaN or infinite)", bad_values), 3)
+    error(string.format("bad option 'data' to 'ct.train' (%d of its values are NaN or infinite)", bad_values), 3)
   end
   -- the GPU is asked for before anything is written: no GPU, no run
   if opts.device then model:to(opts.device) end
@@ -320,7 +319,7 @@ local function run(opts)
   end
   local lr = opts.lr or model.config.lr
   if opts.decay ~= nil and opts.decay ~= "cosine" and opts.decay ~= "constant" then
-    error("bad option 'decay' to 'train' ('cosine' or 'constant' expected)", 3)
+    error("bad option 'decay' to 'ct.train' ('cosine' or 'constant' expected)", 3)
   end
   -- cosine decay to 0 at `steps`, a function of the step alone (exact resume)
   local decay = opts.decay == "cosine" and function(step)
@@ -392,9 +391,14 @@ end
 -- every activation of every layer (batch = 1e8 grew to 15.7 GB).
 M.max_batch = 4096
 
+local TRAIN = {model = "table", data = "Tensor|Dataset|table", steps = "integer", batch = "integer",
+               lr = "number", seed = "integer", every = "integer", checkpoint = "string",
+               log = "string", resume = "boolean", decay = {"constant", "cosine"},
+               device = {"cpu", "cuda"}}
+
 setmetatable(M, {__call = function(_, opts)
-  if type(opts) ~= "table" then error("bad argument #1 to 'train' (a table of options expected)", 2) end
-  return run(opts)
+  if opts == nil then error("bad argument #1 to 'ct.train' (options table expected, got no value)", 2) end
+  return run(options.check("ct.train", opts, TRAIN))
 end})
 
 doc[M] = "train{model=, data=tensor|dataset, steps=1000, batch=32, lr=, seed=0, " ..

@@ -1,16 +1,19 @@
 /*
- * main.c - the crystens program: command line, Lua state, running chunks.
+ * main.c - the crystens program: command line, Lua state, startup.
  *
  * Modelled on lua.c: the same options (-e, -i, -, script + args in `arg`),
- * the same traceback handler and the same Ctrl-C hook, plus the crystens
- * modules preloaded and the global `ct` set.  The hook is re-armed on every
- * instruction until the chunk ends, so a user's pcall cannot swallow Ctrl-C;
- * long C loops see the same press through ct_interrupted().
+ * chunks run with the same traceback handler and Ctrl-C hook (run.c), plus
+ * the crystens modules preloaded and the global `ct` set.  As in lua.c,
+ * all that follows the creation of the Lua state runs in a protected call
+ * (pmain), so an error during startup is reported, never a PANIC.
  */
 #include "config.h"
 
 #include <cblas.h>
 #include <limits.h>
+#if defined(__GLIBC__) || defined(__linux__)
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,72 +25,11 @@
 #include <lualib.h>
 
 #include "ct_backend.h"
-#include "ct_common.h"
 #include "lua_modules.h"
 #include "repl.h"
+#include "run.h"
 
 static const char *progname = "crystens";
-static lua_State *global_L;
-static int chunk_interrupted;   /* the last chunk ended by Ctrl-C: exit 130 */
-
-/* ---- Ctrl-C ------------------------------------------------------------- */
-
-static void interrupt_hook(lua_State *L, lua_Debug *ar)
-{
-    (void)ar;
-    luaL_error(L, "interrupted!");
-}
-
-static void on_sigint(int sig)
-{
-    (void)sig;
-    ct_interrupt_flag = 1;
-    lua_sethook(global_L, interrupt_hook,
-                LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
-}
-
-/* ---- running chunks ----------------------------------------------------- */
-
-static int msghandler(lua_State *L)
-{
-    const char *msg = lua_tostring(L, 1);
-    if (msg == NULL) {
-        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
-            return 1;
-        msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
-    }
-    /* Ctrl-C is the user's wish, not a bug: its one line, no traceback */
-    if (ct_interrupt_flag) return 1;
-    luaL_traceback(L, L, msg, 1);
-    return 1;
-}
-
-int run_chunk(lua_State *L, int narg, int nres)
-{
-    int base = lua_gettop(L) - narg;
-    lua_pushcfunction(L, msghandler);
-    lua_insert(L, base);
-    ct_interrupt_flag = 0;
-    void (*old)(int) = signal(SIGINT, on_sigint);
-    int status = lua_pcall(L, narg, nres, base);
-    signal(SIGINT, old);
-    lua_sethook(L, NULL, 0, 0);
-    chunk_interrupted = status != LUA_OK && ct_interrupt_flag;
-    ct_interrupt_flag = 0;
-    lua_remove(L, base);
-    return status;
-}
-
-int report_error(lua_State *L, int status)
-{
-    if (status != LUA_OK) {
-        const char *msg = lua_tostring(L, -1);
-        fprintf(stderr, "%s: %s\n", progname, msg ? msg : "(error object is not a string)");
-        fflush(stderr);
-        lua_pop(L, 1);
-    }
-    return status;
-}
 
 static int run_string(lua_State *L, const char *code, const char *name)
 {
@@ -284,7 +226,7 @@ static int run_program(lua_State *L, int argc, char **argv, const options *o)
     if (open_crystens(L) != LUA_OK) return EXIT_FAILURE;
     if (run_e_options(L, argv, o->script) != LUA_OK) return EXIT_FAILURE;
     if (o->script < argc && run_script(L, argv, argc, o->script) != LUA_OK)
-        return chunk_interrupted ? 128 + SIGINT : EXIT_FAILURE;
+        return run_interrupted() ? 128 + SIGINT : EXIT_FAILURE;
     int tty = isatty(STDIN_FILENO);
     if (o->interactive || (o->script == argc && !o->has_e && tty)) {
         if (!o->quiet) print_banner();
@@ -298,9 +240,28 @@ static int run_program(lua_State *L, int argc, char **argv, const options *o)
     return EXIT_SUCCESS;
 }
 
+/* The program once the Lua state exists, run by lua_pcall as lua.c's pmain
+   (arguments: argc, argv, the options); returns the exit status. */
+static int pmain(lua_State *L)
+{
+    int argc = (int)lua_tointeger(L, 1);
+    char **argv = lua_touserdata(L, 2);
+    const options *o = lua_touserdata(L, 3);
+    lua_pushinteger(L, run_program(L, argc, argv, o));
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argv[0] && argv[0][0]) progname = argv[0];
+#ifdef M_MMAP_THRESHOLD
+    /* A training step allocates and frees hundreds of tensors of up to a
+       few MB: keep them in the heap (glibc would mmap and munmap each, or
+       trim the heap), so their pages are not faulted in and zeroed by the
+       kernel afresh every step. */
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
     options o;
     if (parse_options(argc, argv, &o) != 0) {
         print_usage(stderr);
@@ -319,8 +280,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: cannot create the Lua state: not enough memory\n", progname);
         return EXIT_FAILURE;
     }
-    global_L = L;
-    int rc = run_program(L, argc, argv, &o);
+    run_init(L, progname);
+    lua_pushcfunction(L, pmain);
+    lua_pushinteger(L, argc);
+    lua_pushlightuserdata(L, argv);
+    lua_pushlightuserdata(L, &o);
+    int status = lua_pcall(L, 3, 1, 0);
+    int rc = status == LUA_OK ? (int)lua_tointeger(L, -1) : EXIT_FAILURE;
+    report_error(L, status);
     lua_close(L);
     return rc;
 }

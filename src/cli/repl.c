@@ -26,6 +26,8 @@
 #include <lua.h>
 
 #include "repl.h"
+#include "repl_complete.h"
+#include "run.h"
 
 #define PROMPT "crystens> "
 #define PROMPT2 "       >> "
@@ -215,18 +217,19 @@ static chunk_result read_chunk(lua_State *L)
 /* ---- printing results --------------------------------------------------- */
 
 /* Print the n values on top of the stack with crystens.pretty, or with
-   tostring if that module cannot be loaded. */
+   the global print if that module cannot be loaded or has no print. */
 static void print_results(lua_State *L, int n)
 {
     if (n == 0) return;
     luaL_checkstack(L, 3, "too many results to print");
+    int top = lua_gettop(L);   /* the results end here, whatever fails below */
     lua_getglobal(L, "require");
     lua_pushliteral(L, "crystens.pretty");
     if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1) &&
         lua_getfield(L, -1, "print") == LUA_TFUNCTION) {
         lua_remove(L, -2);
     } else {
-        lua_settop(L, lua_gettop(L) - (lua_istable(L, -2) ? 2 : 1));
+        lua_settop(L, top);
         lua_getglobal(L, "print");
     }
     lua_insert(L, -(n + 1));

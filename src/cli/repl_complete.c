@@ -16,7 +16,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "repl.h"
+#include "repl_complete.h"
 
 static lua_State *complete_L;
 

@@ -35,32 +35,6 @@ typedef struct {
 
 /* ---- Arguments ---------------------------------------------------------------- */
 
-/* The structures of a Dataset, or of an array whose items are Structures
-   or false (NULL in the result); the array lives on the stack. */
-static ct_structure **check_list(lua_State *L, int idx, size_t *n, int holes)
-{
-    ct_dataset *ds = ctL_todataset(L, idx);
-    if (ds) {
-        *n = ds->n;
-        ct_structure **arr = lua_newuserdatauv(L, (ds->n ? ds->n : 1) * sizeof *arr, 0);
-        memcpy(arr, ds->items, ds->n * sizeof *arr);
-        return arr;
-    }
-    luaL_argexpected(L, lua_istable(L, idx), idx, "array of Structures or Dataset");
-    *n = (size_t)luaL_len(L, idx);
-    ct_structure **arr = lua_newuserdatauv(L, (*n ? *n : 1) * sizeof *arr, 0);
-    for (size_t i = 0; i < *n; i++) {
-        lua_geti(L, idx, (lua_Integer)i + 1);
-        arr[i] = ctL_tostructure(L, -1);
-        if (!arr[i] && !(holes && lua_isboolean(L, -1) && !lua_toboolean(L, -1)))
-            luaL_argerror(L, idx, lua_pushfstring(L, "item %d is a %s, not a Structure%s",
-                                                  (int)i + 1, luaL_typename(L, -1),
-                                                  holes ? " or false" : ""));
-        lua_pop(L, 1);
-    }
-    return arr;
-}
-
 static ct_magpie *check_magpie(lua_State *L, int idx)
 {
     ct_magpie **p = luaL_checkudata(L, idx, CTL_MAGPIE);
@@ -170,7 +144,7 @@ static int c_assess(lua_State *L)
 {
     size_t n;
     lua_settop(L, 4);   /* the optional arguments stay below what is pushed */
-    ct_structure **arr = check_list(L, 1, &n, 1);
+    ct_structure **arr = ctL_checkstructures(L, 1, &n, NULL, 1);
     const ct_smact *smact = NULL;
     if (!lua_isnoneornil(L, 2)) {
         ct_smact **p = luaL_checkudata(L, 2, CTL_SMACT);
@@ -192,7 +166,7 @@ static int c_assess(lua_State *L)
                       dbl + m, ints, ints + m, new_fp(L, n, CT_MAGPIE_DIM)};
     lua_setfield(L, res, "comp_fp");
     ct_parallel_for(n, ct_num_threads(n, 64), assess_share, &job);
-    if (ct_interrupted()) return luaL_error(L, "interrupted!");
+    if (ct_interrupted()) return ctL_raise(L, NULL, CT_EINTR);
     push_bools(L, job.built, n);
     lua_setfield(L, res, "built");
     push_bools(L, job.struct_ok, n);
@@ -227,7 +201,7 @@ static int c_magpie_load(lua_State *L)
     luaL_setmetatable(L, CTL_MAGPIE);
     ct_error err;
     *p = ct_magpie_load(dir, &err);
-    if (!*p) return luaL_error(L, "%s", err.msg);
+    if (!*p) return ctL_raise(L, &err, CT_EIO);
     return 1;
 }
 
@@ -259,7 +233,7 @@ static int magpie_features(lua_State *L)
     }
     ct_error err;
     if (ct_magpie_features(mp, (int)n, z, amount, out, &err) != CT_OK)
-        return luaL_argerror(L, 2, err.msg);
+        return ctL_argraise(L, 2, &err, CT_EINVAL);
     if (lua_toboolean(L, 4)) ct_magpie_scale(mp, out);
     push_numbers(L, out, CT_MAGPIE_DIM);
     return 1;
@@ -413,36 +387,40 @@ static int c_detect(lua_State *L)
 {
     size_t n;
     lua_settop(L, 2);
-    ct_structure **arr = check_list(L, 1, &n, 1);
+    ct_structure **arr = ctL_checkstructures(L, 1, &n, NULL, 1);
     double symprec = luaL_optnumber(L, 2, CT_SYMPREC);
     luaL_argcheck(L, symprec > 0, 2, "symprec must be positive");
     int *out = lua_newuserdatauv(L, 2 * (n ? n : 1) * sizeof *out, 0);
     sym_job job = {arr, symprec, out, out + (n ? n : 1)};
     ct_parallel_for(n, ct_num_threads(n, 16), sym_share, &job);
-    if (ct_interrupted()) return luaL_error(L, "interrupted!");
+    if (ct_interrupted()) return ctL_raise(L, NULL, CT_EINTR);
     push_ints(L, out, n);
     push_ints(L, job.carried, n);
     return 2;
 }
 
-/* The matcher's options from the table at idx (defaults for nil). */
-static ct_match_opts check_match_opts(lua_State *L, int idx)
+static const char *const match_keys[] = {"ltol", "stol", "angle_tol", "scale", NULL};
+
+/* The matcher's options from the table at idx of fname (defaults for nil). */
+static ct_match_opts check_match_opts(lua_State *L, int idx, const char *fname)
 {
-    ct_match_opts o = CT_MATCH_DEFAULTS;
-    if (!lua_isnoneornil(L, idx)) luaL_checktype(L, idx, LUA_TTABLE);
-    o.ltol = ctL_optnumber(L, idx, "ltol", o.ltol);
-    o.stol = ctL_optnumber(L, idx, "stol", o.stol);
-    o.angle_tol = ctL_optnumber(L, idx, "angle_tol", o.angle_tol);
-    o.scale = ctL_optbool(L, idx, "scale", o.scale);
-    luaL_argcheck(L, o.ltol > 0 && o.stol > 0 && o.angle_tol > 0, idx,
-                  "tolerances must be positive");
-    return o;
+    ct_match_opts m = CT_MATCH_DEFAULTS;
+    ctL_Opts o;
+    ctL_optoptions(L, &o, idx, fname, match_keys);
+    const char *tol[] = {"ltol", "stol", "angle_tol"};
+    double *val[] = {&m.ltol, &m.stol, &m.angle_tol};
+    for (int i = 0; i < 3; i++) {
+        *val[i] = ctL_opt_number(&o, tol[i], *val[i]);
+        if (!(*val[i] > 0)) ctL_opt_error(&o, tol[i], "tolerances must be positive");
+    }
+    m.scale = ctL_opt_boolean(&o, "scale", m.scale);
+    return m;
 }
 
 static int c_match(lua_State *L)
 {
     ct_structure *a = ctL_checkstructure(L, 1), *b = ctL_checkstructure(L, 2);
-    ct_match_opts o = check_match_opts(L, 3);
+    ct_match_opts o = check_match_opts(L, 3, "ct.metrics.match");
     int same;
     ct_error err;
     int st = ct_match_structures(a, b, &o, &same, &err);
@@ -455,8 +433,8 @@ static int c_unique(lua_State *L)
 {
     size_t n;
     lua_settop(L, 2);
-    ct_structure **arr = check_list(L, 1, &n, 0);
-    ct_match_opts o = check_match_opts(L, 2);
+    ct_structure **arr = ctL_checkstructures(L, 1, &n, NULL, 0);
+    ct_match_opts o = check_match_opts(L, 2, "ct.metrics.uniqueness");
     size_t *cls = lua_newuserdatauv(L, (n ? n : 1) * sizeof *cls, 0), nclass;
     ct_error err;
     int st = ct_match_unique(arr, n, &o, cls, &nclass, &err);
@@ -474,9 +452,9 @@ static int c_novel(lua_State *L)
 {
     size_t ng, nt;
     lua_settop(L, 3);
-    ct_structure **gen = check_list(L, 1, &ng, 0);
-    ct_structure **train = check_list(L, 2, &nt, 0);
-    ct_match_opts o = check_match_opts(L, 3);
+    ct_structure **gen = ctL_checkstructures(L, 1, &ng, NULL, 0);
+    ct_structure **train = ctL_checkstructures(L, 2, &nt, NULL, 0);
+    ct_match_opts o = check_match_opts(L, 3, "ct.metrics.novelty");
     unsigned char *novel = lua_newuserdatauv(L, ng ? ng : 1, 0);
     ct_error err;
     int st = ct_match_novel(gen, ng, train, nt, &o, novel, &err);

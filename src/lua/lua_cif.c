@@ -74,24 +74,6 @@ static int c_parse(lua_State *L)
     return push_result(L, r, source);
 }
 
-/* The structures to write: a Structure, a Dataset, or an array of
-   Structures where false marks a failed reconstruction (its slot is NULL). */
-static ct_structure **write_list(lua_State *L, size_t *n)
-{
-    int single;
-    if (!lua_istable(L, 1)) return ctL_checkstructures(L, 1, n, &single);
-    *n = (size_t)luaL_len(L, 1);
-    ct_structure **arr = lua_newuserdatauv(L, (*n ? *n : 1) * sizeof *arr, 0);
-    for (size_t i = 0; i < *n; i++) {
-        lua_geti(L, 1, (lua_Integer)i + 1);
-        arr[i] = lua_toboolean(L, -1) ? ctL_tostructure(L, -1) : NULL;
-        if (!arr[i] && lua_toboolean(L, -1))
-            luaL_argerror(L, 1, lua_pushfstring(L, "item %d is not a Structure", (int)i + 1));
-        lua_pop(L, 1);
-    }
-    return arr;
-}
-
 /* Whether path names a folder: it ends in '/' or is one already. */
 static int is_folder(const char *path)
 {
@@ -126,17 +108,22 @@ static void check_overlaps(lua_State *L, ct_structure *const *arr, size_t n)
     }
 }
 
+static const char *const write_keys[] = {"symprec", "symmetrize", "force", NULL};
+
 static int c_write(lua_State *L)
 {
     size_t n;
+    int single;
     lua_settop(L, 3);   /* the array below goes on top of the arguments */
-    ct_structure **arr = write_list(L, &n);
+    /* false marks a failed reconstruction: its slot is NULL, nothing is written */
+    ct_structure **arr = ctL_checkstructures(L, 1, &n, &single, 1);
     const char *path = luaL_checkstring(L, 2);
-    if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
-    double symprec = ctL_optnumber(L, 3, "symprec", CT_SYMPREC);
-    luaL_argcheck(L, symprec > 0, 3, "symprec must be positive");
-    if (!ctL_optbool(L, 3, "symmetrize", 0)) symprec = 0;
-    if (!ctL_optbool(L, 3, "force", 0)) check_overlaps(L, arr, n);
+    ctL_Opts o;
+    ctL_optoptions(L, &o, 3, "ct.cif.write", write_keys);
+    double symprec = ctL_opt_number(&o, "symprec", CT_SYMPREC);
+    if (!(symprec > 0)) ctL_opt_error(&o, "symprec", "must be positive");
+    if (!ctL_opt_boolean(&o, "symmetrize", 0)) symprec = 0;
+    if (!ctL_opt_boolean(&o, "force", 0)) check_overlaps(L, arr, n);
     ct_error err;
     size_t kept = 0;
     int rc;

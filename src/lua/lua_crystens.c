@@ -1,6 +1,7 @@
 /*
  * lua_crystens.c - the crystens.crystens module: ct.crystens.encode,
- * decode and prepare, and the t:save_png method of tensors.
+ * decode and prepare, ct.crystens.layout (ct_layout.h's constants for the
+ * Lua side), and the t:save_png method of tensors.
  *
  * Options (one table, every field optional):
  *   size=64               S: tensors are 4×S×S and hold S-12 atoms
@@ -19,39 +20,40 @@
 
 #include "ct_consist.h"
 #include "ct_crystens.h"
+#include "ct_layout.h"
 #include "ct_png.h"
 #include "lua_structure.h"
 
-static void read_opts(lua_State *L, int idx, ct_crystens_opts *o)
+static const char *const encode_keys[] = {"preset", "size", "distance", "reduce", "order",
+                                          "symprec", "spacegroup", "species", NULL};
+static const char *const decode_exact_keys[] = {"exact", "preset", "size", "distance", "reduce",
+                                                "order", "symprec", "spacegroup", "species", NULL};
+static const char *const presets[] = {"crystens", "paper", NULL};
+static const char *const distances[] = {"angstrom", "fractional", NULL};
+static const char *const orders[] = {"sorted", "file", NULL};
+static const char *const groups[] = {"spglib", "declared", NULL};
+static const char *const species[] = {"z", "periodic", NULL};
+
+/* Read the encoding options at idx of fname, which accepts keys. */
+static void read_opts(lua_State *L, int idx, ct_crystens_opts *o, const char *fname,
+                      const char *const keys[])
 {
-    if (!lua_isnoneornil(L, idx)) luaL_checktype(L, idx, LUA_TTABLE);
-    const char *preset = ctL_optstring(L, idx, "preset", "crystens");
-    if (!strcmp(preset, "paper")) ct_crystens_paper(o);
-    else if (!strcmp(preset, "crystens")) ct_crystens_defaults(o);
-    else luaL_argerror(L, idx, "preset must be 'crystens' or 'paper'");
-    lua_Number size = ctL_optnumber(L, idx, "size", o->size);
-    luaL_argcheck(L, size > 12 && size <= 4096 && size == (int)size, idx,
-                  "size must be an integer from 13 to 4096");
+    ctL_Opts opt;
+    ctL_optoptions(L, &opt, idx, fname, keys);
+    if (ctL_opt_enum(&opt, "preset", "crystens", presets) == 1) ct_crystens_paper(o);
+    else ct_crystens_defaults(o);
+    lua_Integer size = ctL_opt_integer(&opt, "size", o->size);
+    if (size <= CT_CRYSTENS_HEADER || size > CT_CRYSTENS_MAX_SIZE) ctL_opt_error(&opt, "size", "must be an integer from 13 to 4096");
     o->size = (int)size;
-    const char *dist = ctL_optstring(L, idx, "distance", o->fractional ? "fractional" : "angstrom");
-    if (strcmp(dist, "angstrom") && strcmp(dist, "fractional"))
-        luaL_argerror(L, idx, "distance must be 'angstrom' or 'fractional'");
-    o->fractional = !strcmp(dist, "fractional");
-    o->reduce = ctL_optbool(L, idx, "reduce", o->reduce);
-    const char *order = ctL_optstring(L, idx, "order", o->sort ? "sorted" : "file");
-    if (strcmp(order, "sorted") && strcmp(order, "file"))
-        luaL_argerror(L, idx, "order must be 'sorted' or 'file'");
-    o->sort = !strcmp(order, "sorted");
-    o->symprec = ctL_optnumber(L, idx, "symprec", o->symprec);
-    luaL_argcheck(L, o->symprec > 0, idx, "symprec must be positive");
-    const char *sg = ctL_optstring(L, idx, "spacegroup", "spglib");
-    if (strcmp(sg, "spglib") && strcmp(sg, "declared"))
-        luaL_argerror(L, idx, "spacegroup must be 'spglib' or 'declared'");
-    o->declared = !strcmp(sg, "declared");
-    const char *sp = ctL_optstring(L, idx, "species", "z");
-    if (strcmp(sp, "z") && strcmp(sp, "periodic"))
-        luaL_argerror(L, idx, "species must be 'z' or 'periodic'");
-    o->species = strcmp(sp, "z") ? CT_CRYSTENS_SPECIES_PERIODIC : CT_CRYSTENS_SPECIES_Z;
+    o->fractional = ctL_opt_enum(&opt, "distance", o->fractional ? "fractional" : "angstrom",
+                                 distances) == 1;
+    o->reduce = ctL_opt_boolean(&opt, "reduce", o->reduce);
+    o->sort = ctL_opt_enum(&opt, "order", o->sort ? "sorted" : "file", orders) == 0;
+    o->symprec = ctL_opt_number(&opt, "symprec", o->symprec);
+    if (!(o->symprec > 0)) ctL_opt_error(&opt, "symprec", "must be positive");
+    o->declared = ctL_opt_enum(&opt, "spacegroup", "spglib", groups) == 1;
+    o->species = ctL_opt_enum(&opt, "species", "z", species) == 1 ? CT_CRYSTENS_SPECIES_PERIODIC
+                                                                  : CT_CRYSTENS_SPECIES_Z;
 }
 
 /* The encode report: where a CIF declared a group above P1 and spglib found
@@ -61,22 +63,20 @@ static void read_opts(lua_State *L, int idx, ct_crystens_opts *o)
 static void push_report(lua_State *L, ct_structure *const *arr, size_t n,
                         const ct_crystens_opts *o, const float *data)
 {
-    size_t plane = (size_t)o->size * o->size, k = 0;
+    size_t k = 0;
     lua_createtable(L, 0, 1);
     lua_newtable(L);
     for (size_t i = 0; i < n && !o->declared; i++) {
         int declared = arr[i]->declared_spacegroup;
-        int found = (int)data[i * 4 * plane + (size_t)CT_CRYSTENS_SG * o->size + CT_CRYSTENS_HEADER];
+        int found = (int)data[i * ct_layout_len(o->size) +
+                              ct_layout_index(o->size, 0, CT_CRYSTENS_SG, CT_CRYSTENS_HEADER)];
         if (declared <= 1 || declared == found) continue;
         lua_createtable(L, 0, 4);
-        lua_pushinteger(L, (lua_Integer)i + 1);
-        lua_setfield(L, -2, "item");
+        ctL_setinteger(L, "item", (lua_Integer)i + 1);
         lua_pushstring(L, arr[i]->name ? arr[i]->name : "");
         lua_setfield(L, -2, "name");
-        lua_pushinteger(L, declared);
-        lua_setfield(L, -2, "declared");
-        lua_pushinteger(L, found);
-        lua_setfield(L, -2, "spglib");
+        ctL_setinteger(L, "declared", declared);
+        ctL_setinteger(L, "spglib", found);
         lua_rawseti(L, -2, (lua_Integer)++k);
     }
     lua_setfield(L, -2, "spacegroup_mismatch");
@@ -86,13 +86,13 @@ static int k_encode(lua_State *L)
 {
     ct_crystens_opts o;
     lua_settop(L, 2);   /* the array below goes on top of the arguments */
-    read_opts(L, 2, &o);
+    read_opts(L, 2, &o, "ct.crystens.encode", encode_keys);
     size_t n;
     int single;
-    ct_structure **arr = ctL_checkstructures(L, 1, &n, &single);
+    ct_structure **arr = ctL_checkstructures(L, 1, &n, &single, 0);
     ct_error err;
     ct_tensor *t = ct_crystens_encode(arr, n, !single, &o, &err);
-    if (!t) return ctL_raise(L, &err, ct_interrupted() ? CT_EINTR : CT_EINVAL);
+    if (!t) return ctL_raise(L, &err, err.status);
     ctL_pushtensor(L, t, &err);
     push_report(L, arr, n, &o, t->data);
     return 2;
@@ -101,16 +101,11 @@ static int k_encode(lua_State *L)
 static void push_diag(lua_State *L, const ct_crystens_diag *d)
 {
     lua_createtable(L, 0, 5);
-    lua_pushinteger(L, d->natoms);
-    lua_setfield(L, -2, "natoms");
-    lua_pushnumber(L, d->header_spread);
-    lua_setfield(L, -2, "header_spread");
-    lua_pushnumber(L, d->graph_error);
-    lua_setfield(L, -2, "graph_error");
-    lua_pushnumber(L, d->distance_error);
-    lua_setfield(L, -2, "distance_error");
-    lua_pushnumber(L, d->empty_max);
-    lua_setfield(L, -2, "empty_max");
+    ctL_setinteger(L, "natoms", d->natoms);
+    ctL_setnumber(L, "header_spread", d->header_spread);
+    ctL_setnumber(L, "graph_error", d->graph_error);
+    ctL_setnumber(L, "distance_error", d->distance_error);
+    ctL_setnumber(L, "empty_max", d->empty_max);
 }
 
 /* Decode tensor item data (4×S×S) and push the structure and diagnostics. */
@@ -120,34 +115,32 @@ static void decode_one(lua_State *L, const float *data, int S, const ct_crystens
     ct_crystens_diag d;
     ct_error err;
     ct_structure *s = ct_crystens_decode(data, S, o, &d, &err);
-    if (!s && item) luaL_error(L, "tensor %d: %s", item, err.msg);
+    if (!s && item) ctL_raisef(L, &err, CT_EINVAL, "tensor %d: ", item);
     ctL_pushstructure(L, s, &err);
     push_diag(L, &d);
 }
 
 static int k_decode(lua_State *L)
 {
-    if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
-    if (!ctL_optbool(L, 2, "exact", 0)) return ctL_recon_decode(L);
+    int exact = 0;
+    if (lua_type(L, 2) == LUA_TTABLE) {
+        exact = lua_getfield(L, 2, "exact") == LUA_TBOOLEAN && lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    if (!exact) return ctL_recon_decode(L);   /* which checks every option, exact's too */
     ct_tensor *t = ctL_checktensor(L, 1);
     ct_crystens_opts o;
-    read_opts(L, 2, &o);
-    int lead = t->ndim == 4;
-    const int64_t *sh = t->shape + lead;
-    if (t->ndim < 3 || t->ndim > 4 || sh[0] != 4 || sh[1] != sh[2] || sh[1] <= 12) {
-        char buf[96];
-        return luaL_argerror(L, 1, lua_pushfstring(L, "expected 4×S×S or N×4×S×S tensor, got %s",
-                                                    ct_tensor_shape_str(t, buf, sizeof buf)));
-    }
-    int S = (int)sh[1];
-    if (!lead) {
+    read_opts(L, 2, &o, "ct.crystens.decode", decode_exact_keys);
+    int batch;
+    int S = ctL_checkcrystens(L, 1, t, &batch);
+    if (!batch) {
         decode_one(L, t->data, S, &o, 0);
         return 2;
     }
     lua_createtable(L, (int)t->shape[0], 0);
     lua_createtable(L, (int)t->shape[0], 0);
     for (int64_t i = 0; i < t->shape[0]; i++) {
-        decode_one(L, t->data + (size_t)i * 4 * S * S, S, &o, (int)i + 1);
+        decode_one(L, t->data + (size_t)i * ct_layout_len(S), S, &o, (int)i + 1);
         lua_rawseti(L, -3, i + 1);
         lua_rawseti(L, -3, i + 1);
     }
@@ -158,7 +151,7 @@ static int k_prepare(lua_State *L)
 {
     ct_structure *s = ctL_checkstructure(L, 1);
     ct_crystens_opts o;
-    read_opts(L, 2, &o);
+    read_opts(L, 2, &o, "ct.crystens.prepare", encode_keys);
     ct_error err;
     ctL_pushstructure(L, ct_crystens_prepare(s, &o, &err), &err);
     return 1;
@@ -167,8 +160,8 @@ static int k_prepare(lua_State *L)
 /* The S of an N×4×S×S batch at idx, or an argument error. */
 static int check_batch4(lua_State *L, int idx, const ct_tensor *t)
 {
-    if (t->ndim != 4 || t->shape[1] != 4 || t->shape[2] != t->shape[3] ||
-        t->shape[2] <= CT_CRYSTENS_HEADER || t->shape[2] > 4096)
+    if (t->ndim != 4 || t->shape[1] != CT_CRYSTENS_LAYERS || t->shape[2] != t->shape[3] ||
+        t->shape[2] <= CT_CRYSTENS_HEADER || t->shape[2] > CT_CRYSTENS_MAX_SIZE)
         luaL_argerror(L, idx, "an N×4×S×S tensor expected");
     return (int)t->shape[2];
 }
@@ -177,55 +170,102 @@ static int check_batch4(lua_State *L, int idx, const ct_tensor *t)
 static int check_slots(lua_State *L, int idx, const ct_tensor *t, int c)
 {
     if (t->ndim != 4 || t->shape[1] != c || t->shape[3] != 1 || t->shape[2] < 1 ||
-        t->shape[2] > 4096 - CT_CRYSTENS_HEADER)
+        t->shape[2] > ct_layout_slots(CT_CRYSTENS_MAX_SIZE))
         luaL_argerror(L, idx, lua_pushfstring(L, "an N×%d×(S-12)×1 tensor expected", c));
     return (int)t->shape[2] + CT_CRYSTENS_HEADER;
+}
+
+/* Push map(S, t, out, N) into a new N×c×h×w tensor out: the slot views of
+   ct_consist.h, which all share this shape of call. */
+static int push_slot_map(lua_State *L, const ct_tensor *t, int S, int64_t c, int64_t h,
+                         int64_t w, void (*map)(int, const float *, float *, size_t))
+{
+    int64_t shape[4] = {t->shape[0], c, h, w};
+    ct_error err;
+    ct_tensor *out = ct_tensor_empty(4, shape, &err);
+    if (out) map(S, t->data, out->data, (size_t)t->shape[0]);
+    ctL_pushtensor(L, out, &err);
+    return 1;
 }
 
 static int k_slot_features(lua_State *L)
 {
     ct_tensor *t = ctL_checktensor(L, 1);
     int S = check_batch4(L, 1, t);
-    int64_t shape[4] = {t->shape[0], CT_CONSIST_FEATURES, S - CT_CRYSTENS_HEADER, 1};
-    ct_error err;
-    ct_tensor *out = ct_tensor_empty(4, shape, &err);
-    if (out) ct_consist_gather(S, t->data, out->data, (size_t)t->shape[0]);
-    ctL_pushtensor(L, out, &err);
-    return 1;
+    return push_slot_map(L, t, S, CT_CONSIST_FEATURES, ct_layout_slots(S), 1, ct_consist_gather);
 }
 
 static int k_slot_scatter(lua_State *L)
 {
     ct_tensor *t = ctL_checktensor(L, 1);
     int S = check_slots(L, 1, t, CT_CONSIST_OUTPUTS);
-    int64_t shape[4] = {t->shape[0], 4, S, S};
-    ct_error err;
-    ct_tensor *out = ct_tensor_empty(4, shape, &err);
-    if (out) ct_consist_scatter(S, t->data, out->data, (size_t)t->shape[0]);
-    ctL_pushtensor(L, out, &err);
-    return 1;
+    return push_slot_map(L, t, S, CT_CRYSTENS_LAYERS, S, S, ct_consist_scatter);
 }
 
 static int k_slot_scatter_backward(lua_State *L)
 {
     ct_tensor *g = ctL_checktensor(L, 1);
     int S = check_batch4(L, 1, g);
-    int64_t shape[4] = {g->shape[0], CT_CONSIST_OUTPUTS, S - CT_CRYSTENS_HEADER, 1};
-    ct_error err;
-    ct_tensor *out = ct_tensor_empty(4, shape, &err);
-    if (out) ct_consist_scatter_backward(S, g->data, out->data, (size_t)g->shape[0]);
-    ctL_pushtensor(L, out, &err);
+    return push_slot_map(L, g, S, CT_CONSIST_OUTPUTS, ct_layout_slots(S), 1,
+                         ct_consist_scatter_backward);
+}
+
+static int l_max_atoms(lua_State *L)
+{
+    lua_Integer S = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, S > CT_CRYSTENS_HEADER && S <= CT_CRYSTENS_MAX_SIZE, 1,
+                  "size must be an integer from 13 to 4096");
+    lua_pushinteger(L, ct_layout_slots((int)S));
     return 1;
 }
+
+/* Push ct.crystens.layout: ct_layout.h's constants, header rows 1-based as
+   t:get counts them, so Lua code need not write 12 or 4096 itself. */
+static void push_layout(lua_State *L)
+{
+    static const char *const rows[CT_CRYSTENS_HEADER] = {
+        "Z", "x", "y", "z", "a", "b", "c", "alpha", "beta", "gamma", "sg", "column"
+    };
+    static const ctL_Reg funcs[] = {
+        {"max_atoms", l_max_atoms, "crystens.layout.max_atoms(size) -> integer. The most atoms "
+                                   "a CrysTens of that size holds (its slots): size - header."},
+        {NULL, NULL, NULL}
+    };
+    ctL_newlib(L, funcs, "crystens.layout: where things are in a CrysTens (ct_layout.h). "
+               "header (12: rows and columns before the first atom slot), layers (4), "
+               "copies (8: each header value of a slot stands in its row and its column "
+               "of every layer), min_size (13), max_size (4096), rows (the header rows, "
+               "1-based as t:get counts: Z, x, y, z, a, b, c, alpha, beta, gamma, sg, "
+               "column), max_atoms(size).");
+    static const struct {
+        const char *name;
+        int value;
+    } constants[] = {
+        {"header", CT_CRYSTENS_HEADER}, {"layers", CT_CRYSTENS_LAYERS},
+        {"copies", CT_CRYSTENS_COPIES}, {"min_size", CT_CRYSTENS_HEADER + 1},
+        {"max_size", CT_CRYSTENS_MAX_SIZE}
+    };
+    for (size_t i = 0; i < sizeof constants / sizeof *constants; i++)
+        ctL_setinteger(L, constants[i].name, constants[i].value);
+    lua_createtable(L, 0, CT_CRYSTENS_HEADER);
+    for (int r = 0; r < CT_CRYSTENS_HEADER; r++) {
+        lua_pushinteger(L, r + 1);
+        lua_setfield(L, -2, rows[r]);
+    }
+    lua_setfield(L, -2, "rows");
+}
+
+static const char *const png_keys[] = {"scale", NULL};
 
 static int m_save_png(lua_State *L)
 {
     ct_tensor *t = ctL_checktensor(L, 1);
     const char *path = luaL_checkstring(L, 2);
-    if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
-    lua_Number scale = ctL_optnumber(L, 3, "scale", 4);
+    ctL_Opts o;
+    ctL_optoptions(L, &o, 3, "Tensor:save_png", png_keys);
+    lua_Integer scale = ctL_opt_integer(&o, "scale", 4);
     ct_error err;
-    int rc = ct_png_write_crystens(t, path, (int)scale, &err);
+    int rc = ct_png_write_crystens(t, path, scale > 64 ? 65 : scale < 0 ? 0 : (int)scale, &err);
     if (rc != CT_OK) return ctL_raise(L, &err, rc);
     lua_settop(L, 1);
     return 1;
@@ -306,5 +346,7 @@ int luaopen_crystens_crystens(lua_State *L)
     ctL_newlib(L, crystens_funcs, "crystens.crystens: the CrysTens encoding (4×S×S tensors: a "
                "header band of Z, x, y, z, a, b, c, α, β, γ, SG; layer 0 distances, layers 1-3 "
                "coordinate differences) and its exact inverse.");
+    push_layout(L);
+    lua_setfield(L, -2, "layout");
     return 1;
 }

@@ -1,5 +1,7 @@
 /*
- * lua_ct.h - what the Lua bindings (src/lua_*.c) share.
+ * lua_ct.h - the binding toolkit: what every Lua binding (src/lua/lua_*.c)
+ * uses to check its arguments and options and to raise the core's errors.
+ * It is to crystens what lauxlib is to Lua; lua_ct.c implements it.
  *
  * Bindings check arguments, call the C core, and turn a ct_error into a Lua
  * error; they do no maths.  Each exported function is declared in a ctL_Reg
@@ -14,6 +16,38 @@
  *         ctL_newlib(L, tensor_funcs, "Dense float32 tensors ...");
  *         return 1;
  *     }
+ *
+ * Options tables.  A function that takes an options table declares the keys
+ * it accepts and reads each through one reader of the ctL_opt_* family:
+ *
+ *     static const char *const gn_keys[] = {"eps", NULL};
+ *     ctL_Opts o;
+ *     ctL_optoptions(L, &o, 3, "ct.nn.groupnorm", gn_keys);   // nil or a table
+ *     float eps = (float)ctL_opt_number(&o, "eps", 1e-5);
+ *
+ * Every mistake raises an error in Lua's own format, naming the option and
+ * the function (the name given, so the message is the same whatever name the
+ * user reached the function by):
+ *
+ *     bad argument #3 to 'ct.nn.groupnorm' (options table expected, got string)
+ *     bad option 'esp' to 'ct.nn.groupnorm' (unknown option; did you mean 'eps'?)
+ *     bad option 'eps' to 'ct.nn.groupnorm' (number expected, got string)
+ *
+ * Readers are strict: a number is not a string, "no" is not a boolean, 2.5 is
+ * not an integer.  An absent key (or nil) gives the default.  Reading a key
+ * the list does not declare is a bug in the binding and raises an error.
+ * lua/crystens/options.lua gives Lua-level functions the same checks and
+ * messages.
+ *
+ * Core errors.  A core call that fails returns a ct_status and fills a
+ * ct_error; ctL_raise (and ctL_raisef, ctL_argraise) is the one way to turn
+ * it into a Lua error.  Each keeps what the status says: CT_EINTR always
+ * raises exactly "interrupted!" (what the REPL and ct.interrupt recognise as
+ * Ctrl-C), whatever the context, and a CT_ENOMEM message always says "out of
+ * memory" (or "too large"); never raise err.msg with luaL_error.
+ *
+ * Structure lists.  ctL_checkstructures gathers a Structure, an array of
+ * Structures or a Dataset into one C array (lua_structure.h).
  */
 #ifndef LUA_CT_H
 #define LUA_CT_H
@@ -34,11 +68,15 @@ typedef struct {
 /* Metatable name of tensor userdata. */
 #define CTL_TENSOR "crystens.Tensor"
 
-/* Metatable name of random generator userdata (lua_tensor_ops.c). */
+/* Metatable name of random generator userdata (lua_rng.c). */
 #define CTL_RNG "crystens.Rng"
 
 /* Return the Rng at idx, or the shared default generator when idx is 0 or nil. */
 ct_rng *ctL_optrng(lua_State *L, int idx);
+
+/* Create the Rng class and the default generator; add tensor.rng, seed and
+   default_rng to the module table at lib (lua_rng.c). */
+void ctL_rng_open(lua_State *L, int lib);
 
 /* Add the arithmetic of lua_tensor_ops.c to the tensor metatable, its
    methods table and the module table at the given indices. */
@@ -58,8 +96,89 @@ void ctL_setdoc(lua_State *L, int idx, const char *doc);
 void ctL_newclass(lua_State *L, const char *tname, const ctL_Reg *methods,
                   const luaL_Reg *metamethods);
 
-/* Raise err as a Lua error; ct_interrupted failures raise "interrupted!". */
+/* ---- Core errors ---------------------------------------------------------- */
+
+/* Raise err, which a core call failing with status filled, as a Lua error:
+   "interrupted!" for CT_EINTR (err may then be NULL), else err's message
+   (for CT_ENOMEM prefixed "out of memory: " unless it says so).  Never
+   returns: the int is for `return ctL_raise(...)`. */
 int ctL_raise(lua_State *L, const ct_error *err, int status);
+
+/* As ctL_raise, err's message prefixed with a context in lua_pushfstring's
+   format ("tensor %d: "); Ctrl-C still raises exactly "interrupted!". */
+int ctL_raisef(lua_State *L, const ct_error *err, int status, const char *fmt, ...);
+
+/* As ctL_raise, but a bad value (CT_EINVAL, CT_EFORMAT) is blamed on argument
+   arg in Lua's "bad argument #arg to 'f' (message)" form. */
+int ctL_argraise(lua_State *L, int arg, const ct_error *err, int status);
+
+/* ---- Options tables ---------------------------------------------------------- */
+
+/* An options table being read: made by ctL_optoptions or ctL_checkoptions. */
+typedef struct {
+    lua_State *L;
+    int idx;                  /* absolute index of the table; 0 when none was given */
+    int arg;                  /* its argument number as the caller counts (self left out) */
+    const char *fname;        /* the function, as messages name it */
+    const char *const *keys;  /* the keys it accepts, NULL-terminated */
+} ctL_Opts;
+
+/* Begin reading the options table at idx of function fname, which accepts
+   keys (NULL-terminated): nil or absent means all defaults; anything but a
+   table raises "options table expected"; a key not in keys raises "unknown
+   option" with a "did you mean" hint when one is close.  Argument numbers
+   in messages leave out a method call's self, as luaL_argerror does. */
+void ctL_optoptions(lua_State *L, ctL_Opts *o, int idx, const char *fname,
+                    const char *const keys[]);
+
+/* As ctL_optoptions, but the table must be given. */
+void ctL_checkoptions(lua_State *L, ctL_Opts *o, int idx, const char *fname,
+                      const char *const keys[]);
+
+/* Whether option key was given (not nil). */
+int ctL_opt_given(ctL_Opts *o, const char *key);
+
+/* Option key as a number (an integer is one); def when absent. */
+lua_Number ctL_opt_number(ctL_Opts *o, const char *key, lua_Number def);
+
+/* Option key as an integer (a float with an exact integer value is one). */
+lua_Integer ctL_opt_integer(ctL_Opts *o, const char *key, lua_Integer def);
+
+/* Option key as a boolean: true or false only. */
+int ctL_opt_boolean(ctL_Opts *o, const char *key, int def);
+
+/* Option key as a string (kept alive by the options table). */
+const char *ctL_opt_string(ctL_Opts *o, const char *key, const char *def);
+
+/* Option key as one of names (NULL-terminated): return its index, or def's
+   when absent; any other string raises, with a hint when one is close. */
+int ctL_opt_enum(ctL_Opts *o, const char *key, const char *def, const char *const names[]);
+
+/* Option key as the Rng it holds, or the shared default generator. */
+ct_rng *ctL_opt_rng(ctL_Opts *o, const char *key);
+
+/* Push option key's value (nil when absent) and return its type; type is
+   LUA_TNONE to accept any, else a value of another type raises. */
+int ctL_opt_push(ctL_Opts *o, const char *key, int type);
+
+/* Raise "bad option 'key' to 'fname' (...)" with a message in
+   lua_pushfstring's format: for a value of the right type that is out of
+   range, or of a type the caller checked ("expected" messages). */
+int ctL_opt_error(ctL_Opts *o, const char *key, const char *fmt, ...);
+
+/* Raise "bad option 'key' to 'fname' (<expected> expected, got T)" about
+   the value key holds now. */
+int ctL_opt_typeerror(ctL_Opts *o, const char *key, const char *expected);
+
+/* Push the name of the type of the value at idx as Lua's messages give it
+   (a userdata's __name, e.g. "crystens.Tensor") and return it. */
+const char *ctL_typename(lua_State *L, int idx);
+
+/* ---- Arguments ----------------------------------------------------------------- */
+
+/* Set field k of the table on top of the stack to the number (integer) v. */
+void ctL_setnumber(lua_State *L, const char *k, lua_Number v);
+void ctL_setinteger(lua_State *L, const char *k, lua_Integer v);
 
 /* Return the CPU tensor at idx, or raise a "bad argument" error (also for a
    tensor on the GPU: the functions taking these read its bytes). */
@@ -108,6 +227,11 @@ int ctL_scaler(lua_State *L);
 
 /* crystens.decode of generated tensors (lua_recon.c), part of crystens.crystens. */
 int ctL_recon_decode(lua_State *L);
+
+/* Return the size S of the CrysTens tensor t (argument idx): 4×S×S, or a
+   batch N×4×S×S (*batch set to 1); else raise "bad argument" naming t's
+   shape. */
+int ctL_checkcrystens(lua_State *L, int idx, const ct_tensor *t, int *batch);
 int luaopen_crystens_progress(lua_State *L);
 int luaopen_crystens_picture(lua_State *L);
 int luaopen_crystens_file(lua_State *L);

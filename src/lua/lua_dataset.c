@@ -6,53 +6,14 @@
 #include <string.h>
 
 #include "ct_elements.h"
+#include "ct_layout.h"
 #include "lua_structure.h"
-
-typedef struct {
-    ct_dataset *ds;
-} ud_dataset;
-
-ct_dataset *ctL_todataset(lua_State *L, int idx)
-{
-    ud_dataset *u = luaL_testudata(L, idx, CTL_DATASET);
-    return u ? u->ds : NULL;
-}
 
 static ct_dataset *checkdataset(lua_State *L, int idx)
 {
-    ud_dataset *u = luaL_checkudata(L, idx, CTL_DATASET);
+    ctL_dataset_ud *u = luaL_checkudata(L, idx, CTL_DATASET);
     if (!u->ds) luaL_argerror(L, idx, "data set has been freed");
     return u->ds;
-}
-
-ct_structure **ctL_checkstructures(lua_State *L, int idx, size_t *n, int *single)
-{
-    ct_structure *one = ctL_tostructure(L, idx);
-    ct_dataset *ds = ctL_todataset(L, idx);
-    *single = one != NULL;
-    if (one) {
-        ct_structure **arr = lua_newuserdatauv(L, sizeof *arr, 0);
-        arr[0] = ctL_checkstructure(L, idx);
-        *n = 1;
-        return arr;
-    }
-    if (ds) {
-        *n = ds->n;
-        ct_structure **arr = lua_newuserdatauv(L, (ds->n ? ds->n : 1) * sizeof *arr, 0);
-        memcpy(arr, ds->items, ds->n * sizeof *arr);
-        return arr;
-    }
-    if (!lua_istable(L, idx)) luaL_typeerror(L, idx, "Structure, array of Structures or Dataset");
-    *n = (size_t)luaL_len(L, idx);
-    ct_structure **arr = lua_newuserdatauv(L, (*n ? *n : 1) * sizeof *arr, 0);
-    for (size_t i = 0; i < *n; i++) {
-        lua_geti(L, idx, (lua_Integer)i + 1);
-        arr[i] = ctL_tostructure(L, -1);
-        if (!arr[i])
-            luaL_argerror(L, idx, lua_pushfstring(L, "item %d is not a Structure", (int)i + 1));
-        lua_pop(L, 1);
-    }
-    return arr;
 }
 
 /* Push a property string as a number when it reads as one. */
@@ -137,7 +98,7 @@ static int mm_len(lua_State *L)
 
 static int mm_tostring(lua_State *L)
 {
-    ud_dataset *u = luaL_checkudata(L, 1, CTL_DATASET);
+    ctL_dataset_ud *u = luaL_checkudata(L, 1, CTL_DATASET);
     if (!u->ds) {
         lua_pushliteral(L, "Dataset (freed)");
         return 1;
@@ -164,7 +125,7 @@ static int mm_tostring(lua_State *L)
 
 static int mm_gc(lua_State *L)
 {
-    ud_dataset *u = luaL_checkudata(L, 1, CTL_DATASET);
+    ctL_dataset_ud *u = luaL_checkudata(L, 1, CTL_DATASET);
     ct_dataset_free(u->ds);
     u->ds = NULL;
     return 0;
@@ -195,13 +156,13 @@ static int m_column(lua_State *L)
     return 1;
 }
 
-/* Read opts.elements ({"Na", 17, ...}) into an array on the stack. */
-static int *read_elements(lua_State *L, int opts, int *n)
+/* Read option elements ({"Na", 17, ...}) into an array on the stack. */
+static int *read_elements(ctL_Opts *o, int *n)
 {
+    lua_State *L = o->L;
     *n = 0;
-    if (lua_isnoneornil(L, opts) || lua_getfield(L, opts, "elements") == LUA_TNIL) return NULL;
+    if (ctL_opt_push(o, "elements", LUA_TTABLE) == LUA_TNIL) return NULL;
     int t = lua_gettop(L);
-    luaL_argcheck(L, lua_istable(L, t), opts, "field 'elements' must be a table");
     int len = (int)luaL_len(L, t);
     int *z = lua_newuserdatauv(L, (size_t)(len ? len : 1) * sizeof *z, 0);
     for (int i = 0; i < len; i++) {
@@ -210,25 +171,35 @@ static int *read_elements(lua_State *L, int opts, int *n)
         const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &sl) : NULL;
         z[i] = s ? ct_element_z(s, sl) : (int)lua_tointeger(L, -1);
         if (!ct_element_symbol(z[i]))
-            luaL_argerror(L, opts, lua_pushfstring(L, "elements[%d] is not an element", i + 1));
+            ctL_opt_error(o, "elements", "item %d is not an element", i + 1);
         lua_pop(L, 1);
     }
     *n = len;
     return z;
 }
 
+static const char *const load_keys[] = {"size", "max_atoms", "limit", "column", "progress",
+                                        "elements", NULL};
+
 static int d_load(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+    ctL_Opts opt;
+    ctL_optoptions(L, &opt, 2, "ct.dataset.load", load_keys);
     ct_dataset_opts o = {0};
-    lua_Number size = ctL_optnumber(L, 2, "size", 0);
-    o.max_atoms = (int)ctL_optnumber(L, 2, "max_atoms", size > 12 ? size - 12 : 0);
-    o.limit = (size_t)ctL_optnumber(L, 2, "limit", 0);
-    o.column = ctL_optstring(L, 2, "column", "cif");
-    o.progress = ctL_optbool(L, 2, "progress", 1);
-    o.elements = read_elements(L, 2, &o.nelements);
-    ud_dataset *u = lua_newuserdatauv(L, sizeof *u, 1);   /* 1: ds.skipped, once built */
+    lua_Integer size = ctL_opt_integer(&opt, "size", 0);
+    if (ctL_opt_given(&opt, "size") && (size <= CT_CRYSTENS_HEADER || size > CT_CRYSTENS_MAX_SIZE)) ctL_opt_error(&opt, "size", "must be an integer from 13 to 4096");
+    lua_Integer max_atoms = ctL_opt_integer(&opt, "max_atoms", size > CT_CRYSTENS_HEADER ? ct_layout_slots((int)size) : 0);
+    if (max_atoms < 0 || max_atoms > 4096)
+        ctL_opt_error(&opt, "max_atoms", "must be an integer from 0 (no limit) to 4096");
+    o.max_atoms = (int)max_atoms;
+    lua_Integer limit = ctL_opt_integer(&opt, "limit", 0);
+    if (limit < 0) ctL_opt_error(&opt, "limit", "must not be negative");
+    o.limit = (size_t)limit;
+    o.column = ctL_opt_string(&opt, "column", "cif");
+    o.progress = ctL_opt_boolean(&opt, "progress", 1);
+    o.elements = read_elements(&opt, &o.nelements);
+    ctL_dataset_ud *u = lua_newuserdatauv(L, sizeof *u, 1);   /* 1: ds.skipped, once built */
     u->ds = NULL;
     luaL_setmetatable(L, CTL_DATASET);
     ct_error err;

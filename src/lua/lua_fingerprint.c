@@ -38,16 +38,15 @@ static int f_structure(lua_State *L)
     lua_settop(L, 1);
     size_t n;
     int single;
-    ct_structure **arr = ctL_checkstructures(L, 1, &n, &single);
+    ct_structure **arr = ctL_checkstructures(L, 1, &n, &single, 0);
     size_t m = n ? n : 1;
     fp_job job = {arr, lua_newuserdatauv(L, m * sizeof *job.fp, 0),
                   lua_newuserdatauv(L, m * sizeof *job.status, 0),
                   lua_newuserdatauv(L, m * sizeof *job.err, 0)};
     ct_parallel_for(n, ct_num_threads(n, 4), fp_share, &job);
-    if (ct_interrupted()) return luaL_error(L, "interrupted");
+    if (ct_interrupted()) return ctL_raise(L, NULL, CT_EINTR);
     if (single) {
-        if (job.status[0] != CT_OK) return luaL_error(L, "bad argument #1 to 'structure' (%s)",
-                                                      job.err[0].msg);
+        if (job.status[0] != CT_OK) return ctL_argraise(L, 1, &job.err[0], job.status[0]);
         push_vector(L, job.fp[0], CT_FP_LEN);
         return 1;
     }
@@ -79,8 +78,8 @@ static int f_site(lua_State *L)
     int i = check_site(L, s, 2);
     double fp[CT_FP_LEN];
     ct_error err;
-    if (ct_fingerprint_site(s, i, fp, &err) != CT_OK)
-        return luaL_error(L, "bad argument #1 to 'site' (%s)", err.msg);
+    int rc = ct_fingerprint_site(s, i, fp, &err);
+    if (rc != CT_OK) return ctL_argraise(L, 1, &err, rc);
     push_vector(L, fp, CT_FP_LEN);
     return 1;
 }
@@ -91,9 +90,10 @@ static int f_crystalnn(lua_State *L)
     int i = check_site(L, s, 2);
     ct_crystalnn nn;
     ct_error err;
-    if (ct_crystalnn_site(s, i, &nn, &err) != CT_OK) {
+    int rc = ct_crystalnn_site(s, i, &nn, &err);
+    if (rc != CT_OK) {
         ct_crystalnn_free(&nn);
-        return luaL_error(L, "bad argument #1 to 'crystalnn' (%s)", err.msg);
+        return ctL_argraise(L, 1, &err, rc);
     }
     lua_createtable(L, 0, 2);
     lua_newtable(L);

@@ -84,35 +84,20 @@ static const char *const option_names[] = {
     "sep", "noise", NULL
 };
 
-static lua_Integer opt_int(lua_State *L, const char *name, lua_Integer def, lua_Integer lo,
+/* Option name as an integer in lo..hi. */
+static lua_Integer opt_int(ctL_Opts *o, const char *name, lua_Integer def, lua_Integer lo,
                            lua_Integer hi)
 {
-    int type = lua_getfield(L, 2, name), isint;
-    lua_Integer v = lua_tointegerx(L, -1, &isint);
-    lua_pop(L, 1);
-    if (type == LUA_TNIL) return def;
-    if (!isint || v < lo || v > hi)
-        luaL_argerror(L, 2, lua_pushfstring(L, "%s must be an integer in %I..%I", name, lo, hi));
+    lua_Integer v = ctL_opt_integer(o, name, def);
+    if (ctL_opt_given(o, name) && (v < lo || v > hi)) ctL_opt_error(o, name, "must be an integer in %I..%I", lo, hi);
     return v;
 }
 
-static int opt_bool(lua_State *L, const char *name, int def)
+/* Option name as a finite number >= lo. */
+static double opt_num(ctL_Opts *o, const char *name, double def, double lo)
 {
-    int type = lua_getfield(L, 2, name), v = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    if (type == LUA_TNIL) return def;
-    if (type != LUA_TBOOLEAN) luaL_argerror(L, 2, lua_pushfstring(L, "%s must be a boolean", name));
-    return v;
-}
-
-static double opt_num(lua_State *L, const char *name, double def, double lo)
-{
-    int type = lua_getfield(L, 2, name), isnum;
-    double v = lua_tonumberx(L, -1, &isnum);
-    lua_pop(L, 1);
-    if (type == LUA_TNIL) return def;
-    if (!isnum || !(v >= lo) || !isfinite(v))
-        luaL_argerror(L, 2, lua_pushfstring(L, "%s must be a finite number >= %f", name, lo));
+    double v = ctL_opt_number(o, name, def);
+    if (ctL_opt_given(o, name) && (!(v >= lo) || !isfinite(v))) ctL_opt_error(o, name, "must be a finite number >= %f", lo);
     return v;
 }
 
@@ -139,33 +124,21 @@ static void check_params(lua_State *L, int n, ct_kmeans_params *p)
         p->k = check_k(L, k, n);
         return;
     }
-    lua_pushnil(L);
-    while (lua_next(L, 2)) {
-        lua_pop(L, 1);
-        if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_argerror(L, 2, "option names must be strings");
-        const char *key = lua_tostring(L, -1);
-        int known = 0;
-        for (const char *const *o = option_names; *o && !known; o++) known = !strcmp(*o, key);
-        if (!known) luaL_argerror(L, 2, lua_pushfstring(L, "unknown option '%s'", key));
-    }
-    int has_k = lua_getfield(L, 2, "k") != LUA_TNIL;
-    lua_pop(L, 1);
-    if (has_k && opt_bool(L, "auto", 0))
+    ctL_Opts o;
+    ctL_optoptions(L, &o, 2, "ct.kmeans", option_names);
+    int automatic = ctL_opt_boolean(&o, "auto", 0);
+    if (ctL_opt_given(&o, "k") && automatic)
         luaL_argerror(L, 2, "give k or auto = true, not both");
-    if (has_k) {
-        lua_Integer k = opt_int(L, "k", 0, LUA_MININTEGER, LUA_MAXINTEGER);
-        p->k = check_k(L, k, n);
-    }
-    p->seed = (uint64_t)opt_int(L, "seed", 1, LUA_MININTEGER, LUA_MAXINTEGER);
-    p->max_k = (int)opt_int(L, "max_k", 0, 1, CT_KMEANS_MAXK);
-    p->restarts = (int)opt_int(L, "restarts", p->restarts, 1, 100000);
-    p->max_iter = (int)opt_int(L, "max_iter", p->max_iter, 1, 10000000);
-    p->periodic = opt_bool(L, "periodic", 0);
-    p->exact = opt_bool(L, "exact", 1);
-    p->integer = opt_bool(L, "integer", 0);
-    p->sep = opt_num(L, "sep", p->sep, 1e-300);
-    p->noise = opt_num(L, "noise", p->noise, 0);
+    if (ctL_opt_given(&o, "k")) p->k = check_k(L, ctL_opt_integer(&o, "k", 0), n);
+    p->seed = (uint64_t)ctL_opt_integer(&o, "seed", 1);
+    p->max_k = (int)opt_int(&o, "max_k", 0, 1, CT_KMEANS_MAXK);
+    p->restarts = (int)opt_int(&o, "restarts", p->restarts, 1, 100000);
+    p->max_iter = (int)opt_int(&o, "max_iter", p->max_iter, 1, 10000000);
+    p->periodic = ctL_opt_boolean(&o, "periodic", 0);
+    p->exact = ctL_opt_boolean(&o, "exact", 1);
+    p->integer = ctL_opt_boolean(&o, "integer", 0);
+    p->sep = opt_num(&o, "sep", p->sep, 1e-300);
+    p->noise = opt_num(&o, "noise", p->noise, 0);
 }
 
 /* The result box: its __gc frees the arrays if building the table fails. */

@@ -154,7 +154,7 @@ static int m_smact_load(lua_State *L)
     luaL_setmetatable(L, CTL_SMACT);
     ct_error err;
     *p = ct_smact_load(dir, &err);
-    if (!*p) return luaL_error(L, "%s", err.msg);
+    if (!*p) return ctL_raise(L, &err, CT_EIO);
     return 1;
 }
 
@@ -193,8 +193,8 @@ static int check_composition(lua_State *L, int idx, int **z, int64_t **count)
         int max = (int)(len < 4096 ? len + 1 : 4096);
         *z = lua_newuserdatauv(L, (size_t)max * sizeof **z, 0);
         *count = lua_newuserdatauv(L, (size_t)max * sizeof **count, 0);
-        if (ct_smact_parse_formula(f, max, *z, *count, &n, &err) != CT_OK)
-            luaL_argerror(L, idx, err.msg);
+        int rc = ct_smact_parse_formula(f, max, *z, *count, &n, &err);
+        if (rc != CT_OK) ctL_argraise(L, idx, &err, rc);
         return n;
     }
     luaL_argexpected(L, lua_istable(L, idx), idx, "formula string or composition table");
@@ -215,10 +215,7 @@ static int smact_valid(lua_State *L)
     ct_error err;
     ct_smact_verdict v;
     int st = ct_smact_valid(tab, n, z, count, &v, &err);
-    if (st != CT_OK) {
-        if (st == CT_EINTR) return ctL_raise(L, &err, st);
-        return luaL_argerror(L, 2, err.msg);
-    }
+    if (st != CT_OK) return ctL_argraise(L, 2, &err, st);
     lua_pushboolean(L, v > 0);
     lua_pushstring(L, ct_smact_verdict_name(v));
     return 2;

@@ -26,7 +26,7 @@ static ct_layer *checklayer(lua_State *L, int idx)
 /* Push l as a Layer (NULL raises err). */
 static int push_layer(lua_State *L, ct_layer *l, const ct_error *err)
 {
-    if (!l) return luaL_error(L, "%s", err->msg);
+    if (!l) return ctL_raise(L, err, CT_EINVAL);
     ct_layer **p = lua_newuserdatauv(L, sizeof *p, 0);
     *p = NULL;
     luaL_setmetatable(L, CTL_LAYER);
@@ -36,63 +36,43 @@ static int push_layer(lua_State *L, ct_layer *l, const ct_error *err)
 
 /* ---- Options --------------------------------------------------------------- */
 
-static lua_Number opt_number(lua_State *L, int opts, const char *key, lua_Number def)
-{
-    if (lua_type(L, opts) != LUA_TTABLE) return def;
-    lua_getfield(L, opts, key);
-    int ok;
-    lua_Number v = lua_tonumberx(L, -1, &ok);
-    int isnil = lua_isnil(L, -1);
-    lua_pop(L, 1);
-    if (isnil) return def;
-    if (!ok) luaL_error(L, "bad option '%s' (number expected)", key);
-    return v;
-}
-
-static int opt_bool(lua_State *L, int opts, const char *key, int def)
-{
-    if (lua_type(L, opts) != LUA_TTABLE) return def;
-    lua_getfield(L, opts, key);
-    int v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return v;
-}
-
-/* The generator in opts.rng, or the default one. */
-static ct_rng *opt_rng(lua_State *L, int opts)
-{
-    if (lua_type(L, opts) != LUA_TTABLE) return ctL_optrng(L, 0);
-    lua_getfield(L, opts, "rng");
-    ct_rng *r = lua_isnil(L, -1) ? ctL_optrng(L, 0) : ctL_optrng(L, lua_gettop(L));
-    lua_pop(L, 1);   /* opts keeps it alive */
-    return r;
-}
+static const char *const linear_keys[] = {"bias", "rng", NULL};
+static const char *const conv_keys[] = {"stride", "padding", "output_padding", "bias", "rng", NULL};
+static const char *const batchnorm_keys[] = {"eps", "momentum", NULL};
+static const char *const eps_keys[] = {"eps", NULL};
+static const char *const attention_keys[] = {"rng", NULL};
+static const char *const temb_keys[] = {"max_period", NULL};
+static const char *const adam_keys[] = {"lr", "beta1", "beta2", "eps", "weight_decay",
+                                        "decoupled", NULL};
 
 /* A per-dimension size: a number for all spatial dimensions, or a list of
-   dims numbers; written into out[3 - dims .. 2]. */
-static void dims_value(lua_State *L, int idx, const char *what, int dims, int out[3])
+   dims numbers; written into out[3 - dims .. 2].  Return 0 (out unspecified)
+   if the value at idx is neither. */
+static int dims_value(lua_State *L, int idx, int dims, int out[3])
 {
+    int ok;
     if (lua_type(L, idx) == LUA_TNUMBER) {
-        lua_Integer v = luaL_checkinteger(L, idx);
+        lua_Integer v = lua_tointegerx(L, idx, &ok);
         for (int i = 3 - dims; i < 3; i++) out[i] = (int)v;
-        return;
+        return ok;
     }
-    if (lua_type(L, idx) != LUA_TTABLE || luaL_len(L, idx) != dims)
-        luaL_error(L, "bad %s (expected a number or a list of %d numbers)", what, dims);
+    if (lua_type(L, idx) != LUA_TTABLE || luaL_len(L, idx) != dims) return 0;
     for (int i = 0; i < dims; i++) {
         lua_geti(L, idx, i + 1);
-        out[3 - dims + i] = (int)luaL_checkinteger(L, -1);
+        out[3 - dims + i] = (int)lua_tointegerx(L, -1, &ok);
         lua_pop(L, 1);
+        if (!ok) return 0;
     }
+    return 1;
 }
 
-static void opt_dims(lua_State *L, int opts, const char *key, int dims, int def, int out[3])
+static void opt_dims(ctL_Opts *o, const char *key, int dims, int def, int out[3])
 {
     for (int i = 0; i < 3; i++) out[i] = i < 3 - dims ? (key[0] == 's' ? 1 : 0) : def;
-    if (lua_type(L, opts) != LUA_TTABLE) return;
-    lua_getfield(L, opts, key);
-    if (!lua_isnil(L, -1)) dims_value(L, lua_gettop(L), key, dims, out);
-    lua_pop(L, 1);
+    if (ctL_opt_push(o, key, LUA_TNONE) != LUA_TNIL &&
+        !dims_value(o->L, lua_gettop(o->L), dims, out))
+        ctL_opt_typeerror(o, key, lua_pushfstring(o->L, "integer or list of %d integers", dims));
+    lua_pop(o->L, 1);
 }
 
 /* ---- Constructors ------------------------------------------------------------ */
@@ -100,50 +80,77 @@ static void opt_dims(lua_State *L, int opts, const char *key, int dims, int def,
 static int nn_linear(lua_State *L)
 {
     int in = (int)luaL_checkinteger(L, 1), out = (int)luaL_checkinteger(L, 2);
+    ctL_Opts o;
+    ctL_optoptions(L, &o, 3, "ct.nn.linear", linear_keys);
     ct_error err;
-    return push_layer(L, ct_linear_new(in, out, opt_bool(L, 3, "bias", 1), opt_rng(L, 3), &err), &err);
+    return push_layer(L, ct_linear_new(in, out, ctL_opt_boolean(&o, "bias", 1), ctL_opt_rng(&o, "rng"),
+                                       &err), &err);
 }
 
-static int conv_common(lua_State *L, int dims, int transposed)
+static int conv_common(lua_State *L, const char *fname, int dims, int transposed)
 {
+    ctL_Opts o;
+    ctL_optoptions(L, &o, 4, fname, conv_keys);
     ct_conv_cfg c = {dims, transposed, (int)luaL_checkinteger(L, 1), (int)luaL_checkinteger(L, 2),
-                     {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, {0, 0, 0}, opt_bool(L, 4, "bias", 1)};
-    dims_value(L, 3, "kernel size (argument #3)", dims, c.k);
+                     {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, {0, 0, 0}, ctL_opt_boolean(&o, "bias", 1)};
+    if (!dims_value(L, 3, dims, c.k))
+        luaL_typeerror(L, 3, lua_pushfstring(L, "integer or list of %d integers", dims));
     if (dims == 2) c.k[0] = 1;
-    opt_dims(L, 4, "stride", dims, 1, c.stride);
-    opt_dims(L, 4, "padding", dims, 0, c.pad);
-    opt_dims(L, 4, "output_padding", dims, 0, c.outpad);
+    opt_dims(&o, "stride", dims, 1, c.stride);
+    opt_dims(&o, "padding", dims, 0, c.pad);
+    opt_dims(&o, "output_padding", dims, 0, c.outpad);
     ct_error err;
-    return push_layer(L, ct_conv_new(&c, opt_rng(L, 4), &err), &err);
+    return push_layer(L, ct_conv_new(&c, ctL_opt_rng(&o, "rng"), &err), &err);
 }
 
-static int nn_conv2d(lua_State *L) { return conv_common(L, 2, 0); }
-static int nn_conv3d(lua_State *L) { return conv_common(L, 3, 0); }
-static int nn_convtranspose2d(lua_State *L) { return conv_common(L, 2, 1); }
-static int nn_convtranspose3d(lua_State *L) { return conv_common(L, 3, 1); }
+static int nn_conv2d(lua_State *L) { return conv_common(L, "ct.nn.conv2d", 2, 0); }
+static int nn_conv3d(lua_State *L) { return conv_common(L, "ct.nn.conv3d", 3, 0); }
+static int nn_convtranspose2d(lua_State *L) { return conv_common(L, "ct.nn.convtranspose2d", 2, 1); }
+static int nn_convtranspose3d(lua_State *L) { return conv_common(L, "ct.nn.convtranspose3d", 3, 1); }
 
 static int nn_batchnorm(lua_State *L)
 {
+    ctL_Opts o;
+    ctL_optoptions(L, &o, 2, "ct.nn.batchnorm", batchnorm_keys);
     ct_error err;
     return push_layer(L, ct_batchnorm_new((int)luaL_checkinteger(L, 1),
-                                          (float)opt_number(L, 2, "eps", 1e-5),
-                                          (float)opt_number(L, 2, "momentum", 0.1), &err), &err);
+                                          (float)ctL_opt_number(&o, "eps", 1e-5),
+                                          (float)ctL_opt_number(&o, "momentum", 0.1), &err), &err);
 }
 
 static int nn_groupnorm(lua_State *L)
 {
+    ctL_Opts o;
+    ctL_optoptions(L, &o, 3, "ct.nn.groupnorm", eps_keys);
     ct_error err;
     return push_layer(L, ct_groupnorm_new((int)luaL_checkinteger(L, 1), (int)luaL_checkinteger(L, 2),
-                                          (float)opt_number(L, 3, "eps", 1e-5), &err), &err);
+                                          (float)ctL_opt_number(&o, "eps", 1e-5), &err), &err);
+}
+
+static int nn_groupnorm_silu(lua_State *L)
+{
+    ctL_Opts o;
+    ctL_optoptions(L, &o, 3, "ct.nn.groupnorm_silu", eps_keys);
+    ct_error err;
+    return push_layer(L, ct_groupnorm_silu_new((int)luaL_checkinteger(L, 1), (int)luaL_checkinteger(L, 2),
+                                               (float)ctL_opt_number(&o, "eps", 1e-5), &err), &err);
 }
 
 static int nn_layernorm(lua_State *L)
 {
     int64_t shape[CT_MAXDIM];
-    int nd = ctL_checkshape(L, 1, shape);
-    if (lua_type(L, 1) != LUA_TTABLE) nd = 1;   /* a count, with options after it */
+    int nd = 1;
+    if (lua_type(L, 1) == LUA_TTABLE) {
+        nd = ctL_checkshape(L, 1, shape);
+    } else {   /* a count, with options after it */
+        shape[0] = luaL_checkinteger(L, 1);
+        luaL_argcheck(L, shape[0] >= 0, 1, "size must be non-negative");
+    }
+    ctL_Opts o;
+    ctL_optoptions(L, &o, 2, "ct.nn.layernorm", eps_keys);
     ct_error err;
-    return push_layer(L, ct_layernorm_new(nd, shape, (float)opt_number(L, 2, "eps", 1e-5), &err), &err);
+    return push_layer(L, ct_layernorm_new(nd, shape, (float)ctL_opt_number(&o, "eps", 1e-5), &err),
+                      &err);
 }
 
 static int act_common(lua_State *L, ct_act_kind kind, float slope)
@@ -169,15 +176,20 @@ static int nn_upsample(lua_State *L)
 
 static int nn_attention(lua_State *L)
 {
+    ctL_Opts o;
+    ctL_optoptions(L, &o, 2, "ct.nn.attention", attention_keys);
     ct_error err;
-    return push_layer(L, ct_attention_new((int)luaL_checkinteger(L, 1), opt_rng(L, 2), &err), &err);
+    return push_layer(L, ct_attention_new((int)luaL_checkinteger(L, 1), ctL_opt_rng(&o, "rng"), &err),
+                      &err);
 }
 
 static int nn_time_embedding(lua_State *L)
 {
+    ctL_Opts o;
+    ctL_optoptions(L, &o, 2, "ct.nn.time_embedding", temb_keys);
     ct_error err;
     return push_layer(L, ct_timeembed_new((int)luaL_checkinteger(L, 1),
-                                          (float)opt_number(L, 2, "max_period", 10000), &err), &err);
+                                          (float)ctL_opt_number(&o, "max_period", 10000), &err), &err);
 }
 
 /* ---- Layer methods ------------------------------------------------------------ */
@@ -185,8 +197,7 @@ static int nn_time_embedding(lua_State *L)
 /* Raise a layer failure: shape problems name the tensor argument. */
 static int layer_error(lua_State *L, int rc, const ct_error *err)
 {
-    if (rc == CT_EINVAL) return luaL_argerror(L, 2, err->msg);
-    return ctL_raise(L, err, rc);
+    return ctL_argraise(L, 2, err, rc);
 }
 
 static int l_forward(lua_State *L)
@@ -194,7 +205,8 @@ static int l_forward(lua_State *L)
     ct_layer *l = checklayer(L, 1);
     ct_tensor *x = ctL_checkanytensor(L, 2), *y;
     ct_error err;
-    int rc = ct_layer_forward(l, x, &y, &err);
+    int rc = lua_isnoneornil(L, 3) ? ct_layer_forward(l, x, &y, &err)
+                                   : ct_groupnorm_silu_forward(l, x, ctL_checkanytensor(L, 3), &y, &err);
     if (rc != CT_OK) return layer_error(L, rc, &err);
     ctL_pushtensor(L, y, &err);
     return 1;
@@ -207,11 +219,14 @@ static int l_backward(lua_State *L)
     int keep = l->param_grads;
     if (!lua_isnoneornil(L, 3)) l->param_grads = lua_toboolean(L, 3);
     ct_error err;
-    int rc = ct_layer_backward(l, gy, &gx, &err);
+    ct_tensor *ga = NULL;   /* groupnorm_silu's shift gradient */
+    int rc = strcmp(l->ops->kind, "groupnorm_silu") ? ct_layer_backward(l, gy, &gx, &err)
+                                                     : ct_groupnorm_silu_backward(l, gy, &gx, &ga, &err);
     l->param_grads = keep;
     if (rc != CT_OK) return layer_error(L, rc, &err);
     ctL_pushtensor(L, gx, &err);
-    return 1;
+    if (ga) ctL_pushtensor(L, ga, &err);
+    return ga ? 2 : 1;
 }
 
 /* Push a new view of t (Lua owns the view; the bytes stay shared). */
@@ -299,8 +314,8 @@ static int l_tostring(lua_State *L)
 }
 
 static const ctL_Reg layer_methods[] = {
-    {"forward", l_forward, "layer:forward(x) -> Tensor. The layer's output for x (a new tensor); "
-                           "the layer keeps x for backward."},
+    {"forward", l_forward, "layer:forward(x, [a]) -> Tensor. The layer's output for x (a new tensor); "
+                           "the layer keeps x for backward.  a: groupnorm_silu's N×C shift."},
     {"backward", l_backward, "layer:backward(gy, [param_grads]) -> Tensor. The gradient with "
                              "respect to the last forward's input; adds the parameters' gradients "
                              "into their g unless param_grads is false."},
@@ -322,7 +337,7 @@ static const luaL_Reg layer_meta[] = {
 
 static int push_loss(lua_State *L, int rc, double loss, ct_tensor *grad, const ct_error *err)
 {
-    if (rc != CT_OK) return luaL_argerror(L, 1, err->msg);
+    if (rc != CT_OK) return ctL_argraise(L, 1, err, rc);
     lua_pushnumber(L, loss);
     ctL_pushtensor(L, grad, err);
     return 2;
@@ -388,14 +403,17 @@ static int nn_adam_state(lua_State *L)
 {
     lua_Integer n = luaL_checkinteger(L, 1);
     luaL_argcheck(L, n >= 0, 1, "negative parameter count");
-    ct_adam_cfg c = {(float)opt_number(L, 2, "lr", 1e-3), (float)opt_number(L, 2, "beta1", 0.9),
-                     (float)opt_number(L, 2, "beta2", 0.999), (float)opt_number(L, 2, "eps", 1e-8),
-                     (float)opt_number(L, 2, "weight_decay", 0), opt_bool(L, 2, "decoupled", 1)};
+    ctL_Opts o;
+    ctL_optoptions(L, &o, 2, "nn_core.adam_state", adam_keys);
+    ct_adam_cfg c = {(float)ctL_opt_number(&o, "lr", 1e-3), (float)ctL_opt_number(&o, "beta1", 0.9),
+                     (float)ctL_opt_number(&o, "beta2", 0.999), (float)ctL_opt_number(&o, "eps", 1e-8),
+                     (float)ctL_opt_number(&o, "weight_decay", 0),
+                     ctL_opt_boolean(&o, "decoupled", 1)};
     ct_adam **p = lua_newuserdatauv(L, sizeof *p, 0);
     *p = NULL;
     luaL_setmetatable(L, CTL_ADAM);
     ct_error err;
-    if (!(*p = ct_adam_new(&c, (size_t)n, &err))) return luaL_error(L, "%s", err.msg);
+    if (!(*p = ct_adam_new(&c, (size_t)n, &err))) return ctL_raise(L, &err, CT_ENOMEM);
     return 1;
 }
 
@@ -404,7 +422,7 @@ static int a_step(lua_State *L)
     ct_adam *a = checkadam(L, 1);
     ct_error err;
     int rc = ct_adam_step(a, ctL_checkanytensor(L, 2), ctL_checkanytensor(L, 3), &err);
-    if (rc != CT_OK) return luaL_argerror(L, 2, err.msg);
+    if (rc != CT_OK) return ctL_argraise(L, 2, &err, rc);
     return 0;
 }
 
@@ -468,7 +486,7 @@ static int nn_ema_update(lua_State *L)
     ct_error err;
     int rc = ct_ema_update(ctL_checkanytensor(L, 1), ctL_checkanytensor(L, 2),
                            (float)luaL_checknumber(L, 3), &err);
-    if (rc != CT_OK) return luaL_error(L, "%s", err.msg);
+    if (rc != CT_OK) return ctL_raise(L, &err, rc);
     return 0;
 }
 
@@ -576,7 +594,7 @@ static int nn_sgemm_gflops(lua_State *L)
     luaL_argcheck(L, n >= 1 && n <= 16384, 1, "size out of range 1..16384");
     ct_error err;
     double gf = ct_nn_sgemm_gflops(n, reps, &err);
-    if (gf < 0) return luaL_error(L, "%s", err.msg);
+    if (gf < 0) return ctL_raise(L, &err, CT_ENOMEM);
     lua_pushnumber(L, gf);
     return 1;
 }
@@ -600,6 +618,9 @@ static const ctL_Reg nn_funcs[] = {
     {"batchnorm", nn_batchnorm, "batchnorm(c, [{eps=1e-5, momentum=0.1}]) -> Layer. Batch "
                                 "normalisation per channel; layer:train(false) uses running statistics."},
     {"groupnorm", nn_groupnorm, "groupnorm(groups, c, [{eps=1e-5}]) -> Layer. Group normalisation."},
+    {"groupnorm_silu", nn_groupnorm_silu, "groupnorm_silu(groups, c, [{eps=1e-5}]) -> Layer. "
+     "silu(groupnorm(x + a)) in one pass: forward(x, [a]) with a an N×C shift; backward(g) -> gx, "
+     "and ga when forward had a."},
     {"layernorm", nn_layernorm, "layernorm(shape, [{eps=1e-5}]) -> Layer. Normalisation over all "
                                 "dimensions but the first, which must equal shape (a table or a count)."},
     {"relu", nn_relu, "relu() -> Layer. max(x, 0)."},

@@ -51,35 +51,40 @@ static ud_model *push_model(lua_State *L)
     return u;
 }
 
-static int opt_int(lua_State *L, int idx, const char *key, int def)
+/* Option key as a positive int. */
+static int opt_count(ctL_Opts *o, const char *key, int def)
 {
-    lua_Number v = ctL_optnumber(L, idx, key, def);
-    if (v != (lua_Number)(int)v) luaL_error(L, "bad option '%s' (integer expected)", key);
+    lua_Integer v = ctL_opt_integer(o, key, def);
+    if (v < 1 || v > 1 << 20) ctL_opt_error(o, key, "must be an integer from 1 to %d", 1 << 20);
     return (int)v;
 }
+
+static const char *const cgcnn_keys[] = {"cutoff", "max_nbr", "ngauss", "atom_fea", "nconv",
+                                         "hidden", "ntargets", NULL};
 
 /* core.new(cfg, magpie_dir, seed) */
 static int p_new(lua_State *L)
 {
-    luaL_checktype(L, 1, LUA_TTABLE);
+    ctL_Opts o;
+    ctL_checkoptions(L, &o, 1, "ct.properties.train", cgcnn_keys);
     const char *dir = luaL_checkstring(L, 2);
     ct_rng r;
     ct_rng_seed(&r, (uint64_t)luaL_optinteger(L, 3, 0));
     ct_cgcnn_cfg c = ct_cgcnn_cfg_default();
-    c.cutoff = ctL_optnumber(L, 1, "cutoff", c.cutoff);
-    c.max_nbr = opt_int(L, 1, "max_nbr", c.max_nbr);
-    c.ngauss = opt_int(L, 1, "ngauss", c.ngauss);
-    c.atom_fea = opt_int(L, 1, "atom_fea", c.atom_fea);
-    c.nconv = opt_int(L, 1, "nconv", c.nconv);
-    c.hidden = opt_int(L, 1, "hidden", c.hidden);
-    c.ntargets = opt_int(L, 1, "ntargets", c.ntargets);
+    c.cutoff = ctL_opt_number(&o, "cutoff", c.cutoff);
+    c.max_nbr = opt_count(&o, "max_nbr", c.max_nbr);
+    c.ngauss = opt_count(&o, "ngauss", c.ngauss);
+    c.atom_fea = opt_count(&o, "atom_fea", c.atom_fea);
+    c.nconv = opt_count(&o, "nconv", c.nconv);
+    c.hidden = opt_count(&o, "hidden", c.hidden);
+    c.ntargets = opt_count(&o, "ntargets", c.ntargets);
     ct_error err;
     ud_model *u = push_model(L);
     ct_magpie *mp = ct_magpie_load(dir, &err);
     if (!mp) return ctL_raise(L, &err, CT_EIO);
     u->m = ct_cgcnn_new(&c, mp, &r, &err);
     ct_magpie_free(mp);
-    if (!u->m) return luaL_error(L, "%s", err.msg);
+    if (!u->m) return ctL_raise(L, &err, CT_EINVAL);
     return 1;
 }
 
@@ -129,7 +134,7 @@ static int p_graphs(lua_State *L)
 {
     size_t n;
     int single;
-    ct_structure **arr = ctL_checkstructures(L, 1, &n, &single);
+    ct_structure **arr = ctL_checkstructures(L, 1, &n, &single, 0);
     ud_model *m = checkmodel(L, 2);
     if (n > (size_t)1 << 30) return luaL_error(L, "too many structures (%zu)", n);
     ud_graphs *u = lua_newuserdatauv(L, sizeof *u, 0);
@@ -141,7 +146,7 @@ static int p_graphs(lua_State *L)
     u->n = (int)n;
     graph_job job = {arr, ct_cgcnn_config(m->m), u->g, errs};
     ct_parallel_for(n, ct_num_threads(n, 8), graph_share, &job);
-    if (ct_interrupted()) return luaL_error(L, "interrupted!");
+    if (ct_interrupted()) return ctL_raise(L, NULL, CT_EINTR);
     lua_pop(L, 1);
     lua_newtable(L);
     for (size_t i = 0; i < n; i++)
@@ -177,7 +182,7 @@ static ct_graph *batch_of(lua_State *L, ud_graphs *gs, int idx, int *count)
     ct_error err;
     ct_graph *b = ct_graph_batch(sel, n, &err);
     lua_pop(L, 1);
-    if (!b) luaL_error(L, "%s", err.msg);
+    if (!b) ctL_raise(L, &err, CT_EINVAL);
     *count = n;
     return b;
 }
@@ -303,14 +308,18 @@ static int m_predict(lua_State *L)
     return 1;
 }
 
+static const char *const optimizer_keys[] = {"lr", "weight_decay", NULL};
+
 static int m_optimizer(lua_State *L)
 {
     ud_model *m = checkmodel(L, 1);
-    ct_adam_cfg c = {(float)ctL_optnumber(L, 2, "lr", 1e-3), 0.9f, 0.999f, 1e-8f,
-                     (float)ctL_optnumber(L, 2, "weight_decay", 0), 1};
+    ctL_Opts o;
+    ctL_optoptions(L, &o, 2, "m:optimizer", optimizer_keys);
+    ct_adam_cfg c = {(float)ctL_opt_number(&o, "lr", 1e-3), 0.9f, 0.999f, 1e-8f,
+                     (float)ctL_opt_number(&o, "weight_decay", 0), 1};
     ct_error err;
     ct_adam *a = ct_adam_new(&c, ct_cgcnn_weights(m->m)->numel, &err);
-    if (!a) return luaL_error(L, "%s", err.msg);
+    if (!a) return ctL_raise(L, &err, CT_ENOMEM);
     ct_adam_free(m->opt);
     m->opt = a;
     return 0;

@@ -22,66 +22,64 @@
  *                             element) or fail the item; 0 keeps them
  *   strict=false              raise an error instead of returning nil/false
  */
+#include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ct_recon.h"
 #include "lua_structure.h"
 
+static const char *const recon_keys[] = {
+    "exact", "preset", "k_species", "k_coords", "sep", "coord_sep", "vote", "occupancy",
+    "symmetry", "symmetrize", "symprec", "distance", "species", "species_tol", "min_distance",
+    "strict", NULL};
+static const char *const presets[] = {"crystens", "paper", NULL};
+static const char *const votes[] = {"weighted", "plain", NULL};
+static const char *const distances[] = {"angstrom", "fractional", NULL};
+static const char *const species[] = {"auto", "atom", "kmeans", NULL};
+
+/* Option key as a number in [lo, hi) (hi included when closed). */
+static double ranged(ctL_Opts *opt, const char *key, double def, double lo, double hi,
+                     int closed, const char *what)
+{
+    double v = ctL_opt_number(opt, key, def);
+    if (!(v >= lo && (v < hi || (closed && v == hi)))) ctL_opt_error(opt, key, "%s", what);
+    return v;
+}
+
 static void read_recon_opts(lua_State *L, int idx, ct_recon_opts *o, int *strict)
 {
-    if (!lua_isnoneornil(L, idx)) luaL_checktype(L, idx, LUA_TTABLE);
+    ctL_Opts opt;
+    ctL_optoptions(L, &opt, idx, "ct.crystens.decode", recon_keys);
     ct_recon_defaults(o);
-    int paper = !strcmp(ctL_optstring(L, idx, "preset", "crystens"), "paper");
-    lua_Number ks = ctL_optnumber(L, idx, "k_species", 0), kx = ctL_optnumber(L, idx, "k_coords", 0);
-    luaL_argcheck(L, ks >= 0 && ks <= 256 && ks == (int)ks, idx,
-                  "k_species must be an integer from 0 (automatic) to 256");
-    luaL_argcheck(L, kx >= 0 && kx <= 256 && kx == (int)kx, idx,
-                  "k_coords must be an integer from 0 (automatic) to 256");
-    o->k_species = (int)ks;
-    o->k_coords = (int)kx;
-    o->sep = ctL_optnumber(L, idx, "sep", o->sep);
-    o->coord_sep = ctL_optnumber(L, idx, "coord_sep", o->coord_sep);
-    luaL_argcheck(L, o->sep > 0 && o->coord_sep > 0, idx, "sep and coord_sep must be positive");
-    o->plain_vote = !strcmp(ctL_optstring(L, idx, "vote", "weighted"), "plain");
-    if (strcmp(ctL_optstring(L, idx, "vote", "weighted"), "weighted") && !o->plain_vote)
-        luaL_argerror(L, idx, "vote must be 'weighted' or 'plain'");
-    o->occupancy = ctL_optnumber(L, idx, "occupancy", o->occupancy);
-    luaL_argcheck(L, o->occupancy > 0 && o->occupancy < 1, idx,
-                  "occupancy must lie between 0 and 1");
-    o->symmetry = ctL_optbool(L, idx, "symmetry", 1);
-    o->symmetrize = ctL_optbool(L, idx, "symmetrize", 0);
-    o->symprec = ctL_optnumber(L, idx, "symprec", paper ? 0.01 : o->symprec);
-    luaL_argcheck(L, o->symprec > 0, idx, "symprec must be positive");
-    const char *dist = ctL_optstring(L, idx, "distance", paper ? "fractional" : "angstrom");
-    if (strcmp(dist, "angstrom") && strcmp(dist, "fractional"))
-        luaL_argerror(L, idx, "distance must be 'angstrom' or 'fractional'");
-    o->fractional = !strcmp(dist, "fractional");
-    const char *sp = ctL_optstring(L, idx, "species", "auto");
-    if (!strcmp(sp, "auto")) o->species = CT_RECON_SPECIES_AUTO;
-    else if (!strcmp(sp, "atom")) o->species = CT_RECON_SPECIES_ATOM;
-    else if (!strcmp(sp, "kmeans")) o->species = CT_RECON_SPECIES_KMEANS;
-    else luaL_argerror(L, idx, "species must be 'auto', 'atom' or 'kmeans'");
-    o->species_tol = ctL_optnumber(L, idx, "species_tol", o->species_tol);
-    luaL_argcheck(L, o->species_tol >= 0 && o->species_tol < 100, idx,
-                  "species_tol must lie in [0, 100)");
-    if (paper) o->species_tol = ctL_optnumber(L, idx, "species_tol", 0);
-    o->min_distance = ctL_optnumber(L, idx, "min_distance", paper ? 0 : o->min_distance);
-    luaL_argcheck(L, o->min_distance >= 0 && o->min_distance < 10, idx,
-                  "min_distance must lie in [0, 10) Å");
-    *strict = ctL_optbool(L, idx, "strict", 0);
-}
-
-static void setnum(lua_State *L, const char *k, double v)
-{
-    lua_pushnumber(L, v);
-    lua_setfield(L, -2, k);
-}
-
-static void setint(lua_State *L, const char *k, lua_Integer v)
-{
-    lua_pushinteger(L, v);
-    lua_setfield(L, -2, k);
+    int paper = ctL_opt_enum(&opt, "preset", "crystens", presets) == 1;
+    o->k_species = (int)ctL_opt_integer(&opt, "k_species", 0);
+    if (o->k_species < 0 || o->k_species > 256)
+        ctL_opt_error(&opt, "k_species", "must be an integer from 0 (automatic) to 256");
+    o->k_coords = (int)ctL_opt_integer(&opt, "k_coords", 0);
+    if (o->k_coords < 0 || o->k_coords > 256)
+        ctL_opt_error(&opt, "k_coords", "must be an integer from 0 (automatic) to 256");
+    o->sep = ranged(&opt, "sep", o->sep, DBL_MIN, HUGE_VAL, 0, "must be positive");
+    o->coord_sep = ranged(&opt, "coord_sep", o->coord_sep, DBL_MIN, HUGE_VAL, 0, "must be positive");
+    o->plain_vote = ctL_opt_enum(&opt, "vote", "weighted", votes) == 1;
+    o->occupancy = ctL_opt_number(&opt, "occupancy", o->occupancy);
+    if (!(o->occupancy > 0 && o->occupancy < 1))
+        ctL_opt_error(&opt, "occupancy", "must lie between 0 and 1");
+    o->symmetry = ctL_opt_boolean(&opt, "symmetry", 1);
+    o->symmetrize = ctL_opt_boolean(&opt, "symmetrize", 0);
+    o->symprec = ranged(&opt, "symprec", paper ? 0.01 : o->symprec, DBL_MIN, HUGE_VAL, 0,
+                        "must be positive");
+    o->fractional = ctL_opt_enum(&opt, "distance", paper ? "fractional" : "angstrom", distances) == 1;
+    const int sp[] = {CT_RECON_SPECIES_AUTO, CT_RECON_SPECIES_ATOM,
+                                   CT_RECON_SPECIES_KMEANS};
+    o->species = sp[ctL_opt_enum(&opt, "species", "auto", species)];
+    o->species_tol = ranged(&opt, "species_tol", paper ? 0 : o->species_tol, 0, 100, 0,
+                            "must lie in [0, 100)");
+    o->min_distance = ranged(&opt, "min_distance", paper ? 0 : o->min_distance, 0, 10, 0,
+                             "must lie in [0, 10) \xc3\x85");
+    *strict = ctL_opt_boolean(&opt, "strict", 0);
+    ctL_opt_boolean(&opt, "exact", 0);   /* decode's switch to the exact decoder: false here */
 }
 
 /* Push the diagnostics of one sample; reason is NULL on success. */
@@ -89,36 +87,36 @@ static void push_diag(lua_State *L, const ct_recon_diag *d, const ct_recon_opts 
                       const char *reason)
 {
     lua_createtable(L, 0, 16);
-    setint(L, "natoms", d->natoms);
-    setnum(L, "occupancy_margin", d->occupancy_margin);
-    setnum(L, "sg_mean", d->sg_mean);
-    setint(L, "spacegroup", d->spacegroup);
+    ctL_setinteger(L, "natoms", d->natoms);
+    ctL_setnumber(L, "occupancy_margin", d->occupancy_margin);
+    ctL_setnumber(L, "sg_mean", d->sg_mean);
+    ctL_setinteger(L, "spacegroup", d->spacegroup);
     if ((o->symmetry || o->symmetrize) && !reason) {
-        setint(L, "spacegroup_detected", d->spacegroup_detected);
+        ctL_setinteger(L, "spacegroup_detected", d->spacegroup_detected);
         lua_pushboolean(L, d->spacegroup_detected == d->spacegroup);
         lua_setfield(L, -2, "spacegroup_match");
     }
     lua_createtable(L, 0, 5);
-    setnum(L, "z", d->spread_z);
-    setnum(L, "coord", d->spread_coord);
-    setnum(L, "length", d->spread_length);
-    setnum(L, "angle", d->spread_angle);
-    setnum(L, "sg", d->spread_sg);
+    ctL_setnumber(L, "z", d->spread_z);
+    ctL_setnumber(L, "coord", d->spread_coord);
+    ctL_setnumber(L, "length", d->spread_length);
+    ctL_setnumber(L, "angle", d->spread_angle);
+    ctL_setnumber(L, "sg", d->spread_sg);
     lua_setfield(L, -2, "spread");
-    setnum(L, "vote_spread", d->vote_spread);
-    setnum(L, "coord_delta", d->coord_delta);
-    setnum(L, "pdm_delta", d->pdm_delta);
-    setnum(L, "snap_max", d->snap_max);
-    setint(L, "k_species", d->k_species);
-    setint(L, "k_coords", d->k_coords);
+    ctL_setnumber(L, "vote_spread", d->vote_spread);
+    ctL_setnumber(L, "coord_delta", d->coord_delta);
+    ctL_setnumber(L, "pdm_delta", d->pdm_delta);
+    ctL_setnumber(L, "snap_max", d->snap_max);
+    ctL_setinteger(L, "k_species", d->k_species);
+    ctL_setinteger(L, "k_coords", d->k_coords);
     lua_pushboolean(L, d->species_per_atom);
     lua_setfield(L, -2, "species_per_atom");
     lua_pushboolean(L, d->periodic);
     lua_setfield(L, -2, "periodic");
     lua_pushboolean(L, d->snap_reverted);
     lua_setfield(L, -2, "snap_reverted");
-    setint(L, "merged", d->merged);
-    if (!reason) setnum(L, "min_distance", d->min_distance);
+    ctL_setinteger(L, "merged", d->merged);
+    if (!reason) ctL_setnumber(L, "min_distance", d->min_distance);
     if (reason) {
         lua_pushstring(L, reason);
         lua_setfield(L, -2, "reason");
@@ -131,7 +129,7 @@ static int decode_single(lua_State *L, const float *t, int S, const ct_recon_opt
     ct_error err;
     ct_structure *s = ct_recon(t, S, o, &d, &err);
     if (!s) {
-        if (strict) return luaL_error(L, "%s", err.msg);
+        if (strict) return ctL_raise(L, &err, CT_EINVAL);
         lua_pushnil(L);
         lua_pushstring(L, err.msg);
         push_diag(L, &d, o, err.msg);
@@ -181,9 +179,9 @@ static int decode_batch(lua_State *L, const float *t, size_t n, int S, const ct_
 {
     batch *b = new_batch(L, n);
     if (ct_recon_batch(t, n, S, o, b->out, b->diag, b->errs) < 0)
-        return luaL_error(L, "interrupted");
+        return ctL_raise(L, NULL, CT_EINTR);
     for (size_t i = 0; strict && i < n; i++)
-        if (!b->out[i]) return luaL_error(L, "tensor %d: %s", (int)i + 1, b->errs[i].msg);
+        if (!b->out[i]) return ctL_raisef(L, &b->errs[i], CT_EINVAL, "tensor %d: ", (int)i + 1);
     lua_createtable(L, (int)n, 0);
     lua_createtable(L, (int)n, 0);
     lua_newtable(L);
@@ -198,7 +196,7 @@ static int decode_batch(lua_State *L, const float *t, size_t n, int S, const ct_
         lua_rawseti(L, structs + 1, (lua_Integer)i + 1);
         if (!reason) continue;
         lua_createtable(L, 0, 2);
-        setint(L, "item", (lua_Integer)i + 1);
+        ctL_setinteger(L, "item", (lua_Integer)i + 1);
         lua_pushstring(L, reason);
         lua_setfield(L, -2, "reason");
         lua_rawseti(L, structs + 2, ++nfail);
@@ -212,16 +210,8 @@ int ctL_recon_decode(lua_State *L)
     ct_recon_opts o;
     int strict;
     read_recon_opts(L, 2, &o, &strict);
-    int lead = t->ndim == 4;
-    const int64_t *sh = t->shape + lead;
-    if (t->ndim < 3 || t->ndim > 4 || sh[0] != 4 || sh[1] != sh[2] || sh[1] <= 12 ||
-        sh[1] > 4096) {
-        char buf[96];
-        return luaL_argerror(L, 1, lua_pushfstring(L, "expected 4×S×S or N×4×S×S tensor "
-                                                      "(12 < S <= 4096), got %s",
-                                                    ct_tensor_shape_str(t, buf, sizeof buf)));
-    }
-    int S = (int)sh[1];
-    if (!lead) return decode_single(L, t->data, S, &o, strict);
+    int many;
+    int S = ctL_checkcrystens(L, 1, t, &many);
+    if (!many) return decode_single(L, t->data, S, &o, strict);
     return decode_batch(L, t->data, (size_t)t->shape[0], S, &o, strict);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ct_consist.h"
+#include "ct_layout.h"
 #include "ct_scale.h"
 #include "lua_ct.h"
 #include "lua_structure.h"
@@ -21,8 +22,8 @@ static ct_scale *check_scaler(lua_State *L, int idx)
 static size_t check_batch(lua_State *L, int idx, const ct_tensor *t, int S)
 {
     int d = t->ndim;
-    int ok = (d == 3 || d == 4) && t->shape[d - 3] == 4 && t->shape[d - 2] == S &&
-             t->shape[d - 1] == S;
+    int ok = (d == 3 || d == 4) && t->shape[d - 3] == CT_CRYSTENS_LAYERS &&
+             t->shape[d - 2] == S && t->shape[d - 1] == S;
     if (!ok) luaL_argerror(L, idx, lua_pushfstring(L, "expected a 4×%d×%d or N×4×%d×%d "
                                                    "tensor", S, S, S, S));
     return d == 4 ? (size_t)t->shape[0] : 1;
@@ -45,40 +46,31 @@ static int map(lua_State *L, int inverse)
 static int s_scale(lua_State *L) { return map(L, 0); }
 static int s_unscale(lua_State *L) { return map(L, 1); }
 
+static const char *const project_keys[] = {"natoms", "clamp", "fractional", NULL};
+
 /* sc:project(x, [{natoms=, clamp=, fractional=}]) -> y, state */
 static int s_project(lua_State *L)
 {
     ct_scale *sc = check_scaler(L, 1);
     ct_tensor *t = ctL_checktensor(L, 2);
     size_t n = check_batch(L, 2, t, sc->size);
-    int *natoms = NULL, clamp = 0, fractional = 0;
-    if (!lua_isnoneornil(L, 3)) {
-        luaL_checktype(L, 3, LUA_TTABLE);
-        lua_pushnil(L);
-        while (lua_next(L, 3)) {
-            const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
-            if (strcmp(k, "natoms") && strcmp(k, "clamp") && strcmp(k, "fractional"))
-                luaL_argerror(L, 3, lua_pushfstring(L, "unknown option '%s' (natoms, clamp or "
-                                                    "fractional expected)", k));
+    ctL_Opts o;
+    ctL_optoptions(L, &o, 3, "Scaler:project", project_keys);
+    int clamp = ctL_opt_boolean(&o, "clamp", 0), fractional = ctL_opt_boolean(&o, "fractional", 0);
+    int *natoms = NULL;
+    if (ctL_opt_push(&o, "natoms", LUA_TTABLE) != LUA_TNIL) {
+        if (lua_rawlen(L, -1) != n)
+            ctL_opt_error(&o, "natoms", "one atom count per tensor (%d) expected", (int)n);
+        natoms = lua_newuserdatauv(L, n * sizeof *natoms, 0);
+        for (size_t i = 0; i < n; i++) {
+            lua_rawgeti(L, -2, (lua_Integer)i + 1);
+            int isint;
+            lua_Integer a = lua_tointegerx(L, -1, &isint);
+            if (!isint || a < 1 || a > ct_layout_slots(sc->size))
+                ctL_opt_error(&o, "natoms", "item %d must be an integer from 1 to %d", (int)i + 1,
+                              ct_layout_slots(sc->size));
+            natoms[i] = (int)a;
             lua_pop(L, 1);
-        }
-        clamp = ctL_optbool(L, 3, "clamp", 0);
-        fractional = ctL_optbool(L, 3, "fractional", 0);
-        if (lua_getfield(L, 3, "natoms") != LUA_TNIL) {
-            if (!lua_istable(L, -1) || lua_rawlen(L, -1) != n)
-                luaL_argerror(L, 3, lua_pushfstring(L, "natoms: one atom count per tensor (%d) "
-                                                    "expected", (int)n));
-            natoms = lua_newuserdatauv(L, n * sizeof *natoms, 0);
-            for (size_t i = 0; i < n; i++) {
-                lua_rawgeti(L, -2, (lua_Integer)i + 1);
-                int isint;
-                lua_Integer a = lua_tointegerx(L, -1, &isint);
-                if (!isint || a < 1 || a > sc->size - 12)
-                    luaL_argerror(L, 3, lua_pushfstring(L, "natoms[%d] must be an integer from "
-                                                        "1 to %d", (int)i + 1, sc->size - 12));
-                natoms[i] = (int)a;
-                lua_pop(L, 1);
-            }
         }
     }
     ct_error err;

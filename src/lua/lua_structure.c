@@ -33,10 +33,52 @@ ct_structure *ctL_checkstructure(lua_State *L, int idx)
     return u->s;
 }
 
+ct_dataset *ctL_todataset(lua_State *L, int idx)
+{
+    ctL_dataset_ud *u = luaL_testudata(L, idx, CTL_DATASET);
+    return u ? u->ds : NULL;
+}
+
+ct_structure **ctL_checkstructures(lua_State *L, int idx, size_t *n, int *single, int holes)
+{
+    idx = lua_absindex(L, idx);
+    ct_structure *one = ctL_tostructure(L, idx);
+    ct_dataset *ds = ctL_todataset(L, idx);
+    if (single) *single = one != NULL;
+    if (one && single) {
+        ct_structure **arr = lua_newuserdatauv(L, sizeof *arr, 0);
+        arr[0] = ctL_checkstructure(L, idx);
+        *n = 1;
+        return arr;
+    }
+    if (ds) {
+        *n = ds->n;
+        ct_structure **arr = lua_newuserdatauv(L, (ds->n ? ds->n : 1) * sizeof *arr, 0);
+        memcpy(arr, ds->items, ds->n * sizeof *arr);
+        return arr;
+    }
+    if (!lua_istable(L, idx))
+        luaL_typeerror(L, idx, single ? "Structure, array of Structures or Dataset"
+                                      : "array of Structures or Dataset");
+    *n = (size_t)luaL_len(L, idx);
+    ct_structure **arr = lua_newuserdatauv(L, (*n ? *n : 1) * sizeof *arr, 0);
+    for (size_t i = 0; i < *n; i++) {
+        lua_geti(L, idx, (lua_Integer)i + 1);
+        arr[i] = ctL_tostructure(L, -1);
+        if (!arr[i] && !(holes && lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1)))
+            luaL_argerror(L, idx, lua_pushfstring(L, "item %d is a %s, not a Structure%s",
+                                                  (int)i + 1, ctL_typename(L, -1),
+                                                  holes ? " or false" : ""));
+        lua_pop(L, 1);   /* the array keeps it alive */
+    }
+    return arr;
+}
+
 void ctL_pushstructure(lua_State *L, ct_structure *s, const ct_error *err)
 {
     if (!s) {
-        luaL_error(L, "%s", err ? err->msg : "structure allocation failed");
+        ct_error none = {"out of memory for a structure", CT_ENOMEM};
+        ctL_raise(L, err ? err : &none, ct_interrupted() ? CT_EINTR : CT_EINVAL);
         return;
     }
     ud_structure *u = lua_newuserdatauv(L, sizeof *u, 1);
@@ -44,36 +86,6 @@ void ctL_pushstructure(lua_State *L, ct_structure *s, const ct_error *err)
     ctL_structure_register(L);
     lua_setmetatable(L, -2);
     u->s = s;
-}
-
-int ctL_optbool(lua_State *L, int idx, const char *name, int def)
-{
-    if (lua_isnoneornil(L, idx)) return def;
-    lua_getfield(L, idx, name);
-    int v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return v;
-}
-
-lua_Number ctL_optnumber(lua_State *L, int idx, const char *name, lua_Number def)
-{
-    if (lua_isnoneornil(L, idx)) return def;
-    lua_getfield(L, idx, name);
-    int ok = 1;
-    lua_Number v = lua_isnil(L, -1) ? def : lua_tonumberx(L, -1, &ok);
-    lua_pop(L, 1);
-    if (!ok) luaL_argerror(L, idx, lua_pushfstring(L, "field '%s' must be a number", name));
-    return v;
-}
-
-const char *ctL_optstring(lua_State *L, int idx, const char *name, const char *def)
-{
-    if (lua_isnoneornil(L, idx)) return def;
-    lua_getfield(L, idx, name);
-    const char *v = lua_isnil(L, -1) ? def : lua_tostring(L, -1);
-    if (!v) luaL_argerror(L, idx, lua_pushfstring(L, "field '%s' must be a string", name));
-    lua_pop(L, 1);   /* the string stays alive: it is in the options table */
-    return v;
 }
 
 /* Fields ----------------------------------------------------------------- */
@@ -260,12 +272,16 @@ static int m_distances(lua_State *L)
     return 1;
 }
 
+static const char *const to_cif_keys[] = {"symmetrize", "symprec", NULL};
+
 static int m_to_cif(lua_State *L)
 {
     ct_structure *s = ctL_checkstructure(L, 1);
-    if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
-    int sym = ctL_optbool(L, 2, "symmetrize", 0);
-    double symprec = ctL_optnumber(L, 2, "symprec", CT_SYMPREC);
+    ctL_Opts o;
+    ctL_optoptions(L, &o, 2, "Structure:to_cif", to_cif_keys);
+    int sym = ctL_opt_boolean(&o, "symmetrize", 0);
+    double symprec = ctL_opt_number(&o, "symprec", CT_SYMPREC);
+    if (!(symprec > 0)) ctL_opt_error(&o, "symprec", "must be positive");
     ct_error err;
     char *text;
     if (sym) {
@@ -348,11 +364,12 @@ static int m_clone(lua_State *L)
 /* structure.new ---------------------------------------------------------- */
 
 /* Read the lattice field: {a=,b=,c=,alpha=,beta=,gamma=} or {a,b,c,α,β,γ}. */
-static void read_cell(lua_State *L, int t, double cell[6])
+static void read_cell(ctL_Opts *o, double cell[6])
 {
     static const char *const names[6] = {"a", "b", "c", "alpha", "beta", "gamma"};
-    if (lua_getfield(L, t, "lattice") != LUA_TTABLE)
-        luaL_argerror(L, 1, "field 'lattice' must be a table {a=,b=,c=,alpha=,beta=,gamma=}");
+    lua_State *L = o->L;
+    if (ctL_opt_push(o, "lattice", LUA_TTABLE) == LUA_TNIL)
+        ctL_opt_error(o, "lattice", "missing: a table {a=,b=,c=,alpha=,beta=,gamma=}");
     for (int i = 0; i < 6; i++) {
         if (lua_getfield(L, -1, names[i]) == LUA_TNIL) {
             lua_pop(L, 1);
@@ -360,7 +377,7 @@ static void read_cell(lua_State *L, int t, double cell[6])
         }
         int ok;
         cell[i] = lua_tonumberx(L, -1, &ok);
-        if (!ok) luaL_argerror(L, 1, lua_pushfstring(L, "lattice.%s must be a number", names[i]));
+        if (!ok) ctL_opt_error(o, "lattice", "%s must be a number", names[i]);
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
@@ -368,10 +385,13 @@ static void read_cell(lua_State *L, int t, double cell[6])
 
 /* Read species (Z or symbols) and frac ({x,y,z} rows) into the two arrays,
    which live on the stack; return the atom count. */
-static int read_atoms(lua_State *L, int t, int **z, double (**f)[3])
+static int read_atoms(ctL_Opts *o, int **z, double (**f)[3])
 {
-    if (lua_getfield(L, t, "species") != LUA_TTABLE) luaL_argerror(L, 1, "field 'species' must be a table");
-    if (lua_getfield(L, t, "frac") != LUA_TTABLE) luaL_argerror(L, 1, "field 'frac' must be a table");
+    lua_State *L = o->L;
+    if (ctL_opt_push(o, "species", LUA_TTABLE) == LUA_TNIL)
+        ctL_opt_error(o, "species", "missing: a table of atomic numbers or symbols");
+    if (ctL_opt_push(o, "frac", LUA_TTABLE) == LUA_TNIL)
+        ctL_opt_error(o, "frac", "missing: a table of {x,y,z}");
     int sp = lua_gettop(L) - 1, fr = lua_gettop(L);
     lua_Integer n = luaL_len(L, sp);
     if (n != luaL_len(L, fr) || n < 1 || n > CT_STRUCTURE_MAXATOMS)
@@ -398,17 +418,20 @@ static int read_atoms(lua_State *L, int t, int **z, double (**f)[3])
     return (int)n;
 }
 
+static const char *const new_keys[] = {"lattice", "species", "frac", "spacegroup", "name", NULL};
+
 static int s_new(lua_State *L)
 {
-    luaL_checktype(L, 1, LUA_TTABLE);
+    ctL_Opts o;
+    ctL_checkoptions(L, &o, 1, "ct.structure.new", new_keys);
     double cell[6];
     int *z;
     double (*f)[3];
-    read_cell(L, 1, cell);
-    int n = read_atoms(L, 1, &z, &f);
-    lua_Integer sg = (lua_Integer)ctL_optnumber(L, 1, "spacegroup", 0);
-    luaL_argcheck(L, sg >= 0 && sg <= 230, 1, "spacegroup must be 1-230");
-    const char *name = ctL_optstring(L, 1, "name", "");
+    read_cell(&o, cell);
+    int n = read_atoms(&o, &z, &f);
+    lua_Integer sg = ctL_opt_integer(&o, "spacegroup", 0);
+    if (sg < 0 || sg > 230) ctL_opt_error(&o, "spacegroup", "must be 1-230");
+    const char *name = ctL_opt_string(&o, "name", "");
     ct_error err;
     ct_structure *s = ct_structure_new(cell, n, z, (const double (*)[3])f, &err);
     ctL_pushstructure(L, s, &err);
@@ -445,11 +468,11 @@ static int s_spacegroups(lua_State *L)
     lua_settop(L, 2);
     size_t n;
     int single;
-    ct_structure **arr = ctL_checkstructures(L, 1, &n, &single);
+    ct_structure **arr = ctL_checkstructures(L, 1, &n, &single, 0);
     int *out = lua_newuserdatauv(L, (n ? n : 1) * sizeof *out, 0);
     sg_job job = {arr, symprec, out};
     ct_parallel_for(n, ct_num_threads(n, 16), sg_share, &job);
-    if (ct_interrupted()) return luaL_error(L, "interrupted");
+    if (ct_interrupted()) return ctL_raise(L, NULL, CT_EINTR);
     lua_createtable(L, (int)n, 0);
     for (size_t i = 0; i < n; i++) {
         lua_pushinteger(L, out[i]);

@@ -17,6 +17,13 @@
 #define CTL_STRUCTURE "crystens.Structure"
 #define CTL_DATASET "crystens.Dataset"
 
+/* A Dataset userdata (made by lua_dataset.c): its data set, NULL once
+   collected.  Declared here so that a Structure list can be gathered from
+   a Dataset without the structure module depending on the dataset one. */
+typedef struct {
+    ct_dataset *ds;
+} ctL_dataset_ud;
+
 /* Create the Structure metatable if it does not exist yet. */
 void ctL_structure_register(lua_State *L);
 
@@ -32,18 +39,12 @@ ct_structure *ctL_tostructure(lua_State *L, int idx);
 /* Return the data set at idx, or NULL if it is not one. */
 ct_dataset *ctL_todataset(lua_State *L, int idx);
 
-/* Gather the structures of a Structure, an array of them or a Dataset at
-   idx into an array that lives on the Lua stack (pushed; borrowed
-   pointers); *single tells whether idx held one Structure. */
-ct_structure **ctL_checkstructures(lua_State *L, int idx, size_t *n, int *single);
-
-/* Read field name of the options table at idx as a boolean (def if nil). */
-int ctL_optbool(lua_State *L, int idx, const char *name, int def);
-
-/* Read field name of the options table at idx as a number (def if nil). */
-lua_Number ctL_optnumber(lua_State *L, int idx, const char *name, lua_Number def);
-
-/* Read field name of the options table at idx as a string (def if nil). */
-const char *ctL_optstring(lua_State *L, int idx, const char *name, const char *def);
+/* The one structure-list gatherer: gather the structures of an array of
+   Structures or a Dataset at idx (and, when single is not NULL, of one
+   Structure, telling in *single whether it was one) into an array that lives
+   on the Lua stack (pushed; borrowed pointers, n of them).  With holes, an
+   array may hold false where a reconstruction failed: its slot is NULL.
+   Anything else raises "bad argument" naming the offending item. */
+ct_structure **ctL_checkstructures(lua_State *L, int idx, size_t *n, int *single, int holes);
 
 #endif

@@ -336,6 +336,7 @@ int luaopen_crystens_tensor(lua_State *L)
                "broadcasting), reductions and seeded random draws (tensor.seed, tensor.rng). "
                "Index with t[i] for a view of row i.");   /* mt methods lib */
     ctL_tensor_ops_open(L, -3, -2, -1);
+    ctL_rng_open(L, -1);
     lua_replace(L, -3);
     lua_pop(L, 1);                                  /* lib */
     return 1;

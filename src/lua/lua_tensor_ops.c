@@ -1,15 +1,14 @@
 /*
  * lua_tensor_ops.c - the arithmetic half of crystens.tensor: element-wise
- * ops, reductions, joins, random fills and Rng objects, so users can script
- * losses and noise schedules without per-element Lua loops.
+ * ops, reductions, joins and random fills, so users can script losses and
+ * noise schedules without per-element Lua loops.
  *
  * Ops without a trailing underscore return a new tensor (t:add(u)); those
  * with one work in place and return t (t:add_(u)).  An operand may be a
  * number or a tensor that broadcasts to t's shape (NumPy's rule).
  *
- * Random draws come from an Rng (tensor.rng(seed)) or, when none is given,
- * from the shared default generator that tensor.seed(n) reseeds; it starts
- * from seed 0 so that a script draws the same numbers on every run.
+ * Random draws come from an Rng (lua_rng.c) or, when none is given, from
+ * the shared default generator.
  */
 #include <math.h>
 #include <string.h>
@@ -19,124 +18,12 @@
 
 #define checktensor(L, i) ctL_checkanytensor(L, i)
 
-static const char DEFAULT_RNG_KEY[] = "crystens.default_rng";
-
-/* ---- Rng objects -------------------------------------------------------------- */
-
-static ct_rng *checkrng(lua_State *L, int idx)
-{
-    return luaL_checkudata(L, idx, CTL_RNG);
-}
-
-static ct_rng *push_rng(lua_State *L, uint64_t seed)
-{
-    ct_rng *r = lua_newuserdatauv(L, sizeof *r, 0);
-    ct_rng_seed(r, seed);
-    luaL_setmetatable(L, CTL_RNG);
-    return r;
-}
-
-ct_rng *ctL_optrng(lua_State *L, int idx)
-{
-    if (idx != 0 && !lua_isnoneornil(L, idx)) return checkrng(L, idx);
-    lua_getfield(L, LUA_REGISTRYINDEX, DEFAULT_RNG_KEY);
-    ct_rng *r = luaL_testudata(L, -1, CTL_RNG);
-    lua_pop(L, 1);   /* the registry keeps it alive */
-    return r;
-}
-
-static int r_new(lua_State *L)
-{
-    push_rng(L, (uint64_t)luaL_optinteger(L, 1, 0));
-    return 1;
-}
-
-static int r_seed(lua_State *L)
-{
-    ct_rng_seed(ctL_optrng(L, 2), (uint64_t)luaL_checkinteger(L, 1));
-    return 0;
-}
-
-static int r_default(lua_State *L)
-{
-    lua_getfield(L, LUA_REGISTRYINDEX, DEFAULT_RNG_KEY);
-    return 1;
-}
-
-static int rm_uniform(lua_State *L)
-{
-    ct_rng *r = checkrng(L, 1);
-    lua_Number lo = luaL_optnumber(L, 2, 0), hi = luaL_optnumber(L, 3, 1);
-    lua_pushnumber(L, lo + (hi - lo) * (lua_Number)ct_rng_uniform(r));
-    return 1;
-}
-
-static int rm_normal(lua_State *L)
-{
-    ct_rng *r = checkrng(L, 1);
-    lua_pushnumber(L, luaL_optnumber(L, 2, 0) + luaL_optnumber(L, 3, 1) * ct_rng_normal(r));
-    return 1;
-}
-
-static int rm_int(lua_State *L)
-{
-    ct_rng *r = checkrng(L, 1);
-    lua_Integer n = luaL_checkinteger(L, 2);
-    luaL_argcheck(L, n >= 1, 2, "must be at least 1");
-    lua_pushinteger(L, (lua_Integer)ct_rng_below(r, (uint64_t)n) + 1);
-    return 1;
-}
-
-static int rm_state(lua_State *L)
-{
-    char s[CT_RNG_STATE_LEN];
-    ct_rng_state_str(checkrng(L, 1), s);
-    lua_pushstring(L, s);
-    return 1;
-}
-
-static int rm_set_state(lua_State *L)
-{
-    ct_rng *r = checkrng(L, 1);
-    ct_error err;
-    if (ct_rng_set_state_str(r, luaL_checkstring(L, 2), &err) != CT_OK)
-        return luaL_argerror(L, 2, err.msg);
-    lua_settop(L, 1);
-    return 1;
-}
-
-static int rm_reseed(lua_State *L)
-{
-    ct_rng_seed(checkrng(L, 1), (uint64_t)luaL_checkinteger(L, 2));
-    lua_settop(L, 1);
-    return 1;
-}
-
-static int rm_tostring(lua_State *L)
-{
-    char s[CT_RNG_STATE_LEN];
-    ct_rng_state_str(checkrng(L, 1), s);
-    lua_pushfstring(L, "Rng %s", s);
-    return 1;
-}
-
-static const ctL_Reg rng_methods[] = {
-    {"uniform", rm_uniform, "rng:uniform([lo, hi]) -> number. A uniform draw in [lo, hi) (default [0, 1))."},
-    {"normal", rm_normal, "rng:normal([mean, std]) -> number. A normal draw (default N(0, 1))."},
-    {"int", rm_int, "rng:int(n) -> integer. A uniform integer in 1..n, without modulo bias."},
-    {"state", rm_state, "rng:state() -> string. The generator's state, to store in a checkpoint."},
-    {"set_state", rm_set_state, "rng:set_state(s) -> rng. Restore a state from rng:state()."},
-    {"seed", rm_reseed, "rng:seed(n) -> rng. Restart the generator from seed n."},
-    {NULL, NULL, NULL}
-};
-
 /* ---- Element-wise ops --------------------------------------------------------- */
 
 /* Raise err for the method's tensor argument. */
 static int op_error(lua_State *L, int rc, const ct_error *err)
 {
-    if (rc == CT_EINVAL) return luaL_argerror(L, 2, err->msg);
-    return ctL_raise(L, err, rc);
+    return ctL_argraise(L, 2, err, rc);
 }
 
 /* out = a op b, where b is a number or a tensor; inplace writes into a. */
@@ -232,7 +119,7 @@ static int m_copy(lua_State *L)
     ct_tensor *dst = checktensor(L, 1);
     ct_error err;
     int rc = ct_tensor_copy(dst, checktensor(L, 2), &err);
-    if (rc != CT_OK) return luaL_argerror(L, 2, err.msg);
+    if (rc != CT_OK) return ctL_argraise(L, 2, &err, rc);
     lua_settop(L, 1);
     return 1;
 }
@@ -274,7 +161,7 @@ static int m_sum_to(lua_State *L)
     ct_tensor *out = ct_tensor_new_on(a->device, nd, shape, &err);
     ctL_pushtensor(L, out, &err);
     int rc = ct_tensor_sum_to(out, a, &err);
-    if (rc != CT_OK) return luaL_argerror(L, 2, err.msg);
+    if (rc != CT_OK) return ctL_argraise(L, 2, &err, rc);
     return 1;
 }
 
@@ -285,7 +172,7 @@ static int m_slice(lua_State *L)
                 len = luaL_checkinteger(L, 4);
     ct_error err;
     ct_tensor *s = ct_tensor_slice(a, (int)dim - 1, start - 1, len, &err);
-    if (!s) return luaL_argerror(L, 2, err.msg);
+    if (!s) return ctL_argraise(L, 2, &err, CT_EINVAL);
     ctL_pushtensor(L, s, &err);
     return 1;
 }
@@ -294,7 +181,7 @@ static int m_matmul(lua_State *L)
 {
     ct_error err;
     ct_tensor *c = ct_tensor_matmul(checktensor(L, 1), checktensor(L, 2), &err);
-    if (!c) return luaL_argerror(L, 2, err.msg);
+    if (!c) return ctL_argraise(L, 2, &err, CT_EINVAL);
     ctL_pushtensor(L, c, &err);
     return 1;
 }
@@ -370,7 +257,7 @@ static int t_cat(lua_State *L)
     }
     ct_error err;
     ct_tensor *c = ct_tensor_cat(ts, n, (int)dim - 1, &err);
-    if (!c) return luaL_argerror(L, 1, err.msg);
+    if (!c) return ctL_argraise(L, 1, &err, CT_EINVAL);
     ctL_pushtensor(L, c, &err);
     return 1;
 }
@@ -426,9 +313,6 @@ static const ctL_Reg ops_funcs[] = {
     {"full", t_full, "tensor.full(shape, v) -> Tensor. A tensor with every element v."},
     {"cat", t_cat, "tensor.cat({t1, t2, ...}, [dim]) -> Tensor. Join tensors along dimension dim "
                    "(1-based, default 1); the other sizes must agree."},
-    {"rng", r_new, "tensor.rng([seed]) -> Rng. A new xoshiro256** generator (seed default 0)."},
-    {"seed", r_seed, "tensor.seed(n, [rng]) -> nil. Reseed the default generator (or rng)."},
-    {"default_rng", r_default, "tensor.default_rng() -> Rng. The generator used when none is given."},
     {NULL, NULL, NULL}
 };
 
@@ -445,14 +329,5 @@ void ctL_tensor_ops_open(lua_State *L, int mt, int methods, int lib)
     lua_pop(L, 1);
     lua_pushvalue(L, lib);
     ctL_setfuncs(L, ops_funcs);
-    lua_pop(L, 1);
-    ctL_newclass(L, CTL_RNG, rng_methods, NULL);
-    lua_pushcfunction(L, rm_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pop(L, 1);
-    if (lua_getfield(L, LUA_REGISTRYINDEX, DEFAULT_RNG_KEY) == LUA_TNIL) {
-        push_rng(L, 0);
-        lua_setfield(L, LUA_REGISTRYINDEX, DEFAULT_RNG_KEY);
-    }
     lua_pop(L, 1);
 }

@@ -35,11 +35,6 @@ void ct_match_item_free(ct_match_item *it)
     free(it);
 }
 
-uint64_t ct_match_key(const ct_match_item *it)
-{
-    return it->key;
-}
-
 /* Distinct elements sorted by Z with counts, the FNV-1a key, and the rarest element's atom. */
 static void composition_of(ct_match_item *it)
 {

@@ -70,9 +70,6 @@ ct_match_item *ct_match_prepare(const ct_structure *s, ct_error *err);
 /* Release an item; NULL is a no-op. */
 void ct_match_item_free(ct_match_item *it);
 
-/* The hash of N and the element counts: items with different keys never match. */
-uint64_t ct_match_key(const ct_match_item *it);
-
 /* Return 1 if the prepared items match by the rule above, else 0. */
 int ct_match_items(const ct_match_item *a, const ct_match_item *b, const ct_match_opts *o);
 

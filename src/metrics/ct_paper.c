@@ -5,48 +5,37 @@
 #include <stdlib.h>
 
 #include "ct_crystens.h"
+#include "ct_layout.h"
 #include "ct_paper.h"
 
-typedef struct {
-    const float *t;
-    int S;
-    size_t plane;
-} view;
-
-static double at(const view *v, int l, int r, int c)
-{
-    return v->t[l * v->plane + (size_t)r * v->S + c];
-}
-
 /* Mean and population variance of the 8 copies of header row r for slot j. */
-static void copies(const view *v, int r, int j, double *mean, double *var)
+static void copies(const ct_layout *v, int r, int j, double *mean, double *var)
 {
-    double x[8], s = 0, ss = 0;
-    int c = CT_CRYSTENS_HEADER + j;
-    for (int l = 0; l < 4; l++) x[2 * l] = at(v, l, r, c), x[2 * l + 1] = at(v, l, c, r);
-    for (int k = 0; k < 8; k++) s += x[k];
-    *mean = s / 8;
-    for (int k = 0; k < 8; k++) ss += (x[k] - *mean) * (x[k] - *mean);
-    *var = ss / 8;
+    double x[CT_CRYSTENS_COPIES], s = 0, ss = 0;
+    ct_layout_read(v, r, j, x);
+    for (int k = 0; k < CT_CRYSTENS_COPIES; k++) s += x[k];
+    *mean = s / CT_CRYSTENS_COPIES;
+    for (int k = 0; k < CT_CRYSTENS_COPIES; k++) ss += (x[k] - *mean) * (x[k] - *mean);
+    *var = ss / CT_CRYSTENS_COPIES;
 }
 
 /* Variance of all 8A copies of a global header row r. */
-static double global_var(const view *v, int r, int A)
+static double global_var(const ct_layout *v, int r, int A)
 {
-    double s = 0, ss = 0;
+    double s = 0, ss = 0, x[CT_CRYSTENS_COPIES];
     for (int j = 0; j < A; j++) {
-        int c = CT_CRYSTENS_HEADER + j;
-        for (int l = 0; l < 4; l++) s += at(v, l, r, c) + at(v, l, c, r);
+        ct_layout_read(v, r, j, x);
+        for (int l = 0; l < CT_CRYSTENS_LAYERS; l++) s += x[2 * l] + x[2 * l + 1];
     }
-    double mean = s / (8.0 * A);
+    double mean = s / ((double)CT_CRYSTENS_COPIES * A);
     for (int j = 0; j < A; j++) {
-        int c = CT_CRYSTENS_HEADER + j;
-        for (int l = 0; l < 4; l++) {
-            double a = at(v, l, r, c) - mean, b = at(v, l, c, r) - mean;
+        ct_layout_read(v, r, j, x);
+        for (int l = 0; l < CT_CRYSTENS_LAYERS; l++) {
+            double a = x[2 * l] - mean, b = x[2 * l + 1] - mean;
             ss += a * a + b * b;
         }
     }
-    return ss / (8.0 * A);
+    return ss / ((double)CT_CRYSTENS_COPIES * A);
 }
 
 /* Distance between two fractional coordinates on the circle. */
@@ -59,7 +48,7 @@ static double circ_dist(double a, double b)
 
 /* Mean |own - implied| over atoms and axes, the implied coordinate of atom j
    on axis k being the circular mean of x_i - Δ[i][j] over all atoms i. */
-static double coord_agreement(const view *v, int A)
+static double coord_agreement(const ct_layout *v, int A)
 {
     double total = 0;
     for (int k = 0; k < 3; k++)
@@ -69,7 +58,7 @@ static double coord_agreement(const view *v, int A)
             for (int i = 0; i < A; i++) {
                 double own_i, var_i;
                 copies(v, CT_CRYSTENS_X + k, i, &own_i, &var_i);
-                double g = own_i - at(v, 1 + k, CT_CRYSTENS_HEADER + i, CT_CRYSTENS_HEADER + j);
+                double g = own_i - ct_layout_block(v, 1 + k, i, j);
                 cs += cos(2 * M_PI * g), sn += sin(2 * M_PI * g);
             }
             total += circ_dist(own, atan2(sn, cs) / (2 * M_PI));
@@ -78,7 +67,7 @@ static double coord_agreement(const view *v, int A)
 }
 
 /* Σ_j |d(i,j) - layer0(i,j)| per atom of final, averaged over its atoms. */
-static int pdm_diff(const view *v, const ct_structure *final, int fractional, double *out,
+static int pdm_diff(const ct_layout *v, const ct_structure *final, int fractional, double *out,
                     ct_error *err)
 {
     int n = final->natoms;
@@ -88,32 +77,31 @@ static int pdm_diff(const view *v, const ct_structure *final, int fractional, do
     double total = 0;
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++)
-            total += fabs(d[(size_t)i * n + j] -
-                          at(v, 0, CT_CRYSTENS_HEADER + i, CT_CRYSTENS_HEADER + j));
+            total += fabs(d[(size_t)i * n + j] - ct_layout_block(v, 0, i, j));
     free(d);
     *out = total / n;
     return CT_OK;
 }
 
 /* Slots whose averaged Z copies reach 0.5, counted from the first. */
-static int atom_count(const view *v)
+static int atom_count(const ct_layout *v)
 {
     int A = 0;
     double z, var;
-    while (A < v->S - CT_CRYSTENS_HEADER && (copies(v, CT_CRYSTENS_Z, A, &z, &var), z >= 0.5))
+    while (A < ct_layout_slots(v->S) && (copies(v, CT_CRYSTENS_Z, A, &z, &var), z >= 0.5))
         A++;
     return A;
 }
 
 /* Every value the measures read is finite. */
-static int finite_block(const view *v, int A)
+static int finite_block(const ct_layout *v, int A)
 {
     int end = CT_CRYSTENS_HEADER + A;
-    for (int l = 0; l < 4; l++)
+    for (int l = 0; l < CT_CRYSTENS_LAYERS; l++)
         for (int r = 0; r < end; r++)
             for (int c = 0; c < end; c++)
                 if ((r >= CT_CRYSTENS_HEADER || c >= CT_CRYSTENS_HEADER) &&
-                    !isfinite(at(v, l, r, c)))
+                    !isfinite(ct_layout_at(v, l, r, c)))
                     return 0;
     return 1;
 }
@@ -121,11 +109,11 @@ static int finite_block(const view *v, int A)
 int ct_paper_measures(const float *t, int S, const ct_structure *final, int fractional,
                       ct_paper_row *out, ct_error *err)
 {
-    view v = {t, S, (size_t)S * S};
+    ct_layout v = {t, S};
     int A = final ? final->natoms : atom_count(&v);
-    if (A > S - CT_CRYSTENS_HEADER)
+    if (A > ct_layout_slots(S))
         return ct_fail(err, CT_EINVAL, "the crystal has %d atoms; a %d×%d tensor holds %d", A,
-                       S, S, S - CT_CRYSTENS_HEADER);
+                       S, S, ct_layout_slots(S));
     *out = (ct_paper_row){NAN, NAN, NAN, NAN, NAN, NAN, A};
     if (A == 0) return CT_OK;
     if (!finite_block(&v, A))

@@ -1,6 +1,6 @@
 /*
- * ct_act.c - element-wise activations, nearest upsampling and the
- * sinusoidal time embedding: the layers without weights (see ct_nn.h).
+ * ct_act.c - element-wise activations and the sinusoidal time embedding,
+ * layers without weights (see ct_nn.h; nearest upsampling is ct_upsample.c).
  */
 #include <math.h>
 #include <stdint.h>
@@ -93,6 +93,16 @@ SIMD_CLONES static void sig_bwd8(const float *xd, const float *g, float *o, size
     }
 }
 
+void ct_nn_silu(const float *x, float *y, size_t n)
+{
+    sig_fwd8(x, y, 0, n, 1);
+}
+
+void ct_nn_silu_grad(const float *x, const float *gy, float *gx, size_t n)
+{
+    sig_bwd8(x, gy, gx, 0, n, 1);
+}
+
 typedef struct {
     const ct_act *a;
     const float *x, *g;     /* input, and the output gradient in backward */
@@ -175,72 +185,6 @@ ct_layer *ct_act_new(ct_act_kind kind, float slope, ct_error *err)
     a->kind = kind;
     a->slope = slope;
     return &a->base;
-}
-
-/* ---- Nearest upsampling ---------------------------------------------------- */
-
-/* Each output row (last dimension) reads one input row; walk output rows
-   with their input row index. */
-static size_t up_src_row(const ct_tensor *x, int f, size_t orow)
-{
-    size_t src = 0, mul = 1, rest = orow;
-    for (int d = x->ndim - 2; d >= 1; d--) {
-        size_t osz = (size_t)x->shape[d] * (d >= 2 ? (size_t)f : 1);
-        size_t i = rest % osz;
-        rest /= osz;
-        src += (d >= 2 ? i / (size_t)f : i) * mul;
-        mul *= (size_t)x->shape[d];
-    }
-    return src + rest * mul;
-}
-
-static int up_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
-{
-    int f = ((ct_upsample *)l)->factor;
-    if (x->ndim < 3) return ct_nn_shape_error(l, x, "tensor N×C×H×W or N×C×D×H×W", err);
-    int64_t shape[CT_MAXDIM];
-    memcpy(shape, x->shape, sizeof shape);
-    for (int d = 2; d < x->ndim; d++) shape[d] *= f;
-    if (!(*y = ct_tensor_empty(x->ndim, shape, err)) || ct_nn_keep(l, x, err) != CT_OK)
-        return CT_ENOMEM;
-    size_t w = (size_t)x->shape[x->ndim - 1], ow = w * (size_t)f, orows = (*y)->numel / ow;
-    for (size_t r = 0; r < orows; r++) {
-        const float *src = x->data + up_src_row(x, f, r) * w;
-        float *dst = (*y)->data + r * ow;
-        for (size_t i = 0; i < ow; i++) dst[i] = src[i / (size_t)f];
-    }
-    return CT_OK;
-}
-
-static int up_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_error *err)
-{
-    int f = ((ct_upsample *)l)->factor;
-    const ct_tensor *x = l->x;
-    int64_t shape[CT_MAXDIM];
-    memcpy(shape, x->shape, sizeof shape);
-    for (int d = 2; d < x->ndim; d++) shape[d] *= f;
-    if (ct_nn_check_grad(l, gy, x->ndim, shape, err) != CT_OK) return CT_EINVAL;
-    if (!(*gx = ct_tensor_new(x->ndim, x->shape, err))) return CT_ENOMEM;
-    size_t w = (size_t)x->shape[x->ndim - 1], ow = w * (size_t)f, orows = gy->numel / ow;
-    for (size_t r = 0; r < orows; r++) {
-        float *dst = (*gx)->data + up_src_row(x, f, r) * w;
-        const float *src = gy->data + r * ow;
-        for (size_t i = 0; i < ow; i++) dst[i / (size_t)f] += src[i];
-    }
-    return CT_OK;
-}
-
-static const ct_layer_ops upsample_ops = {"upsample", up_forward, up_backward, NULL};
-
-ct_layer *ct_upsample_new(int factor, ct_error *err)
-{
-    if (factor < 1) {
-        ct_fail(err, CT_EINVAL, "upsample: factor must be positive, got %d", factor);
-        return NULL;
-    }
-    ct_upsample *u = (ct_upsample *)ct_nn_layer_alloc(sizeof *u, &upsample_ops, err);
-    if (u) u->factor = factor;
-    return u ? &u->base : NULL;
 }
 
 /* ---- Sinusoidal time embedding -------------------------------------------- */

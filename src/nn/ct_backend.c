@@ -20,15 +20,6 @@ static int cuda_tried;              /* 1 once loading was attempted */
 static ct_error cuda_failure;       /* why it failed, when cuda_api is NULL */
 static char plugin_dir[PATH_MAX];
 
-int ct_backend_built_with_cuda(void)
-{
-#ifdef CT_HAVE_CUDA
-    return 1;
-#else
-    return 0;
-#endif
-}
-
 void ct_backend_set_plugin_dir(const char *dir)
 {
     snprintf(plugin_dir, sizeof plugin_dir, "%s", dir ? dir : "");
@@ -51,13 +42,6 @@ int ct_device_parse(const char *s, int *device, ct_error *err)
     }
     return ct_fail(err, CT_EINVAL, "unknown device '%s' (expected \"cpu\" or \"cuda\"; one GPU: "
                    "cuda:0)", s);
-}
-
-int ct_backend_cpu_only(const ct_tensor *t, const char *what, ct_error *err)
-{
-    if (!t || t->device == CT_DEV_CPU) return CT_OK;
-    return ct_fail(err, CT_EINVAL, "%s: the tensor is on %s; this runs on the CPU only "
-                   "(move it with :to(\"cpu\"))", what, ct_device_name(t->device));
 }
 
 const ct_cuda_api *ct_cuda_loaded(void)

@@ -13,8 +13,8 @@
  *
  * A CUDA tensor's data is a device pointer: the core never dereferences
  * it; ct_tensor.c, ct_tensor_ops.c and ct_nn.c hand such tensors to the
- * plugin's table below, and a CPU-only function given one fails with a
- * clear error (ct_backend_cpu_only).
+ * plugin's table below, and a CPU-only binding given one fails with a
+ * clear error (ctL_checktensor).
  *
  * Where the plugin is looked for, in order: $CRYSTENS_CUDA_PLUGIN (a
  * path), the directory of the running executable (the build tree, or a
@@ -31,7 +31,9 @@
  * once before failing.
  *
  * Threads: the backend uses one CUDA stream and one cuBLAS handle; drive it
- * from one thread, like the layers.
+ * from one thread, like the layers.  One GPU (device 0) for now; a model's
+ * gradients are one flat device buffer (ct_params_flatten), which is what
+ * a data-parallel version would all-reduce (NCCL) between its GPUs.
  */
 #ifndef CT_BACKEND_H
 #define CT_BACKEND_H
@@ -40,7 +42,6 @@
 #include <stdint.h>
 
 #include "ct_common.h"
-#include "ct_tensor.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -67,6 +68,10 @@ typedef struct {
     size_t cached;             /* freed, kept for reuse */
 } ct_device_mem;
 
+/* Declared here, defined in ct_tensor.h (which includes nothing of this
+   file: tensors call the backend, the backend only names tensors). */
+typedef struct ct_tensor ct_tensor;
+typedef struct ct_tensor_stats ct_tensor_stats;
 struct ct_layer;
 
 /* The version of the table below; the plugin and the program must agree. */
@@ -104,8 +109,6 @@ typedef struct ct_cuda_api {
                   ct_error *err);
     int (*unary)(ct_tensor *out, const ct_tensor *a, int op, ct_error *err);
     int (*clamp)(ct_tensor *out, const ct_tensor *a, float lo, float hi, ct_error *err);
-    int (*axpby)(ct_tensor *out, float alpha, const ct_tensor *a, float beta,
-                 const ct_tensor *b, ct_error *err);
     int (*sum)(const ct_tensor *t, double *s, ct_error *err);
     int (*dot)(const ct_tensor *a, const ct_tensor *b, double *s, ct_error *err);
     int (*sum_to)(ct_tensor *out, const ct_tensor *a, ct_error *err);
@@ -159,9 +162,6 @@ const ct_cuda_api *ct_cuda(ct_error *err);
 /* The CUDA backend if it is already loaded, else NULL (never loads). */
 const ct_cuda_api *ct_cuda_loaded(void);
 
-/* Whether this build has the CUDA backend (./configure --with-cuda). */
-int ct_backend_built_with_cuda(void);
-
 /* Add dir to where the plugin is looked for (after the executable's own
    directory); the program gives pkglibdir.  The string is copied. */
 void ct_backend_set_plugin_dir(const char *dir);
@@ -171,10 +171,6 @@ const char *ct_device_name(int device);
 
 /* Parse "cpu" / "cuda" / "cuda:0" into *device; CT_EINVAL otherwise. */
 int ct_device_parse(const char *s, int *device, ct_error *err);
-
-/* Fail with "WHAT: the tensor is on cuda; this runs on the CPU only (move
-   it with :to("cpu"))" unless t is on the CPU; CT_OK if it is. */
-int ct_backend_cpu_only(const ct_tensor *t, const char *what, ct_error *err);
 
 #ifdef __cplusplus
 }

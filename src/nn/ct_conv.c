@@ -21,6 +21,7 @@
 
 #include "ct_layers.h"
 #include "ct_nn_impl.h"
+#include "ct_parallel.h"
 
 enum { CHUNK_COLS = 1024 };
 
@@ -73,10 +74,10 @@ static void valid_range(const geom *g, int e, int *x0, int *x1)
     if (*x1 < *x0) *x1 = *x0;
 }
 
-/* Lower one sample's image into rows of col (row stride ld). */
-static void im2col(const float *img, const geom *g, float *col, size_t ld)
+/* Lower channel c of one sample's image into its rows of col (row stride
+   ld). */
+static void im2col(const float *img, const geom *g, int c, float *col, size_t ld)
 {
-    for (int c = 0; c < g->c; c++)
     for (int a = 0; a < g->k[0]; a++)
     for (int b = 0; b < g->k[1]; b++)
     for (int e = 0; e < g->k[2]; e++) {
@@ -104,10 +105,10 @@ static void im2col(const float *img, const geom *g, float *col, size_t ld)
     }
 }
 
-/* Add the rows of col back into one sample's image: the adjoint of im2col. */
-static void col2im(const float *col, const geom *g, float *img, size_t ld)
+/* Add channel c's rows of col back into one sample's image: the adjoint
+   of im2col. */
+static void col2im(const float *col, const geom *g, int c, float *img, size_t ld)
 {
-    for (int c = 0; c < g->c; c++)
     for (int a = 0; a < g->k[0]; a++)
     for (int b = 0; b < g->k[1]; b++)
     for (int e = 0; e < g->k[2]; e++) {
@@ -132,33 +133,88 @@ static void col2im(const float *col, const geom *g, float *img, size_t ld)
     }
 }
 
+/* The copies between images and columns run over (sample, channel)
+   units on ct_parallel's threads: each unit writes its own rows or its
+   own channel plane, so the split does not change any value. */
+typedef struct {
+    const geom *g;
+    int c, m;               /* channels; samples of the chunk */
+    size_t P;               /* columns per sample */
+    const float *src;
+    float *dst;
+} copy_job;
+
+/* Shares of at least this many floats copied. */
+enum { COPY_SHARE = 1 << 15 };
+
+/* Threads for items holding floats values in all: one item each at least. */
+static int threads_for(size_t floats, size_t items)
+{
+    int t = ct_num_threads(floats, COPY_SHARE);
+    return (size_t)t < items ? t : (int)items;
+}
+
+static void run_units(copy_job *j, size_t per_unit, void (*fn)(void *, size_t, size_t))
+{
+    size_t units = (size_t)j->m * (size_t)j->c;
+    ct_parallel_for(units, threads_for(units * per_unit, units), fn, j);
+}
+
+static void gather_units(void *ctx, size_t u0, size_t u1)
+{
+    const copy_job *j = ctx;
+    for (size_t u = u0; u < u1; u++) {
+        size_t s = u / (size_t)j->c, ch = u % (size_t)j->c;
+        memcpy(j->dst + ch * (size_t)j->m * j->P + s * j->P, j->src + (s * (size_t)j->c + ch) * j->P,
+               j->P * sizeof(float));
+    }
+}
+
+static void scatter_units(void *ctx, size_t u0, size_t u1)
+{
+    const copy_job *j = ctx;
+    for (size_t u = u0; u < u1; u++) {
+        size_t s = u / (size_t)j->c, ch = u % (size_t)j->c;
+        memcpy(j->dst + (s * (size_t)j->c + ch) * j->P, j->src + ch * (size_t)j->m * j->P + s * j->P,
+               j->P * sizeof(float));
+    }
+}
+
 /* Copy m samples of t (each c×P) into the c×(m·P) matrix dst, or back. */
 static void gather(const float *t, int c, size_t P, int m, float *dst)
 {
-    for (int s = 0; s < m; s++)
-        for (int ch = 0; ch < c; ch++)
-            memcpy(dst + (size_t)ch * m * P + (size_t)s * P, t + ((size_t)s * c + ch) * P,
-                   P * sizeof(float));
+    copy_job j = {NULL, c, m, P, t, dst};
+    run_units(&j, P, gather_units);
 }
 
 static void scatter(const float *src, int c, size_t P, int m, float *t)
 {
-    for (int s = 0; s < m; s++)
-        for (int ch = 0; ch < c; ch++)
-            memcpy(t + ((size_t)s * c + ch) * P, src + (size_t)ch * m * P + (size_t)s * P,
-                   P * sizeof(float));
+    copy_job j = {NULL, c, m, P, src, t};
+    run_units(&j, P, scatter_units);
+}
+
+static void im2col_units(void *ctx, size_t u0, size_t u1)
+{
+    const copy_job *j = ctx;
+    const geom *g = j->g;
+    for (size_t u = u0; u < u1; u++) {
+        size_t s = u / (size_t)j->c;
+        int ch = (int)(u % (size_t)j->c);
+        im2col(j->src + s * (size_t)g->c * geom_pixels(g), g, ch, j->dst + s * j->P, (size_t)j->m * j->P);
+    }
 }
 
 /* Build the columns of m samples of image t into col (K×m·P); for a
    pointwise kernel they are the image itself, gathered. */
 static void lower(const float *t, const geom *g, int m, float *col)
 {
-    size_t P = geom_cols(g), ld = (size_t)m * P;
+    size_t P = geom_cols(g);
     if (geom_pointwise(g)) {
         gather(t, g->c, P, m, col);
         return;
     }
-    for (int s = 0; s < m; s++) im2col(t + (size_t)s * g->c * geom_pixels(g), g, col + (size_t)s * P, ld);
+    copy_job j = {g, g->c, m, P, t, col};
+    run_units(&j, P * (size_t)(g->k[0] * g->k[1] * g->k[2]), im2col_units);
 }
 
 /* The columns of m samples of t: t itself for one sample of a pointwise
@@ -170,22 +226,31 @@ static const float *columns(const float *t, const geom *g, int m, float *col)
     return col;
 }
 
+static void raise_units(void *ctx, size_t u0, size_t u1)
+{
+    const copy_job *j = ctx;
+    const geom *g = j->g;
+    size_t ld = (size_t)j->m * j->P, pix = geom_pixels(g);
+    for (size_t u = u0; u < u1; u++) {
+        size_t s = u / (size_t)j->c;
+        int ch = (int)(u % (size_t)j->c);
+        float *img = j->dst + s * (size_t)g->c * pix;
+        if (geom_pointwise(g)) {
+            const float *src = j->src + (size_t)ch * ld + s * j->P;
+            float *dst = img + (size_t)ch * pix;
+            for (size_t i = 0; i < j->P; i++) dst[i] += src[i];
+        } else {
+            col2im(j->src + s * j->P, g, ch, img, ld);
+        }
+    }
+}
+
 /* Add columns back into m samples of image t; the adjoint of lower. */
 static void raise_cols(const float *col, const geom *g, int m, float *t)
 {
-    size_t P = geom_cols(g), ld = (size_t)m * P, pix = geom_pixels(g);
-    for (int s = 0; s < m; s++) {
-        float *img = t + (size_t)s * g->c * pix;
-        if (geom_pointwise(g)) {
-            for (int ch = 0; ch < g->c; ch++) {
-                const float *src = col + (size_t)ch * ld + (size_t)s * P;
-                float *dst = img + (size_t)ch * pix;
-                for (size_t i = 0; i < P; i++) dst[i] += src[i];
-            }
-        } else {
-            col2im(col + (size_t)s * P, g, img, ld);
-        }
-    }
+    size_t P = geom_cols(g);
+    copy_job j = {g, g->c, m, P, col, t};
+    run_units(&j, P * (size_t)(g->k[0] * g->k[1] * g->k[2]), raise_units);
 }
 
 /* Samples per chunk so that a GEMM has about CHUNK_COLS columns. */
@@ -250,32 +315,55 @@ int ct_conv_out_shape(const ct_layer *l, const ct_tensor *x, int64_t *shape, ct_
     return CT_OK;
 }
 
+typedef struct {
+    const ct_layer *l;
+    const ct_tensor *t;     /* y (add_bias) or gy (bias_grad) */
+} bias_job;
+
+/* y += b over planes [p0, p1) of the N·C planes. */
+static void bias_planes(void *ctx, size_t p0, size_t p1)
+{
+    const bias_job *j = ctx;
+    size_t P = ct_nn_numel_from(j->t, 2), C = (size_t)j->t->shape[1];
+    const float *b = j->l->params[1].w->data;
+    for (size_t q = p0; q < p1; q++) {
+        float *p = j->t->data + q * P, bc = b[q % C];
+        for (size_t i = 0; i < P; i++) p[i] += bc;
+    }
+}
+
 static void add_bias(const ct_layer *l, ct_tensor *y)
 {
     if (l->nparams < 2) return;
-    size_t P = ct_nn_numel_from(y, 2);
-    int C = (int)y->shape[1];
-    const float *b = l->params[1].w->data;
-    for (int64_t n = 0; n < y->shape[0]; n++)
-        for (int c = 0; c < C; c++) {
-            float *p = y->data + ((size_t)n * C + c) * P;
-            for (size_t i = 0; i < P; i++) p[i] += b[c];
+    bias_job j = {l, y};
+    size_t planes = (size_t)y->shape[0] * (size_t)y->shape[1];
+    ct_parallel_for(planes, threads_for(y->numel, planes), bias_planes, &j);
+}
+
+/* gb[c] += Σ gy over channels [c0, c1), samples in order. */
+static void bias_channels(void *ctx, size_t c0, size_t c1)
+{
+    const bias_job *j = ctx;
+    size_t P = ct_nn_numel_from(j->t, 2), C = (size_t)j->t->shape[1];
+    float *gb = j->l->params[1].g->data;
+    for (size_t c = c0; c < c1; c++)
+        for (int64_t n = 0; n < j->t->shape[0]; n++) {
+            const float *p = j->t->data + ((size_t)n * C + c) * P;
+            float acc[8] = {0};   /* 8 interleaved sums: vectorised, and no long chain */
+            size_t i = 0;
+            for (; i + 8 <= P; i += 8)
+                for (int k = 0; k < 8; k++) acc[k] += p[i + (size_t)k];
+            float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+            for (; i < P; i++) s += p[i];
+            gb[c] += s;
         }
 }
 
 static void bias_grad(ct_layer *l, const ct_tensor *gy)
 {
     if (l->nparams < 2 || !l->param_grads) return;
-    size_t P = ct_nn_numel_from(gy, 2);
-    int C = (int)gy->shape[1];
-    float *gb = l->params[1].g->data;
-    for (int64_t n = 0; n < gy->shape[0]; n++)
-        for (int c = 0; c < C; c++) {
-            const float *p = gy->data + ((size_t)n * C + c) * P;
-            float s = 0;
-            for (size_t i = 0; i < P; i++) s += p[i];
-            gb[c] += s;
-        }
+    bias_job j = {l, gy};
+    ct_parallel_for((size_t)gy->shape[1], threads_for(gy->numel, (size_t)gy->shape[1]), bias_channels, &j);
 }
 
 /* Convolution forward, chunk by chunk: cols = im2col(x); y = W · cols. */

@@ -1,8 +1,9 @@
 /*
  * ct_layers.h - the structs of the layer kinds (private to src/nn/), shared
  * by their C implementations (ct_linear.c, ct_conv.c, ct_norm.c, ct_act.c,
- * ct_attn.c) and the CUDA plugin (src/nn/cuda/), which reads the same
- * fields.  Valid C11 and C++17: the plugin includes it from .cu files.
+ * ct_upsample.c, ct_attn.c) and the CUDA plugin (src/nn/cuda/), which reads
+ * the same fields.  Valid C11 and C++17: the plugin includes it from .cu
+ * files.
  *
  * Each struct starts with a ct_layer, so a ct_layer * whose ops->kind names
  * the kind can be cast to it.  The fields are configuration (set by the
@@ -42,7 +43,7 @@ typedef struct {
     float *invstd;         /* per group, from the last CPU forward (host memory) */
     size_t ninvstd;
     /* groupnorm_silu (GroupNorm + SiLU with an optional N×C shift of the
-       input, the cpu-speed branch): set around one forward / backward by
+       input): set around one forward / backward by
        ct_groupnorm_silu_forward / _backward. */
     const ct_tensor *add;  /* the N×C shift of the forward running, or NULL */
     int had_add;           /* the last forward had one */
@@ -56,7 +57,7 @@ typedef struct {
     float slope;
 } ct_act;
 
-/* upsample (ct_act.c) */
+/* upsample (ct_upsample.c) */
 typedef struct {
     ct_layer base;
     int factor;

@@ -331,11 +331,14 @@ void ct_nn_parallel(size_t n, int nthreads, void (*fn)(void *ctx, size_t begin, 
     if (blas != 1) openblas_set_num_threads(blas);
 }
 
-/* Fixed GEMM blocks: columns when C is wide, else rows, else one block. */
-enum { GEMM_COLS = 256, GEMM_ROWS = 32 };
+/* Fixed GEMM blocks: a grid of row blocks (of C) by column blocks, each
+   dimension cut only where it is long enough.  Enough blocks for many
+   threads (a one-sample convolution at 32×32 is 64-128 rows by 1024
+   columns: 16-32 blocks), each still a GEMM of at least 32×128. */
+enum { GEMM_COLS = 256, GEMM_COLS_MIN = 128, GEMM_ROWS = 32 };
 
 typedef struct {
-    int ta, tb, m, n, k, lda, ldb, ldc, by_rows, block;
+    int ta, tb, m, n, k, lda, ldb, ldc, rb, cb, ncb;   /* row, column block; column blocks */
     float alpha, beta;
     const float *A, *B;
     float *C;
@@ -345,32 +348,30 @@ static void gemm_blocks(void *ctx, size_t b0, size_t b1)
 {
     const gemm_job *j = ctx;
     for (size_t b = b0; b < b1; b++) {
-        int lo = (int)b * j->block, size = j->by_rows ? j->m : j->n;
-        int len = size - lo < j->block ? size - lo : j->block;
-        const float *A = j->A, *B = j->B;
-        float *C = j->C;
-        if (j->by_rows) {
-            A += j->ta ? (size_t)lo : (size_t)lo * (size_t)j->lda;
-            C += (size_t)lo * (size_t)j->ldc;
-        } else {
-            B += j->tb ? (size_t)lo * (size_t)j->ldb : (size_t)lo;
-            C += lo;
-        }
+        int r0 = (int)(b / (size_t)j->ncb) * j->rb, c0 = (int)(b % (size_t)j->ncb) * j->cb;
+        int rows = j->m - r0 < j->rb ? j->m - r0 : j->rb, cols = j->n - c0 < j->cb ? j->n - c0 : j->cb;
+        const float *A = j->A + (j->ta ? (size_t)r0 : (size_t)r0 * (size_t)j->lda);
+        const float *B = j->B + (j->tb ? (size_t)c0 * (size_t)j->ldb : (size_t)c0);
+        float *C = j->C + (size_t)r0 * (size_t)j->ldc + (size_t)c0;
         cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans,
-                    j->by_rows ? len : j->m, j->by_rows ? j->n : len, j->k, j->alpha, A, j->lda, B,
-                    j->ldb, j->beta, C, j->ldc);
+                    rows, cols, j->k, j->alpha, A, j->lda, B, j->ldb, j->beta, C, j->ldc);
     }
+}
+
+/* A block length for a dimension of size len: len itself when short. */
+static int block_len(int len, int block)
+{
+    return len >= 2 * block ? block : len > 0 ? len : 1;
 }
 
 void ct_nn_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
                 const float *B, int ldb, float beta, float *C, int ldc)
 {
-    gemm_job j = {ta, tb, m, n, k, lda, ldb, ldc, 0, n, alpha, beta, A, B, C};
-    if (n >= 2 * GEMM_COLS) j.block = GEMM_COLS;
-    else if (m >= 2 * GEMM_ROWS) j.by_rows = 1, j.block = GEMM_ROWS;
-    else j.block = n > 0 ? n : 1;
-    int size = j.by_rows ? m : n;
-    size_t blocks = size > 0 ? (size_t)((size + j.block - 1) / j.block) : 0;
+    gemm_job j = {ta, tb, m, n, k, lda, ldb, ldc, block_len(m, GEMM_ROWS),
+                  n >= 2 * GEMM_COLS ? GEMM_COLS : block_len(n, GEMM_COLS_MIN), 0, alpha, beta, A, B, C};
+    if (m <= 0 || n <= 0) return;
+    j.ncb = (n + j.cb - 1) / j.cb;
+    size_t blocks = (size_t)((m + j.rb - 1) / j.rb) * (size_t)j.ncb;
     double work = (double)m * (double)n * (double)k;
     /* Blocks below ~1 Mflop each are not worth a thread. */
     size_t per = (size_t)(1 + (1e6 * (double)blocks) / (work + 1));

@@ -178,6 +178,27 @@ ct_layer *ct_batchnorm_new(int c, float eps, float momentum, ct_error *err);
    the spatial dimensions; affine per channel. */
 ct_layer *ct_groupnorm_new(int groups, int c, float eps, ct_error *err);
 
+/* GroupNorm followed by SiLU in one pass: y = silu(groupnorm(x + a)), a an
+   optional N×C shift of each sample's channels (the U-Net adds its time
+   embedding there, before the norm).  Parameters as ct_groupnorm_new's
+   ("weight", "bias", per channel), so checkpoints are interchangeable, and
+   every value, gradients included, equals bit for bit that of the
+   composition h = x + a (in float), groupnorm, silu (tests/c/test_nn.c
+   checks).  Forward keeps x̂ (one tensor of x's size) and recomputes the
+   norm's output in backward.  ct_layer_forward/backward run it without a. */
+ct_layer *ct_groupnorm_silu_new(int groups, int c, float eps, ct_error *err);
+
+/* Forward on x + a (a: N×C values, any shape with N first, or NULL); l must
+   be a groupnorm_silu layer. */
+int ct_groupnorm_silu_forward(ct_layer *l, const ct_tensor *x, const ct_tensor *a, ct_tensor **y,
+                              ct_error *err);
+
+/* Backward; *ga (new, N×C) receives dLoss/da when the last forward had a
+   shift, else NULL.  dLoss/da[n][c] is Σ over the spatial positions of
+   dLoss/dx[n][c], summed in float in order (as tensor sum_to does). */
+int ct_groupnorm_silu_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_tensor **ga,
+                               ct_error *err);
+
 /* LayerNorm over all dimensions but the first, which must equal shape;
    affine per element of shape. */
 ct_layer *ct_layernorm_new(int ndim, const int64_t *shape, float eps, ct_error *err);

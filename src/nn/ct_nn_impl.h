@@ -49,9 +49,15 @@ void ct_nn_parallel(size_t n, int nthreads, void (*fn)(void *ctx, size_t begin, 
    relative error below 3e-7 on [-87, 88], x clamped to it, NaN kept. */
 float ct_nn_exp_vec(float x);
 
+/* SiLU y = x·σ(x) and its gradient gx = gy·σ(1 + x(1 - σ)) over n values,
+   as the silu layer computes them (ct_act.c); in place (y = x, gx = x or
+   gy) is fine. */
+void ct_nn_silu(const float *x, float *y, size_t n);
+void ct_nn_silu_grad(const float *x, const float *gy, float *gx, size_t n);
+
 /* C (m×n) = alpha·op(A)·op(B) + beta·C, row-major (ta, tb: transpose A,
-   B), as cblas_sgemm, cut into fixed blocks of C's columns (or rows, when
-   C is narrow) run on ct_nn_parallel's threads.  The blocks depend only on
+   B), as cblas_sgemm, cut into a fixed grid of blocks of C's rows and
+   columns run on ct_nn_parallel's threads.  The blocks depend only on
    the sizes, so the result does not depend on the thread count; and
    OpenBLAS's own threads, which spin for a while after each call they
    serve, stay idle. */

@@ -305,6 +305,198 @@ static int norm_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_er
     return CT_OK;
 }
 
+/* ---- GroupNorm + SiLU (+ a per-channel shift), fused ------------------------
+ * Each group (one sample's C/G channels, contiguous) is done start to end
+ * while it sits in cache: x + a, its moments, x̂, γ x̂ + β and the SiLU
+ * forward; backward recomputes γ x̂ + β, then the SiLU gradient, the affine
+ * gradients and the norm's gradient.  Every value is computed with the same
+ * float operations in the same order as the composition x + a (in float),
+ * groupnorm, silu does, so results equal that composition bit for bit. */
+
+typedef struct {
+    ct_norm *nm;
+    const ct_tensor *x, *gy;
+    const float *add;       /* N×C or NULL */
+    float *xhat, *out;      /* x̂ (forward writes it), y or gx */
+    double *pg, *pb;        /* N×C partial sums Σ gŷ·x̂ and Σ gŷ of backward */
+    float *ga;              /* N×C gradient of the shift, or NULL */
+} gns_job;
+
+static void gns_forward_groups(void *ctx, size_t g0, size_t g1)
+{
+    const gns_job *j = ctx;
+    const ct_norm *nm = j->nm;
+    const ct_layer *l = &nm->base;
+    size_t C = (size_t)nm->c, G = (size_t)nm->groups, len = j->x->numel / (size_t)j->x->shape[0] / G;
+    size_t cpg = C / G, S = len / cpg;
+    const float *gam = l->params[0].w->data, *bet = l->params[1].w->data;
+    for (size_t g = g0; g < g1; g++) {
+        size_t n = g / G, c0 = (g % G) * cpg, off = g * len;
+        const float *h = j->x->data + off;
+        float *y = j->out + off, *xh = j->xhat + off;
+        if (j->add) {   /* x + a goes through y, which is free until the end */
+            for (size_t k = 0; k < cpg; k++) {
+                float a = j->add[n * C + c0 + k];
+                for (size_t s = 0; s < S; s++) y[k * S + s] = h[k * S + s] + a;
+            }
+            h = y;
+        }
+        double mean = sum8(h, len) / (double)len;
+        double var = sumsq8(h, len, (float)mean) / (double)len;
+        float m = (float)mean, inv = (float)(1.0 / sqrt(var + (double)nm->eps));
+        nm->invstd[g] = inv;
+        for (size_t i = 0; i < len; i++) xh[i] = (h[i] - m) * inv;
+        for (size_t k = 0; k < cpg; k++) {
+            float ga = gam[c0 + k], be = bet[c0 + k];
+            for (size_t s = 0; s < S; s++) y[k * S + s] = xh[k * S + s] * ga + be;
+        }
+        ct_nn_silu(y, y, len);
+    }
+}
+
+static void gns_backward_groups(void *ctx, size_t g0, size_t g1)
+{
+    const gns_job *j = ctx;
+    const ct_norm *nm = j->nm;
+    const ct_layer *l = &nm->base;
+    size_t C = (size_t)nm->c, G = (size_t)nm->groups, len = j->gy->numel / (size_t)j->gy->shape[0] / G;
+    size_t cpg = C / G, S = len / cpg;
+    const float *gam = l->params[0].w->data, *bet = l->params[1].w->data;
+    for (size_t g = g0; g < g1; g++) {
+        size_t n = g / G, c0 = (g % G) * cpg, off = g * len;
+        const float *xh = j->xhat + off, *gy = j->gy->data + off;
+        float *gh = j->out + off;
+        for (size_t k = 0; k < cpg; k++) {
+            float ga = gam[c0 + k], be = bet[c0 + k];
+            float *o = gh + k * S;
+            const float *x = xh + k * S;
+            for (size_t s = 0; s < S; s++) o[s] = x[s] * ga + be;
+            ct_nn_silu_grad(o, gy + k * S, o, S);      /* o: the norm's output gradient */
+            if (l->param_grads) {
+                j->pg[n * C + c0 + k] = dot8(o, x, S);
+                j->pb[n * C + c0 + k] = sum8(o, S);
+            }
+            for (size_t s = 0; s < S; s++) o[s] = o[s] * ga;
+        }
+        float f1 = (float)(sum8(gh, len) / (double)len), f2 = (float)(dot8(gh, xh, len) / (double)len);
+        float inv = nm->invstd[g];
+        for (size_t i = 0; i < len; i++) gh[i] = (gh[i] - f1 - xh[i] * f2) * inv;
+        if (j->ga)   /* in float, element by element, as tensor sum_to adds */
+            for (size_t k = 0; k < cpg; k++) {
+                float acc = 0.0f;
+                for (size_t s = 0; s < S; s++) acc += gh[k * S + s];
+                j->ga[n * C + c0 + k] = acc;
+            }
+    }
+}
+
+static int gns_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
+{
+    ct_norm *nm = (ct_norm *)l;
+    if (check_input(nm, x, err) != CT_OK) return CT_EINVAL;
+    const ct_tensor *a = nm->add;
+    if (a && !(a->numel == (size_t)x->shape[0] * (size_t)nm->c && a->ndim >= 1 &&
+               a->shape[0] == x->shape[0])) {
+        char s[96], sx[96];
+        return ct_fail(err, CT_EINVAL, "groupnorm_silu: the shift must be N×C (%lld×%d) for input "
+                       "%s, got %s", (long long)x->shape[0], nm->c,
+                       ct_tensor_shape_str(x, sx, sizeof sx), ct_tensor_shape_str(a, s, sizeof s));
+    }
+    size_t G = group_count(nm, x);
+    if (G > nm->ninvstd) {
+        float *p = realloc(nm->invstd, G * sizeof *p);
+        if (!p) return ct_fail(err, CT_ENOMEM, "out of memory");
+        nm->invstd = p;
+        nm->ninvstd = G;
+    }
+    ct_tensor *xhat = ct_tensor_empty(x->ndim, x->shape, err);
+    *y = xhat ? ct_tensor_empty(x->ndim, x->shape, err) : NULL;
+    if (!*y) {
+        ct_tensor_free(xhat);
+        return CT_ENOMEM;
+    }
+    nm->batch_stats = 1;
+    nm->had_add = a != NULL;
+    gns_job j = {nm, x, NULL, a ? a->data : NULL, xhat->data, (*y)->data, NULL, NULL, NULL};
+    ct_parallel_for(G, at_most(ct_num_threads(x->numel, NORM_SHARE), G), gns_forward_groups, &j);
+    ct_tensor_free(l->x);
+    l->x = xhat;
+    return CT_OK;
+}
+
+static int gns_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_error *err)
+{
+    ct_norm *nm = (ct_norm *)l;
+    const ct_tensor *xhat = l->x;
+    if (ct_nn_check_grad(l, gy, xhat->ndim, xhat->shape, err) != CT_OK) return CT_EINVAL;
+    size_t N = (size_t)xhat->shape[0], C = (size_t)nm->c, G = group_count(nm, xhat);
+    int64_t gshape[2] = {(int64_t)N, (int64_t)C};
+    ct_tensor *ga = NULL;
+    double *part = NULL;
+    if (l->param_grads && !(part = malloc(2 * N * C * sizeof *part)))
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    if (!(*gx = ct_tensor_empty(xhat->ndim, xhat->shape, err)) ||
+        (nm->gadd && nm->had_add && !(ga = ct_tensor_empty(2, gshape, err)))) {
+        free(part);
+        ct_tensor_free(*gx);
+        *gx = NULL;
+        return CT_ENOMEM;
+    }
+    gns_job j = {nm, NULL, gy, NULL, xhat->data, (*gx)->data, part, part ? part + N * C : NULL,
+                 ga ? ga->data : NULL};
+    ct_parallel_for(G, at_most(ct_num_threads(xhat->numel, NORM_SHARE), G), gns_backward_groups, &j);
+    if (part) {   /* per channel, over the samples in order, as groupnorm does */
+        float *gg = l->params[0].g->data, *gb = l->params[1].g->data;
+        for (size_t c = 0; c < C; c++)
+            for (size_t n = 0; n < N; n++) {
+                gg[c] += (float)j.pg[n * C + c];
+                gb[c] += (float)j.pb[n * C + c];
+            }
+        free(part);
+    }
+    if (nm->gadd) *nm->gadd = ga;
+    return CT_OK;
+}
+
+static void norm_release(ct_layer *l);
+static const ct_layer_ops groupnorm_silu_ops = {"groupnorm_silu", gns_forward, gns_backward,
+                                                norm_release};
+
+static ct_norm *as_gns(ct_layer *l, ct_error *err)
+{
+    if (l->ops == &groupnorm_silu_ops) return (ct_norm *)l;
+    ct_fail(err, CT_EINVAL, "%s: a shift (second input) needs a groupnorm_silu layer", l->ops->kind);
+    return NULL;
+}
+
+int ct_groupnorm_silu_forward(ct_layer *l, const ct_tensor *x, const ct_tensor *a, ct_tensor **y,
+                              ct_error *err)
+{
+    *y = NULL;
+    ct_norm *nm = as_gns(l, err);
+    if (!nm) return CT_EINVAL;
+    nm->add = a;
+    int rc = ct_layer_forward(l, x, y, err);
+    nm->add = NULL;
+    return rc;
+}
+
+int ct_groupnorm_silu_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_tensor **ga,
+                               ct_error *err)
+{
+    *gx = *ga = NULL;
+    ct_norm *nm = as_gns(l, err);
+    if (!nm) return CT_EINVAL;
+    nm->gadd = ga;
+    int rc = ct_layer_backward(l, gy, gx, err);
+    nm->gadd = NULL;
+    if (rc != CT_OK) {
+        ct_tensor_free(*ga);
+        *ga = NULL;
+    }
+    return rc;
+}
+
 static void norm_release(ct_layer *l)
 {
     free(((ct_norm *)l)->invstd);
@@ -384,4 +576,18 @@ ct_layer *ct_layernorm_new(int ndim, const int64_t *shape, float eps, ct_error *
         }
     ct_norm *nm = norm_new(&layernorm_ops, NORM_LAYER, ndim, shape, eps, err);
     return nm ? &nm->base : NULL;
+}
+
+ct_layer *ct_groupnorm_silu_new(int groups, int c, float eps, ct_error *err)
+{
+    if (groups < 1 || c < 1 || c % groups) {
+        ct_fail(err, CT_EINVAL, "groupnorm_silu: %d channels do not split into %d groups", c, groups);
+        return NULL;
+    }
+    int64_t shape[1] = {c};
+    ct_norm *nm = norm_new(&groupnorm_silu_ops, NORM_GROUP, 1, shape, eps, err);
+    if (!nm) return NULL;
+    nm->c = c;
+    nm->groups = groups;
+    return &nm->base;
 }

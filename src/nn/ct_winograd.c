@@ -26,14 +26,15 @@
  * which compilers vectorise): consecutive tiles of a channel, wrapping
  * from row to row and (except in input_bwd, whose tiles overlap) from
  * sample to sample, so narrow maps fill the lanes too.  They are split
- * over threads by samples (transforms) or by transform point (GEMMs, each
- * over all tiles), each output element written by one thread in a fixed
- * order, so results do not depend on the thread count.  The GEMMs run
+ * over threads by samples (transforms) or by transform point and fixed
+ * block of tiles or rows (GEMMs), each output element written by one thread
+ * in a fixed order, so results do not depend on the thread count.  The GEMMs run
  * inside the shares with OpenBLAS held to one thread (ct_nn_parallel).
  * The tile transforms take about a third of the layer's time, the GEMMs
  * the rest.
  */
 #include <cblas.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ct_nn_impl.h"
@@ -301,6 +302,28 @@ static chunk chunk_at(const tiling *t, size_t g0, size_t g1)
     return ch;
 }
 
+/* The chunks a share of samples [s0, s1) walks for each of its channels,
+   in order: per group of G samples, LANES tiles at a time.  Made once per
+   share rather than once per channel (computing them took 5% of a U-Net
+   step); NULL when out of memory, and the walk computes each again. */
+static chunk *chunk_table(const tiling *t, size_t s0, size_t s1, size_t G)
+{
+    size_t per = t->per, n = 0;
+    if (G == 0) G = 1;
+    for (size_t n0 = s0; n0 < s1; n0 += G) {
+        size_t n1 = n0 + G < s1 ? n0 + G : s1;
+        n += ((n1 - n0) * per + LANES - 1) / LANES;
+    }
+    chunk *tab = malloc((n ? n : 1) * sizeof *tab);
+    if (!tab) return NULL;
+    size_t q = 0;
+    for (size_t n0 = s0; n0 < s1; n0 += G) {
+        size_t n1 = n0 + G < s1 ? n0 + G : s1;
+        for (size_t g0 = n0 * per; g0 < n1 * per; g0 += LANES) tab[q++] = chunk_at(t, g0, n1 * per);
+    }
+    return tab;
+}
+
 /* Each lane's offset of its tile's corner in padded planes that start
    with sample n0's. */
 static void lane_offsets(const tiling *t, const chunk *ch, int n0, size_t off[LANES])
@@ -367,12 +390,13 @@ SIMD_CLONES static void input_fwd(const plane_job *j, size_t s0, size_t s1)
     const tiling *t = j->t;
     size_t CT = (size_t)j->C * t->T, per = t->per, G = group_of(t);
     float *P = j->P + s0 * (size_t)t->ph * (size_t)t->pw;
+    chunk *tab = chunk_table(t, s0, s1, G);
     for (int c = 0; c < j->C; c++)
-        for (size_t n0 = s0; n0 < s1; n0 += G) {
+        for (size_t n0 = s0, q = 0; n0 < s1; n0 += G) {
             size_t n1 = n0 + G < s1 ? n0 + G : s1;
             pad_planes(j, c, n0, n1, P);
-            for (size_t g0 = n0 * per; g0 < n1 * per; g0 += LANES) {
-                chunk ch = chunk_at(t, g0, n1 * per);
+            for (size_t g0 = n0 * per; g0 < n1 * per; g0 += LANES, q++) {
+                chunk ch = tab ? tab[q] : chunk_at(t, g0, n1 * per);
                 size_t off[LANES];
                 lane_offsets(t, &ch, (int)n0, off);
                 float d[ALPHA][ALPHA][LANES], u[ALPHA][ALPHA][LANES];
@@ -390,6 +414,7 @@ SIMD_CLONES static void input_fwd(const plane_job *j, size_t s0, size_t s1)
                     copy_lanes(out + (size_t)x * CT, &d[x / ALPHA][x % ALPHA][0], ch.cnt);
             }
         }
+    free(tab);
 }
 
 /* gx = crop(Σ B GX Bᵀ) over the overlapping patches, for samples [s0,
@@ -402,11 +427,13 @@ SIMD_CLONES static void input_bwd(const plane_job *j, size_t s0, size_t s1)
     const ct_wino *w = t->w;
     size_t CT = (size_t)j->C * t->T, per = t->per;
     float *P = j->P + s0 * (size_t)t->ph * (size_t)t->pw;   /* the share's first plane */
+    chunk *tab = chunk_table(t, s0, s1, 1);
+    size_t cps = (per + LANES - 1) / LANES;   /* chunks a sample */
     for (size_t n = s0; n < s1; n++)
         for (int c = 0; c < j->C; c++) {
             memset(P, 0, (size_t)t->ph * (size_t)t->pw * sizeof(float));
-            for (size_t g0 = n * per; g0 < (n + 1) * per; g0 += LANES) {
-                chunk ch = chunk_at(t, g0, (n + 1) * per);
+            for (size_t g0 = n * per, q = (n - s0) * cps; g0 < (n + 1) * per; g0 += LANES, q++) {
+                chunk ch = tab ? tab[q] : chunk_at(t, g0, (n + 1) * per);
                 size_t off[LANES];
                 lane_offsets(t, &ch, (int)n, off);
                 float d[ALPHA][ALPHA][LANES], u[ALPHA][ALPHA][LANES];
@@ -425,6 +452,7 @@ SIMD_CLONES static void input_bwd(const plane_job *j, size_t s0, size_t s1)
                 memcpy(img + (size_t)y * w->w, P + (size_t)(y + w->pad) * t->pw + w->pad,
                        (size_t)w->w * sizeof(float));
         }
+    free(tab);
 }
 
 /* y tile = Aᵀ M A, cropped to the output, for samples [s0, s1). */
@@ -433,9 +461,10 @@ SIMD_CLONES static void output_fwd(const plane_job *j, size_t s0, size_t s1)
     const tiling *t = j->t;
     const ct_wino *w = t->w;
     size_t KT = (size_t)j->C * t->T, per = t->per;
+    chunk *tab = chunk_table(t, s0, s1, s1 - s0);
     for (int k = 0; k < j->C; k++)
-        for (size_t g0 = s0 * per; g0 < s1 * per; g0 += LANES) {
-            chunk ch = chunk_at(t, g0, s1 * per);
+        for (size_t g0 = s0 * per, q = 0; g0 < s1 * per; g0 += LANES, q++) {
+            chunk ch = tab ? tab[q] : chunk_at(t, g0, s1 * per);
             float m[ALPHA][ALPHA][LANES], u[4][ALPHA][LANES], o[4][4][LANES];
             load_points(m, j->src + (size_t)k * t->T + g0, KT, ch.cnt);
             for (int s = 0; s < ALPHA; s++) at4(&m[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
@@ -454,6 +483,7 @@ SIMD_CLONES static void output_fwd(const plane_job *j, size_t s0, size_t s1)
                     put_tile(j->dst + out_plane(w, j->C, ch.n[l], k), w, ch.ti[l], ch.tj[l], o, l);
             }
         }
+    free(tab);
 }
 
 /* Lane l of the 4×4 tiles g = tile (ti, tj) of img, zero outside the
@@ -474,9 +504,10 @@ SIMD_CLONES static void output_bwd(const plane_job *j, size_t s0, size_t s1)
     const tiling *t = j->t;
     const ct_wino *w = t->w;
     size_t KT = (size_t)j->C * t->T, per = t->per;
+    chunk *tab = chunk_table(t, s0, s1, s1 - s0);
     for (int k = 0; k < j->C; k++)
-        for (size_t g0 = s0 * per; g0 < s1 * per; g0 += LANES) {
-            chunk ch = chunk_at(t, g0, s1 * per);
+        for (size_t g0 = s0 * per, q = 0; g0 < s1 * per; g0 += LANES, q++) {
+            chunk ch = tab ? tab[q] : chunk_at(t, g0, s1 * per);
             float g[4][4][LANES], u[ALPHA][4][LANES], m[ALPHA][ALPHA][LANES];
             if (ch.one_row) {   /* whole rows of the tiles at once */
                 const float *img = j->src + out_plane(w, j->C, ch.n[0], k);
@@ -497,6 +528,7 @@ SIMD_CLONES static void output_bwd(const plane_job *j, size_t s0, size_t s1)
             for (int x = 0; x < XI; x++)
                 copy_lanes(out + (size_t)x * KT, &m[x / ALPHA][x % ALPHA][0], ch.cnt);
         }
+    free(tab);
 }
 
 /* ---- Drivers: shares of samples (transforms) or of points ξ (GEMMs) ------ */
@@ -511,15 +543,6 @@ typedef struct {
     int nshares;
 } call;
 
-/* C[ξ] = op(A[ξ]) op(B[ξ]) for ξ in [x0, x1). */
-static void gemms(size_t x0, size_t x1, int ta, int tb, int m, int n, int k, const float *A,
-                  size_t as, int lda, const float *B, size_t bs, int ldb, float *C, size_t cs, int ldc)
-{
-    for (size_t x = x0; x < x1; x++)
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                    m, n, k, 1.0f, A + x * as, lda, B + x * bs, ldb, 0.0f, C + x * cs, ldc);
-}
-
 /* Forward transforms of samples [s0, s1): V from x. */
 static void fwd_inputs(void *ctx, size_t s0, size_t s1)
 {
@@ -529,15 +552,53 @@ static void fwd_inputs(void *ctx, size_t s0, size_t s1)
     input_fwd(&in, s0, s1);
 }
 
-/* Forward GEMMs of points [x0, x1): M[ξ] = U[ξ] V[ξ], over all tiles at
-   once, so no result depends on how the work is split. */
-static void fwd_gemms(void *ctx, size_t x0, size_t x1)
+/* The GEMMs run as units of one point ξ and one fixed block of its
+   result's columns (tiles) or rows (cout, for gU): many more units than
+   the 36 points, for many threads, and each result element computed by one
+   sgemm call whose sizes do not depend on the thread count. */
+enum { WINO_COLS = 256, WINO_ROWS = 32 };
+
+static int wino_block(int len, int block)
+{
+    return len >= 2 * block ? block : len;
+}
+
+/* Units of the GEMMs over tiles: 36 points by column blocks of T. */
+static size_t tile_units(const call *c)
+{
+    int T = (int)c->t.T, cb = wino_block(T, WINO_COLS);
+    return XI * (size_t)((T + cb - 1) / cb);
+}
+
+/* Unit u's point, first column and width. */
+static void tile_unit(const call *c, size_t u, size_t *x, int *col, int *cols)
+{
+    int T = (int)c->t.T, cb = wino_block(T, WINO_COLS), nb = (T + cb - 1) / cb;
+    *x = u / (size_t)nb;
+    *col = (int)(u % (size_t)nb) * cb;
+    *cols = T - *col < cb ? T - *col : cb;
+}
+
+/* Threads for units of GEMMs of flops in all: about 1 Mflop a unit at least. */
+static int gemm_threads(size_t units, double flops)
+{
+    return ct_num_threads(units, (size_t)(1 + 1e6 * (double)units / (flops + 1)));
+}
+
+/* Forward units [u0, u1): M[ξ] = U[ξ] V[ξ], a block of tiles. */
+static void fwd_gemms(void *ctx, size_t u0, size_t u1)
 {
     const call *c = ctx;
     const ct_wino *w = c->t.w;
     size_t KC = (size_t)w->cout * (size_t)w->cin, CT = (size_t)w->cin * c->t.T, KT = (size_t)w->cout * c->t.T;
     int T = (int)c->t.T;
-    gemms(x0, x1, 0, 0, w->cout, T, w->cin, c->U, KC, w->cin, c->V, CT, T, c->M, KT, T);
+    for (size_t u = u0; u < u1; u++) {
+        size_t x;
+        int col, cols;
+        tile_unit(c, u, &x, &col, &cols);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, w->cout, cols, w->cin, 1.0f,
+                    c->U + x * KC, w->cin, c->V + x * CT + col, T, 0.0f, c->M + x * KT + col, T);
+    }
 }
 
 static void fwd_outputs(void *ctx, size_t s0, size_t s1)
@@ -561,16 +622,37 @@ static void bwd_transforms(void *ctx, size_t s0, size_t s1)
     input_fwd(&in, s0, s1);
 }
 
-/* Backward GEMMs of points [x0, x1): gU[ξ] = GY[ξ] V[ξ]ᵀ, then GX[ξ] =
-   U[ξ]ᵀ GY[ξ] into V[ξ]'s room, which only this share reads. */
-static void bwd_gemms(void *ctx, size_t x0, size_t x1)
+/* Backward units [u0, u1) of gU[ξ] = GY[ξ] V[ξ]ᵀ: a block of cout rows. */
+static void bwd_gu(void *ctx, size_t u0, size_t u1)
+{
+    const call *c = ctx;
+    const ct_wino *w = c->t.w;
+    size_t KC = (size_t)w->cout * (size_t)w->cin, CT = (size_t)w->cin * c->t.T, KT = (size_t)w->cout * c->t.T;
+    int T = (int)c->t.T, rb = wino_block(w->cout, WINO_ROWS), nb = (w->cout + rb - 1) / rb;
+    for (size_t u = u0; u < u1; u++) {
+        size_t x = u / (size_t)nb;
+        int row = (int)(u % (size_t)nb) * rb, rows = w->cout - row < rb ? w->cout - row : rb;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, w->cin, T, 1.0f,
+                    c->M + x * KT + (size_t)row * (size_t)T, T, c->V + x * CT, T, 0.0f,
+                    c->gU + x * KC + (size_t)row * (size_t)w->cin, w->cin);
+    }
+}
+
+/* Backward units [u0, u1) of GX[ξ] = U[ξ]ᵀ GY[ξ], a block of tiles,
+   written over V[ξ] (bwd_gu, which reads V, has finished). */
+static void bwd_gx(void *ctx, size_t u0, size_t u1)
 {
     const call *c = ctx;
     const ct_wino *w = c->t.w;
     size_t KC = (size_t)w->cout * (size_t)w->cin, CT = (size_t)w->cin * c->t.T, KT = (size_t)w->cout * c->t.T;
     int T = (int)c->t.T;
-    if (c->gU) gemms(x0, x1, 0, 1, w->cout, w->cin, T, c->M, KT, T, c->V, CT, T, c->gU, KC, w->cin);
-    gemms(x0, x1, 1, 0, w->cin, T, w->cout, c->U, KC, w->cin, c->M, KT, T, c->V, CT, T);
+    for (size_t u = u0; u < u1; u++) {
+        size_t x;
+        int col, cols;
+        tile_unit(c, u, &x, &col, &cols);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, w->cin, cols, w->cout, 1.0f,
+                    c->U + x * KC, w->cin, c->M + x * KT + col, T, 0.0f, c->V + x * CT + col, T);
+    }
 }
 
 static void bwd_inputs(void *ctx, size_t s0, size_t s1)
@@ -608,7 +690,8 @@ int ct_wino_forward(const ct_wino *w, const float *W, const float *x, float *y, 
     c.x = x;
     c.y = y;
     ct_nn_parallel((size_t)w->n, c.nshares, fwd_inputs, &c);
-    ct_nn_parallel(XI, ct_num_threads(XI, 4), fwd_gemms, &c);
+    size_t units = tile_units(&c);
+    ct_nn_parallel(units, gemm_threads(units, ct_wino_flops(w)), fwd_gemms, &c);
     ct_nn_parallel((size_t)w->n, c.nshares, fwd_outputs, &c);
     return CT_OK;
 }
@@ -624,7 +707,13 @@ int ct_wino_backward(const ct_wino *w, const float *W, const float *x, const flo
     c.gy = gy;
     c.gx = gx;
     ct_nn_parallel((size_t)w->n, c.nshares, bwd_transforms, &c);
-    ct_nn_parallel(XI, ct_num_threads(XI, 4), bwd_gemms, &c);
+    if (gW) {
+        int rb = wino_block(w->cout, WINO_ROWS);
+        size_t gu = XI * (size_t)((w->cout + rb - 1) / rb);
+        ct_nn_parallel(gu, gemm_threads(gu, ct_wino_flops(w)), bwd_gu, &c);
+    }
+    size_t units = tile_units(&c);
+    ct_nn_parallel(units, gemm_threads(units, ct_wino_flops(w)), bwd_gx, &c);
     if (gW) over_filters(w, c.gU, gW, weights_bwd);
     ct_nn_parallel((size_t)w->n, c.nshares, bwd_inputs, &c);
     return CT_OK;

@@ -3,14 +3,29 @@
  * element, and exact decoding of random structures.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ct_crystens.h"
+#include "ct_layout.h"
 #include "tap.h"
 
 static unsigned long long rng_state;
+
+/* This test is linked with -Wl,--wrap=malloc: every malloc of the core
+   comes here, and while malloc_countdown is k > 0 the k-th call fails. */
+void *__real_malloc(size_t n);
+void *__wrap_malloc(size_t n);
+static atomic_long malloc_countdown;
+
+void *__wrap_malloc(size_t n)
+{
+    if (atomic_load(&malloc_countdown) > 0 && atomic_fetch_sub(&malloc_countdown, 1) == 1)
+        return NULL;
+    return __real_malloc(n);
+}
 
 static double urand(void)
 {
@@ -200,6 +215,108 @@ static void test_threads(void)
     for (int i = 0; i < N; i++) ct_structure_free(s[i]);
 }
 
+/* ct_layout.h against the spec (section 1): S - 12 slots (52 at S = 64),
+   header value r of slot j at (l, r, 12+j) and (l, 12+j, r) in all 4
+   layers, slots i, j at (l, 12+i, 12+j); the header rows in the spec's
+   order, read back from an encoded structure. */
+static void test_accessor(void)
+{
+    ok(ct_layout_slots(64) == 52 && ct_layout_slots(32) == 20,
+       "S - 12 slots: 52 at 64, 20 at 32");
+    ok(ct_layout_len(32) == 4 * 32 * 32 && ct_layout_plane(32) == 32 * 32, "4×S×S floats");
+    /* offsets as the spec's AT(t, S, l, r, c) finds them in a 4×20×20 tensor */
+    static float t0[4 * 20 * 20];
+    int S = 20, where = 1, pairs = 1;
+    for (int r = 0; r < 12; r++)
+        for (int j = 0; j < S - 12; j++) {
+            size_t at[CT_CRYSTENS_COPIES];
+            ct_layout_copies(S, r, j, at);
+            for (int l = 0; l < 4; l++)
+                where &= at[2 * l] == (size_t)(&AT(t0, S, l, r, 12 + j) - t0) &&
+                         at[2 * l + 1] == (size_t)(&AT(t0, S, l, 12 + j, r) - t0);
+        }
+    for (int l = 0; l < 4; l++)
+        for (int i = 0; i < S - 12; i++)
+            for (int j = 0; j < S - 12; j++)
+                pairs &= ct_layout_pair(S, l, i, j) ==
+                         (size_t)(&AT(t0, S, l, 12 + i, 12 + j) - t0);
+    ok(where, "the 8 copies of each header value: its row and its column in every layer");
+    ok(pairs, "slots i, j meet at (l, 12+i, 12+j)");
+
+    ct_crystens_opts o;
+    ct_crystens_defaults(&o);
+    o.size = 32;
+    o.species = CT_CRYSTENS_SPECIES_PERIODIC;
+    ct_error err;
+    ct_structure *s = random_structure(7);
+    ct_structure *p = ct_crystens_prepare(s, &o, &err);
+    ct_tensor *t = ct_crystens_encode(&s, 1, 0, &o, &err);
+    ct_layout v = {t->data, 32};
+    int rows = 1, copies = 1;
+    for (int j = 0; j < p->natoms; j++) {
+        double want[12] = {p->z[j], p->frac[j][0], p->frac[j][1], p->frac[j][2],
+                           p->cell[0], p->cell[1], p->cell[2], p->cell[3], p->cell[4],
+                           p->cell[5], p->spacegroup, ct_crystens_column(p->z[j])};
+        for (int r = 0; r < 12; r++) {
+            double x[CT_CRYSTENS_COPIES];
+            ct_layout_read(&v, r, j, x);
+            rows &= fabs(ct_layout_mean(&v, r, j) - want[r]) <= 1e-5 * (1 + fabs(want[r]));
+            for (int k = 0; k < CT_CRYSTENS_COPIES; k++) copies &= x[k] == x[0];
+        }
+    }
+    ok(rows, "header rows Z, x, y, z, a, b, c, α, β, γ, SG, column in the spec's order");
+    ok(copies, "ct_layout_read gives the 8 equal copies of an encoded value");
+    ok(ct_layout_block(&v, 2, 1, 3) == (double)AT(t->data, 32, 2, 13, 15),
+       "ct_layout_block reads (l, 12+i, 12+j)");
+    ct_tensor_free(t);
+    ct_structure_free(p);
+    ct_structure_free(s);
+
+    ok(ct_layout_check_size(12, "size", &err) == CT_EINVAL &&
+       strstr(err.msg, "size must be 13 to 4096, got 12"), "size 12 refused: %s", err.msg);
+    ok(ct_layout_check_size(13, "size", &err) == CT_OK &&
+       ct_layout_check_size(CT_CRYSTENS_MAX_SIZE, "size", &err) == CT_OK,
+       "sizes 13 and 4096 accepted");
+    ok(ct_layout_check_size(4097, "size", &err) == CT_EINVAL, "size 4097 refused");
+}
+
+/* Fail each allocation of an encode in turn (the structure's copy, its
+   Niggli cell, the sort keys, the distances, the tensor): each failure is
+   reported as out of memory, with the batch's item named, never as bad
+   input; the sanitizer build checks that nothing leaks on the way. */
+static void test_out_of_memory(void)
+{
+    ct_crystens_opts o;
+    ct_crystens_defaults(&o);
+    o.size = 32;
+    ct_structure *s[2] = {random_structure(6), random_structure(9)};
+    for (int batch = 0; batch <= 1; batch++) {
+        int failures = 0, wrong = 0, named = 1;
+        for (long k = 1; k < 1000; k++) {
+            ct_error err = {0};
+            atomic_store(&malloc_countdown, k);
+            ct_tensor *t = ct_crystens_encode(s, batch ? 2 : 1, batch, &o, &err);
+            long left = atomic_exchange(&malloc_countdown, 0);
+            if (t) {
+                ct_tensor_free(t);
+                if (left > 0) break;   /* fewer than k allocations: all tried */
+                continue;
+            }
+            failures++;
+            if (err.status != CT_ENOMEM) {
+                wrong++;
+                printf("#   allocation %ld: status %d, %s\n", k, err.status, err.msg);
+            }
+            if (batch && !strstr(err.msg, "out of memory")) named = 0;
+        }
+        ok(failures > 3 && wrong == 0, "%s: each of %d failed allocations reports out of memory",
+           batch ? "a batch of 2" : "one structure", failures);
+        if (batch) ok(named, "the batch's message says out of memory");
+    }
+    ct_structure_free(s[0]);
+    ct_structure_free(s[1]);
+}
+
 int main(void)
 {
     rng_state = 777;
@@ -209,5 +326,7 @@ int main(void)
     test_roundtrip();
     test_errors();
     test_threads();
+    test_accessor();
+    test_out_of_memory();
     return tap_done();
 }

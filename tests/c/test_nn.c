@@ -31,12 +31,17 @@ static ct_tensor *randn(int ndim, const int64_t *shape)
     return t;
 }
 
+/* The shift groupnorm_silu's forward gets in loss_of (NULL: none). */
+static const ct_tensor *fd_shift;
+
 /* f = Σ y·R in double, for the current x and parameters. */
 static double loss_of(ct_layer *l, const ct_tensor *x, const ct_tensor *R)
 {
     ct_error err;
     ct_tensor *y;
-    if (ct_layer_forward(l, x, &y, &err) != CT_OK) return NAN;
+    int rc = fd_shift ? ct_groupnorm_silu_forward(l, x, fd_shift, &y, &err)
+                      : ct_layer_forward(l, x, &y, &err);
+    if (rc != CT_OK) return NAN;
     double f = ct_tensor_dot(y, R);
     ct_tensor_free(y);
     return f;
@@ -164,6 +169,7 @@ static void test_gradients(void)
     check_layer("batchnorm on 5-D", ct_batchnorm_new(4, 1e-5f, 0.1f, &err), 5, x5);
     int64_t xg[4] = {2, 6, 3, 5};
     check_layer("groupnorm 3 groups of 2", ct_groupnorm_new(3, 6, 1e-5f, &err), 4, xg);
+    check_layer("groupnorm_silu 3 groups of 2", ct_groupnorm_silu_new(3, 6, 1e-5f, &err), 4, xg);
     int64_t ln[2] = {3, 5}, xl[3] = {2, 3, 5};
     ct_layer *lnl = ct_layernorm_new(2, ln, 1e-5f, &err);
     for (int i = 0; i < 15; i++) {   /* non-trivial affine so its gradient shows */
@@ -313,6 +319,186 @@ static void test_winograd(void)
         ct_tensor_free(R);
         ct_layer_free(l);
     }
+}
+
+/* groupnorm_silu's naive twin: silu(γ (h - μ)/σ + β), h = x + a, in double
+   with direct loops. */
+static ct_tensor *gns_naive(const ct_layer *l, const ct_tensor *x, const ct_tensor *a, int G)
+{
+    ct_error err;
+    ct_tensor *y = ct_tensor_new(x->ndim, x->shape, &err);
+    size_t N = (size_t)x->shape[0], C = (size_t)x->shape[1], S = x->numel / N / C, cpg = C / (size_t)G;
+    const float *gam = l->params[0].w->data, *bet = l->params[1].w->data;
+    for (size_t n = 0; n < N; n++)
+        for (size_t g = 0; g < (size_t)G; g++) {
+            double sum = 0, sq = 0, cnt = (double)(cpg * S);
+            for (size_t c = g * cpg; c < (g + 1) * cpg; c++)
+                for (size_t s = 0; s < S; s++)
+                    sum += (double)x->data[(n * C + c) * S + s] + (a ? (double)a->data[n * C + c] : 0);
+            double mu = sum / cnt;
+            for (size_t c = g * cpg; c < (g + 1) * cpg; c++)
+                for (size_t s = 0; s < S; s++) {
+                    double d = (double)x->data[(n * C + c) * S + s] + (a ? (double)a->data[n * C + c] : 0) - mu;
+                    sq += d * d;
+                }
+            double inv = 1 / sqrt(sq / cnt + 1e-5);
+            for (size_t c = g * cpg; c < (g + 1) * cpg; c++)
+                for (size_t s = 0; s < S; s++) {
+                    size_t i = (n * C + c) * S + s;
+                    double h = (double)x->data[i] + (a ? (double)a->data[n * C + c] : 0);
+                    double v = (double)gam[c] * (h - mu) * inv + (double)bet[c];
+                    y->data[i] = (float)(v / (1 + exp(-v)));
+                }
+        }
+    return y;
+}
+
+/* Outputs and gradients of one run of groupnorm_silu or of its composition. */
+typedef struct {
+    ct_tensor *y, *gx, *ga, *gw, *gb;
+} gns_run;
+
+static void gns_run_free(gns_run *r)
+{
+    ct_tensor_free(r->y);
+    ct_tensor_free(r->gx);
+    ct_tensor_free(r->ga);
+    ct_tensor_free(r->gw);
+    ct_tensor_free(r->gb);
+}
+
+static int same_bits(const ct_tensor *a, const ct_tensor *b)
+{
+    return a && b && a->numel == b->numel && !memcmp(a->data, b->data, a->numel * sizeof(float));
+}
+
+/* The fused layer f on x + a, threads "1" or "3". */
+static gns_run gns_fused(ct_layer *f, const ct_tensor *x, const ct_tensor *a, const ct_tensor *R,
+                         const char *threads)
+{
+    ct_error err;
+    gns_run r = {0};
+    setenv("CT_NUM_THREADS", threads, 1);
+    for (int p = 0; p < 2; p++) ct_tensor_fill(f->params[p].g, 0.0f);
+    if (ct_groupnorm_silu_forward(f, x, a, &r.y, &err) == CT_OK &&
+        ct_groupnorm_silu_backward(f, R, &r.gx, &r.ga, &err) == CT_OK) {
+        r.gw = ct_tensor_clone(f->params[0].g, &err);
+        r.gb = ct_tensor_clone(f->params[1].g, &err);
+    }
+    unsetenv("CT_NUM_THREADS");
+    return r;
+}
+
+/* The composition h = x + a, groupnorm gn, silu; ga = gx summed to N×C. */
+static gns_run gns_composed(ct_layer *gn, const ct_tensor *x, const ct_tensor *a, const ct_tensor *R)
+{
+    ct_error err;
+    gns_run r = {0};
+    ct_layer *act = ct_act_new(CT_ACT_SILU, 0, &err);
+    ct_tensor *h = ct_tensor_clone(x, &err), *t = NULL, *gt = NULL;
+    size_t N = (size_t)x->shape[0], C = (size_t)x->shape[1], S = x->numel / N / C;
+    for (size_t i = 0; i < x->numel; i++) h->data[i] += a->data[i / S];
+    for (int p = 0; p < 2; p++) ct_tensor_fill(gn->params[p].g, 0.0f);
+    int64_t gs[4] = {(int64_t)N, (int64_t)C, 1, 1};
+    if (ct_layer_forward(gn, h, &t, &err) == CT_OK && ct_layer_forward(act, t, &r.y, &err) == CT_OK &&
+        ct_layer_backward(act, R, &gt, &err) == CT_OK && ct_layer_backward(gn, gt, &r.gx, &err) == CT_OK &&
+        (r.ga = ct_tensor_new(4, gs, &err)) && ct_tensor_sum_to(r.ga, r.gx, &err) == CT_OK) {
+        r.gw = ct_tensor_clone(gn->params[0].g, &err);
+        r.gb = ct_tensor_clone(gn->params[1].g, &err);
+    }
+    ct_tensor_free(h);
+    ct_tensor_free(t);
+    ct_tensor_free(gt);
+    ct_layer_free(act);
+    return r;
+}
+
+/* groupnorm_silu against the composition (bit for bit, on 1 and 3
+   threads), its naive twin, and central differences with the shift. */
+static void test_groupnorm_silu(void)
+{
+    ct_error err;
+    const char *saved = getenv("CT_NUM_THREADS");
+    char *keep = saved ? strdup(saved) : NULL;
+    struct { int64_t n, c, h, w; int groups; } cases[] = {
+        {5, 12, 7, 5, 4},     /* groups of 105 values: partial vectors everywhere */
+        {6, 16, 32, 33, 8},   /* large enough to be split over threads */
+        {2, 8, 1, 1, 8},      /* one value per group */
+    };
+    for (size_t k = 0; k < CT_COUNTOF(cases); k++) {
+        int64_t xs[4] = {cases[k].n, cases[k].c, cases[k].h, cases[k].w}, as[2] = {cases[k].n, cases[k].c};
+        int G = cases[k].groups;
+        ct_layer *f = ct_groupnorm_silu_new(G, (int)cases[k].c, 1e-5f, &err);
+        ct_layer *gn = ct_groupnorm_new(G, (int)cases[k].c, 1e-5f, &err);
+        for (int p = 0; p < 2; p++) {
+            ct_tensor_randn(f->params[p].w, &rng, p ? 0.0f : 1.0f, 0.5f);
+            ct_tensor_copy(gn->params[p].w, f->params[p].w, &err);
+        }
+        ct_tensor *x = randn(4, xs), *a = randn(2, as), *R = randn(4, xs);
+        gns_run one = gns_fused(f, x, a, R, "1"), three = gns_fused(f, x, a, R, "3");
+        gns_run ref = gns_composed(gn, x, a, R);
+        ok(same_bits(one.y, ref.y) && same_bits(one.gx, ref.gx) && same_bits(one.ga, ref.ga) &&
+           same_bits(one.gw, ref.gw) && same_bits(one.gb, ref.gb),
+           "groupnorm_silu %lldx%lldx%lldx%lld, %d groups, equals x + a, groupnorm, silu bit for bit "
+           "(y, gx, ga, gweight, gbias)", (long long)xs[0], (long long)xs[1], (long long)xs[2],
+           (long long)xs[3], G);
+        ok(same_bits(one.y, three.y) && same_bits(one.gx, three.gx) && same_bits(one.ga, three.ga) &&
+           same_bits(one.gw, three.gw) && same_bits(one.gb, three.gb),
+           "groupnorm_silu: 1 and 3 threads bit-identical");
+        ct_tensor *yn = gns_naive(f, x, a, G);
+        double e = rel_diff(one.y, yn);
+        ok(e < 1e-5, "groupnorm_silu forward equals its naive twin in double (rel. diff %.2g)", e);
+        ct_tensor_free(yn);
+        gns_run_free(&one);
+        gns_run_free(&three);
+        gns_run_free(&ref);
+        ct_tensor_free(x);
+        ct_tensor_free(a);
+        ct_tensor_free(R);
+        ct_layer_free(f);
+        ct_layer_free(gn);
+    }
+    if (keep) setenv("CT_NUM_THREADS", keep, 1);
+    free(keep);
+
+    /* Central differences on x, the shift and both parameters. */
+    int64_t xs[4] = {2, 6, 3, 5}, as[2] = {2, 6};
+    ct_layer *f = ct_groupnorm_silu_new(3, 6, 1e-5f, &err);
+    for (int p = 0; p < 2; p++) ct_tensor_randn(f->params[p].w, &rng, p ? 0.0f : 1.0f, 0.5f);
+    ct_tensor *x = randn(4, xs), *a = randn(2, as), *R = randn(4, xs), *y = NULL, *gx = NULL, *ga = NULL;
+    int rc = ct_groupnorm_silu_forward(f, x, a, &y, &err);
+    if (rc == CT_OK) rc = ct_groupnorm_silu_backward(f, R, &gx, &ga, &err);
+    if (ok(rc == CT_OK && ga && ga->shape[0] == 2 && ga->shape[1] == 6,
+           "groupnorm_silu with a shift: forward, backward, a 2x6 shift gradient")) {
+        fd_shift = a;
+        double h = 1e-2, ex = compare(f, x, R, x->data, x->numel, gx->data, h);
+        double ea = compare(f, x, R, a->data, a->numel, ga->data, h);
+        double ew = compare(f, x, R, f->params[0].w->data, 6, f->params[0].g->data, h);
+        double eb = compare(f, x, R, f->params[1].w->data, 6, f->params[1].g->data, h);
+        fd_shift = NULL;
+        ok(ex < 1e-3 && ea < 1e-3 && ew < 1e-3 && eb < 1e-3,
+           "groupnorm_silu gradients of x, shift, weight, bias match central differences "
+           "(rel. errors %.2g %.2g %.2g %.2g)", ex, ea, ew, eb);
+    }
+    ct_tensor_free(y);
+    ct_tensor_free(gx);
+    ct_tensor_free(ga);
+    /* Bad input: a shift of the wrong size, a shift on another layer. */
+    int64_t bs[2] = {2, 5};
+    ct_tensor *bad = ct_tensor_new(2, bs, &err);
+    ok(ct_groupnorm_silu_forward(f, x, bad, &y, &err) != CT_OK && strstr(err.msg, "2x5") &&
+       strstr(err.msg, "N×C"), "a shift of the wrong shape is refused: %s", err.msg);
+    ct_layer *gn = ct_groupnorm_new(3, 6, 1e-5f, &err);
+    ok(ct_groupnorm_silu_forward(gn, x, a, &y, &err) != CT_OK && strstr(err.msg, "groupnorm:"),
+       "a shift on a plain groupnorm is refused: %s", err.msg);
+    ok(ct_groupnorm_silu_new(4, 6, 1e-5f, &err) == NULL && strstr(err.msg, "6 channels"),
+       "groupnorm_silu with indivisible channels: %s", err.msg);
+    ct_layer_free(gn);
+    ct_tensor_free(bad);
+    ct_tensor_free(x);
+    ct_tensor_free(a);
+    ct_tensor_free(R);
+    ct_layer_free(f);
 }
 
 /* A stack of layers run twice, on 1 and on 3 threads (CT_NUM_THREADS),
@@ -537,6 +723,7 @@ int main(void)
     test_naive();
     test_winograd();
     test_thread_equality();
+    test_groupnorm_silu();
     test_exp();
     test_pool();
     test_errors();

@@ -354,7 +354,7 @@ static void expect_fail(const float *t, const char *want, const char *name)
 {
     ct_recon_opts o;
     ct_recon_defaults(&o);
-    ct_error err = {""};
+    ct_error err = {0};
     ct_structure *r = ct_recon(t, S, &o, NULL, &err);
     ok(!r && strstr(err.msg, want), "%s: nil, \"%s\"", name, err.msg);
     ct_structure_free(r);

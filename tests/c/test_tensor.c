@@ -258,6 +258,51 @@ static void test_ops(void)
     for (size_t i = 0; i < CT_COUNTOF(t); i++) ct_tensor_free(t[i]);
 }
 
+/* The ops that split large tensors over threads (sum, fill, copy, cat,
+   slice) against element-by-element loops, on 3 threads and on sizes
+   that leave uneven shares. */
+static void test_threaded_ops(void)
+{
+    ct_error err;
+    ct_rng r;
+    ct_rng_seed(&r, 99);
+    const char *saved = getenv("CT_NUM_THREADS");
+    char *keep = saved ? strdup(saved) : NULL;
+    setenv("CT_NUM_THREADS", "3", 1);
+    int64_t sa[4] = {5, 7, 61, 67}, sb[4] = {5, 3, 61, 67};
+    ct_tensor *a = ct_tensor_new(4, sa, &err), *b = ct_tensor_new(4, sb, &err);
+    ct_tensor_randn(a, &r, 0.0f, 1.0f);
+    ct_tensor_randn(b, &r, 0.0f, 1.0f);
+    ct_tensor *sum = ct_tensor_new(4, sa, &err), *a2 = ct_tensor_clone(a, &err);
+    ct_tensor_binary(sum, a, a2, CT_OP_MUL, &err);
+    int bad = 0;
+    for (size_t i = 0; i < a->numel; i++) bad += sum->data[i] != a->data[i] * a2->data[i];
+    ok(!bad, "a * a over %zu values on 3 threads (%d wrong)", a->numel, bad);
+    const ct_tensor *parts[2] = {a, b};
+    ct_tensor *cat = ct_tensor_cat(parts, 2, 1, &err);
+    ct_tensor *back = cat ? ct_tensor_slice(cat, 1, 7, 3, &err) : NULL;
+    bad = !cat || !back;
+    size_t P = 61 * 67;
+    for (size_t n = 0; !bad && n < 5; n++)
+        for (size_t c = 0; c < 10; c++)
+            for (size_t i = 0; i < P; i++) {
+                float want = c < 7 ? a->data[(n * 7 + c) * P + i] : b->data[(n * 3 + c - 7) * P + i];
+                bad += cat->data[(n * 10 + c) * P + i] != want;
+            }
+    ok(!bad && !memcmp(back->data, b->data, b->numel * sizeof(float)),
+       "cat along channels and the slice back, on 3 threads (%d wrong)", bad);
+    ct_tensor_fill(sum, 2.5f);
+    ct_tensor_copy(a2, sum, &err);
+    bad = 0;
+    for (size_t i = 0; i < a2->numel; i++) bad += a2->data[i] != 2.5f;
+    ok(!bad, "fill and copy of %zu values on 3 threads (%d wrong)", a2->numel, bad);
+    if (keep) setenv("CT_NUM_THREADS", keep, 1);
+    else unsetenv("CT_NUM_THREADS");
+    free(keep);
+    ct_tensor *t[] = {a, b, sum, a2, cat, back};
+    for (size_t i = 0; i < CT_COUNTOF(t); i++) ct_tensor_free(t[i]);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir)) return 99;
@@ -268,6 +313,7 @@ int main(void)
     test_npy_bad();
     test_rng();
     test_ops();
+    test_threaded_ops();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);

@@ -78,8 +78,13 @@ T.test("reference U-Net step, fp32: output, loss, every gradient and the weights
     local e = rel(pg[i].w, p.w)
     if e > worst then worst, where = e, p.name end
   end
-  print(string.format("# weights after Adam: worst relative error %.2e (%s)", worst, where))
-  T.truthy(worst < 1e-3, "weights after Adam match, worst " .. where)
+  print(string.format("# weights after Adam: worst relative error %.2e (%s), all %.2e", worst,
+                      where, rel((gpu.model:flat()), (cpu.model:flat()))))
+  -- Adam's first step moves each weight by about ±lr whatever its gradient's
+  -- size, so a gradient near 0 that rounds differently moves a small
+  -- parameter (a zero-initialised bias) visibly: per parameter 1e-2, all 1e-4.
+  T.truthy(worst < 1e-2, "weights after Adam match, worst " .. where)
+  T.truthy(rel((gpu.model:flat()), (cpu.model:flat())) < 1e-4, "all weights after Adam match")
   local m, v = gpu.opt:moments()
   T.eq(m:device() .. v:device(), "cudacuda", "Adam's moments live on the GPU")
 end)
@@ -162,6 +167,45 @@ T.test("the default preset (atoms, consistency projection through the host) trai
   local lc = cpu_m:train_step(batch).loss
   print(string.format("# atoms loss: GPU %.4f, CPU %.4f", lg, lc))
   T.truthy(lg == lg and lg > 0, "finite loss")
+end)
+
+-- GAN (2-D and 3-D convolutions, batch norm) and WGAN-GP (layer norm, the
+-- gradient penalty): one training step on each device from the same start
+-- and the same draws (latent noise and interpolation factors are drawn on
+-- the host), so the losses agree.
+for _, case in ipairs{{"gan", "2d"}, {"gan", "3d"}, {"wgan", "2d"}} do
+  T.test(case[1] .. " " .. case[2] .. ": a training step on the GPU matches the CPU", function()
+    local data = toy_data(8, 32)
+    local function make()
+      tensor.seed(seed)
+      return models[case[1]]{size = 32, latent = 16, base = case[2] == "3d" and 4 or 8,
+                             conv = case[2], critic_steps = 2}:fit_scaler(data)
+    end
+    local cpu_m, gpu_m = make(), make():to("cuda")
+    tensor.seed(seed + 5)
+    local lc = cpu_m:train_step(data)
+    tensor.seed(seed + 5)
+    local lg = gpu_m:train_step(data)
+    local keys = {}
+    for k, v in pairs(lc) do
+      keys[#keys + 1] = string.format("%s %.5f/%.5f", k, lg[k], v)
+      T.near(lg[k], v, 1e-3 * (1 + math.abs(v)), k)
+    end
+    table.sort(keys)
+    print("# GPU/CPU: " .. table.concat(keys, ", "))
+    local x = gpu_m:sample(3, {seed = 1})
+    T.eq(x:device() .. table.concat(x:shape(), "x"), "cpu3x4x32x32", "samples on the host")
+  end)
+end
+
+T.test("GPU temporaries are collected: 100 dropped tensors of 64 MiB do not pile up", function()
+  collectgarbage()
+  local like = tensor.new{1}:to("cuda")
+  local before = nn.gpu_memory().in_use
+  for _ = 1, 100 do local t = like:new_zeros{16 * 2^20} end
+  local grew = nn.gpu_memory().in_use - before
+  print(string.format("# after 6.4 GB of dropped tensors, %.0f MiB still held", grew / 2^20))
+  T.truthy(grew < 2^30, "at most a collection threshold's worth held")
 end)
 
 T.test("errors: CPU input to a GPU model, GPU tensor to a CPU-only function", function()

@@ -93,7 +93,8 @@ T.test("with the atom counts given, empty slots are empty and backward is still 
   T.truthy(worst < 2e-3, "largest difference " .. worst)
   T.raises(function() sc:project(x, {natoms = {3}}) end, "one atom count per tensor")
   T.raises(function() sc:project(x, {natoms = {3, 21}}) end, "from 1 to 20")
-  T.raises(function() sc:project(x, {natom = {3, 2}}) end, "unknown option 'natom'")
+  T.raises(function() sc:project(x, {natom = {3, 2}}) end,
+           "bad option 'natom' to 'Scaler:project' (unknown option; did you mean 'natoms'?)")
 end)
 
 T.test("bad input", function()

@@ -33,15 +33,17 @@ end
 -- decoded structure is the original; with the defaults it is prepare(s).
 local function roundtrip_file(path, stride_spglib)
   local ds = ct.dataset.load(path)
-  local file_opts = {reduce = false, order = "file", spacegroup = "declared", exact = true}
-  local fast_opts = {spacegroup = "declared", exact = true}
+  local file_opts = {reduce = false, order = "file", spacegroup = "declared"}
+  local fast_opts = {spacegroup = "declared"}
   local worst_c, worst_l, spglib_checked = 0, 0, 0
   for i = 1, #ds do
     local s = ds[i]
     for pass = 1, 2 do
       local opts = pass == 1 and file_opts or fast_opts
       local want = pass == 1 and s or ct.crystens.prepare(s, opts)
-      local got, diag = ct.crystens.decode(ct.crystens.encode(s, opts), opts)
+      local exact = {exact = true}
+      for k, v in pairs(opts) do exact[k] = v end
+      local got, diag = ct.crystens.decode((ct.crystens.encode(s, opts)), exact)
       local dc, dl = compare(got, want)
       if not dc then error(("row %d pass %d: %s"):format(i, pass, dl)) end
       worst_c, worst_l = math.max(worst_c, dc), math.max(worst_l, dl)
@@ -213,9 +215,13 @@ end)
 
 T.test("bad arguments name themselves", function()
   local s = ct.dataset.load(sample, {limit = 1})[1]
-  T.raises(function() ct.crystens.encode(s, {size = 8}) end, "size must be")
-  T.raises(function() ct.crystens.encode(s, {distance = "miles"}) end, "distance must be")
-  T.raises(function() ct.crystens.encode(s, {preset = "x"}) end, "preset must be")
+  T.raises(function() ct.crystens.encode(s, {size = 8}) end,
+           "bad option 'size' to 'ct.crystens.encode' (must be an integer from 13 to 4096)")
+  T.raises(function() ct.crystens.encode(s, {distance = "miles"}) end,
+           "bad option 'distance' to 'ct.crystens.encode' (invalid value 'miles'; expected 'angstrom' or 'fractional')")
+  T.raises(function() ct.crystens.encode(s, {preset = "x"}) end, "bad option 'preset'")
+  T.raises(function() ct.crystens.encode(s, {exact = true}) end,
+           "bad option 'exact' to 'ct.crystens.encode' (unknown option")
   T.raises(function() ct.crystens.encode("s") end, "bad argument #1")
   T.raises(function() ct.crystens.decode(ct.tensor.new(4, 64, 32), {exact = true}) end, "expected 4×S×S")
   T.raises(function() ct.crystens.decode(ct.tensor.new(4, 64, 64), {exact = true}) end, "no atoms")
@@ -270,6 +276,31 @@ for r in rows[::10]:
 else
   T.skip("layer 0 vs pymatgen", "python3-pymatgen not installed")
 end
+
+-- ct.crystens.layout (ct_layout.h) says where the spec puts each value:
+-- read an encoded structure through it, header rows 1-based as t:get counts.
+T.test("ct.crystens.layout locates the header rows and slots of an encoded tensor", function()
+  local L = ct.crystens.layout
+  T.eq(L.header, 12, "header rows")
+  T.eq(L.layers, 4, "layers")
+  T.eq(L.copies, 8, "copies")
+  T.eq(L.min_size, 13, "min_size")
+  T.eq(L.max_size, 4096, "max_size")
+  T.eq(L.max_atoms(64), 52, "max_atoms(64)")
+  T.eq(L.max_atoms(32), 20, "max_atoms(32)")
+  T.raises(function() L.max_atoms(12) end, "size must be an integer from 13 to 4096")
+  T.raises(function() L.max_atoms(4097) end, "size must be an integer from 13 to 4096")
+  local s = ct.crystens.prepare(ct.dataset.load(sample, {limit = 1})[1], {size = 32})
+  local t = ct.crystens.encode(s, {size = 32, species = "periodic"})
+  local R, slot = L.rows, L.header + 1
+  T.eq(t:get(1, R.Z, slot), s.species[1], "Z of atom 1")
+  T.near(t:get(3, slot, R.x), s.frac[1][1], 1e-6, "x of atom 1 (its row, layer 3)")
+  T.near(t:get(2, R.a, slot), s.lattice.a, 1e-4, "a")
+  T.near(t:get(4, slot, R.gamma), s.lattice.gamma, 1e-3, "gamma")
+  T.eq(t:get(1, R.sg, slot), s.spacegroup, "space group")
+  T.truthy(t:get(1, R.column, slot) > 0, "periodic column")
+  T.eq(t:get(1, R.Z, L.header + s.natoms + 1), 0, "first empty slot")
+end)
 
 T.rmtree(tmp)
 T.done()

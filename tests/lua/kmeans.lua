@@ -160,10 +160,12 @@ T.test("errors name the argument", function()
   T.raises(function() ct.kmeans({}, 1) end, "bad argument #1 to 'kmeans' (empty input)")
   T.raises(function() ct.kmeans({1, "x"}, 1) end, "bad argument #1 to 'kmeans' (value 2 is not a number)")
   T.raises(function() ct.kmeans({{1, 2}, {3}}, 1) end, "point 2 is not an array of 2 numbers")
-  T.raises(function() ct.kmeans({1, 2}, {sed = 3}) end, "unknown option 'sed'")
+  T.raises(function() ct.kmeans({1, 2}, {sed = 3}) end,
+           "bad option 'sed' to 'ct.kmeans' (unknown option; did you mean 'seed'?)")
   T.raises(function() ct.kmeans({1, 2}, {k = 1, auto = true}) end, "not both")
   T.raises(function() ct.kmeans({{1, 2}}, {periodic = true}) end, "periodic needs 1-D values")
-  T.raises(function() ct.kmeans({1, 2}, {k = 1.5}) end, "k must be an integer")
+  T.raises(function() ct.kmeans({1, 2}, {k = 1.5}) end,
+           "bad option 'k' to 'ct.kmeans' (number has no integer representation)")
   T.raises(function() ct.kmeans.cluster({}, 1) end, "bad argument #1 to 'cluster' (empty input)")
 end)
 

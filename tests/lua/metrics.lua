@@ -166,4 +166,32 @@ else
   T.skip("comp. validity of mp_20_biternary test", csv .. " is absent")
 end
 
+-- The Lua modules are assembled by require, not by side effect: with
+-- crystens' Lua modules unloaded, crystens.paper loads without touching
+-- crystens.metrics, and crystens.metrics alone is the whole ct.metrics.
+T.test("crystens.metrics requires its parts; no module writes into another", function()
+  local saved = {}
+  for name, v in pairs(package.loaded) do
+    if name:match("^crystens") and package.searchpath(name, package.path) then
+      saved[name], package.loaded[name] = v, nil
+    end
+  end
+  local ok, err = pcall(function()
+    local paper = require "crystens.paper"
+    T.eq(type(paper), "function", "crystens.paper is the measure")
+    T.eq(package.loaded["crystens.metrics"], nil, "crystens.paper loaded no crystens.metrics")
+    local m = require "crystens.metrics"
+    T.truthy(m ~= metrics, "a fresh crystens.metrics")
+    for name in pairs(metrics) do T.eq(type(m[name]), type(metrics[name]), "metrics." .. name) end
+    T.eq(m.paper, paper, "metrics.paper is crystens.paper")
+  end)
+  for name in pairs(package.loaded) do
+    if name:match("^crystens") and package.searchpath(name, package.path) then
+      package.loaded[name] = nil
+    end
+  end
+  for name, v in pairs(saved) do package.loaded[name] = v end
+  assert(ok, err)
+end)
+
 T.done()

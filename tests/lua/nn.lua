@@ -54,7 +54,13 @@ T.test("layer errors name the argument and the shapes", function()
   T.raises(function() nn.linear(3, 2):forward(tensor.new(2, 5)) end, "expected 2-D tensor N×3, got 2-D 2x5")
   T.raises(function() nn.groupnorm(3, 8) end, "do not split")
   T.raises(function() nn.linear(3, 2):backward(tensor.new(2, 2)) end, "backward before forward")
-  T.raises(function() nn.conv2d(1, 1, {3, 3, 3}) end, "list of 2 numbers")
+  T.raises(function() nn.conv2d(1, 1, {3, 3, 3}) end, "list of 2 integers")
+  T.raises(function() nn.conv2d(1, 1, 3, {stride = {1, 2, 3}}) end,
+           "bad option 'stride' to 'ct.nn.conv2d' (integer or list of 2 integers expected, got table)")
+  T.raises(function() nn.linear(3, 2, {bias = "no"}) end,
+           "bad option 'bias' to 'ct.nn.linear' (boolean expected, got string)")
+  T.raises(function() nn.groupnorm(2, 8, "x") end,
+           "bad argument #3 to 'ct.nn.groupnorm' (options table expected, got string)")
 end)
 
 T.test("an MLP in a training loop overfits a batch (loss / 100)", function()
@@ -225,6 +231,80 @@ T.test("nn.winograd switches the 3x3 path, both give the same convolution", func
   prof = nn.profile()
   nn.profile(false)
   T.truthy(prof[1].work < prof[1].flops, "the profile shows Winograd's smaller GEMM work")
+end)
+
+T.test("the residual block's fused groupnorm_silu equals groupnorm, silu and the embedding add, bit for bit", function()
+  local n, cin, cout, temb, groups = 3, 6, 8, 12, 2
+  local blk = nn.resblock(cin, cout, temb, groups)
+  local gn1, gn2, a1, a2 = nn.groupnorm(groups, cin), nn.groupnorm(groups, cout), nn.silu(), nn.silu()
+  for _, pair in ipairs{{blk.norm1, gn1}, {blk.norm2, gn2}} do
+    for i, p in ipairs(pair[1]:parameters()) do
+      p.w:copy(tensor.randn(p.w:shape()):mul_(0.5):add_(i == 1 and 1 or 0))
+      pair[2]:parameters()[i].w:copy(p.w)
+    end
+  end
+  -- The block as it was composed before the fusion.
+  local function ref_forward(x, emb)
+    local h = blk.conv1:forward(a1:forward(gn1:forward(x)))
+    local e = blk.temb_proj:forward(blk.temb_act:forward(emb))
+    h:add_(e:reshape{n, cout, 1, 1})
+    h = blk.conv2:forward(a2:forward(gn2:forward(h)))
+    return h:add_(blk.skip:forward(x))
+  end
+  local function ref_backward(g)
+    local gh = gn2:backward(a2:backward(blk.conv2:backward(g)))
+    local gemb = blk.temb_act:backward(blk.temb_proj:backward(gh:sum_to{n, cout, 1, 1}:reshape{n, cout}))
+    local gx = gn1:backward(a1:backward(blk.conv1:backward(gh)))
+    return gx:add_(blk.skip:backward(g)), gemb
+  end
+  local function grads(norms)
+    local out = {}
+    for _, p in ipairs(blk:parameters()) do
+      local layer, pname = p.name:match("^(%w+)%.(%w+)$")
+      local twin = norms[layer]
+      out[p.name] = (twin and twin:parameters()[pname == "weight" and 1 or 2].g or p.g):clone()
+    end
+    return out
+  end
+  local x, emb, R = tensor.randn{n, cin, 5, 7}, tensor.randn{n, temb}, tensor.randn{n, cout, 5, 7}
+  blk:zero_grad()
+  local y = blk:forward(x, emb)
+  local gx, gemb = blk:backward(R)
+  local g1 = grads{}
+  blk:zero_grad()
+  for _, l in ipairs{gn1, gn2} do for _, p in ipairs(l:parameters()) do p.g:fill(0) end end
+  local y2 = ref_forward(x, emb)
+  local gx2, gemb2 = ref_backward(R)
+  local g2 = grads{norm1 = gn1, norm2 = gn2}
+  T.eq(maxdiff(y, y2), 0.0, "output")
+  T.eq(maxdiff(gx, gx2), 0.0, "input gradient")
+  T.eq(maxdiff(gemb, gemb2), 0.0, "embedding gradient")
+  local names = 0
+  for name, g in pairs(g1) do
+    T.eq(maxdiff(g, g2[name]), 0.0, name .. " gradient")
+    names = names + 1
+  end
+  T.eq(names, #blk:parameters(), "every parameter compared")
+end)
+
+T.test("shipped checkpoints, saved before the fusion, name the model's tensors in its order", function()
+  local names = require("crystens.nn_core").load(ct.datadir .. "/models/diffusion-mpts52.safetensors")
+  local m = ct.models.pretrained("diffusion-mpts52")
+  local mine = {}
+  for _, name in ipairs((m:state())) do   -- the shipped file has no optimizer state
+    if not name:find("^optim%.") and not name:find("^ema%.") then mine[#mine + 1] = name end
+  end
+  local first
+  for i = 1, math.max(#mine, #names) do
+    if mine[i] ~= names[i] then first = first or i end
+  end
+  T.truthy(not first and #names > 100, first and string.format("tensor %d: the model's %s, the file's %s",
+           first, mine[first], names[first]) or #names .. " names in the same order")
+  local fused = 0
+  for _, e in ipairs(m.unet:layers()) do
+    if e.layer:kind() == "groupnorm_silu" then fused = fused + 1 end
+  end
+  T.truthy(fused > 10, fused .. " fused groupnorm_silu layers in it")
 end)
 
 T.done()

@@ -11,7 +11,7 @@ local list = {}
 for i = 1, math.min(#ds, 40) do list[i] = ds[i] end
 local exact = ct.crystens.encode(list, {size = 32, spacegroup = "declared"})
 local n = exact:shape()[1]
-local decoded = ct.crystens.decode(exact, {size = 32})
+local decoded = ct.crystens.decode(exact)
 
 -- noise of standard deviation sigma on every entry of the occupied region
 local function noisy(sigma, seed)
@@ -81,7 +81,8 @@ T.test("bad input is an error naming the tensor or argument", function()
   t:set(0 / 0, 3, 2, 13, 14)
   T.raises(function() ct.metrics.paper(t) end, "tensor 3: the tensor holds NaN")
   T.raises(function() ct.metrics.paper(ct.tensor.new {3, 32, 32}) end, "bad argument #1")
-  T.raises(function() ct.metrics.paper(exact, {distance = "pm"}) end, "distance must be")
+  T.raises(function() ct.metrics.paper(exact, {distance = "pm"}) end,
+           "bad option 'distance' to 'ct.metrics.paper' (invalid value 'pm'; expected 'angstrom' or 'fractional')")
   local empty = ct.metrics.paper(ct.tensor.new {2, 4, 32, 32})
   T.eq(empty.empty, 2, "tensors without atoms are counted, not measured")
 end)

@@ -61,7 +61,7 @@ end)
 T.test("S = 32 tensors reconstruct too", function()
   local small = {}
   for i = 1, n do if ds[i].natoms <= 20 then small[#small + 1] = ds[i] end end
-  local back, _, failures = ct.crystens.decode(ct.crystens.encode(small, {size = 32}))
+  local back, _, failures = ct.crystens.decode((ct.crystens.encode(small, {size = 32})))
   T.eq(#failures, 0, "no failures")
   for i = 1, #small do
     local dc = compare(back[i], ct.crystens.prepare(small[i]))
@@ -195,10 +195,15 @@ T.test("bad options name themselves", function()
   T.raises(function() ct.crystens.decode(exact, {occupancy = 2}) end, "occupancy")
   T.raises(function() ct.crystens.decode(exact, {sep = 0}) end, "sep")
   T.raises(function() ct.crystens.decode(exact, {distance = "miles"}) end, "distance")
-  T.raises(function() ct.crystens.decode(exact, {vote = "loud"}) end, "vote must be")
+  T.raises(function() ct.crystens.decode(exact, {vote = "loud"}) end,
+           "bad option 'vote' to 'ct.crystens.decode' (invalid value 'loud'; expected 'weighted' or 'plain')")
+  T.raises(function() ct.crystens.decode(exact, {vote = "plian"}) end, "did you mean 'plain'?")
+  -- the report encode returns second is no options table for decode
+  T.raises(function() ct.crystens.decode(ct.crystens.encode(ct.crystens.decode(exact)[1])) end,
+           "bad option 'spacegroup_mismatch' to 'ct.crystens.decode' (unknown option")
   T.raises(function() ct.crystens.decode(exact, 5) end, "bad argument #2")
   T.raises(function() ct.crystens.decode(ct.tensor.new(4, 8, 8)) end, "expected 4×S×S")
-  T.raises(function() ct.cif.write({5}, tmp .. "/x.cif") end, "item 1 is not a Structure")
+  T.raises(function() ct.cif.write({5}, tmp .. "/x.cif") end, "item 1 is a number, not a Structure or false")
   T.raises(function() ct.cif.write({false}, tmp .. "/x.cif") end, "no structures")
 end)
 

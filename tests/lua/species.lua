@@ -53,7 +53,8 @@ T.test("the scaler and the projection carry the column", function()
   T.truthy((sc:project(s) - s):abs():stats().max < 2e-5, "a fixed point of the projection")
   T.eq(ct.crystens.scaler(ct.crystens.encode(ds, {size = 32})):state().column, nil,
        "no column in the paper's encoding")
-  T.raises(function() ct.crystens.encode(ds[1], {species = "mendeleev"}) end, "species must be")
+  T.raises(function() ct.crystens.encode(ds[1], {species = "mendeleev"}) end,
+           "bad option 'species' to 'ct.crystens.encode' (invalid value 'mendeleev'; expected 'z' or 'periodic')")
 end)
 
 T.test("under equal noise the column names more elements right than Z alone", function()
@@ -114,7 +115,8 @@ T.test("species spread around one element are grouped into that element", functi
   T.truthy(count_major(plain) < k, "alone, the pushed atoms name neighbours (" .. count_major(plain) .. " of " .. k .. ")")
   T.eq(count_major(grouped), k, "grouped, every one names the element")
   T.eq(table.concat(grouped.species, " "), table.concat(p.species, " "), "the whole composition")
-  T.raises(function() ct.crystens.decode(t, {species_tol = -1}) end, "species_tol must lie")
+  T.raises(function() ct.crystens.decode(t, {species_tol = -1}) end,
+           "bad option 'species_tol' to 'ct.crystens.decode' (must lie in [0, 100))")
 end)
 
 T.done()

@@ -13,8 +13,6 @@ int cu_binary(ct_tensor *out, const ct_tensor *a, const ct_tensor *b, int op, ct
 int cu_scalar(ct_tensor *out, const ct_tensor *a, float v, int op, int first, ct_error *err);
 int cu_unary(ct_tensor *out, const ct_tensor *a, int op, ct_error *err);
 int cu_clamp(ct_tensor *out, const ct_tensor *a, float lo, float hi, ct_error *err);
-int cu_axpby(ct_tensor *out, float alpha, const ct_tensor *a, float beta, const ct_tensor *b,
-             ct_error *err);
 int cu_sum(const ct_tensor *t, double *s, ct_error *err);
 int cu_dot(const ct_tensor *a, const ct_tensor *b, double *s, ct_error *err);
 int cu_sum_to(ct_tensor *out, const ct_tensor *a, ct_error *err);

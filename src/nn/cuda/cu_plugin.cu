@@ -101,7 +101,6 @@ extern "C" __attribute__((visibility("default"))) int ct_cuda_plugin(int abi,
     api.scalar = cu_scalar;
     api.unary = cu_unary;
     api.clamp = cu_clamp;
-    api.axpby = cu_axpby;
     api.sum = cu_sum;
     api.dot = cu_dot;
     api.sum_to = cu_sum_to;

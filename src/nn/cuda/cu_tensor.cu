@@ -89,6 +89,37 @@ __global__ void k_binary_scalar_dev(float *out, const float *a, const float *b, 
         out[i] = binop(a[i], y, op);
 }
 
+/* b repeated in blocks: element i of a meets b[(i / inner) % bn], when b's
+   dimensions of full size are one run of a's, with only broadcast ones
+   before and after it (N×C×1×1, C×1×1, N×1×1×1 or a row over N×C×H×W):
+   two 32-bit divisions per element instead of one per dimension. */
+template <int OP>
+__global__ void k_binary_blocks(float *out, const float *a, const float *b, unsigned n,
+                                unsigned inner, unsigned bn)
+{
+    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
+        out[i] = binop(a[i], b[(i / inner) % bn], OP);
+}
+
+/* Whether b repeats in blocks over a (see k_binary_blocks); *inner, *bn. */
+static int blocks_of(const ct_tensor *a, const ct_tensor *b, unsigned *inner, unsigned *bn)
+{
+    if (a->numel > 0xffffffffu) return 0;
+    int d = a->ndim - 1;
+    size_t in = 1, nb = 1;
+    auto bsize = [&](int dim) -> int64_t {
+        int db = dim - (a->ndim - b->ndim);
+        return db >= 0 ? b->shape[db] : 1;
+    };
+    for (; d >= 0 && bsize(d) == 1; d--) in *= (size_t)a->shape[d];
+    for (; d >= 0 && bsize(d) == a->shape[d]; d--) nb *= (size_t)a->shape[d];
+    for (; d >= 0; d--)
+        if (bsize(d) != 1) return 0;
+    *inner = (unsigned)in;
+    *bn = (unsigned)nb;
+    return in > 0 && nb > 0;
+}
+
 static void strides_of(const ct_tensor *a, const ct_tensor *b, bcast *bc)
 {
     bc->nd = a->ndim;
@@ -106,7 +137,7 @@ int cu_binary(ct_tensor *out, const ct_tensor *a, const ct_tensor *b, int op, ct
 {
     size_t n = a->numel;
     if (n == 0) return CT_OK;
-    unsigned g = cu_blocks(n, THREADS);
+    unsigned g = cu_blocks(n, THREADS), inner, bn;
     cudaStream_t s = cu_stream();
     if (b->numel == n) {
         switch (op) {
@@ -120,6 +151,17 @@ int cu_binary(ct_tensor *out, const ct_tensor *a, const ct_tensor *b, int op, ct
         }
     } else if (b->numel == 1) {
         k_binary_scalar_dev<<<g, THREADS, 0, s>>>(out->data, a->data, b->data, n, op);
+    } else if (blocks_of(a, b, &inner, &bn)) {
+        unsigned nn = (unsigned)n;
+        switch (op) {
+        case CT_OP_ADD: k_binary_blocks<CT_OP_ADD><<<g, THREADS, 0, s>>>(out->data, a->data, b->data, nn, inner, bn); break;
+        case CT_OP_SUB: k_binary_blocks<CT_OP_SUB><<<g, THREADS, 0, s>>>(out->data, a->data, b->data, nn, inner, bn); break;
+        case CT_OP_MUL: k_binary_blocks<CT_OP_MUL><<<g, THREADS, 0, s>>>(out->data, a->data, b->data, nn, inner, bn); break;
+        case CT_OP_DIV: k_binary_blocks<CT_OP_DIV><<<g, THREADS, 0, s>>>(out->data, a->data, b->data, nn, inner, bn); break;
+        case CT_OP_MAX: k_binary_blocks<CT_OP_MAX><<<g, THREADS, 0, s>>>(out->data, a->data, b->data, nn, inner, bn); break;
+        case CT_OP_MIN: k_binary_blocks<CT_OP_MIN><<<g, THREADS, 0, s>>>(out->data, a->data, b->data, nn, inner, bn); break;
+        default: k_binary_blocks<CT_OP_POW><<<g, THREADS, 0, s>>>(out->data, a->data, b->data, nn, inner, bn); break;
+        }
     } else {
         bcast bc;
         strides_of(a, b, &bc);
@@ -195,24 +237,6 @@ int cu_clamp(ct_tensor *out, const ct_tensor *a, float lo, float hi, ct_error *e
     return CT_OK;
 }
 
-__global__ void k_axpby(float *out, float alpha, const float *a, float beta, const float *b,
-                        size_t n)
-{
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x)
-        out[i] = alpha * a[i] + beta * b[i];
-}
-
-int cu_axpby(ct_tensor *out, float alpha, const ct_tensor *a, float beta, const ct_tensor *b,
-             ct_error *err)
-{
-    if (a->numel == 0) return CT_OK;
-    k_axpby<<<cu_blocks(a->numel, THREADS), THREADS, 0, cu_stream()>>>(out->data, alpha, a->data,
-                                                                      beta, b->data, a->numel);
-    CU_CHECK_LAUNCH(err);
-    return CT_OK;
-}
-
 /* ---- Reductions -------------------------------------------------------------- */
 
 enum { RED_BLOCKS = 512 };
@@ -271,7 +295,7 @@ int cu_dot(const ct_tensor *a, const ct_tensor *b, double *s, ct_error *err)
    block per output element, its threads striding over the reduced
    indices (rshape/rstride: the reduced dimensions of a, their strides). */
 struct sumto {
-    int nkeep, nred;
+    int nkeep, nred, contiguous;   // contiguous: the reduced indices are one run of a
     long long kshape[CT_MAXDIM], kstride[CT_MAXDIM];   // kept dims of a: sizes, a's strides
     long long rshape[CT_MAXDIM], rstride[CT_MAXDIM];
     long long rtotal;
@@ -286,6 +310,9 @@ __global__ void k_sum_to(float *out, const float *a, size_t nout, sumto st)
             rest /= (size_t)st.kshape[d];
         }
         double s = 0;
+        if (st.contiguous) {
+            for (long long r = threadIdx.x; r < st.rtotal; r += blockDim.x) s += (double)a[base + (size_t)r];
+        } else
         for (long long r = threadIdx.x; r < st.rtotal; r += blockDim.x) {
             size_t rr = (size_t)r, off = base;
             for (int d = st.nred - 1; d >= 0; d--) {
@@ -322,6 +349,16 @@ int cu_sum_to(ct_tensor *out, const ct_tensor *a, ct_error *err)
             st.kstride[st.nkeep++] = astride[d];
         }
     }
+    /* The reduced dimensions are the trailing ones of a: each output element
+       sums one contiguous run. */
+    st.contiguous = 1;
+    long long want = 1;
+    for (int d = st.nred - 1; d >= 0; d--) {
+        if (st.rstride[d] != want) st.contiguous = 0;
+        want *= st.rshape[d];
+    }
+    for (int d = 0; d < st.nkeep; d++)
+        if (st.kshape[d] != 1 && st.kstride[d] < want) st.contiguous = 0;
     if (out->numel == 0) return CT_OK;
     if (a->numel == 0) return cu_fill(out, 0.0f, err);
     unsigned threads = st.rtotal >= 256 ? 256 : st.rtotal >= 64 ? 64 : 32;

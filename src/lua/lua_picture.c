@@ -1,5 +1,5 @@
 /*
- * lua_render.c - the crystens.picture module: pictures of crystal
+ * lua_picture.c - the crystens.picture module: pictures of crystal
  * structures (ct_render.h) from Lua, and the s:save_png method of
  * Structures.
  *
@@ -29,36 +29,39 @@ static int check_z(lua_State *L, int idx)
     return z;
 }
 
-/* Read the options table at idx into o (the title stays NULL here). */
-static void read_opts(lua_State *L, int idx, ct_render_opts *o)
+static const char *const save_keys[] = {"size", "yaw", "pitch", "radius_scale", "images",
+                                        "legend", "title", NULL};
+static const char *const grid_keys[] = {"size", "yaw", "pitch", "radius_scale", "images",
+                                        "legend", "cols", "titles", NULL};
+
+/* Read the options into o (the title stays NULL here); size defaults to
+   def_size pixels. */
+static void read_opts(ctL_Opts *opt, ct_render_opts *o, int def_size)
 {
     ct_render_defaults(o);
-    if (lua_isnoneornil(L, idx)) return;
-    luaL_checktype(L, idx, LUA_TTABLE);
-    lua_Number size = ctL_optnumber(L, idx, "size", o->size);
+    lua_Number size = ctL_opt_number(opt, "size", def_size ? def_size : o->size);
     if (!(size >= 16 && size <= 4096))
-        luaL_argerror(L, idx, lua_pushfstring(L, "size must be 16 to 4096 pixels, not %f", size));
+        ctL_opt_error(opt, "size", "must be 16 to 4096 pixels, not %f", size);
     o->size = (int)size;
-    o->yaw = ctL_optnumber(L, idx, "yaw", o->yaw);
-    o->pitch = ctL_optnumber(L, idx, "pitch", o->pitch);
-    o->radius_scale = ctL_optnumber(L, idx, "radius_scale", o->radius_scale);
-    o->images = ctL_optbool(L, idx, "images", o->images);
-    o->legend = ctL_optbool(L, idx, "legend", o->legend);
+    o->yaw = ctL_opt_number(opt, "yaw", o->yaw);
+    o->pitch = ctL_opt_number(opt, "pitch", o->pitch);
+    o->radius_scale = ctL_opt_number(opt, "radius_scale", o->radius_scale);
+    o->images = ctL_opt_boolean(opt, "images", o->images);
+    o->legend = ctL_opt_boolean(opt, "legend", o->legend);
     ct_error err;
-    if (ct_render_check(o, &err) != CT_OK) luaL_argerror(L, idx, err.msg);
+    int rc = ct_render_check(o, &err);
+    if (rc != CT_OK) ctL_argraise(opt->L, opt->idx, &err, rc);
 }
 
-/* The title of s under options at idx: opts.title if a string, none if
-   false, else the formula (written into buf). */
-static const char *title_of(lua_State *L, int idx, const ct_structure *s, char *buf, size_t n)
+/* The title of s: option title if a string, none if false, else the
+   formula (written into buf). */
+static const char *title_of(ctL_Opts *opt, const ct_structure *s, char *buf, size_t n)
 {
-    if (lua_isnoneornil(L, idx)) return ct_structure_formula(s, buf, n);
-    int t = lua_getfield(L, idx, "title");
-    int off = t == LUA_TBOOLEAN && !lua_toboolean(L, -1);
-    const char *v = t == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-    lua_pop(L, 1);   /* a string stays alive in the options table */
-    if (t != LUA_TNIL && t != LUA_TSTRING && !off)
-        luaL_argerror(L, idx, "field 'title' must be a string or false");
+    int t = ctL_opt_push(opt, "title", LUA_TNONE);
+    int off = t == LUA_TBOOLEAN && !lua_toboolean(opt->L, -1);
+    const char *v = t == LUA_TSTRING ? lua_tostring(opt->L, -1) : NULL;
+    lua_pop(opt->L, 1);   /* a string stays alive in the options table */
+    if (t != LUA_TNIL && t != LUA_TSTRING && !off) ctL_opt_typeerror(opt, "title", "string or false");
     if (off) return NULL;
     return v ? v : ct_structure_formula(s, buf, n);
 }
@@ -67,10 +70,12 @@ static int p_save(lua_State *L)
 {
     const ct_structure *s = ctL_checkstructure(L, 1);
     const char *path = luaL_checkstring(L, 2);
+    ctL_Opts opt;
+    ctL_optoptions(L, &opt, 3, "ct.picture.save", save_keys);
     ct_render_opts o;
-    read_opts(L, 3, &o);
+    read_opts(&opt, &o, 0);
     char buf[256];
-    o.title = title_of(L, 3, s, buf, sizeof buf);
+    o.title = title_of(&opt, s, buf, sizeof buf);
     ct_error err;
     int rc = ct_render_png(s, path, &o, &err);
     if (rc != CT_OK) return ctL_raise(L, &err, rc);
@@ -95,41 +100,30 @@ static const char *tile_title(lua_State *L, int titles, lua_Integer i, const ct_
 
 static int p_grid(lua_State *L)
 {
-    ct_dataset *ds = ctL_todataset(L, 1);
-    if (!ds) luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 3);   /* the list below goes on top of the arguments */
+    size_t n;
+    /* false entries draw an empty 'failed' tile */
+    ct_structure **s = ctL_checkstructures(L, 1, &n, NULL, 1);
     const char *path = luaL_checkstring(L, 2);
+    ctL_Opts opt;
+    ctL_optoptions(L, &opt, 3, "ct.picture.grid", grid_keys);
     ct_render_opts o;
-    read_opts(L, 3, &o);
-    if (lua_isnoneornil(L, 3) || lua_getfield(L, 3, "size") == LUA_TNIL) o.size = 256;
-    lua_settop(L, 3);
-    lua_Number cols = ctL_optnumber(L, 3, "cols", 0);
-    luaL_argcheck(L, cols >= 0 && cols <= 1000, 3, "cols must be 1 to 1000");
+    read_opts(&opt, &o, 256);
+    lua_Integer cols = ctL_opt_integer(&opt, "cols", 0);
+    if (cols < 0 || cols > 1000) ctL_opt_error(&opt, "cols", "must be 1 to 1000");
     int titles = 0, notitles = 0;
-    if (!lua_isnoneornil(L, 3)) {
-        int t = lua_getfield(L, 3, "titles");
-        if (t == LUA_TTABLE) titles = lua_gettop(L);
-        else if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) notitles = 1;
-        else if (t != LUA_TNIL) luaL_argerror(L, 3, "field 'titles' must be a table or false");
-    }
-    lua_Integer n = ds ? (lua_Integer)ds->n : luaL_len(L, 1);
+    int t = ctL_opt_push(&opt, "titles", LUA_TNONE);
+    if (t == LUA_TTABLE) titles = lua_gettop(L);
+    else if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) notitles = 1;
+    else if (t != LUA_TNIL) ctL_opt_typeerror(&opt, "titles", "table or false");
     luaL_argcheck(L, n >= 1 && n <= 100000, 1, "expected a list of 1 to 100000 structures");
-    const ct_structure **s = lua_newuserdatauv(L, (size_t)n * sizeof *s, 0);
-    const char **names = lua_newuserdatauv(L, (size_t)n * sizeof *names, 0);
-    char (*bufs)[128] = lua_newuserdatauv(L, (size_t)n * sizeof *bufs, 0);
-    for (lua_Integer i = 1; i <= n; i++) {
-        if (ds) {
-            s[i - 1] = ds->items[i - 1];
-        } else {
-            lua_geti(L, 1, i);
-            s[i - 1] = ctL_tostructure(L, -1);
-            if (!s[i - 1] && lua_toboolean(L, -1))
-                luaL_argerror(L, 1, lua_pushfstring(L, "entry %I is neither a Structure nor false", i));
-            lua_pop(L, 1);   /* the list keeps it alive */
-        }
-        names[i - 1] = notitles ? NULL : tile_title(L, titles, i, s[i - 1], bufs[i - 1], sizeof bufs[0]);
-    }
+    const char **names = lua_newuserdatauv(L, n * sizeof *names, 0);
+    char (*bufs)[128] = lua_newuserdatauv(L, n * sizeof *bufs, 0);
+    for (size_t i = 1; i <= n; i++)
+        names[i - 1] = notitles ? NULL : tile_title(L, titles, (lua_Integer)i, s[i - 1], bufs[i - 1],
+                                                    sizeof bufs[0]);
     ct_error err;
-    int rc = ct_render_grid_png(s, (int)n, (int)cols, names, path, &o, &err);
+    int rc = ct_render_grid_png((const ct_structure *const *)s, (int)n, (int)cols, names, path, &o, &err);
     if (rc != CT_OK) return ctL_raise(L, &err, rc);
     lua_pushstring(L, path);
     return 1;
