@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ct_backend.h"
 #include "ct_layers.h"
 #include "ct_nn_impl.h"
 #include "ct_parallel.h"
@@ -475,6 +476,9 @@ int ct_groupnorm_silu_forward(ct_layer *l, const ct_tensor *x, const ct_tensor *
     *y = NULL;
     ct_norm *nm = as_gns(l, err);
     if (!nm) return CT_EINVAL;
+    if (a && a->device != x->device)   /* either side would read the other's pointer */
+        return ct_fail(err, CT_EINVAL, "groupnorm_silu: the shift is on %s but the input on %s",
+                       ct_device_name(a->device), ct_device_name(x->device));
     nm->add = a;
     int rc = ct_layer_forward(l, x, y, err);
     nm->add = NULL;

@@ -226,11 +226,10 @@ done:
     ct_layer_free(l);
 }
 
-/* GroupNorm + SiLU with an N×C shift of the input (the kind
-   "groupnorm_silu", which ct_groupnorm_silu_forward/_backward drive through
-   the shift fields of ct_norm): on the GPU, one fused kernel each way; the
-   CPU reference is the composition x + a, groupnorm, silu, and the shift's
-   gradient the spatial sums of the norm's input gradient. */
+/* GroupNorm + SiLU with an N×C shift of the input (groupnorm_silu): on the
+   GPU one fused kernel each way; the CPU reference is the composition
+   x + a, groupnorm, silu, and the shift's gradient the spatial sums of the
+   norm's input gradient. */
 static void gns_case(const char *name, int N, int C, int G, int H, int W, int with_add)
 {
     ct_error err;
@@ -262,30 +261,36 @@ static void gns_case(const char *name, int N, int C, int G, int H, int W, int wi
     }
     for (int p = 0; p < gn->nparams; p++) cpu.g[p] = clone(gn->params[p].g);
 
-    const ct_layer_ops *gn_ops = gn->ops;
-    ct_layer_ops gns_ops = *gn_ops;
-    gns_ops.kind = "groupnorm_silu";
-    gn->ops = &gns_ops;
-    ct_norm *nm = (ct_norm *)gn;
-    move_to_gpu(gn, g0, b0);
+    /* The fused layer with the same parameters and starting gradients. */
+    ct_layer *gns = ct_groupnorm_silu_new(G, C, 1e-5f, &err);
+    for (int p = 0; p < gns->nparams; p++) {
+        ct_tensor_copy(gns->params[p].w, gn->params[p].w, &err);
+        ct_tensor_copy(gns->params[p].g, g0[p], &err);
+    }
+    move_to_gpu(gns, g0, b0);
     ct_tensor *xd = to_dev(x), *ad = a ? to_dev(a) : NULL, *Rd = to_dev(R);
-    nm->add = ad;
-    rc = ct_layer_forward(gn, xd, &gpu.y, &err);
-    nm->add = NULL;
-    nm->gadd = &gpu.ga;
-    if (rc == CT_OK) rc = ct_layer_backward(gn, Rd, &gpu.gx, &err);
-    nm->gadd = NULL;
+    rc = ct_groupnorm_silu_forward(gns, xd, ad, &gpu.y, &err);
+    if (rc == CT_OK) rc = ct_groupnorm_silu_backward(gns, Rd, &gpu.gx, &gpu.ga, &err);
     if (rc == CT_OK) rc = cu->sync(&err);
     if (ok(rc == CT_OK, "%s [%s]: GPU fused forward and backward", name, prec_name)) {
         cmp(name, "output", gpu.y, cpu.y);
         cmp(name, "input gradient", gpu.gx, cpu.gx);
         if (a) cmp(name, "shift gradient", gpu.ga, cpu.ga);
         else ok(!gpu.ga, "%s: no shift, no shift gradient", name);
-        compare_params(name, gn, &cpu);
+        compare_params(name, gns, &cpu);
     } else {
         printf("#   %s\n", err.msg);
     }
-    gn->ops = gn_ops;
+    if (a) {   /* a shift on the CPU for an input on the GPU */
+        ct_tensor *y = NULL;
+        rc = ct_groupnorm_silu_forward(gns, xd, a, &y, &err);
+        ok(rc == CT_EINVAL && !y, "%s: a CPU shift with a GPU input fails: %s", name, err.msg);
+        ct_layer *host = ct_groupnorm_silu_new(G, C, 1e-5f, &err);
+        rc = ct_groupnorm_silu_forward(host, x, ad, &y, &err);
+        ok(rc == CT_EINVAL && !y, "%s: a GPU shift with a CPU input fails: %s", name, err.msg);
+        ct_layer_free(host);
+    }
+    ct_layer_free(gns);
     ct_tensor_free(xd);
     ct_tensor_free(ad);
     ct_tensor_free(Rd);
