@@ -3,6 +3,13 @@
 forward + backward + Adam, on the CPU with the given number of threads.
 
     /usr/bin/python3 bench/unet_torch.py [steps=3] [batch=16] [threads=2]
+
+With --gpu, the twin of bench/unet_gpu.lua: PyTorch eager on CUDA, one line
+per configuration "torch-gpu S BATCH PRECISION MEDIAN_MS SAMPLES_PER_S
+PEAK_MIB" (fp32: TF32 off for matmuls and cuDNN; tf32: on; bf16: autocast
+to bfloat16 with fp32 weights):
+
+    python3 bench/unet_torch.py --gpu STEPS "32,64" "16,64,256" "fp32,tf32,bf16"
 """
 import math
 import sys
@@ -19,7 +26,7 @@ except ImportError:
 
 def timestep_embedding(t, dim, max_period=10000.0):
     half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32) / half)
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
     a = t[:, None].float() * freqs[None]
     return torch.cat([torch.cos(a), torch.sin(a)], dim=1)
 
@@ -118,7 +125,59 @@ class UNet(nn.Module):
         return self.conv_out(F.silu(self.norm_out(h)))
 
 
+def gpu_main(steps, sizes, batches, precs):
+    if not torch.cuda.is_available():
+        print("torch-gpu: CUDA not available")
+        return
+    dev = torch.device("cuda")
+    print(f"PyTorch {torch.__version__} on {torch.cuda.get_device_name(0)}")
+    for size in sizes:
+        for batch in batches:
+            for prec in precs:
+                tf32 = prec == "tf32"
+                torch.backends.cuda.matmul.allow_tf32 = tf32
+                torch.backends.cudnn.allow_tf32 = tf32
+                torch.manual_seed(0)
+                model = UNet(size=size).to(dev)
+                opt = torch.optim.Adam(model.parameters(), lr=2e-4)
+                x = torch.randn(batch, 4, size, size, device=dev)
+                noise = torch.randn(batch, 4, size, size, device=dev)
+                t = torch.rand(batch, device=dev) * 1000
+
+                def step():
+                    opt.zero_grad(set_to_none=True)
+                    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=prec == "bf16"):
+                        loss = F.mse_loss(model(x, t).float(), noise)
+                    loss.backward()
+                    opt.step()
+
+                try:
+                    step()
+                    step()
+                    torch.cuda.synchronize()
+                    torch.cuda.reset_peak_memory_stats()
+                    times = []
+                    for _ in range(steps):
+                        t0 = time.perf_counter()
+                        step()
+                        torch.cuda.synchronize()
+                        times.append(time.perf_counter() - t0)
+                    times.sort()
+                    med = times[(len(times) - 1) // 2]
+                    peak = torch.cuda.max_memory_allocated() / 2**20
+                    print(f"torch-gpu {size} {batch} {prec} {med * 1e3:.2f} {batch / med:.1f} "
+                          f"{peak:.0f}", flush=True)
+                except torch.cuda.OutOfMemoryError:
+                    print(f"torch-gpu {size} {batch} {prec} oom", flush=True)
+                del model, opt, x, noise, t
+                torch.cuda.empty_cache()
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--gpu":
+        ints = lambda s: [int(v) for v in s.split(",")]
+        gpu_main(int(sys.argv[2]), ints(sys.argv[3]), ints(sys.argv[4]), sys.argv[5].split(","))
+        return
     steps = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     batch = int(sys.argv[2]) if len(sys.argv) > 2 else 16
     torch.set_num_threads(int(sys.argv[3]) if len(sys.argv) > 3 else 2)

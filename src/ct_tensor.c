@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "ct_file.h"
+#include "nn/ct_backend.h"
 
 static ct_tensor *tensor_alloc_header(int ndim, const int64_t *shape, size_t *numel,
                                       ct_error *err)
@@ -42,12 +43,42 @@ static ct_tensor *tensor_alloc_header(int ndim, const int64_t *shape, size_t *nu
     return t;
 }
 
+/* Allocate a tensor with its own storage on the GPU, zeroed or not. */
+static ct_tensor *tensor_alloc_cuda(ct_tensor *t, size_t n, int zero, ct_error *err)
+{
+    const ct_cuda_api *cu = ct_cuda(err);
+    t->storage = cu ? malloc(sizeof *t->storage) : NULL;
+    if (cu && !t->storage) ct_fail(err, CT_ENOMEM, "out of memory");
+    float *data = t->storage ? cu->alloc((n ? n : 1) * sizeof(float), err) : NULL;
+    if (data && zero && cu->memset_zero(data, n * sizeof(float), err) != CT_OK) {
+        cu->free(data);
+        data = NULL;
+    }
+    if (!data) {
+        free(t->storage);
+        free(t);
+        return NULL;
+    }
+    t->storage->data = data;
+    t->storage->numel = n;
+    t->storage->refcount = 1;
+    t->storage->device = t->device = CT_DEV_CUDA;
+    t->data = data;
+    return t;
+}
+
 /* Allocate a tensor with its own storage, zeroed or not. */
-static ct_tensor *tensor_alloc(int ndim, const int64_t *shape, int zero, ct_error *err)
+static ct_tensor *tensor_alloc(int device, int ndim, const int64_t *shape, int zero,
+                               ct_error *err)
 {
     size_t n;
+    if (device != CT_DEV_CPU && device != CT_DEV_CUDA) {
+        ct_fail(err, CT_EINVAL, "unknown device %d", device);
+        return NULL;
+    }
     ct_tensor *t = tensor_alloc_header(ndim, shape, &n, err);
     if (!t) return NULL;
+    if (device == CT_DEV_CUDA) return tensor_alloc_cuda(t, n, zero, err);
     t->storage = malloc(sizeof *t->storage);
     /* One spare element so a 0-element tensor still has a valid pointer. */
     float *data = zero ? calloc(n ? n : 1, sizeof(float)) : malloc((n ? n : 1) * sizeof(float));
@@ -61,37 +92,65 @@ static ct_tensor *tensor_alloc(int ndim, const int64_t *shape, int zero, ct_erro
     t->storage->data = data;
     t->storage->numel = n;
     t->storage->refcount = 1;
+    t->storage->device = CT_DEV_CPU;
     t->data = data;
     return t;
 }
 
 ct_tensor *ct_tensor_new(int ndim, const int64_t *shape, ct_error *err)
 {
-    return tensor_alloc(ndim, shape, 1, err);
+    return tensor_alloc(CT_DEV_CPU, ndim, shape, 1, err);
 }
 
 ct_tensor *ct_tensor_empty(int ndim, const int64_t *shape, ct_error *err)
 {
-    return tensor_alloc(ndim, shape, 0, err);
+    return tensor_alloc(CT_DEV_CPU, ndim, shape, 0, err);
+}
+
+ct_tensor *ct_tensor_new_on(int device, int ndim, const int64_t *shape, ct_error *err)
+{
+    return tensor_alloc(device, ndim, shape, 1, err);
+}
+
+ct_tensor *ct_tensor_empty_on(int device, int ndim, const int64_t *shape, ct_error *err)
+{
+    return tensor_alloc(device, ndim, shape, 0, err);
 }
 
 ct_tensor *ct_tensor_new_like(const ct_tensor *t, ct_error *err)
 {
-    return ct_tensor_new(t->ndim, t->shape, err);
+    return tensor_alloc(t->device, t->ndim, t->shape, 1, err);
+}
+
+ct_tensor *ct_tensor_to(const ct_tensor *t, int device, ct_error *err)
+{
+    ct_tensor *c = tensor_alloc(device, t->ndim, t->shape, 0, err);
+    if (!c) return NULL;
+    if (device == CT_DEV_CPU && t->device == CT_DEV_CPU) {
+        memcpy(c->data, t->data, t->numel * sizeof(float));
+        return c;
+    }
+    /* One side is on the GPU, so the backend is loaded. */
+    const ct_cuda_api *cu = ct_cuda(err);
+    if (!cu || cu->copy(c->data, device, t->data, t->device, t->numel * sizeof(float), err)
+                   != CT_OK) {
+        ct_tensor_free(c);
+        return NULL;
+    }
+    return c;
 }
 
 ct_tensor *ct_tensor_clone(const ct_tensor *t, ct_error *err)
 {
-    ct_tensor *c = ct_tensor_empty(t->ndim, t->shape, err);
-    if (c) memcpy(c->data, t->data, t->numel * sizeof(float));
-    return c;
+    return ct_tensor_to(t, t->device, err);
 }
 
 void ct_tensor_free(ct_tensor *t)
 {
     if (!t) return;
     if (--t->storage->refcount == 0) {
-        free(t->storage->data);
+        if (t->storage->device == CT_DEV_CUDA) ct_cuda_loaded()->free(t->storage->data);
+        else free(t->storage->data);
         free(t->storage);
     }
     free(t);
@@ -105,6 +164,7 @@ static ct_tensor *tensor_view(const ct_tensor *t, float *data, int ndim,
     ct_tensor *v = tensor_alloc_header(ndim, shape, &n, err);
     if (!v) return NULL;
     v->data = data;
+    v->device = t->device;
     v->storage = t->storage;
     v->storage->refcount++;
     return v;
@@ -190,6 +250,14 @@ char *ct_tensor_shape_str(const ct_tensor *t, char *buf, size_t size)
 
 void ct_tensor_stats_of(const ct_tensor *t, ct_tensor_stats *s)
 {
+    if (t->device == CT_DEV_CUDA) {
+        if (ct_cuda_loaded()->stats(t, s, NULL) != CT_OK) {
+            s->min = s->max = NAN;
+            s->mean = (double)NAN;
+            s->nonfinite = 0;
+        }
+        return;
+    }
     double sum = 0;
     size_t finite = 0;
     s->min = INFINITY;
@@ -214,6 +282,13 @@ void ct_tensor_stats_of(const ct_tensor *t, ct_tensor_stats *s)
 
 int ct_tensor_save_npy(const ct_tensor *t, const char *path, ct_error *err)
 {
+    if (t->device != CT_DEV_CPU) {
+        ct_tensor *h = ct_tensor_to(t, CT_DEV_CPU, err);
+        if (!h) return CT_ENOMEM;
+        int rc = ct_tensor_save_npy(h, path, err);
+        ct_tensor_free(h);
+        return rc;
+    }
     char dict[256];
     int len = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
     for (int i = 0; i < t->ndim; i++)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ct_parallel.h"
+#include "nn/ct_backend.h"
 
 /* Element-wise work and copies of large tensors (a network's activations:
    residual sums, concatenations, zeroed gradients) run on ct_parallel's
@@ -38,6 +39,22 @@ static void copy_range(void *ctx, size_t i0, size_t i1)
     memcpy(j->out + i0, j->a + i0, (i1 - i0) * sizeof(float));
 }
 
+/* The CUDA table for an op whose tensors are all on the GPU (a CUDA
+   tensor exists, so the backend is loaded), NULL for the CPU; *rc is
+   CT_EINVAL with err set when the tensors are on different devices. */
+static const ct_cuda_api *backend(const char *what, const ct_tensor *a, const ct_tensor *b,
+                                  const ct_tensor *c, int *rc, ct_error *err)
+{
+    *rc = CT_OK;
+    int dev = a->device;
+    if ((b && b->device != dev) || (c && c->device != dev)) {
+        *rc = ct_fail(err, CT_EINVAL, "%s: the tensors are on different devices (cpu and cuda); "
+                      "move one with :to()", what);
+        return NULL;
+    }
+    return dev == CT_DEV_CUDA ? ct_cuda_loaded() : NULL;
+}
+
 static int check_out(const ct_tensor *out, const ct_tensor *a, ct_error *err)
 {
     if (out->numel == a->numel) return CT_OK;
@@ -48,6 +65,12 @@ static int check_out(const ct_tensor *out, const ct_tensor *a, ct_error *err)
 
 void ct_tensor_fill(ct_tensor *t, float v)
 {
+    /* A failed launch on the GPU is sticky: the next op that returns a
+       status reports it. */
+    if (t->device == CT_DEV_CUDA) {
+        ct_cuda_loaded()->fill(t, v, NULL);
+        return;
+    }
     elem_job j = {.out = t->data, .s = v};
     run_elems(t->numel, fill_range, &j);
 }
@@ -56,6 +79,9 @@ int ct_tensor_copy(ct_tensor *dst, const ct_tensor *src, ct_error *err)
 {
     int rc = check_out(dst, src, err);
     if (rc != CT_OK) return rc;
+    if (dst->device != CT_DEV_CPU || src->device != CT_DEV_CPU)
+        return ct_cuda_loaded()->copy(dst->data, dst->device, src->data, src->device,
+                                      src->numel * sizeof(float), err);
     size_t n = src->numel;
     if (dst->data + n <= src->data || src->data + n <= dst->data) {   /* disjoint: in shares */
         elem_job j = {.out = dst->data, .a = src->data};
@@ -127,6 +153,10 @@ int ct_tensor_binary(ct_tensor *out, const ct_tensor *a, const ct_tensor *b, ct_
     size_t bs[CT_MAXDIM];
     if (check_out(out, a, err) != CT_OK) return CT_EINVAL;
     if (broadcast_strides(a, b, bs) < 0) return broadcast_error(a, b, err);
+    int rc;
+    const ct_cuda_api *cu = backend("binary op", out, a, b, &rc, err);
+    if (rc != CT_OK) return rc;
+    if (cu) return cu->binary(out, a, b, (int)op, err);
     if (a->numel == 0) return CT_OK;
     if (b->numel == a->numel) {
         elem_job j = {.out = out->data, .a = a->data, .b = b->data, .op = op};
@@ -151,6 +181,10 @@ int ct_tensor_scalar(ct_tensor *out, const ct_tensor *a, float s, ct_binop op, i
                      ct_error *err)
 {
     if (check_out(out, a, err) != CT_OK) return CT_EINVAL;
+    int rc;
+    const ct_cuda_api *cu = backend("scalar op", out, a, NULL, &rc, err);
+    if (rc != CT_OK) return rc;
+    if (cu) return cu->scalar(out, a, s, (int)op, scalar_first, err);
     if (scalar_first)
         for (size_t i = 0; i < a->numel; i++) out->data[i] = apply_binop(s, a->data[i], op);
     else
@@ -177,6 +211,10 @@ static inline float apply_unop(float x, ct_unop op)
 int ct_tensor_unary(ct_tensor *out, const ct_tensor *a, ct_unop op, ct_error *err)
 {
     if (check_out(out, a, err) != CT_OK) return CT_EINVAL;
+    int rc;
+    const ct_cuda_api *cu = backend("unary op", out, a, NULL, &rc, err);
+    if (rc != CT_OK) return rc;
+    if (cu) return cu->unary(out, a, (int)op, err);
     for (size_t i = 0; i < a->numel; i++) out->data[i] = apply_unop(a->data[i], op);
     return CT_OK;
 }
@@ -185,6 +223,10 @@ int ct_tensor_clamp(ct_tensor *out, const ct_tensor *a, float lo, float hi, ct_e
 {
     if (check_out(out, a, err) != CT_OK) return CT_EINVAL;
     if (lo > hi) return ct_fail(err, CT_EINVAL, "clamp bounds %g > %g", (double)lo, (double)hi);
+    int rc;
+    const ct_cuda_api *cu = backend("clamp", out, a, NULL, &rc, err);
+    if (rc != CT_OK) return rc;
+    if (cu) return cu->clamp(out, a, lo, hi, err);
     for (size_t i = 0; i < a->numel; i++) {
         float x = a->data[i];
         out->data[i] = x < lo ? lo : x > hi ? hi : x;
@@ -195,6 +237,7 @@ int ct_tensor_clamp(ct_tensor *out, const ct_tensor *a, float lo, float hi, ct_e
 double ct_tensor_sum(const ct_tensor *t)
 {
     double s = 0;
+    if (t->device == CT_DEV_CUDA) return ct_cuda_loaded()->sum(t, &s, NULL) == CT_OK ? s : (double)NAN;
     for (size_t i = 0; i < t->numel; i++) s += (double)t->data[i];
     return s;
 }
@@ -202,6 +245,10 @@ double ct_tensor_sum(const ct_tensor *t)
 double ct_tensor_dot(const ct_tensor *a, const ct_tensor *b)
 {
     double s = 0;
+    int rc;
+    const ct_cuda_api *cu = backend("dot", a, b, NULL, &rc, NULL);
+    if (rc != CT_OK) return NAN;
+    if (cu) return cu->dot(a, b, &s, NULL) == CT_OK ? s : (double)NAN;
     size_t n = a->numel < b->numel ? a->numel : b->numel;
     for (size_t i = 0; i < n; i++) s += (double)a->data[i] * (double)b->data[i];
     return s;
@@ -211,6 +258,10 @@ int ct_tensor_sum_to(ct_tensor *out, const ct_tensor *a, ct_error *err)
 {
     size_t bs[CT_MAXDIM];
     if (broadcast_strides(a, out, bs) < 0) return broadcast_error(a, out, err);
+    int rc;
+    const ct_cuda_api *cu = backend("sum_to", out, a, NULL, &rc, err);
+    if (rc != CT_OK) return rc;
+    if (cu) return cu->sum_to(out, a, err);
     ct_tensor_fill(out, 0.0f);
     int nd = a->ndim;
     int64_t idx[CT_MAXDIM] = {0};
@@ -274,10 +325,20 @@ ct_tensor *ct_tensor_cat(const ct_tensor *const *ts, int n, int dim, ct_error *e
                     ct_tensor_shape_str(t0, s0, sizeof s0), dim + 1);
             return NULL;
         }
+        if (ts[i]->device != t0->device) {
+            ct_fail(err, CT_EINVAL, "cat: tensor %d is on %s, tensor 1 on %s", i + 1,
+                    ct_device_name(ts[i]->device), ct_device_name(t0->device));
+            return NULL;
+        }
         shape[dim] += ts[i]->shape[dim];
     }
-    ct_tensor *out = ct_tensor_empty(t0->ndim, shape, err);
+    ct_tensor *out = ct_tensor_empty_on(t0->device, t0->ndim, shape, err);
     if (!out) return NULL;
+    if (out->device == CT_DEV_CUDA) {
+        if (ct_cuda_loaded()->cat(out, ts, n, dim, err) == CT_OK) return out;
+        ct_tensor_free(out);
+        return NULL;
+    }
     size_t outer, inner;
     split_at(out, dim, &outer, &inner);
     size_t off = 0;   /* tensor i fills a block of each outer slice, from off on */
@@ -303,8 +364,13 @@ ct_tensor *ct_tensor_slice(const ct_tensor *t, int dim, int64_t start, int64_t l
     int64_t shape[CT_MAXDIM];
     memcpy(shape, t->shape, sizeof shape);
     shape[dim] = len;
-    ct_tensor *out = ct_tensor_empty(t->ndim, shape, err);
+    ct_tensor *out = ct_tensor_empty_on(t->device, t->ndim, shape, err);
     if (!out) return NULL;
+    if (out->device == CT_DEV_CUDA) {
+        if (ct_cuda_loaded()->slice(out, t, dim, start, err) == CT_OK) return out;
+        ct_tensor_free(out);
+        return NULL;
+    }
     size_t outer, inner;
     split_at(t, dim, &outer, &inner);
     elem_job j = {.out = out->data, .a = t->data, .block = (size_t)len * inner,
@@ -322,7 +388,18 @@ ct_tensor *ct_tensor_matmul(const ct_tensor *a, const ct_tensor *b, ct_error *er
                 ct_tensor_shape_str(a, sa, sizeof sa), ct_tensor_shape_str(b, sb, sizeof sb));
         return NULL;
     }
+    int rc;
+    const ct_cuda_api *cu = backend("matmul", a, b, NULL, &rc, err);
+    if (rc != CT_OK) return NULL;
     int64_t shape[2] = {a->shape[0], b->shape[1]};
+    if (cu) {
+        ct_tensor *o = ct_tensor_empty_on(CT_DEV_CUDA, 2, shape, err);
+        if (o && cu->matmul(o, a, b, err) != CT_OK) {
+            ct_tensor_free(o);
+            o = NULL;
+        }
+        return o;
+    }
     ct_tensor *c = ct_tensor_new(2, shape, err);
     if (c && c->numel && a->shape[1])
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)shape[0], (int)shape[1],
@@ -333,10 +410,18 @@ ct_tensor *ct_tensor_matmul(const ct_tensor *a, const ct_tensor *b, ct_error *er
 
 void ct_tensor_rand(ct_tensor *t, ct_rng *r, float lo, float hi)
 {
+    if (t->device == CT_DEV_CUDA) {
+        ct_cuda_loaded()->random(t, ct_rng_next(r), 0, lo, hi, NULL);
+        return;
+    }
     ct_rng_fill_uniform(r, t->data, t->numel, lo, hi);
 }
 
 void ct_tensor_randn(ct_tensor *t, ct_rng *r, float mean, float std)
 {
+    if (t->device == CT_DEV_CUDA) {
+        ct_cuda_loaded()->random(t, ct_rng_next(r), 1, mean, std, NULL);
+        return;
+    }
     ct_rng_fill_normal(r, t->data, t->numel, mean, std);
 }

@@ -14,6 +14,12 @@
  * has a's shape.  A per-sample factor is an N×1×1×1 tensor; a per-channel
  * bias is a C×1×1 one.
  *
+ * Devices: every op works on CPU tensors and on CUDA tensors (nn/ct_backend.h),
+ * the tensors of one call on one device (else an error); ct_tensor_copy
+ * alone copies across devices.  ops that return void or a number report
+ * a GPU failure late: the next op returning a status does (sum and dot
+ * return NaN).  Results are new tensors on the inputs' device.
+ *
  * Ownership: no op keeps a tensor; ct_tensor_cat and ct_tensor_matmul return
  * new tensors the caller frees.
  */
@@ -35,7 +41,8 @@ typedef enum {
 /* Set every element of t to v. */
 void ct_tensor_fill(ct_tensor *t, float v);
 
-/* Copy src into dst, which must have as many elements (shapes may differ). */
+/* Copy src into dst, which must have as many elements (shapes may differ);
+   they may be on different devices. */
 int ct_tensor_copy(ct_tensor *dst, const ct_tensor *src, ct_error *err);
 
 /* out = a op b, with b broadcast to a's shape; out has a's shape. */
@@ -72,7 +79,9 @@ ct_tensor *ct_tensor_slice(const ct_tensor *t, int dim, int64_t start, int64_t l
 /* Return the matrix product of 2-D a (m×k) and b (k×n), through sgemm. */
 ct_tensor *ct_tensor_matmul(const ct_tensor *a, const ct_tensor *b, ct_error *err);
 
-/* Fill t with uniform draws in [lo, hi) from r. */
+/* Fill t with uniform draws in [lo, hi) from r.  On the GPU the draws are
+   Philox4x32-10 keyed by one 64-bit draw of r: reproducible for a seed,
+   but not the numbers the CPU draws for it. */
 void ct_tensor_rand(ct_tensor *t, ct_rng *r, float lo, float hi);
 
 /* Fill t with normal draws N(mean, std²) from r. */

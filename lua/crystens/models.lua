@@ -144,6 +144,20 @@ end
 function Model:to_net(raw) return self.scaler:scale(raw) end
 function Model:to_raw(x) return self.scaler:unscale(x) end
 
+-- Move the networks (with their optimizers and EMAs) to "cuda" or "cpu".
+-- Data stays where it is made (the CPU); train_step and sample move each
+-- batch.  Parts with no GPU kernel go through the host: the consistency
+-- projection and the atom network's slot gathering (ct_consist.c,
+-- ct_crystens.c run on the CPU), one copy each way per call.
+function Model:to(device)
+  for _, e in ipairs(self.nets) do e[2]:to(device) end
+  self.device = device
+  return self
+end
+
+-- Where the networks are.
+function Model:device_name() return self.device or "cpu" end
+
 function Model:nparams()
   local n = 0
   for _, e in ipairs(self.nets) do n = n + e[2]:nparams() end
@@ -185,6 +199,7 @@ function Model:save(path, meta)
   if self.scaler then m.scaler = json.encode(self.scaler:state()) end
   m.rng = m.rng or tensor.default_rng():state()
   local names, ts = self:state()
+  for i, t in ipairs(ts) do ts[i] = t:to("cpu") end   -- files are device-free
   core.save(path, names, ts, m)
   return self
 end
@@ -200,7 +215,7 @@ function Model:export(path)
     local names, ts = {}, {}
     for _, e in ipairs(self.nets) do
       local pn, pt = e[2]:state()
-      for i, n in ipairs(pn) do names[#names + 1], ts[#ts + 1] = e[1] .. "." .. n, pt[i] end
+      for i, n in ipairs(pn) do names[#names + 1], ts[#ts + 1] = e[1] .. "." .. n, pt[i]:to("cpu") end
     end
     local m = {kind = self.kind, config = json.encode(self.config), step = tostring(self.step),
                inference = "1"}
@@ -441,23 +456,27 @@ end
 -- projection (training leaves it off, ct_consist.h says why).
 local function generate(self, n, rng, natoms, clamp)
   rng = rng or tensor.default_rng()
-  local z = tensor.randn({n, self.config.latent}, rng)
+  local dev = self:device_name()
+  local z = tensor.randn({n, self.config.latent}, rng):to(dev)   -- drawn on the host: the same draws on either device
   if not self.config.consistent then return self.generator:forward(z) end
   local T = layout.max_atoms(self.config.size)
   natoms = self:atom_counts(n, {natoms = natoms}, rng)
   local v = {}
   for i = 1, n do for j = 1, T do v[(i - 1) * T + j] = j == natoms[i] and 1 or 0 end end
-  local out = self.generator:forward(tensor.cat({z, tensor.from(v):reshape{n, T}}, 2))
-  return self.scaler:project(out, {natoms = natoms, clamp = clamp})
+  local out = self.generator:forward(tensor.cat({z, tensor.from(v):reshape{n, T}:to(dev)}, 2))
+  -- the projection runs on the host (ct_consist.c), one copy each way
+  local y, state = self.scaler:project(out:to("cpu"), {natoms = natoms, clamp = clamp})
+  return y:to(dev), state
 end
 
 -- The generator's gradients from the gradient g of generate's result.
 local function generated_backward(self, state, g)
-  if state then g = self.scaler:project_backward(state, g) end
+  if state then g = self.scaler:project_backward(state, g:to("cpu")):to(self:device_name()) end
   self.generator:backward(g)
 end
 
-local GAN_SAMPLE = {seed = "integer", batch = "integer", natoms = "integer|table", rng = "Rng"}
+local GAN_SAMPLE = {seed = "integer", batch = "integer", natoms = "integer|table", rng = "Rng",
+                    device = {"cpu", "cuda"}}
 
 -- Sample n tensors from the generator (eval mode: running batch-norm statistics).
 local function gan_sample(self, n, opts)
@@ -465,15 +484,18 @@ local function gan_sample(self, n, opts)
   opts = options.check("model:sample", opts, GAN_SAMPLE, 2)
   self:need_scaler("sample")
   local rng = sample_rng(opts)
+  local home = self:device_name()
+  if opts.device then self:to(opts.device) end
   self.generator:eval()
   -- checked whole before any chunk runs
   if self.config.consistent and opts.natoms ~= nil then self:atom_counts(n, opts, rng) end
   local ok, out = pcall(in_chunks, n, opts, function(first, count)
     local natoms = opts.natoms
     if type(natoms) == "table" then natoms = table.move(natoms, first, first + count - 1, 1, {}) end
-    return (generate(self, count, rng, natoms, true))
+    return (generate(self, count, rng, natoms, true)):to("cpu")
   end)
   self.generator:train()
+  if opts.device then self:to(home) end
   if not ok then error(out, 2) end
   return self:to_raw(out)
 end
@@ -503,9 +525,9 @@ M.builders["crystens.gan"] = M.gan
 function GAN:train_step(batch)
   self:check_batch(batch, "train_step")
   local G, D = self.generator, self.discriminator
-  local real = self:to_net(batch)
+  local real = self:to_net(batch):to(self:device_name())
   local n = real:size(1)
-  local ones, zeros = tensor.full({n, 1}, 1), tensor.full({n, 1}, 0)
+  local ones, zeros = real:new_full({n, 1}, 1), real:new_full({n, 1}, 0)
   D:zero_grad()
   local lr = D:forward(real)
   local l_real, g = nn.bce_logits(lr, ones)
@@ -555,7 +577,7 @@ M.builders["crystens.wgan"] = M.wgan
 function WGAN:train_step(batch)
   self:check_batch(batch, "train_step")
   local G, C, cfg = self.generator, self.critic, self.config
-  local all = self:to_net(batch)
+  local all = self:to_net(batch):to(self:device_name())
   local k = cfg.critic_steps
   local n = all:size(1)
   local m = (n % k == 0 and n >= k) and n // k or n
@@ -569,7 +591,7 @@ function WGAN:train_step(batch)
     local l_fake
     l_fake, g = nn.wasserstein(C:forward(fake), 1)
     C:backward(g)
-    local e = tensor.rand{m, 1, 1, 1}
+    local e = tensor.rand{m, 1, 1, 1}:to(all:device())
     local gp = nn.gradient_penalty(C, real * e + fake * (1 - e), {lambda = cfg.lambda})
     self.optims[2][2]:step()
     out.critic = out.critic + (l_real + l_fake + gp) / k
@@ -661,13 +683,14 @@ end
 function AtomNet:forward(x, t, natoms)
   local emb = self.temb:forward(t)
   self._emb = emb
-  local f = slots().slot_features(x)
+  local dev = x:device()
+  local f = slots().slot_features(x:to("cpu")):to(dev)
   if self.mask then
     local n, T = f:size(1), f:size(3)
-    natoms = natoms or count_atoms(x, EMPTY_CUT)
+    natoms = natoms or count_atoms(x:to("cpu"), EMPTY_CUT)
     local v = {}
     for i = 1, n do for j = 1, T do v[(i - 1) * T + j] = j <= natoms[i] and 1 or 0 end end
-    f = tensor.cat({f, tensor.from(v):reshape{n, 1, T, 1}}, 2)
+    f = tensor.cat({f, tensor.from(v):reshape{n, 1, T, 1}:to(dev)}, 2)
   end
   if self.cond_input then
     -- a cascade's super-resolution stage (Cascade below) reads the
@@ -681,14 +704,16 @@ function AtomNet:forward(x, t, natoms)
   end
   local h = self.conv_in:forward(f)
   for _, b in ipairs(self.blocks) do h = b.attn:forward(b.res:forward(h, emb)) end
-  return slots().slot_scatter(self.conv_out:forward(self.act_out:forward(self.norm_out:forward(h))))
+  local out = self.conv_out:forward(self.act_out:forward(self.norm_out:forward(h)))
+  return slots().slot_scatter(out:to("cpu")):to(dev)
 end
 
 -- The parameters' gradients from the gradient of the output; the input is
 -- data, so no gradient flows back to it.
 function AtomNet:backward(g)
-  local gemb = tensor.new(self._emb:shape())
-  g = self.norm_out:backward(self.act_out:backward(self.conv_out:backward(slots().slot_scatter_backward(g))))
+  local gemb = self._emb:new_zeros(self._emb:shape())
+  g = slots().slot_scatter_backward(g:to("cpu")):to(g:device())
+  g = self.norm_out:backward(self.act_out:backward(self.conv_out:backward(g)))
   for i = #self.blocks, 1, -1 do
     local b = self.blocks[i]
     local gx, ge = b.res:backward(b.attn:backward(g))
@@ -807,8 +832,8 @@ end
 
 -- x_t = √ᾱ_t x0 + √(1-ᾱ_t) ε for per-sample 0-based timesteps ts.
 function Diffusion:q_sample(x0, ts, eps)
-  local a = per_sample(ts, function(t) return math.sqrt(self:abar(t)) end)
-  local b = per_sample(ts, function(t) return math.sqrt(1 - self:abar(t)) end)
+  local a = per_sample(ts, function(t) return math.sqrt(self:abar(t)) end):to(x0:device())
+  local b = per_sample(ts, function(t) return math.sqrt(1 - self:abar(t)) end):to(x0:device())
   return x0 * a + eps * b, a, b
 end
 
@@ -816,17 +841,17 @@ end
 -- Adam with clipping, EMA update.  Returns {loss}.
 function Diffusion:train_step(batch)
   self:check_batch(batch, "train_step")
-  local x0 = self:to_net(batch)
+  local x0 = self:to_net(batch):to(self:device_name())
   local n, T, rng = x0:size(1), self.config.timesteps, tensor.default_rng()
   local ts = {}
   for i = 1, n do ts[i] = rng:int(T) - 1 end
-  local eps = tensor.randn(x0:shape())
+  local eps = x0:new_randn(x0:shape())
   local xt, a, b = self:q_sample(x0, ts, eps)
   local kind, target = self.config.target, eps
   if kind == "v" then target = (eps * a):sub_(x0 * b) elseif kind == "x0" then target = x0 end
   self.unet:zero_grad()
-  local natoms = self.config.consistent and count_atoms(x0, EMPTY_CUT) or nil
-  local out = self.unet:forward(xt, tensor.from(ts), natoms)
+  local natoms = self.config.consistent and count_atoms(x0:to("cpu"), EMPTY_CUT) or nil
+  local out = self.unet:forward(xt, tensor.from(ts):to(x0:device()), natoms)
   local loss, g
   if self.config.consistent then
     loss, g = self:consistent_loss(out, xt, x0, ts, a, b, natoms)
@@ -855,18 +880,20 @@ function Diffusion:consistent_loss(out, xt, x0, ts, a, b, natoms)
   if kind == "v" then x0h = (xt * a):sub_(out * b)
   elseif kind == "eps" then x0h = (xt - out * b):div_(a)
   else x0h = out end
-  local y, state = self.scaler:project(x0h, {natoms = natoms})
+  local dev = x0h:device()
+  local y, state = self.scaler:project(x0h:to("cpu"), {natoms = natoms})
+  y = y:to(dev)
   local w = per_sample(ts, function(t)
     local ab = self:abar(t)
     local snr = ab / (1 - ab)
     local wt = kind == "v" and 1 + snr or kind == "eps" and snr or 1
     return math.min(wt, cap)
-  end)
+  end):to(dev)
   local d = y - x0
   local numel = d:numel()
   local wd = d * w
   local loss = (wd * d):sum() / numel
-  local gx0 = self.scaler:project_backward(state, wd:mul_(2 / numel))
+  local gx0 = self.scaler:project_backward(state, wd:mul_(2 / numel):to("cpu")):to(dev)
   if kind == "v" then return loss, gx0:mul_(b):neg() end
   if kind == "eps" then return loss, (gx0 * b):div_(a):neg() end
   return loss, gx0
@@ -877,7 +904,7 @@ end
 -- clipping as clip says ("means" or "copies"; nil: by the target).
 function Diffusion:predict(x, t, natoms, clip)
   local n = x:size(1)
-  local out = self.unet:forward(x, tensor.full({n}, t), natoms)
+  local out = self.unet:forward(x, x:new_full({n}, t), natoms)
   local ab = self:abar(t)
   local sa, sb = math.sqrt(ab), math.sqrt(1 - ab)
   local x0
@@ -894,7 +921,7 @@ function Diffusion:predict(x, t, natoms, clip)
     -- default is "means", where only the projection clamps, the means.
     clip = clip or (self.config.target == "x0" and "means" or "copies")
     if clip == "copies" then x0 = x0:clamp(-1, 1) end
-    x0 = self.scaler:project(x0, {natoms = natoms, clamp = true})
+    x0 = self.scaler:project(x0:to("cpu"), {natoms = natoms, clamp = true}):to(x:device())
   else
     x0 = x0:clamp(-1, 1)
   end
@@ -911,7 +938,10 @@ end
 
 function Diffusion:sample_chunk(n, opts, rng, bar, natoms)
   local T, S = self.config.timesteps, self.config.size
-  local x = tensor.randn({n, 4, S, S}, rng)
+  -- Noise is drawn on the host and copied: the same seed gives the same
+  -- samples on the CPU and the GPU (up to rounding).
+  local dev = self:device_name()
+  local x = tensor.randn({n, 4, S, S}, rng):to(dev)
   local ddpm = (opts.method or (opts.steps and opts.steps < T and "ddim" or "ddpm")) == "ddpm"
   local ts = ddpm and ddim_times(T, T) or ddim_times(T, opts.steps or 50)
   local eta = opts.eta or (ddpm and 1 or 0)
@@ -923,21 +953,21 @@ function Diffusion:sample_chunk(n, opts, rng, bar, natoms)
       -- the posterior q(x_{t-1} | x_t, x0) of Ho et al. (consecutive steps)
       local beta = 1 - ab / abp
       x = (x0 * (math.sqrt(abp) * beta / (1 - ab))):add_(x * (math.sqrt(1 - beta) * (1 - abp) / (1 - ab)))
-      if tp >= 0 then x:add_(tensor.randn(x:shape(), rng):mul_(math.sqrt(beta * (1 - abp) / (1 - ab)))) end
+      if tp >= 0 then x:add_(tensor.randn(x:shape(), rng):to(dev):mul_(math.sqrt(beta * (1 - abp) / (1 - ab)))) end
     else
       local sigma = eta * math.sqrt((1 - abp) / (1 - ab) * (1 - ab / abp))
       x = (x0 * math.sqrt(abp)):add_(eps * math.sqrt(math.max(0, 1 - abp - sigma * sigma)))
-      if sigma > 0 then x:add_(tensor.randn(x:shape(), rng):mul_(sigma)) end
+      if sigma > 0 then x:add_(tensor.randn(x:shape(), rng):to(dev):mul_(sigma)) end
     end
     if bar then bar.done = bar.done + 1; bar.bar:update(bar.done) end
     if interrupt.pending() then error("interrupted!", 0) end
   end
-  return x
+  return x:to("cpu")
 end
 
 local DIFFUSION_SAMPLE = {steps = "integer", eta = "number", seed = "integer", batch = "integer",
                          ema = "boolean", method = {"ddpm", "ddim"}, natoms = "integer|table",
-                         clip = {"means", "copies"}, rng = "Rng"}
+                         clip = {"means", "copies"}, rng = "Rng", device = {"cpu", "cuda"}}
 
 -- Sample n tensors: DDIM with opts.steps (eta = 0 unless given), or DDPM
 -- ancestral sampling over all timesteps (steps absent or method="ddpm").
@@ -954,6 +984,9 @@ function Diffusion:sample(n, opts)
   if opts.clip ~= nil and opts.clip ~= "means" and opts.clip ~= "copies" then
     error("bad option 'clip' to 'sample' ('means' or 'copies' expected)", 2)
   end
+  -- opts.device: sample there, and move the networks back after.
+  local home = self:device_name()
+  if opts.device then self:to(opts.device) end
   -- the bar counts denoising steps (of every chunk), not samples × steps
   local chunks = -(-n // (opts.batch or 64))
   local bar = {bar = require("crystens.progress").new(("sampling %s, step"):format(n), chunks * per),
@@ -965,6 +998,7 @@ function Diffusion:sample(n, opts)
                              natoms and table.move(natoms, first, first + count - 1, 1, {}))
   end)
   if use_ema then self.ema:swap() end
+  if opts.device then self:to(home) end
   bar.bar:finish()
   if not ok then error(out, 2) end
   return self:to_raw(out)
@@ -1109,6 +1143,7 @@ end
 -- opts.aug (default config.aug_sample) of the timesteps, with atom counts
 -- drawn as the single-stage model draws them.  Returns raw tensors.
 local CASCADE_SAMPLE = options.merge(DIFFUSION_SAMPLE, {aug = "number"})
+CASCADE_SAMPLE.device = nil   -- the cascade samples on the CPU only
 
 function Cascade:sample(n, opts)
   options.arg("model:sample", 1, n, "integer")
@@ -1170,12 +1205,15 @@ doc[WGAN.train_step] = "model:train_step(batch) -> {critic, gp, w, g}. critic_st
   "updates and one generator update on a raw N×4×S×S batch (a batch of critic_steps×N rows)."
 doc[Diffusion.train_step] = "model:train_step(batch) -> {loss}. One Adam step on the denoising " ..
   "loss (MSE of the predicted target) of a raw N×4×S×S batch at random timesteps."
-doc[gan_sample] = "model:sample(n, [{seed=, batch=64}]) -> tensor. n raw N×4×S×S CrysTens " ..
+doc[gan_sample] = "model:sample(n, [{seed=, batch=64, device=}]) -> tensor. n raw N×4×S×S CrysTens " ..
   "tensors from the generator on random latent vectors (batch norm in eval mode); " ..
   "ct.crystens.decode turns them into crystals."
-doc[Diffusion.sample] = "model:sample(n, [{steps=50, eta=0, seed=, batch=64, ema=true}]) -> " ..
-  "tensor. n raw N×4×S×S CrysTens tensors: DDIM with steps, or DDPM ancestral sampling over " ..
-  "every timestep without steps (or method='ddpm'); the EMA weights unless ema=false. " ..
+doc[Model.to] = "model:to(device) -> model. Move the networks, optimizer moments and EMA " ..
+  "to 'cuda' or 'cpu'; train_step and sample then run there (checkpoints stay device-free)."
+doc[Diffusion.sample] = "model:sample(n, [{steps=50, eta=0, seed=, batch=64, ema=true, " ..
+  "device=}]) -> tensor. n raw N×4×S×S CrysTens tensors: DDIM with steps, or DDPM ancestral " ..
+  "sampling over every timestep without steps (or method='ddpm'); the EMA weights unless " ..
+  "ema=false; device='cuda' samples on the GPU (the model moves there and back). " ..
   "ct.crystens.decode turns them into crystals."
 
 doc[M] = "crystens.models: ct.models.gan, ct.models.wgan, ct.models.diffusion and " ..

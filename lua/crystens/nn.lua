@@ -32,7 +32,8 @@ for _, name in ipairs{"linear", "conv2d", "conv3d", "convtranspose2d", "convtran
                       "batchnorm", "groupnorm", "groupnorm_silu", "layernorm", "relu", "leaky_relu", "silu",
                       "sigmoid", "tanh", "upsample", "attention", "time_embedding",
                       "mse", "bce_logits", "wasserstein", "clip_grad_norm", "profile",
-                      "sgemm_gflops", "winograd"} do
+                      "sgemm_gflops", "winograd", "devices", "precision", "gpu_memory",
+                      "gpu_sync"} do
   M[name] = core[name]
 end
 
@@ -104,6 +105,28 @@ function Module:buffers()
   return out
 end
 
+-- Move the model (its flat buffers, buffers and everything that follows
+-- it: optimizers and EMAs registered with follow) to device.
+function Module:to(device)
+  local w, g = self:flat()
+  local list = {}
+  for i, e in ipairs(self:layers()) do list[i] = e.layer end
+  core.to_device(list, w, g, device)
+  for f in pairs(self._followers or {}) do f:to(device) end
+  return self
+end
+
+-- Where the model's parameters are: "cpu" or "cuda".
+function Module:device()
+  return (self:flat()):device()
+end
+
+-- Register x (with a :to(device) method) to move with the model.
+function Module:follow(x)
+  self._followers = self._followers or setmetatable({}, {__mode = "k"})
+  self._followers[x] = true
+end
+
 function Module:nparams()
   return (self:flat()):numel()
 end
@@ -171,6 +194,7 @@ function Module:save(path, meta)
   if self.config and not m.config then m.config = json.encode(self.config) end
   m.rng = m.rng or tensor.default_rng():state()
   local names, ts = self:state()
+  for i, t in ipairs(ts) do ts[i] = t:to("cpu") end   -- files are device-free
   core.save(path, names, ts, m)
   return self
 end
@@ -274,8 +298,12 @@ function M.adam(model, opts)
   self.state = core.adam_state(w:numel(), {
     lr = opts.lr or 1e-3, beta1 = betas[1], beta2 = betas[2], eps = opts.eps or 1e-8,
     weight_decay = opts.weight_decay or 0, decoupled = opts.decoupled ~= false})
+  self.state:to(w:device())
+  model:follow(self)
   return self
 end
+
+function Adam:to(device) self.state:to(device) end
 
 -- One step; returns the gradient norm when clipping.
 function Adam:step()
@@ -297,8 +325,12 @@ EMA.__index = EMA
 
 function M.ema(model, decay)
   local w = model:flat()
-  return setmetatable({model = model, decay = decay or 0.999, w = w:clone()}, EMA)
+  local self = setmetatable({model = model, decay = decay or 0.999, w = w:clone()}, EMA)
+  model:follow(self)
+  return self
 end
+
+function EMA:to(device) self.w = self.w:to(device) end
 
 function EMA:update()
   core.ema_update(self.w, (self.model:flat()), self.decay)
@@ -327,7 +359,7 @@ function M.gradient_penalty(critic, x, opts)
   local n = x:size(1)
   local y = critic:forward(x)
   assert(y:numel() == n, "gradient_penalty: the critic must give one score per sample")
-  local gx = critic:backward(tensor.full(y:shape(), 1), false)
+  local gx = critic:backward(y:new_full(y:shape(), 1), false)
   local g2 = gx:reshape{n, x:numel() // n}
   local norms = g2:square():sum_to{n, 1}:sqrt()
   local dev = norms - 1
@@ -511,7 +543,7 @@ end
 
 -- Backward from the gradient of the predicted noise; returns dLoss/dx.
 function UNet:backward(g)
-  local gemb = tensor.new(self._emb:shape())
+  local gemb = self._emb:new_zeros(self._emb:shape())
   g = self.norm_out:backward(self.conv_out:backward(g))
   -- Up blocks in reverse meet the skips in the order they were pushed.
   local gskips = {}
@@ -563,6 +595,9 @@ doc[M.load] = "nn.load(path) -> model, meta. Rebuild a model saved with model:sa
   "builder registered for its kind (nn.builders[kind]) and load its weights."
 doc[Module.save] = "model:save(path, [meta]) -> model. Write weights, buffers and metadata " ..
   "(kind, config as JSON, rng state, and meta's entries as strings) to a safetensors file."
+doc[Module.to] = "model:to(device) -> model. Move the weights, gradients and buffers to " ..
+  "\"cuda\" or \"cpu\" (one flat buffer there), with the model's optimizers and EMA; inputs " ..
+  "must then be on that device (x:to(device))."
 doc[Module.parameters] = "model:parameters() -> list. Entries {name, w, g}, also indexed by name."
 
 return M

@@ -302,6 +302,8 @@ local function run(opts)
   if bad_values > 0 then
     error(string.format("bad option 'data' to 'ct.train' (%d of its values are NaN or infinite)", bad_values), 3)
   end
+  -- the GPU is asked for before anything is written: no GPU, no run
+  if opts.device then model:to(opts.device) end
   local ckpt_dir = ckpt and ckpt:match("^(.*)/[^/]*$")
   if ckpt_dir and ckpt_dir ~= "" then require("crystens.file").mkdirs(ckpt_dir) end
   -- A fresh model resumes from an existing checkpoint; one that has trained
@@ -391,7 +393,8 @@ M.max_batch = 4096
 
 local TRAIN = {model = "table", data = "Tensor|Dataset|table", steps = "integer", batch = "integer",
                lr = "number", seed = "integer", every = "integer", checkpoint = "string",
-               log = "string", resume = "boolean", decay = {"constant", "cosine"}}
+               log = "string", resume = "boolean", decay = {"constant", "cosine"},
+               device = {"cpu", "cuda"}}
 
 setmetatable(M, {__call = function(_, opts)
   if opts == nil then error("bad argument #1 to 'ct.train' (options table expected, got no value)", 2) end
@@ -399,14 +402,15 @@ setmetatable(M, {__call = function(_, opts)
 end})
 
 doc[M] = "train{model=, data=tensor|dataset, steps=1000, batch=32, lr=, seed=0, " ..
-  "checkpoint=path, every=500, log=path.csv, resume=true, decay='constant'|'cosine'} -> " ..
-  "{steps, losses, seconds, " ..
+  "checkpoint=path, every=500, log=path.csv, resume=true, decay='constant'|'cosine', " ..
+  "device='cpu'|'cuda'} -> {steps, losses, seconds, " ..
   "samples_per_s}. Train a ct.models model: shuffled batches, a progress bar, periodic " ..
   "checkpoints, exact resume from an existing checkpoint, Ctrl-C/SIGTERM save and stop, " ..
   "an error naming the step on divergence (NaN/Inf or jumping loss, exploding weights), " ..
   "resuming refused when the checkpoint's configuration differs; batch ≤ 4096, lr ≤ 10; " ..
   "decay='cosine' lowers the learning rate " ..
-  "from lr to 0 over the run. train.plot(log, svg) draws the losses."
+  "from lr to 0 over the run; device='cuda' moves the model to the GPU first (checkpoints " ..
+  "stay device-free). train.plot(log, svg) draws the losses."
 doc[M.plot] = "train.plot(log_csv, [svg_path]) -> svg. The loss curves of a training log."
 
 return M

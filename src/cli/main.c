@@ -24,6 +24,7 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "ct_backend.h"
 #include "lua_modules.h"
 #include "repl.h"
 #include "run.h"
@@ -96,6 +97,9 @@ static void set_paths(lua_State *L)
     const char *datadir = getenv("CRYSTENS_DATADIR");
     if (!luadir || !*luadir) luadir = dev ? CT_SRC_LUADIR : CT_LUADIR;
     if (!datadir || !*datadir) datadir = dev ? CT_SRC_DATADIR : CT_DATADIR;
+    /* The CUDA plugin: beside the executable first (the build tree), then
+       where it is installed. */
+    if (!dev) ct_backend_set_plugin_dir(CT_PKGLIBDIR);
 
     lua_getglobal(L, "package");
     lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;", luadir, luadir);

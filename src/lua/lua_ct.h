@@ -197,11 +197,26 @@ typedef struct {
    on top of the stack. */
 void ctL_setfields(lua_State *L, const void *base, const ctL_Field *fields);
 
-/* Return the tensor at idx, or raise a "bad argument" error. */
+/* Return the CPU tensor at idx, or raise a "bad argument" error (also for a
+   tensor on the GPU: the functions taking these read its bytes). */
 ct_tensor *ctL_checktensor(lua_State *L, int idx);
 
-/* Return the tensor at idx, or NULL if it is not one. */
+/* Return the CPU tensor at idx, or NULL if it is not one (a GPU tensor
+   raises the error of ctL_checktensor). */
 ct_tensor *ctL_totensor(lua_State *L, int idx);
+
+/* ctL_checktensor and ctL_totensor for functions that take tensors on
+   any device (tensor ops, layers, losses, optimizers). */
+ct_tensor *ctL_checkanytensor(lua_State *L, int idx);
+ct_tensor *ctL_toanytensor(lua_State *L, int idx);
+
+/* Add the device methods (t:to, t:device, like:new_zeros, ...) to the
+   tensor methods table at idx (lua_device.c). */
+void ctL_tensor_device_open(lua_State *L, int methods);
+
+/* Add devices(), precision(), gpu_memory(), gpu_sync(), to_device() to the
+   crystens.nn_core table at lib, and state:to() to the Adam class. */
+void ctL_nn_device_open(lua_State *L, int lib);
 
 /* Push t as a Lua tensor, which takes ownership of it (NULL raises err). */
 void ctL_pushtensor(lua_State *L, ct_tensor *t, const ct_error *err);

@@ -203,10 +203,10 @@ static int layer_error(lua_State *L, int rc, const ct_error *err)
 static int l_forward(lua_State *L)
 {
     ct_layer *l = checklayer(L, 1);
-    ct_tensor *x = ctL_checktensor(L, 2), *y;
+    ct_tensor *x = ctL_checkanytensor(L, 2), *y;
     ct_error err;
     int rc = lua_isnoneornil(L, 3) ? ct_layer_forward(l, x, &y, &err)
-                                   : ct_groupnorm_silu_forward(l, x, ctL_checktensor(L, 3), &y, &err);
+                                   : ct_groupnorm_silu_forward(l, x, ctL_checkanytensor(L, 3), &y, &err);
     if (rc == CT_EINVAL && strstr(err.msg, "shift")) return luaL_argerror(L, 3, err.msg);
     if (rc != CT_OK) return layer_error(L, rc, &err);
     ctL_pushtensor(L, y, &err);
@@ -216,7 +216,7 @@ static int l_forward(lua_State *L)
 static int l_backward(lua_State *L)
 {
     ct_layer *l = checklayer(L, 1);
-    ct_tensor *gy = ctL_checktensor(L, 2), *gx;
+    ct_tensor *gy = ctL_checkanytensor(L, 2), *gx;
     int keep = l->param_grads;
     if (!lua_isnoneornil(L, 3)) l->param_grads = lua_toboolean(L, 3);
     ct_error err;
@@ -349,7 +349,7 @@ static int nn_mse(lua_State *L)
     ct_tensor *g = NULL;
     double loss = 0;
     ct_error err;
-    int rc = ct_loss_mse(ctL_checktensor(L, 1), ctL_checktensor(L, 2), &loss, &g, &err);
+    int rc = ct_loss_mse(ctL_checkanytensor(L, 1), ctL_checkanytensor(L, 2), &loss, &g, &err);
     return push_loss(L, rc, loss, g, &err);
 }
 
@@ -358,7 +358,7 @@ static int nn_bce_logits(lua_State *L)
     ct_tensor *g = NULL;
     double loss = 0;
     ct_error err;
-    int rc = ct_loss_bce_logits(ctL_checktensor(L, 1), ctL_checktensor(L, 2), &loss, &g, &err);
+    int rc = ct_loss_bce_logits(ctL_checkanytensor(L, 1), ctL_checkanytensor(L, 2), &loss, &g, &err);
     return push_loss(L, rc, loss, g, &err);
 }
 
@@ -367,7 +367,7 @@ static int nn_wasserstein(lua_State *L)
     ct_tensor *g = NULL;
     double loss = 0;
     ct_error err;
-    int rc = ct_loss_wasserstein(ctL_checktensor(L, 1), (float)luaL_optnumber(L, 2, 1), &loss, &g, &err);
+    int rc = ct_loss_wasserstein(ctL_checkanytensor(L, 1), (float)luaL_optnumber(L, 2, 1), &loss, &g, &err);
     return push_loss(L, rc, loss, g, &err);
 }
 
@@ -422,7 +422,7 @@ static int a_step(lua_State *L)
 {
     ct_adam *a = checkadam(L, 1);
     ct_error err;
-    int rc = ct_adam_step(a, ctL_checktensor(L, 2), ctL_checktensor(L, 3), &err);
+    int rc = ct_adam_step(a, ctL_checkanytensor(L, 2), ctL_checkanytensor(L, 3), &err);
     if (rc != CT_OK) return ctL_argraise(L, 2, &err, rc);
     return 0;
 }
@@ -475,7 +475,7 @@ static const luaL_Reg adam_meta[] = {{"__gc", a_gc}, {"__close", a_gc}, {NULL, N
 
 static int nn_clip_grad_norm(lua_State *L)
 {
-    ct_tensor *g = ctL_checktensor(L, 1);
+    ct_tensor *g = ctL_checkanytensor(L, 1);
     lua_Number max = luaL_checknumber(L, 2);
     luaL_argcheck(L, max > 0, 2, "maximum norm must be positive");
     lua_pushnumber(L, ct_clip_grad_norm(g, max));
@@ -485,7 +485,7 @@ static int nn_clip_grad_norm(lua_State *L)
 static int nn_ema_update(lua_State *L)
 {
     ct_error err;
-    int rc = ct_ema_update(ctL_checktensor(L, 1), ctL_checktensor(L, 2),
+    int rc = ct_ema_update(ctL_checkanytensor(L, 1), ctL_checkanytensor(L, 2),
                            (float)luaL_checknumber(L, 3), &err);
     if (rc != CT_OK) return ctL_raise(L, &err, rc);
     return 0;
@@ -683,5 +683,6 @@ int luaopen_crystens_nn_core(lua_State *L)
     lua_pop(L, 1);
     ctL_newlib(L, nn_funcs, "crystens.nn_core: C layers with forward/backward, losses, Adam on "
                "flat buffers and safetensors files; composed into models by crystens.nn.");
+    ctL_nn_device_open(L, -1);
     return 1;
 }

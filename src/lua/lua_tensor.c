@@ -8,9 +8,10 @@
 #include <math.h>
 #include <string.h>
 
+#include "ct_backend.h"
 #include "lua_ct.h"
 
-#define checktensor(L, i) ctL_checktensor(L, i)
+#define checktensor(L, i) ctL_checkanytensor(L, i)
 
 static int t_new(lua_State *L)
 {
@@ -177,14 +178,14 @@ static size_t flat_offset(lua_State *L, const ct_tensor *t, int idx)
 
 static int m_get(lua_State *L)
 {
-    ct_tensor *t = checktensor(L, 1);
+    ct_tensor *t = ctL_checktensor(L, 1);
     lua_pushnumber(L, t->data[flat_offset(L, t, 2)]);
     return 1;
 }
 
 static int m_set(lua_State *L)
 {
-    ct_tensor *t = checktensor(L, 1);
+    ct_tensor *t = ctL_checktensor(L, 1);
     float v = (float)luaL_checknumber(L, 2);
     t->data[flat_offset(L, t, 3)] = v;
     lua_settop(L, 1);
@@ -209,7 +210,7 @@ static size_t push_table(lua_State *L, const ct_tensor *t, int dim, size_t off)
 
 static int m_totable(lua_State *L)
 {
-    ct_tensor *t = checktensor(L, 1);
+    ct_tensor *t = ctL_checktensor(L, 1);
     if (t->ndim == 0) lua_pushnumber(L, t->data[0]);
     else push_table(L, t, 0, 0);
     return 1;
@@ -249,6 +250,10 @@ static int mm_tostring(lua_State *L)
                         (lua_Integer)s.nonfinite);
     else
         lua_pushfstring(L, "Tensor %s  min %s  mean %s  max %s", shape, lo, mid, hi);
+    if ((*p)->device != CT_DEV_CPU) {
+        lua_pushliteral(L, "  (cuda)");
+        lua_concat(L, 2);
+    }
     return 1;
 }
 
@@ -321,6 +326,7 @@ int luaopen_crystens_tensor(lua_State *L)
     ctL_newclass(L, CTL_TENSOR, NULL, tensor_meta);
     lua_newtable(L);
     ctL_setfuncs(L, tensor_methods);
+    ctL_tensor_device_open(L, -1);
     lua_pushvalue(L, -1);
     lua_setfield(L, -3, "methods");                 /* mt methods */
     lua_pushcfunction(L, mm_index);

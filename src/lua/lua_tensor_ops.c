@@ -16,7 +16,7 @@
 #include "ct_tensor_ops.h"
 #include "lua_ct.h"
 
-#define checktensor(L, i) ctL_checktensor(L, i)
+#define checktensor(L, i) ctL_checkanytensor(L, i)
 
 /* ---- Element-wise ops --------------------------------------------------------- */
 
@@ -33,7 +33,7 @@ static int binop(lua_State *L, ct_binop op, int inplace)
     ct_error err;
     int rc;
     if (!inplace) {
-        out = ct_tensor_empty(a->ndim, a->shape, &err);
+        out = ct_tensor_empty_on(a->device, a->ndim, a->shape, &err);
         ctL_pushtensor(L, out, &err);
     }
     if (lua_type(L, 2) == LUA_TNUMBER)
@@ -63,7 +63,7 @@ static int arith(lua_State *L, ct_binop op)
     if (lua_type(L, 1) != LUA_TNUMBER) return binop(L, op, 0);
     ct_tensor *a = checktensor(L, 2);
     ct_error err;
-    ct_tensor *out = ct_tensor_empty(a->ndim, a->shape, &err);
+    ct_tensor *out = ct_tensor_empty_on(a->device, a->ndim, a->shape, &err);
     ctL_pushtensor(L, out, &err);
     ct_tensor_scalar(out, a, (float)lua_tonumber(L, 1), op, 1, &err);
     return 1;
@@ -79,7 +79,7 @@ static int unop(lua_State *L, ct_unop op)
 {
     ct_tensor *a = checktensor(L, 1);
     ct_error err;
-    ct_tensor *out = ct_tensor_empty(a->ndim, a->shape, &err);
+    ct_tensor *out = ct_tensor_empty_on(a->device, a->ndim, a->shape, &err);
     ctL_pushtensor(L, out, &err);
     ct_tensor_unary(out, a, op, &err);
     return 1;
@@ -101,7 +101,7 @@ static int m_clamp(lua_State *L)
     float lo = (float)luaL_optnumber(L, 2, -HUGE_VAL), hi = (float)luaL_optnumber(L, 3, HUGE_VAL);
     luaL_argcheck(L, lo <= hi, 3, "upper bound below the lower one");
     ct_error err;
-    ct_tensor *out = ct_tensor_empty(a->ndim, a->shape, &err);
+    ct_tensor *out = ct_tensor_empty_on(a->device, a->ndim, a->shape, &err);
     ctL_pushtensor(L, out, &err);
     ct_tensor_clamp(out, a, lo, hi, &err);
     return 1;
@@ -158,7 +158,7 @@ static int m_sum_to(lua_State *L)
     int64_t shape[CT_MAXDIM];
     int nd = ctL_checkshape(L, 2, shape);
     ct_error err;
-    ct_tensor *out = ct_tensor_new(nd, shape, &err);
+    ct_tensor *out = ct_tensor_new_on(a->device, nd, shape, &err);
     ctL_pushtensor(L, out, &err);
     int rc = ct_tensor_sum_to(out, a, &err);
     if (rc != CT_OK) return ctL_argraise(L, 2, &err, rc);
@@ -251,7 +251,7 @@ static int t_cat(lua_State *L)
     const ct_tensor *ts[64];
     for (int i = 0; i < n; i++) {
         lua_geti(L, 1, i + 1);
-        ts[i] = ctL_totensor(L, -1);
+        ts[i] = ctL_toanytensor(L, -1);
         if (!ts[i]) return luaL_argerror(L, 1, lua_pushfstring(L, "item %d is not a tensor", i + 1));
         lua_pop(L, 1);   /* the list keeps it alive */
     }

@@ -7,14 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ct_layers.h"
 #include "ct_nn_impl.h"
 #include "ct_parallel.h"
-
-typedef struct {
-    ct_layer base;
-    ct_act_kind kind;
-    float slope;
-} ct_act;
 
 /* The SiLU and sigmoid loops in AVX2 too, where GCC picks at load time. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
@@ -193,12 +188,6 @@ ct_layer *ct_act_new(ct_act_kind kind, float slope, ct_error *err)
 }
 
 /* ---- Sinusoidal time embedding -------------------------------------------- */
-
-typedef struct {
-    ct_layer base;
-    int dim;
-    float max_period;
-} ct_timeembed;
 
 static int te_forward(ct_layer *l, const ct_tensor *t, ct_tensor **y, ct_error *err)
 {

@@ -16,14 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ct_layers.h"
 #include "ct_nn_impl.h"
 #include "ct_parallel.h"
-
-typedef struct {
-    ct_layer base;
-    int c;
-    ct_tensor *qkv, *attn, *o;   /* N×3c×P, N×P×P, N×c×P from the last forward */
-} ct_attn;
 
 /* C = op(A) op(B) (+ C when acc), row-major. */
 static void gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,

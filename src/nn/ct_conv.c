@@ -19,15 +19,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ct_layers.h"
 #include "ct_nn_impl.h"
 #include "ct_parallel.h"
 
 enum { CHUNK_COLS = 1024 };
-
-typedef struct {
-    ct_layer base;
-    ct_conv_cfg cfg;
-} ct_conv;
 
 static int winograd_on = 1;
 

@@ -1,12 +1,8 @@
 /* ct_linear.c - the fully connected layer (see ct_nn.h). */
 #include <stdio.h>
 
+#include "ct_layers.h"
 #include "ct_nn_impl.h"
-
-typedef struct {
-    ct_layer base;
-    int in, out;
-} ct_linear;
 
 /* x N×in -> y N×out: y = x Wᵀ + b. */
 static int linear_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)

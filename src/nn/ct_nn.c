@@ -9,7 +9,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "ct_backend.h"
 #include "ct_nn_impl.h"
+#include "ct_tensor_ops.h"
 #include "ct_parallel.h"
 
 ct_layer *ct_nn_layer_alloc(size_t size, const ct_layer_ops *ops, ct_error *err)
@@ -171,8 +173,23 @@ int ct_layer_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *e
 {
     *y = NULL;
     if (ct_interrupted()) return ct_fail(err, CT_EINTR, "interrupted");
+    for (int i = 0; i < l->nparams + l->nbuffers; i++) {
+        const ct_param *p = i < l->nparams ? &l->params[i] : &l->buffers[i - l->nparams];
+        if (p->w->device != x->device)
+            return ct_fail(err, CT_EINVAL, "%s: the input is on %s but the layer's %s is on %s "
+                           "(move the model with :to(\"%s\"))", l->ops->kind,
+                           ct_device_name(x->device), p->name, ct_device_name(p->w->device),
+                           ct_device_name(x->device));
+    }
     double t0 = profiling ? now_seconds() : 0;
-    int rc = l->ops->forward(l, x, y, err);
+    int rc;
+    if (x->device == CT_DEV_CUDA) {
+        const ct_cuda_api *cu = ct_cuda(err);
+        rc = cu ? cu->layer_forward(l, x, y, err) : CT_EINVAL;
+        if (profiling && rc == CT_OK) rc = cu->sync(err);   /* time the kernels, not launches */
+    } else {
+        rc = l->ops->forward(l, x, y, err);
+    }
     if (profiling) prof_add(l, t0);
     return rc;
 }
@@ -182,8 +199,18 @@ int ct_layer_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_error
     *gx = NULL;
     if (ct_interrupted()) return ct_fail(err, CT_EINTR, "interrupted");
     if (!l->x) return ct_fail(err, CT_EINVAL, "%s: backward before forward", l->ops->kind);
+    if (gy->device != l->x->device)
+        return ct_fail(err, CT_EINVAL, "%s backward: the gradient is on %s, the input was on %s",
+                       l->ops->kind, ct_device_name(gy->device), ct_device_name(l->x->device));
     double t0 = profiling ? now_seconds() : 0;
-    int rc = l->ops->backward(l, gy, gx, err);
+    int rc;
+    if (gy->device == CT_DEV_CUDA) {
+        const ct_cuda_api *cu = ct_cuda(err);
+        rc = cu ? cu->layer_backward(l, gy, gx, err) : CT_EINVAL;
+        if (profiling && rc == CT_OK) rc = cu->sync(err);
+    } else {
+        rc = l->ops->backward(l, gy, gx, err);
+    }
     if (profiling) prof_add(l, t0);
     return rc;
 }
@@ -191,6 +218,7 @@ int ct_layer_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_error
 void ct_layer_free(ct_layer *l)
 {
     if (!l) return;
+    if (ct_cuda_loaded()) ct_cuda_loaded()->layer_release(l);
     if (l->ops->release) l->ops->release(l);
     for (int i = 0; i < l->nparams; i++) {
         ct_tensor_free(l->params[i].w);
@@ -206,7 +234,10 @@ static int rebind(ct_tensor **view, ct_tensor *flat, size_t off, ct_error *err)
 {
     ct_tensor *v = ct_tensor_view(flat, off, (*view)->ndim, (*view)->shape, err);
     if (!v) return CT_ENOMEM;
-    memcpy(v->data, (*view)->data, v->numel * sizeof(float));
+    if (ct_tensor_copy(v, *view, err) != CT_OK) {
+        ct_tensor_free(v);
+        return CT_EINVAL;
+    }
     ct_tensor_free(*view);
     *view = v;
     return CT_OK;
@@ -217,8 +248,13 @@ int ct_params_flatten(ct_param *const *ps, int n, ct_tensor **w, ct_tensor **g, 
     size_t total = 0;
     for (int i = 0; i < n; i++) total += ps[i]->w->numel;
     int64_t shape[1] = {(int64_t)total};
-    *w = ct_tensor_new(1, shape, err);
-    *g = *w ? ct_tensor_new(1, shape, err) : NULL;
+    int device = n ? ps[0]->w->device : CT_DEV_CPU;
+    for (int i = 1; i < n; i++)
+        if (ps[i]->w->device != device)
+            return ct_fail(err, CT_EINVAL, "flatten: parameters on both cpu and cuda (move the "
+                           "parts of the model to one device first)");
+    *w = ct_tensor_new_on(device, 1, shape, err);
+    *g = *w ? ct_tensor_new_on(device, 1, shape, err) : NULL;
     if (!*g) {
         ct_tensor_free(*w);
         *w = NULL;
@@ -231,6 +267,56 @@ int ct_params_flatten(ct_param *const *ps, int n, ct_tensor **w, ct_tensor **g, 
         off += ps[i]->w->numel;
     }
     return CT_OK;
+}
+
+/* *t replaced by a copy on device; the copy is a view of flat (at t's
+   offset in old) when t is a view of old. */
+static int move_tensor(ct_tensor **t, const ct_tensor *old, ct_tensor *flat, int device,
+                       ct_error *err)
+{
+    ct_tensor *c;
+    if (old && flat && (*t)->storage == old->storage)
+        c = ct_tensor_view(flat, (size_t)((*t)->data - old->data), (*t)->ndim, (*t)->shape, err);
+    else
+        c = ct_tensor_to(*t, device, err);
+    if (!c) return CT_ENOMEM;
+    ct_tensor_free(*t);
+    *t = c;
+    return CT_OK;
+}
+
+int ct_layers_to(ct_layer *const *ls, int n, ct_tensor **w, ct_tensor **g, int device,
+                 ct_error *err)
+{
+    ct_tensor *nw = NULL, *ng = NULL;
+    if (w && *w && !(nw = ct_tensor_to(*w, device, err))) return CT_ENOMEM;
+    if (g && *g && !(ng = ct_tensor_to(*g, device, err))) {
+        ct_tensor_free(nw);
+        return CT_ENOMEM;
+    }
+    int rc = CT_OK;
+    for (int i = 0; i < n && rc == CT_OK; i++) {
+        ct_layer *l = ls[i];
+        for (int j = 0; j < l->nparams && rc == CT_OK; j++) {
+            rc = move_tensor(&l->params[j].w, w ? *w : NULL, nw, device, err);
+            if (rc == CT_OK && l->params[j].g)
+                rc = move_tensor(&l->params[j].g, g ? *g : NULL, ng, device, err);
+        }
+        for (int j = 0; j < l->nbuffers && rc == CT_OK; j++)
+            rc = move_tensor(&l->buffers[j].w, NULL, NULL, device, err);
+        /* The kept input is on the old device: backward needs a new forward. */
+        ct_tensor_free(l->x);
+        l->x = NULL;
+    }
+    if (w && *w) {
+        ct_tensor_free(*w);
+        *w = nw;
+    }
+    if (g && *g) {
+        ct_tensor_free(*g);
+        *g = ng;
+    }
+    return rc;
 }
 
 static float *workspace;

@@ -81,6 +81,10 @@ struct ct_layer {
     int training;                      /* 1 (default): batch statistics */
     int param_grads;                   /* 1 (default): backward accumulates params' g */
     ct_tensor *x;                      /* the input forward kept for backward */
+    /* Device-side scratch of the CUDA plugin (saved statistics and the
+       like), NULL until it runs the layer; ct_layer_free has the plugin
+       release it (ct_cuda_api.layer_release). */
+    void *dev;
 };
 
 /* Run l forward on x; *y receives a new tensor. */
@@ -97,6 +101,14 @@ void ct_layer_free(ct_layer *l);
    (*w, *g, owned by the caller), in order; each parameter's w and g become
    views into them.  Values and gradients are kept. */
 int ct_params_flatten(ct_param *const *ps, int n, ct_tensor **w, ct_tensor **g, ct_error *err);
+
+/* Move the parameters and buffers of n layers to device (CT_DEV_CPU or
+   CT_DEV_CUDA).  *w and *g (may be NULL) are the flat buffers of
+   ct_params_flatten: they are replaced by copies on device, and the
+   parameters that were views of them become views of the copies, so the
+   layout stays one flat buffer.  The layers forget their kept input. */
+int ct_layers_to(ct_layer *const *ls, int n, ct_tensor **w, ct_tensor **g, int device,
+                 ct_error *err);
 
 /* Free the convolution workspace (it is regrown on the next use). */
 void ct_nn_workspace_release(void);
@@ -241,13 +253,17 @@ typedef struct {
 /* Create Adam state for n parameters. */
 ct_adam *ct_adam_new(const ct_adam_cfg *cfg, size_t n, ct_error *err);
 
+/* Move the moments to device (CT_DEV_CPU or CT_DEV_CUDA), with the model. */
+int ct_adam_to(ct_adam *a, int device, ct_error *err);
+
 /* Free the optimizer.  NULL is a no-op. */
 void ct_adam_free(ct_adam *a);
 
 /* Take one step on flat weights w with gradients g. */
 int ct_adam_step(ct_adam *a, ct_tensor *w, const ct_tensor *g, ct_error *err);
 
-/* Scale g so its L2 norm is at most max_norm; return the norm before. */
+/* Scale g so its L2 norm is at most max_norm; return the norm before (NaN
+   if the GPU failed). */
 double ct_clip_grad_norm(ct_tensor *g, double max_norm);
 
 /* ema = decay * ema + (1 - decay) * w. */

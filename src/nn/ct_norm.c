@@ -21,23 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ct_backend.h"
+#include "ct_layers.h"
 #include "ct_nn_impl.h"
 #include "ct_parallel.h"
-
-typedef enum { NORM_BATCH, NORM_GROUP, NORM_LAYER } norm_kind;
-
-typedef struct {
-    ct_layer base;
-    norm_kind kind;
-    int c, groups;
-    float eps, momentum;
-    int batch_stats;       /* the last forward normalised with batch statistics */
-    float *invstd;         /* per group, from the last forward */
-    size_t ninvstd;
-    const ct_tensor *add;  /* groupnorm_silu: the N×C shift of the forward running */
-    int had_add;           /* the last forward had one */
-    ct_tensor **gadd;      /* where the backward running returns its gradient */
-} ct_norm;
 
 /* Where group i of x lies: nseg segments of len elements, stride apart,
    from base. */
@@ -528,6 +515,9 @@ int ct_groupnorm_silu_forward(ct_layer *l, const ct_tensor *x, const ct_tensor *
     *y = NULL;
     ct_norm *nm = as_gns(l, err);
     if (!nm) return CT_EINVAL;
+    if (a && a->device != x->device)   /* either side would read the other's pointer */
+        return ct_fail(err, CT_EINVAL, "groupnorm_silu: the shift is on %s but the input on %s",
+                       ct_device_name(a->device), ct_device_name(x->device));
     nm->add = a;
     int rc = ct_layer_forward(l, x, y, err);
     nm->add = NULL;

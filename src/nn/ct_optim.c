@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "ct_backend.h"
 #include "ct_nn_impl.h"
 #include "ct_parallel.h"
 
@@ -26,6 +27,22 @@ ct_adam *ct_adam_new(const ct_adam_cfg *cfg, size_t n, ct_error *err)
     }
     a->cfg = *cfg;
     return a;
+}
+
+int ct_adam_to(ct_adam *a, int device, ct_error *err)
+{
+    if (a->m->device == device) return CT_OK;
+    ct_tensor *m = ct_tensor_to(a->m, device, err);
+    ct_tensor *v = m ? ct_tensor_to(a->v, device, err) : NULL;
+    if (!v) {
+        ct_tensor_free(m);
+        return CT_ENOMEM;
+    }
+    ct_tensor_free(a->m);
+    ct_tensor_free(a->v);
+    a->m = m;
+    a->v = v;
+    return CT_OK;
 }
 
 void ct_adam_free(ct_adam *a)
@@ -63,6 +80,10 @@ int ct_adam_step(ct_adam *a, ct_tensor *w, const ct_tensor *g, ct_error *err)
         return ct_fail(err, CT_EINVAL, "adam: the model has %zu parameters, the optimizer %zu "
                        "(was the model recomposed after the optimizer was made?)",
                        w->numel, a->m->numel);
+    if (w->device != a->m->device || g->device != w->device)
+        return ct_fail(err, CT_EINVAL, "adam: weights on %s, gradients on %s, moments on %s "
+                       "(move the optimizer with the model)", ct_device_name(w->device),
+                       ct_device_name(g->device), ct_device_name(a->m->device));
     const ct_adam_cfg *c = &a->cfg;
     a->step++;
     float b1 = c->beta1, b2 = c->beta2;
@@ -71,6 +92,13 @@ int ct_adam_step(ct_adam *a, ct_tensor *w, const ct_tensor *g, ct_error *err)
     float wd = c->weight_decay;
     adam_job j = {b1, b2, c->lr / bc1, 1.0f / bc2, c->decoupled ? 1.0f - c->lr * wd : 1.0f,
                   c->decoupled ? 0.0f : wd, c->eps, w->data, a->m->data, a->v->data, g->data};
+    if (w->device == CT_DEV_CUDA) {
+        const float coef[7] = {j.b1, j.b2, j.lr, j.inv_bc2, j.decay, j.l2, j.eps};
+        int rc = ct_cuda_loaded()->adam_step(w->data, g->data, a->m->data, a->v->data, w->numel,
+                                             coef, err);
+        if (rc != CT_OK) a->step--;
+        return rc;
+    }
     ct_parallel_for(w->numel, ct_num_threads(w->numel, ADAM_SHARE), adam_range, &j);
     return CT_OK;
 }
@@ -78,6 +106,9 @@ int ct_adam_step(ct_adam *a, ct_tensor *w, const ct_tensor *g, ct_error *err)
 double ct_clip_grad_norm(ct_tensor *g, double max_norm)
 {
     double s = 0;
+    if (g->device == CT_DEV_CUDA)
+        return ct_cuda_loaded()->clip_grad_norm(g->data, g->numel, max_norm, &s, NULL) == CT_OK
+                   ? s : (double)NAN;
     for (size_t i = 0; i < g->numel; i++) s += (double)g->data[i] * (double)g->data[i];
     double norm = sqrt(s);
     if (norm > max_norm && norm > 0) {
@@ -94,6 +125,11 @@ int ct_ema_update(ct_tensor *ema, const ct_tensor *w, float decay, ct_error *err
                        ema->numel, w->numel);
     if (!(decay >= 0 && decay <= 1))
         return ct_fail(err, CT_EINVAL, "ema: decay %g outside [0, 1]", (double)decay);
+    if (ema->device != w->device)
+        return ct_fail(err, CT_EINVAL, "ema: the average is on %s, the weights on %s",
+                       ct_device_name(ema->device), ct_device_name(w->device));
+    if (w->device == CT_DEV_CUDA)
+        return ct_cuda_loaded()->ema_update(ema->data, w->data, w->numel, decay, err);
     for (size_t i = 0; i < w->numel; i++) ema->data[i] = decay * ema->data[i] + (1.0f - decay) * w->data[i];
     return CT_OK;
 }

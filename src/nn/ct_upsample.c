@@ -4,13 +4,9 @@
  */
 #include <string.h>
 
+#include "ct_layers.h"
 #include "ct_nn_impl.h"
 #include "ct_parallel.h"
-
-typedef struct {
-    ct_layer base;
-    int factor;
-} ct_upsample;
 
 /* Each output row (last dimension) reads one input row; walk output rows
    with their input row index. */

@@ -1,0 +1,66 @@
+// cu_linear.cu - the fully connected layer on the GPU (see ct_linear.c,
+// its CPU twin): y = x Wᵀ + b with cuBLAS.
+#include "cu_layers.h"
+
+#include <stdio.h>
+
+/* y[i][j] = b[j] for the rows of y (n×out), before the GEMM adds x Wᵀ. */
+__global__ void fill_rows_k(float *y, const float *b, int out, size_t total)
+{
+    CU_FOR(i, total) y[i] = b[i % (size_t)out];
+}
+
+/* Column sums of g (n×out) added into gb. */
+__global__ void col_sums_k(const float *g, int n, int out, float *gb)
+{
+    int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= out) return;
+    float s = 0;
+    for (int i = 0; i < n; i++) s += g[(size_t)i * out + j];
+    gb[j] += s;
+}
+
+int cu_linear_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
+{
+    ct_linear *f = (ct_linear *)l;
+    if (x->ndim != 2 || x->shape[1] != f->in) {
+        char want[48];
+        snprintf(want, sizeof want, "2-D tensor N×%d", f->in);
+        return ct_nn_shape_error(l, x, want, err);
+    }
+    int n = (int)x->shape[0];
+    int64_t shape[2] = {n, f->out};
+    if (!(*y = cu_empty(2, shape, err)) || ct_nn_keep(l, x, err) != CT_OK) return CT_ENOMEM;
+    float *yd = (*y)->data;
+    int bias = l->nparams > 1;
+    if (bias && (*y)->numel) {
+        fill_rows_k<<<cu_blocks((*y)->numel, 256), 256, 0, cu_stream()>>>(
+            yd, l->params[1].w->data, f->out, (*y)->numel);
+        CU_CHECK_LAUNCH(err);
+    }
+    if (!n) return CT_OK;
+    return cu_gemm(0, 1, n, f->out, f->in, 1.0f, x->data, f->in, l->params[0].w->data, f->in,
+                   bias ? 1.0f : 0.0f, yd, f->out, err);
+}
+
+/* gx = gy W; gW += gyᵀ x; gb += column sums of gy. */
+int cu_linear_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_error *err)
+{
+    ct_linear *f = (ct_linear *)l;
+    const ct_tensor *x = l->x;
+    int n = (int)x->shape[0];
+    int64_t oshape[2] = {n, f->out};
+    if (ct_nn_check_grad(l, gy, 2, oshape, err) != CT_OK) return CT_EINVAL;
+    if (!(*gx = cu_empty(2, x->shape, err))) return CT_ENOMEM;
+    if (!n) return CT_OK;
+    int rc = cu_gemm(0, 0, n, f->in, f->out, 1.0f, gy->data, f->out, l->params[0].w->data, f->in,
+                     0.0f, (*gx)->data, f->in, err);
+    if (rc != CT_OK || !l->param_grads) return rc;
+    rc = cu_gemm(1, 0, f->out, f->in, n, 1.0f, gy->data, f->out, x->data, f->in, 1.0f,
+                 l->params[0].g->data, f->in, err);
+    if (rc != CT_OK || l->nparams < 2) return rc;
+    col_sums_k<<<(f->out + 255) / 256, 256, 0, cu_stream()>>>(gy->data, n, f->out,
+                                                             l->params[1].g->data);
+    CU_CHECK_LAUNCH(err);
+    return CT_OK;
+}
