@@ -360,71 +360,6 @@ local function in_chunks(n, opts, fn)
   return parts[1]
 end
 
--- ---- GAN and WGAN-GP networks -------------------------------------------------
-
--- Channel width of level i (1 = next to the S×S image).
-local function width(cfg, i) return math.min(cfg.base * 2 ^ (i - 1), 512) // 1 end
-
--- Generator: dense to C×4×4 (×1 deep in 3-D), then transposed convolutions
--- doubling the size, batch norm and ReLU between, tanh at the end.  A
--- consistent generator also reads the atom count it must fill (one-hot,
--- beside the latent vector).
-local function generator(cfg)
-  local levels = log2_int(cfg.size, "gan") - 2
-  local three = cfg.conv == "3d"
-  local c0 = width(cfg, levels)
-  local inputs = cfg.latent + (cfg.consistent and layout.max_atoms(cfg.size) or 0)
-  local list = {nn.linear(inputs, c0 * 16), nn.reshape(three and {c0, 1, 4, 4} or {c0, 4, 4}),
-                nn.batchnorm(c0), nn.relu()}
-  for i = levels, 1, -1 do
-    local cout = i == 1 and (three and 1 or 4) or width(cfg, i - 1)
-    if three then
-      -- depth 1 -> 2 -> 4 in the first two steps, then kept
-      local deep = levels - i < 2
-      list[#list + 1] = nn.convtranspose3d(width(cfg, i), cout, {deep and 4 or 3, 4, 4},
-        {stride = {deep and 2 or 1, 2, 2}, padding = {1, 1, 1}})
-    else
-      list[#list + 1] = nn.convtranspose2d(width(cfg, i), cout, 4, {stride = 2, padding = 1})
-    end
-    if i > 1 then list[#list + 1] = nn.batchnorm(cout); list[#list + 1] = nn.relu() end
-  end
-  list[#list + 1] = nn.tanh()
-  if three then list[#list + 1] = nn.reshape{4, cfg.size, cfg.size} end
-  return nn.sequential(list)
-end
-
--- Discriminator / critic: strided convolutions halving the size down to
--- 4×4, norm ("batch" or "layer") and LeakyReLU(0.2), dense to one score.
-local function discriminator(cfg, norm)
-  local levels = log2_int(cfg.size, "gan") - 2
-  local three = cfg.conv == "3d"
-  local list = {}
-  if three then list[1] = nn.reshape{1, 4, cfg.size, cfg.size} end
-  local cin, s = three and 1 or 4, cfg.size
-  for i = 1, levels do
-    local c = width(cfg, i)
-    if three then
-      list[#list + 1] = nn.conv3d(cin, c, {3, 4, 4}, {stride = {1, 2, 2}, padding = {1, 1, 1}})
-    else
-      list[#list + 1] = nn.conv2d(cin, c, 4, {stride = 2, padding = 1})
-    end
-    s = s // 2
-    if i > 1 then
-      if norm == "layer" then
-        list[#list + 1] = nn.layernorm(three and {c, 4, s, s} or {c, s, s})
-      else
-        list[#list + 1] = nn.batchnorm(c)
-      end
-    end
-    list[#list + 1] = nn.leaky_relu(0.2)
-    cin = c
-  end
-  local flat = cin * 16 * (three and 4 or 1)
-  list[#list + 1] = nn.reshape{flat}
-  list[#list + 1] = nn.linear(flat, 1)
-  return nn.sequential(list)
-end
-
 -- A model kind's options: the configuration fields its checkpoints may hold
 -- (crystens.checkpoint_config, read when called, so a field registered there
 -- is one here too), and the scaler a loaded model is built with.
@@ -510,7 +445,7 @@ function M.gan(config)
                          {size = 64, latent = 128, base = 64, conv = "2d", lr = 1e-4,
                           betas = {0.5, 0.999}, consistent = false}, "gan")
   local self = setmetatable({kind = "crystens.gan", config = cfg, step = 0, batches_per_step = 1}, GAN)
-  self.generator, self.discriminator = generator(cfg), discriminator(cfg, "batch")
+  self.generator, self.discriminator = nn.gan_generator(cfg), nn.gan_discriminator(cfg, "batch")
   self.nets = {{"generator", self.generator}, {"discriminator", self.discriminator}}
   local o = {lr = cfg.lr, betas = cfg.betas}
   self.optims = {{"generator", nn.adam(self.generator, o)}, {"discriminator", nn.adam(self.discriminator, o)}}
@@ -561,7 +496,7 @@ function M.wgan(config)
                           consistent = false}, "wgan")
   local self = setmetatable({kind = "crystens.wgan", config = cfg, step = 0,
                              batches_per_step = cfg.critic_steps}, WGAN)
-  self.generator, self.critic = generator(cfg), discriminator(cfg, "layer")
+  self.generator, self.critic = nn.gan_generator(cfg), nn.gan_discriminator(cfg, "layer")
   self.nets = {{"generator", self.generator}, {"critic", self.critic}}
   local o = {lr = cfg.lr, betas = cfg.betas}
   self.optims = {{"generator", nn.adam(self.generator, o)}, {"critic", nn.adam(self.critic, o)}}
@@ -630,7 +565,7 @@ M.presets = {
   compact = {base = 16, mults = {1, 2}, nres = 1, attn = {}, groups = 8, patch = 1, lr = 1e-3},
   -- for tests
   tiny = {base = 8, mults = {1, 2}, nres = 1, attn = {}, groups = 4, patch = 1, lr = 1e-3},
-  -- not a U-Net: a network over the S-12 atom slots (AtomNet below), each
+  -- not a U-Net: a network over the S-12 atom slots (nn.atom_net), each
   -- slot one token; consistent by construction (it emits each per-atom
   -- value once), global attention between the atoms
   atoms = {arch = "atoms", base = 128, depth = 4, groups = 8, lr = 1e-3, mask = true},
@@ -638,117 +573,6 @@ M.presets = {
   paper = {base = 64, mults = {1, 2, 2}, nres = 2, attn = {8}, groups = 8, patch = 1,
            consistent = false},
 }
-
--- The atom network: the tensor read as a sequence of S-12 slots
--- (ct.crystens.slot_features: per slot the means of its header copies and
--- of its row and column of the interatomic block), a 1×1 convolution to
--- `base` channels, `depth` blocks of a residual block with the time
--- embedding (its 3×3 convolutions see the neighbouring slots, which the
--- atom order makes alike) and self-attention over all slots, and a 1×1
--- convolution to the 12 header values of each slot, written into all their
--- copies (ct.crystens.slot_scatter).  The interatomic block it leaves at 0:
--- the consistency projection derives it from the coordinates.  Why: every
--- per-atom value is emitted once, so the copies cannot disagree, and every
--- weight works on atoms and their relations, none on the pixels that only
--- repeat them.
-local AtomNet = setmetatable({}, {__index = nn.Module})
-AtomNet.__index = AtomNet
-
-local function slots() return require("crystens").crystens end
-
-local function atom_net(cfg)
-  local c, g = cfg.base, cfg.groups
-  local temb = 4 * c
-  local children = {}
-  local function add(name, m) children[#children + 1] = {name, m} return m end
-  local m = nn.new_module(AtomNet, children)
-  m.temb = add("temb", nn.sequential{nn.time_embedding(c), nn.linear(c, temb), nn.silu(),
-                                      nn.linear(temb, temb)})
-  m.mask, m.cond_input = cfg.mask, cfg.cond
-  m.conv_in = add("conv_in", nn.conv2d((cfg.mask and 21 or 20) + (cfg.cond and 21 or 0), c, 1))
-  m.blocks = {}
-  for i = 1, cfg.depth do
-    m.blocks[i] = {res = add(("block.%d.res"):format(i), nn.resblock(c, c, temb, g)),
-                   attn = add(("block.%d.attn"):format(i), nn.attnblock(c, g))}
-  end
-  m.norm_out = add("norm_out", nn.groupnorm(g, c))
-  m.act_out = add("act_out", nn.silu())
-  m.conv_out = add("conv_out", nn.conv2d(c, layout.header, 1))
-  return m
-end
-
--- natoms (a list, one count per tensor) is the occupancy the projection
--- will impose; with config.mask the network reads it as one more feature,
--- so it knows which slots are atoms from the first, noisiest step on.
-function AtomNet:forward(x, t, natoms)
-  local emb = self.temb:forward(t)
-  self._emb = emb
-  local dev = x:device()
-  local f = slots().slot_features(x:to("cpu")):to(dev)
-  if self.mask then
-    local n, T = f:size(1), f:size(3)
-    natoms = natoms or count_atoms(x:to("cpu"), EMPTY_CUT)
-    local v = {}
-    for i = 1, n do for j = 1, T do v[(i - 1) * T + j] = j <= natoms[i] and 1 or 0 end end
-    f = tensor.cat({f, tensor.from(v):reshape{n, 1, T, 1}:to(dev)}, 2)
-  end
-  if self.cond_input then
-    -- a cascade's super-resolution stage (Cascade below) reads the
-    -- upsampled low-resolution tensor's slots and its augmentation level
-    local c = self.cond
-    if not c or c.x:size(1) ~= x:size(1) then error("the super-resolution network has no conditioning for this batch", 3) end
-    local n, T = f:size(1), f:size(3)
-    local v = {}
-    for i = 1, n do for j = 1, T do v[(i - 1) * T + j] = c.level[i] end end
-    f = tensor.cat({f, slots().slot_features(c.x), tensor.from(v):reshape{n, 1, T, 1}}, 2)
-  end
-  local h = self.conv_in:forward(f)
-  for _, b in ipairs(self.blocks) do h = b.attn:forward(b.res:forward(h, emb)) end
-  local out = self.conv_out:forward(self.act_out:forward(self.norm_out:forward(h)))
-  return slots().slot_scatter(out:to("cpu")):to(dev)
-end
-
--- The parameters' gradients from the gradient of the output; the input is
--- data, so no gradient flows back to it.
-function AtomNet:backward(g)
-  local gemb = self._emb:new_zeros(self._emb:shape())
-  g = slots().slot_scatter_backward(g:to("cpu")):to(g:device())
-  g = self.norm_out:backward(self.act_out:backward(self.conv_out:backward(g)))
-  for i = #self.blocks, 1, -1 do
-    local b = self.blocks[i]
-    local gx, ge = b.res:backward(b.attn:backward(g))
-    gemb:add_(ge)
-    g = gx
-  end
-  self.conv_in:backward(g)
-  self.temb:backward(gemb)
-end
-
--- The U-Net on p×p patches: a p×p stride-p convolution into 4p² channels
--- (learned, able to be lossless), the U-Net at S/p, and its transpose back.
-local PatchUNet = setmetatable({}, {__index = nn.Module})
-PatchUNet.__index = PatchUNet
-
-local function patch_unet(cfg)
-  local p, c = cfg.patch, 4 * cfg.patch * cfg.patch
-  local children = {
-    {"patch_in", nn.conv2d(4, c, p, {stride = p})},
-    {"unet", nn.unet{in_ch = c, size = cfg.size // p, base = cfg.base, mults = cfg.mults,
-                     nres = cfg.nres, attn = cfg.attn, groups = cfg.groups}},
-    {"patch_out", nn.convtranspose2d(c, 4, p, {stride = p})},
-  }
-  local m = nn.new_module(PatchUNet, children)
-  m.pin, m.net, m.pout = children[1][2], children[2][2], children[3][2]
-  return m
-end
-
-function PatchUNet:forward(x, t)
-  return self.pout:forward(self.net:forward(self.pin:forward(x), t))
-end
-
-function PatchUNet:backward(g)
-  return self.pin:backward(self.net:backward(self.pout:backward(g)))
-end
 
 -- β_t for t = 0..T-1: "cosine" (Nichol & Dhariwal) or "linear" (Ho et al.).
 local function schedule(kind, T)
@@ -803,12 +627,12 @@ function M.diffusion(config)
     if not cfg.consistent then
       error("bad option 'consistent' to 'diffusion' (the atoms network needs the consistency projection)", 2)
     end
-    self.unet = atom_net(cfg)
+    self.unet = nn.atom_net(cfg, function(x) return count_atoms(x, EMPTY_CUT) end)
   elseif cfg.patch == 1 then
     self.unet = nn.unet{in_ch = 4, size = cfg.size, base = cfg.base, mults = cfg.mults,
                         nres = cfg.nres, attn = cfg.attn, groups = cfg.groups}
   elseif cfg.patch == 2 or cfg.patch == 4 then
-    self.unet = patch_unet(cfg)
+    self.unet = nn.patch_unet(cfg)
   else
     error("bad option 'patch' to 'diffusion' (1, 2 or 4 expected)", 2)
   end

@@ -25,6 +25,7 @@ local tensor = require "crystens.tensor"
 local json = require "crystens.json"
 local doc = require "crystens.doc"
 local options = require "crystens.options"
+local layout = require("crystens.crystens").layout
 
 local M = {}
 
@@ -599,5 +600,199 @@ doc[Module.to] = "model:to(device) -> model. Move the weights, gradients and buf
   "\"cuda\" or \"cpu\" (one flat buffer there), with the model's optimizers and EMA; inputs " ..
   "must then be on that device (x:to(device))."
 doc[Module.parameters] = "model:parameters() -> list. Entries {name, w, g}, also indexed by name."
+
+-- ---- The GAN and WGAN-GP networks (crystens.models trains them) ---------------
+
+-- Levels of a GAN network of size S (a power of two, checked by the model):
+-- from S×S down to 4×4.
+local function gan_levels(size) return math.floor(math.log(size, 2) + 0.5) - 2 end
+
+-- Channel width of level i (1 = next to the S×S image).
+local function width(cfg, i) return math.min(cfg.base * 2 ^ (i - 1), 512) // 1 end
+
+-- Generator: dense to C×4×4 (×1 deep in 3-D), then transposed convolutions
+-- doubling the size, batch norm and ReLU between, tanh at the end.  A
+-- consistent generator also reads the atom count it must fill (one-hot,
+-- beside the latent vector).
+function M.gan_generator(cfg)
+  local levels = gan_levels(cfg.size)
+  local three = cfg.conv == "3d"
+  local c0 = width(cfg, levels)
+  local inputs = cfg.latent + (cfg.consistent and layout.max_atoms(cfg.size) or 0)
+  local list = {M.linear(inputs, c0 * 16), M.reshape(three and {c0, 1, 4, 4} or {c0, 4, 4}),
+                M.batchnorm(c0), M.relu()}
+  for i = levels, 1, -1 do
+    local cout = i == 1 and (three and 1 or 4) or width(cfg, i - 1)
+    if three then
+      -- depth 1 -> 2 -> 4 in the first two steps, then kept
+      local deep = levels - i < 2
+      list[#list + 1] = M.convtranspose3d(width(cfg, i), cout, {deep and 4 or 3, 4, 4},
+        {stride = {deep and 2 or 1, 2, 2}, padding = {1, 1, 1}})
+    else
+      list[#list + 1] = M.convtranspose2d(width(cfg, i), cout, 4, {stride = 2, padding = 1})
+    end
+    if i > 1 then list[#list + 1] = M.batchnorm(cout); list[#list + 1] = M.relu() end
+  end
+  list[#list + 1] = M.tanh()
+  if three then list[#list + 1] = M.reshape{4, cfg.size, cfg.size} end
+  return M.sequential(list)
+end
+
+-- Discriminator / critic: strided convolutions halving the size down to
+-- 4×4, norm ("batch" or "layer") and LeakyReLU(0.2), dense to one score.
+function M.gan_discriminator(cfg, norm)
+  local levels = gan_levels(cfg.size)
+  local three = cfg.conv == "3d"
+  local list = {}
+  if three then list[1] = M.reshape{1, 4, cfg.size, cfg.size} end
+  local cin, s = three and 1 or 4, cfg.size
+  for i = 1, levels do
+    local c = width(cfg, i)
+    if three then
+      list[#list + 1] = M.conv3d(cin, c, {3, 4, 4}, {stride = {1, 2, 2}, padding = {1, 1, 1}})
+    else
+      list[#list + 1] = M.conv2d(cin, c, 4, {stride = 2, padding = 1})
+    end
+    s = s // 2
+    if i > 1 then
+      if norm == "layer" then
+        list[#list + 1] = M.layernorm(three and {c, 4, s, s} or {c, s, s})
+      else
+        list[#list + 1] = M.batchnorm(c)
+      end
+    end
+    list[#list + 1] = M.leaky_relu(0.2)
+    cin = c
+  end
+  local flat = cin * 16 * (three and 4 or 1)
+  list[#list + 1] = M.reshape{flat}
+  list[#list + 1] = M.linear(flat, 1)
+  return M.sequential(list)
+end
+
+-- The atom network: the tensor read as a sequence of S-12 slots
+-- (ct.crystens.slot_features: per slot the means of its header copies and
+-- of its row and column of the interatomic block), a 1×1 convolution to
+-- `base` channels, `depth` blocks of a residual block with the time
+-- embedding (its 3×3 convolutions see the neighbouring slots, which the
+-- atom order makes alike) and self-attention over all slots, and a 1×1
+-- convolution to the 12 header values of each slot, written into all their
+-- copies (ct.crystens.slot_scatter).  The interatomic block it leaves at 0:
+-- the consistency projection derives it from the coordinates.  Why: every
+-- per-atom value is emitted once, so the copies cannot disagree, and every
+-- weight works on atoms and their relations, none on the pixels that only
+-- repeat them.
+local AtomNet = setmetatable({}, {__index = Module})
+AtomNet.__index = AtomNet
+
+local function slots() return require("crystens").crystens end
+
+function M.atom_net(cfg, count_atoms)
+  local c, g = cfg.base, cfg.groups
+  local temb = 4 * c
+  local children = {}
+  local function add(name, m) children[#children + 1] = {name, m} return m end
+  local m = M.new_module(AtomNet, children)
+  m.temb = add("temb", M.sequential{M.time_embedding(c), M.linear(c, temb), M.silu(),
+                                      M.linear(temb, temb)})
+  m.mask, m.cond_input, m.count_atoms = cfg.mask, cfg.cond, count_atoms
+  m.conv_in = add("conv_in", M.conv2d((cfg.mask and 21 or 20) + (cfg.cond and 21 or 0), c, 1))
+  m.blocks = {}
+  for i = 1, cfg.depth do
+    m.blocks[i] = {res = add(("block.%d.res"):format(i), M.resblock(c, c, temb, g)),
+                   attn = add(("block.%d.attn"):format(i), M.attnblock(c, g))}
+  end
+  m.norm_out = add("norm_out", M.groupnorm(g, c))
+  m.act_out = add("act_out", M.silu())
+  m.conv_out = add("conv_out", M.conv2d(c, layout.header, 1))
+  return m
+end
+
+-- natoms (a list, one count per tensor) is the occupancy the projection
+-- will impose; with config.mask the network reads it as one more feature,
+-- so it knows which slots are atoms from the first, noisiest step on.
+function AtomNet:forward(x, t, natoms)
+  local emb = self.temb:forward(t)
+  self._emb = emb
+  local dev = x:device()
+  local f = slots().slot_features(x:to("cpu")):to(dev)
+  if self.mask then
+    local n, T = f:size(1), f:size(3)
+    natoms = natoms or self.count_atoms(x:to("cpu"))
+    local v = {}
+    for i = 1, n do for j = 1, T do v[(i - 1) * T + j] = j <= natoms[i] and 1 or 0 end end
+    f = tensor.cat({f, tensor.from(v):reshape{n, 1, T, 1}:to(dev)}, 2)
+  end
+  if self.cond_input then
+    -- a cascade's super-resolution stage (Cascade below) reads the
+    -- upsampled low-resolution tensor's slots and its augmentation level
+    local c = self.cond
+    if not c or c.x:size(1) ~= x:size(1) then error("the super-resolution network has no conditioning for this batch", 3) end
+    local n, T = f:size(1), f:size(3)
+    local v = {}
+    for i = 1, n do for j = 1, T do v[(i - 1) * T + j] = c.level[i] end end
+    f = tensor.cat({f, slots().slot_features(c.x), tensor.from(v):reshape{n, 1, T, 1}}, 2)
+  end
+  local h = self.conv_in:forward(f)
+  for _, b in ipairs(self.blocks) do h = b.attn:forward(b.res:forward(h, emb)) end
+  local out = self.conv_out:forward(self.act_out:forward(self.norm_out:forward(h)))
+  return slots().slot_scatter(out:to("cpu")):to(dev)
+end
+
+-- The parameters' gradients from the gradient of the output; the input is
+-- data, so no gradient flows back to it.
+function AtomNet:backward(g)
+  local gemb = self._emb:new_zeros(self._emb:shape())
+  g = slots().slot_scatter_backward(g:to("cpu")):to(g:device())
+  g = self.norm_out:backward(self.act_out:backward(self.conv_out:backward(g)))
+  for i = #self.blocks, 1, -1 do
+    local b = self.blocks[i]
+    local gx, ge = b.res:backward(b.attn:backward(g))
+    gemb:add_(ge)
+    g = gx
+  end
+  self.conv_in:backward(g)
+  self.temb:backward(gemb)
+end
+
+-- The U-Net on p×p patches: a p×p stride-p convolution into 4p² channels
+-- (learned, able to be lossless), the U-Net at S/p, and its transpose back.
+local PatchUNet = setmetatable({}, {__index = Module})
+PatchUNet.__index = PatchUNet
+
+function M.patch_unet(cfg)
+  local p, c = cfg.patch, 4 * cfg.patch * cfg.patch
+  local children = {
+    {"patch_in", M.conv2d(4, c, p, {stride = p})},
+    {"unet", M.unet{in_ch = c, size = cfg.size // p, base = cfg.base, mults = cfg.mults,
+                     nres = cfg.nres, attn = cfg.attn, groups = cfg.groups}},
+    {"patch_out", M.convtranspose2d(c, 4, p, {stride = p})},
+  }
+  local m = M.new_module(PatchUNet, children)
+  m.pin, m.net, m.pout = children[1][2], children[2][2], children[3][2]
+  return m
+end
+
+function PatchUNet:forward(x, t)
+  return self.pout:forward(self.net:forward(self.pin:forward(x), t))
+end
+
+function PatchUNet:backward(g)
+  return self.pin:backward(self.net:backward(self.pout:backward(g)))
+end
+
+doc[M.gan_generator] = "gan_generator(cfg) -> Module. The paper's generator (Appendix B): dense " ..
+  "to C×4×4, transposed convolutions (2-D, or 3-D with cfg.conv = '3d') doubling the size, " ..
+  "batch norm and ReLU, tanh. cfg: size, latent, base, conv, consistent (the atom count " ..
+  "one-hot beside the latent vector). ct.models.gan and ct.models.wgan build it."
+doc[M.gan_discriminator] = "gan_discriminator(cfg, norm) -> Module. The paper's discriminator " ..
+  "or critic: strided convolutions down to 4×4, norm ('batch' or 'layer') and LeakyReLU(0.2), " ..
+  "dense to one score."
+doc[M.atom_net] = "atom_net(cfg, count_atoms) -> Module. The atom network of the 'atoms' " ..
+  "diffusion preset: the CrysTens read as its atom slots, residual blocks with the time " ..
+  "embedding and self-attention over the slots, each slot's 12 values written into their " ..
+  "copies. count_atoms(x) gives a batch's atom counts when forward is not told them."
+doc[M.patch_unet] = "patch_unet(cfg) -> Module. nn.unet on p×p patches (cfg.patch): a " ..
+  "stride-p convolution in, the U-Net at S/p, its transpose out."
 
 return M
