@@ -287,11 +287,11 @@ static void group_grads(void *ctx, size_t g0, size_t g1)
     }
 }
 
-/* x -> x̂ = (x - μ)/σ per group, then y = γ x̂ + β. */
-static int norm_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
+/* The buffers of a forward pass over x: the per-group 1/σ (kept for
+   backward, grown as needed), x̂ and the output. */
+static int norm_buffers(ct_norm *nm, const ct_tensor *x, ct_tensor **xhat, ct_tensor **y,
+                        ct_error *err)
 {
-    ct_norm *nm = (ct_norm *)l;
-    if (check_input(nm, x, err) != CT_OK) return CT_EINVAL;
     size_t G = group_count(nm, x);
     if (G > nm->ninvstd) {
         float *p = realloc(nm->invstd, G * sizeof *p);
@@ -299,12 +299,24 @@ static int norm_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error
         nm->invstd = p;
         nm->ninvstd = G;
     }
-    ct_tensor *xhat = ct_tensor_empty(x->ndim, x->shape, err);
-    *y = xhat ? ct_tensor_empty(x->ndim, x->shape, err) : NULL;
+    *xhat = ct_tensor_empty(x->ndim, x->shape, err);
+    *y = *xhat ? ct_tensor_empty(x->ndim, x->shape, err) : NULL;
     if (!*y) {
-        ct_tensor_free(xhat);
+        ct_tensor_free(*xhat);
+        *xhat = NULL;
         return CT_ENOMEM;
     }
+    return CT_OK;
+}
+
+/* x -> x̂ = (x - μ)/σ per group, then y = γ x̂ + β. */
+static int norm_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
+{
+    ct_norm *nm = (ct_norm *)l;
+    if (check_input(nm, x, err) != CT_OK) return CT_EINVAL;
+    size_t G = group_count(nm, x);
+    ct_tensor *xhat;
+    if (norm_buffers(nm, x, &xhat, y, err) != CT_OK) return CT_ENOMEM;
     nm->batch_stats = !(nm->kind == NORM_BATCH && !l->training);
     norm_job j = {nm, x, xhat, *y, NULL};
     int t = ct_num_threads(x->numel, NORM_SHARE);
@@ -443,18 +455,8 @@ static int gns_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error 
                        ct_tensor_shape_str(x, sx, sizeof sx), ct_tensor_shape_str(a, s, sizeof s));
     }
     size_t G = group_count(nm, x);
-    if (G > nm->ninvstd) {
-        float *p = realloc(nm->invstd, G * sizeof *p);
-        if (!p) return ct_fail(err, CT_ENOMEM, "out of memory");
-        nm->invstd = p;
-        nm->ninvstd = G;
-    }
-    ct_tensor *xhat = ct_tensor_empty(x->ndim, x->shape, err);
-    *y = xhat ? ct_tensor_empty(x->ndim, x->shape, err) : NULL;
-    if (!*y) {
-        ct_tensor_free(xhat);
-        return CT_ENOMEM;
-    }
+    ct_tensor *xhat;
+    if (norm_buffers(nm, x, &xhat, y, err) != CT_OK) return CT_ENOMEM;
     nm->batch_stats = 1;
     nm->had_add = a != NULL;
     gns_job j = {nm, x, NULL, a ? a->data : NULL, xhat->data, (*y)->data, NULL, NULL, NULL};
