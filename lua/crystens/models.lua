@@ -1090,7 +1090,9 @@ doc[Model.export] = "model:export(path) -> model. Write what sampling needs: the
 doc[M.pretrained] = "models.pretrained([name='diffusion-atoms32']) -> model. A diffusion " ..
   "model shipped with crystens (share/models/; MODEL.md there says how each was trained and " ..
   "what it reaches), ready to sample: ct.models.pretrained():sample(16, {steps=50}). " ..
-  "'diffusion-atoms32' is the consistent atom network (the default); 'diffusion-mpts52' the " ..
-  "paper's plain U-Net, kept for the paper's comparison."
+  "'diffusion-atoms32' is the consistent atom network (the default); 'diffusion-atoms64' the " ..
+  "same at the paper's S = 64 (up to 52 atoms); 'gan-s64' and 'wgan-s64' the paper's GAN and " ..
+  "WGAN-GP with consistent generators; 'diffusion-mpts52' the paper's plain U-Net, kept for " ..
+  "the paper's comparison."
 
 return M
