@@ -113,19 +113,34 @@ double ct_stats_kolmogorov_q(double x)
     return fmin(1.0, fmax(0.0, sum));
 }
 
-int ct_stats_ks(const double *a, size_t na, const double *b, size_t nb,
-                ct_ks_result *out, ct_error *err)
+/* Walk the merged samples once: *sup is the supremum and *area the integral
+   of |F_a - F_b|, which is constant between consecutive distinct values. */
+static int cdf_gaps(const double *a, size_t na, const double *b, size_t nb, double *sup,
+                    double *area, ct_error *err)
 {
     merge_walk w;
     int st = walk_open(&w, a, na, b, nb, err);
     if (st != CT_OK) return st;
-    double d = 0.0;
+    *sup = *area = 0.0;
     int done;
-    for (double x = next_value(&w, &done); !done; x = next_value(&w, &done)) {
+    double x = next_value(&w, &done);
+    while (!done) {
         step_to(&w, x);
-        d = fmax(d, cdf_gap(&w));
+        double gap = cdf_gap(&w), next = next_value(&w, &done);
+        *sup = fmax(*sup, gap);
+        if (!done) *area += gap * (next - x);
+        x = next;
     }
     walk_close(&w);
+    return CT_OK;
+}
+
+int ct_stats_ks(const double *a, size_t na, const double *b, size_t nb,
+                ct_ks_result *out, ct_error *err)
+{
+    double d, area;
+    int st = cdf_gaps(a, na, b, nb, &d, &area, err);
+    if (st != CT_OK) return st;
     double en = sqrt((double)na * (double)nb / ((double)na + (double)nb));
     out->statistic = d;
     out->pvalue = ct_stats_kolmogorov_q((en + 0.12 + 0.11 / en) * d);
@@ -135,21 +150,8 @@ int ct_stats_ks(const double *a, size_t na, const double *b, size_t nb,
 int ct_stats_wasserstein(const double *a, size_t na, const double *b, size_t nb,
                          double *out, ct_error *err)
 {
-    merge_walk w;
-    int st = walk_open(&w, a, na, b, nb, err);
-    if (st != CT_OK) return st;
-    double sum = 0.0;
-    int done;
-    double x = next_value(&w, &done);
-    while (!done) {
-        step_to(&w, x);
-        double next = next_value(&w, &done);
-        if (!done) sum += cdf_gap(&w) * (next - x);
-        x = next;
-    }
-    walk_close(&w);
-    *out = sum;
-    return CT_OK;
+    double sup;
+    return cdf_gaps(a, na, b, nb, &sup, out, err);
 }
 
 int ct_stats_shared_range(const double *a, size_t na, const double *b, size_t nb,
