@@ -203,11 +203,16 @@ int ct_csv_read(const char *path, ct_csv *out, ct_error *err)
     return rc;
 }
 
+int ct_csv_find(char *const *names, size_t n, const char *name)
+{
+    for (size_t c = 0; c < n; c++)
+        if (strcmp(names[c], name) == 0) return (int)c;
+    return -1;
+}
+
 int ct_csv_column(const ct_csv *csv, const char *name)
 {
-    for (size_t c = 0; c < csv->ncols; c++)
-        if (strcmp(csv->header[c], name) == 0) return (int)c;
-    return -1;
+    return ct_csv_find(csv->header, csv->ncols, name);
 }
 
 void ct_csv_free(ct_csv *csv)

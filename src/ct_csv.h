@@ -43,6 +43,10 @@ int ct_csv_read(const char *path, ct_csv *out, ct_error *err);
 /* Return the index of the column called name, or -1. */
 int ct_csv_column(const ct_csv *csv, const char *name);
 
+/* Return the index of name among names[0..n) (first match), or -1: the
+   lookup behind ct_csv_column, for column lists kept elsewhere. */
+int ct_csv_find(char *const *names, size_t n, const char *name);
+
 /* Return the field of record row (0-based) in column col. */
 static inline const char *ct_csv_cell(const ct_csv *csv, size_t row, size_t col)
 {

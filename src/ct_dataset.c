@@ -380,9 +380,7 @@ int ct_dataset_load(const char *path, const ct_dataset_opts *o, ct_dataset **out
 
 int ct_dataset_column(const ct_dataset *ds, const char *name)
 {
-    for (size_t c = 0; c < ds->ncols; c++)
-        if (strcmp(ds->columns[c], name) == 0) return (int)c;
-    return -1;
+    return ct_csv_find(ds->columns, ds->ncols, name);
 }
 
 void ct_dataset_free(ct_dataset *ds)
