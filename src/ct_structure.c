@@ -111,20 +111,28 @@ ct_structure *ct_structure_new(const double cell[6], int natoms, const int *z,
     return s;
 }
 
-ct_structure *ct_structure_clone(const ct_structure *s, ct_error *err)
+/* Make a structure of s's atoms, in s's order, at frac in the cell `cell`,
+   with s's name and stored and declared space groups; with same_cell (a
+   clone: the same atoms, the same group) spglib's cached group too. */
+static ct_structure *derived(const ct_structure *s, const double cell[6],
+                             const double (*frac)[3], int same_cell, ct_error *err)
 {
-    ct_structure *c = ct_structure_new(s->cell, s->natoms, s->z,
-                                       (const double (*)[3])s->frac, err);
-    if (c && ct_structure_set_name(c, s->name, err) != CT_OK) {
-        ct_structure_free(c);
+    ct_structure *r = ct_structure_new(cell, s->natoms, s->z, frac, err);
+    if (r && ct_structure_set_name(r, s->name, err) != CT_OK) {
+        ct_structure_free(r);
         return NULL;
     }
-    if (c) {
-        c->spacegroup = s->spacegroup;
-        c->declared_spacegroup = s->declared_spacegroup;
-        c->spacegroup_found = s->spacegroup_found;   /* the same atoms, the same group */
+    if (r) {
+        r->spacegroup = s->spacegroup;
+        r->declared_spacegroup = s->declared_spacegroup;
+        if (same_cell) r->spacegroup_found = s->spacegroup_found;
     }
-    return c;
+    return r;
+}
+
+ct_structure *ct_structure_clone(const ct_structure *s, ct_error *err)
+{
+    return derived(s, s->cell, (const double (*)[3])s->frac, 1, err);
 }
 
 void ct_structure_free(ct_structure *s)
@@ -387,16 +395,8 @@ ct_structure *ct_structure_niggli(const ct_structure *s, ct_error *err)
         return NULL;
     }
     for (int i = 0; i < s->natoms; i++) vecmat(s->frac[i], to_red, f[i]);
-    ct_structure *r = ct_structure_new(cell, s->natoms, s->z, (const double (*)[3])f, err);
+    ct_structure *r = derived(s, cell, (const double (*)[3])f, 0, err);
     free(f);
-    if (r && ct_structure_set_name(r, s->name, err) != CT_OK) {
-        ct_structure_free(r);
-        return NULL;
-    }
-    if (r) {
-        r->spacegroup = s->spacegroup;
-        r->declared_spacegroup = s->declared_spacegroup;
-    }
     return r;
 }
 
