@@ -220,16 +220,20 @@ int ct_file_write_all(const char *path, const void *data, size_t size, ct_error 
     return ct_file_commit(&f, err);
 }
 
+FILE *ct_file_open_read(const char *path, ct_error *err)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) ct_fail(err, CT_EIO, "%s: cannot open: %s", path, strerror(errno));
+    return fp;
+}
+
 /* Open path for reading, refusing folders and regular files larger than
    max_size before reading anything; *length is the size the file claims
    (0 for pipes and devices). */
 static FILE *open_limited(const char *path, size_t max_size, size_t *length, ct_error *err)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        ct_fail(err, CT_EIO, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
+    FILE *fp = ct_file_open_read(path, err);
+    if (!fp) return NULL;
     struct stat st;
     if (fstat(fileno(fp), &st) != 0 || S_ISDIR(st.st_mode)) {
         ct_fail(err, CT_EIO, "%s: not a regular file", path);

@@ -43,6 +43,10 @@ void ct_file_abort(ct_file *f);
 /* Write a whole buffer to path atomically (open + fwrite + commit). */
 int ct_file_write_all(const char *path, const void *data, size_t size, ct_error *err);
 
+/* Open path for reading (binary); NULL and a CT_EIO error naming the path
+   and the system's reason when it cannot be opened. */
+FILE *ct_file_open_read(const char *path, ct_error *err);
+
 /* Read a whole file into a malloc'd, NUL-terminated buffer; *size excludes
    the NUL.  Files over max_size bytes are rejected before reading. */
 char *ct_file_read_all(const char *path, size_t max_size, size_t *size, ct_error *err);

@@ -398,11 +398,8 @@ static ct_tensor *npy_fail(FILE *fp, ct_error *err, int status, const char *path
 
 ct_tensor *ct_tensor_load_npy(const char *path, ct_error *err)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        ct_fail(err, CT_EIO, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
+    FILE *fp = ct_file_open_read(path, err);
+    if (!fp) return NULL;
     unsigned char pre[12];
     if (fread(pre, 1, 10, fp) != 10 || memcmp(pre, "\x93NUMPY", 6) != 0)
         return npy_fail(fp, err, CT_EFORMAT, path, "bad magic");

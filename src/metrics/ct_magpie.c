@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ct_file.h"
 #include "ct_magpie.h"
 
 const char *const CT_MAGPIE_PROPERTIES[CT_MAGPIE_NPROP] = {
@@ -26,8 +27,8 @@ static int load_table(ct_magpie *mp, int p, const char *dir, ct_error *err)
 {
     char path[4096], line[256];
     snprintf(path, sizeof path, "%s/%s.table", dir, CT_MAGPIE_PROPERTIES[p]);
-    FILE *f = fopen(path, "r");
-    if (!f) return ct_fail(err, CT_EIO, "cannot open %s", path);
+    FILE *f = ct_file_open_read(path, err);
+    if (!f) return CT_EIO;
     int z = 0;
     while (z < CT_MAGPIE_MAXZ && fgets(line, sizeof line, f)) {
         char *end;
@@ -53,8 +54,8 @@ static int load_scaler(ct_magpie *mp, const char *dir, ct_error *err)
 {
     char path[4096], line[256];
     snprintf(path, sizeof path, "%s/cdvae_comp_scaler.csv", dir);
-    FILE *f = fopen(path, "r");
-    if (!f) return ct_fail(err, CT_EIO, "cannot open %s", path);
+    FILE *f = ct_file_open_read(path, err);
+    if (!f) return CT_EIO;
     int n = 0, row = 1;
     if (!fgets(line, sizeof line, f)) n = -1;
     while (n >= 0 && n < CT_MAGPIE_DIM && fgets(line, sizeof line, f)) {

@@ -495,11 +495,8 @@ static int read_tensors(FILE *fp, const char *path, uint64_t hlen, entry *es, in
 
 ct_checkpoint *ct_checkpoint_load(const char *path, ct_error *err)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        ct_fail(err, CT_EIO, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
+    FILE *fp = ct_file_open_read(path, err);
+    if (!fp) return NULL;
     uint64_t hlen, data_size;
     char *h = read_header(fp, path, &hlen, &data_size, err);
     ct_checkpoint *ck = h ? calloc(1, sizeof *ck) : NULL;

@@ -2,6 +2,7 @@
    hand-worked cells, Magpie statistics by hand, coverage on small sets
    against a brute-force twin, and the structure matcher on shifted,
    permuted, re-based and strained copies. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -281,5 +282,11 @@ int main(int argc, char **argv)
     if (ok(mp != NULL, "load the Magpie tables from %s", dir)) test_magpie(mp);
     else printf("#   %s\n", err.msg);
     ct_magpie_free(mp);
+    /* A missing table is named with the system's reason (ct_file_open_read). */
+    char want[256];
+    snprintf(want, sizeof want, "/nonexistent/magpie/%s.table: cannot open: %s",
+             CT_MAGPIE_PROPERTIES[0], strerror(ENOENT));
+    ok(ct_magpie_load("/nonexistent/magpie", &err) == NULL && err.status == CT_EIO &&
+       strcmp(err.msg, want) == 0, "missing Magpie folder: %s", err.msg);
     return tap_done();
 }
