@@ -45,36 +45,31 @@ int ct_cgcnn_cfg_check(const ct_cgcnn_cfg *c, ct_error *err)
 
 void ct_graph_free(ct_graph *g)
 {
-    if (!g) return;
-    free(g->atom0);
-    free(g->crystal);
-    free(g->z);
-    free(g->edge0);
-    free(g->nbr);
-    free(g->dist);
-    free(g);
+    free(g);   /* the arrays live in g's block (graph_alloc) */
 }
 
+/* A graph is one block: the struct, then its int arrays and the float one
+   (the struct's size keeps them aligned), so one allocation can fail and
+   one free releases it; training makes a batch graph every step. */
+_Static_assert(sizeof(int) % _Alignof(float) == 0, "the float array follows the int ones");
 static ct_graph *graph_alloc(int ncrystals, int natoms, int nedges, ct_error *err)
 {
-    ct_graph *g = calloc(1, sizeof *g);
-    if (g) {
-        g->ncrystals = ncrystals;
-        g->natoms = natoms;
-        g->nedges = nedges;
-        g->atom0 = malloc(((size_t)ncrystals + 1) * sizeof *g->atom0);
-        g->crystal = malloc(((size_t)natoms + 1) * sizeof *g->crystal);
-        g->z = malloc(((size_t)natoms + 1) * sizeof *g->z);
-        g->edge0 = malloc(((size_t)natoms + 1) * sizeof *g->edge0);
-        g->nbr = malloc(((size_t)nedges + 1) * sizeof *g->nbr);
-        g->dist = malloc(((size_t)nedges + 1) * sizeof *g->dist);
-    }
-    if (!g || !g->atom0 || !g->crystal || !g->z || !g->edge0 || !g->nbr || !g->dist) {
-        ct_graph_free(g);
+    size_t nc = (size_t)ncrystals + 1, na = (size_t)natoms + 1, ne = (size_t)nedges + 1;
+    ct_graph *g = malloc(sizeof *g + (nc + 3 * na + ne) * sizeof(int) + ne * sizeof(float));
+    if (!g) {
         ct_fail(err, CT_ENOMEM, "cgcnn: out of memory for a graph of %d atoms and %d edges",
                 natoms, nedges);
         return NULL;
     }
+    g->ncrystals = ncrystals;
+    g->natoms = natoms;
+    g->nedges = nedges;
+    g->atom0 = (int *)(g + 1);
+    g->crystal = g->atom0 + nc;
+    g->z = g->crystal + na;
+    g->edge0 = g->z + na;
+    g->nbr = g->edge0 + na;
+    g->dist = (float *)(g->nbr + ne);
     return g;
 }
 
