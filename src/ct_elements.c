@@ -59,6 +59,13 @@ static const char *const heavy[] = {"Rf", "Db", "Sg", "Bh", "Hs", "Mt", "Ds", "R
                                     "Cn", "Nh", "Fl", "Mc", "Lv", "Ts", "Og"};
 static const char *const placeholder[] = {"Uub", "Uut", "Uuq", "Uup", "Uuh", "Uus", "Uuo"};
 
+_Static_assert(sizeof heavy / sizeof *heavy == CT_NAMED_Z - CT_MAX_Z, "heavy holds Z = CT_MAX_Z+1..CT_NAMED_Z");
+
+const char *ct_element_any_symbol(int z)
+{
+    return z > CT_MAX_Z && z <= CT_NAMED_Z ? heavy[z - CT_MAX_Z - 1] : ct_element_symbol(z);
+}
+
 /* Z of a symbol past CT_MAX_Z (case-insensitive), or 0. */
 static int heavy_z(const char *s, size_t len)
 {

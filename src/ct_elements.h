@@ -20,6 +20,14 @@
 /* Return the symbol of element z ("Fe"), or NULL outside 1..CT_MAX_Z. */
 const char *ct_element_symbol(int z);
 
+/* The last element with a symbol: oganesson.  Those past CT_MAX_Z, Rf to
+   Og, are known by name only. */
+#define CT_NAMED_Z 118
+
+/* Return the symbol of element z in 1..CT_NAMED_Z ("Og" for 118), or NULL:
+   for tables, such as SMACT's, that reach past CT_MAX_Z. */
+const char *ct_element_any_symbol(int z);
+
 /* Return the standard atomic mass of element z in g/mol, NaN if unknown. */
 double ct_element_mass(int z);
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ct_elements.h"
 #include "ct_file.h"
 #include "ct_smact.h"
 
@@ -22,17 +23,8 @@ struct ct_smact {
     unsigned char known[CT_SMACT_MAXZ + 1];
 };
 
-static const char *const symbols[CT_SMACT_MAXZ + 1] = {
-    NULL, "H", "He", "Li", "Be", "B", "C", "N", "O", "F", "Ne", "Na", "Mg", "Al", "Si",
-    "P", "S", "Cl", "Ar", "K", "Ca", "Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu",
-    "Zn", "Ga", "Ge", "As", "Se", "Br", "Kr", "Rb", "Sr", "Y", "Zr", "Nb", "Mo", "Tc",
-    "Ru", "Rh", "Pd", "Ag", "Cd", "In", "Sn", "Sb", "Te", "I", "Xe", "Cs", "Ba", "La",
-    "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu",
-    "Hf", "Ta", "W", "Re", "Os", "Ir", "Pt", "Au", "Hg", "Tl", "Pb", "Bi", "Po", "At",
-    "Rn", "Fr", "Ra", "Ac", "Th", "Pa", "U", "Np", "Pu", "Am", "Cm", "Bk", "Cf", "Es",
-    "Fm", "Md", "No", "Lr", "Rf", "Db", "Sg", "Bh", "Hs", "Mt", "Ds", "Rg", "Cn", "Nh",
-    "Fl", "Mc", "Lv", "Ts", "Og"
-};
+/* SMACT's elements are the periodic table's, symbols from ct_elements. */
+_Static_assert(CT_SMACT_MAXZ == CT_NAMED_Z, "SMACT's tables reach Og");
 
 /* smact.metals at tag v2.2: Ge, Sb and Po are in; Pm, Lr, B, Si, As, Te out. */
 static const char *const metals[] = {
@@ -46,13 +38,15 @@ static const char *const metals[] = {
 
 const char *ct_smact_symbol(int z)
 {
-    return z >= 1 && z <= CT_SMACT_MAXZ ? symbols[z] : NULL;
+    return ct_element_any_symbol(z);
 }
 
 int ct_smact_symbol_z(const char *s, size_t len)
 {
-    for (int z = 1; z <= CT_SMACT_MAXZ; z++)
-        if (strlen(symbols[z]) == len && memcmp(symbols[z], s, len) == 0) return z;
+    for (int z = 1; z <= CT_SMACT_MAXZ; z++) {
+        const char *sym = ct_element_any_symbol(z);
+        if (strlen(sym) == len && memcmp(sym, s, len) == 0) return z;
+    }
     return 0;
 }
 
@@ -213,7 +207,7 @@ int ct_smact_parse_formula(const char *formula, int max, int *z, int64_t *count,
             long long v = strtoll(p, &end, 10);
             if (errno || v < 1 || v > (1LL << 40))
                 return ct_fail(err, CT_EFORMAT, "formula '%s': bad count after %s", formula,
-                               symbols[zz]);
+                               ct_smact_symbol(zz));
             c = v;
             p = end;
         }
@@ -251,7 +245,7 @@ static int normalise(search *s, int n, const int *z, const int64_t *count, ct_er
                            CT_SMACT_MAXZ);
         if (count[i] < 1 || count[i] > ((int64_t)1 << 40))
             return ct_fail(err, CT_EINVAL, "count %lld of element %s is not in 1..2^40",
-                           (long long)count[i], symbols[z[i]]);
+                           (long long)count[i], ct_smact_symbol(z[i]));
         total[z[i]] += count[i];
     }
     int64_t g = 0;
