@@ -27,12 +27,21 @@ struct ct_match_item {
 
 void ct_match_item_free(ct_match_item *it)
 {
-    if (!it) return;
-    free(it->z);
-    free(it->frac);
-    free(it->el_z);
-    free(it->el_n);
-    free(it);
+    free(it);   /* the arrays live in its block (item_alloc) */
+}
+
+/* An item is one block: the struct, its n coordinates, then its three int
+   arrays of n (the struct's size keeps the doubles aligned, and they the
+   ints), so preparing a structure allocates once. */
+static ct_match_item *item_alloc(size_t n)
+{
+    ct_match_item *it = malloc(sizeof *it + n * (sizeof *it->frac + 3 * sizeof(int)));
+    if (!it) return NULL;
+    it->frac = (double (*)[3])(it + 1);
+    it->z = (int *)(it->frac + n);
+    it->el_z = it->z + n;
+    it->el_n = it->el_z + n;
+    return it;
 }
 
 /* Distinct elements sorted by Z with counts, the FNV-1a key, and the rarest element's atom. */
@@ -70,16 +79,9 @@ ct_match_item *ct_match_prepare(const ct_structure *s, ct_error *err)
     ct_error ignored;
     ct_structure *r = ct_structure_niggli(s, &ignored);   /* else the cell as given */
     const ct_structure *use = r ? r : s;
-    ct_match_item *it = calloc(1, sizeof *it);
     size_t n = (size_t)use->natoms;
-    if (it) {
-        it->z = malloc(n * sizeof *it->z);
-        it->frac = malloc(n * sizeof *it->frac);
-        it->el_z = malloc(n * sizeof *it->el_z);
-        it->el_n = malloc(n * sizeof *it->el_n);
-    }
-    if (!it || !it->z || !it->frac || !it->el_z || !it->el_n) {
-        ct_match_item_free(it);
+    ct_match_item *it = item_alloc(n);
+    if (!it) {
         ct_structure_free(r);
         ct_fail(err, CT_ENOMEM, "out of memory");
         return NULL;
