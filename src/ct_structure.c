@@ -91,17 +91,19 @@ ct_structure *ct_structure_new(const double cell[6], int natoms, const int *z,
                 return NULL;
             }
     }
-    ct_structure *s = calloc(1, sizeof *s);
-    if (s) {
-        s->name = calloc(1, 1);
-        s->z = malloc((size_t)natoms * sizeof *s->z);
-        s->frac = malloc((size_t)natoms * sizeof *s->frac);
-    }
-    if (!s || !s->name || !s->z || !s->frac) {
-        ct_structure_free(s);
+    /* One block: the struct, its coordinates, its atomic numbers (the
+       struct's size keeps the doubles aligned, and they the ints).  The
+       name is apart: ct_structure_set_name replaces it. */
+    size_t n = (size_t)natoms;
+    ct_structure *s = calloc(1, sizeof *s + n * (sizeof *s->frac + sizeof *s->z));
+    if (s) s->name = calloc(1, 1);
+    if (!s || !s->name) {
+        free(s);
         ct_fail(err, CT_ENOMEM, "out of memory for a structure of %d atoms", natoms);
         return NULL;
     }
+    s->frac = (double (*)[3])(s + 1);
+    s->z = (int *)(s->frac + n);
     memcpy(s->cell, cell, sizeof s->cell);
     memcpy(s->matrix, m, sizeof m);
     s->natoms = natoms;
@@ -139,9 +141,7 @@ void ct_structure_free(ct_structure *s)
 {
     if (!s) return;
     free(s->name);
-    free(s->z);
-    free(s->frac);
-    free(s);
+    free(s);   /* and the atoms, in its block */
 }
 
 int ct_structure_set_name(ct_structure *s, const char *name, ct_error *err)

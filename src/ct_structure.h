@@ -42,7 +42,9 @@ typedef struct ct_structure {
     double matrix[3][3];     /* rows: the vectors a, b, c in Å */
     int natoms;
     int *z;                  /* atomic numbers, natoms of them */
-    double (*frac)[3];       /* fractional coordinates in [0, 1) */
+    double (*frac)[3];       /* fractional coordinates in [0, 1); both arrays
+                                live in the structure's own allocation: change
+                                their values, never the pointers */
     int spacegroup;          /* the group a decoded tensor stored, 1–230, else 0: what
                                 the model wrote, not the crystal's symmetry */
     int declared_spacegroup; /* the number a CIF declared, else 0 */
