@@ -364,14 +364,12 @@ ct_structure *block_structure(cif::Block &b, Guesses &guesses)
     return s;
 }
 
-// Append to a malloc'd C array, growing it by doubling.
+// Append to a malloc'd C array, growing it by doubling (ct_reserve).
 template <typename T> void push_c(T *&arr, size_t &n, T v)
 {
-    if ((n & (n - 1)) == 0) {   // n is 0 or a power of two: full
-        void *p = std::realloc(arr, (n ? 2 * n : 1) * sizeof(T));
-        if (!p) throw std::bad_alloc();
-        arr = static_cast<T *>(p);
-    }
+    void *p = arr;
+    if (!ct_reserve(&p, n, sizeof(T))) throw std::bad_alloc();
+    arr = static_cast<T *>(p);
     arr[n++] = v;
 }
 

@@ -1,8 +1,10 @@
-/* ct_common.c - the error helper and the interrupt flag of ct_common.h. */
+/* ct_common.c - the error helper, the interrupt flag and the small helpers
+   of ct_common.h. */
 #include "ct_common.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 volatile sig_atomic_t ct_interrupt_flag = 0;
 
@@ -34,4 +36,15 @@ int64_t ct_gcd(int64_t a, int64_t b)
         b = t;
     }
     return a;
+}
+
+int ct_reserve(void **arr, size_t n, size_t elem)
+{
+    if (n & (n - 1)) return 1;   /* not a power of two (nor 0): room left */
+    size_t want = n ? 2 * n : 1;
+    if (elem && want > SIZE_MAX / elem) return 0;
+    void *p = realloc(*arr, want * elem);
+    if (!p) return 0;
+    *arr = p;
+    return 1;
 }

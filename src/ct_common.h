@@ -55,6 +55,12 @@ static inline int ct_interrupted(void) { return ct_interrupt_flag != 0; }
 /* The greatest common divisor of a and b (non-negative); gcd(a, 0) = a. */
 int64_t ct_gcd(int64_t a, int64_t b);
 
+/* Make room in *arr, a malloc'd array holding n items of elem bytes, for
+   one more: it doubles when n is 0 or a power of two, so n pushes cost
+   log2(n) reallocs and the array needs no separate capacity.  Return 0,
+   *arr untouched, when out of memory or the size would overflow. */
+int ct_reserve(void **arr, size_t n, size_t elem);
+
 /* Number of elements in an array. */
 #define CT_COUNTOF(a) (sizeof(a) / sizeof((a)[0]))
 

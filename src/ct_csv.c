@@ -14,36 +14,24 @@
 /* A CSV file larger than this is refused (bytes). */
 #define CSV_MAX_FILE ((size_t)1 << 32)
 
-/* Growable arrays of field pointers and record lines. */
+/* Growable arrays (ct_reserve) of field pointers and record lines. */
 typedef struct {
     char **fields;
-    size_t nfields, capfields;
+    size_t nfields;
     size_t *lines;
-    size_t nrec, caprec;
+    size_t nrec;
 } grow;
 
 static int push_field(grow *g, char *f)
 {
-    if (g->nfields == g->capfields) {
-        size_t cap = g->capfields ? 2 * g->capfields : 1024;
-        char **p = realloc(g->fields, cap * sizeof *p);
-        if (!p) return 0;
-        g->fields = p;
-        g->capfields = cap;
-    }
+    if (!ct_reserve((void **)&g->fields, g->nfields, sizeof *g->fields)) return 0;
     g->fields[g->nfields++] = f;
     return 1;
 }
 
 static int push_line(grow *g, size_t line)
 {
-    if (g->nrec == g->caprec) {
-        size_t cap = g->caprec ? 2 * g->caprec : 256;
-        size_t *p = realloc(g->lines, cap * sizeof *p);
-        if (!p) return 0;
-        g->lines = p;
-        g->caprec = cap;
-    }
+    if (!ct_reserve((void **)&g->lines, g->nrec, sizeof *g->lines)) return 0;
     g->lines[g->nrec++] = line;
     return 1;
 }

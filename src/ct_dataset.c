@@ -16,16 +16,6 @@
 #include "ct_parallel.h"
 #include "ct_progress.h"
 
-/* Grow *arr (of elem-sized items) so that it holds n + 1; 0 on failure. */
-static int reserve(void **arr, size_t n, size_t elem)
-{
-    if (n & (n - 1)) return 1;   /* not a power of two (nor 0): room left */
-    void *p = realloc(*arr, (n ? 2 * n : 1) * elem);
-    if (!p) return 0;
-    *arr = p;
-    return 1;
-}
-
 static int oom(ct_error *err)
 {
     return ct_fail(err, CT_ENOMEM, "out of memory loading the data set");
@@ -34,7 +24,7 @@ static int oom(ct_error *err)
 static int add_skip(ct_dataset *ds, size_t row, const char *where, const char *reason,
                     ct_error *err)
 {
-    if (!reserve((void **)&ds->skipped, ds->nskipped, sizeof *ds->skipped)) return oom(err);
+    if (!ct_reserve((void **)&ds->skipped, ds->nskipped, sizeof *ds->skipped)) return oom(err);
     ct_dataset_skip k = {row, strdup(where), strdup(reason)};
     if (!k.where || !k.reason) {
         free(k.where);
@@ -76,9 +66,9 @@ static int add_structure(ct_dataset *ds, ct_structure *s, size_t row, const char
         return add_skip(ds, row, where, why, err);
     }
     /* props grows by rows of ncols pointers, in step with items */
-    if (!reserve((void **)&ds->items, ds->n, sizeof *ds->items) ||
-        !reserve((void **)&ds->rows, ds->n, sizeof *ds->rows) ||
-        (ds->ncols && !reserve((void **)&ds->props, ds->n, ds->ncols * sizeof *ds->props))) {
+    if (!ct_reserve((void **)&ds->items, ds->n, sizeof *ds->items) ||
+        !ct_reserve((void **)&ds->rows, ds->n, sizeof *ds->rows) ||
+        (ds->ncols && !ct_reserve((void **)&ds->props, ds->n, ds->ncols * sizeof *ds->props))) {
         ct_structure_free(s);
         return oom(err);
     }
@@ -284,7 +274,7 @@ static char **list_cifs(const char *path, size_t *n, ct_error *err)
     while (!failed && (e = readdir(d))) {
         if (!has_cif_ext(e->d_name)) continue;
         char *copy = strdup(e->d_name);
-        if (!copy || !reserve((void **)&names, *n, sizeof *names)) {
+        if (!copy || !ct_reserve((void **)&names, *n, sizeof *names)) {
             free(copy);
             failed = 1;
             break;

@@ -4,6 +4,7 @@
  * image searches, the shipped elements.csv).
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,6 +275,29 @@ static void test_csv(void)
        "empty CSV: %s", err.msg);
 }
 
+/* ct_reserve, the growth behind the CSV and data-set arrays: room for one
+   more at every push, contents kept, and a size that would overflow
+   refused with the array left as it was. */
+static void test_reserve(void)
+{
+    int *a = NULL;
+    size_t n = 0;
+    int ok_all = 1;
+    for (int i = 0; i < 5000 && ok_all; i++) {
+        ok_all = ct_reserve((void **)&a, n, sizeof *a);
+        if (ok_all) a[n++] = 3 * i;
+    }
+    int kept = ok_all;
+    for (size_t i = 0; i < n && kept; i++) kept = a[i] == 3 * (int)i;
+    ok(ok_all && n == 5000 && kept, "5000 pushes through ct_reserve keep every value");
+    void *before = a;
+    ok(!ct_reserve((void **)&a, 4096, SIZE_MAX / 4096) && a == before,
+       "an overflowing size is refused, the array untouched");
+    ok(ct_reserve((void **)&a, 4095, SIZE_MAX / 4096) && a == before,
+       "below a power of two there is room: nothing is allocated");
+    free(a);
+}
+
 int main(void)
 {
     rng_state = 20240611;
@@ -284,5 +308,6 @@ int main(void)
     test_distances();
     test_niggli();
     test_csv();
+    test_reserve();
     return tap_done();
 }
