@@ -69,7 +69,9 @@ ct_cgcnn_cfg ct_cgcnn_cfg_default(void);
 /* Fail unless every field of c is in range. */
 int ct_cgcnn_cfg_check(const ct_cgcnn_cfg *c, ct_error *err);
 
-/* Crystal graphs, one or concatenated; edges grouped by centre atom. */
+/* Crystal graphs, one or concatenated; edges grouped by centre atom.  The
+   arrays live in the graph's own allocation: change their values, never
+   the pointers. */
 typedef struct {
     int ncrystals, natoms, nedges;
     int *atom0;        /* ncrystals + 1: first atom of each crystal */
