@@ -10,7 +10,6 @@
  * MagpieTable owns a ct_magpie.  Per-structure work runs over threads.
  */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "ct_coverage.h"
@@ -24,42 +23,35 @@
 
 #define CTL_MAGPIE "crystens.MagpieTable"
 #define CTL_FINGERPRINTS "crystens.Fingerprints"
-#define CTL_SMACT "crystens.SmactTable"   /* lua_metrics.c's */
-
+/* Fingerprints live in the userdata itself, so the collector sees their
+   bytes and there is nothing to free. */
 typedef struct {
     size_t n;
     int dim;
-    double *v;              /* n × dim */
-    unsigned char *ok;      /* n: has a fingerprint */
+    unsigned char *ok;      /* n: has a fingerprint (after v) */
+    double v[];             /* n × dim */
 } ud_fp;
 
 /* ---- Arguments ---------------------------------------------------------------- */
 
 static ct_magpie *check_magpie(lua_State *L, int idx)
 {
-    ct_magpie **p = luaL_checkudata(L, idx, CTL_MAGPIE);
-    if (!*p) luaL_argerror(L, idx, "Magpie table has been freed");
-    return *p;
+    return ctL_checkbox(L, idx, CTL_MAGPIE, "Magpie table");
 }
 
 static ud_fp *check_fp(lua_State *L, int idx)
 {
-    ud_fp *u = luaL_checkudata(L, idx, CTL_FINGERPRINTS);
-    if (!u->v) luaL_argerror(L, idx, "fingerprints have been freed");
-    return u;
+    return luaL_checkudata(L, idx, CTL_FINGERPRINTS);
 }
 
 /* Push a Fingerprints userdata of n × dim zeros, none marked present. */
 static ud_fp *new_fp(lua_State *L, size_t n, int dim)
 {
-    ud_fp *u = lua_newuserdatauv(L, sizeof *u, 0);
-    memset(u, 0, sizeof *u);
-    luaL_setmetatable(L, CTL_FINGERPRINTS);
-    u->v = calloc(n * (size_t)dim + 1, sizeof *u->v);
-    u->ok = calloc(n + 1, 1);
-    if (!u->v || !u->ok) luaL_error(L, "out of memory for %d fingerprints", (int)n);
+    size_t nv = n * (size_t)dim;
+    ud_fp *u = ctL_newudata(L, sizeof *u + nv * sizeof *u->v + n, 0, CTL_FINGERPRINTS);
     u->n = n;
     u->dim = dim;
+    u->ok = (unsigned char *)(u->v + nv);
     return u;
 }
 
@@ -146,11 +138,7 @@ static int c_assess(lua_State *L)
     lua_settop(L, 4);   /* the optional arguments stay below what is pushed */
     ct_structure **arr = ctL_checkstructures(L, 1, &n, NULL, 1);
     const ct_smact *smact = NULL;
-    if (!lua_isnoneornil(L, 2)) {
-        ct_smact **p = luaL_checkudata(L, 2, CTL_SMACT);
-        if (!*p) luaL_argerror(L, 2, "SMACT table has been freed");
-        smact = *p;
-    }
+    if (!lua_isnoneornil(L, 2)) smact = ctL_checkbox(L, 2, CTL_SMACT, "SMACT table");
     ct_magpie *magpie = check_magpie(L, 3);
     double cutoff = luaL_optnumber(L, 4, CT_VALIDITY_CUTOFF);
     size_t m = n ? n : 1;
@@ -193,23 +181,20 @@ static int c_assess(lua_State *L)
 
 /* ---- Fingerprints ------------------------------------------------------------------ */
 
+static void *magpie_load(const char *dir, ct_error *err)
+{
+    return ct_magpie_load(dir, err);
+}
+
 static int c_magpie_load(lua_State *L)
 {
-    const char *dir = luaL_checkstring(L, 1);
-    ct_magpie **p = lua_newuserdatauv(L, sizeof *p, 0);
-    *p = NULL;
-    luaL_setmetatable(L, CTL_MAGPIE);
-    ct_error err;
-    *p = ct_magpie_load(dir, &err);
-    if (!*p) return ctL_raise(L, &err, CT_EIO);
+    ctL_loadbox(L, CTL_MAGPIE, magpie_load);
     return 1;
 }
 
 static int magpie_gc(lua_State *L)
 {
-    ct_magpie **p = luaL_checkudata(L, 1, CTL_MAGPIE);
-    ct_magpie_free(*p);
-    *p = NULL;
+    ct_magpie_free(ctL_takebox(L, 1, CTL_MAGPIE));
     return 0;
 }
 
@@ -237,16 +222,6 @@ static int magpie_features(lua_State *L)
     if (lua_toboolean(L, 4)) ct_magpie_scale(mp, out);
     push_numbers(L, out, CT_MAGPIE_DIM);
     return 1;
-}
-
-static int fp_gc(lua_State *L)
-{
-    ud_fp *u = luaL_checkudata(L, 1, CTL_FINGERPRINTS);
-    free(u->v);
-    free(u->ok);
-    u->v = NULL;
-    u->ok = NULL;
-    return 0;
 }
 
 static int fp_len(lua_State *L)
@@ -522,14 +497,9 @@ static const ctL_Reg cdvae_funcs[] = {
 
 int luaopen_crystens_cdvae_core(lua_State *L)
 {
-    static const luaL_Reg magpie_meta[] = {{"__gc", magpie_gc}, {"__close", magpie_gc},
-                                           {NULL, NULL}};
-    static const luaL_Reg fp_meta[] = {{"__gc", fp_gc}, {"__close", fp_gc}, {"__len", fp_len},
-                                       {NULL, NULL}};
-    ctL_newclass(L, CTL_MAGPIE, magpie_methods, magpie_meta);
-    lua_pop(L, 1);
-    ctL_newclass(L, CTL_FINGERPRINTS, fp_methods, fp_meta);
-    lua_pop(L, 1);
+    static const luaL_Reg fp_meta[] = {{"__len", fp_len}, {NULL, NULL}};
+    ctL_newclass(L, CTL_MAGPIE, magpie_methods, magpie_gc, NULL);
+    ctL_newclass(L, CTL_FINGERPRINTS, fp_methods, NULL, fp_meta);
     ctL_newlib(L, cdvae_funcs, "The C half of the CDVAE metrics, symmetry, uniqueness and "
                                "novelty; use ct.metrics.cdvae and friends.");
     return 1;

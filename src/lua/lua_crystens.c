@@ -329,22 +329,17 @@ static const ctL_Reg crystens_funcs[] = {
 
 int luaopen_crystens_crystens(lua_State *L)
 {
-    int top = lua_gettop(L);
+    static const ctL_Reg png[] = {
+        {"save_png", m_save_png, "t:save_png(path, [{scale=4}]) -> t. A PNG picture of the "
+                                 "CrysTens t (4×S×S): the four layers side by side, each "
+                                 "element a scale×scale block; header band and each "
+                                 "layer's atom block on their own colour scales."},
+        {NULL, NULL, NULL}
+    };
     ctL_structure_register(L);
     luaL_requiref(L, "crystens.tensor", luaopen_crystens_tensor, 0);
-    /* t:save_png joins the tensor methods, which live in mt.methods. */
-    if (luaL_getmetatable(L, CTL_TENSOR) == LUA_TTABLE &&
-        lua_getfield(L, -1, "methods") == LUA_TTABLE) {
-        static const ctL_Reg png[] = {
-            {"save_png", m_save_png, "t:save_png(path, [{scale=4}]) -> t. A PNG picture of the "
-                                     "CrysTens t (4×S×S): the four layers side by side, each "
-                                     "element a scale×scale block; header band and each "
-                                     "layer's atom block on their own colour scales."},
-            {NULL, NULL, NULL}
-        };
-        ctL_setfuncs(L, png);
-    }
-    lua_settop(L, top);
+    lua_pop(L, 1);
+    ctL_addmethods(L, CTL_TENSOR, png);   /* t:save_png joins the tensor methods */
     ctL_newlib(L, crystens_funcs, "crystens.crystens: the CrysTens encoding (4×S×S tensors: a "
                "header band of Z, x, y, z, a, b, c, α, β, γ, SG; layer 0 distances, layers 1-3 "
                "coordinate differences) and its exact inverse.");

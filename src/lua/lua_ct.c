@@ -40,13 +40,19 @@ void ctL_setdoc(lua_State *L, int idx, const char *doc)
     lua_pop(L, 1);
 }
 
-void ctL_setfuncs(lua_State *L, const ctL_Reg *l)
+void ctL_addfuncs(lua_State *L, int idx, const ctL_Reg *l)
 {
+    idx = lua_absindex(L, idx);
     for (; l->name; l++) {
         lua_pushcfunction(L, l->func);
         ctL_setdoc(L, -1, l->doc);
-        lua_setfield(L, -2, l->name);
+        lua_setfield(L, idx, l->name);
     }
+}
+
+void ctL_setfuncs(lua_State *L, const ctL_Reg *l)
+{
+    ctL_addfuncs(L, -1, l);
 }
 
 void ctL_newlib(lua_State *L, const ctL_Reg *l, const char *moddoc)
@@ -56,21 +62,96 @@ void ctL_newlib(lua_State *L, const ctL_Reg *l, const char *moddoc)
     ctL_setdoc(L, -1, moddoc);
 }
 
-void ctL_newclass(lua_State *L, const char *tname, const ctL_Reg *methods,
+/* ---- Classes ------------------------------------------------------------------- */
+
+void ctL_newclass(lua_State *L, const char *tname, const ctL_Reg *methods, lua_CFunction gc,
                   const luaL_Reg *metamethods)
 {
-    luaL_newmetatable(L, tname);
-    if (metamethods) luaL_setfuncs(L, metamethods, 0);
-    if (methods && lua_getfield(L, -1, "__index") != LUA_TTABLE) {
+    if (!luaL_newmetatable(L, tname)) {
         lua_pop(L, 1);
-        lua_newtable(L);
-        lua_pushvalue(L, -1);
-        lua_setfield(L, -3, "__index");
+        return;
     }
-    if (methods) {
-        ctL_setfuncs(L, methods);
-        lua_pop(L, 1);
+    lua_newtable(L);
+    if (methods) ctL_setfuncs(L, methods);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "__index");
+    lua_setfield(L, -2, "methods");
+    if (gc) {
+        lua_pushcfunction(L, gc);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, gc);
+        lua_setfield(L, -2, "__close");
     }
+    if (metamethods) luaL_setfuncs(L, metamethods, 0);   /* may replace __index */
+    lua_pop(L, 1);
+}
+
+void ctL_addmethods(lua_State *L, const char *tname, const ctL_Reg *methods)
+{
+    luaL_getmetatable(L, tname);
+    lua_getfield(L, -1, "methods");
+    ctL_setfuncs(L, methods);
+    lua_pop(L, 2);
+}
+
+int ctL_getmethod(lua_State *L, int obj, int key)
+{
+    key = lua_absindex(L, key);
+    if (!lua_getmetatable(L, obj)) {
+        lua_pushnil(L);
+        return LUA_TNIL;
+    }
+    lua_getfield(L, -1, "methods");
+    lua_pushvalue(L, key);
+    int t = lua_rawget(L, -2);
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+    return t;
+}
+
+void *ctL_newudata(lua_State *L, size_t size, int nuv, const char *tname)
+{
+    void *u = lua_newuserdatauv(L, size, nuv);
+    memset(u, 0, size);
+    luaL_setmetatable(L, tname);
+    return u;
+}
+
+void **ctL_newbox(lua_State *L, const char *tname, int nuv)
+{
+    void **p = lua_newuserdatauv(L, sizeof *p, nuv);
+    *p = NULL;
+    luaL_setmetatable(L, tname);
+    return p;
+}
+
+void *ctL_tobox(lua_State *L, int idx, const char *tname)
+{
+    void **p = luaL_testudata(L, idx, tname);
+    return p ? *p : NULL;
+}
+
+void *ctL_checkbox(lua_State *L, int idx, const char *tname, const char *what)
+{
+    void **p = luaL_checkudata(L, idx, tname);
+    if (!*p) luaL_argerror(L, idx, lua_pushfstring(L, "%s has been freed", what));
+    return *p;
+}
+
+void *ctL_takebox(lua_State *L, int idx, const char *tname)
+{
+    void **p = luaL_checkudata(L, idx, tname);
+    void *obj = *p;
+    *p = NULL;
+    return obj;
+}
+
+void ctL_loadbox(lua_State *L, const char *tname, void *(*load)(const char *path, ct_error *err))
+{
+    const char *path = luaL_checkstring(L, 1);
+    void **p = ctL_newbox(L, tname, 0);
+    ct_error err;
+    if (!(*p = load(path, &err))) ctL_raise(L, &err, CT_EIO);
 }
 
 /* ---- Core errors ------------------------------------------------------------- */
@@ -357,6 +438,21 @@ ct_tensor *ctL_checkanytensor(lua_State *L, int idx)
     if (!p) luaL_typeerror(L, idx, "tensor");
     if (!*p) luaL_argerror(L, idx, "tensor has been freed");
     return *p;
+}
+
+ct_layer **ctL_checklayers(lua_State *L, int idx, int *n)
+{
+    idx = lua_absindex(L, idx);
+    luaL_checktype(L, idx, LUA_TTABLE);
+    *n = (int)luaL_len(L, idx);
+    ct_layer **ls = lua_newuserdatauv(L, (size_t)(*n ? *n : 1) * sizeof *ls, 0);
+    for (int i = 0; i < *n; i++) {
+        lua_geti(L, idx, i + 1);
+        ls[i] = ctL_tobox(L, -1, CTL_LAYER);
+        if (!ls[i]) luaL_argerror(L, idx, lua_pushfstring(L, "item %d is not a layer", i + 1));
+        lua_pop(L, 1);   /* the array keeps it alive */
+    }
+    return ls;
 }
 
 static ct_tensor *cpu_only(lua_State *L, int idx, ct_tensor *t)

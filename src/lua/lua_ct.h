@@ -58,6 +58,7 @@
 #include <lua.h>
 
 #include "ct_common.h"
+#include "ct_nn.h"
 #include "ct_rng.h"
 #include "ct_tensor.h"
 
@@ -73,6 +74,13 @@ typedef struct {
 /* Metatable name of random generator userdata (lua_rng.c). */
 #define CTL_RNG "crystens.Rng"
 
+/* Metatable names of the boxes of layers and Adam states (lua_nn.c). */
+#define CTL_LAYER "crystens.Layer"
+#define CTL_ADAM "crystens.Adam"
+
+/* Metatable name of the box of a SMACT table (lua_metrics.c). */
+#define CTL_SMACT "crystens.SmactTable"
+
 /* Return the Rng at idx, or the shared default generator when idx is 0 or nil. */
 ct_rng *ctL_optrng(lua_State *L, int idx);
 
@@ -80,9 +88,9 @@ ct_rng *ctL_optrng(lua_State *L, int idx);
    default_rng to the module table at lib (lua_rng.c). */
 void ctL_rng_open(lua_State *L, int lib);
 
-/* Add the arithmetic of lua_tensor_ops.c to the tensor metatable, its
-   methods table and the module table at the given indices. */
-void ctL_tensor_ops_open(lua_State *L, int mt, int methods, int lib);
+/* Add the arithmetic of lua_tensor_ops.c to the tensor class and its
+   constructors to the module table at lib. */
+void ctL_tensor_ops_open(lua_State *L, int lib);
 
 /* Push a new table holding l's functions; record their docs and moddoc. */
 void ctL_newlib(lua_State *L, const ctL_Reg *l, const char *moddoc);
@@ -90,13 +98,60 @@ void ctL_newlib(lua_State *L, const ctL_Reg *l, const char *moddoc);
 /* Set l's functions into the table on top of the stack, recording their docs. */
 void ctL_setfuncs(lua_State *L, const ctL_Reg *l);
 
+/* As ctL_setfuncs, into the table at idx (a module adding to another's
+   table, as lua_rng.c to crystens.tensor's). */
+void ctL_addfuncs(lua_State *L, int idx, const ctL_Reg *l);
+
 /* Record doc as the documentation of the value at index idx. */
 void ctL_setdoc(lua_State *L, int idx, const char *doc);
 
-/* Create metatable tname with methods (reached through __index) and
-   metamethods; leave it on the stack.  Docs of methods are recorded. */
-void ctL_newclass(lua_State *L, const char *tname, const ctL_Reg *methods,
+/* ---- Classes ------------------------------------------------------------------ */
+
+/* Create the metatable tname unless it exists; the stack is left as it was.
+   Its methods (docs recorded) are in a table of their own, mt.methods,
+   which is also __index unless metamethods give an __index function (one
+   that serves fields too, and finds methods with ctL_getmethod); gc, when
+   not NULL, serves both __gc and __close (a closed object is freed at once
+   and raises an error if used); metamethods may be NULL. */
+void ctL_newclass(lua_State *L, const char *tname, const ctL_Reg *methods, lua_CFunction gc,
                   const luaL_Reg *metamethods);
+
+/* Add methods to the existing class tname (a module extending another's
+   class, as t:save_png joins the tensors). */
+void ctL_addmethods(lua_State *L, const char *tname, const ctL_Reg *methods);
+
+/* For an __index function: push the method of the class of the userdata at
+   obj that the key at key names; return its type (LUA_TNIL: none). */
+int ctL_getmethod(lua_State *L, int obj, int key);
+
+/* Push a userdata of class tname (ctL_newclass) of size bytes, all zero,
+   with nuv user values; return it.  It is valid from birth: its __gc has
+   nothing to free until the caller fills it. */
+void *ctL_newudata(lua_State *L, size_t size, int nuv, const char *tname);
+
+/* Boxes.  Most classes are a box: a userdata holding one pointer to the C
+   object it owns, NULL once __gc or __close has freed it.  ctL_newbox
+   pushes an empty box (NULL: valid from birth) and returns its slot, for
+   the caller to store the object in once made. */
+void **ctL_newbox(lua_State *L, const char *tname, int nuv);
+
+/* The object in the box of class tname at idx, or NULL if idx holds no such
+   box or its object was freed. */
+void *ctL_tobox(lua_State *L, int idx, const char *tname);
+
+/* The object in the box of class tname at idx; another value raises Lua's
+   "bad argument" type error, a freed box "bad argument #idx to 'f' (<what>
+   has been freed)". */
+void *ctL_checkbox(lua_State *L, int idx, const char *tname, const char *what);
+
+/* For __gc and __close: take the object out of the box of class tname at
+   idx (NULL if it was taken already), so that it is freed once. */
+void *ctL_takebox(lua_State *L, int idx, const char *tname);
+
+/* Push a box of class tname holding load(path, err) for the path at
+   argument 1 (a table of data read from a file or folder); raise the
+   load's error (as CT_EIO) when it fails. */
+void ctL_loadbox(lua_State *L, const char *tname, void *(*load)(const char *path, ct_error *err));
 
 /* ---- Core errors ---------------------------------------------------------- */
 
@@ -210,9 +265,13 @@ ct_tensor *ctL_totensor(lua_State *L, int idx);
 ct_tensor *ctL_checkanytensor(lua_State *L, int idx);
 ct_tensor *ctL_toanytensor(lua_State *L, int idx);
 
+/* Gather the Layers of the array at idx into an array on the stack (n of
+   them); an item that is no live Layer raises "bad argument" naming it. */
+ct_layer **ctL_checklayers(lua_State *L, int idx, int *n);
+
 /* Add the device methods (t:to, t:device, like:new_zeros, ...) to the
-   tensor methods table at idx (lua_device.c). */
-void ctL_tensor_device_open(lua_State *L, int methods);
+   tensor class (lua_device.c). */
+void ctL_tensor_device_open(lua_State *L);
 
 /* Add devices(), precision(), gpu_memory(), gpu_sync(), to_device() to the
    crystens.nn_core table at lib, and state:to() to the Adam class. */

@@ -11,9 +11,7 @@
 
 static ct_dataset *checkdataset(lua_State *L, int idx)
 {
-    ctL_dataset_ud *u = luaL_checkudata(L, idx, CTL_DATASET);
-    if (!u->ds) luaL_argerror(L, idx, "data set has been freed");
-    return u->ds;
+    return ctL_checkbox(L, idx, CTL_DATASET, "data set");
 }
 
 /* Push a property string as a number when it reads as one. */
@@ -71,9 +69,7 @@ static int mm_index(lua_State *L)
         return 1;
     }
     const char *key = luaL_checkstring(L, 2);
-    lua_getmetatable(L, 1);
-    lua_getfield(L, -1, "methods");
-    if (lua_getfield(L, -1, key) != LUA_TNIL) return 1;
+    if (ctL_getmethod(L, 1, 2) != LUA_TNIL) return 1;
     if (!strcmp(key, "skipped")) {
         /* Built once and kept as the userdata's user value: a loop over
            ds.skipped[i] rebuilt the whole table at every access. */
@@ -98,12 +94,12 @@ static int mm_len(lua_State *L)
 
 static int mm_tostring(lua_State *L)
 {
-    ctL_dataset_ud *u = luaL_checkudata(L, 1, CTL_DATASET);
-    if (!u->ds) {
+    luaL_checkudata(L, 1, CTL_DATASET);
+    const ct_dataset *ds = ctL_todataset(L, 1);
+    if (!ds) {
         lua_pushliteral(L, "Dataset (freed)");
         return 1;
     }
-    const ct_dataset *ds = u->ds;
     int lo = 0, hi = 0;
     for (size_t i = 0; i < ds->n; i++) {
         int a = ds->items[i]->natoms;
@@ -125,9 +121,7 @@ static int mm_tostring(lua_State *L)
 
 static int mm_gc(lua_State *L)
 {
-    ctL_dataset_ud *u = luaL_checkudata(L, 1, CTL_DATASET);
-    ct_dataset_free(u->ds);
-    u->ds = NULL;
+    ct_dataset_free(ctL_takebox(L, 1, CTL_DATASET));
     return 0;
 }
 
@@ -199,17 +193,17 @@ static int d_load(lua_State *L)
     o.column = ctL_opt_string(&opt, "column", "cif");
     o.progress = ctL_opt_boolean(&opt, "progress", 1);
     o.elements = read_elements(&opt, &o.nelements);
-    ctL_dataset_ud *u = lua_newuserdatauv(L, sizeof *u, 1);   /* 1: ds.skipped, once built */
-    u->ds = NULL;
-    luaL_setmetatable(L, CTL_DATASET);
+    void **box = ctL_newbox(L, CTL_DATASET, 1);   /* 1: ds.skipped, once built */
+    ct_dataset *ds;
     ct_error err;
-    int rc = ct_dataset_load(path, &o, &u->ds, &err);
+    int rc = ct_dataset_load(path, &o, &ds, &err);
     if (rc != CT_OK) return ctL_raise(L, &err, rc);
-    if (u->ds->nwarnings == 1)
-        fprintf(stderr, "warning: %s\n", u->ds->warning);
-    else if (u->ds->nwarnings)
+    *box = ds;
+    if (ds->nwarnings == 1)
+        fprintf(stderr, "warning: %s\n", ds->warning);
+    else if (ds->nwarnings)
         fprintf(stderr, "warning: %zu blocks of %s were read with a warning; the first: %s\n",
-                u->ds->nwarnings, path, u->ds->warning);
+                ds->nwarnings, path, ds->warning);
     return 1;
 }
 
@@ -225,8 +219,6 @@ static const luaL_Reg dataset_meta[] = {
     {"__index", mm_index},
     {"__len", mm_len},
     {"__tostring", mm_tostring},
-    {"__gc", mm_gc},
-    {"__close", mm_gc},
     {NULL, NULL}
 };
 
@@ -244,13 +236,7 @@ static const ctL_Reg dataset_funcs[] = {
 int luaopen_crystens_dataset(lua_State *L)
 {
     ctL_structure_register(L);
-    lua_pop(L, 1);
-    luaL_newmetatable(L, CTL_DATASET);
-    luaL_setfuncs(L, dataset_meta, 0);
-    lua_newtable(L);
-    ctL_setfuncs(L, dataset_methods);
-    lua_setfield(L, -2, "methods");
-    lua_pop(L, 1);
+    ctL_newclass(L, CTL_DATASET, dataset_methods, mm_gc, dataset_meta);
     ctL_newlib(L, dataset_funcs, "crystens.dataset: many structures from CSV (a 'cif' column), "
                "CIF or a folder of .cif files, with per-row properties and a list of skipped "
                "rows and reasons.");

@@ -111,12 +111,9 @@ static const ctL_Reg device_methods[] = {
     {NULL, NULL, NULL}
 };
 
-void ctL_tensor_device_open(lua_State *L, int methods)
+void ctL_tensor_device_open(lua_State *L)
 {
-    methods = lua_absindex(L, methods);
-    lua_pushvalue(L, methods);
-    ctL_setfuncs(L, device_methods);
-    lua_pop(L, 1);
+    ctL_addmethods(L, CTL_TENSOR, device_methods);
 }
 
 /* ---- crystens.nn_core: devices, precision, memory, moving models ------------- */
@@ -208,18 +205,10 @@ static int nn_gpu_sync(lua_State *L)
    w and g (the flat buffers, or nil) are updated in place. */
 static int nn_to_device(lua_State *L)
 {
-    luaL_checktype(L, 1, LUA_TTABLE);
+    int n;
+    ct_layer **ls = ctL_checklayers(L, 1, &n);
     int dev = checkdevice(L, 4);
     if (dev == CT_DEV_CUDA) need_cuda(L);
-    int n = (int)luaL_len(L, 1);
-    ct_layer **ls = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *ls, 0);
-    for (int i = 0; i < n; i++) {
-        lua_geti(L, 1, i + 1);
-        ct_layer **p = luaL_checkudata(L, -1, "crystens.Layer");
-        if (!*p) return luaL_error(L, "layer %d has been freed", i + 1);
-        ls[i] = *p;
-        lua_pop(L, 1);
-    }
     ct_tensor **w = lua_isnil(L, 2) ? NULL : luaL_checkudata(L, 2, CTL_TENSOR);
     ct_tensor **g = lua_isnil(L, 3) ? NULL : luaL_checkudata(L, 3, CTL_TENSOR);
     ct_error err;
@@ -230,12 +219,11 @@ static int nn_to_device(lua_State *L)
 /* adam_state:to(device): the moments follow the model. */
 static int a_to(lua_State *L)
 {
-    ct_adam **p = luaL_checkudata(L, 1, "crystens.Adam");
+    ct_adam *a = ctL_checkbox(L, 1, CTL_ADAM, "optimizer");
     int dev = checkdevice(L, 2);
     if (dev == CT_DEV_CUDA) need_cuda(L);
     ct_error err;
-    if (!*p) return luaL_argerror(L, 1, "optimizer has been freed");
-    if (ct_adam_to(*p, dev, &err) != CT_OK) return ctL_raise(L, &err, CT_ENOMEM);
+    if (ct_adam_to(a, dev, &err) != CT_OK) return ctL_raise(L, &err, CT_ENOMEM);
     lua_settop(L, 1);
     return 1;
 }
@@ -265,12 +253,6 @@ static const ctL_Reg adam_device_methods[] = {
 
 void ctL_nn_device_open(lua_State *L, int lib)
 {
-    lib = lua_absindex(L, lib);
-    lua_pushvalue(L, lib);
-    ctL_setfuncs(L, nn_device_funcs);
-    lua_pop(L, 1);
-    luaL_getmetatable(L, "crystens.Adam");
-    lua_getfield(L, -1, "__index");
-    ctL_setfuncs(L, adam_device_methods);
-    lua_pop(L, 2);
+    ctL_addfuncs(L, lib, nn_device_funcs);
+    ctL_addmethods(L, CTL_ADAM, adam_device_methods);
 }

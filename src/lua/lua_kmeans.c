@@ -208,9 +208,7 @@ static int k_cluster(lua_State *L)
     check_params(L, n, &p);
     if (p.periodic && d != 1)
         luaL_argerror(L, 2, lua_pushfstring(L, "periodic needs 1-D values, got %d-D points", d));
-    ct_kmeans_result *r = lua_newuserdatauv(L, sizeof *r, 0);  /* +box */
-    memset(r, 0, sizeof *r);
-    luaL_setmetatable(L, RESULT_MT);
+    ct_kmeans_result *r = ctL_newudata(L, sizeof *r, 0, RESULT_MT);  /* +box */
     ct_error err;
     int rc = ct_kmeans(x, n, d, &p, r, &err);
     if (rc != CT_OK) return ctL_raise(L, &err, rc);
@@ -250,10 +248,7 @@ static const ctL_Reg kmeans_funcs[] = {
 
 int luaopen_crystens_kmeans(lua_State *L)
 {
-    luaL_newmetatable(L, RESULT_MT);
-    lua_pushcfunction(L, result_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
+    ctL_newclass(L, RESULT_MT, NULL, result_gc, NULL);
     ctL_newlib(L, kmeans_funcs, "crystens.kmeans: " CLUSTER_DOC
                " The module is callable: ct.kmeans(values, k) is ct.kmeans.cluster(values, k).");
     lua_createtable(L, 0, 1);

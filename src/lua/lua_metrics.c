@@ -13,8 +13,6 @@
 #include "ct_stats.h"
 #include "lua_ct.h"
 
-#define CTL_SMACT "crystens.SmactTable"
-
 /* Push a buffer of n doubles owned by the collector and return it. */
 static double *new_buffer(lua_State *L, size_t n)
 {
@@ -132,28 +130,23 @@ static int m_histogram(lua_State *L)
 
 static ct_smact *check_smact(lua_State *L, int idx)
 {
-    ct_smact **p = luaL_checkudata(L, idx, CTL_SMACT);
-    if (!*p) luaL_argerror(L, idx, "SMACT table has been freed");
-    return *p;
+    return ctL_checkbox(L, idx, CTL_SMACT, "SMACT table");
 }
 
 static int smact_gc(lua_State *L)
 {
-    ct_smact **p = luaL_checkudata(L, 1, CTL_SMACT);
-    ct_smact_free(*p);
-    *p = NULL;
+    ct_smact_free(ctL_takebox(L, 1, CTL_SMACT));
     return 0;
+}
+
+static void *smact_load(const char *dir, ct_error *err)
+{
+    return ct_smact_load(dir, err);
 }
 
 static int m_smact_load(lua_State *L)
 {
-    const char *dir = luaL_checkstring(L, 1);
-    ct_smact **p = lua_newuserdatauv(L, sizeof *p, 0);   /* valid from birth */
-    *p = NULL;
-    luaL_setmetatable(L, CTL_SMACT);
-    ct_error err;
-    *p = ct_smact_load(dir, &err);
-    if (!*p) return ctL_raise(L, &err, CT_EIO);
+    ctL_loadbox(L, CTL_SMACT, smact_load);
     return 1;
 }
 
@@ -317,9 +310,7 @@ static const ctL_Reg metrics_funcs[] = {
 
 int luaopen_crystens_metrics_core(lua_State *L)
 {
-    static const luaL_Reg meta[] = {{"__gc", smact_gc}, {"__close", smact_gc}, {NULL, NULL}};
-    ctL_newclass(L, CTL_SMACT, smact_methods, meta);
-    lua_pop(L, 1);
+    ctL_newclass(L, CTL_SMACT, smact_methods, smact_gc, NULL);
     ctL_newlib(L, metrics_funcs, "The C measures of ct.metrics (K-S, Wasserstein-1, "
                                  "histograms, SMACT validity); use ct.metrics.");
     return 1;

@@ -170,19 +170,15 @@ static const ctL_Reg picture_funcs[] = {
 
 int luaopen_crystens_picture(lua_State *L)
 {
-    /* s:save_png joins the Structure methods, which live in mt.methods. */
+    static const ctL_Reg png[] = {
+        {"save_png", p_save, "s:save_png(path, [opts]) -> s. A PNG picture of the unit "
+                             "cell: atoms as shaded balls in element colours, painted "
+                             "back to front with depth fading, the cell edges, a title, "
+                             "the crystal axes and an element legend. " OPTS_DOC},
+        {NULL, NULL, NULL}
+    };
     ctL_structure_register(L);
-    if (lua_getfield(L, -1, "methods") == LUA_TTABLE) {
-        static const ctL_Reg png[] = {
-            {"save_png", p_save, "s:save_png(path, [opts]) -> s. A PNG picture of the unit "
-                                 "cell: atoms as shaded balls in element colours, painted "
-                                 "back to front with depth fading, the cell edges, a title, "
-                                 "the crystal axes and an element legend. " OPTS_DOC},
-            {NULL, NULL, NULL}
-        };
-        ctL_setfuncs(L, png);
-    }
-    lua_pop(L, 2);
+    ctL_addmethods(L, CTL_STRUCTURE, png);   /* s:save_png joins the Structure methods */
     ctL_newlib(L, picture_funcs, "crystens.picture: pictures of crystal structures without "
                "an external viewer (s:save_png, grids of them), and the element colours and "
                "radii they use. " OPTS_DOC);

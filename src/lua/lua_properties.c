@@ -42,15 +42,6 @@ static ud_graphs *checkgraphs(lua_State *L, int idx)
     return luaL_checkudata(L, idx, CTL_GRAPHS);
 }
 
-static ud_model *push_model(lua_State *L)
-{
-    ud_model *u = lua_newuserdatauv(L, sizeof *u, 0);
-    u->m = NULL;
-    u->opt = NULL;
-    luaL_setmetatable(L, CTL_MODEL);
-    return u;
-}
-
 /* Option key as a positive int. */
 static int opt_count(ctL_Opts *o, const char *key, int def)
 {
@@ -79,7 +70,7 @@ static int p_new(lua_State *L)
     c.hidden = opt_count(&o, "hidden", c.hidden);
     c.ntargets = opt_count(&o, "ntargets", c.ntargets);
     ct_error err;
-    ud_model *u = push_model(L);
+    ud_model *u = ctL_newudata(L, sizeof *u, 0, CTL_MODEL);
     ct_magpie *mp = ct_magpie_load(dir, &err);
     if (!mp) return ctL_raise(L, &err, CT_EIO);
     u->m = ct_cgcnn_new(&c, mp, &r, &err);
@@ -92,7 +83,7 @@ static int p_new(lua_State *L)
 static int p_load(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    ud_model *u = push_model(L);
+    ud_model *u = ctL_newudata(L, sizeof *u, 0, CTL_MODEL);
     ct_error err;
     ct_checkpoint *ck;
     if (!(u->m = ct_cgcnn_load(path, &ck, &err))) return ctL_raise(L, &err, CT_EIO);
@@ -137,10 +128,7 @@ static int p_graphs(lua_State *L)
     ct_structure **arr = ctL_checkstructures(L, 1, &n, &single, 0);
     ud_model *m = checkmodel(L, 2);
     if (n > (size_t)1 << 30) return luaL_error(L, "too many structures (%zu)", n);
-    ud_graphs *u = lua_newuserdatauv(L, sizeof *u, 0);
-    u->n = 0;
-    u->g = NULL;
-    luaL_setmetatable(L, CTL_GRAPHS);
+    ud_graphs *u = ctL_newudata(L, sizeof *u, 0, CTL_GRAPHS);
     ct_error *errs = lua_newuserdatauv(L, (n ? n : 1) * sizeof *errs, 0);
     if (!(u->g = calloc(n ? n : 1, sizeof *u->g))) return luaL_error(L, "out of memory");
     u->n = (int)n;
@@ -439,12 +427,7 @@ static const ctL_Reg model_methods[] = {
     {NULL, NULL, NULL}
 };
 
-static const luaL_Reg model_meta[] = {{"__gc", m_gc}, {"__close", m_gc}, {NULL, NULL}};
-
-static const luaL_Reg graphs_meta[] = {{"__gc", g_gc}, {"__close", g_gc}, {"__len", g_len},
-                                       {NULL, NULL}};
-
-static const ctL_Reg graphs_methods[] = {{NULL, NULL, NULL}};
+static const luaL_Reg graphs_meta[] = {{"__len", g_len}, {NULL, NULL}};
 
 static const ctL_Reg properties_funcs[] = {
     {"new", p_new, "new(cfg, magpie_dir[, seed]) -> Model. A fresh crystal-graph model."},
@@ -457,10 +440,8 @@ static const ctL_Reg properties_funcs[] = {
 
 int luaopen_crystens_properties_core(lua_State *L)
 {
-    ctL_newclass(L, CTL_MODEL, model_methods, model_meta);
-    lua_pop(L, 1);
-    ctL_newclass(L, CTL_GRAPHS, graphs_methods, graphs_meta);
-    lua_pop(L, 1);
+    ctL_newclass(L, CTL_MODEL, model_methods, m_gc, NULL);
+    ctL_newclass(L, CTL_GRAPHS, NULL, g_gc, graphs_meta);
     ctL_newlib(L, properties_funcs, "crystens.properties_core: the crystal-graph property model "
                "(CGCNN family) and its graphs; used by crystens.properties.");
     return 1;

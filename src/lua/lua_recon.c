@@ -157,13 +157,8 @@ static int batch_gc(lua_State *L)
 
 static batch *new_batch(lua_State *L, size_t n)
 {
-    batch *b = lua_newuserdatauv(L, sizeof *b, 0);
-    memset(b, 0, sizeof *b);
-    if (luaL_newmetatable(L, "crystens.ReconBatch")) {
-        lua_pushcfunction(L, batch_gc);
-        lua_setfield(L, -2, "__gc");
-    }
-    lua_setmetatable(L, -2);
+    ctL_newclass(L, "crystens.ReconBatch", NULL, batch_gc, NULL);
+    batch *b = ctL_newudata(L, sizeof *b, 0, "crystens.ReconBatch");
     b->out = calloc(n ? n : 1, sizeof *b->out);
     b->diag = calloc(n ? n : 1, sizeof *b->diag);
     b->errs = calloc(n ? n : 1, sizeof *b->errs);
