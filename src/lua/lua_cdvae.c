@@ -298,18 +298,13 @@ static int c_coverage(lua_State *L)
     ct_error err;
     int st = ct_coverage(&g, &r, (size_t)n_total, ds, dc, &out, &err);
     if (st != CT_OK) return ctL_raise(L, &err, st);
-    lua_createtable(L, 0, 8);
-    const struct { const char *k; double v; } f[] = {
-        {"cov_r", out.cov_r}, {"cov_p", out.cov_p}, {"amsd_r", out.amsd_r},
-        {"amcd_r", out.amcd_r}, {"amsd_p", out.amsd_p}, {"amcd_p", out.amcd_p}};
-    for (size_t k = 0; k < CT_COUNTOF(f); k++) {
-        lua_pushnumber(L, f[k].v);
-        lua_setfield(L, -2, f[k].k);
-    }
-    lua_pushinteger(L, (lua_Integer)out.n_gen_used);
-    lua_setfield(L, -2, "n_gen_used");
-    lua_pushinteger(L, (lua_Integer)out.n_ref_used);
-    lua_setfield(L, -2, "n_ref_used");
+#define COV(type, field) CTL_FIELD(ct_coverage_result, type, field)
+    static const ctL_Field fields[] = {
+        COV(CTL_F_DOUBLE, cov_r), COV(CTL_F_DOUBLE, cov_p), COV(CTL_F_DOUBLE, amsd_r),
+        COV(CTL_F_DOUBLE, amcd_r), COV(CTL_F_DOUBLE, amsd_p), COV(CTL_F_DOUBLE, amcd_p),
+        COV(CTL_F_SIZE, n_gen_used), COV(CTL_F_SIZE, n_ref_used), {NULL, 0, 0}
+    };
+    ctL_pushfields(L, &out, fields);
     return 1;
 }
 

@@ -104,12 +104,6 @@ static const ctL_Field diag_fields[] = {
     DIAG(CTL_F_DOUBLE, distance_error), DIAG(CTL_F_DOUBLE, empty_max), {NULL, 0, 0}
 };
 
-static void push_diag(lua_State *L, const ct_crystens_diag *d)
-{
-    lua_createtable(L, 0, 5);
-    ctL_setfields(L, d, diag_fields);
-}
-
 /* Decode tensor item data (4×S×S) and push the structure and diagnostics. */
 static void decode_one(lua_State *L, const float *data, int S, const ct_crystens_opts *o,
                        int item)
@@ -119,7 +113,7 @@ static void decode_one(lua_State *L, const float *data, int S, const ct_crystens
     ct_structure *s = ct_crystens_decode(data, S, o, &d, &err);
     if (!s && item) ctL_raisef(L, &err, CT_EINVAL, "tensor %d: ", item);
     ctL_pushstructure(L, s, &err);
-    push_diag(L, &d);
+    ctL_pushfields(L, &d, diag_fields);
 }
 
 static int k_decode(lua_State *L)
@@ -268,9 +262,7 @@ static int m_save_png(lua_State *L)
     lua_Integer scale = ctL_opt_integer(&o, "scale", 4);
     ct_error err;
     int rc = ct_png_write_crystens(t, path, scale > 64 ? 65 : scale < 0 ? 0 : (int)scale, &err);
-    if (rc != CT_OK) return ctL_raise(L, &err, rc);
-    lua_settop(L, 1);
-    return 1;
+    return ctL_returnself(L, rc, &err, 0);
 }
 
 static const ctL_Reg crystens_funcs[] = {

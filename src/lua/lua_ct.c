@@ -194,6 +194,13 @@ int ctL_argraise(lua_State *L, int arg, const ct_error *err, int status)
     return luaL_argerror(L, arg, push_core_message(L, err, status));
 }
 
+int ctL_returnself(lua_State *L, int status, const ct_error *err, int arg)
+{
+    if (status != CT_OK) return arg ? ctL_argraise(L, arg, err, status) : ctL_raise(L, err, status);
+    lua_settop(L, 1);
+    return 1;
+}
+
 /* ---- Options tables -------------------------------------------------------------- */
 
 const char *ctL_typename(lua_State *L, int idx)
@@ -419,10 +426,37 @@ void ctL_setfields(lua_State *L, const void *base, const ctL_Field *fields)
 {
     for (const ctL_Field *f = fields; f->key; f++) {
         const char *p = (const char *)base + f->offset;
-        if (f->type == CTL_F_DOUBLE) lua_pushnumber(L, *(const double *)p);
-        else if (f->type == CTL_F_INT) lua_pushinteger(L, *(const int *)p);
-        else lua_pushboolean(L, *(const int *)p);
+        switch (f->type) {
+        case CTL_F_DOUBLE: lua_pushnumber(L, *(const double *)p); break;
+        case CTL_F_FLOAT: lua_pushnumber(L, (lua_Number)*(const float *)p); break;
+        case CTL_F_INT: lua_pushinteger(L, *(const int *)p); break;
+        case CTL_F_LONG: lua_pushinteger(L, *(const long *)p); break;
+        case CTL_F_SIZE: lua_pushinteger(L, (lua_Integer)*(const size_t *)p); break;
+        case CTL_F_BOOL: lua_pushboolean(L, *(const int *)p); break;
+        case CTL_F_STRING:
+            if (!*(const char *const *)p) continue;
+            lua_pushstring(L, *(const char *const *)p);
+            break;
+        }
         lua_setfield(L, -2, f->key);
+    }
+}
+
+void ctL_pushfields(lua_State *L, const void *base, const ctL_Field *fields)
+{
+    int n = 0;
+    while (fields[n].key) n++;
+    lua_createtable(L, 0, n);
+    ctL_setfields(L, base, fields);
+}
+
+void ctL_pushrecords(lua_State *L, const void *base, size_t n, size_t size,
+                     const ctL_Field *fields)
+{
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        ctL_pushfields(L, (const char *)base + i * size, fields);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
 }
 
@@ -438,6 +472,38 @@ ct_tensor *ctL_checkanytensor(lua_State *L, int idx)
     if (!p) luaL_typeerror(L, idx, "tensor");
     if (!*p) luaL_argerror(L, idx, "tensor has been freed");
     return *p;
+}
+
+int ctL_checkmeta(lua_State *L, int idx, const char ***keys, const char ***vals)
+{
+    idx = lua_absindex(L, idx);
+    int n = 0;
+    if (!lua_isnoneornil(L, idx)) {
+        luaL_checktype(L, idx, LUA_TTABLE);
+        for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1)) {
+            if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+                luaL_argerror(L, idx, "metadata must map strings to strings");
+            n++;
+        }
+    }
+    *keys = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof **keys, 0);
+    *vals = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof **vals, 0);
+    int i = 0;
+    if (n)
+        for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1)) {
+            (*keys)[i] = lua_tostring(L, -2);   /* strings: lua_next is not disturbed */
+            (*vals)[i++] = lua_tostring(L, -1);
+        }
+    return n;
+}
+
+void ctL_pushmeta(lua_State *L, const ct_checkpoint *ck)
+{
+    lua_createtable(L, 0, ck->nmeta);
+    for (int i = 0; i < ck->nmeta; i++) {
+        lua_pushstring(L, ck->meta[i].value);
+        lua_setfield(L, -2, ck->meta[i].key);
+    }
 }
 
 ct_layer **ctL_checklayers(lua_State *L, int idx, int *n)

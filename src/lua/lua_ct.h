@@ -57,6 +57,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "ct_checkpoint.h"
 #include "ct_common.h"
 #include "ct_nn.h"
 #include "ct_rng.h"
@@ -169,6 +170,12 @@ int ctL_raisef(lua_State *L, const ct_error *err, int status, const char *fmt, .
    arg in Lua's "bad argument #arg to 'f' (message)" form. */
 int ctL_argraise(lua_State *L, int arg, const ct_error *err, int status);
 
+/* Return argument 1 (a method's self, a path written) from a function whose
+   core call gave status: raise err unless it is CT_OK, blamed on argument
+   arg as ctL_argraise does (0: as ctL_raise).  Use as `return
+   ctL_returnself(L, rc, &err, 0)`. */
+int ctL_returnself(lua_State *L, int status, const ct_error *err, int arg);
+
 /* ---- Options tables ---------------------------------------------------------- */
 
 /* An options table being read: made by ctL_optoptions or ctL_checkoptions. */
@@ -240,10 +247,15 @@ void ctL_setinteger(lua_State *L, const char *k, lua_Integer v);
 /* A C struct's field as a Lua table's: its key, type and offset.  A list of
    them, ended by {NULL}, turns a result struct into a table in one call, so
    each binding lists its fields instead of writing a setter call for each. */
-typedef enum { CTL_F_DOUBLE, CTL_F_INT, CTL_F_BOOL } ctL_FieldType;
+typedef enum {
+    CTL_F_DOUBLE, CTL_F_FLOAT,           /* numbers */
+    CTL_F_INT, CTL_F_LONG, CTL_F_SIZE,   /* integers: int, long, size_t */
+    CTL_F_BOOL,                          /* an int read as true when non-zero */
+    CTL_F_STRING                         /* a const char * (NULL: the field is left out) */
+} ctL_FieldType;
 typedef struct {
     const char *key;
-    ctL_FieldType type;   /* CTL_F_BOOL: an int read as true when non-zero */
+    ctL_FieldType type;
     size_t offset;        /* offsetof(struct, field) */
 } ctL_Field;
 #define CTL_FIELD(st, type, field) {#field, type, offsetof(st, field)}
@@ -251,6 +263,23 @@ typedef struct {
 /* Set the fields of the struct at base, as fields lists them, in the table
    on top of the stack. */
 void ctL_setfields(lua_State *L, const void *base, const ctL_Field *fields);
+
+/* Push a new table of the fields of the struct at base. */
+void ctL_pushfields(lua_State *L, const void *base, const ctL_Field *fields);
+
+/* Push a list of n such tables, of the structs at base, size bytes apart
+   (an array of them: sizeof its element). */
+void ctL_pushrecords(lua_State *L, const void *base, size_t n, size_t size,
+                     const ctL_Field *fields);
+
+/* Read the metadata table of a checkpoint at idx, {string = string} (nil:
+   none), into arrays *keys and *vals pushed on the stack (the table keeps
+   the strings alive); return their count.  Another value raises "bad
+   argument" ("metadata must map strings to strings"). */
+int ctL_checkmeta(lua_State *L, int idx, const char ***keys, const char ***vals);
+
+/* Push the metadata of checkpoint ck as a table {key = value}. */
+void ctL_pushmeta(lua_State *L, const ct_checkpoint *ck);
 
 /* Return the CPU tensor at idx, or raise a "bad argument" error (also for a
    tensor on the GPU: the functions taking these read its bytes). */

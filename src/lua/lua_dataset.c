@@ -35,20 +35,10 @@ static void push_item(lua_State *L, const ct_dataset *ds, size_t i)
     lua_setiuservalue(L, -2, 1);
 }
 
-static void push_skipped(lua_State *L, const ct_dataset *ds)
-{
-    lua_createtable(L, (int)ds->nskipped, 0);
-    for (size_t i = 0; i < ds->nskipped; i++) {
-        lua_createtable(L, 0, 3);
-        lua_pushinteger(L, (lua_Integer)ds->skipped[i].row);
-        lua_setfield(L, -2, "row");
-        lua_pushstring(L, ds->skipped[i].where);
-        lua_setfield(L, -2, "where");
-        lua_pushstring(L, ds->skipped[i].reason);
-        lua_setfield(L, -2, "reason");
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
-    }
-}
+#define SKIP(type, field) CTL_FIELD(ct_dataset_skip, type, field)
+static const ctL_Field skip_fields[] = {
+    SKIP(CTL_F_SIZE, row), SKIP(CTL_F_STRING, where), SKIP(CTL_F_STRING, reason), {NULL, 0, 0}
+};
 
 static void push_columns(lua_State *L, const ct_dataset *ds)
 {
@@ -75,7 +65,7 @@ static int mm_index(lua_State *L)
            ds.skipped[i] rebuilt the whole table at every access. */
         if (lua_getiuservalue(L, 1, 1) == LUA_TNIL) {
             lua_pop(L, 1);
-            push_skipped(L, ds);
+            ctL_pushrecords(L, ds->skipped, ds->nskipped, sizeof *ds->skipped, skip_fields);
             lua_pushvalue(L, -1);
             lua_setiuservalue(L, 1, 1);
         }

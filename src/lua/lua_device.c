@@ -141,19 +141,18 @@ static int nn_devices(lua_State *L)
     for (int i = 0; i < n; i++) {
         ct_device_info info;
         if (cu->device_info(i, &info, &err) != CT_OK) return luaL_error(L, "%s", err.msg);
-        lua_createtable(L, 0, 6);
+        static const ctL_Field fields[] = {
+            {"memory", CTL_F_SIZE, offsetof(ct_device_info, total_bytes)},
+            {"free", CTL_F_SIZE, offsetof(ct_device_info, free_bytes)},
+            CTL_FIELD(ct_device_info, CTL_F_INT, multiprocessors), {NULL, 0, 0}
+        };
+        ctL_pushfields(L, &info, fields);
         lua_pushstring(L, info.name);
         lua_setfield(L, -2, "name");
         lua_pushfstring(L, i ? "cuda:%d" : "cuda", i);
         lua_setfield(L, -2, "device");
-        lua_pushinteger(L, (lua_Integer)info.total_bytes);
-        lua_setfield(L, -2, "memory");
-        lua_pushinteger(L, (lua_Integer)info.free_bytes);
-        lua_setfield(L, -2, "free");
         lua_pushfstring(L, "%d.%d", info.major, info.minor);
         lua_setfield(L, -2, "capability");
-        lua_pushinteger(L, info.multiprocessors);
-        lua_setfield(L, -2, "multiprocessors");
         lua_rawseti(L, -2, i + 2);
     }
     return 1;
@@ -177,16 +176,14 @@ static int nn_precision(lua_State *L)
 
 static int nn_gpu_memory(lua_State *L)
 {
+    static const ctL_Field fields[] = {
+        CTL_FIELD(ct_device_mem, CTL_F_SIZE, in_use), CTL_FIELD(ct_device_mem, CTL_F_SIZE, peak),
+        CTL_FIELD(ct_device_mem, CTL_F_SIZE, cached), {NULL, 0, 0}
+    };
     const ct_cuda_api *cu = need_cuda(L);
     ct_device_mem m;
     cu->mem_stats(&m);
-    lua_createtable(L, 0, 3);
-    lua_pushinteger(L, (lua_Integer)m.in_use);
-    lua_setfield(L, -2, "in_use");
-    lua_pushinteger(L, (lua_Integer)m.peak);
-    lua_setfield(L, -2, "peak");
-    lua_pushinteger(L, (lua_Integer)m.cached);
-    lua_setfield(L, -2, "cached");
+    ctL_pushfields(L, &m, fields);
     if (lua_toboolean(L, 1)) cu->mem_reset_peak();
     if (lua_type(L, 1) == LUA_TSTRING && strcmp(lua_tostring(L, 1), "release") == 0)
         cu->mem_release_cache();
@@ -223,9 +220,7 @@ static int a_to(lua_State *L)
     int dev = checkdevice(L, 2);
     if (dev == CT_DEV_CUDA) need_cuda(L);
     ct_error err;
-    if (ct_adam_to(a, dev, &err) != CT_OK) return ctL_raise(L, &err, CT_ENOMEM);
-    lua_settop(L, 1);
-    return 1;
+    return ctL_returnself(L, ct_adam_to(a, dev, &err), &err, 0);
 }
 
 static const ctL_Reg nn_device_funcs[] = {

@@ -62,8 +62,7 @@ static int m_ks(lua_State *L)
     if (st != CT_OK) return ctL_raise(L, &err, st);
     static const ctL_Field fields[] = {CTL_FIELD(ct_ks_result, CTL_F_DOUBLE, statistic),
                                        CTL_FIELD(ct_ks_result, CTL_F_DOUBLE, pvalue), {NULL, 0, 0}};
-    lua_createtable(L, 0, 2);
-    ctL_setfields(L, &r, fields);
+    ctL_pushfields(L, &r, fields);
     return 1;
 }
 

@@ -495,19 +495,8 @@ static int nn_save(lua_State *L)
         if (!ts[i]) return luaL_argerror(L, 3, lua_pushfstring(L, "item %d is not a tensor", i + 1));
         lua_pop(L, 2);
     }
-    int nmeta = 0;
-    for (lua_pushnil(L); lua_next(L, 4); lua_pop(L, 1)) nmeta++;
-    const char **keys = lua_newuserdatauv(L, sizeof *keys * (size_t)(nmeta + 1), 0);
-    const char **vals = lua_newuserdatauv(L, sizeof *vals * (size_t)(nmeta + 1), 0);
-    lua_newtable(L);
-    int anchor = lua_gettop(L);   /* keeps the values converted to strings */
-    int m = 0;
-    for (lua_pushnil(L); lua_next(L, 4); lua_pop(L, 1)) {
-        if (lua_type(L, -2) != LUA_TSTRING) return luaL_argerror(L, 4, "metadata keys must be strings");
-        keys[m] = lua_tostring(L, -2);
-        vals[m] = luaL_tolstring(L, -1, NULL);
-        lua_rawseti(L, anchor, ++m);
-    }
+    const char **keys, **vals;
+    int nmeta = ctL_checkmeta(L, 4, &keys, &vals);
     ct_error err;
     int rc = ct_checkpoint_save(path, names, ts, n, keys, vals, nmeta, &err);
     if (rc != CT_OK) return ctL_raise(L, &err, rc);
@@ -530,11 +519,7 @@ static int nn_load(lua_State *L)
         ctL_pushtensor(L, t, &err);
         lua_rawseti(L, -2, i + 1);
     }
-    lua_createtable(L, 0, ck->nmeta);
-    for (int i = 0; i < ck->nmeta; i++) {
-        lua_pushstring(L, ck->meta[i].value);
-        lua_setfield(L, -2, ck->meta[i].key);
-    }
+    ctL_pushmeta(L, ck);
     ct_checkpoint_free(ck);
     return 3;
 }
@@ -552,23 +537,14 @@ static int nn_profile(lua_State *L)
         ct_nn_profile_enable(lua_toboolean(L, 1));
         return 0;
     }
+#define PROF(type, field) CTL_FIELD(ct_nn_prof, type, field)
+    static const ctL_Field fields[] = {
+        PROF(CTL_F_STRING, kind), PROF(CTL_F_DOUBLE, seconds), PROF(CTL_F_DOUBLE, flops),
+        PROF(CTL_F_LONG, calls), PROF(CTL_F_DOUBLE, work), {NULL, 0, 0}
+    };
     const ct_nn_prof *p;
     int n = ct_nn_profile(&p);
-    lua_createtable(L, n, 0);
-    for (int i = 0; i < n; i++) {
-        lua_createtable(L, 0, 5);
-        lua_pushstring(L, p[i].kind);
-        lua_setfield(L, -2, "kind");
-        lua_pushnumber(L, p[i].seconds);
-        lua_setfield(L, -2, "seconds");
-        lua_pushnumber(L, p[i].flops);
-        lua_setfield(L, -2, "flops");
-        lua_pushinteger(L, p[i].calls);
-        lua_setfield(L, -2, "calls");
-        lua_pushnumber(L, p[i].work);
-        lua_setfield(L, -2, "work");
-        lua_rawseti(L, -2, i + 1);
-    }
+    ctL_pushrecords(L, p, (size_t)n, sizeof *p, fields);
     return 1;
 }
 

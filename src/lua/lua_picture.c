@@ -78,9 +78,7 @@ static int p_save(lua_State *L)
     o.title = title_of(&opt, s, buf, sizeof buf);
     ct_error err;
     int rc = ct_render_png(s, path, &o, &err);
-    if (rc != CT_OK) return ctL_raise(L, &err, rc);
-    lua_settop(L, 1);
-    return 1;
+    return ctL_returnself(L, rc, &err, 0);
 }
 
 /* The title of grid tile i (1-based): titles[i], none, or the formula. */

@@ -87,11 +87,7 @@ static int p_load(lua_State *L)
     ct_error err;
     ct_checkpoint *ck;
     if (!(u->m = ct_cgcnn_load(path, &ck, &err))) return ctL_raise(L, &err, CT_EIO);
-    lua_createtable(L, 0, ck->nmeta);
-    for (int i = 0; i < ck->nmeta; i++) {
-        lua_pushstring(L, ck->meta[i].value);
-        lua_setfield(L, -2, ck->meta[i].key);
-    }
+    ctL_pushmeta(L, ck);
     ct_checkpoint_free(ck);
     return 2;
 }
@@ -374,21 +370,8 @@ static int m_save(lua_State *L)
 {
     ud_model *m = checkmodel(L, 1);
     const char *path = luaL_checkstring(L, 2);
-    int n = 0;
-    if (!lua_isnoneornil(L, 3)) {
-        luaL_checktype(L, 3, LUA_TTABLE);
-        for (lua_pushnil(L); lua_next(L, 3); lua_pop(L, 1)) n++;
-    }
-    const char **k = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *k, 0);
-    const char **v = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *v, 0);
-    int i = 0;
-    if (n)
-        for (lua_pushnil(L); lua_next(L, 3); lua_pop(L, 1)) {
-            if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
-                return luaL_argerror(L, 3, "metadata must map strings to strings");
-            k[i] = lua_tostring(L, -2);   /* the table keeps them alive */
-            v[i++] = lua_tostring(L, -1);
-        }
+    const char **k, **v;
+    int n = ctL_checkmeta(L, 3, &k, &v);
     ct_error err;
     int rc = ct_cgcnn_save(m->m, path, k, v, n, &err);
     if (rc != CT_OK) return ctL_raise(L, &err, rc);

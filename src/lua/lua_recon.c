@@ -111,8 +111,7 @@ static void push_diag(lua_State *L, const ct_recon_diag *d, const ct_recon_opts 
         lua_pushboolean(L, d->spacegroup_detected == d->spacegroup);
         lua_setfield(L, -2, "spacegroup_match");
     }
-    lua_createtable(L, 0, 5);
-    ctL_setfields(L, d, spread_fields);
+    ctL_pushfields(L, d, spread_fields);
     lua_setfield(L, -2, "spread");
     if (!reason) ctL_setnumber(L, "min_distance", d->min_distance);
     if (reason) {

@@ -97,9 +97,7 @@ static int rm_set_state(lua_State *L)
     ct_rng *r = checkrng(L, 1);
     ct_error err;
     int rc = ct_rng_set_state_str(r, luaL_checkstring(L, 2), &err);
-    if (rc != CT_OK) return ctL_argraise(L, 2, &err, rc);
-    lua_settop(L, 1);
-    return 1;
+    return ctL_returnself(L, rc, &err, 2);
 }
 
 static int rm_reseed(lua_State *L)

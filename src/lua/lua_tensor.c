@@ -78,9 +78,7 @@ static int m_save(lua_State *L)
     const char *path = luaL_checkstring(L, 2);
     ct_error err;
     int rc = ct_tensor_save_npy(t, path, &err);
-    if (rc != CT_OK) return ctL_raise(L, &err, rc);
-    lua_settop(L, 1);
-    return 1;
+    return ctL_returnself(L, rc, &err, 0);
 }
 
 static int m_shape(lua_State *L)
@@ -143,19 +141,17 @@ static int m_narrow(lua_State *L)
     return 1;
 }
 
+#define STAT(type, field) CTL_FIELD(ct_tensor_stats, type, field)
+static const ctL_Field stats_fields[] = {
+    STAT(CTL_F_FLOAT, min), STAT(CTL_F_DOUBLE, mean), STAT(CTL_F_FLOAT, max),
+    STAT(CTL_F_SIZE, nonfinite), {NULL, 0, 0}
+};
+
 static int m_stats(lua_State *L)
 {
     ct_tensor_stats s;
     ct_tensor_stats_of(checktensor(L, 1), &s);
-    lua_createtable(L, 0, 4);
-    lua_pushnumber(L, s.min);
-    lua_setfield(L, -2, "min");
-    lua_pushnumber(L, s.mean);
-    lua_setfield(L, -2, "mean");
-    lua_pushnumber(L, s.max);
-    lua_setfield(L, -2, "max");
-    lua_pushinteger(L, (lua_Integer)s.nonfinite);
-    lua_setfield(L, -2, "nonfinite");
+    ctL_pushfields(L, &s, stats_fields);
     return 1;
 }
 

@@ -119,9 +119,7 @@ static int m_copy(lua_State *L)
     ct_tensor *dst = checktensor(L, 1);
     ct_error err;
     int rc = ct_tensor_copy(dst, checktensor(L, 2), &err);
-    if (rc != CT_OK) return ctL_argraise(L, 2, &err, rc);
-    lua_settop(L, 1);
-    return 1;
+    return ctL_returnself(L, rc, &err, 2);
 }
 
 static int m_sum(lua_State *L)
