@@ -64,24 +64,6 @@ static void push_bools(lua_State *L, const unsigned char *b, size_t n)
     }
 }
 
-static void push_numbers(lua_State *L, const double *x, size_t n)
-{
-    lua_createtable(L, (int)n, 0);
-    for (size_t i = 0; i < n; i++) {
-        lua_pushnumber(L, x[i]);
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
-    }
-}
-
-static void push_ints(lua_State *L, const int *x, size_t n)
-{
-    lua_createtable(L, (int)n, 0);
-    for (size_t i = 0; i < n; i++) {
-        lua_pushinteger(L, x[i]);
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
-    }
-}
-
 /* ---- Per-crystal assessment ------------------------------------------------------ */
 
 typedef struct {
@@ -159,11 +141,11 @@ static int c_assess(lua_State *L)
     lua_setfield(L, res, "built");
     push_bools(L, job.struct_ok, n);
     lua_setfield(L, res, "struct_valid");
-    push_numbers(L, job.min_distance, n);
+    ctL_pushnumbers(L, job.min_distance, n);
     lua_setfield(L, res, "min_distance");
-    push_numbers(L, job.density, n);
+    ctL_pushnumbers(L, job.density, n);
     lua_setfield(L, res, "density");
-    push_ints(L, job.nelem, n);
+    ctL_pushints(L, job.nelem, n);
     lua_setfield(L, res, "nelem");
     if (smact) {
         push_bools(L, job.comp_ok, n);
@@ -220,7 +202,7 @@ static int magpie_features(lua_State *L)
     if (ct_magpie_features(mp, (int)n, z, amount, out, &err) != CT_OK)
         return ctL_argraise(L, 2, &err, CT_EINVAL);
     if (lua_toboolean(L, 4)) ct_magpie_scale(mp, out);
-    push_numbers(L, out, CT_MAGPIE_DIM);
+    ctL_pushnumbers(L, out, CT_MAGPIE_DIM);
     return 1;
 }
 
@@ -236,7 +218,7 @@ static int fp_get(lua_State *L)
     lua_Integer i = luaL_checkinteger(L, 2);
     luaL_argcheck(L, i >= 1 && (size_t)i <= u->n, 2, "index out of range");
     if (!u->ok[i - 1]) return 0;
-    push_numbers(L, u->v + (size_t)(i - 1) * u->dim, (size_t)u->dim);
+    ctL_pushnumbers(L, u->v + (size_t)(i - 1) * u->dim, (size_t)u->dim);
     return 1;
 }
 
@@ -364,8 +346,8 @@ static int c_detect(lua_State *L)
     sym_job job = {arr, symprec, out, out + (n ? n : 1)};
     ct_parallel_for(n, ct_num_threads(n, 16), sym_share, &job);
     if (ct_interrupted()) return ctL_raise(L, NULL, CT_EINTR);
-    push_ints(L, out, n);
-    push_ints(L, job.carried, n);
+    ctL_pushints(L, out, n);
+    ctL_pushints(L, job.carried, n);
     return 2;
 }
 

@@ -442,6 +442,24 @@ void ctL_setfields(lua_State *L, const void *base, const ctL_Field *fields)
     }
 }
 
+void ctL_pushnumbers(lua_State *L, const double *x, size_t n)
+{
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushnumber(L, x[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+}
+
+void ctL_pushints(lua_State *L, const int *x, size_t n)
+{
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushinteger(L, x[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+}
+
 void ctL_pushfields(lua_State *L, const void *base, const ctL_Field *fields)
 {
     int n = 0;

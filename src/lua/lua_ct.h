@@ -264,6 +264,10 @@ typedef struct {
    on top of the stack. */
 void ctL_setfields(lua_State *L, const void *base, const ctL_Field *fields);
 
+/* Push an array of the n numbers (integers) at x. */
+void ctL_pushnumbers(lua_State *L, const double *x, size_t n);
+void ctL_pushints(lua_State *L, const int *x, size_t n);
+
 /* Push a new table of the fields of the struct at base. */
 void ctL_pushfields(lua_State *L, const void *base, const ctL_Field *fields);
 

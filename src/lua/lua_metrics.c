@@ -99,11 +99,7 @@ static int m_edges(lua_State *L)
     luaL_argcheck(L, lo < hi, 2, "upper end must exceed the lower");
     double *e = new_buffer(L, (size_t)nbins + 1);
     ct_stats_edges(lo, hi, (int)nbins, e);
-    lua_createtable(L, (int)nbins + 1, 0);
-    for (lua_Integer k = 0; k <= nbins; k++) {
-        lua_pushnumber(L, e[k]);
-        lua_rawseti(L, -2, k + 1);
-    }
+    ctL_pushnumbers(L, e, (size_t)nbins + 1);
     return 1;
 }
 
@@ -219,11 +215,7 @@ static int smact_states(lua_State *L)
     luaL_argcheck(L, z >= 1 && z <= CT_SMACT_MAXZ, 2, "atomic number out of range 1..118");
     const int *st;
     int n = ct_smact_states(tab, (int)z, &st);
-    lua_createtable(L, n, 0);
-    for (int i = 0; i < n; i++) {
-        lua_pushinteger(L, st[i]);
-        lua_rawseti(L, -2, i + 1);
-    }
+    ctL_pushints(L, st, (size_t)n);
     return 1;
 }
 

@@ -258,13 +258,8 @@ static int m_scale(lua_State *L)
     int T = ct_cgcnn_config(m->m)->ntargets;
     double mean[CT_CGCNN_MAXTARGETS], sd[CT_CGCNN_MAXTARGETS];
     ct_cgcnn_get_scale(m->m, mean, sd);
-    for (int k = 0; k < 2; k++) {
-        lua_createtable(L, T, 0);
-        for (int t = 0; t < T; t++) {
-            lua_pushnumber(L, k ? sd[t] : mean[t]);
-            lua_rawseti(L, -2, t + 1);
-        }
-    }
+    ctL_pushnumbers(L, mean, (size_t)T);
+    ctL_pushnumbers(L, sd, (size_t)T);
     return 2;
 }
 

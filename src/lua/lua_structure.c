@@ -460,11 +460,7 @@ static int s_spacegroups(lua_State *L)
     sg_job job = {arr, symprec, out};
     ct_parallel_for(n, ct_num_threads(n, 16), sg_share, &job);
     if (ct_interrupted()) return ctL_raise(L, NULL, CT_EINTR);
-    lua_createtable(L, (int)n, 0);
-    for (size_t i = 0; i < n; i++) {
-        lua_pushinteger(L, out[i]);
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
-    }
+    ctL_pushints(L, out, n);
     return 1;
 }
 
