@@ -42,9 +42,8 @@ static void read_opts(lua_State *L, int idx, ct_crystens_opts *o, const char *fn
     ctL_optoptions(L, &opt, idx, fname, keys);
     if (ctL_opt_enum(&opt, "preset", "crystens", presets) == 1) ct_crystens_paper(o);
     else ct_crystens_defaults(o);
-    lua_Integer size = ctL_opt_integer(&opt, "size", o->size);
-    if (size <= CT_CRYSTENS_HEADER || size > CT_CRYSTENS_MAX_SIZE) ctL_opt_error(&opt, "size", "must be an integer from 13 to 4096");
-    o->size = (int)size;
+    o->size = (int)ctL_opt_range(&opt, "size", o->size, CT_CRYSTENS_HEADER + 1,
+                                 CT_CRYSTENS_MAX_SIZE);
     o->fractional = ctL_opt_enum(&opt, "distance", o->fractional ? "fractional" : "angstrom",
                                  distances) == 1;
     o->reduce = ctL_opt_boolean(&opt, "reduce", o->reduce);

@@ -383,6 +383,15 @@ lua_Integer ctL_opt_integer(ctL_Opts *o, const char *key, lua_Integer def)
     return def;
 }
 
+lua_Integer ctL_opt_range(ctL_Opts *o, const char *key, lua_Integer def, lua_Integer lo,
+                          lua_Integer hi)
+{
+    if (!ctL_opt_given(o, key)) return def;
+    lua_Integer v = ctL_opt_integer(o, key, def);
+    if (v < lo || v > hi) ctL_opt_error(o, key, "must be an integer from %I to %I", lo, hi);
+    return v;
+}
+
 int ctL_opt_boolean(ctL_Opts *o, const char *key, int def)
 {
     if (ctL_opt_push(o, key, LUA_TBOOLEAN) != LUA_TNIL) def = lua_toboolean(o->L, -1);

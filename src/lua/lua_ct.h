@@ -208,6 +208,11 @@ lua_Number ctL_opt_number(ctL_Opts *o, const char *key, lua_Number def);
 /* Option key as an integer (a float with an exact integer value is one). */
 lua_Integer ctL_opt_integer(ctL_Opts *o, const char *key, lua_Integer def);
 
+/* Option key as an integer from lo to hi; def (unchecked) when absent.
+   Another value raises "must be an integer from lo to hi". */
+lua_Integer ctL_opt_range(ctL_Opts *o, const char *key, lua_Integer def, lua_Integer lo,
+                          lua_Integer hi);
+
 /* Option key as a boolean: true or false only. */
 int ctL_opt_boolean(ctL_Opts *o, const char *key, int def);
 

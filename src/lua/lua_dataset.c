@@ -171,8 +171,7 @@ static int d_load(lua_State *L)
     ctL_Opts opt;
     ctL_optoptions(L, &opt, 2, "ct.dataset.load", load_keys);
     ct_dataset_opts o = {0};
-    lua_Integer size = ctL_opt_integer(&opt, "size", 0);
-    if (ctL_opt_given(&opt, "size") && (size <= CT_CRYSTENS_HEADER || size > CT_CRYSTENS_MAX_SIZE)) ctL_opt_error(&opt, "size", "must be an integer from 13 to 4096");
+    lua_Integer size = ctL_opt_range(&opt, "size", 0, CT_CRYSTENS_HEADER + 1, CT_CRYSTENS_MAX_SIZE);
     lua_Integer max_atoms = ctL_opt_integer(&opt, "max_atoms", size > CT_CRYSTENS_HEADER ? ct_layout_slots((int)size) : 0);
     if (max_atoms < 0 || max_atoms > 4096)
         ctL_opt_error(&opt, "max_atoms", "must be an integer from 0 (no limit) to 4096");

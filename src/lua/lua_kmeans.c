@@ -84,15 +84,6 @@ static const char *const option_names[] = {
     "sep", "noise", NULL
 };
 
-/* Option name as an integer in lo..hi. */
-static lua_Integer opt_int(ctL_Opts *o, const char *name, lua_Integer def, lua_Integer lo,
-                           lua_Integer hi)
-{
-    lua_Integer v = ctL_opt_integer(o, name, def);
-    if (ctL_opt_given(o, name) && (v < lo || v > hi)) ctL_opt_error(o, name, "must be an integer in %I..%I", lo, hi);
-    return v;
-}
-
 /* Option name as a finite number >= lo. */
 static double opt_num(ctL_Opts *o, const char *name, double def, double lo)
 {
@@ -131,9 +122,9 @@ static void check_params(lua_State *L, int n, ct_kmeans_params *p)
         luaL_argerror(L, 2, "give k or auto = true, not both");
     if (ctL_opt_given(&o, "k")) p->k = check_k(L, ctL_opt_integer(&o, "k", 0), n);
     p->seed = (uint64_t)ctL_opt_integer(&o, "seed", 1);
-    p->max_k = (int)opt_int(&o, "max_k", 0, 1, CT_KMEANS_MAXK);
-    p->restarts = (int)opt_int(&o, "restarts", p->restarts, 1, 100000);
-    p->max_iter = (int)opt_int(&o, "max_iter", p->max_iter, 1, 10000000);
+    p->max_k = (int)ctL_opt_range(&o, "max_k", 0, 1, CT_KMEANS_MAXK);
+    p->restarts = (int)ctL_opt_range(&o, "restarts", p->restarts, 1, 100000);
+    p->max_iter = (int)ctL_opt_range(&o, "max_iter", p->max_iter, 1, 10000000);
     p->periodic = ctL_opt_boolean(&o, "periodic", 0);
     p->exact = ctL_opt_boolean(&o, "exact", 1);
     p->integer = ctL_opt_boolean(&o, "integer", 0);

@@ -107,8 +107,7 @@ static int p_grid(lua_State *L)
     ctL_optoptions(L, &opt, 3, "ct.picture.grid", grid_keys);
     ct_render_opts o;
     read_opts(&opt, &o, 256);
-    lua_Integer cols = ctL_opt_integer(&opt, "cols", 0);
-    if (cols < 0 || cols > 1000) ctL_opt_error(&opt, "cols", "must be 1 to 1000");
+    lua_Integer cols = ctL_opt_range(&opt, "cols", 0, 0, 1000);   /* 0: about square */
     int titles = 0, notitles = 0;
     int t = ctL_opt_push(&opt, "titles", LUA_TNONE);
     if (t == LUA_TTABLE) titles = lua_gettop(L);

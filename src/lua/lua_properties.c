@@ -42,14 +42,6 @@ static ud_graphs *checkgraphs(lua_State *L, int idx)
     return luaL_checkudata(L, idx, CTL_GRAPHS);
 }
 
-/* Option key as a positive int. */
-static int opt_count(ctL_Opts *o, const char *key, int def)
-{
-    lua_Integer v = ctL_opt_integer(o, key, def);
-    if (v < 1 || v > 1 << 20) ctL_opt_error(o, key, "must be an integer from 1 to %d", 1 << 20);
-    return (int)v;
-}
-
 static const char *const cgcnn_keys[] = {"cutoff", "max_nbr", "ngauss", "atom_fea", "nconv",
                                          "hidden", "ntargets", NULL};
 
@@ -63,12 +55,12 @@ static int p_new(lua_State *L)
     ct_rng_seed(&r, (uint64_t)luaL_optinteger(L, 3, 0));
     ct_cgcnn_cfg c = ct_cgcnn_cfg_default();
     c.cutoff = ctL_opt_number(&o, "cutoff", c.cutoff);
-    c.max_nbr = opt_count(&o, "max_nbr", c.max_nbr);
-    c.ngauss = opt_count(&o, "ngauss", c.ngauss);
-    c.atom_fea = opt_count(&o, "atom_fea", c.atom_fea);
-    c.nconv = opt_count(&o, "nconv", c.nconv);
-    c.hidden = opt_count(&o, "hidden", c.hidden);
-    c.ntargets = opt_count(&o, "ntargets", c.ntargets);
+    c.max_nbr = (int)ctL_opt_range(&o, "max_nbr", c.max_nbr, 1, 1 << 20);
+    c.ngauss = (int)ctL_opt_range(&o, "ngauss", c.ngauss, 1, 1 << 20);
+    c.atom_fea = (int)ctL_opt_range(&o, "atom_fea", c.atom_fea, 1, 1 << 20);
+    c.nconv = (int)ctL_opt_range(&o, "nconv", c.nconv, 1, 1 << 20);
+    c.hidden = (int)ctL_opt_range(&o, "hidden", c.hidden, 1, 1 << 20);
+    c.ntargets = (int)ctL_opt_range(&o, "ntargets", c.ntargets, 1, 1 << 20);
     ct_error err;
     ud_model *u = ctL_newudata(L, sizeof *u, 0, CTL_MODEL);
     ct_magpie *mp = ct_magpie_load(dir, &err);
