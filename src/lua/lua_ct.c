@@ -1,6 +1,6 @@
 /*
- * lua_ct.c - the binding toolkit of lua_ct.h: options tables, core errors,
- * tensor arguments, and the documentation table.
+ * lua_ct.c - the binding toolkit of lua_ct.h: classes and boxes, options
+ * tables, core errors, arguments and results, and the documentation table.
  *
  * Docs are kept in one weak-keyed table in the registry, keyed by the value
  * they document (a function, a module table), so they disappear with it and

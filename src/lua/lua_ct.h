@@ -46,6 +46,18 @@
  * Ctrl-C), whatever the context, and a CT_ENOMEM message always says "out of
  * memory" (or "too large"); never raise err.msg with luaL_error.
  *
+ * Classes and boxes.  A userdata class is made once, with its methods and the
+ * one function that serves __gc and __close; most classes are boxes, a
+ * userdata owning one C object, NULL once freed:
+ *
+ *     static int l_gc(lua_State *L) { ct_layer_free(ctL_takebox(L, 1, CTL_LAYER)); return 0; }
+ *     ctL_newclass(L, CTL_LAYER, layer_methods, l_gc, layer_meta);
+ *     *ctL_newbox(L, CTL_LAYER, 0) = layer;                  // push: valid from birth
+ *     ct_layer *l = ctL_checkbox(L, 1, CTL_LAYER, "layer");  // or "layer has been freed"
+ *
+ * Results.  A C struct becomes a table through a list of its fields
+ * (ctL_pushfields), an array of them a list of tables (ctL_pushrecords).
+ *
  * Structure lists.  ctL_checkstructures gathers a Structure, an array of
  * Structures or a Dataset into one C array (lua_structure.h).
  */
