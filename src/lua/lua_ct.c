@@ -125,6 +125,16 @@ void **ctL_newbox(lua_State *L, const char *tname, int nuv)
     return p;
 }
 
+void ctL_pushbox(lua_State *L, const char *tname, int nuv, void *obj, const ct_error *err,
+                 const char *what)
+{
+    if (!obj) {
+        ctL_raisenone(L, err, what);
+        return;
+    }
+    *ctL_newbox(L, tname, nuv) = obj;
+}
+
 void *ctL_tobox(lua_State *L, int idx, const char *tname)
 {
     void **p = luaL_testudata(L, idx, tname);
@@ -192,6 +202,13 @@ int ctL_argraise(lua_State *L, int arg, const ct_error *err, int status)
 {
     if (status != CT_EINVAL && status != CT_EFORMAT) return ctL_raise(L, err, status);
     return luaL_argerror(L, arg, push_core_message(L, err, status));
+}
+
+int ctL_raisenone(lua_State *L, const ct_error *err, const char *what)
+{
+    ct_error none;
+    if (!err) ct_fail(&none, CT_ENOMEM, "out of memory for a %s", what);
+    return ctL_raise(L, err ? err : &none, ct_interrupted() ? CT_EINTR : CT_EINVAL);
 }
 
 int ctL_returnself(lua_State *L, int status, const ct_error *err, int arg)
@@ -585,8 +602,7 @@ static void device_garbage(lua_State *L, size_t bytes)
 void ctL_pushtensor(lua_State *L, ct_tensor *t, const ct_error *err)
 {
     if (!t) {
-        ct_error none = {"out of memory for a tensor", CT_ENOMEM};
-        ctL_raise(L, err ? err : &none, ct_interrupted() ? CT_EINTR : CT_EINVAL);
+        ctL_raisenone(L, err, "tensor");
         return;
     }
     /* The userdata is valid from birth: NULL until it owns t. */

@@ -148,6 +148,11 @@ void *ctL_newudata(lua_State *L, size_t size, int nuv, const char *tname);
    the caller to store the object in once made. */
 void **ctL_newbox(lua_State *L, const char *tname, int nuv);
 
+/* Push a new box of class tname (nuv user values) owning obj, which a core
+   call made; NULL raises as ctL_raisenone. */
+void ctL_pushbox(lua_State *L, const char *tname, int nuv, void *obj, const ct_error *err,
+                 const char *what);
+
 /* The object in the box of class tname at idx, or NULL if idx holds no such
    box or its object was freed. */
 void *ctL_tobox(lua_State *L, int idx, const char *tname);
@@ -181,6 +186,10 @@ int ctL_raisef(lua_State *L, const ct_error *err, int status, const char *fmt, .
 /* As ctL_raise, but a bad value (CT_EINVAL, CT_EFORMAT) is blamed on argument
    arg in Lua's "bad argument #arg to 'f' (message)" form. */
 int ctL_argraise(lua_State *L, int arg, const ct_error *err, int status);
+
+/* Raise the error of a core call that made no object: err, "out of memory
+   for a <what>" where it filled none, "interrupted!" after Ctrl-C. */
+int ctL_raisenone(lua_State *L, const ct_error *err, const char *what);
 
 /* Return argument 1 (a method's self, a path written) from a function whose
    core call gave status: raise err unless it is CT_OK, blamed on argument

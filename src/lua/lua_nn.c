@@ -21,8 +21,7 @@ static ct_layer *checklayer(lua_State *L, int idx)
 /* Push l as a Layer (NULL raises err). */
 static int push_layer(lua_State *L, ct_layer *l, const ct_error *err)
 {
-    if (!l) return ctL_raise(L, err, CT_EINVAL);
-    *ctL_newbox(L, CTL_LAYER, 0) = l;
+    ctL_pushbox(L, CTL_LAYER, 0, l, err, "layer");
     return 1;
 }
 

@@ -70,13 +70,8 @@ ct_structure **ctL_checkstructures(lua_State *L, int idx, size_t *n, int *single
 
 void ctL_pushstructure(lua_State *L, ct_structure *s, const ct_error *err)
 {
-    if (!s) {
-        ct_error none = {"out of memory for a structure", CT_ENOMEM};
-        ctL_raise(L, err ? err : &none, ct_interrupted() ? CT_EINTR : CT_EINVAL);
-        return;
-    }
     ctL_structure_register(L);
-    *ctL_newbox(L, CTL_STRUCTURE, 1) = s;
+    ctL_pushbox(L, CTL_STRUCTURE, 1, s, err, "structure");
 }
 
 /* Fields ----------------------------------------------------------------- */
