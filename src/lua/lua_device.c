@@ -84,19 +84,17 @@ static int m_new_full(lua_State *L)
     return 1;
 }
 
-static int m_new_randn(lua_State *L)
+/* like:new_randn/new_rand(shape, [rng]): draws of fill (ct_tensor_randn
+   or ct_tensor_rand) with parameters 0 and 1. */
+static int new_random(lua_State *L, void (*fill)(ct_tensor *t, ct_rng *r, float a, float b))
 {
     ct_rng *r = ctL_optrng(L, 3);
-    ct_tensor_randn(new_like_device(L, 0), r, 0.0f, 1.0f);
+    fill(new_like_device(L, 0), r, 0.0f, 1.0f);
     return 1;
 }
 
-static int m_new_rand(lua_State *L)
-{
-    ct_rng *r = ctL_optrng(L, 3);
-    ct_tensor_rand(new_like_device(L, 0), r, 0.0f, 1.0f);
-    return 1;
-}
+static int m_new_randn(lua_State *L) { return new_random(L, ct_tensor_randn); }
+static int m_new_rand(lua_State *L) { return new_random(L, ct_tensor_rand); }
 
 static const ctL_Reg device_methods[] = {
     {"to", m_to, "t:to(device) -> Tensor. t on device (\"cpu\" or \"cuda\"): t itself if it is "
