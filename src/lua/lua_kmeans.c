@@ -8,7 +8,6 @@
  * userdata buffer, which the collector reclaims even when a check fails.
  */
 #include <math.h>
-#include <string.h>
 
 #include "ct_kmeans.h"
 #include "lua_ct.h"

@@ -3,7 +3,6 @@
  * as a userdata with scale/unscale/state.
  */
 #include <stdlib.h>
-#include <string.h>
 
 #include "ct_consist.h"
 #include "ct_layout.h"
