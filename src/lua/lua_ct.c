@@ -525,18 +525,21 @@ int ctL_checkmeta(lua_State *L, int idx, const char ***keys, const char ***vals)
     if (!lua_isnoneornil(L, idx)) {
         luaL_checktype(L, idx, LUA_TTABLE);
         for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1)) {
-            if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
-                luaL_argerror(L, idx, "metadata must map strings to strings");
+            int t = lua_type(L, -1);
+            if (lua_type(L, -2) != LUA_TSTRING || (t != LUA_TSTRING && t != LUA_TNUMBER))
+                luaL_argerror(L, idx, "metadata must map strings to strings or numbers");
             n++;
         }
     }
     *keys = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof **keys, 0);
     *vals = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof **vals, 0);
-    int i = 0;
+    lua_createtable(L, n, 0);   /* keeps the numbers' texts alive */
+    int anchor = lua_gettop(L), i = 0;
     if (n)
         for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1)) {
-            (*keys)[i] = lua_tostring(L, -2);   /* strings: lua_next is not disturbed */
-            (*vals)[i++] = lua_tostring(L, -1);
+            (*keys)[i] = lua_tostring(L, -2);   /* a string key: lua_next is not disturbed */
+            (*vals)[i] = luaL_tolstring(L, -1, NULL);
+            lua_rawseti(L, anchor, ++i);
         }
     return n;
 }

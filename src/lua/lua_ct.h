@@ -302,10 +302,11 @@ void ctL_pushfields(lua_State *L, const void *base, const ctL_Field *fields);
 void ctL_pushrecords(lua_State *L, const void *base, size_t n, size_t size,
                      const ctL_Field *fields);
 
-/* Read the metadata table of a checkpoint at idx, {string = string} (nil:
-   none), into arrays *keys and *vals pushed on the stack (the table keeps
-   the strings alive); return their count.  Another value raises "bad
-   argument" ("metadata must map strings to strings"). */
+/* Read the metadata table of a checkpoint at idx, {string = string or
+   number} (nil: none), into arrays *keys and *vals pushed on the stack
+   with what keeps their strings alive (a number is written as tostring
+   writes it); return their count.  Another value raises "bad argument"
+   ("metadata must map strings to strings or numbers"). */
 int ctL_checkmeta(lua_State *L, int idx, const char ***keys, const char ***vals);
 
 /* Push the metadata of checkpoint ck as a table {key = value}. */

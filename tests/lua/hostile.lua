@@ -514,15 +514,19 @@ T.test("a list of layers with something else in it names the item", function()
   T.raises(function() nn_core.flatten({l, closed}) end, "(item 2 is not a layer)")
 end)
 
-T.test("checkpoint metadata maps strings to strings, for layers and property models alike", function()
+T.test("checkpoint metadata maps strings to strings or numbers, nothing else", function()
   local nn_core = require "crystens.nn_core"
   local path = tmp .. "/meta.safetensors"
   T.raises(function() nn_core.save(path, {"w"}, {ct.tensor.new(2)}, {step = {}}) end,
-           "metadata must map strings to strings")
+           "metadata must map strings to strings or numbers")
+  T.raises(function() nn_core.save(path, {"w"}, {ct.tensor.new(2)}, {ok = true}) end,
+           "metadata must map strings to strings or numbers")
   T.truthy(not T.exists(path), "nothing written")
-  nn_core.save(path, {"w"}, {ct.tensor.new(2)}, {step = "3"})
+  nn_core.save(path, {"w"}, {ct.tensor.new(2)}, {step = 3, lr = 0.5, name = "x"})
   local _, _, meta = nn_core.load(path)
   T.eq(meta.step, "3")
+  T.eq(meta.lr, "0.5")
+  T.eq(meta.name, "x")
 end)
 
 T.rmtree(tmp)
