@@ -109,15 +109,15 @@ static int nn_batchnorm(lua_State *L)
                                           (float)ctL_opt_number(&o, "momentum", 0.1), &err), &err);
 }
 
-/* groupnorm(groups, c, [opts]) and groupnorm_silu, made by new. */
+/* groupnorm(groups, c, [opts]) and groupnorm_silu, made by make. */
 static int groupnorm_common(lua_State *L, const char *fname,
-                            ct_layer *(*new)(int groups, int c, float eps, ct_error *err))
+                            ct_layer *(*make)(int groups, int c, float eps, ct_error *err))
 {
     ctL_Opts o;
     ctL_optoptions(L, &o, 3, fname, eps_keys);
     ct_error err;
-    return push_layer(L, new((int)luaL_checkinteger(L, 1), (int)luaL_checkinteger(L, 2),
-                             (float)ctL_opt_number(&o, "eps", 1e-5), &err), &err);
+    return push_layer(L, make((int)luaL_checkinteger(L, 1), (int)luaL_checkinteger(L, 2),
+                              (float)ctL_opt_number(&o, "eps", 1e-5), &err), &err);
 }
 
 static int nn_groupnorm(lua_State *L)
