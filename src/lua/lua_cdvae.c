@@ -10,7 +10,6 @@
  * MagpieTable owns a ct_magpie.  Per-structure work runs over threads.
  */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "ct_coverage.h"
@@ -24,42 +23,35 @@
 
 #define CTL_MAGPIE "crystens.MagpieTable"
 #define CTL_FINGERPRINTS "crystens.Fingerprints"
-#define CTL_SMACT "crystens.SmactTable"   /* lua_metrics.c's */
-
+/* Fingerprints live in the userdata itself, so the collector sees their
+   bytes and there is nothing to free. */
 typedef struct {
     size_t n;
     int dim;
-    double *v;              /* n × dim */
-    unsigned char *ok;      /* n: has a fingerprint */
+    unsigned char *ok;      /* n: has a fingerprint (after v) */
+    double v[];             /* n × dim */
 } ud_fp;
 
 /* ---- Arguments ---------------------------------------------------------------- */
 
 static ct_magpie *check_magpie(lua_State *L, int idx)
 {
-    ct_magpie **p = luaL_checkudata(L, idx, CTL_MAGPIE);
-    if (!*p) luaL_argerror(L, idx, "Magpie table has been freed");
-    return *p;
+    return ctL_checkbox(L, idx, CTL_MAGPIE, "Magpie table");
 }
 
 static ud_fp *check_fp(lua_State *L, int idx)
 {
-    ud_fp *u = luaL_checkudata(L, idx, CTL_FINGERPRINTS);
-    if (!u->v) luaL_argerror(L, idx, "fingerprints have been freed");
-    return u;
+    return luaL_checkudata(L, idx, CTL_FINGERPRINTS);
 }
 
 /* Push a Fingerprints userdata of n × dim zeros, none marked present. */
 static ud_fp *new_fp(lua_State *L, size_t n, int dim)
 {
-    ud_fp *u = lua_newuserdatauv(L, sizeof *u, 0);
-    memset(u, 0, sizeof *u);
-    luaL_setmetatable(L, CTL_FINGERPRINTS);
-    u->v = calloc(n * (size_t)dim + 1, sizeof *u->v);
-    u->ok = calloc(n + 1, 1);
-    if (!u->v || !u->ok) luaL_error(L, "out of memory for %d fingerprints", (int)n);
+    size_t nv = n * (size_t)dim;
+    ud_fp *u = ctL_newudata(L, sizeof *u + nv * sizeof *u->v + n, 0, CTL_FINGERPRINTS);
     u->n = n;
     u->dim = dim;
+    u->ok = (unsigned char *)(u->v + nv);
     return u;
 }
 
@@ -68,24 +60,6 @@ static void push_bools(lua_State *L, const unsigned char *b, size_t n)
     lua_createtable(L, (int)n, 0);
     for (size_t i = 0; i < n; i++) {
         lua_pushboolean(L, b[i]);
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
-    }
-}
-
-static void push_numbers(lua_State *L, const double *x, size_t n)
-{
-    lua_createtable(L, (int)n, 0);
-    for (size_t i = 0; i < n; i++) {
-        lua_pushnumber(L, x[i]);
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
-    }
-}
-
-static void push_ints(lua_State *L, const int *x, size_t n)
-{
-    lua_createtable(L, (int)n, 0);
-    for (size_t i = 0; i < n; i++) {
-        lua_pushinteger(L, x[i]);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
 }
@@ -146,11 +120,7 @@ static int c_assess(lua_State *L)
     lua_settop(L, 4);   /* the optional arguments stay below what is pushed */
     ct_structure **arr = ctL_checkstructures(L, 1, &n, NULL, 1);
     const ct_smact *smact = NULL;
-    if (!lua_isnoneornil(L, 2)) {
-        ct_smact **p = luaL_checkudata(L, 2, CTL_SMACT);
-        if (!*p) luaL_argerror(L, 2, "SMACT table has been freed");
-        smact = *p;
-    }
+    if (!lua_isnoneornil(L, 2)) smact = ctL_checkbox(L, 2, CTL_SMACT, "SMACT table");
     ct_magpie *magpie = check_magpie(L, 3);
     double cutoff = luaL_optnumber(L, 4, CT_VALIDITY_CUTOFF);
     size_t m = n ? n : 1;
@@ -171,11 +141,11 @@ static int c_assess(lua_State *L)
     lua_setfield(L, res, "built");
     push_bools(L, job.struct_ok, n);
     lua_setfield(L, res, "struct_valid");
-    push_numbers(L, job.min_distance, n);
+    ctL_pushnumbers(L, job.min_distance, n);
     lua_setfield(L, res, "min_distance");
-    push_numbers(L, job.density, n);
+    ctL_pushnumbers(L, job.density, n);
     lua_setfield(L, res, "density");
-    push_ints(L, job.nelem, n);
+    ctL_pushints(L, job.nelem, n);
     lua_setfield(L, res, "nelem");
     if (smact) {
         push_bools(L, job.comp_ok, n);
@@ -193,23 +163,20 @@ static int c_assess(lua_State *L)
 
 /* ---- Fingerprints ------------------------------------------------------------------ */
 
+static void *magpie_load(const char *dir, ct_error *err)
+{
+    return ct_magpie_load(dir, err);
+}
+
 static int c_magpie_load(lua_State *L)
 {
-    const char *dir = luaL_checkstring(L, 1);
-    ct_magpie **p = lua_newuserdatauv(L, sizeof *p, 0);
-    *p = NULL;
-    luaL_setmetatable(L, CTL_MAGPIE);
-    ct_error err;
-    *p = ct_magpie_load(dir, &err);
-    if (!*p) return ctL_raise(L, &err, CT_EIO);
+    ctL_loadbox(L, CTL_MAGPIE, magpie_load);
     return 1;
 }
 
 static int magpie_gc(lua_State *L)
 {
-    ct_magpie **p = luaL_checkudata(L, 1, CTL_MAGPIE);
-    ct_magpie_free(*p);
-    *p = NULL;
+    ct_magpie_free(ctL_takebox(L, 1, CTL_MAGPIE));
     return 0;
 }
 
@@ -235,18 +202,8 @@ static int magpie_features(lua_State *L)
     if (ct_magpie_features(mp, (int)n, z, amount, out, &err) != CT_OK)
         return ctL_argraise(L, 2, &err, CT_EINVAL);
     if (lua_toboolean(L, 4)) ct_magpie_scale(mp, out);
-    push_numbers(L, out, CT_MAGPIE_DIM);
+    ctL_pushnumbers(L, out, CT_MAGPIE_DIM);
     return 1;
-}
-
-static int fp_gc(lua_State *L)
-{
-    ud_fp *u = luaL_checkudata(L, 1, CTL_FINGERPRINTS);
-    free(u->v);
-    free(u->ok);
-    u->v = NULL;
-    u->ok = NULL;
-    return 0;
 }
 
 static int fp_len(lua_State *L)
@@ -261,7 +218,7 @@ static int fp_get(lua_State *L)
     lua_Integer i = luaL_checkinteger(L, 2);
     luaL_argcheck(L, i >= 1 && (size_t)i <= u->n, 2, "index out of range");
     if (!u->ok[i - 1]) return 0;
-    push_numbers(L, u->v + (size_t)(i - 1) * u->dim, (size_t)u->dim);
+    ctL_pushnumbers(L, u->v + (size_t)(i - 1) * u->dim, (size_t)u->dim);
     return 1;
 }
 
@@ -323,18 +280,13 @@ static int c_coverage(lua_State *L)
     ct_error err;
     int st = ct_coverage(&g, &r, (size_t)n_total, ds, dc, &out, &err);
     if (st != CT_OK) return ctL_raise(L, &err, st);
-    lua_createtable(L, 0, 8);
-    const struct { const char *k; double v; } f[] = {
-        {"cov_r", out.cov_r}, {"cov_p", out.cov_p}, {"amsd_r", out.amsd_r},
-        {"amcd_r", out.amcd_r}, {"amsd_p", out.amsd_p}, {"amcd_p", out.amcd_p}};
-    for (size_t k = 0; k < CT_COUNTOF(f); k++) {
-        lua_pushnumber(L, f[k].v);
-        lua_setfield(L, -2, f[k].k);
-    }
-    lua_pushinteger(L, (lua_Integer)out.n_gen_used);
-    lua_setfield(L, -2, "n_gen_used");
-    lua_pushinteger(L, (lua_Integer)out.n_ref_used);
-    lua_setfield(L, -2, "n_ref_used");
+#define COV(type, field) CTL_FIELD(ct_coverage_result, type, field)
+    static const ctL_Field fields[] = {
+        COV(CTL_F_DOUBLE, cov_r), COV(CTL_F_DOUBLE, cov_p), COV(CTL_F_DOUBLE, amsd_r),
+        COV(CTL_F_DOUBLE, amcd_r), COV(CTL_F_DOUBLE, amsd_p), COV(CTL_F_DOUBLE, amcd_p),
+        COV(CTL_F_SIZE, n_gen_used), COV(CTL_F_SIZE, n_ref_used), {NULL, 0, 0}
+    };
+    ctL_pushfields(L, &out, fields);
     return 1;
 }
 
@@ -394,8 +346,8 @@ static int c_detect(lua_State *L)
     sym_job job = {arr, symprec, out, out + (n ? n : 1)};
     ct_parallel_for(n, ct_num_threads(n, 16), sym_share, &job);
     if (ct_interrupted()) return ctL_raise(L, NULL, CT_EINTR);
-    push_ints(L, out, n);
-    push_ints(L, job.carried, n);
+    ctL_pushints(L, out, n);
+    ctL_pushints(L, job.carried, n);
     return 2;
 }
 
@@ -522,14 +474,9 @@ static const ctL_Reg cdvae_funcs[] = {
 
 int luaopen_crystens_cdvae_core(lua_State *L)
 {
-    static const luaL_Reg magpie_meta[] = {{"__gc", magpie_gc}, {"__close", magpie_gc},
-                                           {NULL, NULL}};
-    static const luaL_Reg fp_meta[] = {{"__gc", fp_gc}, {"__close", fp_gc}, {"__len", fp_len},
-                                       {NULL, NULL}};
-    ctL_newclass(L, CTL_MAGPIE, magpie_methods, magpie_meta);
-    lua_pop(L, 1);
-    ctL_newclass(L, CTL_FINGERPRINTS, fp_methods, fp_meta);
-    lua_pop(L, 1);
+    static const luaL_Reg fp_meta[] = {{"__len", fp_len}, {NULL, NULL}};
+    ctL_newclass(L, CTL_MAGPIE, magpie_methods, magpie_gc, NULL);
+    ctL_newclass(L, CTL_FINGERPRINTS, fp_methods, NULL, fp_meta);
     ctL_newlib(L, cdvae_funcs, "The C half of the CDVAE metrics, symmetry, uniqueness and "
                                "novelty; use ct.metrics.cdvae and friends.");
     return 1;

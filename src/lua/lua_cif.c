@@ -21,10 +21,7 @@
    nothing leaks when a Lua error interrupts the hand-over. */
 static ct_cif_result *new_result(lua_State *L)
 {
-    ct_cif_result *r = lua_newuserdatauv(L, sizeof *r, 0);
-    memset(r, 0, sizeof *r);
-    luaL_setmetatable(L, CIF_RESULT);
-    return r;
+    return ctL_newudata(L, sizeof(ct_cif_result), 0, CIF_RESULT);
 }
 
 static int result_gc(lua_State *L)
@@ -166,11 +163,7 @@ static const ctL_Reg cif_funcs[] = {
 int luaopen_crystens_cif(lua_State *L)
 {
     ctL_structure_register(L);
-    lua_pop(L, 1);
-    luaL_newmetatable(L, CIF_RESULT);
-    lua_pushcfunction(L, result_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
+    ctL_newclass(L, CIF_RESULT, NULL, result_gc, NULL);
     ctL_newlib(L, cif_funcs, "crystens.cif: Crystallographic Information Files in and out "
                "(gemmi's parser; P1 or symmetrised output).");
     return 1;

@@ -42,9 +42,8 @@ static void read_opts(lua_State *L, int idx, ct_crystens_opts *o, const char *fn
     ctL_optoptions(L, &opt, idx, fname, keys);
     if (ctL_opt_enum(&opt, "preset", "crystens", presets) == 1) ct_crystens_paper(o);
     else ct_crystens_defaults(o);
-    lua_Integer size = ctL_opt_integer(&opt, "size", o->size);
-    if (size <= CT_CRYSTENS_HEADER || size > CT_CRYSTENS_MAX_SIZE) ctL_opt_error(&opt, "size", "must be an integer from 13 to 4096");
-    o->size = (int)size;
+    o->size = (int)ctL_opt_range(&opt, "size", o->size, CT_CRYSTENS_HEADER + 1,
+                                 CT_CRYSTENS_MAX_SIZE);
     o->fractional = ctL_opt_enum(&opt, "distance", o->fractional ? "fractional" : "angstrom",
                                  distances) == 1;
     o->reduce = ctL_opt_boolean(&opt, "reduce", o->reduce);
@@ -104,12 +103,6 @@ static const ctL_Field diag_fields[] = {
     DIAG(CTL_F_DOUBLE, distance_error), DIAG(CTL_F_DOUBLE, empty_max), {NULL, 0, 0}
 };
 
-static void push_diag(lua_State *L, const ct_crystens_diag *d)
-{
-    lua_createtable(L, 0, 5);
-    ctL_setfields(L, d, diag_fields);
-}
-
 /* Decode tensor item data (4×S×S) and push the structure and diagnostics. */
 static void decode_one(lua_State *L, const float *data, int S, const ct_crystens_opts *o,
                        int item)
@@ -119,7 +112,7 @@ static void decode_one(lua_State *L, const float *data, int S, const ct_crystens
     ct_structure *s = ct_crystens_decode(data, S, o, &d, &err);
     if (!s && item) ctL_raisef(L, &err, CT_EINVAL, "tensor %d: ", item);
     ctL_pushstructure(L, s, &err);
-    push_diag(L, &d);
+    ctL_pushfields(L, &d, diag_fields);
 }
 
 static int k_decode(lua_State *L)
@@ -268,9 +261,7 @@ static int m_save_png(lua_State *L)
     lua_Integer scale = ctL_opt_integer(&o, "scale", 4);
     ct_error err;
     int rc = ct_png_write_crystens(t, path, scale > 64 ? 65 : scale < 0 ? 0 : (int)scale, &err);
-    if (rc != CT_OK) return ctL_raise(L, &err, rc);
-    lua_settop(L, 1);
-    return 1;
+    return ctL_returnself(L, rc, &err, 0);
 }
 
 static const ctL_Reg crystens_funcs[] = {
@@ -329,22 +320,17 @@ static const ctL_Reg crystens_funcs[] = {
 
 int luaopen_crystens_crystens(lua_State *L)
 {
-    int top = lua_gettop(L);
+    static const ctL_Reg png[] = {
+        {"save_png", m_save_png, "t:save_png(path, [{scale=4}]) -> t. A PNG picture of the "
+                                 "CrysTens t (4×S×S): the four layers side by side, each "
+                                 "element a scale×scale block; header band and each "
+                                 "layer's atom block on their own colour scales."},
+        {NULL, NULL, NULL}
+    };
     ctL_structure_register(L);
     luaL_requiref(L, "crystens.tensor", luaopen_crystens_tensor, 0);
-    /* t:save_png joins the tensor methods, which live in mt.methods. */
-    if (luaL_getmetatable(L, CTL_TENSOR) == LUA_TTABLE &&
-        lua_getfield(L, -1, "methods") == LUA_TTABLE) {
-        static const ctL_Reg png[] = {
-            {"save_png", m_save_png, "t:save_png(path, [{scale=4}]) -> t. A PNG picture of the "
-                                     "CrysTens t (4×S×S): the four layers side by side, each "
-                                     "element a scale×scale block; header band and each "
-                                     "layer's atom block on their own colour scales."},
-            {NULL, NULL, NULL}
-        };
-        ctL_setfuncs(L, png);
-    }
-    lua_settop(L, top);
+    lua_pop(L, 1);
+    ctL_addmethods(L, CTL_TENSOR, png);   /* t:save_png joins the tensor methods */
     ctL_newlib(L, crystens_funcs, "crystens.crystens: the CrysTens encoding (4×S×S tensors: a "
                "header band of Z, x, y, z, a, b, c, α, β, γ, SG; layer 0 distances, layers 1-3 "
                "coordinate differences) and its exact inverse.");

@@ -1,6 +1,6 @@
 /*
- * lua_ct.c - the binding toolkit of lua_ct.h: options tables, core errors,
- * tensor arguments, and the documentation table.
+ * lua_ct.c - the binding toolkit of lua_ct.h: classes and boxes, options
+ * tables, core errors, arguments and results, and the documentation table.
  *
  * Docs are kept in one weak-keyed table in the registry, keyed by the value
  * they document (a function, a module table), so they disappear with it and
@@ -40,13 +40,19 @@ void ctL_setdoc(lua_State *L, int idx, const char *doc)
     lua_pop(L, 1);
 }
 
-void ctL_setfuncs(lua_State *L, const ctL_Reg *l)
+void ctL_addfuncs(lua_State *L, int idx, const ctL_Reg *l)
 {
+    idx = lua_absindex(L, idx);
     for (; l->name; l++) {
         lua_pushcfunction(L, l->func);
         ctL_setdoc(L, -1, l->doc);
-        lua_setfield(L, -2, l->name);
+        lua_setfield(L, idx, l->name);
     }
+}
+
+void ctL_setfuncs(lua_State *L, const ctL_Reg *l)
+{
+    ctL_addfuncs(L, -1, l);
 }
 
 void ctL_newlib(lua_State *L, const ctL_Reg *l, const char *moddoc)
@@ -56,21 +62,106 @@ void ctL_newlib(lua_State *L, const ctL_Reg *l, const char *moddoc)
     ctL_setdoc(L, -1, moddoc);
 }
 
-void ctL_newclass(lua_State *L, const char *tname, const ctL_Reg *methods,
+/* ---- Classes ------------------------------------------------------------------- */
+
+void ctL_newclass(lua_State *L, const char *tname, const ctL_Reg *methods, lua_CFunction gc,
                   const luaL_Reg *metamethods)
 {
-    luaL_newmetatable(L, tname);
-    if (metamethods) luaL_setfuncs(L, metamethods, 0);
-    if (methods && lua_getfield(L, -1, "__index") != LUA_TTABLE) {
+    if (!luaL_newmetatable(L, tname)) {
         lua_pop(L, 1);
-        lua_newtable(L);
-        lua_pushvalue(L, -1);
-        lua_setfield(L, -3, "__index");
+        return;
     }
-    if (methods) {
-        ctL_setfuncs(L, methods);
-        lua_pop(L, 1);
+    lua_newtable(L);
+    if (methods) ctL_setfuncs(L, methods);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "__index");
+    lua_setfield(L, -2, "methods");
+    if (gc) {
+        lua_pushcfunction(L, gc);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, gc);
+        lua_setfield(L, -2, "__close");
     }
+    if (metamethods) luaL_setfuncs(L, metamethods, 0);   /* may replace __index */
+    lua_pop(L, 1);
+}
+
+void ctL_addmethods(lua_State *L, const char *tname, const ctL_Reg *methods)
+{
+    luaL_getmetatable(L, tname);
+    lua_getfield(L, -1, "methods");
+    ctL_setfuncs(L, methods);
+    lua_pop(L, 2);
+}
+
+int ctL_getmethod(lua_State *L, int obj, int key)
+{
+    key = lua_absindex(L, key);
+    if (!lua_getmetatable(L, obj)) {
+        lua_pushnil(L);
+        return LUA_TNIL;
+    }
+    lua_getfield(L, -1, "methods");
+    lua_pushvalue(L, key);
+    int t = lua_rawget(L, -2);
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+    return t;
+}
+
+void *ctL_newudata(lua_State *L, size_t size, int nuv, const char *tname)
+{
+    void *u = lua_newuserdatauv(L, size, nuv);
+    memset(u, 0, size);
+    luaL_setmetatable(L, tname);
+    return u;
+}
+
+void **ctL_newbox(lua_State *L, const char *tname, int nuv)
+{
+    void **p = lua_newuserdatauv(L, sizeof *p, nuv);
+    *p = NULL;
+    luaL_setmetatable(L, tname);
+    return p;
+}
+
+void ctL_pushbox(lua_State *L, const char *tname, int nuv, void *obj, const ct_error *err,
+                 const char *what)
+{
+    if (!obj) {
+        ctL_raisenone(L, err, what);
+        return;
+    }
+    *ctL_newbox(L, tname, nuv) = obj;
+}
+
+void *ctL_tobox(lua_State *L, int idx, const char *tname)
+{
+    void **p = luaL_testudata(L, idx, tname);
+    return p ? *p : NULL;
+}
+
+void *ctL_checkbox(lua_State *L, int idx, const char *tname, const char *what)
+{
+    void **p = luaL_checkudata(L, idx, tname);
+    if (!*p) luaL_argerror(L, idx, lua_pushfstring(L, "%s has been freed", what));
+    return *p;
+}
+
+void *ctL_takebox(lua_State *L, int idx, const char *tname)
+{
+    void **p = luaL_checkudata(L, idx, tname);
+    void *obj = *p;
+    *p = NULL;
+    return obj;
+}
+
+void ctL_loadbox(lua_State *L, const char *tname, void *(*load)(const char *path, ct_error *err))
+{
+    const char *path = luaL_checkstring(L, 1);
+    void **p = ctL_newbox(L, tname, 0);
+    ct_error err;
+    if (!(*p = load(path, &err))) ctL_raise(L, &err, CT_EIO);
 }
 
 /* ---- Core errors ------------------------------------------------------------- */
@@ -111,6 +202,20 @@ int ctL_argraise(lua_State *L, int arg, const ct_error *err, int status)
 {
     if (status != CT_EINVAL && status != CT_EFORMAT) return ctL_raise(L, err, status);
     return luaL_argerror(L, arg, push_core_message(L, err, status));
+}
+
+int ctL_raisenone(lua_State *L, const ct_error *err, const char *what)
+{
+    ct_error none;
+    if (!err) ct_fail(&none, CT_ENOMEM, "out of memory for a %s", what);
+    return ctL_raise(L, err ? err : &none, ct_interrupted() ? CT_EINTR : CT_EINVAL);
+}
+
+int ctL_returnself(lua_State *L, int status, const ct_error *err, int arg)
+{
+    if (status != CT_OK) return arg ? ctL_argraise(L, arg, err, status) : ctL_raise(L, err, status);
+    lua_settop(L, 1);
+    return 1;
 }
 
 /* ---- Options tables -------------------------------------------------------------- */
@@ -295,6 +400,15 @@ lua_Integer ctL_opt_integer(ctL_Opts *o, const char *key, lua_Integer def)
     return def;
 }
 
+lua_Integer ctL_opt_range(ctL_Opts *o, const char *key, lua_Integer def, lua_Integer lo,
+                          lua_Integer hi)
+{
+    if (!ctL_opt_given(o, key)) return def;
+    lua_Integer v = ctL_opt_integer(o, key, def);
+    if (v < lo || v > hi) ctL_opt_error(o, key, "must be an integer from %I to %I", lo, hi);
+    return v;
+}
+
 int ctL_opt_boolean(ctL_Opts *o, const char *key, int def)
 {
     if (ctL_opt_push(o, key, LUA_TBOOLEAN) != LUA_TNIL) def = lua_toboolean(o->L, -1);
@@ -338,10 +452,55 @@ void ctL_setfields(lua_State *L, const void *base, const ctL_Field *fields)
 {
     for (const ctL_Field *f = fields; f->key; f++) {
         const char *p = (const char *)base + f->offset;
-        if (f->type == CTL_F_DOUBLE) lua_pushnumber(L, *(const double *)p);
-        else if (f->type == CTL_F_INT) lua_pushinteger(L, *(const int *)p);
-        else lua_pushboolean(L, *(const int *)p);
+        switch (f->type) {
+        case CTL_F_DOUBLE: lua_pushnumber(L, *(const double *)p); break;
+        case CTL_F_FLOAT: lua_pushnumber(L, (lua_Number)*(const float *)p); break;
+        case CTL_F_INT: lua_pushinteger(L, *(const int *)p); break;
+        case CTL_F_LONG: lua_pushinteger(L, *(const long *)p); break;
+        case CTL_F_SIZE: lua_pushinteger(L, (lua_Integer)*(const size_t *)p); break;
+        case CTL_F_BOOL: lua_pushboolean(L, *(const int *)p); break;
+        case CTL_F_STRING:
+            if (!*(const char *const *)p) continue;
+            lua_pushstring(L, *(const char *const *)p);
+            break;
+        }
         lua_setfield(L, -2, f->key);
+    }
+}
+
+void ctL_pushnumbers(lua_State *L, const double *x, size_t n)
+{
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushnumber(L, x[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+}
+
+void ctL_pushints(lua_State *L, const int *x, size_t n)
+{
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushinteger(L, x[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+}
+
+void ctL_pushfields(lua_State *L, const void *base, const ctL_Field *fields)
+{
+    int n = 0;
+    while (fields[n].key) n++;
+    lua_createtable(L, 0, n);
+    ctL_setfields(L, base, fields);
+}
+
+void ctL_pushrecords(lua_State *L, const void *base, size_t n, size_t size,
+                     const ctL_Field *fields)
+{
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        ctL_pushfields(L, (const char *)base + i * size, fields);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
 }
 
@@ -357,6 +516,56 @@ ct_tensor *ctL_checkanytensor(lua_State *L, int idx)
     if (!p) luaL_typeerror(L, idx, "tensor");
     if (!*p) luaL_argerror(L, idx, "tensor has been freed");
     return *p;
+}
+
+int ctL_checkmeta(lua_State *L, int idx, const char ***keys, const char ***vals)
+{
+    idx = lua_absindex(L, idx);
+    int n = 0;
+    if (!lua_isnoneornil(L, idx)) {
+        luaL_checktype(L, idx, LUA_TTABLE);
+        for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1)) {
+            int t = lua_type(L, -1);
+            if (lua_type(L, -2) != LUA_TSTRING || (t != LUA_TSTRING && t != LUA_TNUMBER))
+                luaL_argerror(L, idx, "metadata must map strings to strings or numbers");
+            n++;
+        }
+    }
+    *keys = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof **keys, 0);
+    *vals = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof **vals, 0);
+    lua_createtable(L, n, 0);   /* keeps the numbers' texts alive */
+    int anchor = lua_gettop(L), i = 0;
+    if (n)
+        for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1)) {
+            (*keys)[i] = lua_tostring(L, -2);   /* a string key: lua_next is not disturbed */
+            (*vals)[i] = luaL_tolstring(L, -1, NULL);
+            lua_rawseti(L, anchor, ++i);
+        }
+    return n;
+}
+
+void ctL_pushmeta(lua_State *L, const ct_checkpoint *ck)
+{
+    lua_createtable(L, 0, ck->nmeta);
+    for (int i = 0; i < ck->nmeta; i++) {
+        lua_pushstring(L, ck->meta[i].value);
+        lua_setfield(L, -2, ck->meta[i].key);
+    }
+}
+
+ct_layer **ctL_checklayers(lua_State *L, int idx, int *n)
+{
+    idx = lua_absindex(L, idx);
+    luaL_checktype(L, idx, LUA_TTABLE);
+    *n = (int)luaL_len(L, idx);
+    ct_layer **ls = lua_newuserdatauv(L, (size_t)(*n ? *n : 1) * sizeof *ls, 0);
+    for (int i = 0; i < *n; i++) {
+        lua_geti(L, idx, i + 1);
+        ls[i] = ctL_tobox(L, -1, CTL_LAYER);
+        if (!ls[i]) luaL_argerror(L, idx, lua_pushfstring(L, "item %d is not a layer", i + 1));
+        lua_pop(L, 1);   /* the array keeps it alive */
+    }
+    return ls;
 }
 
 static ct_tensor *cpu_only(lua_State *L, int idx, ct_tensor *t)
@@ -396,8 +605,7 @@ static void device_garbage(lua_State *L, size_t bytes)
 void ctL_pushtensor(lua_State *L, ct_tensor *t, const ct_error *err)
 {
     if (!t) {
-        ct_error none = {"out of memory for a tensor", CT_ENOMEM};
-        ctL_raise(L, err ? err : &none, ct_interrupted() ? CT_EINTR : CT_EINVAL);
+        ctL_raisenone(L, err, "tensor");
         return;
     }
     /* The userdata is valid from birth: NULL until it owns t. */

@@ -46,6 +46,18 @@
  * Ctrl-C), whatever the context, and a CT_ENOMEM message always says "out of
  * memory" (or "too large"); never raise err.msg with luaL_error.
  *
+ * Classes and boxes.  A userdata class is made once, with its methods and the
+ * one function that serves __gc and __close; most classes are boxes, a
+ * userdata owning one C object, NULL once freed:
+ *
+ *     static int l_gc(lua_State *L) { ct_layer_free(ctL_takebox(L, 1, CTL_LAYER)); return 0; }
+ *     ctL_newclass(L, CTL_LAYER, layer_methods, l_gc, layer_meta);
+ *     *ctL_newbox(L, CTL_LAYER, 0) = layer;                  // push: valid from birth
+ *     ct_layer *l = ctL_checkbox(L, 1, CTL_LAYER, "layer");  // or "layer has been freed"
+ *
+ * Results.  A C struct becomes a table through a list of its fields
+ * (ctL_pushfields), an array of them a list of tables (ctL_pushrecords).
+ *
  * Structure lists.  ctL_checkstructures gathers a Structure, an array of
  * Structures or a Dataset into one C array (lua_structure.h).
  */
@@ -57,7 +69,9 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "ct_checkpoint.h"
 #include "ct_common.h"
+#include "ct_nn.h"
 #include "ct_rng.h"
 #include "ct_tensor.h"
 
@@ -73,6 +87,13 @@ typedef struct {
 /* Metatable name of random generator userdata (lua_rng.c). */
 #define CTL_RNG "crystens.Rng"
 
+/* Metatable names of the boxes of layers and Adam states (lua_nn.c). */
+#define CTL_LAYER "crystens.Layer"
+#define CTL_ADAM "crystens.Adam"
+
+/* Metatable name of the box of a SMACT table (lua_metrics.c). */
+#define CTL_SMACT "crystens.SmactTable"
+
 /* Return the Rng at idx, or the shared default generator when idx is 0 or nil. */
 ct_rng *ctL_optrng(lua_State *L, int idx);
 
@@ -80,9 +101,9 @@ ct_rng *ctL_optrng(lua_State *L, int idx);
    default_rng to the module table at lib (lua_rng.c). */
 void ctL_rng_open(lua_State *L, int lib);
 
-/* Add the arithmetic of lua_tensor_ops.c to the tensor metatable, its
-   methods table and the module table at the given indices. */
-void ctL_tensor_ops_open(lua_State *L, int mt, int methods, int lib);
+/* Add the arithmetic of lua_tensor_ops.c to the tensor class and its
+   constructors to the module table at lib. */
+void ctL_tensor_ops_open(lua_State *L, int lib);
 
 /* Push a new table holding l's functions; record their docs and moddoc. */
 void ctL_newlib(lua_State *L, const ctL_Reg *l, const char *moddoc);
@@ -90,13 +111,65 @@ void ctL_newlib(lua_State *L, const ctL_Reg *l, const char *moddoc);
 /* Set l's functions into the table on top of the stack, recording their docs. */
 void ctL_setfuncs(lua_State *L, const ctL_Reg *l);
 
+/* As ctL_setfuncs, into the table at idx (a module adding to another's
+   table, as lua_rng.c to crystens.tensor's). */
+void ctL_addfuncs(lua_State *L, int idx, const ctL_Reg *l);
+
 /* Record doc as the documentation of the value at index idx. */
 void ctL_setdoc(lua_State *L, int idx, const char *doc);
 
-/* Create metatable tname with methods (reached through __index) and
-   metamethods; leave it on the stack.  Docs of methods are recorded. */
-void ctL_newclass(lua_State *L, const char *tname, const ctL_Reg *methods,
+/* ---- Classes ------------------------------------------------------------------ */
+
+/* Create the metatable tname unless it exists; the stack is left as it was.
+   Its methods (docs recorded) are in a table of their own, mt.methods,
+   which is also __index unless metamethods give an __index function (one
+   that serves fields too, and finds methods with ctL_getmethod); gc, when
+   not NULL, serves both __gc and __close (a closed object is freed at once
+   and raises an error if used); metamethods may be NULL. */
+void ctL_newclass(lua_State *L, const char *tname, const ctL_Reg *methods, lua_CFunction gc,
                   const luaL_Reg *metamethods);
+
+/* Add methods to the existing class tname (a module extending another's
+   class, as t:save_png joins the tensors). */
+void ctL_addmethods(lua_State *L, const char *tname, const ctL_Reg *methods);
+
+/* For an __index function: push the method of the class of the userdata at
+   obj that the key at key names; return its type (LUA_TNIL: none). */
+int ctL_getmethod(lua_State *L, int obj, int key);
+
+/* Push a userdata of class tname (ctL_newclass) of size bytes, all zero,
+   with nuv user values; return it.  It is valid from birth: its __gc has
+   nothing to free until the caller fills it. */
+void *ctL_newudata(lua_State *L, size_t size, int nuv, const char *tname);
+
+/* Boxes.  Most classes are a box: a userdata holding one pointer to the C
+   object it owns, NULL once __gc or __close has freed it.  ctL_newbox
+   pushes an empty box (NULL: valid from birth) and returns its slot, for
+   the caller to store the object in once made. */
+void **ctL_newbox(lua_State *L, const char *tname, int nuv);
+
+/* Push a new box of class tname (nuv user values) owning obj, which a core
+   call made; NULL raises as ctL_raisenone. */
+void ctL_pushbox(lua_State *L, const char *tname, int nuv, void *obj, const ct_error *err,
+                 const char *what);
+
+/* The object in the box of class tname at idx, or NULL if idx holds no such
+   box or its object was freed. */
+void *ctL_tobox(lua_State *L, int idx, const char *tname);
+
+/* The object in the box of class tname at idx; another value raises Lua's
+   "bad argument" type error, a freed box "bad argument #idx to 'f' (<what>
+   has been freed)". */
+void *ctL_checkbox(lua_State *L, int idx, const char *tname, const char *what);
+
+/* For __gc and __close: take the object out of the box of class tname at
+   idx (NULL if it was taken already), so that it is freed once. */
+void *ctL_takebox(lua_State *L, int idx, const char *tname);
+
+/* Push a box of class tname holding load(path, err) for the path at
+   argument 1 (a table of data read from a file or folder); raise the
+   load's error (as CT_EIO) when it fails. */
+void ctL_loadbox(lua_State *L, const char *tname, void *(*load)(const char *path, ct_error *err));
 
 /* ---- Core errors ---------------------------------------------------------- */
 
@@ -113,6 +186,16 @@ int ctL_raisef(lua_State *L, const ct_error *err, int status, const char *fmt, .
 /* As ctL_raise, but a bad value (CT_EINVAL, CT_EFORMAT) is blamed on argument
    arg in Lua's "bad argument #arg to 'f' (message)" form. */
 int ctL_argraise(lua_State *L, int arg, const ct_error *err, int status);
+
+/* Raise the error of a core call that made no object: err, "out of memory
+   for a <what>" where it filled none, "interrupted!" after Ctrl-C. */
+int ctL_raisenone(lua_State *L, const ct_error *err, const char *what);
+
+/* Return argument 1 (a method's self, a path written) from a function whose
+   core call gave status: raise err unless it is CT_OK, blamed on argument
+   arg as ctL_argraise does (0: as ctL_raise).  Use as `return
+   ctL_returnself(L, rc, &err, 0)`. */
+int ctL_returnself(lua_State *L, int status, const ct_error *err, int arg);
 
 /* ---- Options tables ---------------------------------------------------------- */
 
@@ -145,6 +228,11 @@ lua_Number ctL_opt_number(ctL_Opts *o, const char *key, lua_Number def);
 
 /* Option key as an integer (a float with an exact integer value is one). */
 lua_Integer ctL_opt_integer(ctL_Opts *o, const char *key, lua_Integer def);
+
+/* Option key as an integer from lo to hi; def (unchecked) when absent.
+   Another value raises "must be an integer from lo to hi". */
+lua_Integer ctL_opt_range(ctL_Opts *o, const char *key, lua_Integer def, lua_Integer lo,
+                          lua_Integer hi);
 
 /* Option key as a boolean: true or false only. */
 int ctL_opt_boolean(ctL_Opts *o, const char *key, int def);
@@ -185,10 +273,15 @@ void ctL_setinteger(lua_State *L, const char *k, lua_Integer v);
 /* A C struct's field as a Lua table's: its key, type and offset.  A list of
    them, ended by {NULL}, turns a result struct into a table in one call, so
    each binding lists its fields instead of writing a setter call for each. */
-typedef enum { CTL_F_DOUBLE, CTL_F_INT, CTL_F_BOOL } ctL_FieldType;
+typedef enum {
+    CTL_F_DOUBLE, CTL_F_FLOAT,           /* numbers */
+    CTL_F_INT, CTL_F_LONG, CTL_F_SIZE,   /* integers: int, long, size_t */
+    CTL_F_BOOL,                          /* an int read as true when non-zero */
+    CTL_F_STRING                         /* a const char * (NULL: the field is left out) */
+} ctL_FieldType;
 typedef struct {
     const char *key;
-    ctL_FieldType type;   /* CTL_F_BOOL: an int read as true when non-zero */
+    ctL_FieldType type;
     size_t offset;        /* offsetof(struct, field) */
 } ctL_Field;
 #define CTL_FIELD(st, type, field) {#field, type, offsetof(st, field)}
@@ -196,6 +289,28 @@ typedef struct {
 /* Set the fields of the struct at base, as fields lists them, in the table
    on top of the stack. */
 void ctL_setfields(lua_State *L, const void *base, const ctL_Field *fields);
+
+/* Push an array of the n numbers (integers) at x. */
+void ctL_pushnumbers(lua_State *L, const double *x, size_t n);
+void ctL_pushints(lua_State *L, const int *x, size_t n);
+
+/* Push a new table of the fields of the struct at base. */
+void ctL_pushfields(lua_State *L, const void *base, const ctL_Field *fields);
+
+/* Push a list of n such tables, of the structs at base, size bytes apart
+   (an array of them: sizeof its element). */
+void ctL_pushrecords(lua_State *L, const void *base, size_t n, size_t size,
+                     const ctL_Field *fields);
+
+/* Read the metadata table of a checkpoint at idx, {string = string or
+   number} (nil: none), into arrays *keys and *vals pushed on the stack
+   with what keeps their strings alive (a number is written as tostring
+   writes it); return their count.  Another value raises "bad argument"
+   ("metadata must map strings to strings or numbers"). */
+int ctL_checkmeta(lua_State *L, int idx, const char ***keys, const char ***vals);
+
+/* Push the metadata of checkpoint ck as a table {key = value}. */
+void ctL_pushmeta(lua_State *L, const ct_checkpoint *ck);
 
 /* Return the CPU tensor at idx, or raise a "bad argument" error (also for a
    tensor on the GPU: the functions taking these read its bytes). */
@@ -210,9 +325,13 @@ ct_tensor *ctL_totensor(lua_State *L, int idx);
 ct_tensor *ctL_checkanytensor(lua_State *L, int idx);
 ct_tensor *ctL_toanytensor(lua_State *L, int idx);
 
+/* Gather the Layers of the array at idx into an array on the stack (n of
+   them); an item that is no live Layer raises "bad argument" naming it. */
+ct_layer **ctL_checklayers(lua_State *L, int idx, int *n);
+
 /* Add the device methods (t:to, t:device, like:new_zeros, ...) to the
-   tensor methods table at idx (lua_device.c). */
-void ctL_tensor_device_open(lua_State *L, int methods);
+   tensor class (lua_device.c). */
+void ctL_tensor_device_open(lua_State *L);
 
 /* Add devices(), precision(), gpu_memory(), gpu_sync(), to_device() to the
    crystens.nn_core table at lib, and state:to() to the Adam class. */

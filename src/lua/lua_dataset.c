@@ -11,9 +11,7 @@
 
 static ct_dataset *checkdataset(lua_State *L, int idx)
 {
-    ctL_dataset_ud *u = luaL_checkudata(L, idx, CTL_DATASET);
-    if (!u->ds) luaL_argerror(L, idx, "data set has been freed");
-    return u->ds;
+    return ctL_checkbox(L, idx, CTL_DATASET, "data set");
 }
 
 /* Push a property string as a number when it reads as one. */
@@ -37,20 +35,10 @@ static void push_item(lua_State *L, const ct_dataset *ds, size_t i)
     lua_setiuservalue(L, -2, 1);
 }
 
-static void push_skipped(lua_State *L, const ct_dataset *ds)
-{
-    lua_createtable(L, (int)ds->nskipped, 0);
-    for (size_t i = 0; i < ds->nskipped; i++) {
-        lua_createtable(L, 0, 3);
-        lua_pushinteger(L, (lua_Integer)ds->skipped[i].row);
-        lua_setfield(L, -2, "row");
-        lua_pushstring(L, ds->skipped[i].where);
-        lua_setfield(L, -2, "where");
-        lua_pushstring(L, ds->skipped[i].reason);
-        lua_setfield(L, -2, "reason");
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
-    }
-}
+#define SKIP(type, field) CTL_FIELD(ct_dataset_skip, type, field)
+static const ctL_Field skip_fields[] = {
+    SKIP(CTL_F_SIZE, row), SKIP(CTL_F_STRING, where), SKIP(CTL_F_STRING, reason), {NULL, 0, 0}
+};
 
 static void push_columns(lua_State *L, const ct_dataset *ds)
 {
@@ -71,15 +59,13 @@ static int mm_index(lua_State *L)
         return 1;
     }
     const char *key = luaL_checkstring(L, 2);
-    lua_getmetatable(L, 1);
-    lua_getfield(L, -1, "methods");
-    if (lua_getfield(L, -1, key) != LUA_TNIL) return 1;
+    if (ctL_getmethod(L, 1, 2) != LUA_TNIL) return 1;
     if (!strcmp(key, "skipped")) {
         /* Built once and kept as the userdata's user value: a loop over
            ds.skipped[i] rebuilt the whole table at every access. */
         if (lua_getiuservalue(L, 1, 1) == LUA_TNIL) {
             lua_pop(L, 1);
-            push_skipped(L, ds);
+            ctL_pushrecords(L, ds->skipped, ds->nskipped, sizeof *ds->skipped, skip_fields);
             lua_pushvalue(L, -1);
             lua_setiuservalue(L, 1, 1);
         }
@@ -98,12 +84,12 @@ static int mm_len(lua_State *L)
 
 static int mm_tostring(lua_State *L)
 {
-    ctL_dataset_ud *u = luaL_checkudata(L, 1, CTL_DATASET);
-    if (!u->ds) {
+    luaL_checkudata(L, 1, CTL_DATASET);
+    const ct_dataset *ds = ctL_todataset(L, 1);
+    if (!ds) {
         lua_pushliteral(L, "Dataset (freed)");
         return 1;
     }
-    const ct_dataset *ds = u->ds;
     int lo = 0, hi = 0;
     for (size_t i = 0; i < ds->n; i++) {
         int a = ds->items[i]->natoms;
@@ -125,9 +111,7 @@ static int mm_tostring(lua_State *L)
 
 static int mm_gc(lua_State *L)
 {
-    ctL_dataset_ud *u = luaL_checkudata(L, 1, CTL_DATASET);
-    ct_dataset_free(u->ds);
-    u->ds = NULL;
+    ct_dataset_free(ctL_takebox(L, 1, CTL_DATASET));
     return 0;
 }
 
@@ -187,8 +171,7 @@ static int d_load(lua_State *L)
     ctL_Opts opt;
     ctL_optoptions(L, &opt, 2, "ct.dataset.load", load_keys);
     ct_dataset_opts o = {0};
-    lua_Integer size = ctL_opt_integer(&opt, "size", 0);
-    if (ctL_opt_given(&opt, "size") && (size <= CT_CRYSTENS_HEADER || size > CT_CRYSTENS_MAX_SIZE)) ctL_opt_error(&opt, "size", "must be an integer from 13 to 4096");
+    lua_Integer size = ctL_opt_range(&opt, "size", 0, CT_CRYSTENS_HEADER + 1, CT_CRYSTENS_MAX_SIZE);
     lua_Integer max_atoms = ctL_opt_integer(&opt, "max_atoms", size > CT_CRYSTENS_HEADER ? ct_layout_slots((int)size) : 0);
     if (max_atoms < 0 || max_atoms > 4096)
         ctL_opt_error(&opt, "max_atoms", "must be an integer from 0 (no limit) to 4096");
@@ -199,17 +182,17 @@ static int d_load(lua_State *L)
     o.column = ctL_opt_string(&opt, "column", "cif");
     o.progress = ctL_opt_boolean(&opt, "progress", 1);
     o.elements = read_elements(&opt, &o.nelements);
-    ctL_dataset_ud *u = lua_newuserdatauv(L, sizeof *u, 1);   /* 1: ds.skipped, once built */
-    u->ds = NULL;
-    luaL_setmetatable(L, CTL_DATASET);
+    void **box = ctL_newbox(L, CTL_DATASET, 1);   /* 1: ds.skipped, once built */
+    ct_dataset *ds;
     ct_error err;
-    int rc = ct_dataset_load(path, &o, &u->ds, &err);
+    int rc = ct_dataset_load(path, &o, &ds, &err);
     if (rc != CT_OK) return ctL_raise(L, &err, rc);
-    if (u->ds->nwarnings == 1)
-        fprintf(stderr, "warning: %s\n", u->ds->warning);
-    else if (u->ds->nwarnings)
+    *box = ds;
+    if (ds->nwarnings == 1)
+        fprintf(stderr, "warning: %s\n", ds->warning);
+    else if (ds->nwarnings)
         fprintf(stderr, "warning: %zu blocks of %s were read with a warning; the first: %s\n",
-                u->ds->nwarnings, path, u->ds->warning);
+                ds->nwarnings, path, ds->warning);
     return 1;
 }
 
@@ -225,8 +208,6 @@ static const luaL_Reg dataset_meta[] = {
     {"__index", mm_index},
     {"__len", mm_len},
     {"__tostring", mm_tostring},
-    {"__gc", mm_gc},
-    {"__close", mm_gc},
     {NULL, NULL}
 };
 
@@ -244,13 +225,7 @@ static const ctL_Reg dataset_funcs[] = {
 int luaopen_crystens_dataset(lua_State *L)
 {
     ctL_structure_register(L);
-    lua_pop(L, 1);
-    luaL_newmetatable(L, CTL_DATASET);
-    luaL_setfuncs(L, dataset_meta, 0);
-    lua_newtable(L);
-    ctL_setfuncs(L, dataset_methods);
-    lua_setfield(L, -2, "methods");
-    lua_pop(L, 1);
+    ctL_newclass(L, CTL_DATASET, dataset_methods, mm_gc, dataset_meta);
     ctL_newlib(L, dataset_funcs, "crystens.dataset: many structures from CSV (a 'cif' column), "
                "CIF or a folder of .cif files, with per-row properties and a list of skipped "
                "rows and reasons.");

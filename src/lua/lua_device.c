@@ -84,19 +84,17 @@ static int m_new_full(lua_State *L)
     return 1;
 }
 
-static int m_new_randn(lua_State *L)
+/* like:new_randn/new_rand(shape, [rng]): draws of fill (ct_tensor_randn
+   or ct_tensor_rand) with parameters 0 and 1. */
+static int new_random(lua_State *L, void (*fill)(ct_tensor *t, ct_rng *r, float a, float b))
 {
     ct_rng *r = ctL_optrng(L, 3);
-    ct_tensor_randn(new_like_device(L, 0), r, 0.0f, 1.0f);
+    fill(new_like_device(L, 0), r, 0.0f, 1.0f);
     return 1;
 }
 
-static int m_new_rand(lua_State *L)
-{
-    ct_rng *r = ctL_optrng(L, 3);
-    ct_tensor_rand(new_like_device(L, 0), r, 0.0f, 1.0f);
-    return 1;
-}
+static int m_new_randn(lua_State *L) { return new_random(L, ct_tensor_randn); }
+static int m_new_rand(lua_State *L) { return new_random(L, ct_tensor_rand); }
 
 static const ctL_Reg device_methods[] = {
     {"to", m_to, "t:to(device) -> Tensor. t on device (\"cpu\" or \"cuda\"): t itself if it is "
@@ -111,12 +109,9 @@ static const ctL_Reg device_methods[] = {
     {NULL, NULL, NULL}
 };
 
-void ctL_tensor_device_open(lua_State *L, int methods)
+void ctL_tensor_device_open(lua_State *L)
 {
-    methods = lua_absindex(L, methods);
-    lua_pushvalue(L, methods);
-    ctL_setfuncs(L, device_methods);
-    lua_pop(L, 1);
+    ctL_addmethods(L, CTL_TENSOR, device_methods);
 }
 
 /* ---- crystens.nn_core: devices, precision, memory, moving models ------------- */
@@ -144,19 +139,18 @@ static int nn_devices(lua_State *L)
     for (int i = 0; i < n; i++) {
         ct_device_info info;
         if (cu->device_info(i, &info, &err) != CT_OK) return luaL_error(L, "%s", err.msg);
-        lua_createtable(L, 0, 6);
+        static const ctL_Field fields[] = {
+            {"memory", CTL_F_SIZE, offsetof(ct_device_info, total_bytes)},
+            {"free", CTL_F_SIZE, offsetof(ct_device_info, free_bytes)},
+            CTL_FIELD(ct_device_info, CTL_F_INT, multiprocessors), {NULL, 0, 0}
+        };
+        ctL_pushfields(L, &info, fields);
         lua_pushstring(L, info.name);
         lua_setfield(L, -2, "name");
         lua_pushfstring(L, i ? "cuda:%d" : "cuda", i);
         lua_setfield(L, -2, "device");
-        lua_pushinteger(L, (lua_Integer)info.total_bytes);
-        lua_setfield(L, -2, "memory");
-        lua_pushinteger(L, (lua_Integer)info.free_bytes);
-        lua_setfield(L, -2, "free");
         lua_pushfstring(L, "%d.%d", info.major, info.minor);
         lua_setfield(L, -2, "capability");
-        lua_pushinteger(L, info.multiprocessors);
-        lua_setfield(L, -2, "multiprocessors");
         lua_rawseti(L, -2, i + 2);
     }
     return 1;
@@ -180,16 +174,14 @@ static int nn_precision(lua_State *L)
 
 static int nn_gpu_memory(lua_State *L)
 {
+    static const ctL_Field fields[] = {
+        CTL_FIELD(ct_device_mem, CTL_F_SIZE, in_use), CTL_FIELD(ct_device_mem, CTL_F_SIZE, peak),
+        CTL_FIELD(ct_device_mem, CTL_F_SIZE, cached), {NULL, 0, 0}
+    };
     const ct_cuda_api *cu = need_cuda(L);
     ct_device_mem m;
     cu->mem_stats(&m);
-    lua_createtable(L, 0, 3);
-    lua_pushinteger(L, (lua_Integer)m.in_use);
-    lua_setfield(L, -2, "in_use");
-    lua_pushinteger(L, (lua_Integer)m.peak);
-    lua_setfield(L, -2, "peak");
-    lua_pushinteger(L, (lua_Integer)m.cached);
-    lua_setfield(L, -2, "cached");
+    ctL_pushfields(L, &m, fields);
     if (lua_toboolean(L, 1)) cu->mem_reset_peak();
     if (lua_type(L, 1) == LUA_TSTRING && strcmp(lua_tostring(L, 1), "release") == 0)
         cu->mem_release_cache();
@@ -208,18 +200,10 @@ static int nn_gpu_sync(lua_State *L)
    w and g (the flat buffers, or nil) are updated in place. */
 static int nn_to_device(lua_State *L)
 {
-    luaL_checktype(L, 1, LUA_TTABLE);
+    int n;
+    ct_layer **ls = ctL_checklayers(L, 1, &n);
     int dev = checkdevice(L, 4);
     if (dev == CT_DEV_CUDA) need_cuda(L);
-    int n = (int)luaL_len(L, 1);
-    ct_layer **ls = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *ls, 0);
-    for (int i = 0; i < n; i++) {
-        lua_geti(L, 1, i + 1);
-        ct_layer **p = luaL_checkudata(L, -1, "crystens.Layer");
-        if (!*p) return luaL_error(L, "layer %d has been freed", i + 1);
-        ls[i] = *p;
-        lua_pop(L, 1);
-    }
     ct_tensor **w = lua_isnil(L, 2) ? NULL : luaL_checkudata(L, 2, CTL_TENSOR);
     ct_tensor **g = lua_isnil(L, 3) ? NULL : luaL_checkudata(L, 3, CTL_TENSOR);
     ct_error err;
@@ -230,14 +214,11 @@ static int nn_to_device(lua_State *L)
 /* adam_state:to(device): the moments follow the model. */
 static int a_to(lua_State *L)
 {
-    ct_adam **p = luaL_checkudata(L, 1, "crystens.Adam");
+    ct_adam *a = ctL_checkbox(L, 1, CTL_ADAM, "optimizer");
     int dev = checkdevice(L, 2);
     if (dev == CT_DEV_CUDA) need_cuda(L);
     ct_error err;
-    if (!*p) return luaL_argerror(L, 1, "optimizer has been freed");
-    if (ct_adam_to(*p, dev, &err) != CT_OK) return ctL_raise(L, &err, CT_ENOMEM);
-    lua_settop(L, 1);
-    return 1;
+    return ctL_returnself(L, ct_adam_to(a, dev, &err), &err, 0);
 }
 
 static const ctL_Reg nn_device_funcs[] = {
@@ -265,12 +246,6 @@ static const ctL_Reg adam_device_methods[] = {
 
 void ctL_nn_device_open(lua_State *L, int lib)
 {
-    lib = lua_absindex(L, lib);
-    lua_pushvalue(L, lib);
-    ctL_setfuncs(L, nn_device_funcs);
-    lua_pop(L, 1);
-    luaL_getmetatable(L, "crystens.Adam");
-    lua_getfield(L, -1, "__index");
-    ctL_setfuncs(L, adam_device_methods);
-    lua_pop(L, 2);
+    ctL_addfuncs(L, lib, nn_device_funcs);
+    ctL_addmethods(L, CTL_ADAM, adam_device_methods);
 }

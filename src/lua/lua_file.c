@@ -19,9 +19,7 @@ static int f_write(lua_State *L)
     const char *text = luaL_checklstring(L, 2, &len);
     ct_error err;
     int rc = ct_file_write_all(path, text, len, &err);
-    if (rc != CT_OK) return ctL_raise(L, &err, rc);
-    lua_settop(L, 1);
-    return 1;
+    return ctL_returnself(L, rc, &err, 0);
 }
 
 /* mkdir -p: each prefix of path in turn; an existing folder is fine. */

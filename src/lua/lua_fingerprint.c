@@ -9,15 +9,6 @@
 #include "ct_parallel.h"
 #include "lua_structure.h"
 
-static void push_vector(lua_State *L, const double *v, int n)
-{
-    lua_createtable(L, n, 0);
-    for (int i = 0; i < n; i++) {
-        lua_pushnumber(L, v[i]);
-        lua_rawseti(L, -2, i + 1);
-    }
-}
-
 /* Fingerprints of a list, split over threads; each keeps its error. */
 typedef struct {
     ct_structure *const *s;
@@ -47,14 +38,14 @@ static int f_structure(lua_State *L)
     if (ct_interrupted()) return ctL_raise(L, NULL, CT_EINTR);
     if (single) {
         if (job.status[0] != CT_OK) return ctL_argraise(L, 1, &job.err[0], job.status[0]);
-        push_vector(L, job.fp[0], CT_FP_LEN);
+        ctL_pushnumbers(L, job.fp[0], CT_FP_LEN);
         return 1;
     }
     lua_createtable(L, (int)n, 0);
     lua_newtable(L);
     for (size_t i = 0; i < n; i++) {
         if (job.status[i] == CT_OK) {
-            push_vector(L, job.fp[i], CT_FP_LEN);
+            ctL_pushnumbers(L, job.fp[i], CT_FP_LEN);
         } else {
             lua_pushstring(L, job.err[i].msg);
             lua_rawseti(L, -2, (lua_Integer)i + 1);
@@ -80,7 +71,7 @@ static int f_site(lua_State *L)
     ct_error err;
     int rc = ct_fingerprint_site(s, i, fp, &err);
     if (rc != CT_OK) return ctL_argraise(L, 1, &err, rc);
-    push_vector(L, fp, CT_FP_LEN);
+    ctL_pushnumbers(L, fp, CT_FP_LEN);
     return 1;
 }
 
@@ -114,7 +105,7 @@ static int f_crystalnn(lua_State *L)
         lua_pushnumber(L, b->weight);
         lua_setfield(L, -2, "weight");
         double d[3] = {b->pos[0] - nn.centre[0], b->pos[1] - nn.centre[1], b->pos[2] - nn.centre[2]};
-        push_vector(L, d, 3);
+        ctL_pushnumbers(L, d, 3);
         lua_setfield(L, -2, "vector");
         lua_rawseti(L, -2, k + 1);
     }

@@ -8,7 +8,6 @@
  * userdata buffer, which the collector reclaims even when a check fails.
  */
 #include <math.h>
-#include <string.h>
 
 #include "ct_kmeans.h"
 #include "lua_ct.h"
@@ -84,15 +83,6 @@ static const char *const option_names[] = {
     "sep", "noise", NULL
 };
 
-/* Option name as an integer in lo..hi. */
-static lua_Integer opt_int(ctL_Opts *o, const char *name, lua_Integer def, lua_Integer lo,
-                           lua_Integer hi)
-{
-    lua_Integer v = ctL_opt_integer(o, name, def);
-    if (ctL_opt_given(o, name) && (v < lo || v > hi)) ctL_opt_error(o, name, "must be an integer in %I..%I", lo, hi);
-    return v;
-}
-
 /* Option name as a finite number >= lo. */
 static double opt_num(ctL_Opts *o, const char *name, double def, double lo)
 {
@@ -131,9 +121,9 @@ static void check_params(lua_State *L, int n, ct_kmeans_params *p)
         luaL_argerror(L, 2, "give k or auto = true, not both");
     if (ctL_opt_given(&o, "k")) p->k = check_k(L, ctL_opt_integer(&o, "k", 0), n);
     p->seed = (uint64_t)ctL_opt_integer(&o, "seed", 1);
-    p->max_k = (int)opt_int(&o, "max_k", 0, 1, CT_KMEANS_MAXK);
-    p->restarts = (int)opt_int(&o, "restarts", p->restarts, 1, 100000);
-    p->max_iter = (int)opt_int(&o, "max_iter", p->max_iter, 1, 10000000);
+    p->max_k = (int)ctL_opt_range(&o, "max_k", 0, 1, CT_KMEANS_MAXK);
+    p->restarts = (int)ctL_opt_range(&o, "restarts", p->restarts, 1, 100000);
+    p->max_iter = (int)ctL_opt_range(&o, "max_iter", p->max_iter, 1, 10000000);
     p->periodic = ctL_opt_boolean(&o, "periodic", 0);
     p->exact = ctL_opt_boolean(&o, "exact", 1);
     p->integer = ctL_opt_boolean(&o, "integer", 0);
@@ -208,9 +198,7 @@ static int k_cluster(lua_State *L)
     check_params(L, n, &p);
     if (p.periodic && d != 1)
         luaL_argerror(L, 2, lua_pushfstring(L, "periodic needs 1-D values, got %d-D points", d));
-    ct_kmeans_result *r = lua_newuserdatauv(L, sizeof *r, 0);  /* +box */
-    memset(r, 0, sizeof *r);
-    luaL_setmetatable(L, RESULT_MT);
+    ct_kmeans_result *r = ctL_newudata(L, sizeof *r, 0, RESULT_MT);  /* +box */
     ct_error err;
     int rc = ct_kmeans(x, n, d, &p, r, &err);
     if (rc != CT_OK) return ctL_raise(L, &err, rc);
@@ -250,10 +238,7 @@ static const ctL_Reg kmeans_funcs[] = {
 
 int luaopen_crystens_kmeans(lua_State *L)
 {
-    luaL_newmetatable(L, RESULT_MT);
-    lua_pushcfunction(L, result_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
+    ctL_newclass(L, RESULT_MT, NULL, result_gc, NULL);
     ctL_newlib(L, kmeans_funcs, "crystens.kmeans: " CLUSTER_DOC
                " The module is callable: ct.kmeans(values, k) is ct.kmeans.cluster(values, k).");
     lua_createtable(L, 0, 1);

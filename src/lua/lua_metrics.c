@@ -13,8 +13,6 @@
 #include "ct_stats.h"
 #include "lua_ct.h"
 
-#define CTL_SMACT "crystens.SmactTable"
-
 /* Push a buffer of n doubles owned by the collector and return it. */
 static double *new_buffer(lua_State *L, size_t n)
 {
@@ -64,8 +62,7 @@ static int m_ks(lua_State *L)
     if (st != CT_OK) return ctL_raise(L, &err, st);
     static const ctL_Field fields[] = {CTL_FIELD(ct_ks_result, CTL_F_DOUBLE, statistic),
                                        CTL_FIELD(ct_ks_result, CTL_F_DOUBLE, pvalue), {NULL, 0, 0}};
-    lua_createtable(L, 0, 2);
-    ctL_setfields(L, &r, fields);
+    ctL_pushfields(L, &r, fields);
     return 1;
 }
 
@@ -102,11 +99,7 @@ static int m_edges(lua_State *L)
     luaL_argcheck(L, lo < hi, 2, "upper end must exceed the lower");
     double *e = new_buffer(L, (size_t)nbins + 1);
     ct_stats_edges(lo, hi, (int)nbins, e);
-    lua_createtable(L, (int)nbins + 1, 0);
-    for (lua_Integer k = 0; k <= nbins; k++) {
-        lua_pushnumber(L, e[k]);
-        lua_rawseti(L, -2, k + 1);
-    }
+    ctL_pushnumbers(L, e, (size_t)nbins + 1);
     return 1;
 }
 
@@ -132,28 +125,23 @@ static int m_histogram(lua_State *L)
 
 static ct_smact *check_smact(lua_State *L, int idx)
 {
-    ct_smact **p = luaL_checkudata(L, idx, CTL_SMACT);
-    if (!*p) luaL_argerror(L, idx, "SMACT table has been freed");
-    return *p;
+    return ctL_checkbox(L, idx, CTL_SMACT, "SMACT table");
 }
 
 static int smact_gc(lua_State *L)
 {
-    ct_smact **p = luaL_checkudata(L, 1, CTL_SMACT);
-    ct_smact_free(*p);
-    *p = NULL;
+    ct_smact_free(ctL_takebox(L, 1, CTL_SMACT));
     return 0;
+}
+
+static void *smact_load(const char *dir, ct_error *err)
+{
+    return ct_smact_load(dir, err);
 }
 
 static int m_smact_load(lua_State *L)
 {
-    const char *dir = luaL_checkstring(L, 1);
-    ct_smact **p = lua_newuserdatauv(L, sizeof *p, 0);   /* valid from birth */
-    *p = NULL;
-    luaL_setmetatable(L, CTL_SMACT);
-    ct_error err;
-    *p = ct_smact_load(dir, &err);
-    if (!*p) return ctL_raise(L, &err, CT_EIO);
+    ctL_loadbox(L, CTL_SMACT, smact_load);
     return 1;
 }
 
@@ -227,11 +215,7 @@ static int smact_states(lua_State *L)
     luaL_argcheck(L, z >= 1 && z <= CT_SMACT_MAXZ, 2, "atomic number out of range 1..118");
     const int *st;
     int n = ct_smact_states(tab, (int)z, &st);
-    lua_createtable(L, n, 0);
-    for (int i = 0; i < n; i++) {
-        lua_pushinteger(L, st[i]);
-        lua_rawseti(L, -2, i + 1);
-    }
+    ctL_pushints(L, st, (size_t)n);
     return 1;
 }
 
@@ -317,9 +301,7 @@ static const ctL_Reg metrics_funcs[] = {
 
 int luaopen_crystens_metrics_core(lua_State *L)
 {
-    static const luaL_Reg meta[] = {{"__gc", smact_gc}, {"__close", smact_gc}, {NULL, NULL}};
-    ctL_newclass(L, CTL_SMACT, smact_methods, meta);
-    lua_pop(L, 1);
+    ctL_newclass(L, CTL_SMACT, smact_methods, smact_gc, NULL);
     ctL_newlib(L, metrics_funcs, "The C measures of ct.metrics (K-S, Wasserstein-1, "
                                  "histograms, SMACT validity); use ct.metrics.");
     return 1;

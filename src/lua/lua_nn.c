@@ -13,24 +13,15 @@
 #include "ct_nn.h"
 #include "lua_ct.h"
 
-#define CTL_LAYER "crystens.Layer"
-#define CTL_ADAM "crystens.Adam"
-
 static ct_layer *checklayer(lua_State *L, int idx)
 {
-    ct_layer **p = luaL_checkudata(L, idx, CTL_LAYER);
-    if (!*p) luaL_argerror(L, idx, "layer has been freed");
-    return *p;
+    return ctL_checkbox(L, idx, CTL_LAYER, "layer");
 }
 
 /* Push l as a Layer (NULL raises err). */
 static int push_layer(lua_State *L, ct_layer *l, const ct_error *err)
 {
-    if (!l) return ctL_raise(L, err, CT_EINVAL);
-    ct_layer **p = lua_newuserdatauv(L, sizeof *p, 0);
-    *p = NULL;
-    luaL_setmetatable(L, CTL_LAYER);
-    *p = l;
+    ctL_pushbox(L, CTL_LAYER, 0, l, err, "layer");
     return 1;
 }
 
@@ -118,22 +109,25 @@ static int nn_batchnorm(lua_State *L)
                                           (float)ctL_opt_number(&o, "momentum", 0.1), &err), &err);
 }
 
-static int nn_groupnorm(lua_State *L)
+/* groupnorm(groups, c, [opts]) and groupnorm_silu, made by make. */
+static int groupnorm_common(lua_State *L, const char *fname,
+                            ct_layer *(*make)(int groups, int c, float eps, ct_error *err))
 {
     ctL_Opts o;
-    ctL_optoptions(L, &o, 3, "ct.nn.groupnorm", eps_keys);
+    ctL_optoptions(L, &o, 3, fname, eps_keys);
     ct_error err;
-    return push_layer(L, ct_groupnorm_new((int)luaL_checkinteger(L, 1), (int)luaL_checkinteger(L, 2),
-                                          (float)ctL_opt_number(&o, "eps", 1e-5), &err), &err);
+    return push_layer(L, make((int)luaL_checkinteger(L, 1), (int)luaL_checkinteger(L, 2),
+                              (float)ctL_opt_number(&o, "eps", 1e-5), &err), &err);
+}
+
+static int nn_groupnorm(lua_State *L)
+{
+    return groupnorm_common(L, "ct.nn.groupnorm", ct_groupnorm_new);
 }
 
 static int nn_groupnorm_silu(lua_State *L)
 {
-    ctL_Opts o;
-    ctL_optoptions(L, &o, 3, "ct.nn.groupnorm_silu", eps_keys);
-    ct_error err;
-    return push_layer(L, ct_groupnorm_silu_new((int)luaL_checkinteger(L, 1), (int)luaL_checkinteger(L, 2),
-                                               (float)ctL_opt_number(&o, "eps", 1e-5), &err), &err);
+    return groupnorm_common(L, "ct.nn.groupnorm_silu", ct_groupnorm_silu_new);
 }
 
 static int nn_layernorm(lua_State *L)
@@ -285,31 +279,30 @@ static int l_kind(lua_State *L)
 
 static int l_gc(lua_State *L)
 {
-    ct_layer **p = luaL_checkudata(L, 1, CTL_LAYER);
-    ct_layer_free(*p);
-    *p = NULL;
+    ct_layer_free(ctL_takebox(L, 1, CTL_LAYER));
     return 0;
 }
 
 static int l_tostring(lua_State *L)
 {
-    ct_layer **p = luaL_checkudata(L, 1, CTL_LAYER);
-    if (!*p) {
+    luaL_checkudata(L, 1, CTL_LAYER);
+    const ct_layer *l = ctL_tobox(L, 1, CTL_LAYER);
+    if (!l) {
         lua_pushliteral(L, "Layer (freed)");
         return 1;
     }
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     luaL_addstring(&b, "Layer ");
-    luaL_addstring(&b, (*p)->ops->kind);
-    for (int i = 0; i < (*p)->nparams; i++) {
+    luaL_addstring(&b, l->ops->kind);
+    for (int i = 0; i < l->nparams; i++) {
         char s[96];
         luaL_addstring(&b, i ? ", " : " (");
-        luaL_addstring(&b, (*p)->params[i].name);
+        luaL_addstring(&b, l->params[i].name);
         luaL_addchar(&b, ' ');
-        luaL_addstring(&b, ct_tensor_shape_str((*p)->params[i].w, s, sizeof s));
+        luaL_addstring(&b, ct_tensor_shape_str(l->params[i].w, s, sizeof s));
     }
-    if ((*p)->nparams) luaL_addchar(&b, ')');
+    if (l->nparams) luaL_addchar(&b, ')');
     luaL_pushresult(&b);
     return 1;
 }
@@ -330,61 +323,58 @@ static const ctL_Reg layer_methods[] = {
     {NULL, NULL, NULL}
 };
 
-static const luaL_Reg layer_meta[] = {
-    {"__gc", l_gc}, {"__close", l_gc}, {"__tostring", l_tostring}, {NULL, NULL}
-};
+static const luaL_Reg layer_meta[] = {{"__tostring", l_tostring}, {NULL, NULL}};
 
 /* ---- Losses -------------------------------------------------------------------- */
 
-static int push_loss(lua_State *L, int rc, double loss, ct_tensor *grad, const ct_error *err)
+/* What a loss of ct_nn.h computes: the loss, its gradient, or an error. */
+typedef struct {
+    double loss;
+    ct_tensor *grad;
+    ct_error err;
+} loss_out;
+
+/* Return loss, grad for a loss that gave rc into out. */
+static int push_loss(lua_State *L, int rc, loss_out *out)
 {
-    if (rc != CT_OK) return ctL_argraise(L, 1, err, rc);
-    lua_pushnumber(L, loss);
-    ctL_pushtensor(L, grad, err);
+    if (rc != CT_OK) return ctL_argraise(L, 1, &out->err, rc);
+    lua_pushnumber(L, out->loss);
+    ctL_pushtensor(L, out->grad, &out->err);
     return 2;
 }
 
-static int nn_mse(lua_State *L)
+/* A loss of ct_nn.h comparing two tensors (mse, bce_logits). */
+typedef int (*pair_loss)(const ct_tensor *a, const ct_tensor *b, double *loss, ct_tensor **grad,
+                         ct_error *err);
+
+/* loss(a, b) -> loss, grad */
+static int loss_of_pair(lua_State *L, pair_loss f)
 {
-    ct_tensor *g = NULL;
-    double loss = 0;
-    ct_error err;
-    int rc = ct_loss_mse(ctL_checkanytensor(L, 1), ctL_checkanytensor(L, 2), &loss, &g, &err);
-    return push_loss(L, rc, loss, g, &err);
+    loss_out out = {0};
+    return push_loss(L, f(ctL_checkanytensor(L, 1), ctL_checkanytensor(L, 2), &out.loss,
+                          &out.grad, &out.err), &out);
 }
 
-static int nn_bce_logits(lua_State *L)
-{
-    ct_tensor *g = NULL;
-    double loss = 0;
-    ct_error err;
-    int rc = ct_loss_bce_logits(ctL_checkanytensor(L, 1), ctL_checkanytensor(L, 2), &loss, &g, &err);
-    return push_loss(L, rc, loss, g, &err);
-}
+static int nn_mse(lua_State *L) { return loss_of_pair(L, ct_loss_mse); }
+static int nn_bce_logits(lua_State *L) { return loss_of_pair(L, ct_loss_bce_logits); }
 
 static int nn_wasserstein(lua_State *L)
 {
-    ct_tensor *g = NULL;
-    double loss = 0;
-    ct_error err;
-    int rc = ct_loss_wasserstein(ctL_checkanytensor(L, 1), (float)luaL_optnumber(L, 2, 1), &loss, &g, &err);
-    return push_loss(L, rc, loss, g, &err);
+    loss_out out = {0};
+    return push_loss(L, ct_loss_wasserstein(ctL_checkanytensor(L, 1),
+                                            (float)luaL_optnumber(L, 2, 1), &out.loss,
+                                            &out.grad, &out.err), &out);
 }
 
 /* ---- Flat buffers and optimisation ---------------------------------------------- */
 
 static int nn_flatten(lua_State *L)
 {
-    luaL_checktype(L, 1, LUA_TTABLE);
-    int n = (int)luaL_len(L, 1), np = 0;
+    int n, np = 0;
+    ct_layer **ls = ctL_checklayers(L, 1, &n);
     ct_param **ps = lua_newuserdatauv(L, sizeof *ps * (size_t)(n * CT_MAXPARAMS + 1), 0);
-    for (int i = 1; i <= n; i++) {
-        lua_geti(L, 1, i);
-        ct_layer **p = luaL_testudata(L, -1, CTL_LAYER);
-        if (!p || !*p) return luaL_argerror(L, 1, lua_pushfstring(L, "item %d is not a layer", i));
-        for (int k = 0; k < (*p)->nparams; k++) ps[np++] = &(*p)->params[k];
-        lua_pop(L, 1);
-    }
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < ls[i]->nparams; k++) ps[np++] = &ls[i]->params[k];
     ct_tensor *w, *g;
     ct_error err;
     if (ct_params_flatten(ps, np, &w, &g, &err) != CT_OK) return ctL_raise(L, &err, CT_ENOMEM);
@@ -395,9 +385,7 @@ static int nn_flatten(lua_State *L)
 
 static ct_adam *checkadam(lua_State *L, int idx)
 {
-    ct_adam **p = luaL_checkudata(L, idx, CTL_ADAM);
-    if (!*p) luaL_argerror(L, idx, "optimizer has been freed");
-    return *p;
+    return ctL_checkbox(L, idx, CTL_ADAM, "optimizer");
 }
 
 static int nn_adam_state(lua_State *L)
@@ -410,9 +398,7 @@ static int nn_adam_state(lua_State *L)
                      (float)ctL_opt_number(&o, "beta2", 0.999), (float)ctL_opt_number(&o, "eps", 1e-8),
                      (float)ctL_opt_number(&o, "weight_decay", 0),
                      ctL_opt_boolean(&o, "decoupled", 1)};
-    ct_adam **p = lua_newuserdatauv(L, sizeof *p, 0);
-    *p = NULL;
-    luaL_setmetatable(L, CTL_ADAM);
+    void **p = ctL_newbox(L, CTL_ADAM, 0);
     ct_error err;
     if (!(*p = ct_adam_new(&c, (size_t)n, &err))) return ctL_raise(L, &err, CT_ENOMEM);
     return 1;
@@ -457,9 +443,7 @@ static int a_moments(lua_State *L)
 
 static int a_gc(lua_State *L)
 {
-    ct_adam **p = luaL_checkudata(L, 1, CTL_ADAM);
-    ct_adam_free(*p);
-    *p = NULL;
+    ct_adam_free(ctL_takebox(L, 1, CTL_ADAM));
     return 0;
 }
 
@@ -470,8 +454,6 @@ static const ctL_Reg adam_methods[] = {
     {"moments", a_moments, "state:moments() -> m, v. Views of the first and second moments."},
     {NULL, NULL, NULL}
 };
-
-static const luaL_Reg adam_meta[] = {{"__gc", a_gc}, {"__close", a_gc}, {NULL, NULL}};
 
 static int nn_clip_grad_norm(lua_State *L)
 {
@@ -512,19 +494,8 @@ static int nn_save(lua_State *L)
         if (!ts[i]) return luaL_argerror(L, 3, lua_pushfstring(L, "item %d is not a tensor", i + 1));
         lua_pop(L, 2);
     }
-    int nmeta = 0;
-    for (lua_pushnil(L); lua_next(L, 4); lua_pop(L, 1)) nmeta++;
-    const char **keys = lua_newuserdatauv(L, sizeof *keys * (size_t)(nmeta + 1), 0);
-    const char **vals = lua_newuserdatauv(L, sizeof *vals * (size_t)(nmeta + 1), 0);
-    lua_newtable(L);
-    int anchor = lua_gettop(L);   /* keeps the values converted to strings */
-    int m = 0;
-    for (lua_pushnil(L); lua_next(L, 4); lua_pop(L, 1)) {
-        if (lua_type(L, -2) != LUA_TSTRING) return luaL_argerror(L, 4, "metadata keys must be strings");
-        keys[m] = lua_tostring(L, -2);
-        vals[m] = luaL_tolstring(L, -1, NULL);
-        lua_rawseti(L, anchor, ++m);
-    }
+    const char **keys, **vals;
+    int nmeta = ctL_checkmeta(L, 4, &keys, &vals);
     ct_error err;
     int rc = ct_checkpoint_save(path, names, ts, n, keys, vals, nmeta, &err);
     if (rc != CT_OK) return ctL_raise(L, &err, rc);
@@ -547,11 +518,7 @@ static int nn_load(lua_State *L)
         ctL_pushtensor(L, t, &err);
         lua_rawseti(L, -2, i + 1);
     }
-    lua_createtable(L, 0, ck->nmeta);
-    for (int i = 0; i < ck->nmeta; i++) {
-        lua_pushstring(L, ck->meta[i].value);
-        lua_setfield(L, -2, ck->meta[i].key);
-    }
+    ctL_pushmeta(L, ck);
     ct_checkpoint_free(ck);
     return 3;
 }
@@ -569,23 +536,14 @@ static int nn_profile(lua_State *L)
         ct_nn_profile_enable(lua_toboolean(L, 1));
         return 0;
     }
+#define PROF(type, field) CTL_FIELD(ct_nn_prof, type, field)
+    static const ctL_Field fields[] = {
+        PROF(CTL_F_STRING, kind), PROF(CTL_F_DOUBLE, seconds), PROF(CTL_F_DOUBLE, flops),
+        PROF(CTL_F_LONG, calls), PROF(CTL_F_DOUBLE, work), {NULL, 0, 0}
+    };
     const ct_nn_prof *p;
     int n = ct_nn_profile(&p);
-    lua_createtable(L, n, 0);
-    for (int i = 0; i < n; i++) {
-        lua_createtable(L, 0, 5);
-        lua_pushstring(L, p[i].kind);
-        lua_setfield(L, -2, "kind");
-        lua_pushnumber(L, p[i].seconds);
-        lua_setfield(L, -2, "seconds");
-        lua_pushnumber(L, p[i].flops);
-        lua_setfield(L, -2, "flops");
-        lua_pushinteger(L, p[i].calls);
-        lua_setfield(L, -2, "calls");
-        lua_pushnumber(L, p[i].work);
-        lua_setfield(L, -2, "work");
-        lua_rawseti(L, -2, i + 1);
-    }
+    ctL_pushrecords(L, p, (size_t)n, sizeof *p, fields);
     return 1;
 }
 
@@ -671,16 +629,11 @@ static int workspace_gc(lua_State *L)
 
 int luaopen_crystens_nn_core(lua_State *L)
 {
-    lua_newuserdatauv(L, 1, 0);
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, workspace_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_setmetatable(L, -2);
+    ctL_newclass(L, "crystens.NnWorkspace", NULL, workspace_gc, NULL);
+    ctL_newudata(L, 1, 0, "crystens.NnWorkspace");
     lua_setfield(L, LUA_REGISTRYINDEX, "crystens.nn_workspace");
-    ctL_newclass(L, CTL_LAYER, layer_methods, layer_meta);
-    lua_pop(L, 1);
-    ctL_newclass(L, CTL_ADAM, adam_methods, adam_meta);
-    lua_pop(L, 1);
+    ctL_newclass(L, CTL_LAYER, layer_methods, l_gc, layer_meta);
+    ctL_newclass(L, CTL_ADAM, adam_methods, a_gc, NULL);
     ctL_newlib(L, nn_funcs, "crystens.nn_core: C layers with forward/backward, losses, Adam on "
                "flat buffers and safetensors files; composed into models by crystens.nn.");
     ctL_nn_device_open(L, -1);

@@ -15,12 +15,6 @@ static const ctL_Field row_fields[] = {
     ROW(CTL_F_DOUBLE, pdm_diff), ROW(CTL_F_INT, natoms), {NULL, 0, 0}
 };
 
-static void push_row(lua_State *L, const ct_paper_row *r)
-{
-    lua_createtable(L, 0, 7);
-    ctL_setfields(L, r, row_fields);
-}
-
 /* measures(tensors, [structures], [fractional]) -> {row, ...} */
 static int p_measures(lua_State *L)
 {
@@ -43,7 +37,7 @@ static int p_measures(lua_State *L)
         ct_error err;
         int rc = ct_paper_measures(t->data + i * ct_layout_len(S), S, s, fractional, &row, &err);
         if (rc != CT_OK) return ctL_raisef(L, &err, rc, "tensor %d: ", (int)i + 1);
-        push_row(L, &row);
+        ctL_pushfields(L, &row, row_fields);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     return 1;

@@ -78,9 +78,7 @@ static int p_save(lua_State *L)
     o.title = title_of(&opt, s, buf, sizeof buf);
     ct_error err;
     int rc = ct_render_png(s, path, &o, &err);
-    if (rc != CT_OK) return ctL_raise(L, &err, rc);
-    lua_settop(L, 1);
-    return 1;
+    return ctL_returnself(L, rc, &err, 0);
 }
 
 /* The title of grid tile i (1-based): titles[i], none, or the formula. */
@@ -109,8 +107,7 @@ static int p_grid(lua_State *L)
     ctL_optoptions(L, &opt, 3, "ct.picture.grid", grid_keys);
     ct_render_opts o;
     read_opts(&opt, &o, 256);
-    lua_Integer cols = ctL_opt_integer(&opt, "cols", 0);
-    if (cols < 0 || cols > 1000) ctL_opt_error(&opt, "cols", "must be 1 to 1000");
+    lua_Integer cols = ctL_opt_range(&opt, "cols", 0, 0, 1000);   /* 0: about square */
     int titles = 0, notitles = 0;
     int t = ctL_opt_push(&opt, "titles", LUA_TNONE);
     if (t == LUA_TTABLE) titles = lua_gettop(L);
@@ -170,19 +167,15 @@ static const ctL_Reg picture_funcs[] = {
 
 int luaopen_crystens_picture(lua_State *L)
 {
-    /* s:save_png joins the Structure methods, which live in mt.methods. */
+    static const ctL_Reg png[] = {
+        {"save_png", p_save, "s:save_png(path, [opts]) -> s. A PNG picture of the unit "
+                             "cell: atoms as shaded balls in element colours, painted "
+                             "back to front with depth fading, the cell edges, a title, "
+                             "the crystal axes and an element legend. " OPTS_DOC},
+        {NULL, NULL, NULL}
+    };
     ctL_structure_register(L);
-    if (lua_getfield(L, -1, "methods") == LUA_TTABLE) {
-        static const ctL_Reg png[] = {
-            {"save_png", p_save, "s:save_png(path, [opts]) -> s. A PNG picture of the unit "
-                                 "cell: atoms as shaded balls in element colours, painted "
-                                 "back to front with depth fading, the cell edges, a title, "
-                                 "the crystal axes and an element legend. " OPTS_DOC},
-            {NULL, NULL, NULL}
-        };
-        ctL_setfuncs(L, png);
-    }
-    lua_pop(L, 2);
+    ctL_addmethods(L, CTL_STRUCTURE, png);   /* s:save_png joins the Structure methods */
     ctL_newlib(L, picture_funcs, "crystens.picture: pictures of crystal structures without "
                "an external viewer (s:save_png, grids of them), and the element colours and "
                "radii they use. " OPTS_DOC);

@@ -21,9 +21,8 @@ static int p_new(lua_State *L)
     const char *label = luaL_checkstring(L, 1);
     lua_Integer total = luaL_optinteger(L, 2, 0);
     luaL_argcheck(L, total >= 0, 2, "total must not be negative");
-    ct_progress *p = lua_newuserdatauv(L, sizeof *p, 0);
+    ct_progress *p = ctL_newudata(L, sizeof *p, 0, CTL_PROGRESS);
     ct_progress_start(p, label, total);
-    luaL_setmetatable(L, CTL_PROGRESS);
     return 1;
 }
 
@@ -88,8 +87,7 @@ static const ctL_Reg progress_funcs[] = {
 
 int luaopen_crystens_progress(lua_State *L)
 {
-    ctL_newclass(L, CTL_PROGRESS, progress_methods, progress_meta);
-    lua_pop(L, 1);
+    ctL_newclass(L, CTL_PROGRESS, progress_methods, NULL, progress_meta);
     ctL_newlib(L, progress_funcs, "crystens.progress: a terminal progress bar for long loops.");
     return 1;
 }

@@ -42,23 +42,6 @@ static ud_graphs *checkgraphs(lua_State *L, int idx)
     return luaL_checkudata(L, idx, CTL_GRAPHS);
 }
 
-static ud_model *push_model(lua_State *L)
-{
-    ud_model *u = lua_newuserdatauv(L, sizeof *u, 0);
-    u->m = NULL;
-    u->opt = NULL;
-    luaL_setmetatable(L, CTL_MODEL);
-    return u;
-}
-
-/* Option key as a positive int. */
-static int opt_count(ctL_Opts *o, const char *key, int def)
-{
-    lua_Integer v = ctL_opt_integer(o, key, def);
-    if (v < 1 || v > 1 << 20) ctL_opt_error(o, key, "must be an integer from 1 to %d", 1 << 20);
-    return (int)v;
-}
-
 static const char *const cgcnn_keys[] = {"cutoff", "max_nbr", "ngauss", "atom_fea", "nconv",
                                          "hidden", "ntargets", NULL};
 
@@ -72,14 +55,14 @@ static int p_new(lua_State *L)
     ct_rng_seed(&r, (uint64_t)luaL_optinteger(L, 3, 0));
     ct_cgcnn_cfg c = ct_cgcnn_cfg_default();
     c.cutoff = ctL_opt_number(&o, "cutoff", c.cutoff);
-    c.max_nbr = opt_count(&o, "max_nbr", c.max_nbr);
-    c.ngauss = opt_count(&o, "ngauss", c.ngauss);
-    c.atom_fea = opt_count(&o, "atom_fea", c.atom_fea);
-    c.nconv = opt_count(&o, "nconv", c.nconv);
-    c.hidden = opt_count(&o, "hidden", c.hidden);
-    c.ntargets = opt_count(&o, "ntargets", c.ntargets);
+    c.max_nbr = (int)ctL_opt_range(&o, "max_nbr", c.max_nbr, 1, 1 << 20);
+    c.ngauss = (int)ctL_opt_range(&o, "ngauss", c.ngauss, 1, 1 << 20);
+    c.atom_fea = (int)ctL_opt_range(&o, "atom_fea", c.atom_fea, 1, 1 << 20);
+    c.nconv = (int)ctL_opt_range(&o, "nconv", c.nconv, 1, 1 << 20);
+    c.hidden = (int)ctL_opt_range(&o, "hidden", c.hidden, 1, 1 << 20);
+    c.ntargets = (int)ctL_opt_range(&o, "ntargets", c.ntargets, 1, 1 << 20);
     ct_error err;
-    ud_model *u = push_model(L);
+    ud_model *u = ctL_newudata(L, sizeof *u, 0, CTL_MODEL);
     ct_magpie *mp = ct_magpie_load(dir, &err);
     if (!mp) return ctL_raise(L, &err, CT_EIO);
     u->m = ct_cgcnn_new(&c, mp, &r, &err);
@@ -92,15 +75,11 @@ static int p_new(lua_State *L)
 static int p_load(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    ud_model *u = push_model(L);
+    ud_model *u = ctL_newudata(L, sizeof *u, 0, CTL_MODEL);
     ct_error err;
     ct_checkpoint *ck;
     if (!(u->m = ct_cgcnn_load(path, &ck, &err))) return ctL_raise(L, &err, CT_EIO);
-    lua_createtable(L, 0, ck->nmeta);
-    for (int i = 0; i < ck->nmeta; i++) {
-        lua_pushstring(L, ck->meta[i].value);
-        lua_setfield(L, -2, ck->meta[i].key);
-    }
+    ctL_pushmeta(L, ck);
     ct_checkpoint_free(ck);
     return 2;
 }
@@ -137,10 +116,7 @@ static int p_graphs(lua_State *L)
     ct_structure **arr = ctL_checkstructures(L, 1, &n, &single, 0);
     ud_model *m = checkmodel(L, 2);
     if (n > (size_t)1 << 30) return luaL_error(L, "too many structures (%zu)", n);
-    ud_graphs *u = lua_newuserdatauv(L, sizeof *u, 0);
-    u->n = 0;
-    u->g = NULL;
-    luaL_setmetatable(L, CTL_GRAPHS);
+    ud_graphs *u = ctL_newudata(L, sizeof *u, 0, CTL_GRAPHS);
     ct_error *errs = lua_newuserdatauv(L, (n ? n : 1) * sizeof *errs, 0);
     if (!(u->g = calloc(n ? n : 1, sizeof *u->g))) return luaL_error(L, "out of memory");
     u->n = (int)n;
@@ -274,13 +250,8 @@ static int m_scale(lua_State *L)
     int T = ct_cgcnn_config(m->m)->ntargets;
     double mean[CT_CGCNN_MAXTARGETS], sd[CT_CGCNN_MAXTARGETS];
     ct_cgcnn_get_scale(m->m, mean, sd);
-    for (int k = 0; k < 2; k++) {
-        lua_createtable(L, T, 0);
-        for (int t = 0; t < T; t++) {
-            lua_pushnumber(L, k ? sd[t] : mean[t]);
-            lua_rawseti(L, -2, t + 1);
-        }
-    }
+    ctL_pushnumbers(L, mean, (size_t)T);
+    ctL_pushnumbers(L, sd, (size_t)T);
     return 2;
 }
 
@@ -386,21 +357,8 @@ static int m_save(lua_State *L)
 {
     ud_model *m = checkmodel(L, 1);
     const char *path = luaL_checkstring(L, 2);
-    int n = 0;
-    if (!lua_isnoneornil(L, 3)) {
-        luaL_checktype(L, 3, LUA_TTABLE);
-        for (lua_pushnil(L); lua_next(L, 3); lua_pop(L, 1)) n++;
-    }
-    const char **k = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *k, 0);
-    const char **v = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *v, 0);
-    int i = 0;
-    if (n)
-        for (lua_pushnil(L); lua_next(L, 3); lua_pop(L, 1)) {
-            if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
-                return luaL_argerror(L, 3, "metadata must map strings to strings");
-            k[i] = lua_tostring(L, -2);   /* the table keeps them alive */
-            v[i++] = lua_tostring(L, -1);
-        }
+    const char **k, **v;
+    int n = ctL_checkmeta(L, 3, &k, &v);
     ct_error err;
     int rc = ct_cgcnn_save(m->m, path, k, v, n, &err);
     if (rc != CT_OK) return ctL_raise(L, &err, rc);
@@ -439,12 +397,7 @@ static const ctL_Reg model_methods[] = {
     {NULL, NULL, NULL}
 };
 
-static const luaL_Reg model_meta[] = {{"__gc", m_gc}, {"__close", m_gc}, {NULL, NULL}};
-
-static const luaL_Reg graphs_meta[] = {{"__gc", g_gc}, {"__close", g_gc}, {"__len", g_len},
-                                       {NULL, NULL}};
-
-static const ctL_Reg graphs_methods[] = {{NULL, NULL, NULL}};
+static const luaL_Reg graphs_meta[] = {{"__len", g_len}, {NULL, NULL}};
 
 static const ctL_Reg properties_funcs[] = {
     {"new", p_new, "new(cfg, magpie_dir[, seed]) -> Model. A fresh crystal-graph model."},
@@ -457,10 +410,8 @@ static const ctL_Reg properties_funcs[] = {
 
 int luaopen_crystens_properties_core(lua_State *L)
 {
-    ctL_newclass(L, CTL_MODEL, model_methods, model_meta);
-    lua_pop(L, 1);
-    ctL_newclass(L, CTL_GRAPHS, graphs_methods, graphs_meta);
-    lua_pop(L, 1);
+    ctL_newclass(L, CTL_MODEL, model_methods, m_gc, NULL);
+    ctL_newclass(L, CTL_GRAPHS, NULL, g_gc, graphs_meta);
     ctL_newlib(L, properties_funcs, "crystens.properties_core: the crystal-graph property model "
                "(CGCNN family) and its graphs; used by crystens.properties.");
     return 1;

@@ -111,8 +111,7 @@ static void push_diag(lua_State *L, const ct_recon_diag *d, const ct_recon_opts 
         lua_pushboolean(L, d->spacegroup_detected == d->spacegroup);
         lua_setfield(L, -2, "spacegroup_match");
     }
-    lua_createtable(L, 0, 5);
-    ctL_setfields(L, d, spread_fields);
+    ctL_pushfields(L, d, spread_fields);
     lua_setfield(L, -2, "spread");
     if (!reason) ctL_setnumber(L, "min_distance", d->min_distance);
     if (reason) {
@@ -157,13 +156,8 @@ static int batch_gc(lua_State *L)
 
 static batch *new_batch(lua_State *L, size_t n)
 {
-    batch *b = lua_newuserdatauv(L, sizeof *b, 0);
-    memset(b, 0, sizeof *b);
-    if (luaL_newmetatable(L, "crystens.ReconBatch")) {
-        lua_pushcfunction(L, batch_gc);
-        lua_setfield(L, -2, "__gc");
-    }
-    lua_setmetatable(L, -2);
+    ctL_newclass(L, "crystens.ReconBatch", NULL, batch_gc, NULL);
+    batch *b = ctL_newudata(L, sizeof *b, 0, "crystens.ReconBatch");
     b->out = calloc(n ? n : 1, sizeof *b->out);
     b->diag = calloc(n ? n : 1, sizeof *b->diag);
     b->errs = calloc(n ? n : 1, sizeof *b->errs);

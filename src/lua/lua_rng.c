@@ -17,9 +17,8 @@ static ct_rng *checkrng(lua_State *L, int idx)
 
 static ct_rng *push_rng(lua_State *L, uint64_t seed)
 {
-    ct_rng *r = lua_newuserdatauv(L, sizeof *r, 0);
+    ct_rng *r = ctL_newudata(L, sizeof *r, 0, CTL_RNG);
     ct_rng_seed(r, seed);
-    luaL_setmetatable(L, CTL_RNG);
     return r;
 }
 
@@ -98,9 +97,7 @@ static int rm_set_state(lua_State *L)
     ct_rng *r = checkrng(L, 1);
     ct_error err;
     int rc = ct_rng_set_state_str(r, luaL_checkstring(L, 2), &err);
-    if (rc != CT_OK) return ctL_argraise(L, 2, &err, rc);
-    lua_settop(L, 1);
-    return 1;
+    return ctL_returnself(L, rc, &err, 2);
 }
 
 static int rm_reseed(lua_State *L)
@@ -137,14 +134,9 @@ static const ctL_Reg rng_funcs[] = {
 
 void ctL_rng_open(lua_State *L, int lib)
 {
-    lib = lua_absindex(L, lib);
-    lua_pushvalue(L, lib);
-    ctL_setfuncs(L, rng_funcs);
-    lua_pop(L, 1);
-    ctL_newclass(L, CTL_RNG, rng_methods, NULL);
-    lua_pushcfunction(L, rm_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pop(L, 1);
+    static const luaL_Reg rng_meta[] = {{"__tostring", rm_tostring}, {NULL, NULL}};
+    ctL_addfuncs(L, lib, rng_funcs);
+    ctL_newclass(L, CTL_RNG, rng_methods, NULL, rng_meta);
     if (lua_getfield(L, LUA_REGISTRYINDEX, DEFAULT_RNG_KEY) == LUA_TNIL) {
         push_rng(L, 0);
         lua_setfield(L, LUA_REGISTRYINDEX, DEFAULT_RNG_KEY);

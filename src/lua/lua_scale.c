@@ -3,7 +3,6 @@
  * as a userdata with scale/unscale/state.
  */
 #include <stdlib.h>
-#include <string.h>
 
 #include "ct_consist.h"
 #include "ct_layout.h"
@@ -160,8 +159,32 @@ static void read_state(lua_State *L, int idx, ct_scale *sc)
 
 int ctL_scaler(lua_State *L)
 {
-    ct_scale *sc = lua_newuserdatauv(L, sizeof *sc, 0);
-    memset(sc, 0, sizeof *sc);
+    static const ctL_Reg methods[] = {
+        {"scale", s_scale, "sc:scale(t) -> Tensor. Raw CrysTens (4×S×S or N×4×S×S) to "
+                           "the networks' units: each quantity mapped onto [-0.8, 1], "
+                           "empty slots, corner and padding at -1."},
+        {"unscale", s_unscale, "sc:unscale(t) -> Tensor. Back to raw units: a slot whose "
+                               "8 scaled Z copies average above -0.9 is occupied and "
+                               "mapped back; everything else becomes 0."},
+        {"project", s_project, "sc:project(x, [{natoms=, clamp=false, fractional=false}]) "
+                               "-> y, state. The consistency projection (ct_consist.h) of "
+                               "scaled tensors: every copy of a value set to their mean, "
+                               "one cell per crystal, the difference layers and distances "
+                               "derived from the coordinates and the cell. natoms: a list "
+                               "of atom counts (slots 1..n occupied), else a slot's Z "
+                               "decides; clamp: values kept in the training range. state "
+                               "feeds project_backward."},
+        {"project_backward", s_project_backward,
+         "sc:project_backward(state, gy) -> gx. The gradient of project at the tensor "
+         "whose projection returned state (distances pass none)."},
+        {"state", s_state, "sc:state() -> table {size=S, Z={min,max}, coord=…, length=…, "
+                           "angle=…, sg=…, dist=…, delta=…[, column=…]}: the fitted ranges, to store "
+                           "and to rebuild the scaler with crystens.scaler(state)."},
+        {NULL, NULL, NULL}
+    };
+    static const luaL_Reg meta[] = {{"__tostring", s_tostring}, {NULL, NULL}};
+    ctL_newclass(L, CTL_SCALER, methods, NULL, meta);
+    ct_scale *sc = ctL_newudata(L, sizeof(ct_scale), 0, CTL_SCALER);
     ct_error err;
     int rc;
     if (lua_istable(L, 1)) {
@@ -174,34 +197,5 @@ int ctL_scaler(lua_State *L)
         rc = ct_scale_fit(sc, t->data, n, S, &err);
     }
     if (rc != CT_OK) return ctL_raise(L, &err, rc);
-    if (luaL_getmetatable(L, CTL_SCALER) != LUA_TTABLE) {
-        lua_pop(L, 1);
-        static const ctL_Reg methods[] = {
-            {"scale", s_scale, "sc:scale(t) -> Tensor. Raw CrysTens (4×S×S or N×4×S×S) to "
-                               "the networks' units: each quantity mapped onto [-0.8, 1], "
-                               "empty slots, corner and padding at -1."},
-            {"unscale", s_unscale, "sc:unscale(t) -> Tensor. Back to raw units: a slot whose "
-                                   "8 scaled Z copies average above -0.9 is occupied and "
-                                   "mapped back; everything else becomes 0."},
-            {"project", s_project, "sc:project(x, [{natoms=, clamp=false, fractional=false}]) "
-                                   "-> y, state. The consistency projection (ct_consist.h) of "
-                                   "scaled tensors: every copy of a value set to their mean, "
-                                   "one cell per crystal, the difference layers and distances "
-                                   "derived from the coordinates and the cell. natoms: a list "
-                                   "of atom counts (slots 1..n occupied), else a slot's Z "
-                                   "decides; clamp: values kept in the training range. state "
-                                   "feeds project_backward."},
-            {"project_backward", s_project_backward,
-             "sc:project_backward(state, gy) -> gx. The gradient of project at the tensor "
-             "whose projection returned state (distances pass none)."},
-            {"state", s_state, "sc:state() -> table {size=S, Z={min,max}, coord=…, length=…, "
-                               "angle=…, sg=…, dist=…, delta=…[, column=…]}: the fitted ranges, to store "
-                               "and to rebuild the scaler with crystens.scaler(state)."},
-            {NULL, NULL, NULL}
-        };
-        static const luaL_Reg meta[] = {{"__tostring", s_tostring}, {NULL, NULL}};
-        ctL_newclass(L, CTL_SCALER, methods, meta);
-    }
-    lua_setmetatable(L, -2);
     return 1;
 }

@@ -15,28 +15,22 @@
 #include "ct_symmetry.h"
 #include "lua_structure.h"
 
-typedef struct {
-    ct_structure *s;
-} ud_structure;
-
 ct_structure *ctL_tostructure(lua_State *L, int idx)
 {
-    ud_structure *u = luaL_testudata(L, idx, CTL_STRUCTURE);
-    return u ? u->s : NULL;
+    return ctL_tobox(L, idx, CTL_STRUCTURE);
 }
 
 ct_structure *ctL_checkstructure(lua_State *L, int idx)
 {
-    ud_structure *u = luaL_testudata(L, idx, CTL_STRUCTURE);
-    if (!u) luaL_typeerror(L, idx, "Structure");
-    if (!u->s) luaL_argerror(L, idx, "structure has been freed");
-    return u->s;
+    if (!luaL_testudata(L, idx, CTL_STRUCTURE)) luaL_typeerror(L, idx, "Structure");
+    return ctL_checkbox(L, idx, CTL_STRUCTURE, "structure");
 }
 
+/* A Dataset is lua_dataset.c's, read here so that a Structure list can be
+   gathered from one without this module depending on that one. */
 ct_dataset *ctL_todataset(lua_State *L, int idx)
 {
-    ctL_dataset_ud *u = luaL_testudata(L, idx, CTL_DATASET);
-    return u ? u->ds : NULL;
+    return ctL_tobox(L, idx, CTL_DATASET);
 }
 
 ct_structure **ctL_checkstructures(lua_State *L, int idx, size_t *n, int *single, int holes)
@@ -76,16 +70,8 @@ ct_structure **ctL_checkstructures(lua_State *L, int idx, size_t *n, int *single
 
 void ctL_pushstructure(lua_State *L, ct_structure *s, const ct_error *err)
 {
-    if (!s) {
-        ct_error none = {"out of memory for a structure", CT_ENOMEM};
-        ctL_raise(L, err ? err : &none, ct_interrupted() ? CT_EINTR : CT_EINVAL);
-        return;
-    }
-    ud_structure *u = lua_newuserdatauv(L, sizeof *u, 1);
-    u->s = NULL;   /* valid from birth: owns nothing until the metatable is set */
     ctL_structure_register(L);
-    lua_setmetatable(L, -2);
-    u->s = s;
+    ctL_pushbox(L, CTL_STRUCTURE, 1, s, err, "structure");
 }
 
 /* Fields ----------------------------------------------------------------- */
@@ -155,9 +141,7 @@ static int mm_index(lua_State *L)
 {
     ct_structure *s = ctL_checkstructure(L, 1);
     const char *key = luaL_checkstring(L, 2);
-    lua_getmetatable(L, 1);
-    lua_getfield(L, -1, "methods");
-    if (lua_getfield(L, -1, key) != LUA_TNIL) return 1;
+    if (ctL_getmethod(L, 1, 2) != LUA_TNIL) return 1;
     if (!strcmp(key, "properties")) {
         lua_getiuservalue(L, 1, 1);
         return 1;
@@ -167,12 +151,12 @@ static int mm_index(lua_State *L)
 
 static int mm_tostring(lua_State *L)
 {
-    ud_structure *u = luaL_checkudata(L, 1, CTL_STRUCTURE);
-    if (!u->s) {
+    luaL_checkudata(L, 1, CTL_STRUCTURE);
+    ct_structure *s = ctL_tostructure(L, 1);
+    if (!s) {
         lua_pushliteral(L, "Structure (freed)");
         return 1;
     }
-    ct_structure *s = u->s;
     /* the crystal's symmetry; a group the tensor stored is shown only
        where it says something else */
     char formula[256], sg[48];
@@ -194,9 +178,7 @@ static int mm_tostring(lua_State *L)
 
 static int mm_gc(lua_State *L)
 {
-    ud_structure *u = luaL_checkudata(L, 1, CTL_STRUCTURE);
-    ct_structure_free(u->s);
-    u->s = NULL;
+    ct_structure_free(ctL_takebox(L, 1, CTL_STRUCTURE));
     return 0;
 }
 
@@ -473,11 +455,7 @@ static int s_spacegroups(lua_State *L)
     sg_job job = {arr, symprec, out};
     ct_parallel_for(n, ct_num_threads(n, 16), sg_share, &job);
     if (ct_interrupted()) return ctL_raise(L, NULL, CT_EINTR);
-    lua_createtable(L, (int)n, 0);
-    for (size_t i = 0; i < n; i++) {
-        lua_pushinteger(L, out[i]);
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
-    }
+    ctL_pushints(L, out, n);
     return 1;
 }
 
@@ -512,18 +490,12 @@ static const luaL_Reg structure_meta[] = {
     {"__index", mm_index},
     {"__tostring", mm_tostring},
     {"__len", mm_len},
-    {"__gc", mm_gc},
-    {"__close", mm_gc},
     {NULL, NULL}
 };
 
 void ctL_structure_register(lua_State *L)
 {
-    if (!luaL_newmetatable(L, CTL_STRUCTURE)) return;   /* leaves it on the stack */
-    luaL_setfuncs(L, structure_meta, 0);
-    lua_newtable(L);
-    ctL_setfuncs(L, structure_methods);
-    lua_setfield(L, -2, "methods");
+    ctL_newclass(L, CTL_STRUCTURE, structure_methods, mm_gc, structure_meta);
 }
 
 static const ctL_Reg structure_funcs[] = {
@@ -541,7 +513,6 @@ static const ctL_Reg structure_funcs[] = {
 int luaopen_crystens_structure(lua_State *L)
 {
     ctL_structure_register(L);
-    lua_pop(L, 1);
     ctL_newlib(L, structure_funcs, "crystens.structure: crystal structures. Fields: lattice "
                "{a,b,c,alpha,beta,gamma}, matrix, species (Z), symbols, frac, natoms, formula "
                "(Hill order, explicit counts: C6Cr1Cs1Mn1N6, whatever the atoms' order), "

@@ -2,10 +2,10 @@
  * lua_structure.h - what the crystal bindings (lua_structure.c, lua_cif.c,
  * lua_dataset.c, lua_crystens.c) share: Structure and Dataset userdata.
  *
- * A Structure userdata owns one ct_structure and has one user value: a
- * table of per-row properties when it came from a data set, else nil.
- * ds[i] hands out a copy, so a Structure never dangles when its data set
- * is collected.
+ * Both are boxes (lua_ct.h).  A Structure owns one ct_structure and has one
+ * user value: a table of per-row properties when it came from a data set,
+ * else nil.  A Dataset owns one ct_dataset.  ds[i] hands out a copy, so a
+ * Structure never dangles when its data set is collected.
  */
 #ifndef LUA_STRUCTURE_H
 #define LUA_STRUCTURE_H
@@ -17,14 +17,7 @@
 #define CTL_STRUCTURE "crystens.Structure"
 #define CTL_DATASET "crystens.Dataset"
 
-/* A Dataset userdata (made by lua_dataset.c): its data set, NULL once
-   collected.  Declared here so that a Structure list can be gathered from
-   a Dataset without the structure module depending on the dataset one. */
-typedef struct {
-    ct_dataset *ds;
-} ctL_dataset_ud;
-
-/* Create the Structure metatable if it does not exist yet. */
+/* Create the Structure class if it does not exist yet. */
 void ctL_structure_register(lua_State *L);
 
 /* Push s as a Structure, which takes ownership (NULL raises err). */

@@ -78,9 +78,7 @@ static int m_save(lua_State *L)
     const char *path = luaL_checkstring(L, 2);
     ct_error err;
     int rc = ct_tensor_save_npy(t, path, &err);
-    if (rc != CT_OK) return ctL_raise(L, &err, rc);
-    lua_settop(L, 1);
-    return 1;
+    return ctL_returnself(L, rc, &err, 0);
 }
 
 static int m_shape(lua_State *L)
@@ -143,19 +141,17 @@ static int m_narrow(lua_State *L)
     return 1;
 }
 
+#define STAT(type, field) CTL_FIELD(ct_tensor_stats, type, field)
+static const ctL_Field stats_fields[] = {
+    STAT(CTL_F_FLOAT, min), STAT(CTL_F_DOUBLE, mean), STAT(CTL_F_FLOAT, max),
+    STAT(CTL_F_SIZE, nonfinite), {NULL, 0, 0}
+};
+
 static int m_stats(lua_State *L)
 {
     ct_tensor_stats s;
     ct_tensor_stats_of(checktensor(L, 1), &s);
-    lua_createtable(L, 0, 4);
-    lua_pushnumber(L, s.min);
-    lua_setfield(L, -2, "min");
-    lua_pushnumber(L, s.mean);
-    lua_setfield(L, -2, "mean");
-    lua_pushnumber(L, s.max);
-    lua_setfield(L, -2, "max");
-    lua_pushinteger(L, (lua_Integer)s.nonfinite);
-    lua_setfield(L, -2, "nonfinite");
+    ctL_pushfields(L, &s, stats_fields);
     return 1;
 }
 
@@ -274,10 +270,7 @@ static int mm_index(lua_State *L)
         ctL_pushtensor(L, ct_tensor_select(t, i - 1, &err), &err);
         return 1;
     }
-    lua_getmetatable(L, 1);
-    lua_getfield(L, -1, "methods");
-    lua_pushvalue(L, 2);
-    lua_rawget(L, -2);
+    ctL_getmethod(L, 1, 2);
     return 1;
 }
 
@@ -302,8 +295,7 @@ static const ctL_Reg tensor_methods[] = {
 };
 
 static const luaL_Reg tensor_meta[] = {
-    {"__gc", mm_gc},
-    {"__close", mm_gc},
+    {"__index", mm_index},
     {"__tostring", mm_tostring},
     {"__len", mm_len},
     {NULL, NULL}
@@ -321,23 +313,15 @@ static const ctL_Reg tensor_funcs[] = {
 
 int luaopen_crystens_tensor(lua_State *L)
 {
-    /* The metatable's __index is a function (integer indexing gives views),
-       so methods live in a table of their own, mt.methods. */
-    ctL_newclass(L, CTL_TENSOR, NULL, tensor_meta);
-    lua_newtable(L);
-    ctL_setfuncs(L, tensor_methods);
-    ctL_tensor_device_open(L, -1);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -3, "methods");                 /* mt methods */
-    lua_pushcfunction(L, mm_index);
-    lua_setfield(L, -3, "__index");
+    /* __index is a function (integer indexing gives views): the methods
+       are found in mt.methods. */
+    ctL_newclass(L, CTL_TENSOR, tensor_methods, mm_gc, tensor_meta);
+    ctL_tensor_device_open(L);
     ctL_newlib(L, tensor_funcs, "crystens.tensor: dense float32 tensors (up to 5-d) with "
                "views, statistics, NumPy .npy files, element-wise arithmetic (t + u, t:add_(u), "
                "broadcasting), reductions and seeded random draws (tensor.seed, tensor.rng). "
-               "Index with t[i] for a view of row i.");   /* mt methods lib */
-    ctL_tensor_ops_open(L, -3, -2, -1);
+               "Index with t[i] for a view of row i.");
+    ctL_tensor_ops_open(L, -1);
     ctL_rng_open(L, -1);
-    lua_replace(L, -3);
-    lua_pop(L, 1);                                  /* lib */
     return 1;
 }

@@ -119,9 +119,7 @@ static int m_copy(lua_State *L)
     ct_tensor *dst = checktensor(L, 1);
     ct_error err;
     int rc = ct_tensor_copy(dst, checktensor(L, 2), &err);
-    if (rc != CT_OK) return ctL_argraise(L, 2, &err, rc);
-    lua_settop(L, 1);
-    return 1;
+    return ctL_returnself(L, rc, &err, 2);
 }
 
 static int m_sum(lua_State *L)
@@ -192,23 +190,22 @@ static int m_same_storage(lua_State *L)
     return 1;
 }
 
-static int m_randn_(lua_State *L)
+/* A random fill of ct_tensor_ops.h: ct_tensor_randn (mean, std) or
+   ct_tensor_rand (lo, hi). */
+typedef void (*random_fill)(ct_tensor *t, ct_rng *r, float a, float b);
+
+/* t:randn_/t:rand_([a, b, rng]) -> t, with a, b 0 and 1 by default. */
+static int fill_(lua_State *L, random_fill fill)
 {
     ct_tensor *t = checktensor(L, 1);
-    float mean = (float)luaL_optnumber(L, 2, 0), std = (float)luaL_optnumber(L, 3, 1);
-    ct_tensor_randn(t, ctL_optrng(L, 4), mean, std);
+    float a = (float)luaL_optnumber(L, 2, 0), b = (float)luaL_optnumber(L, 3, 1);
+    fill(t, ctL_optrng(L, 4), a, b);
     lua_settop(L, 1);
     return 1;
 }
 
-static int m_rand_(lua_State *L)
-{
-    ct_tensor *t = checktensor(L, 1);
-    float lo = (float)luaL_optnumber(L, 2, 0), hi = (float)luaL_optnumber(L, 3, 1);
-    ct_tensor_rand(t, ctL_optrng(L, 4), lo, hi);
-    lua_settop(L, 1);
-    return 1;
-}
+static int m_randn_(lua_State *L) { return fill_(L, ct_tensor_randn); }
+static int m_rand_(lua_State *L) { return fill_(L, ct_tensor_rand); }
 
 /* ---- Constructors ------------------------------------------------------------- */
 
@@ -316,18 +313,11 @@ static const ctL_Reg ops_funcs[] = {
     {NULL, NULL, NULL}
 };
 
-void ctL_tensor_ops_open(lua_State *L, int mt, int methods, int lib)
+void ctL_tensor_ops_open(lua_State *L, int lib)
 {
-    mt = lua_absindex(L, mt);
-    methods = lua_absindex(L, methods);
-    lib = lua_absindex(L, lib);
-    lua_pushvalue(L, mt);
+    luaL_getmetatable(L, CTL_TENSOR);
     luaL_setfuncs(L, ops_meta, 0);
     lua_pop(L, 1);
-    lua_pushvalue(L, methods);
-    ctL_setfuncs(L, ops_methods);
-    lua_pop(L, 1);
-    lua_pushvalue(L, lib);
-    ctL_setfuncs(L, ops_funcs);
-    lua_pop(L, 1);
+    ctL_addmethods(L, CTL_TENSOR, ops_methods);
+    ctL_addfuncs(L, lib, ops_funcs);
 }

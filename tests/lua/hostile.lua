@@ -469,5 +469,65 @@ T.test("cif.write into a folder it cannot make says why", function()
            tmp .. "/no/such/: cannot create the folder: No such file or directory")
 end)
 
+-- ---- Closed objects and the lists the bindings gather ------------------------------------
+
+T.test("an object closed early raises an error naming it when used, and prints as freed", function()
+  local nn_core, mcore = require "crystens.nn_core", require "crystens.metrics_core"
+  local cdvae = require "crystens.cdvae_core"
+  local s = ct.cif.read(corpus .. "nacl-hm.cif")[1]
+  local cases = {
+    {function() return nn_core.linear(2, 2) end, function(x) return x:kind() end,
+     "layer has been freed", "Layer (freed)"},
+    {function() return nn_core.adam_state(4) end, function(x) return x:lr() end,
+     "optimizer has been freed"},
+    {function() return s:clone() end, function(x) return x:volume() end,
+     "structure has been freed", "Structure (freed)"},
+    {function() return ct.dataset.load(corpus .. "nacl-hm.cif", {progress = false}) end,
+     function(x) return #x end, "data set has been freed", "Dataset (freed)"},
+    {function() return mcore.smact_load(ct.datadir .. "/smact") end,
+     function(x) return x:states(11) end, "SMACT table has been freed"},
+    {function() return cdvae.magpie_load(ct.datadir .. "/magpie") end,
+     function(x) return x:features({11}, {1}) end, "Magpie table has been freed"},
+  }
+  for _, c in ipairs(cases) do
+    local kept
+    do
+      local x <close> = c[1]()
+      T.truthy(c[2](x), "usable before it is closed")
+      kept = x
+    end
+    T.raises(function() c[2](kept) end, c[3])
+    if c[4] then T.eq(tostring(kept), c[4]) end
+  end
+end)
+
+T.test("a list of layers with something else in it names the item", function()
+  local nn_core = require "crystens.nn_core"
+  local l = nn_core.linear(2, 2)
+  T.raises(function() nn_core.flatten({l, "x"}) end, "(item 2 is not a layer)")
+  T.raises(function() nn_core.to_device({l, {}}, nil, nil, "cpu") end, "(item 2 is not a layer)")
+  local closed
+  do
+    local x <close> = nn_core.linear(2, 2)
+    closed = x
+  end
+  T.raises(function() nn_core.flatten({l, closed}) end, "(item 2 is not a layer)")
+end)
+
+T.test("checkpoint metadata maps strings to strings or numbers, nothing else", function()
+  local nn_core = require "crystens.nn_core"
+  local path = tmp .. "/meta.safetensors"
+  T.raises(function() nn_core.save(path, {"w"}, {ct.tensor.new(2)}, {step = {}}) end,
+           "metadata must map strings to strings or numbers")
+  T.raises(function() nn_core.save(path, {"w"}, {ct.tensor.new(2)}, {ok = true}) end,
+           "metadata must map strings to strings or numbers")
+  T.truthy(not T.exists(path), "nothing written")
+  nn_core.save(path, {"w"}, {ct.tensor.new(2)}, {step = 3, lr = 0.5, name = "x"})
+  local _, _, meta = nn_core.load(path)
+  T.eq(meta.step, "3")
+  T.eq(meta.lr, "0.5")
+  T.eq(meta.name, "x")
+end)
+
 T.rmtree(tmp)
 T.done()

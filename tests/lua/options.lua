@@ -339,6 +339,19 @@ T.test("what the issue found, fixed", function()
   T.raises(function() nacl:to_cif(5) end, "bad argument #1 to 'Structure:to_cif' (options table expected")
 end)
 
+T.test("an integer option with a range says the range, the same way in every binding", function()
+  local pts = {1, 2, 3, 10, 11, 12}
+  T.raises(function() ct.kmeans(pts, {k = 2, restarts = 0}) end,
+           "bad option 'restarts' to 'ct.kmeans' (must be an integer from 1 to 100000)")
+  T.raises(function() ct.kmeans(pts, {k = 2, restarts = 1.5}) end,
+           "bad option 'restarts' to 'ct.kmeans' (number has no integer representation)")
+  T.eq(#ct.kmeans(pts, {k = 2, restarts = 1}).labels, 6, "in range")
+  T.raises(function() ct.crystens.encode(nacl, {size = 12}) end,
+           "bad option 'size' to 'ct.crystens.encode' (must be an integer from 13 to 4096)")
+  T.raises(function() ct.picture.grid({nacl}, tmp .. "/g.png", {cols = 1001}) end,
+           "bad option 'cols' to 'ct.picture.grid' (must be an integer from 0 to 1000)")
+end)
+
 print(("# %d documented functions with options checked"):format(covered))
 T.rmtree(tmp)
 T.done()
