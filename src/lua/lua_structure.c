@@ -354,6 +354,39 @@ static int m_refined(lua_State *L)
     return 1;
 }
 
+/* s made exactly symmetric in place (ct_symmetry_symmetrize); as for
+   m_symmetry, spglib finding no group is an answer (nil, reason). */
+static int m_symmetrized(lua_State *L)
+{
+    ct_structure *s = ctL_checkstructure(L, 1);
+    double symprec = luaL_optnumber(L, 2, CT_SYMPREC);
+    luaL_argcheck(L, symprec > 0, 2, "symprec must be positive");
+    ct_symmetrize_info info;
+    ct_error err;
+    ct_structure *t = ct_symmetry_symmetrize(s, symprec, &info, &err);
+    if (!t && err.status == CT_ENOMEM) return ctL_raise(L, &err, CT_ENOMEM);
+    if (!t) {
+        lua_pushnil(L);
+        lua_pushstring(L, err.msg);
+        return 2;
+    }
+    ctL_pushstructure(L, t, &err);
+    lua_createtable(L, 0, 6);
+    lua_pushinteger(L, info.number);
+    lua_setfield(L, -2, "number");
+    lua_pushstring(L, info.symbol);
+    lua_setfield(L, -2, "symbol");
+    lua_pushinteger(L, info.nops);
+    lua_setfield(L, -2, "nops");
+    lua_pushnumber(L, info.max_move);
+    lua_setfield(L, -2, "move");
+    lua_pushnumber(L, info.max_length);
+    lua_setfield(L, -2, "length_change");
+    lua_pushnumber(L, info.max_angle);
+    lua_setfield(L, -2, "angle_change");
+    return 2;
+}
+
 static int m_clone(lua_State *L)
 {
     ct_error err;
@@ -504,6 +537,14 @@ static const ctL_Reg structure_methods[] = {
                              "a degenerate cell)."},
     {"refined", m_refined, "s:refined([symprec=0.1]) -> Structure. The standardised "
                            "conventional cell (spglib) with every atom."},
+    {"symmetrized", m_symmetrized, "s:symmetrized([symprec=0.1]) -> Structure, info | nil, "
+                                   "reason. s made exactly symmetric under the group spglib "
+                                   "finds at symprec (Å), in place: the same cell choice, atoms "
+                                   "and order, each atom moved to the mean of its images under "
+                                   "the group's operations and the metric averaged over them. "
+                                   "info = {number, symbol, nops, move (largest atom move, Å), "
+                                   "length_change (Å), angle_change (degrees)}; nil and the "
+                                   "reason where spglib finds no group."},
     {"clone", m_clone, "s:clone() -> Structure. A copy of s (without its properties)."},
     {NULL, NULL, NULL}
 };
@@ -551,6 +592,6 @@ int luaopen_crystens_structure(lua_State *L)
                "a decoded tensor stored, which the atoms need not have; else nil), "
                "declared_spacegroup (from the CIF), properties (data-set row). Methods: "
                "volume, density, distance, closest_pair, distances, to_cif, niggli, sorted, symmetry, "
-               "refined, clone.");
+               "refined, symmetrized, clone.");
     return 1;
 }
