@@ -30,6 +30,7 @@ local interrupt = require "crystens.interrupt"
 local layout = require("crystens.crystens").layout
 local options = require "crystens.options"
 local checkpoint_config = require "crystens.checkpoint_config"
+local guide = require "crystens.guide"
 
 local M = {}
 M.builders = {}
@@ -760,7 +761,9 @@ local function ddim_times(T, steps)
   return ts
 end
 
-function Diffusion:sample_chunk(n, opts, rng, bar, natoms)
+-- sym: the symmetry guidance's settings (crystens.guide), with report the
+-- table its outcomes go to and first the index of this chunk's first tensor.
+function Diffusion:sample_chunk(n, opts, rng, bar, natoms, sym, first)
   local T, S = self.config.timesteps, self.config.size
   -- Noise is drawn on the host and copied: the same seed gives the same
   -- samples on the CPU and the GPU (up to rounding).
@@ -769,9 +772,13 @@ function Diffusion:sample_chunk(n, opts, rng, bar, natoms)
   local ddpm = (opts.method or (opts.steps and opts.steps < T and "ddim" or "ddpm")) == "ddpm"
   local ts = ddpm and ddim_times(T, T) or ddim_times(T, opts.steps or 50)
   local eta = opts.eta or (ddpm and 1 or 0)
+  local tols = sym and guide.tolerances(sym, ts, T) or {}
   for i, t in ipairs(ts) do
     local tp = ts[i + 1] or -1
     local x0, eps = self:predict(x, t, natoms, opts.clip)
+    -- the step goes towards the symmetric prediction with the network's own
+    -- noise estimate (crystens.guide says why)
+    if tols[i] then x0 = guide.step(self.scaler, x0, natoms, tols[i], sym, first) end
     local ab, abp = self:abar(t), self:abar(tp)
     if ddpm then
       -- the posterior q(x_{t-1} | x_t, x0) of Ho et al. (consecutive steps)
@@ -791,13 +798,22 @@ end
 
 local DIFFUSION_SAMPLE = {steps = "integer", eta = "number", seed = "integer", batch = "integer",
                          ema = "boolean", method = {"ddpm", "ddim"}, natoms = "integer|table",
-                         clip = {"means", "copies"}, rng = "Rng", device = {"cpu", "cuda"}}
+                         clip = {"means", "copies"}, rng = "Rng", device = {"cpu", "cuda"},
+                         symmetry = "table"}
 
 -- Sample n tensors: DDIM with opts.steps (eta = 0 unless given), or DDPM
 -- ancestral sampling over all timesteps (steps absent or method="ddpm").
+-- With opts.symmetry (crystens.guide) the last part of sampling is guided
+-- towards symmetric crystals, and a second result lists per tensor the
+-- group its last guided step found.
 function Diffusion:sample(n, opts)
   options.arg("model:sample", 1, n, "integer")
   opts = options.check("model:sample", opts, DIFFUSION_SAMPLE, 2)
+  local sym = opts.symmetry and guide.settings("model:sample", opts.symmetry, 2)
+  if sym and not self.config.consistent then
+    error("bad option 'symmetry' to 'model:sample' (symmetry guidance needs a consistent model)", 2)
+  end
+  if sym then sym.report = {} end
   self:need_scaler("sample")
   local rng = sample_rng(opts)
   local use_ema = opts.ema ~= false
@@ -819,12 +835,13 @@ function Diffusion:sample(n, opts)
   if use_ema then self.ema:swap() end
   local ok, out = pcall(interrupt.catch, in_chunks, n, opts, function(first, count)
     return self:sample_chunk(count, opts, rng, bar,
-                             natoms and table.move(natoms, first, first + count - 1, 1, {}))
+                             natoms and table.move(natoms, first, first + count - 1, 1, {}), sym, first)
   end)
   if use_ema then self.ema:swap() end
   if opts.device then self:to(home) end
   bar.bar:finish()
   if not ok then error(out, 2) end
+  if sym then return self:to_raw(out), sym.report end
   return self:to_raw(out)
 end
 
@@ -979,8 +996,9 @@ function Cascade:sample(n, opts)
   if type(aug) ~= "number" or aug < 0 or aug >= 1 then
     error("bad option 'aug' to 'sample' (a fraction of the timesteps from 0 to below 1 expected)", 2)
   end
+  if opts.symmetry then guide.settings("model:sample", opts.symmetry, 2) end
   local natoms = self:atom_counts(n, opts, rng)
-  local size, parts = opts.batch or 64, {}
+  local size, parts, report = opts.batch or 64, {}, {}
   for first = 1, n, size do
     local count = math.min(size, n - first + 1)
     local o = {steps = opts.steps or 50, eta = opts.eta, rng = rng, batch = count, ema = opts.ema,
@@ -989,12 +1007,16 @@ function Cascade:sample(n, opts)
     local levels = {}
     for i = 1, count do levels[i] = math.floor(aug * self.config.timesteps) end
     self:condition(low, levels, rng)
-    local ok, x = pcall(self.sr.sample, self.sr, count, o)
+    o.symmetry = opts.symmetry
+    local ok, x, got = pcall(self.sr.sample, self.sr, count, o)
     self.sr.unet.cond = nil
     if not ok then error(x, 2) end
     parts[#parts + 1] = x
+    if got then table.move(got, 1, count, first, report) end
   end
-  return #parts == 1 and parts[1] or tensor.cat(parts, 1)
+  local x = #parts == 1 and parts[1] or tensor.cat(parts, 1)
+  if opts.symmetry then return x, report end
+  return x
 end
 
 -- One line for the REPL: a model table holds its schedules and layers, which
