@@ -11,7 +11,8 @@
 -- timesteps) towards symmetric crystals (model:sample's symmetry option,
 -- crystens.guide): at each of those steps the predicted crystal is made
 -- exactly symmetric in place under the group spglib finds at a tolerance
--- going from TOL to LAST Å (geometrically; TOL throughout without LAST);
+-- going from TOL to LAST Å (geometrically; TOL throughout without LAST;
+-- 0.6:3:0.2 is the model's default);
 -- OUT/symmetry.tsv gets per sample the group its last guided step found,
 -- the tolerance and the largest atom move (Å) of that step.
 -- --snap MAX (Å) puts every crystal that spglib finds symmetric at a

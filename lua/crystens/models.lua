@@ -1099,7 +1099,12 @@ doc[M.diffusion] = "models.diffusion{size=32, base=64, mults={1,2,2}, nres=2, at
   "through it with atom counts drawn from the training set; false is the paper's plain model. " ..
   "sampling uses the EMA weights: sample(n, {steps=50, eta=0, seed=, batch=64, natoms=, " ..
   "clip='means'|'copies'}) is DDIM, " ..
-  "without steps (or method='ddpm') DDPM ancestral sampling over all timesteps."
+  "without steps (or method='ddpm') DDPM ancestral sampling over all timesteps. " ..
+  "symmetry={from=0.6, tol={3, 0.2}, min_distance=0.5} guides a consistent model's last " ..
+  "from·T steps towards symmetric crystals (crystens.guide): each predicted crystal is made " ..
+  "exactly symmetric in place (s:symmetrized) at a tolerance going from tol[1] to tol[2] Å " ..
+  "and written back before the step; sample then also returns per tensor {number, symbol, " ..
+  "nops, tol, move} of its last guided step."
 doc[M.load] = "models.load(path) -> model, meta. Rebuild a model saved with model:save " ..
   "(networks, optimizer moments, EMA, scaler, step) from its checkpoint."
 doc[Model.save] = "model:save(path, [meta]) -> model. Write the networks, Adam moments, EMA " ..
