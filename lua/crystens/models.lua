@@ -1083,7 +1083,8 @@ doc[M.cascade] = "models.cascade{size=64, low_preset='small', downsample='neares
   "downsampled to S/2, and a consistent super-resolution atom network at S conditioned on " ..
   "the low-resolution tensor upsampled and noised to a random level below aug of the " ..
   "timesteps in training (aug_sample in sampling). train_step -> {low, sr}; sample(n, " ..
-  "{steps=50, seed=, natoms=, aug=}) runs both stages; init_sr_from(path) warm-starts the " ..
+  "{steps=50, seed=, natoms=, aug=, symmetry=}) runs both stages (symmetry guides the " ..
+  "second as diffusion's sample does); init_sr_from(path) warm-starts the " ..
   "second stage from a saved atom-network diffusion model."
 doc[M.diffusion] = "models.diffusion{size=32, base=64, mults={1,2,2}, nres=2, attn={8}, " ..
   "groups=8, patch=1, timesteps=1000, schedule='cosine'|'linear', target='eps'|'v'|'x0', " ..

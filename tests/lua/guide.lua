@@ -68,6 +68,24 @@ T.test("a guided step makes the predicted crystals symmetric in place", function
   T.near((z - x0):abs():stats().max, 0, 0, "unchanged")
 end)
 
+T.test("a symmetrization that pulls atoms together is not used", function()
+  -- Cl 0.37 Å from Na: at 1 Å spglib finds Pm-3m, whose mean puts both on
+  -- the origin
+  local s = ct.structure.new{lattice = {5, 5, 5, 90, 90, 90}, species = {11, 17, 8},
+                             frac = {{0, 0, 0}, {0.06, 0.04, 0.02}, {0.5, 0.5, 0.5}}}
+  local t = s:symmetrized(1.0)
+  T.truthy(t:closest_pair() < 1e-6, "s:symmetrized puts Na and Cl together")
+  local raw = ct.crystens.encode(s, {size = S, species = "periodic", reduce = false}):reshape{1, 4, S, S}
+  local sc = ct.crystens.scaler(raw)
+  local x0 = sc:project(sc:scale(raw), {natoms = {3}, clamp = true})
+  local report = {}
+  local y = guide.step(sc, x0:clone(), {3}, 1.0, {report = report, min_distance = 0.5}, 1)
+  T.eq(report[1].number, nil, "no group written")
+  T.near((y - x0):abs():stats().max, 0, 0, "the tensor unchanged")
+  guide.step(sc, x0:clone(), {3}, 1.0, {report = report, min_distance = 0}, 1)
+  T.truthy(report[1].number > 1, "with min_distance 0 it is used: " .. tostring(report[1].number))
+end)
+
 T.test("the tolerance schedule", function()
   local ts = {}
   for i = 50, 1, -1 do ts[#ts + 1] = math.floor((i - 1) * 1000 / 50 + 0.5) end
@@ -112,6 +130,17 @@ T.test("guided sampling: every group the report names holds in the sample", func
     end
   end
   T.truthy(found >= 1, "a group above P1 in " .. found .. " of 4 four-atom samples at 1 Å")
+end)
+
+T.test("the cascade guides its second stage and reports per tensor", function()
+  local c = ct.models.cascade{size = S, low_preset = "tiny", base = 8, depth = 1}
+  c:fit_scaler(ct.crystens.encode({rutile(0), rutile(0.02)}, ENC))
+  local x, report = c:sample(3, {steps = 2, natoms = 6, batch = 2, symmetry = {from = 1, tol = 0.5}})
+  T.eq(x:size(1), 3, "samples")
+  T.eq(#report, 3, "one report per tensor, over the chunks")
+  for i = 1, 3 do T.eq(report[i].tol, 0.5, "tensor " .. i .. ": the last step's tolerance") end
+  local _, none = c:sample(1, {steps = 2, natoms = 6})
+  T.eq(none, nil, "no report without the option")
 end)
 
 T.test("bad options", function()
