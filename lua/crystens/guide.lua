@@ -40,10 +40,15 @@ local ROW_Z, ROW_X, ROW_A, ROW_SG, HEADER = 1, 2, 5, 11, 12
 local CELL = {"a", "b", "c", "alpha", "beta", "gamma"}
 local MAX_Z = 103   -- CT_MAX_Z: the elements a structure may hold
 
+local RETRIES = 4   -- tolerances tried between a step's and a kept group's
+
 local SPEC = {from = "number", tol = "number|table", min_distance = "number"}
 
 -- Check the symmetry option of fname (its argument argn); return the
--- settings {from = fraction of T, first = Å, last = Å, min_distance = Å}.  Raises at the
+-- settings {from = fraction of T, first = Å, last = Å, min_distance = Å},
+-- with the tables a sampling run fills: report (per tensor, M.step says
+-- what) and kept (per tensor, the tolerance and operation count of the
+-- last group written).  Raises at the
 -- caller of the function that calls it.
 function M.settings(fname, sym, argn)
   if type(sym) ~= "table" then
@@ -65,7 +70,7 @@ function M.settings(fname, sym, argn)
   if not (mind >= 0) then
     error(("bad option 'min_distance' to '%s' (a distance ≥ 0 in Å expected)"):format(name), 3)
   end
-  return {from = from, first = tol[1], last = tol[2], min_distance = mind}
+  return {from = from, first = tol[1], last = tol[2], min_distance = mind, report = {}, kept = {}}
 end
 
 -- The tolerance at each step of ts (descending timesteps of a schedule of T)
@@ -128,15 +133,20 @@ function M.step(sc, x0, natoms, tol, sym, first)
     if s then
       t, info = symmetrized(s, tol, mind)
       -- a group found at an earlier step is kept: where the tighter
-      -- tolerance finds fewer operations, the earlier one is used again
-      local before = report[first + i - 1]
-      if before and before.nops and before.tol > tol and (not info or info.nops < before.nops) then
+      -- tolerance finds fewer operations (or none, or only a symmetrization
+      -- that pulls atoms together), tolerances up to the one that found it
+      -- are tried again, at every later step (spglib refuses a tolerance
+      -- wider than the crystal's shortest distances, so the widest is not
+      -- always the one that works), and the most operations win
+      local before = sym.kept[first + i - 1]
+      if before and before.tol > tol and (not info or info.nops < before.nops) then
         local t2, info2 = symmetrized(s, before.tol, mind)
         if t2 and info2.nops > (info and info.nops or 0) then t, info, used = t2, info2, before.tol end
       end
     end
     report[first + i - 1] = {number = info and info.number, symbol = info and info.symbol, tol = used,
                              move = info and info.move, nops = info and info.nops}
+    if t and info.number > 1 then sym.kept[first + i - 1] = {tol = used, nops = info.nops} end
     if t and info.number > 1 then
       local tf, tl = t.frac, t.lattice
       for j = 1, k do

@@ -813,7 +813,6 @@ function Diffusion:sample(n, opts)
   if sym and not self.config.consistent then
     error("bad option 'symmetry' to 'model:sample' (symmetry guidance needs a consistent model)", 2)
   end
-  if sym then sym.report = {} end
   self:need_scaler("sample")
   local rng = sample_rng(opts)
   local use_ema = opts.ema ~= false

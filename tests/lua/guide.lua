@@ -36,7 +36,7 @@ T.test("a guided step makes the predicted crystals symmetric in place", function
   local natoms = {6, 6}
   local x0 = sc:project(sc:scale(raw), {natoms = natoms, clamp = true})
   local report = {}
-  local y = guide.step(sc, x0:clone(), natoms, 0.3, {report = report, min_distance = 0.5}, 5)
+  local y = guide.step(sc, x0:clone(), natoms, 0.3, {report = report, kept = {}, min_distance = 0.5}, 5)
   T.eq(report[4], nil, "the report starts at the chunk's first index")
   local dec = {exact = true, size = S, reduce = false, order = "file", species = "periodic"}
   for i = 1, 2 do
@@ -63,7 +63,7 @@ T.test("a guided step makes the predicted crystals symmetric in place", function
   end
   -- a tolerance that finds nothing above P1 leaves the tensors as they were
   local report2 = {}
-  local z = guide.step(sc, x0:clone(), natoms, 1e-4, {report = report2, min_distance = 0.5}, 1)
+  local z = guide.step(sc, x0:clone(), natoms, 1e-4, {report = report2, kept = {}, min_distance = 0.5}, 1)
   T.eq(report2[1].number, 1, "P1 at 1e-4 Å")
   T.near((z - x0):abs():stats().max, 0, 0, "unchanged")
 end)
@@ -79,10 +79,10 @@ T.test("a symmetrization that pulls atoms together is not used", function()
   local sc = ct.crystens.scaler(raw)
   local x0 = sc:project(sc:scale(raw), {natoms = {3}, clamp = true})
   local report = {}
-  local y = guide.step(sc, x0:clone(), {3}, 1.0, {report = report, min_distance = 0.5}, 1)
+  local y = guide.step(sc, x0:clone(), {3}, 1.0, {report = report, kept = {}, min_distance = 0.5}, 1)
   T.eq(report[1].number, nil, "no group written")
   T.near((y - x0):abs():stats().max, 0, 0, "the tensor unchanged")
-  guide.step(sc, x0:clone(), {3}, 1.0, {report = report, min_distance = 0}, 1)
+  guide.step(sc, x0:clone(), {3}, 1.0, {report = report, kept = {}, min_distance = 0}, 1)
   T.truthy(report[1].number > 1, "with min_distance 0 it is used: " .. tostring(report[1].number))
 end)
 
