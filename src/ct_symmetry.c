@@ -268,8 +268,9 @@ static void ops_to_basis(const ct_structure *s, const ct_structure *t, SpglibDat
 /* Fill acc (natoms × 3) with the sum over the operations of each atom's
    estimate from its image, and G with the sum of Rᵀ·G·R; fail when an
    operation does not map the atoms of each element one to one. */
-static int average_images(const ct_structure *s, const SpglibDataset *d, double (*acc)[3],
-                          double g[3][3], int *used, ct_error *err)
+static int average_images(const ct_structure *s, int nops, const int (*rots)[3][3],
+                          const double (*trans)[3], double (*acc)[3], double g[3][3], int *used,
+                          ct_error *err)
 {
     int n = s->natoms;
     double g0[3][3];
@@ -280,9 +281,9 @@ static int average_images(const ct_structure *s, const SpglibDataset *d, double 
         }
     memset(g, 0, 9 * sizeof(double));
     memset(acc, 0, (size_t)n * sizeof *acc);
-    for (int o = 0; o < d->n_operations; o++) {
-        const int (*r)[3] = (const int (*)[3])d->rotations[o];
-        const double *tr = d->translations[o];
+    for (int o = 0; o < nops; o++) {
+        const int (*r)[3] = rots[o];
+        const double *tr = trans[o];
         int inv[3][3];
         int_inverse(r, inv);
         for (int i = 0; i < 3; i++)
@@ -307,9 +308,9 @@ static int average_images(const ct_structure *s, const SpglibDataset *d, double 
                 }
             }
             if (used[best]++)
-                return ct_fail(err, CT_EINVAL, "operation %d of space group %d does not map "
-                               "the atoms one to one (atoms %d and another land on atom %d)",
-                               o + 1, d->spacegroup_number, i + 1, best + 1);
+                return ct_fail(err, CT_EINVAL, "symmetry operation %d does not map the atoms "
+                               "one to one (atoms %d and another land on atom %d)",
+                               o + 1, i + 1, best + 1);
             /* x_j plus the lattice vector taking it next to y, carried back by
                the inverse operation: an estimate of x_i itself, unwrapped */
             double back[3];
@@ -319,6 +320,51 @@ static int average_images(const ct_structure *s, const SpglibDataset *d, double 
         }
     }
     return CT_OK;
+}
+
+/* s with every atom moved to the mean of its images under the nops
+   operations (in s's basis) and the metric averaged over their rotations;
+   info gets the moves. */
+static ct_structure *average(const ct_structure *s, int nops, const int (*rots)[3][3],
+                             const double (*trans)[3], ct_symmetrize_info *info, ct_error *err)
+{
+    int n = s->natoms;
+    double (*acc)[3] = malloc((size_t)n * sizeof *acc);
+    int *used = malloc((size_t)n * sizeof *used);
+    ct_structure *out = NULL;
+    double g[3][3];
+    if (!acc || !used) ct_fail(err, CT_ENOMEM, "out of memory");
+    else if (average_images(s, nops, rots, trans, acc, g, used, err) == CT_OK) {
+        double k = 1.0 / nops, cell[6];
+        for (int i = 0; i < 3; i++) cell[i] = sqrt(g[i][i] * k);
+        cell[3] = acos(fmax(-1, fmin(1, g[1][2] * k / (cell[1] * cell[2])))) / DEG;
+        cell[4] = acos(fmax(-1, fmin(1, g[0][2] * k / (cell[0] * cell[2])))) / DEG;
+        cell[5] = acos(fmax(-1, fmin(1, g[0][1] * k / (cell[0] * cell[1])))) / DEG;
+        for (int i = 0; i < n; i++)
+            for (int c = 0; c < 3; c++) acc[i][c] *= k;
+        out = ct_structure_new(cell, n, s->z, (const double (*)[3])acc, err);
+        if (out && ct_structure_set_name(out, s->name ? s->name : "", err) != CT_OK) {
+            ct_structure_free(out);
+            out = NULL;
+        }
+    }
+    if (out) {
+        out->spacegroup = s->spacegroup;
+        out->declared_spacegroup = s->declared_spacegroup;
+        info->nops = nops;
+        for (int i = 0; i < n; i++) {
+            double dd[3], sh[3];
+            for (int c = 0; c < 3; c++) dd[c] = acc[i][c] - s->frac[i][c];
+            info->max_move = fmax(info->max_move, image_distance(out->matrix, dd, sh));
+        }
+        for (int c = 0; c < 3; c++) {
+            info->max_length = fmax(info->max_length, fabs(out->cell[c] - s->cell[c]));
+            info->max_angle = fmax(info->max_angle, fabs(out->cell[3 + c] - s->cell[3 + c]));
+        }
+    }
+    free(acc);
+    free(used);
+    return out;
 }
 
 ct_structure *ct_symmetry_symmetrize(const ct_structure *s, double symprec,
@@ -345,44 +391,52 @@ ct_structure *ct_symmetry_symmetrize(const ct_structure *s, double symprec,
     }
     ops_to_basis(s, t, d);
     ct_structure_free(owned);
-    int n = s->natoms;
-    double (*acc)[3] = malloc((size_t)n * sizeof *acc);
-    int *used = malloc((size_t)n * sizeof *used);
-    ct_structure *out = NULL;
-    double g[3][3];
-    if (!acc || !used) ct_fail(err, CT_ENOMEM, "out of memory");
-    else if (average_images(s, d, acc, g, used, err) == CT_OK) {
-        double k = 1.0 / d->n_operations, cell[6];
-        for (int i = 0; i < 3; i++) cell[i] = sqrt(g[i][i] * k);
-        cell[3] = acos(fmax(-1, fmin(1, g[1][2] * k / (cell[1] * cell[2])))) / DEG;
-        cell[4] = acos(fmax(-1, fmin(1, g[0][2] * k / (cell[0] * cell[2])))) / DEG;
-        cell[5] = acos(fmax(-1, fmin(1, g[0][1] * k / (cell[0] * cell[1])))) / DEG;
-        for (int i = 0; i < n; i++)
-            for (int c = 0; c < 3; c++) acc[i][c] *= k;
-        out = ct_structure_new(cell, n, s->z, (const double (*)[3])acc, err);
-        if (out && ct_structure_set_name(out, s->name ? s->name : "", err) != CT_OK) {
-            ct_structure_free(out);
-            out = NULL;
-        }
-    }
+    ct_structure *out = average(s, d->n_operations, (const int (*)[3][3])d->rotations,
+                                (const double (*)[3])d->translations, info, err);
     if (out) {
-        out->spacegroup = s->spacegroup;
-        out->declared_spacegroup = s->declared_spacegroup;
         info->number = d->spacegroup_number;
         snprintf(info->symbol, sizeof info->symbol, "%s", d->international_symbol);
-        info->nops = d->n_operations;
-        for (int i = 0; i < n; i++) {
-            double dd[3], sh[3];
-            for (int c = 0; c < 3; c++) dd[c] = acc[i][c] - s->frac[i][c];
-            info->max_move = fmax(info->max_move, image_distance(out->matrix, dd, sh));
-        }
-        for (int c = 0; c < 3; c++) {
-            info->max_length = fmax(info->max_length, fabs(out->cell[c] - s->cell[c]));
-            info->max_angle = fmax(info->max_angle, fabs(out->cell[3 + c] - s->cell[3 + c]));
+        if (d->n_operations <= CT_SYMMETRY_MAX_OPS) {
+            memcpy(info->rot, d->rotations, (size_t)d->n_operations * sizeof info->rot[0]);
+            memcpy(info->trans, d->translations, (size_t)d->n_operations * sizeof info->trans[0]);
         }
     }
     spg_free_dataset(d);
-    free(acc);
-    free(used);
+    return out;
+}
+
+ct_structure *ct_symmetry_symmetrize_ops(const ct_structure *s, int nops,
+                                         const int (*rot)[3][3], const double (*trans)[3],
+                                         ct_symmetrize_info *info, ct_error *err)
+{
+    ct_symmetrize_info local;
+    if (!info) info = &local;
+    memset(info, 0, sizeof *info);
+    if (nops < 1 || nops > CT_SYMMETRY_MAX_OPS) {
+        ct_fail(err, CT_EINVAL, "a symmetrization needs 1 to %d operations, got %d",
+                CT_SYMMETRY_MAX_OPS, nops);
+        return NULL;
+    }
+    for (int o = 0; o < nops; o++) {
+        const int (*r)[3] = rot[o];
+        int det = r[0][0] * (r[1][1] * r[2][2] - r[1][2] * r[2][1]) -
+                  r[0][1] * (r[1][0] * r[2][2] - r[1][2] * r[2][0]) +
+                  r[0][2] * (r[1][0] * r[2][1] - r[1][1] * r[2][0]);
+        if (det != 1 && det != -1) {
+            ct_fail(err, CT_EINVAL, "operation %d: a rotation of determinant %d (±1 expected)",
+                    o + 1, det);
+            return NULL;
+        }
+        for (int k = 0; k < 3; k++)
+            if (!isfinite(trans[o][k])) {
+                ct_fail(err, CT_EINVAL, "operation %d: a translation that is not finite", o + 1);
+                return NULL;
+            }
+    }
+    ct_structure *out = average(s, nops, rot, trans, info, err);
+    if (out) {
+        memcpy(info->rot, rot, (size_t)nops * sizeof info->rot[0]);
+        memcpy(info->trans, trans, (size_t)nops * sizeof info->trans[0]);
+    }
     return out;
 }

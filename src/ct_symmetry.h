@@ -75,11 +75,18 @@ int ct_symmetry_refine(const ct_structure *s, double symprec, ct_symmetrized *ou
 /* Release what ct_symmetry_refine allocated in sym (not sym itself). */
 void ct_symmetrized_free(ct_symmetrized *sym);
 
+/* The most symmetry operations a ct_symmetrize_info keeps: 48 rotations
+   times 8 lattice points, a cell of up to 8 primitive ones. */
+#define CT_SYMMETRY_MAX_OPS 384
+
 typedef struct ct_symmetrize_info {
-    int number;             /* the group spglib found at symprec, 1–230 */
+    int number;             /* the group spglib found at symprec, 1–230 (0 when
+                               the operations were given) */
     char symbol[32];        /* its short H-M symbol, "Fm-3m" */
     int nops;               /* its operations on the input cell (centring and
-                               supercell translations included) */
+                               supercell translations included) ... */
+    int rot[CT_SYMMETRY_MAX_OPS][3][3];   /* ... x' = rot·x + trans on the cell's */
+    double trans[CT_SYMMETRY_MAX_OPS][3]; /* fractional columns (unset past the max) */
     double max_move;        /* the largest move of an atom (Å, minimum image,
                                measured in the new cell) */
     double max_length;      /* the largest change of a, b or c (Å) ... */
@@ -102,5 +109,16 @@ typedef struct ct_symmetrize_info {
    and how far the atoms and the cell moved. */
 ct_structure *ct_symmetry_symmetrize(const ct_structure *s, double symprec,
                                      ct_symmetrize_info *info, ct_error *err);
+
+/* The same, under nops given operations (x' = rot·x + trans, in s's cell
+   basis; a group, such as info.rot and info.trans of an earlier call on a
+   crystal in the same cell) instead of the group spglib finds: a group
+   found in one state of a crystal imposed on a later one.  Fails when a
+   rotation's determinant is not ±1, or when an operation does not map the
+   atoms of each element one to one.  info->number is 0; info must not
+   be where rot and trans are. */
+ct_structure *ct_symmetry_symmetrize_ops(const ct_structure *s, int nops,
+                                         const int (*rot)[3][3], const double (*trans)[3],
+                                         ct_symmetrize_info *info, ct_error *err);
 
 #endif

@@ -47,8 +47,8 @@ local SPEC = {from = "number", tol = "number|table", min_distance = "number"}
 -- Check the symmetry option of fname (its argument argn); return the
 -- settings {from = fraction of T, first = Å, last = Å, min_distance = Å},
 -- with the tables a sampling run fills: report (per tensor, M.step says
--- what) and kept (per tensor, the tolerance and operation count of the
--- last group written).  Raises at the
+-- what) and kept (per tensor, the tolerance, operation count and
+-- operations of the last group written).  Raises at the
 -- caller of the function that calls it.
 function M.settings(fname, sym, argn)
   if type(sym) ~= "table" then
@@ -115,6 +115,24 @@ local function symmetrized(s, tol, mind)
   return t, info
 end
 
+-- s made symmetric under the operations of a group kept from an earlier
+-- step (kept.ops, in the same cell), or nil where they do not map its atoms
+-- one to one, move an atom further than the step's tolerance tol, or pull
+-- atoms together; the group is named as spglib finds it in the result.
+local function imposed(s, kept, tol, mind)
+  if not kept.ops then return nil end
+  local t, info = s:symmetrized(kept.ops)
+  if not t or info.move > tol then return nil end
+  if t.natoms > 1 then
+    local d = t:closest_pair()
+    if d < mind and d < s:closest_pair() - 1e-6 then return nil end
+  end
+  local g = t:symmetry(1e-3)
+  if not g or g.number < 2 then return nil end
+  info.number, info.symbol = g.number, g.symbol
+  return t, info
+end
+
 -- One guided step: x0, the projected clean tensors (network units, N×4×S×S,
 -- on any device) with atom counts natoms, each made symmetric at tol where
 -- spglib finds a group above P1 in it.  sym: the settings (M.settings),
@@ -132,22 +150,26 @@ function M.step(sc, x0, natoms, tol, sym, first)
     local t, info, used = nil, nil, tol
     if s then
       t, info = symmetrized(s, tol, mind)
-      -- a group found at an earlier step is kept: where the tighter
+      -- a group found at an earlier step is kept: where the step's
       -- tolerance finds fewer operations (or none, or only a symmetrization
-      -- that pulls atoms together), tolerances up to the one that found it
-      -- are tried again, at every later step (spglib refuses a tolerance
-      -- wider than the crystal's shortest distances, so the widest is not
-      -- always the one that works), and the most operations win
+      -- that pulls atoms together), the tolerance that found it is tried
+      -- again, and failing that its operations are imposed
       local before = sym.kept[first + i - 1]
-      if before and before.tol > tol and (not info or info.nops < before.nops) then
-        local t2, info2 = symmetrized(s, before.tol, mind)
-        if t2 and info2.nops > (info and info.nops or 0) then t, info, used = t2, info2, before.tol end
+      if before and (not info or info.nops < before.nops) then
+        if before.tol > tol then
+          local t2, info2 = symmetrized(s, before.tol, mind)
+          if t2 and info2.nops > (info and info.nops or 0) then t, info, used = t2, info2, before.tol end
+        end
+        if not info or info.nops < before.nops then
+          local t3, info3 = imposed(s, before, tol, mind)
+          if t3 then t, info, used = t3, info3, tol end
+        end
       end
     end
     report[first + i - 1] = {number = info and info.number, symbol = info and info.symbol, tol = used,
                              move = info and info.move, nops = info and info.nops}
-    if t and info.number > 1 then sym.kept[first + i - 1] = {tol = used, nops = info.nops} end
     if t and info.number > 1 then
+      sym.kept[first + i - 1] = {tol = used, nops = info.nops, ops = info.ops}
       local tf, tl = t.frac, t.lattice
       for j = 1, k do
         for c = 0, 2 do f[ROW_X + c][j][1] = tf[j][c + 1] end

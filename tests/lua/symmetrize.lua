@@ -136,6 +136,28 @@ for _, case in ipairs{{"rutile", RUTILE, 136}, {"rock salt", NACL, 225},
   end)
 end
 
+T.test("operations found in one state of a crystal imposed on another", function()
+  local s1, s2
+  repeat s1 = shaken(RUTILE, 0.05) until s1:symmetry(0.01).number < 136
+  repeat s2 = shaken(RUTILE, 0.05) until s2:symmetry(0.01).number < 136
+  local _, found = s1:symmetrized(0.2)
+  T.eq(found.number, 136, "spglib's group in the first")
+  T.eq(#found.ops.rotations, 9 * found.nops, "9 rotation entries per operation")
+  T.eq(#found.ops.translations, 3 * found.nops, "3 translations per operation")
+  local t, info = s2:symmetrized(found.ops)
+  T.eq(t:symmetry(1e-4).number, 136, "the second made exactly symmetric under them")
+  T.eq(info.number, nil, "no group named: none was searched")
+  T.eq(info.nops, found.nops, "operations")
+  T.truthy(info.move <= 2 * 0.05, "atoms moved within the noise: " .. info.move)
+  local bad = {rotations = {}, translations = {0, 0, 0}}
+  for k = 1, 9 do bad.rotations[k] = 0 end
+  local none, why = s2:symmetrized(bad)
+  T.truthy(none == nil and why:match("determinant 0"), "a singular rotation: nil and " .. tostring(why))
+  T.raises(function() s2:symmetrized{rotations = {1, 0, 0}, translations = {0, 0, 0}} end,
+           "9 rotation entries and 3 translations per operation expected")
+  T.raises(function() s2:symmetrized{translations = {0, 0, 0}} end, "operations {rotations=, translations=} expected")
+end)
+
 T.test("a crystal whose group spglib finds only as P1 comes back as a copy", function()
   local s
   repeat s = shaken(RUTILE, 0.3) until s:symmetry(0.02).number == 1
