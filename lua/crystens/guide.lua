@@ -14,6 +14,10 @@
 -- slots; the sampler then steps towards that symmetric prediction with the
 -- network's own noise estimate, so the network keeps denoising around a
 -- symmetric arrangement and can still adapt the cell and the other atoms.
+-- A group found at one step is kept at the later ones: where the step's
+-- tighter tolerance loses it, the tolerance that found it is tried again,
+-- and failing that its operations are imposed (s:symmetrized(ops)) if no
+-- atom moves further than the step's tolerance.
 -- The tolerance loosens early and tightens towards the end: a pair
 -- {first, last} is interpolated geometrically over the guided steps, a
 -- number is used at every step.  The defaults, from 0.6·T at 3 Å down to

@@ -25,6 +25,12 @@ end
 
 local ENC = {size = S, species = "periodic"}
 
+-- a crystal with coordinates at both ends of [0, 1), so that a scaler fitted
+-- with it clamps no coordinate of a wrapped crystal (the scaler keeps values
+-- in the range it was fitted on, as a model's does, fitted on thousands)
+local SPAN = ct.structure.new{lattice = {4.594, 4.594, 2.959, 90, 90, 90}, species = {22, 8},
+                              frac = {{0, 0, 0}, {0.99999, 0.99999, 0.99999}}}
+
 T.test("a guided step makes the predicted crystals symmetric in place", function()
   local shaken = {}
   while #shaken < 2 do
@@ -32,7 +38,7 @@ T.test("a guided step makes the predicted crystals symmetric in place", function
     if s:symmetry(0.01).number < 136 then shaken[#shaken + 1] = s end
   end
   local raw = ct.crystens.encode(shaken, ENC)
-  local sc = ct.crystens.scaler(ct.crystens.encode({rutile(0), shaken[1], shaken[2], rutile(0.03)}, ENC))
+  local sc = ct.crystens.scaler(ct.crystens.encode({rutile(0), shaken[1], shaken[2], rutile(0.03), SPAN}, ENC))
   local natoms = {6, 6}
   local x0 = sc:project(sc:scale(raw), {natoms = natoms, clamp = true})
   local report = {}
@@ -84,6 +90,30 @@ T.test("a symmetrization that pulls atoms together is not used", function()
   T.near((y - x0):abs():stats().max, 0, 0, "the tensor unchanged")
   guide.step(sc, x0:clone(), {3}, 1.0, {report = report, kept = {}, min_distance = 0}, 1)
   T.truthy(report[1].number > 1, "with min_distance 0 it is used: " .. tostring(report[1].number))
+end)
+
+T.test("a kept group is imposed where the step's tolerance no longer finds it", function()
+  local _, exact = rutile(0):symmetrized(0.1)
+  local s, moved
+  repeat
+    s = rutile(0.03)
+    moved = select(2, s:symmetrized(exact.ops))
+  until s:symmetry(0.08).number ~= 136 and moved.move <= 0.08
+  local enc = {size = S, species = "periodic", reduce = false, order = "file"}
+  local raw = ct.crystens.encode({s}, enc)
+  local sc = ct.crystens.scaler(ct.crystens.encode({s, rutile(0), rutile(0.03), SPAN}, enc))
+  local x0 = sc:project(sc:scale(raw), {natoms = {6}, clamp = true})
+  local fresh = {report = {}, kept = {}, min_distance = 0.5}
+  guide.step(sc, x0:clone(), {6}, 0.08, fresh, 1)
+  T.truthy(fresh.report[1].number ~= 136, "without a kept group: " .. tostring(fresh.report[1].number))
+  local sym = {report = {}, kept = {{tol = 0.08, nops = exact.nops, ops = exact.ops}}, min_distance = 0.5}
+  local y = guide.step(sc, x0:clone(), {6}, 0.08, sym, 1)
+  T.eq(sym.report[1].number, 136, "the kept group, imposed")
+  T.eq(sym.report[1].nops, exact.nops, "its operations")
+  T.truthy(sym.report[1].move <= 0.08, "no atom moved further than the tolerance")
+  local back = ct.crystens.decode(sc:unscale(y):reshape{4, S, S}, {exact = true, size = S, reduce = false,
+                                                                  order = "file", species = "periodic"})
+  T.eq(back:symmetry(1e-3).number, 136, "the tensor's crystal has it")
 end)
 
 T.test("the tolerance schedule", function()
