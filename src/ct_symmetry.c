@@ -66,7 +66,10 @@ static const ct_structure *searchable(const ct_structure *s, ct_structure **owne
     return t;
 }
 
-/* Run spglib's dataset search on s. */
+static void ops_to_basis(const ct_structure *s, const ct_structure *t, SpglibDataset *d);
+
+/* Run spglib's dataset search on s; the operations come back in s's basis
+   even where spglib searched s's Niggli-reduced copy (see searchable). */
 static SpglibDataset *dataset_of(const ct_structure *s, double symprec, ct_error *err)
 {
     if (!(symprec > 0)) {
@@ -79,6 +82,7 @@ static SpglibDataset *dataset_of(const ct_structure *s, double symprec, ct_error
     double cols[3][3];
     spg_lattice(t, cols);
     SpglibDataset *d = spg_get_dataset(cols, t->frac, t->z, t->natoms, symprec);
+    if (d) ops_to_basis(s, t, d);
     ct_structure_free(owned);
     if (!d) spg_failure(err, "find the space group");
     return d;
@@ -178,20 +182,6 @@ int ct_symmetry_refine(const ct_structure *s, double symprec, ct_symmetrized *ou
 
 /* ---- In-place symmetrization ------------------------------------------------------------ */
 
-/* The inverse of an integer matrix of determinant ±1 (a rotation of a
-   space group in any lattice basis), by its adjugate. */
-static void int_inverse(const int r[3][3], int inv[3][3])
-{
-    int det = r[0][0] * (r[1][1] * r[2][2] - r[1][2] * r[2][1]) -
-              r[0][1] * (r[1][0] * r[2][2] - r[1][2] * r[2][0]) +
-              r[0][2] * (r[1][0] * r[2][1] - r[1][1] * r[2][0]);
-    for (int i = 0; i < 3; i++)
-        for (int j = 0; j < 3; j++) {
-            int a = (j + 1) % 3, b = (j + 2) % 3, c = (i + 1) % 3, d = (i + 2) % 3;
-            inv[i][j] = (r[a][c] * r[b][d] - r[a][d] * r[b][c]) * det;   /* det = ±1 */
-        }
-}
-
 /* The 3×3 inverse of a real matrix (a lattice, rows a, b, c). */
 static void real_inverse(const double m[3][3], double inv[3][3])
 {
@@ -203,6 +193,19 @@ static void real_inverse(const double m[3][3], double inv[3][3])
             int a = (j + 1) % 3, b = (j + 2) % 3, c = (i + 1) % 3, d = (i + 2) % 3;
             inv[i][j] = (m[a][c] * m[b][d] - m[a][d] * m[b][c]) / det;
         }
+}
+
+/* The inverse of an integer matrix of determinant ±1 (a rotation of a
+   space group in any lattice basis): integral, so the real inverse rounds
+   to it exactly. */
+static void int_inverse(const int r[3][3], int inv[3][3])
+{
+    double m[3][3], mi[3][3];
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) m[i][j] = r[i][j];
+    real_inverse(m, mi);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) inv[i][j] = (int)lround(mi[i][j]);
 }
 
 /* The length (Å) of the fractional difference d (a column) in the lattice
@@ -373,24 +376,8 @@ ct_structure *ct_symmetry_symmetrize(const ct_structure *s, double symprec,
     ct_symmetrize_info local;
     if (!info) info = &local;
     memset(info, 0, sizeof *info);
-    if (!(symprec > 0)) {
-        ct_fail(err, CT_EINVAL, "symprec must be positive, got %g", symprec);
-        return NULL;
-    }
-    ct_structure *owned;
-    const ct_structure *t = searchable(s, &owned, err);
-    if (!t) return NULL;
-    double cols[3][3];
-    spg_lattice(t, cols);
-    SpglibDataset *d = spg_get_dataset(cols, t->frac, t->z, t->natoms, symprec);
-    if (!d || d->n_operations < 1) {
-        if (d) spg_free_dataset(d);
-        ct_structure_free(owned);
-        spg_failure(err, "find the space group");
-        return NULL;
-    }
-    ops_to_basis(s, t, d);
-    ct_structure_free(owned);
+    SpglibDataset *d = dataset_of(s, symprec, err);
+    if (!d) return NULL;
     ct_structure *out = average(s, d->n_operations, (const int (*)[3][3])d->rotations,
                                 (const double (*)[3])d->translations, info, err);
     if (out) {

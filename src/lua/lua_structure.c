@@ -393,6 +393,14 @@ static void push_ops(lua_State *L, const ct_symmetrize_info *info)
    operations table ct_symmetry_symmetrize_ops); as for m_symmetry, spglib
    finding no group is an answer (nil, reason), and so are operations that
    do not map the atoms one to one. */
+#define SYM(key, field) {key, CTL_F_DOUBLE, offsetof(ct_symmetrize_info, field)}
+static const ctL_Field symmetrize_fields[] = {
+    CTL_FIELD(ct_symmetrize_info, CTL_F_INT, nops),
+    SYM("move", max_move), SYM("length_change", max_length), SYM("angle_change", max_angle),
+    {NULL, 0, 0}
+};
+#undef SYM
+
 static int m_symmetrized(lua_State *L)
 {
     ct_structure *s = ctL_checkstructure(L, 1);
@@ -423,14 +431,7 @@ static int m_symmetrized(lua_State *L)
         lua_pushstring(L, info.symbol);
         lua_setfield(L, -2, "symbol");
     }
-    lua_pushinteger(L, info.nops);
-    lua_setfield(L, -2, "nops");
-    lua_pushnumber(L, info.max_move);
-    lua_setfield(L, -2, "move");
-    lua_pushnumber(L, info.max_length);
-    lua_setfield(L, -2, "length_change");
-    lua_pushnumber(L, info.max_angle);
-    lua_setfield(L, -2, "angle_change");
+    ctL_setfields(L, &info, symmetrize_fields);
     if (info.nops <= CT_SYMMETRY_MAX_OPS) {
         push_ops(L, &info);
         lua_setfield(L, -2, "ops");
