@@ -492,10 +492,12 @@ static int conv_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error
     if (!*y || ct_nn_keep(l, x, err) != CT_OK) return CT_ENOMEM;
     ct_wino w;
     int wino = wino_of(cv, x, op, &w);
-    int rc = wino                 ? ct_wino_forward(&w, l->params[0].w->data, x->data, (*y)->data, err)
+    int rc = wino                 ? ct_wino_forward(&w, l->params[0].w->data,
+                                                    l->nparams > 1 ? l->params[1].w->data : NULL,
+                                                    x->data, (*y)->data, err)
              : cv->cfg.transposed ? convt_fwd(cv, &g, x, *y, err)
                                   : conv_fwd(cv, &g, x, *y, err);
-    if (rc == CT_OK) add_bias(l, *y);
+    if (rc == CT_OK && !wino) add_bias(l, *y);   /* Winograd adds it in its output transform */
     ct_nn_profile_flops(l, conv_flops(cv, &g, x), wino ? ct_wino_flops(&w) : conv_flops(cv, &g, x));
     return rc;
 }
@@ -511,12 +513,13 @@ static int conv_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_er
     spatial_of(cv, x, sp, err);
     out_spatial(cv, sp, op, err);
     geom g = geom_of(cv, sp, op);
-    *gx = cv->cfg.transposed ? ct_tensor_empty(x->ndim, x->shape, err)
-                             : ct_tensor_new(x->ndim, x->shape, err);
-    if (!*gx) return CT_ENOMEM;
-    bias_grad(l, gy);
     ct_wino w;
     int wino = wino_of(cv, x, op, &w), passes = l->param_grads ? 2 : 1;
+    /* col2im adds into gx; Winograd and a transposed convolution write it. */
+    *gx = wino || cv->cfg.transposed ? ct_tensor_empty(x->ndim, x->shape, err)
+                                     : ct_tensor_new(x->ndim, x->shape, err);
+    if (!*gx) return CT_ENOMEM;
+    bias_grad(l, gy);
     ct_nn_profile_flops(l, conv_flops(cv, &g, x) * passes,
                         (wino ? ct_wino_flops(&w) : conv_flops(cv, &g, x)) * passes);
     if (wino)

@@ -68,7 +68,7 @@ void ct_nn_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *A
 size_t ct_nn_numel_from(const ct_tensor *x, int d);
 
 /* Winograd F(4×4, 3×3) convolution (ct_winograd.c) of input n×cin×h×w,
-   padding pad, into output n×cout×oh×ow; no bias. */
+   padding pad, into output n×cout×oh×ow. */
 typedef struct {
     int n, cin, cout, h, w, pad, oh, ow;
 } ct_wino;
@@ -80,8 +80,10 @@ int ct_wino_applies(const ct_conv_cfg *c);
 /* The flops of the GEMMs of one pass (forward, or one of the gradients). */
 double ct_wino_flops(const ct_wino *w);
 
-/* y = conv(x, W) (W cout×cin×3×3), using the shared workspace. */
-int ct_wino_forward(const ct_wino *w, const float *W, const float *x, float *y, ct_error *err);
+/* y = conv(x, W) + b (W cout×cin×3×3; no bias where b is NULL), using the
+   shared workspace. */
+int ct_wino_forward(const ct_wino *w, const float *W, const float *b, const float *x, float *y,
+                    ct_error *err);
 
 /* gx = the input gradient (written, not added); gW += the weight gradient
    unless gW is NULL. */

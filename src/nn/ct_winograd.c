@@ -269,6 +269,7 @@ typedef struct {
     float *dst;
     float *P;               /* scratch: a padded plane (ph×pw) per sample; a share
                                of samples [s0, s1) uses the planes from s0 on */
+    const float *bias;      /* output_fwd: added to each channel, or NULL */
 } plane_job;
 
 /* The forward transforms fill their LANES lanes with consecutive tiles of
@@ -455,7 +456,9 @@ SIMD_CLONES static void input_bwd(const plane_job *j, size_t s0, size_t s1)
     free(tab);
 }
 
-/* y tile = Aᵀ M A, cropped to the output, for samples [s0, s1). */
+/* y tile = Aᵀ M A + bias, cropped to the output, for samples [s0, s1):
+   the bias is added here, while the tile is in registers, rather than in
+   another pass over y. */
 SIMD_CLONES static void output_fwd(const plane_job *j, size_t s0, size_t s1)
 {
     const tiling *t = j->t;
@@ -469,6 +472,9 @@ SIMD_CLONES static void output_fwd(const plane_job *j, size_t s0, size_t s1)
             load_points(m, j->src + (size_t)k * t->T + g0, KT, ch.cnt);
             for (int s = 0; s < ALPHA; s++) at4(&m[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
             for (int r = 0; r < 4; r++) at4(&u[r][0][0], LANES, &o[r][0][0], LANES);
+            if (j->bias)
+                for (int r = 0; r < 4; r++)
+                    for (int sx = 0; sx < 4; sx++) FOR_LANES o[r][sx][l] += j->bias[k];
             if (ch.one_row) {   /* whole rows of the tiles at once */
                 float *img = j->dst + out_plane(w, j->C, ch.n[0], k);
                 int ti = ch.ti[0], tj = ch.tj[0];
@@ -536,7 +542,7 @@ SIMD_CLONES static void output_bwd(const plane_job *j, size_t s0, size_t s1)
 /* What one call shares with its threads. */
 typedef struct {
     tiling t;
-    const float *x, *gy;
+    const float *x, *gy, *b;
     float *U;
     float *V, *M, *y, *gx;  /* M holds GY in backward; GX reuses V */
     float *gU, *scratch;    /* scratch: a padded plane per sample */
@@ -548,7 +554,7 @@ static void fwd_inputs(void *ctx, size_t s0, size_t s1)
 {
     const call *c = ctx;
     const ct_wino *w = c->t.w;
-    plane_job in = {&c->t, w->cin, c->x, c->V, c->scratch};
+    plane_job in = {&c->t, w->cin, c->x, c->V, c->scratch, NULL};
     input_fwd(&in, s0, s1);
 }
 
@@ -627,7 +633,7 @@ static void fwd_outputs(void *ctx, size_t s0, size_t s1)
 {
     const call *c = ctx;
     const ct_wino *w = c->t.w;
-    plane_job out = {&c->t, w->cout, c->M, c->y, NULL};
+    plane_job out = {&c->t, w->cout, c->M, c->y, NULL, c->b};
     output_fwd(&out, s0, s1);
 }
 
@@ -637,10 +643,10 @@ static void bwd_transforms(void *ctx, size_t s0, size_t s1)
 {
     const call *c = ctx;
     const ct_wino *w = c->t.w;
-    plane_job og = {&c->t, w->cout, c->gy, c->M, NULL};
+    plane_job og = {&c->t, w->cout, c->gy, c->M, NULL, NULL};
     output_bwd(&og, s0, s1);
     if (!c->gU) return;
-    plane_job in = {&c->t, w->cin, c->x, c->V, c->scratch};
+    plane_job in = {&c->t, w->cin, c->x, c->V, c->scratch, NULL};
     input_fwd(&in, s0, s1);
 }
 
@@ -680,7 +686,7 @@ static void bwd_inputs(void *ctx, size_t s0, size_t s1)
 {
     const call *c = ctx;
     const ct_wino *w = c->t.w;
-    plane_job ig = {&c->t, w->cin, c->V, c->gx, c->scratch};
+    plane_job ig = {&c->t, w->cin, c->V, c->gx, c->scratch, NULL};
     input_bwd(&ig, s0, s1);
 }
 
@@ -702,13 +708,15 @@ static int call_init(call *c, const ct_wino *w, int with_gu, ct_error *err)
     return CT_OK;
 }
 
-int ct_wino_forward(const ct_wino *w, const float *W, const float *x, float *y, ct_error *err)
+int ct_wino_forward(const ct_wino *w, const float *W, const float *b, const float *x, float *y,
+                    ct_error *err)
 {
     call c;
     if (w->n == 0) return CT_OK;   /* an empty batch: GEMMs of width 0 are refused */
     if (call_init(&c, w, 0, err) != CT_OK) return CT_ENOMEM;
     over_filters(w, W, c.U, weights_fwd);
     c.x = x;
+    c.b = b;
     c.y = y;
     ct_nn_parallel((size_t)w->n, c.nshares, fwd_inputs, &c);
     size_t units = tile_units(&c, w->cout);
