@@ -386,8 +386,9 @@ static void load_points(float m[ALPHA][ALPHA][LANES], const float *in, size_t st
 
 /* V[ξ][c][tile] = (Bᵀ d B)[ξ] for the padded input patches d of samples
    [s0, s1). */
-SIMD_CLONES static void input_fwd(const plane_job *j, size_t s0, size_t s1)
+SIMD_CLONES static void input_fwd(void *ctx, size_t s0, size_t s1)
 {
+    const plane_job *j = ctx;
     const tiling *t = j->t;
     size_t CT = (size_t)j->C * t->T, per = t->per, G = group_of(t);
     float *P = j->P + s0 * (size_t)t->ph * (size_t)t->pw;
@@ -422,8 +423,9 @@ SIMD_CLONES static void input_fwd(const plane_job *j, size_t s0, size_t s1)
    s1): the adjoint of input_fwd.  Lanes hold consecutive tiles of one
    sample (rows wrapped); their sums into the plane go in the same order
    whatever the threads' shares, so the result does not depend on them. */
-SIMD_CLONES static void input_bwd(const plane_job *j, size_t s0, size_t s1)
+SIMD_CLONES static void input_bwd(void *ctx, size_t s0, size_t s1)
 {
+    const plane_job *j = ctx;
     const tiling *t = j->t;
     const ct_wino *w = t->w;
     size_t CT = (size_t)j->C * t->T, per = t->per;
@@ -456,40 +458,66 @@ SIMD_CLONES static void input_bwd(const plane_job *j, size_t s0, size_t s1)
     free(tab);
 }
 
-/* y tile = Aᵀ M A + bias, cropped to the output, for samples [s0, s1):
-   the bias is added here, while the tile is in registers, rather than in
-   another pass over y. */
-SIMD_CLONES static void output_fwd(const plane_job *j, size_t s0, size_t s1)
+/* The output transforms (forward and adjoint) walk the output-sized
+   planes of samples [s0, s1) channel by channel, LANES tiles at a time:
+   fn(j, k, g0, ch) for channel k and the chunk ch of tiles from g0. */
+typedef void out_chunk_fn(const plane_job *j, int k, size_t g0, const chunk *ch);
+
+static void over_out_chunks(const plane_job *j, size_t s0, size_t s1, out_chunk_fn *fn)
 {
     const tiling *t = j->t;
-    const ct_wino *w = t->w;
-    size_t KT = (size_t)j->C * t->T, per = t->per;
+    size_t per = t->per;
     chunk *tab = chunk_table(t, s0, s1, s1 - s0);
     for (int k = 0; k < j->C; k++)
         for (size_t g0 = s0 * per, q = 0; g0 < s1 * per; g0 += LANES, q++) {
             chunk ch = tab ? tab[q] : chunk_at(t, g0, s1 * per);
-            float m[ALPHA][ALPHA][LANES], u[4][ALPHA][LANES], o[4][4][LANES];
-            load_points(m, j->src + (size_t)k * t->T + g0, KT, ch.cnt);
-            for (int s = 0; s < ALPHA; s++) at4(&m[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
-            for (int r = 0; r < 4; r++) at4(&u[r][0][0], LANES, &o[r][0][0], LANES);
-            if (j->bias)
-                for (int r = 0; r < 4; r++)
-                    for (int sx = 0; sx < 4; sx++) FOR_LANES o[r][sx][l] += j->bias[k];
-            if (ch.one_row) {   /* whole rows of the tiles at once */
-                float *img = j->dst + out_plane(w, j->C, ch.n[0], k);
-                int ti = ch.ti[0], tj = ch.tj[0];
-                int cols = w->ow - 4 * tj < 4 * ch.cnt ? w->ow - 4 * tj : 4 * ch.cnt;
-                for (int r = 0; r < 4 && 4 * ti + r < w->oh; r++) {
-                    float row[4 * LANES];
-                    for (int sx = 0; sx < 4; sx++) scatter4(row + sx, &o[r][sx][0]);
-                    memcpy(img + (size_t)(4 * ti + r) * w->ow + 4 * tj, row, (size_t)cols * sizeof(float));
-                }
-            } else {
-                for (int l = 0; l < ch.cnt; l++)
-                    put_tile(j->dst + out_plane(w, j->C, ch.n[l], k), w, ch.ti[l], ch.tj[l], o, l);
-            }
+            fn(j, k, g0, &ch);
         }
     free(tab);
+}
+
+/* The rows of the tiles of a one_row chunk in channel k's output plane
+   of C: where its row r0 of tiles starts, and how many columns are
+   inside the output. */
+static size_t row_span(const ct_wino *w, int C, const chunk *ch, int k, int *cols)
+{
+    int ti = ch->ti[0], tj = ch->tj[0];
+    *cols = w->ow - 4 * tj < 4 * ch->cnt ? w->ow - 4 * tj : 4 * ch->cnt;
+    return out_plane(w, C, ch->n[0], k) + (size_t)(4 * ti) * (size_t)w->ow + (size_t)(4 * tj);
+}
+
+/* y tile = Aᵀ M A + bias, cropped to the output, for channel k and the
+   chunk ch: the bias is added here, while the tile is in registers,
+   rather than in another pass over y. */
+SIMD_CLONES static void output_fwd_chunk(const plane_job *j, int k, size_t g0, const chunk *ch)
+{
+    const tiling *t = j->t;
+    const ct_wino *w = t->w;
+    float m[ALPHA][ALPHA][LANES], u[4][ALPHA][LANES], o[4][4][LANES];
+    load_points(m, j->src + (size_t)k * t->T + g0, (size_t)j->C * t->T, ch->cnt);
+    for (int s = 0; s < ALPHA; s++) at4(&m[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
+    for (int r = 0; r < 4; r++) at4(&u[r][0][0], LANES, &o[r][0][0], LANES);
+    if (j->bias)
+        for (int r = 0; r < 4; r++)
+            for (int sx = 0; sx < 4; sx++) FOR_LANES o[r][sx][l] += j->bias[k];
+    if (ch->one_row) {   /* whole rows of the tiles at once */
+        int cols;
+        float *img = j->dst + row_span(w, j->C, ch, k, &cols);
+        for (int r = 0; r < 4 && 4 * ch->ti[0] + r < w->oh; r++) {
+            float row[4 * LANES];
+            for (int sx = 0; sx < 4; sx++) scatter4(row + sx, &o[r][sx][0]);
+            memcpy(img + (size_t)r * w->ow, row, (size_t)cols * sizeof(float));
+        }
+    } else {
+        for (int l = 0; l < ch->cnt; l++)
+            put_tile(j->dst + out_plane(w, j->C, ch->n[l], k), w, ch->ti[l], ch->tj[l], o, l);
+    }
+}
+
+/* y = the output tiles of samples [s0, s1). */
+static void output_fwd(void *ctx, size_t s0, size_t s1)
+{
+    over_out_chunks(ctx, s0, s1, output_fwd_chunk);
 }
 
 /* Lane l of the 4×4 tiles g = tile (ti, tj) of img, zero outside the
@@ -503,38 +531,35 @@ static void get_tile(float g[4][4][LANES], const float *img, const ct_wino *w, i
         }
 }
 
-/* GY[ξ][k][tile] = (A gy Aᵀ)[ξ], gy zero outside the output, for samples
-   [s0, s1): the adjoint of output_fwd. */
-SIMD_CLONES static void output_bwd(const plane_job *j, size_t s0, size_t s1)
+/* GY[ξ][k][tile] = (A gy Aᵀ)[ξ], gy zero outside the output, for channel
+   k and the chunk ch: the adjoint of output_fwd_chunk. */
+SIMD_CLONES static void output_bwd_chunk(const plane_job *j, int k, size_t g0, const chunk *ch)
 {
     const tiling *t = j->t;
     const ct_wino *w = t->w;
-    size_t KT = (size_t)j->C * t->T, per = t->per;
-    chunk *tab = chunk_table(t, s0, s1, s1 - s0);
-    for (int k = 0; k < j->C; k++)
-        for (size_t g0 = s0 * per, q = 0; g0 < s1 * per; g0 += LANES, q++) {
-            chunk ch = tab ? tab[q] : chunk_at(t, g0, s1 * per);
-            float g[4][4][LANES], u[ALPHA][4][LANES], m[ALPHA][ALPHA][LANES];
-            if (ch.one_row) {   /* whole rows of the tiles at once */
-                const float *img = j->src + out_plane(w, j->C, ch.n[0], k);
-                int ti = ch.ti[0], tj = ch.tj[0];
-                int cols = w->ow - 4 * tj < 4 * ch.cnt ? w->ow - 4 * tj : 4 * ch.cnt;
-                for (int r = 0; r < 4; r++) {
-                    float row[4 * LANES] = {0};
-                    if (4 * ti + r < w->oh)
-                        memcpy(row, img + (size_t)(4 * ti + r) * w->ow + 4 * tj, (size_t)cols * sizeof(float));
-                    for (int sx = 0; sx < 4; sx++) gather4(&g[r][sx][0], row + sx);
-                }
-            } else {
-                FOR_LANES get_tile(g, j->src + out_plane(w, j->C, ch.n[l], k), w, ch.ti[l], ch.tj[l], l);
-            }
-            for (int s = 0; s < 4; s++) a6(&g[0][s][0], 4 * LANES, &u[0][s][0], 4 * LANES);
-            for (int r = 0; r < ALPHA; r++) a6(&u[r][0][0], LANES, &m[r][0][0], LANES);
-            float *out = j->dst + (size_t)k * t->T + g0;
-            for (int x = 0; x < XI; x++)
-                copy_lanes(out + (size_t)x * KT, &m[x / ALPHA][x % ALPHA][0], ch.cnt);
+    float g[4][4][LANES], u[ALPHA][4][LANES], m[ALPHA][ALPHA][LANES];
+    if (ch->one_row) {   /* whole rows of the tiles at once */
+        int cols;
+        const float *img = j->src + row_span(w, j->C, ch, k, &cols);
+        for (int r = 0; r < 4; r++) {
+            float row[4 * LANES] = {0};
+            if (4 * ch->ti[0] + r < w->oh) memcpy(row, img + (size_t)r * w->ow, (size_t)cols * sizeof(float));
+            for (int sx = 0; sx < 4; sx++) gather4(&g[r][sx][0], row + sx);
         }
-    free(tab);
+    } else {
+        FOR_LANES get_tile(g, j->src + out_plane(w, j->C, ch->n[l], k), w, ch->ti[l], ch->tj[l], l);
+    }
+    for (int s = 0; s < 4; s++) a6(&g[0][s][0], 4 * LANES, &u[0][s][0], 4 * LANES);
+    for (int r = 0; r < ALPHA; r++) a6(&u[r][0][0], LANES, &m[r][0][0], LANES);
+    float *out = j->dst + (size_t)k * t->T + g0;
+    for (int x = 0; x < XI; x++)
+        copy_lanes(out + (size_t)x * (size_t)j->C * t->T, &m[x / ALPHA][x % ALPHA][0], ch->cnt);
+}
+
+/* GY of the output gradient's tiles of samples [s0, s1). */
+static void output_bwd(void *ctx, size_t s0, size_t s1)
+{
+    over_out_chunks(ctx, s0, s1, output_bwd_chunk);
 }
 
 /* ---- Drivers: shares of samples (transforms) or of points ξ (GEMMs) ------ */
@@ -542,20 +567,20 @@ SIMD_CLONES static void output_bwd(const plane_job *j, size_t s0, size_t s1)
 /* What one call shares with its threads. */
 typedef struct {
     tiling t;
-    const float *x, *gy, *b;
     float *U;
-    float *V, *M, *y, *gx;  /* M holds GY in backward; GX reuses V */
+    float *V, *M;           /* M holds GY in backward; GX reuses V */
     float *gU, *scratch;    /* scratch: a padded plane per sample */
     int nshares;
 } call;
 
-/* Forward transforms of samples [s0, s1): V from x. */
-static void fwd_inputs(void *ctx, size_t s0, size_t s1)
+/* Run the tile transform fn over the samples, in shares: src and dst are
+   its planes of C channels (images or transformed tiles); bias only for
+   output_fwd. */
+static void over_samples(const call *c, int C, const float *src, float *dst, const float *bias,
+                         void (*fn)(void *, size_t, size_t))
 {
-    const call *c = ctx;
-    const ct_wino *w = c->t.w;
-    plane_job in = {&c->t, w->cin, c->x, c->V, c->scratch, NULL};
-    input_fwd(&in, s0, s1);
+    plane_job j = {&c->t, C, src, dst, c->scratch, bias};
+    ct_nn_parallel((size_t)c->t.w->n, c->nshares, fn, &j);
 }
 
 /* The GEMMs run as units of one point ξ and one fixed block of its
@@ -614,40 +639,28 @@ static int gemm_threads(size_t units, double flops)
     return ct_num_threads(units, (size_t)(1 + 1e6 * (double)units / (flops + 1)));
 }
 
-/* Forward units [u0, u1): M[ξ] = U[ξ] V[ξ], a block of rows and tiles. */
-static void fwd_gemms(void *ctx, size_t u0, size_t u1)
+/* Units [u0, u1) of the products over tiles C[ξ] = op(U[ξ]) B[ξ], a block
+   of rows and tiles each: op(U) = U in forward (M = U V, cout rows), Uᵀ in
+   backward (GX = Uᵀ GY, cin rows). */
+static void tile_gemms(const call *c, int trans, const float *B, float *C, size_t u0, size_t u1)
 {
-    const call *c = ctx;
     const ct_wino *w = c->t.w;
-    size_t KC = (size_t)w->cout * (size_t)w->cin, CT = (size_t)w->cin * c->t.T, KT = (size_t)w->cout * c->t.T;
-    int T = (int)c->t.T;
+    int m = trans ? w->cin : w->cout, k = trans ? w->cout : w->cin, T = (int)c->t.T;
+    size_t KC = (size_t)w->cout * (size_t)w->cin, BT = (size_t)k * c->t.T, CT = (size_t)m * c->t.T;
     for (size_t u = u0; u < u1; u++) {
-        tile_unit_t b = tile_unit(c, w->cout, u);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b.rows, b.cols, w->cin, 1.0f,
-                    c->U + b.x * KC + (size_t)b.row * (size_t)w->cin, w->cin, c->V + b.x * CT + b.col, T,
-                    0.0f, c->M + b.x * KT + (size_t)b.row * (size_t)T + b.col, T);
+        tile_unit_t b = tile_unit(c, m, u);
+        size_t a = trans ? (size_t)b.row : (size_t)b.row * (size_t)w->cin;   /* row b.row of op(U) */
+        cblas_sgemm(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, CblasNoTrans, b.rows, b.cols, k, 1.0f,
+                    c->U + b.x * KC + a, w->cin, B + b.x * BT + b.col, T,
+                    0.0f, C + b.x * CT + (size_t)b.row * (size_t)T + b.col, T);
     }
 }
 
-static void fwd_outputs(void *ctx, size_t s0, size_t s1)
+/* Forward units [u0, u1): M[ξ] = U[ξ] V[ξ]. */
+static void fwd_gemms(void *ctx, size_t u0, size_t u1)
 {
     const call *c = ctx;
-    const ct_wino *w = c->t.w;
-    plane_job out = {&c->t, w->cout, c->M, c->y, NULL, c->b};
-    output_fwd(&out, s0, s1);
-}
-
-/* Backward transforms of samples [s0, s1): GY from gy, and V from x when
-   the weights need it. */
-static void bwd_transforms(void *ctx, size_t s0, size_t s1)
-{
-    const call *c = ctx;
-    const ct_wino *w = c->t.w;
-    plane_job og = {&c->t, w->cout, c->gy, c->M, NULL, NULL};
-    output_bwd(&og, s0, s1);
-    if (!c->gU) return;
-    plane_job in = {&c->t, w->cin, c->x, c->V, c->scratch, NULL};
-    input_fwd(&in, s0, s1);
+    tile_gemms(c, 0, c->V, c->M, u0, u1);
 }
 
 /* Backward units [u0, u1) of gU[ξ] = GY[ξ] V[ξ]ᵀ: a block of cout rows. */
@@ -666,28 +679,12 @@ static void bwd_gu(void *ctx, size_t u0, size_t u1)
     }
 }
 
-/* Backward units [u0, u1) of GX[ξ] = U[ξ]ᵀ GY[ξ], a block of rows and tiles,
-   written over V[ξ] (bwd_gu, which reads V, has finished). */
+/* Backward units [u0, u1) of GX[ξ] = U[ξ]ᵀ GY[ξ], written over V[ξ]
+   (bwd_gu, which reads V, has finished). */
 static void bwd_gx(void *ctx, size_t u0, size_t u1)
 {
     const call *c = ctx;
-    const ct_wino *w = c->t.w;
-    size_t KC = (size_t)w->cout * (size_t)w->cin, CT = (size_t)w->cin * c->t.T, KT = (size_t)w->cout * c->t.T;
-    int T = (int)c->t.T;
-    for (size_t u = u0; u < u1; u++) {
-        tile_unit_t b = tile_unit(c, w->cin, u);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, b.rows, b.cols, w->cout, 1.0f,
-                    c->U + b.x * KC + b.row, w->cin, c->M + b.x * KT + b.col, T, 0.0f,
-                    c->V + b.x * CT + (size_t)b.row * (size_t)T + b.col, T);
-    }
-}
-
-static void bwd_inputs(void *ctx, size_t s0, size_t s1)
-{
-    const call *c = ctx;
-    const ct_wino *w = c->t.w;
-    plane_job ig = {&c->t, w->cin, c->V, c->gx, c->scratch, NULL};
-    input_bwd(&ig, s0, s1);
+    tile_gemms(c, 1, c->M, c->V, u0, u1);
 }
 
 /* Lay out the workspace of a call: U, [gU], V, M, scratch. */
@@ -715,13 +712,10 @@ int ct_wino_forward(const ct_wino *w, const float *W, const float *b, const floa
     if (w->n == 0) return CT_OK;   /* an empty batch: GEMMs of width 0 are refused */
     if (call_init(&c, w, 0, err) != CT_OK) return CT_ENOMEM;
     over_filters(w, W, c.U, weights_fwd);
-    c.x = x;
-    c.b = b;
-    c.y = y;
-    ct_nn_parallel((size_t)w->n, c.nshares, fwd_inputs, &c);
+    over_samples(&c, w->cin, x, c.V, NULL, input_fwd);
     size_t units = tile_units(&c, w->cout);
     ct_nn_parallel(units, gemm_threads(units, ct_wino_flops(w)), fwd_gemms, &c);
-    ct_nn_parallel((size_t)w->n, c.nshares, fwd_outputs, &c);
+    over_samples(&c, w->cout, c.M, y, b, output_fwd);
     return CT_OK;
 }
 
@@ -732,11 +726,9 @@ int ct_wino_backward(const ct_wino *w, const float *W, const float *x, const flo
     if (w->n == 0) return CT_OK;
     if (call_init(&c, w, gW != NULL, err) != CT_OK) return CT_ENOMEM;
     over_filters(w, W, c.U, weights_fwd);
-    c.x = x;
-    c.gy = gy;
-    c.gx = gx;
-    ct_nn_parallel((size_t)w->n, c.nshares, bwd_transforms, &c);
-    if (gW) {
+    over_samples(&c, w->cout, gy, c.M, NULL, output_bwd);
+    if (gW) {   /* V is recomputed rather than kept from forward */
+        over_samples(&c, w->cin, x, c.V, NULL, input_fwd);
         int rb = wino_block(w->cout, WINO_ROWS);
         size_t gu = XI * (size_t)((w->cout + rb - 1) / rb);
         ct_nn_parallel(gu, gemm_threads(gu, ct_wino_flops(w)), bwd_gu, &c);
@@ -744,6 +736,6 @@ int ct_wino_backward(const ct_wino *w, const float *W, const float *x, const flo
     size_t units = tile_units(&c, w->cin);
     ct_nn_parallel(units, gemm_threads(units, ct_wino_flops(w)), bwd_gx, &c);
     if (gW) over_filters(w, c.gU, gW, weights_bwd);
-    ct_nn_parallel((size_t)w->n, c.nshares, bwd_inputs, &c);
+    over_samples(&c, w->cin, c.V, gx, NULL, input_bwd);
     return CT_OK;
 }
