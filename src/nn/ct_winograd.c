@@ -41,6 +41,7 @@
 #include "ct_parallel.h"
 
 enum { LANES = 8, ALPHA = 6, XI = 36 };   /* gather4, scatter4 and copy_lanes assume 8 */
+enum { PREFETCH_AHEAD = 128 };            /* see load_points */
 
 /* The transforms are loops over lanes: where GCC can choose a variant at
    load time, build an AVX2 one too (no FMA contraction under -std=c11, so
@@ -374,14 +375,26 @@ static void put_tile(float *img, const ct_wino *w, int ti, int tj, float o[4][4]
 }
 
 /* Load the LANES lanes of the 36 transform points of tiles from in (points
-   stride floats apart), cnt of them real, the rest 0. */
+   stride floats apart), cnt of them real, the rest 0.  The 36 planes are
+   read as 36 streams at once, more than the hardware prefetchers follow:
+   each load prefetches its stream PREFETCH_AHEAD floats (16 chunks) on
+   (a 64-channel 32×32 layer ran about 5% faster; 64 or 256 floats ahead
+   did less, and prefetching store_points' stores made them slower). */
 static void load_points(float m[ALPHA][ALPHA][LANES], const float *in, size_t stride, int cnt)
 {
     for (int x = 0; x < XI; x++) {
         float *lane = &m[x / ALPHA][x % ALPHA][0];
+        __builtin_prefetch(in + (size_t)x * stride + PREFETCH_AHEAD);
         copy_lanes(lane, in + (size_t)x * stride, cnt);
         for (int l = cnt; l < LANES; l++) lane[l] = 0.0f;
     }
+}
+
+/* Store the first cnt lanes of the 36 transform points m to out (points
+   stride floats apart): the adjoint of load_points. */
+static void store_points(float *out, size_t stride, float m[ALPHA][ALPHA][LANES], int cnt)
+{
+    for (int x = 0; x < XI; x++) copy_lanes(out + (size_t)x * stride, &m[x / ALPHA][x % ALPHA][0], cnt);
 }
 
 /* V[ξ][c][tile] = (Bᵀ d B)[ξ] for the padded input patches d of samples
@@ -411,9 +424,7 @@ SIMD_CLONES static void input_fwd(void *ctx, size_t s0, size_t s1)
                             FOR_LANES d[r][s][l] = P[off[l] + (size_t)(r * t->pw + s)];
                 for (int s = 0; s < ALPHA; s++) bt6(&d[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
                 for (int r = 0; r < ALPHA; r++) bt6(&u[r][0][0], LANES, &d[r][0][0], LANES);
-                float *out = j->dst + (size_t)c * t->T + g0;
-                for (int x = 0; x < XI; x++)
-                    copy_lanes(out + (size_t)x * CT, &d[x / ALPHA][x % ALPHA][0], ch.cnt);
+                store_points(j->dst + (size_t)c * t->T + g0, CT, d, ch.cnt);
             }
         }
     free(tab);
@@ -551,9 +562,7 @@ SIMD_CLONES static void output_bwd_chunk(const plane_job *j, int k, size_t g0, c
     }
     for (int s = 0; s < 4; s++) a6(&g[0][s][0], 4 * LANES, &u[0][s][0], 4 * LANES);
     for (int r = 0; r < ALPHA; r++) a6(&u[r][0][0], LANES, &m[r][0][0], LANES);
-    float *out = j->dst + (size_t)k * t->T + g0;
-    for (int x = 0; x < XI; x++)
-        copy_lanes(out + (size_t)x * (size_t)j->C * t->T, &m[x / ALPHA][x % ALPHA][0], ch->cnt);
+    store_points(j->dst + (size_t)k * t->T + g0, (size_t)j->C * t->T, m, ch->cnt);
 }
 
 /* GY of the output gradient's tiles of samples [s0, s1). */
