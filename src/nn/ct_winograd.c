@@ -81,11 +81,23 @@ int ct_wino_applies(const ct_conv_cfg *c)
            c->stride[2] == 1 && c->pad[1] == c->pad[2] && c->pad[1] <= 2;
 }
 
-/* o[l] = row[4 l] for the LANES lanes, written out so no loop runs. */
+/* LANES floats as one vector (GCC's vector extensions). */
+typedef float lanes_v __attribute__((vector_size(LANES * sizeof(float))));
+
+/* o[l] = row[s l] for the LANES lanes.  The lanes are put together in a
+   register and stored at once: stored one by one, the transforms' vector
+   loads of o right after would wait for the small stores (a failed
+   store-to-load forwarding). */
+static inline void gather_lanes(float *restrict o, const float *restrict row, int s)
+{
+    lanes_v v = {row[0], row[s], row[2 * s], row[3 * s], row[4 * s], row[5 * s], row[6 * s], row[7 * s]};
+    memcpy(o, &v, sizeof v);
+}
+
+/* o[l] = row[4 l], written out so no loop runs. */
 static inline void gather4(float *restrict o, const float *restrict row)
 {
-    o[0] = row[0], o[1] = row[4], o[2] = row[8], o[3] = row[12];
-    o[4] = row[16], o[5] = row[20], o[6] = row[24], o[7] = row[28];
+    gather_lanes(o, row, 4);
 }
 
 /* row[4 l] = v[l], and row[4 l] += v[l]: the adjoints of gather4. */
@@ -227,8 +239,11 @@ SIMD_CLONES static void weights_fwd(void *ctx, size_t k0, size_t k1)
     for (size_t kc = k0; kc < k1; kc += LANES) {
         size_t cnt = k1 - kc < LANES ? k1 - kc : LANES;
         float g[3][3][LANES] = {{{0}}}, t[ALPHA][3][LANES], u[ALPHA][ALPHA][LANES];
-        for (size_t l = 0; l < cnt; l++)
-            for (int a = 0; a < 9; a++) g[a / 3][a % 3][l] = j->W[9 * (kc + l) + (size_t)a];
+        if (cnt == LANES)
+            for (int a = 0; a < 9; a++) gather_lanes(&g[a / 3][a % 3][0], j->W + 9 * kc + (size_t)a, 9);
+        else
+            for (size_t l = 0; l < cnt; l++)
+                for (int a = 0; a < 9; a++) g[a / 3][a % 3][l] = j->W[9 * (kc + l) + (size_t)a];
         for (int b = 0; b < 3; b++) g6(&g[0][b][0], 3 * LANES, &t[0][b][0], 3 * LANES);
         for (int i = 0; i < ALPHA; i++) g6(&t[i][0][0], LANES, &u[i][0][0], LANES);
         for (int x = 0; x < XI; x++)
@@ -326,6 +341,18 @@ static chunk *chunk_table(const tiling *t, size_t s0, size_t s1, size_t G)
     return tab;
 }
 
+/* Chunk q of a share's table tab, or where there is no table the chunk
+   from tile g0 to g1, computed into *tmp.  A pointer, not a copy of the
+   struct: reading the lanes of a fresh copy back as a vector waited on the
+   copy's stores (perf put most of input_fwd's time there). */
+static inline const chunk *chunk_get(const chunk *tab, size_t q, chunk *tmp, const tiling *t,
+                                     size_t g0, size_t g1)
+{
+    if (tab) return &tab[q];
+    *tmp = chunk_at(t, g0, g1);
+    return tmp;
+}
+
 /* Each lane's offset of its tile's corner in padded planes that start
    with sample n0's. */
 static void lane_offsets(const tiling *t, const chunk *ch, int n0, size_t off[LANES])
@@ -380,7 +407,7 @@ static void put_tile(float *img, const ct_wino *w, int ti, int tj, float o[4][4]
    each load prefetches its stream PREFETCH_AHEAD floats (16 chunks) on
    (a 64-channel 32×32 layer ran about 5% faster; 64 or 256 floats ahead
    did less, and prefetching store_points' stores made them slower). */
-static void load_points(float m[ALPHA][ALPHA][LANES], const float *in, size_t stride, int cnt)
+static inline void load_points(float m[ALPHA][ALPHA][LANES], const float *in, size_t stride, int cnt)
 {
     for (int x = 0; x < XI; x++) {
         float *lane = &m[x / ALPHA][x % ALPHA][0];
@@ -392,7 +419,7 @@ static void load_points(float m[ALPHA][ALPHA][LANES], const float *in, size_t st
 
 /* Store the first cnt lanes of the 36 transform points m to out (points
    stride floats apart): the adjoint of load_points. */
-static void store_points(float *out, size_t stride, float m[ALPHA][ALPHA][LANES], int cnt)
+static inline void store_points(float *out, size_t stride, float m[ALPHA][ALPHA][LANES], int cnt)
 {
     for (int x = 0; x < XI; x++) copy_lanes(out + (size_t)x * stride, &m[x / ALPHA][x % ALPHA][0], cnt);
 }
@@ -411,20 +438,25 @@ SIMD_CLONES static void input_fwd(void *ctx, size_t s0, size_t s1)
             size_t n1 = n0 + G < s1 ? n0 + G : s1;
             pad_planes(j, c, n0, n1, P);
             for (size_t g0 = n0 * per; g0 < n1 * per; g0 += LANES, q++) {
-                chunk ch = tab ? tab[q] : chunk_at(t, g0, n1 * per);
+                chunk tmp;
+                const chunk *ch = chunk_get(tab, q, &tmp, t, g0, n1 * per);
                 size_t off[LANES];
-                lane_offsets(t, &ch, (int)n0, off);
+                lane_offsets(t, ch, (int)n0, off);
                 float d[ALPHA][ALPHA][LANES], u[ALPHA][ALPHA][LANES];
-                if (ch.full_row)   /* stride 4 along a row: faster loads */
+                if (ch->full_row)   /* stride 4 along a row: faster loads */
                     for (int r = 0; r < ALPHA; r++)
                         for (int s = 0; s < ALPHA; s++) gather4(&d[r][s][0], P + off[0] + r * t->pw + s);
                 else
                     for (int r = 0; r < ALPHA; r++)
-                        for (int s = 0; s < ALPHA; s++)
-                            FOR_LANES d[r][s][l] = P[off[l] + (size_t)(r * t->pw + s)];
+                        for (int s = 0; s < ALPHA; s++) {
+                            const float *p = P + r * t->pw + s;
+                            lanes_v v = {p[off[0]], p[off[1]], p[off[2]], p[off[3]],
+                                         p[off[4]], p[off[5]], p[off[6]], p[off[7]]};
+                            memcpy(&d[r][s][0], &v, sizeof v);   /* at once, as gather_lanes */
+                        }
                 for (int s = 0; s < ALPHA; s++) bt6(&d[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
                 for (int r = 0; r < ALPHA; r++) bt6(&u[r][0][0], LANES, &d[r][0][0], LANES);
-                store_points(j->dst + (size_t)c * t->T + g0, CT, d, ch.cnt);
+                store_points(j->dst + (size_t)c * t->T + g0, CT, d, ch->cnt);
             }
         }
     free(tab);
@@ -447,19 +479,20 @@ SIMD_CLONES static void input_bwd(void *ctx, size_t s0, size_t s1)
         for (int c = 0; c < j->C; c++) {
             memset(P, 0, (size_t)t->ph * (size_t)t->pw * sizeof(float));
             for (size_t g0 = n * per, q = (n - s0) * cps; g0 < (n + 1) * per; g0 += LANES, q++) {
-                chunk ch = tab ? tab[q] : chunk_at(t, g0, (n + 1) * per);
+                chunk tmp;
+                const chunk *ch = chunk_get(tab, q, &tmp, t, g0, (n + 1) * per);
                 size_t off[LANES];
-                lane_offsets(t, &ch, (int)n, off);
+                lane_offsets(t, ch, (int)n, off);
                 float d[ALPHA][ALPHA][LANES], u[ALPHA][ALPHA][LANES];
-                load_points(d, j->src + (size_t)c * t->T + g0, CT, ch.cnt);
+                load_points(d, j->src + (size_t)c * t->T + g0, CT, ch->cnt);
                 for (int s = 0; s < ALPHA; s++) b6(&d[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
                 for (int r = 0; r < ALPHA; r++) b6(&u[r][0][0], LANES, &d[r][0][0], LANES);
                 for (int r = 0; r < ALPHA; r++)
                     for (int s = 0; s < ALPHA; s++)
-                        if (ch.full_row)
+                        if (ch->full_row)
                             scatter4_add(P + off[0] + r * t->pw + s, &d[r][s][0]);
                         else
-                            for (int l = 0; l < ch.cnt; l++) P[off[l] + (size_t)(r * t->pw + s)] += d[r][s][l];
+                            for (int l = 0; l < ch->cnt; l++) P[off[l] + (size_t)(r * t->pw + s)] += d[r][s][l];
             }
             float *img = j->dst + (n * (size_t)j->C + (size_t)c) * (size_t)w->h * (size_t)w->w;
             for (int y = 0; y < w->h; y++)
@@ -481,8 +514,9 @@ static void over_out_chunks(const plane_job *j, size_t s0, size_t s1, out_chunk_
     chunk *tab = chunk_table(t, s0, s1, s1 - s0);
     for (int k = 0; k < j->C; k++)
         for (size_t g0 = s0 * per, q = 0; g0 < s1 * per; g0 += LANES, q++) {
-            chunk ch = tab ? tab[q] : chunk_at(t, g0, s1 * per);
-            fn(j, k, g0, &ch);
+            chunk tmp;
+            const chunk *ch = chunk_get(tab, q, &tmp, t, g0, s1 * per);
+            fn(j, k, g0, ch);
         }
     free(tab);
 }
