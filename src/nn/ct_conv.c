@@ -14,9 +14,12 @@
  * GEMMs too thin to be fast), in the one shared workspace.
  *
  * 3×3 stride-1 2-D convolutions (most of a U-Net's work) take Winograd's
- * F(4×4, 3×3) instead (ct_winograd.c), unless ct_conv_winograd(0).
+ * F(4×4, 3×3) instead (ct_winograd.c), unless ct_conv_winograd(0).  In
+ * training mode their forward keeps its input transform for backward,
+ * within a budget over all layers (keep_v).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ct_layers.h"
@@ -32,6 +35,40 @@ int ct_conv_winograd(int on)
     int was = winograd_on;
     if (on >= 0) winograd_on = on != 0;
     return was;
+}
+
+/* Winograd input transforms that forward keeps for backward (which would
+   otherwise compute them again: about 4% of a U-Net step), in floats over
+   all layers, at most KEEP_V_BUDGET (512 MB): a base-64 U-Net at batch 16
+   keeps all of its ~240 MB; at larger batches (sampling many crystals) as
+   many as fit, the others recomputed. */
+enum { KEEP_V_BUDGET = 128 << 20 };
+static size_t kept_v;
+
+/* Room for forward's Winograd input transform of w, kept for backward; NULL
+   (backward recomputes it) outside training, or where the budget or
+   memory does not allow it. */
+static float *keep_v(ct_conv *cv, const ct_wino *w)
+{
+    size_t need = cv->base.training ? ct_wino_v_size(w) : 0;
+    if (need == cv->wino_v_n) return cv->wino_v;
+    kept_v -= cv->wino_v_n;
+    float *p = need && kept_v + need <= KEEP_V_BUDGET ? realloc(cv->wino_v, need * sizeof(float)) : NULL;
+    if (!p) {
+        free(cv->wino_v);
+        need = 0;
+    }
+    cv->wino_v = p;
+    cv->wino_v_n = need;
+    kept_v += need;
+    return p;
+}
+
+static void conv_release(ct_layer *l)
+{
+    ct_conv *cv = (ct_conv *)l;
+    free(cv->wino_v);
+    kept_v -= cv->wino_v_n;
 }
 
 /* The Winograd geometry of a convolution on x, or 0 when it does not apply. */
@@ -444,14 +481,17 @@ static int conv_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error
     if (!*y || ct_nn_keep(l, x, err) != CT_OK) return CT_ENOMEM;
     ct_wino w;
     int wino = wino_of(cv, x, op, &w);
+    float *V = wino ? keep_v(cv, &w) : NULL;
+    cv->wino_x = NULL;
     int rc = wino                 ? ct_wino_forward(&w, l->params[0].w->data,
                                                     l->nparams > 1 ? l->params[1].w->data : NULL,
-                                                    x->data, (*y)->data, err)
+                                                    x->data, (*y)->data, V, err)
              : run_pass(cv, &g, (int)x->shape[0],
                         cv->cfg.transposed ? &(conv_pass){.flat_in = x->data, .img_out = (*y)->data}
                                            : &(conv_pass){.img_in = x->data, .flat_out = (*y)->data},
                         err);
     if (rc == CT_OK && !wino) add_bias(l, *y);   /* Winograd adds it in its output transform */
+    if (rc == CT_OK && V) cv->wino_x = x->data;
     ct_nn_profile_flops(l, conv_flops(cv, &g, x), wino ? ct_wino_flops(&w) : conv_flops(cv, &g, x));
     return rc;
 }
@@ -477,7 +517,8 @@ static int conv_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_er
     ct_nn_profile_flops(l, conv_flops(cv, &g, x) * passes,
                         (wino ? ct_wino_flops(&w) : conv_flops(cv, &g, x)) * passes);
     if (wino)
-        return ct_wino_backward(&w, l->params[0].w->data, x->data, gy->data, (*gx)->data,
+        return ct_wino_backward(&w, l->params[0].w->data, x->data,
+                                cv->wino_x == x->data ? cv->wino_v : NULL, gy->data, (*gx)->data,
                                 l->param_grads ? l->params[0].g->data : NULL, err);
     float *gW = l->param_grads ? l->params[0].g->data : NULL;
     const float *xw = gW ? x->data : NULL;   /* x only for the weight gradient */
@@ -487,10 +528,10 @@ static int conv_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_er
     return run_pass(cv, &g, (int)x->shape[0], &p, err);
 }
 
-static const ct_layer_ops conv2d_ops = {"conv2d", conv_forward, conv_backward, NULL};
-static const ct_layer_ops conv3d_ops = {"conv3d", conv_forward, conv_backward, NULL};
-static const ct_layer_ops convt2d_ops = {"convtranspose2d", conv_forward, conv_backward, NULL};
-static const ct_layer_ops convt3d_ops = {"convtranspose3d", conv_forward, conv_backward, NULL};
+static const ct_layer_ops conv2d_ops = {"conv2d", conv_forward, conv_backward, conv_release};
+static const ct_layer_ops conv3d_ops = {"conv3d", conv_forward, conv_backward, conv_release};
+static const ct_layer_ops convt2d_ops = {"convtranspose2d", conv_forward, conv_backward, conv_release};
+static const ct_layer_ops convt3d_ops = {"convtranspose3d", conv_forward, conv_backward, conv_release};
 
 ct_conv_cfg ct_conv_cfg_2d(int cin, int cout, int k, int stride, int pad)
 {

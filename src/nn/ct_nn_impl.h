@@ -80,14 +80,19 @@ int ct_wino_applies(const ct_conv_cfg *c);
 /* The flops of the GEMMs of one pass (forward, or one of the gradients). */
 double ct_wino_flops(const ct_wino *w);
 
+/* The floats of the input's transform V of a call. */
+size_t ct_wino_v_size(const ct_wino *w);
+
 /* y = conv(x, W) + b (W cout×cin×3×3; no bias where b is NULL), using the
-   shared workspace. */
+   shared workspace; the input's transform is left in V (ct_wino_v_size
+   floats) for backward, unless V is NULL. */
 int ct_wino_forward(const ct_wino *w, const float *W, const float *b, const float *x, float *y,
-                    ct_error *err);
+                    float *V, ct_error *err);
 
 /* gx = the input gradient (written, not added); gW += the weight gradient
-   unless gW is NULL. */
-int ct_wino_backward(const ct_wino *w, const float *W, const float *x, const float *gy,
-                     float *gx, float *gW, ct_error *err);
+   unless gW is NULL.  V: what forward left from this x, or NULL, and it
+   is computed again from x. */
+int ct_wino_backward(const ct_wino *w, const float *W, const float *x, const float *V,
+                     const float *gy, float *gx, float *gW, ct_error *err);
 
 #endif

@@ -15,8 +15,9 @@
  * with GY = A gy Aᵀ per tile (the adjoint of the output transform),
  *   gU[ξ] = GY[ξ] · V[ξ]ᵀ,  gW += Gᵀ gU G
  *   GX[ξ] = U[ξ]ᵀ · GY[ξ],  gx += B GX Bᵀ   (overlapping patches add)
- * V is recomputed from x in backward rather than kept (2.25× the input per
- * layer): that costs about 5% of a U-Net step, keeping it ~200 MB.
+ * V (2.25× the input) is what forward leaves for backward where the caller
+ * gives it room (ct_conv.c keeps it within a budget); else backward
+ * recomputes it from x.
  *
  * Accuracy: the transform points 0, ±1, ±2, ±1/2 amplify rounding; on
  * inputs and weights of order 1 the outputs differ from the direct sum by
@@ -612,6 +613,7 @@ typedef struct {
     tiling t;
     float *U;
     float *V, *M;           /* M holds GY in backward; GX reuses V */
+    const float *Vx;        /* backward: the input's transform (forward's, or V) */
     float *gU, *scratch;    /* scratch: a padded plane per sample */
     int nshares;
 } call;
@@ -717,13 +719,13 @@ static void bwd_gu(void *ctx, size_t u0, size_t u1)
         size_t x = u / (size_t)nb;
         int row = (int)(u % (size_t)nb) * rb, rows = w->cout - row < rb ? w->cout - row : rb;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, w->cin, T, 1.0f,
-                    c->M + x * KT + (size_t)row * (size_t)T, T, c->V + x * CT, T, 0.0f,
+                    c->M + x * KT + (size_t)row * (size_t)T, T, c->Vx + x * CT, T, 0.0f,
                     c->gU + x * KC + (size_t)row * (size_t)w->cin, w->cin);
     }
 }
 
-/* Backward units [u0, u1) of GX[ξ] = U[ξ]ᵀ GY[ξ], written over V[ξ]
-   (bwd_gu, which reads V, has finished). */
+/* Backward units [u0, u1) of GX[ξ] = U[ξ]ᵀ GY[ξ], written to V[ξ] (which
+   bwd_gu, where it read V, has finished with). */
 static void bwd_gx(void *ctx, size_t u0, size_t u1)
 {
     const call *c = ctx;
@@ -748,12 +750,18 @@ static int call_init(call *c, const ct_wino *w, int with_gu, ct_error *err)
     return CT_OK;
 }
 
+size_t ct_wino_v_size(const ct_wino *w)
+{
+    return XI * (size_t)w->cin * tiling_of(w).T;
+}
+
 int ct_wino_forward(const ct_wino *w, const float *W, const float *b, const float *x, float *y,
-                    ct_error *err)
+                    float *V, ct_error *err)
 {
     call c;
     if (w->n == 0) return CT_OK;   /* an empty batch: GEMMs of width 0 are refused */
     if (call_init(&c, w, 0, err) != CT_OK) return CT_ENOMEM;
+    if (V) c.V = V;
     over_filters(w, W, c.U, weights_fwd);
     over_samples(&c, w->cin, x, c.V, NULL, input_fwd);
     size_t units = tile_units(&c, w->cout);
@@ -762,16 +770,17 @@ int ct_wino_forward(const ct_wino *w, const float *W, const float *b, const floa
     return CT_OK;
 }
 
-int ct_wino_backward(const ct_wino *w, const float *W, const float *x, const float *gy,
-                     float *gx, float *gW, ct_error *err)
+int ct_wino_backward(const ct_wino *w, const float *W, const float *x, const float *V,
+                     const float *gy, float *gx, float *gW, ct_error *err)
 {
     call c;
     if (w->n == 0) return CT_OK;
     if (call_init(&c, w, gW != NULL, err) != CT_OK) return CT_ENOMEM;
     over_filters(w, W, c.U, weights_fwd);
     over_samples(&c, w->cout, gy, c.M, NULL, output_bwd);
-    if (gW) {   /* V is recomputed rather than kept from forward */
-        over_samples(&c, w->cin, x, c.V, NULL, input_fwd);
+    c.Vx = V ? V : c.V;
+    if (gW) {
+        if (!V) over_samples(&c, w->cin, x, c.V, NULL, input_fwd);
         int rb = wino_block(w->cout, WINO_ROWS);
         size_t gu = XI * (size_t)((w->cout + rb - 1) / rb);
         ct_nn_parallel(gu, gemm_threads(gu, ct_wino_flops(w)), bwd_gu, &c);
