@@ -53,11 +53,9 @@ static float *keep_v(ct_conv *cv, const ct_wino *w)
     size_t need = cv->base.training ? ct_wino_v_size(w) : 0;
     if (need == cv->wino_v_n) return cv->wino_v;
     kept_v -= cv->wino_v_n;
-    float *p = need && kept_v + need <= KEEP_V_BUDGET ? realloc(cv->wino_v, need * sizeof(float)) : NULL;
-    if (!p) {
-        free(cv->wino_v);
-        need = 0;
-    }
+    free(cv->wino_v);
+    float *p = need && kept_v + need <= KEEP_V_BUDGET ? ct_nn_alloc_big(need) : NULL;
+    if (!p) need = 0;
     cv->wino_v = p;
     cv->wino_v_n = need;
     kept_v += need;
