@@ -41,7 +41,7 @@
 #include "ct_nn_impl.h"
 #include "ct_parallel.h"
 
-enum { LANES = 8, ALPHA = 6, XI = 36 };   /* gather4, scatter4 and copy_lanes assume 8 */
+enum { LANES = 8, ALPHA = 6, XI = 36 };   /* gather_lanes, scatter4, copy_lanes, add_patch_row assume 8 */
 enum { PREFETCH_AHEAD = 128 };            /* see load_points */
 
 /* The transforms are loops over lanes: where GCC can choose a variant at
@@ -108,10 +108,42 @@ static inline void scatter4(float *restrict row, const float *restrict v)
     row[16] = v[4], row[20] = v[5], row[24] = v[6], row[28] = v[7];
 }
 
-static inline void scatter4_add(float *restrict row, const float *restrict v)
+/* Shuffle masks of lanes_v. */
+typedef int lanes_m __attribute__((vector_size(LANES * sizeof(int))));
+
+/* Add one row of the 6×6 patches of a full row of LANES tiles, d[s][l]
+   (column s of tile l), into the padded plane's row: row[4 l + s] +=
+   d[s][l].  Neighbouring patches overlap by 2 columns, so columns s = 4, 5
+   of tile l go where columns 0, 1 of tile l + 1 do: they are added to
+   those first (shifted by a lane), the 4 columns then interleaved in
+   registers into the 32 floats of the row (two rounds of shuffles) and
+   added as vectors; the last tile's columns 4, 5 go to row[32], row[33]
+   (row has room: the chunk is a full row of tiles, with 2 columns after).
+   Than adding each d[s][l] in turn, a 64-channel 32×32 layer's backward
+   ran 5% faster. */
+static inline void add_patch_row(float *row, const float d[ALPHA][LANES])
 {
-    row[0] += v[0], row[4] += v[1], row[8] += v[2], row[12] += v[3];
-    row[16] += v[4], row[20] += v[5], row[24] += v[6], row[28] += v[7];
+    const lanes_v z = {-0.0f, -0.0f, -0.0f, -0.0f, -0.0f, -0.0f, -0.0f, -0.0f};   /* x + -0 = x */
+    const lanes_m up = {8, 0, 1, 2, 3, 4, 5, 6};   /* lane l from lane l - 1 */
+    lanes_v e0, e1, e2, e3, e4, e5;
+    memcpy(&e0, d[0], sizeof e0), memcpy(&e1, d[1], sizeof e1), memcpy(&e2, d[2], sizeof e2);
+    memcpy(&e3, d[3], sizeof e3), memcpy(&e4, d[4], sizeof e4), memcpy(&e5, d[5], sizeof e5);
+    e0 += __builtin_shuffle(e4, z, up);
+    e1 += __builtin_shuffle(e5, z, up);
+    const lanes_m lo = {0, 8, 1, 9, 2, 10, 3, 11}, hi = {4, 12, 5, 13, 6, 14, 7, 15};
+    const lanes_m lo2 = {0, 1, 8, 9, 2, 3, 10, 11}, hi2 = {4, 5, 12, 13, 6, 7, 14, 15};
+    lanes_v t0 = __builtin_shuffle(e0, e1, lo), t1 = __builtin_shuffle(e0, e1, hi);
+    lanes_v t2 = __builtin_shuffle(e2, e3, lo), t3 = __builtin_shuffle(e2, e3, hi);
+    lanes_v o[4] = {__builtin_shuffle(t0, t2, lo2), __builtin_shuffle(t0, t2, hi2),
+                    __builtin_shuffle(t1, t3, lo2), __builtin_shuffle(t1, t3, hi2)};
+    for (int i = 0; i < 4; i++) {
+        lanes_v v;
+        memcpy(&v, row + LANES * i, sizeof v);
+        v += o[i];
+        memcpy(row + LANES * i, &v, sizeof v);
+    }
+    row[4 * LANES] += d[4][LANES - 1];
+    row[4 * LANES + 1] += d[5][LANES - 1];
 }
 
 /* ---- 1-D transforms over LANES lanes; in/out rows are is/os floats apart -- */
@@ -489,10 +521,10 @@ SIMD_CLONES static void input_bwd(void *ctx, size_t s0, size_t s1)
                 for (int s = 0; s < ALPHA; s++) b6(&d[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
                 for (int r = 0; r < ALPHA; r++) b6(&u[r][0][0], LANES, &d[r][0][0], LANES);
                 for (int r = 0; r < ALPHA; r++)
-                    for (int s = 0; s < ALPHA; s++)
-                        if (ch->full_row)
-                            scatter4_add(P + off[0] + r * t->pw + s, &d[r][s][0]);
-                        else
+                    if (ch->full_row)
+                        add_patch_row(P + off[0] + r * t->pw, d[r]);
+                    else
+                        for (int s = 0; s < ALPHA; s++)
                             for (int l = 0; l < ch->cnt; l++) P[off[l] + (size_t)(r * t->pw + s)] += d[r][s][l];
             }
             float *img = j->dst + (n * (size_t)j->C + (size_t)c) * (size_t)w->h * (size_t)w->w;
