@@ -38,7 +38,7 @@ int ct_conv_winograd(int on)
 }
 
 /* Winograd input transforms that forward keeps for backward (which would
-   otherwise compute them again: about 4% of a U-Net step), in floats over
+   otherwise compute them again: about 5% of a U-Net step), in floats over
    all layers, at most KEEP_V_BUDGET (512 MB): a base-64 U-Net at batch 16
    keeps all of its ~240 MB; at larger batches (sampling many crystals) as
    many as fit, the others recomputed. */
