@@ -14,9 +14,12 @@
  * GEMMs too thin to be fast), in the one shared workspace.
  *
  * 3×3 stride-1 2-D convolutions (most of a U-Net's work) take Winograd's
- * F(4×4, 3×3) instead (ct_winograd.c), unless ct_conv_winograd(0).
+ * F(4×4, 3×3) instead (ct_winograd.c), unless ct_conv_winograd(0).  In
+ * training mode their forward keeps its input transform for backward,
+ * within a budget over all layers (keep_v).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ct_layers.h"
@@ -32,6 +35,38 @@ int ct_conv_winograd(int on)
     int was = winograd_on;
     if (on >= 0) winograd_on = on != 0;
     return was;
+}
+
+/* Winograd input transforms that forward keeps for backward (which would
+   otherwise compute them again: about 5% of a U-Net step), in floats over
+   all layers, at most KEEP_V_BUDGET (512 MB): a base-64 U-Net at batch 16
+   keeps all of its ~240 MB; at larger batches (sampling many crystals) as
+   many as fit, the others recomputed. */
+enum { KEEP_V_BUDGET = 128 << 20 };
+static size_t kept_v;
+
+/* Room for forward's Winograd input transform of w, kept for backward; NULL
+   (backward recomputes it) outside training, or where the budget or
+   memory does not allow it. */
+static float *keep_v(ct_conv *cv, const ct_wino *w)
+{
+    size_t need = cv->base.training ? ct_wino_v_size(w) : 0;
+    if (need == cv->wino_v_n) return cv->wino_v;
+    kept_v -= cv->wino_v_n;
+    free(cv->wino_v);
+    float *p = need && kept_v + need <= KEEP_V_BUDGET ? ct_nn_alloc_big(need) : NULL;
+    if (!p) need = 0;
+    cv->wino_v = p;
+    cv->wino_v_n = need;
+    kept_v += need;
+    return p;
+}
+
+static void conv_release(ct_layer *l)
+{
+    ct_conv *cv = (ct_conv *)l;
+    free(cv->wino_v);
+    kept_v -= cv->wino_v_n;
 }
 
 /* The Winograd geometry of a convolution on x, or 0 when it does not apply. */
@@ -366,107 +401,59 @@ static void bias_grad(ct_layer *l, const ct_tensor *gy)
     ct_parallel_for((size_t)gy->shape[1], threads_for(gy->numel, (size_t)gy->shape[1]), bias_channels, &j);
 }
 
-/* Convolution forward, chunk by chunk: cols = im2col(x); y = W · cols. */
-static int conv_fwd(ct_conv *cv, const geom *g, const ct_tensor *x, ct_tensor *y, ct_error *err)
+/* The tensors of one pass of the GEMMs over the batch.  Each product
+   pairs the image side of the im2col geometry (lowered to columns: the
+   input of a convolution, the output of a transposed one) with the flat
+   side (the other tensor, `other` channels by the positions):
+     flat_out = W · cols(img_in)            convolution forward; transposed input gradient
+     img_out += col2im(Wᵀ · flat_in)        convolution input gradient; transposed forward
+     gW += flat_in · cols(img_in)ᵀ          the weight gradient of both
+   NULL where a pass does not use it.  img_out must start at zero. */
+typedef struct {
+    const float *img_in, *flat_in;
+    float *img_out, *flat_out, *gW;
+} conv_pass;
+
+/* Run the products of p over the N samples, a chunk of samples at a time
+   (the chunk's columns built once for both of its products). */
+static int run_pass(ct_conv *cv, const geom *g, int N, const conv_pass *p, ct_error *err)
 {
-    int N = (int)x->shape[0], cout = cv->cfg.cout, m = chunk_samples(geom_cols(g), N);
-    size_t P = geom_cols(g), K = geom_rows(g), xs = (size_t)g->c * geom_pixels(g);
-    float *ws = ct_nn_workspace(K * m * P + (size_t)cout * m * P, err);
+    int other = cv->cfg.transposed ? cv->cfg.cin : cv->cfg.cout, m = chunk_samples(geom_cols(g), N);
+    size_t P = geom_cols(g), K = geom_rows(g), is = (size_t)g->c * geom_pixels(g), fs = (size_t)other * P;
+    float *ws = ct_nn_workspace(K * m * P + (size_t)other * m * P, err);
     if (!ws) return CT_ENOMEM;
+    float *flat = ws + K * m * P;   /* the chunk's flat side, channel-major */
     const float *W = cv->base.params[0].w->data;
     for (int n0 = 0; n0 < N; n0 += m) {
         int mm = N - n0 < m ? N - n0 : m;
         size_t cols = (size_t)mm * P;
-        const float *B = columns(x->data + n0 * xs, g, mm, ws);
-        float *out = mm == 1 ? y->data + (size_t)n0 * cout * P : ws + K * m * P;
-        ct_nn_gemm(0, 0, cout, (int)cols, (int)K, 1.0f, W,
-                    (int)K, B, (int)cols, 0.0f, out, (int)cols);
-        if (mm > 1) scatter(out, cout, P, mm, y->data + (size_t)n0 * cout * P);
-    }
-    return CT_OK;
-}
-
-/* Convolution backward: gW += G · colsᵀ; gx = col2im(Wᵀ · G). */
-static int conv_bwd(ct_conv *cv, const geom *g, const ct_tensor *x, const ct_tensor *gy,
-                    ct_tensor *gx, ct_error *err)
-{
-    int N = (int)x->shape[0], cout = cv->cfg.cout, m = chunk_samples(geom_cols(g), N);
-    size_t P = geom_cols(g), K = geom_rows(g), xs = (size_t)g->c * geom_pixels(g);
-    float *ws = ct_nn_workspace(K * m * P + (size_t)cout * m * P, err);
-    if (!ws) return CT_ENOMEM;
-    ct_layer *l = &cv->base;
-    const float *W = l->params[0].w->data;
-    for (int n0 = 0; n0 < N; n0 += m) {
-        int mm = N - n0 < m ? N - n0 : m;
-        size_t cols = (size_t)mm * P;
-        const float *G = gy->data + (size_t)n0 * cout * P;
-        if (mm > 1) {
-            gather(G, cout, P, mm, ws + K * m * P);
-            G = ws + K * m * P;
+        const float *B = p->img_in ? columns(p->img_in + n0 * is, g, mm, ws) : NULL;
+        const float *F = NULL;
+        if (p->flat_in) {
+            F = p->flat_in + n0 * fs;
+            if (mm > 1) {
+                gather(F, other, P, mm, flat);
+                F = flat;
+            }
         }
-        if (l->param_grads) {
-            const float *B = columns(x->data + n0 * xs, g, mm, ws);
-            ct_nn_gemm(0, 1, cout, (int)K, (int)cols, 1.0f, G,
-                        (int)cols, B, (int)cols, 1.0f, l->params[0].g->data, (int)K);
+        if (p->gW)
+            ct_nn_gemm(0, 1, other, (int)K, (int)cols, 1.0f, F,
+                       (int)cols, B, (int)cols, 1.0f, p->gW, (int)K);
+        if (p->flat_out) {   /* one sample: straight into the tensor */
+            float *out = mm == 1 ? p->flat_out + n0 * fs : flat;
+            ct_nn_gemm(0, 0, other, (int)cols, (int)K, 1.0f, W,
+                       (int)K, B, (int)cols, 0.0f, out, (int)cols);
+            if (mm > 1) scatter(out, other, P, mm, p->flat_out + n0 * fs);
         }
-        /* One pointwise sample: its gradient is the product itself (gx starts at 0). */
-        int direct = mm == 1 && geom_pointwise(g);
-        float *gcols = direct ? gx->data + n0 * xs : ws;
-        ct_nn_gemm(1, 0, (int)K, (int)cols, cout, 1.0f, W,
-                    (int)K, G, (int)cols, 0.0f, gcols, (int)cols);
-        if (!direct) raise_cols(ws, g, mm, gx->data + n0 * xs);
-    }
-    return CT_OK;
-}
-
-/* Transposed convolution forward: y = col2im(Wᵀ · X). */
-static int convt_fwd(ct_conv *cv, const geom *g, const ct_tensor *x, ct_tensor *y, ct_error *err)
-{
-    int N = (int)x->shape[0], cin = cv->cfg.cin, m = chunk_samples(geom_cols(g), N);
-    size_t P = geom_cols(g), K = geom_rows(g), ys = (size_t)g->c * geom_pixels(g);
-    float *ws = ct_nn_workspace(K * m * P + (size_t)cin * m * P, err);
-    if (!ws) return CT_ENOMEM;
-    const float *W = cv->base.params[0].w->data;
-    for (int n0 = 0; n0 < N; n0 += m) {
-        int mm = N - n0 < m ? N - n0 : m;
-        size_t cols = (size_t)mm * P;
-        const float *X = x->data + (size_t)n0 * cin * P;
-        if (mm > 1) {
-            gather(X, cin, P, mm, ws + K * m * P);
-            X = ws + K * m * P;
+        if (p->img_out) {
+            /* One pointwise sample: the product is the image's share itself
+               (img_out starts at 0). */
+            int direct = mm == 1 && geom_pointwise(g);
+            float *gcols = direct ? p->img_out + n0 * is : ws;
+            ct_nn_gemm(1, 0, (int)K, (int)cols, other, 1.0f, W,
+                       (int)K, F, (int)cols, 0.0f, gcols, (int)cols);
+            if (!direct) raise_cols(ws, g, mm, p->img_out + n0 * is);
         }
-        ct_nn_gemm(1, 0, (int)K, (int)cols, cin, 1.0f, W,
-                    (int)K, X, (int)cols, 0.0f, ws, (int)cols);
-        raise_cols(ws, g, mm, y->data + n0 * ys);
-    }
-    return CT_OK;
-}
-
-/* Transposed convolution backward: gcols = im2col(gy); gW += X · gcolsᵀ;
-   gx = W · gcols. */
-static int convt_bwd(ct_conv *cv, const geom *g, const ct_tensor *x, const ct_tensor *gy,
-                     ct_tensor *gx, ct_error *err)
-{
-    int N = (int)x->shape[0], cin = cv->cfg.cin, m = chunk_samples(geom_cols(g), N);
-    size_t P = geom_cols(g), K = geom_rows(g), ys = (size_t)g->c * geom_pixels(g);
-    float *ws = ct_nn_workspace(K * m * P + (size_t)cin * m * P, err);
-    if (!ws) return CT_ENOMEM;
-    ct_layer *l = &cv->base;
-    const float *W = l->params[0].w->data;
-    float *X = ws + K * m * P;
-    for (int n0 = 0; n0 < N; n0 += m) {
-        int mm = N - n0 < m ? N - n0 : m;
-        size_t cols = (size_t)mm * P;
-        lower(gy->data + n0 * ys, g, mm, ws);
-        if (l->param_grads) {
-            gather(x->data + (size_t)n0 * cin * P, cin, P, mm, X);
-            ct_nn_gemm(0, 1, cin, (int)K, (int)cols, 1.0f, X,
-                        (int)cols, ws, (int)cols, 1.0f, l->params[0].g->data, (int)K);
-        }
-        float *out = mm == 1 ? gx->data + (size_t)n0 * cin * P : X;
-        ct_nn_gemm(0, 0, cin, (int)cols, (int)K, 1.0f, W,
-                    (int)K, ws, (int)cols, 0.0f, out, (int)cols);
-        if (mm > 1) scatter(out, cin, P, mm, gx->data + (size_t)n0 * cin * P);
     }
     return CT_OK;
 }
@@ -492,10 +479,17 @@ static int conv_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error
     if (!*y || ct_nn_keep(l, x, err) != CT_OK) return CT_ENOMEM;
     ct_wino w;
     int wino = wino_of(cv, x, op, &w);
-    int rc = wino                 ? ct_wino_forward(&w, l->params[0].w->data, x->data, (*y)->data, err)
-             : cv->cfg.transposed ? convt_fwd(cv, &g, x, *y, err)
-                                  : conv_fwd(cv, &g, x, *y, err);
-    if (rc == CT_OK) add_bias(l, *y);
+    float *V = wino ? keep_v(cv, &w) : NULL;
+    cv->wino_x = NULL;
+    int rc = wino                 ? ct_wino_forward(&w, l->params[0].w->data,
+                                                    l->nparams > 1 ? l->params[1].w->data : NULL,
+                                                    x->data, (*y)->data, V, err)
+             : run_pass(cv, &g, (int)x->shape[0],
+                        cv->cfg.transposed ? &(conv_pass){.flat_in = x->data, .img_out = (*y)->data}
+                                           : &(conv_pass){.img_in = x->data, .flat_out = (*y)->data},
+                        err);
+    if (rc == CT_OK && !wino) add_bias(l, *y);   /* Winograd adds it in its output transform */
+    if (rc == CT_OK && V) cv->wino_x = x->data;
     ct_nn_profile_flops(l, conv_flops(cv, &g, x), wino ? ct_wino_flops(&w) : conv_flops(cv, &g, x));
     return rc;
 }
@@ -511,25 +505,31 @@ static int conv_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_er
     spatial_of(cv, x, sp, err);
     out_spatial(cv, sp, op, err);
     geom g = geom_of(cv, sp, op);
-    *gx = cv->cfg.transposed ? ct_tensor_empty(x->ndim, x->shape, err)
-                             : ct_tensor_new(x->ndim, x->shape, err);
-    if (!*gx) return CT_ENOMEM;
-    bias_grad(l, gy);
     ct_wino w;
     int wino = wino_of(cv, x, op, &w), passes = l->param_grads ? 2 : 1;
+    /* col2im adds into gx; Winograd and a transposed convolution write it. */
+    *gx = wino || cv->cfg.transposed ? ct_tensor_empty(x->ndim, x->shape, err)
+                                     : ct_tensor_new(x->ndim, x->shape, err);
+    if (!*gx) return CT_ENOMEM;
+    bias_grad(l, gy);
     ct_nn_profile_flops(l, conv_flops(cv, &g, x) * passes,
                         (wino ? ct_wino_flops(&w) : conv_flops(cv, &g, x)) * passes);
     if (wino)
-        return ct_wino_backward(&w, l->params[0].w->data, x->data, gy->data, (*gx)->data,
+        return ct_wino_backward(&w, l->params[0].w->data, x->data,
+                                cv->wino_x == x->data ? cv->wino_v : NULL, gy->data, (*gx)->data,
                                 l->param_grads ? l->params[0].g->data : NULL, err);
-    return cv->cfg.transposed ? convt_bwd(cv, &g, x, gy, *gx, err)
-                              : conv_bwd(cv, &g, x, gy, *gx, err);
+    float *gW = l->param_grads ? l->params[0].g->data : NULL;
+    const float *xw = gW ? x->data : NULL;   /* x only for the weight gradient */
+    conv_pass p = cv->cfg.transposed
+                      ? (conv_pass){.img_in = gy->data, .flat_in = xw, .flat_out = (*gx)->data, .gW = gW}
+                      : (conv_pass){.img_in = xw, .flat_in = gy->data, .img_out = (*gx)->data, .gW = gW};
+    return run_pass(cv, &g, (int)x->shape[0], &p, err);
 }
 
-static const ct_layer_ops conv2d_ops = {"conv2d", conv_forward, conv_backward, NULL};
-static const ct_layer_ops conv3d_ops = {"conv3d", conv_forward, conv_backward, NULL};
-static const ct_layer_ops convt2d_ops = {"convtranspose2d", conv_forward, conv_backward, NULL};
-static const ct_layer_ops convt3d_ops = {"convtranspose3d", conv_forward, conv_backward, NULL};
+static const ct_layer_ops conv2d_ops = {"conv2d", conv_forward, conv_backward, conv_release};
+static const ct_layer_ops conv3d_ops = {"conv3d", conv_forward, conv_backward, conv_release};
+static const ct_layer_ops convt2d_ops = {"convtranspose2d", conv_forward, conv_backward, conv_release};
+static const ct_layer_ops convt3d_ops = {"convtranspose3d", conv_forward, conv_backward, conv_release};
 
 ct_conv_cfg ct_conv_cfg_2d(int cin, int cout, int k, int stride, int pad)
 {

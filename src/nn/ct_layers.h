@@ -29,6 +29,9 @@ typedef struct {
 typedef struct {
     ct_layer base;
     ct_conv_cfg cfg;
+    float *wino_v;          /* the Winograd input transform forward kept for backward, */
+    size_t wino_v_n;        /* its floats (0: none kept), */
+    const float *wino_x;    /* and the input it is of */
 } ct_conv;
 
 /* batchnorm, groupnorm, layernorm (ct_norm.c). */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "ct_backend.h"
@@ -378,10 +379,24 @@ void ct_nn_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *A
     ct_nn_parallel(blocks, ct_num_threads(blocks, per), gemm_blocks, &j);
 }
 
+float *ct_nn_alloc_big(size_t n)
+{
+    enum { HUGE_PAGE = 2 << 20 };
+    size_t bytes = (n * sizeof(float) + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+    void *p = NULL;
+    if (posix_memalign(&p, HUGE_PAGE, bytes ? bytes : HUGE_PAGE) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE);   /* a hint: without it, 4 KB pages */
+#endif
+    return p;
+}
+
 float *ct_nn_workspace(size_t n, ct_error *err)
 {
     if (n <= workspace_size) return workspace;
-    float *p = realloc(workspace, n * sizeof(float));
+    free(workspace);   /* nothing in it is kept between uses */
+    workspace_size = 0;
+    float *p = workspace = ct_nn_alloc_big(n);
     if (!p) {
         ct_fail(err, CT_ENOMEM, "out of memory for a workspace of %zu floats", n);
         return NULL;

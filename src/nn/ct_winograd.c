@@ -15,8 +15,9 @@
  * with GY = A gy Aᵀ per tile (the adjoint of the output transform),
  *   gU[ξ] = GY[ξ] · V[ξ]ᵀ,  gW += Gᵀ gU G
  *   GX[ξ] = U[ξ]ᵀ · GY[ξ],  gx += B GX Bᵀ   (overlapping patches add)
- * V is recomputed from x in backward rather than kept (2.25× the input per
- * layer): that costs about 5% of a U-Net step, keeping it ~200 MB.
+ * V (2.25× the input) is what forward leaves for backward where the caller
+ * gives it room (ct_conv.c keeps it within a budget); else backward
+ * recomputes it from x.
  *
  * Accuracy: the transform points 0, ±1, ±2, ±1/2 amplify rounding; on
  * inputs and weights of order 1 the outputs differ from the direct sum by
@@ -40,7 +41,8 @@
 #include "ct_nn_impl.h"
 #include "ct_parallel.h"
 
-enum { LANES = 8, ALPHA = 6, XI = 36 };   /* gather4, scatter4 and copy_lanes assume 8 */
+enum { LANES = 8, ALPHA = 6, XI = 36 };   /* gather_lanes, scatter4, copy_lanes, add_patch_row assume 8 */
+enum { PREFETCH_AHEAD = 128 };            /* see load_points */
 
 /* The transforms are loops over lanes: where GCC can choose a variant at
    load time, build an AVX2 one too (no FMA contraction under -std=c11, so
@@ -80,11 +82,23 @@ int ct_wino_applies(const ct_conv_cfg *c)
            c->stride[2] == 1 && c->pad[1] == c->pad[2] && c->pad[1] <= 2;
 }
 
-/* o[l] = row[4 l] for the LANES lanes, written out so no loop runs. */
+/* LANES floats as one vector (GCC's vector extensions). */
+typedef float lanes_v __attribute__((vector_size(LANES * sizeof(float))));
+
+/* o[l] = row[s l] for the LANES lanes.  The lanes are put together in a
+   register and stored at once: stored one by one, the transforms' vector
+   loads of o right after would wait for the small stores (a failed
+   store-to-load forwarding). */
+static inline void gather_lanes(float *restrict o, const float *restrict row, int s)
+{
+    lanes_v v = {row[0], row[s], row[2 * s], row[3 * s], row[4 * s], row[5 * s], row[6 * s], row[7 * s]};
+    memcpy(o, &v, sizeof v);
+}
+
+/* o[l] = row[4 l], written out so no loop runs. */
 static inline void gather4(float *restrict o, const float *restrict row)
 {
-    o[0] = row[0], o[1] = row[4], o[2] = row[8], o[3] = row[12];
-    o[4] = row[16], o[5] = row[20], o[6] = row[24], o[7] = row[28];
+    gather_lanes(o, row, 4);
 }
 
 /* row[4 l] = v[l], and row[4 l] += v[l]: the adjoints of gather4. */
@@ -94,10 +108,42 @@ static inline void scatter4(float *restrict row, const float *restrict v)
     row[16] = v[4], row[20] = v[5], row[24] = v[6], row[28] = v[7];
 }
 
-static inline void scatter4_add(float *restrict row, const float *restrict v)
+/* Shuffle masks of lanes_v. */
+typedef int lanes_m __attribute__((vector_size(LANES * sizeof(int))));
+
+/* Add one row of the 6×6 patches of a full row of LANES tiles, d[s][l]
+   (column s of tile l), into the padded plane's row: row[4 l + s] +=
+   d[s][l].  Neighbouring patches overlap by 2 columns, so columns s = 4, 5
+   of tile l go where columns 0, 1 of tile l + 1 do: they are added to
+   those first (shifted by a lane), the 4 columns then interleaved in
+   registers into the 32 floats of the row (two rounds of shuffles) and
+   added as vectors; the last tile's columns 4, 5 go to row[32], row[33]
+   (row has room: the chunk is a full row of tiles, with 2 columns after).
+   Than adding each d[s][l] in turn, a 64-channel 32×32 layer's backward
+   ran 5% faster. */
+static inline void add_patch_row(float *row, const float d[ALPHA][LANES])
 {
-    row[0] += v[0], row[4] += v[1], row[8] += v[2], row[12] += v[3];
-    row[16] += v[4], row[20] += v[5], row[24] += v[6], row[28] += v[7];
+    const lanes_v z = {-0.0f, -0.0f, -0.0f, -0.0f, -0.0f, -0.0f, -0.0f, -0.0f};   /* x + -0 = x */
+    const lanes_m up = {8, 0, 1, 2, 3, 4, 5, 6};   /* lane l from lane l - 1 */
+    lanes_v e0, e1, e2, e3, e4, e5;
+    memcpy(&e0, d[0], sizeof e0), memcpy(&e1, d[1], sizeof e1), memcpy(&e2, d[2], sizeof e2);
+    memcpy(&e3, d[3], sizeof e3), memcpy(&e4, d[4], sizeof e4), memcpy(&e5, d[5], sizeof e5);
+    e0 += __builtin_shuffle(e4, z, up);
+    e1 += __builtin_shuffle(e5, z, up);
+    const lanes_m lo = {0, 8, 1, 9, 2, 10, 3, 11}, hi = {4, 12, 5, 13, 6, 14, 7, 15};
+    const lanes_m lo2 = {0, 1, 8, 9, 2, 3, 10, 11}, hi2 = {4, 5, 12, 13, 6, 7, 14, 15};
+    lanes_v t0 = __builtin_shuffle(e0, e1, lo), t1 = __builtin_shuffle(e0, e1, hi);
+    lanes_v t2 = __builtin_shuffle(e2, e3, lo), t3 = __builtin_shuffle(e2, e3, hi);
+    lanes_v o[4] = {__builtin_shuffle(t0, t2, lo2), __builtin_shuffle(t0, t2, hi2),
+                    __builtin_shuffle(t1, t3, lo2), __builtin_shuffle(t1, t3, hi2)};
+    for (int i = 0; i < 4; i++) {
+        lanes_v v;
+        memcpy(&v, row + LANES * i, sizeof v);
+        v += o[i];
+        memcpy(row + LANES * i, &v, sizeof v);
+    }
+    row[4 * LANES] += d[4][LANES - 1];
+    row[4 * LANES + 1] += d[5][LANES - 1];
 }
 
 /* ---- 1-D transforms over LANES lanes; in/out rows are is/os floats apart -- */
@@ -226,8 +272,11 @@ SIMD_CLONES static void weights_fwd(void *ctx, size_t k0, size_t k1)
     for (size_t kc = k0; kc < k1; kc += LANES) {
         size_t cnt = k1 - kc < LANES ? k1 - kc : LANES;
         float g[3][3][LANES] = {{{0}}}, t[ALPHA][3][LANES], u[ALPHA][ALPHA][LANES];
-        for (size_t l = 0; l < cnt; l++)
-            for (int a = 0; a < 9; a++) g[a / 3][a % 3][l] = j->W[9 * (kc + l) + (size_t)a];
+        if (cnt == LANES)
+            for (int a = 0; a < 9; a++) gather_lanes(&g[a / 3][a % 3][0], j->W + 9 * kc + (size_t)a, 9);
+        else
+            for (size_t l = 0; l < cnt; l++)
+                for (int a = 0; a < 9; a++) g[a / 3][a % 3][l] = j->W[9 * (kc + l) + (size_t)a];
         for (int b = 0; b < 3; b++) g6(&g[0][b][0], 3 * LANES, &t[0][b][0], 3 * LANES);
         for (int i = 0; i < ALPHA; i++) g6(&t[i][0][0], LANES, &u[i][0][0], LANES);
         for (int x = 0; x < XI; x++)
@@ -269,6 +318,7 @@ typedef struct {
     float *dst;
     float *P;               /* scratch: a padded plane (ph×pw) per sample; a share
                                of samples [s0, s1) uses the planes from s0 on */
+    const float *bias;      /* output_fwd: added to each channel, or NULL */
 } plane_job;
 
 /* The forward transforms fill their LANES lanes with consecutive tiles of
@@ -324,6 +374,18 @@ static chunk *chunk_table(const tiling *t, size_t s0, size_t s1, size_t G)
     return tab;
 }
 
+/* Chunk q of a share's table tab, or where there is no table the chunk
+   from tile g0 to g1, computed into *tmp.  A pointer, not a copy of the
+   struct: reading the lanes of a fresh copy back as a vector waited on the
+   copy's stores (perf put most of input_fwd's time there). */
+static inline const chunk *chunk_get(const chunk *tab, size_t q, chunk *tmp, const tiling *t,
+                                     size_t g0, size_t g1)
+{
+    if (tab) return &tab[q];
+    *tmp = chunk_at(t, g0, g1);
+    return tmp;
+}
+
 /* Each lane's offset of its tile's corner in padded planes that start
    with sample n0's. */
 static void lane_offsets(const tiling *t, const chunk *ch, int n0, size_t off[LANES])
@@ -373,20 +435,33 @@ static void put_tile(float *img, const ct_wino *w, int ti, int tj, float o[4][4]
 }
 
 /* Load the LANES lanes of the 36 transform points of tiles from in (points
-   stride floats apart), cnt of them real, the rest 0. */
-static void load_points(float m[ALPHA][ALPHA][LANES], const float *in, size_t stride, int cnt)
+   stride floats apart), cnt of them real, the rest 0.  The 36 planes are
+   read as 36 streams at once, more than the hardware prefetchers follow:
+   each load prefetches its stream PREFETCH_AHEAD floats (16 chunks) on
+   (a 64-channel 32×32 layer ran about 5% faster; 64 or 256 floats ahead
+   did less, and prefetching store_points' stores made them slower). */
+static inline void load_points(float m[ALPHA][ALPHA][LANES], const float *in, size_t stride, int cnt)
 {
     for (int x = 0; x < XI; x++) {
         float *lane = &m[x / ALPHA][x % ALPHA][0];
+        __builtin_prefetch(in + (size_t)x * stride + PREFETCH_AHEAD);
         copy_lanes(lane, in + (size_t)x * stride, cnt);
         for (int l = cnt; l < LANES; l++) lane[l] = 0.0f;
     }
 }
 
+/* Store the first cnt lanes of the 36 transform points m to out (points
+   stride floats apart): the adjoint of load_points. */
+static inline void store_points(float *out, size_t stride, float m[ALPHA][ALPHA][LANES], int cnt)
+{
+    for (int x = 0; x < XI; x++) copy_lanes(out + (size_t)x * stride, &m[x / ALPHA][x % ALPHA][0], cnt);
+}
+
 /* V[ξ][c][tile] = (Bᵀ d B)[ξ] for the padded input patches d of samples
    [s0, s1). */
-SIMD_CLONES static void input_fwd(const plane_job *j, size_t s0, size_t s1)
+SIMD_CLONES static void input_fwd(void *ctx, size_t s0, size_t s1)
 {
+    const plane_job *j = ctx;
     const tiling *t = j->t;
     size_t CT = (size_t)j->C * t->T, per = t->per, G = group_of(t);
     float *P = j->P + s0 * (size_t)t->ph * (size_t)t->pw;
@@ -396,22 +471,25 @@ SIMD_CLONES static void input_fwd(const plane_job *j, size_t s0, size_t s1)
             size_t n1 = n0 + G < s1 ? n0 + G : s1;
             pad_planes(j, c, n0, n1, P);
             for (size_t g0 = n0 * per; g0 < n1 * per; g0 += LANES, q++) {
-                chunk ch = tab ? tab[q] : chunk_at(t, g0, n1 * per);
+                chunk tmp;
+                const chunk *ch = chunk_get(tab, q, &tmp, t, g0, n1 * per);
                 size_t off[LANES];
-                lane_offsets(t, &ch, (int)n0, off);
+                lane_offsets(t, ch, (int)n0, off);
                 float d[ALPHA][ALPHA][LANES], u[ALPHA][ALPHA][LANES];
-                if (ch.full_row)   /* stride 4 along a row: faster loads */
+                if (ch->full_row)   /* stride 4 along a row: faster loads */
                     for (int r = 0; r < ALPHA; r++)
                         for (int s = 0; s < ALPHA; s++) gather4(&d[r][s][0], P + off[0] + r * t->pw + s);
                 else
                     for (int r = 0; r < ALPHA; r++)
-                        for (int s = 0; s < ALPHA; s++)
-                            FOR_LANES d[r][s][l] = P[off[l] + (size_t)(r * t->pw + s)];
+                        for (int s = 0; s < ALPHA; s++) {
+                            const float *p = P + r * t->pw + s;
+                            lanes_v v = {p[off[0]], p[off[1]], p[off[2]], p[off[3]],
+                                         p[off[4]], p[off[5]], p[off[6]], p[off[7]]};
+                            memcpy(&d[r][s][0], &v, sizeof v);   /* at once, as gather_lanes */
+                        }
                 for (int s = 0; s < ALPHA; s++) bt6(&d[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
                 for (int r = 0; r < ALPHA; r++) bt6(&u[r][0][0], LANES, &d[r][0][0], LANES);
-                float *out = j->dst + (size_t)c * t->T + g0;
-                for (int x = 0; x < XI; x++)
-                    copy_lanes(out + (size_t)x * CT, &d[x / ALPHA][x % ALPHA][0], ch.cnt);
+                store_points(j->dst + (size_t)c * t->T + g0, CT, d, ch->cnt);
             }
         }
     free(tab);
@@ -421,8 +499,9 @@ SIMD_CLONES static void input_fwd(const plane_job *j, size_t s0, size_t s1)
    s1): the adjoint of input_fwd.  Lanes hold consecutive tiles of one
    sample (rows wrapped); their sums into the plane go in the same order
    whatever the threads' shares, so the result does not depend on them. */
-SIMD_CLONES static void input_bwd(const plane_job *j, size_t s0, size_t s1)
+SIMD_CLONES static void input_bwd(void *ctx, size_t s0, size_t s1)
 {
+    const plane_job *j = ctx;
     const tiling *t = j->t;
     const ct_wino *w = t->w;
     size_t CT = (size_t)j->C * t->T, per = t->per;
@@ -433,19 +512,20 @@ SIMD_CLONES static void input_bwd(const plane_job *j, size_t s0, size_t s1)
         for (int c = 0; c < j->C; c++) {
             memset(P, 0, (size_t)t->ph * (size_t)t->pw * sizeof(float));
             for (size_t g0 = n * per, q = (n - s0) * cps; g0 < (n + 1) * per; g0 += LANES, q++) {
-                chunk ch = tab ? tab[q] : chunk_at(t, g0, (n + 1) * per);
+                chunk tmp;
+                const chunk *ch = chunk_get(tab, q, &tmp, t, g0, (n + 1) * per);
                 size_t off[LANES];
-                lane_offsets(t, &ch, (int)n, off);
+                lane_offsets(t, ch, (int)n, off);
                 float d[ALPHA][ALPHA][LANES], u[ALPHA][ALPHA][LANES];
-                load_points(d, j->src + (size_t)c * t->T + g0, CT, ch.cnt);
+                load_points(d, j->src + (size_t)c * t->T + g0, CT, ch->cnt);
                 for (int s = 0; s < ALPHA; s++) b6(&d[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
                 for (int r = 0; r < ALPHA; r++) b6(&u[r][0][0], LANES, &d[r][0][0], LANES);
                 for (int r = 0; r < ALPHA; r++)
-                    for (int s = 0; s < ALPHA; s++)
-                        if (ch.full_row)
-                            scatter4_add(P + off[0] + r * t->pw + s, &d[r][s][0]);
-                        else
-                            for (int l = 0; l < ch.cnt; l++) P[off[l] + (size_t)(r * t->pw + s)] += d[r][s][l];
+                    if (ch->full_row)
+                        add_patch_row(P + off[0] + r * t->pw, d[r]);
+                    else
+                        for (int s = 0; s < ALPHA; s++)
+                            for (int l = 0; l < ch->cnt; l++) P[off[l] + (size_t)(r * t->pw + s)] += d[r][s][l];
             }
             float *img = j->dst + (n * (size_t)j->C + (size_t)c) * (size_t)w->h * (size_t)w->w;
             for (int y = 0; y < w->h; y++)
@@ -455,35 +535,67 @@ SIMD_CLONES static void input_bwd(const plane_job *j, size_t s0, size_t s1)
     free(tab);
 }
 
-/* y tile = Aᵀ M A, cropped to the output, for samples [s0, s1). */
-SIMD_CLONES static void output_fwd(const plane_job *j, size_t s0, size_t s1)
+/* The output transforms (forward and adjoint) walk the output-sized
+   planes of samples [s0, s1) channel by channel, LANES tiles at a time:
+   fn(j, k, g0, ch) for channel k and the chunk ch of tiles from g0. */
+typedef void out_chunk_fn(const plane_job *j, int k, size_t g0, const chunk *ch);
+
+static void over_out_chunks(const plane_job *j, size_t s0, size_t s1, out_chunk_fn *fn)
 {
     const tiling *t = j->t;
-    const ct_wino *w = t->w;
-    size_t KT = (size_t)j->C * t->T, per = t->per;
+    size_t per = t->per;
     chunk *tab = chunk_table(t, s0, s1, s1 - s0);
     for (int k = 0; k < j->C; k++)
         for (size_t g0 = s0 * per, q = 0; g0 < s1 * per; g0 += LANES, q++) {
-            chunk ch = tab ? tab[q] : chunk_at(t, g0, s1 * per);
-            float m[ALPHA][ALPHA][LANES], u[4][ALPHA][LANES], o[4][4][LANES];
-            load_points(m, j->src + (size_t)k * t->T + g0, KT, ch.cnt);
-            for (int s = 0; s < ALPHA; s++) at4(&m[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
-            for (int r = 0; r < 4; r++) at4(&u[r][0][0], LANES, &o[r][0][0], LANES);
-            if (ch.one_row) {   /* whole rows of the tiles at once */
-                float *img = j->dst + out_plane(w, j->C, ch.n[0], k);
-                int ti = ch.ti[0], tj = ch.tj[0];
-                int cols = w->ow - 4 * tj < 4 * ch.cnt ? w->ow - 4 * tj : 4 * ch.cnt;
-                for (int r = 0; r < 4 && 4 * ti + r < w->oh; r++) {
-                    float row[4 * LANES];
-                    for (int sx = 0; sx < 4; sx++) scatter4(row + sx, &o[r][sx][0]);
-                    memcpy(img + (size_t)(4 * ti + r) * w->ow + 4 * tj, row, (size_t)cols * sizeof(float));
-                }
-            } else {
-                for (int l = 0; l < ch.cnt; l++)
-                    put_tile(j->dst + out_plane(w, j->C, ch.n[l], k), w, ch.ti[l], ch.tj[l], o, l);
-            }
+            chunk tmp;
+            const chunk *ch = chunk_get(tab, q, &tmp, t, g0, s1 * per);
+            fn(j, k, g0, ch);
         }
     free(tab);
+}
+
+/* The rows of the tiles of a one_row chunk in channel k's output plane
+   of C: where its row r0 of tiles starts, and how many columns are
+   inside the output. */
+static size_t row_span(const ct_wino *w, int C, const chunk *ch, int k, int *cols)
+{
+    int ti = ch->ti[0], tj = ch->tj[0];
+    *cols = w->ow - 4 * tj < 4 * ch->cnt ? w->ow - 4 * tj : 4 * ch->cnt;
+    return out_plane(w, C, ch->n[0], k) + (size_t)(4 * ti) * (size_t)w->ow + (size_t)(4 * tj);
+}
+
+/* y tile = Aᵀ M A + bias, cropped to the output, for channel k and the
+   chunk ch: the bias is added here, while the tile is in registers,
+   rather than in another pass over y. */
+SIMD_CLONES static void output_fwd_chunk(const plane_job *j, int k, size_t g0, const chunk *ch)
+{
+    const tiling *t = j->t;
+    const ct_wino *w = t->w;
+    float m[ALPHA][ALPHA][LANES], u[4][ALPHA][LANES], o[4][4][LANES];
+    load_points(m, j->src + (size_t)k * t->T + g0, (size_t)j->C * t->T, ch->cnt);
+    for (int s = 0; s < ALPHA; s++) at4(&m[0][s][0], ALPHA * LANES, &u[0][s][0], ALPHA * LANES);
+    for (int r = 0; r < 4; r++) at4(&u[r][0][0], LANES, &o[r][0][0], LANES);
+    if (j->bias)
+        for (int r = 0; r < 4; r++)
+            for (int sx = 0; sx < 4; sx++) FOR_LANES o[r][sx][l] += j->bias[k];
+    if (ch->one_row) {   /* whole rows of the tiles at once */
+        int cols;
+        float *img = j->dst + row_span(w, j->C, ch, k, &cols);
+        for (int r = 0; r < 4 && 4 * ch->ti[0] + r < w->oh; r++) {
+            float row[4 * LANES];
+            for (int sx = 0; sx < 4; sx++) scatter4(row + sx, &o[r][sx][0]);
+            memcpy(img + (size_t)r * w->ow, row, (size_t)cols * sizeof(float));
+        }
+    } else {
+        for (int l = 0; l < ch->cnt; l++)
+            put_tile(j->dst + out_plane(w, j->C, ch->n[l], k), w, ch->ti[l], ch->tj[l], o, l);
+    }
+}
+
+/* y = the output tiles of samples [s0, s1). */
+static void output_fwd(void *ctx, size_t s0, size_t s1)
+{
+    over_out_chunks(ctx, s0, s1, output_fwd_chunk);
 }
 
 /* Lane l of the 4×4 tiles g = tile (ti, tj) of img, zero outside the
@@ -497,38 +609,33 @@ static void get_tile(float g[4][4][LANES], const float *img, const ct_wino *w, i
         }
 }
 
-/* GY[ξ][k][tile] = (A gy Aᵀ)[ξ], gy zero outside the output, for samples
-   [s0, s1): the adjoint of output_fwd. */
-SIMD_CLONES static void output_bwd(const plane_job *j, size_t s0, size_t s1)
+/* GY[ξ][k][tile] = (A gy Aᵀ)[ξ], gy zero outside the output, for channel
+   k and the chunk ch: the adjoint of output_fwd_chunk. */
+SIMD_CLONES static void output_bwd_chunk(const plane_job *j, int k, size_t g0, const chunk *ch)
 {
     const tiling *t = j->t;
     const ct_wino *w = t->w;
-    size_t KT = (size_t)j->C * t->T, per = t->per;
-    chunk *tab = chunk_table(t, s0, s1, s1 - s0);
-    for (int k = 0; k < j->C; k++)
-        for (size_t g0 = s0 * per, q = 0; g0 < s1 * per; g0 += LANES, q++) {
-            chunk ch = tab ? tab[q] : chunk_at(t, g0, s1 * per);
-            float g[4][4][LANES], u[ALPHA][4][LANES], m[ALPHA][ALPHA][LANES];
-            if (ch.one_row) {   /* whole rows of the tiles at once */
-                const float *img = j->src + out_plane(w, j->C, ch.n[0], k);
-                int ti = ch.ti[0], tj = ch.tj[0];
-                int cols = w->ow - 4 * tj < 4 * ch.cnt ? w->ow - 4 * tj : 4 * ch.cnt;
-                for (int r = 0; r < 4; r++) {
-                    float row[4 * LANES] = {0};
-                    if (4 * ti + r < w->oh)
-                        memcpy(row, img + (size_t)(4 * ti + r) * w->ow + 4 * tj, (size_t)cols * sizeof(float));
-                    for (int sx = 0; sx < 4; sx++) gather4(&g[r][sx][0], row + sx);
-                }
-            } else {
-                FOR_LANES get_tile(g, j->src + out_plane(w, j->C, ch.n[l], k), w, ch.ti[l], ch.tj[l], l);
-            }
-            for (int s = 0; s < 4; s++) a6(&g[0][s][0], 4 * LANES, &u[0][s][0], 4 * LANES);
-            for (int r = 0; r < ALPHA; r++) a6(&u[r][0][0], LANES, &m[r][0][0], LANES);
-            float *out = j->dst + (size_t)k * t->T + g0;
-            for (int x = 0; x < XI; x++)
-                copy_lanes(out + (size_t)x * KT, &m[x / ALPHA][x % ALPHA][0], ch.cnt);
+    float g[4][4][LANES], u[ALPHA][4][LANES], m[ALPHA][ALPHA][LANES];
+    if (ch->one_row) {   /* whole rows of the tiles at once */
+        int cols;
+        const float *img = j->src + row_span(w, j->C, ch, k, &cols);
+        for (int r = 0; r < 4; r++) {
+            float row[4 * LANES] = {0};
+            if (4 * ch->ti[0] + r < w->oh) memcpy(row, img + (size_t)r * w->ow, (size_t)cols * sizeof(float));
+            for (int sx = 0; sx < 4; sx++) gather4(&g[r][sx][0], row + sx);
         }
-    free(tab);
+    } else {
+        FOR_LANES get_tile(g, j->src + out_plane(w, j->C, ch->n[l], k), w, ch->ti[l], ch->tj[l], l);
+    }
+    for (int s = 0; s < 4; s++) a6(&g[0][s][0], 4 * LANES, &u[0][s][0], 4 * LANES);
+    for (int r = 0; r < ALPHA; r++) a6(&u[r][0][0], LANES, &m[r][0][0], LANES);
+    store_points(j->dst + (size_t)k * t->T + g0, (size_t)j->C * t->T, m, ch->cnt);
+}
+
+/* GY of the output gradient's tiles of samples [s0, s1). */
+static void output_bwd(void *ctx, size_t s0, size_t s1)
+{
+    over_out_chunks(ctx, s0, s1, output_bwd_chunk);
 }
 
 /* ---- Drivers: shares of samples (transforms) or of points ξ (GEMMs) ------ */
@@ -536,20 +643,21 @@ SIMD_CLONES static void output_bwd(const plane_job *j, size_t s0, size_t s1)
 /* What one call shares with its threads. */
 typedef struct {
     tiling t;
-    const float *x, *gy;
     float *U;
-    float *V, *M, *y, *gx;  /* M holds GY in backward; GX reuses V */
+    float *V, *M;           /* M holds GY in backward; GX reuses V */
+    const float *Vx;        /* backward: the input's transform (forward's, or V) */
     float *gU, *scratch;    /* scratch: a padded plane per sample */
     int nshares;
 } call;
 
-/* Forward transforms of samples [s0, s1): V from x. */
-static void fwd_inputs(void *ctx, size_t s0, size_t s1)
+/* Run the tile transform fn over the samples, in shares: src and dst are
+   its planes of C channels (images or transformed tiles); bias only for
+   output_fwd. */
+static void over_samples(const call *c, int C, const float *src, float *dst, const float *bias,
+                         void (*fn)(void *, size_t, size_t))
 {
-    const call *c = ctx;
-    const ct_wino *w = c->t.w;
-    plane_job in = {&c->t, w->cin, c->x, c->V, c->scratch};
-    input_fwd(&in, s0, s1);
+    plane_job j = {&c->t, C, src, dst, c->scratch, bias};
+    ct_nn_parallel((size_t)c->t.w->n, c->nshares, fn, &j);
 }
 
 /* The GEMMs run as units of one point ξ and one fixed block of its
@@ -608,40 +716,28 @@ static int gemm_threads(size_t units, double flops)
     return ct_num_threads(units, (size_t)(1 + 1e6 * (double)units / (flops + 1)));
 }
 
-/* Forward units [u0, u1): M[ξ] = U[ξ] V[ξ], a block of rows and tiles. */
-static void fwd_gemms(void *ctx, size_t u0, size_t u1)
+/* Units [u0, u1) of the products over tiles C[ξ] = op(U[ξ]) B[ξ], a block
+   of rows and tiles each: op(U) = U in forward (M = U V, cout rows), Uᵀ in
+   backward (GX = Uᵀ GY, cin rows). */
+static void tile_gemms(const call *c, int trans, const float *B, float *C, size_t u0, size_t u1)
 {
-    const call *c = ctx;
     const ct_wino *w = c->t.w;
-    size_t KC = (size_t)w->cout * (size_t)w->cin, CT = (size_t)w->cin * c->t.T, KT = (size_t)w->cout * c->t.T;
-    int T = (int)c->t.T;
+    int m = trans ? w->cin : w->cout, k = trans ? w->cout : w->cin, T = (int)c->t.T;
+    size_t KC = (size_t)w->cout * (size_t)w->cin, BT = (size_t)k * c->t.T, CT = (size_t)m * c->t.T;
     for (size_t u = u0; u < u1; u++) {
-        tile_unit_t b = tile_unit(c, w->cout, u);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b.rows, b.cols, w->cin, 1.0f,
-                    c->U + b.x * KC + (size_t)b.row * (size_t)w->cin, w->cin, c->V + b.x * CT + b.col, T,
-                    0.0f, c->M + b.x * KT + (size_t)b.row * (size_t)T + b.col, T);
+        tile_unit_t b = tile_unit(c, m, u);
+        size_t a = trans ? (size_t)b.row : (size_t)b.row * (size_t)w->cin;   /* row b.row of op(U) */
+        cblas_sgemm(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, CblasNoTrans, b.rows, b.cols, k, 1.0f,
+                    c->U + b.x * KC + a, w->cin, B + b.x * BT + b.col, T,
+                    0.0f, C + b.x * CT + (size_t)b.row * (size_t)T + b.col, T);
     }
 }
 
-static void fwd_outputs(void *ctx, size_t s0, size_t s1)
+/* Forward units [u0, u1): M[ξ] = U[ξ] V[ξ]. */
+static void fwd_gemms(void *ctx, size_t u0, size_t u1)
 {
     const call *c = ctx;
-    const ct_wino *w = c->t.w;
-    plane_job out = {&c->t, w->cout, c->M, c->y, NULL};
-    output_fwd(&out, s0, s1);
-}
-
-/* Backward transforms of samples [s0, s1): GY from gy, and V from x when
-   the weights need it. */
-static void bwd_transforms(void *ctx, size_t s0, size_t s1)
-{
-    const call *c = ctx;
-    const ct_wino *w = c->t.w;
-    plane_job og = {&c->t, w->cout, c->gy, c->M, NULL};
-    output_bwd(&og, s0, s1);
-    if (!c->gU) return;
-    plane_job in = {&c->t, w->cin, c->x, c->V, c->scratch};
-    input_fwd(&in, s0, s1);
+    tile_gemms(c, 0, c->V, c->M, u0, u1);
 }
 
 /* Backward units [u0, u1) of gU[ξ] = GY[ξ] V[ξ]ᵀ: a block of cout rows. */
@@ -655,33 +751,17 @@ static void bwd_gu(void *ctx, size_t u0, size_t u1)
         size_t x = u / (size_t)nb;
         int row = (int)(u % (size_t)nb) * rb, rows = w->cout - row < rb ? w->cout - row : rb;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, w->cin, T, 1.0f,
-                    c->M + x * KT + (size_t)row * (size_t)T, T, c->V + x * CT, T, 0.0f,
+                    c->M + x * KT + (size_t)row * (size_t)T, T, c->Vx + x * CT, T, 0.0f,
                     c->gU + x * KC + (size_t)row * (size_t)w->cin, w->cin);
     }
 }
 
-/* Backward units [u0, u1) of GX[ξ] = U[ξ]ᵀ GY[ξ], a block of rows and tiles,
-   written over V[ξ] (bwd_gu, which reads V, has finished). */
+/* Backward units [u0, u1) of GX[ξ] = U[ξ]ᵀ GY[ξ], written to V[ξ] (which
+   bwd_gu, where it read V, has finished with). */
 static void bwd_gx(void *ctx, size_t u0, size_t u1)
 {
     const call *c = ctx;
-    const ct_wino *w = c->t.w;
-    size_t KC = (size_t)w->cout * (size_t)w->cin, CT = (size_t)w->cin * c->t.T, KT = (size_t)w->cout * c->t.T;
-    int T = (int)c->t.T;
-    for (size_t u = u0; u < u1; u++) {
-        tile_unit_t b = tile_unit(c, w->cin, u);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, b.rows, b.cols, w->cout, 1.0f,
-                    c->U + b.x * KC + b.row, w->cin, c->M + b.x * KT + b.col, T, 0.0f,
-                    c->V + b.x * CT + (size_t)b.row * (size_t)T + b.col, T);
-    }
-}
-
-static void bwd_inputs(void *ctx, size_t s0, size_t s1)
-{
-    const call *c = ctx;
-    const ct_wino *w = c->t.w;
-    plane_job ig = {&c->t, w->cin, c->V, c->gx, c->scratch};
-    input_bwd(&ig, s0, s1);
+    tile_gemms(c, 1, c->M, c->V, u0, u1);
 }
 
 /* Lay out the workspace of a call: U, [gU], V, M, scratch. */
@@ -702,33 +782,37 @@ static int call_init(call *c, const ct_wino *w, int with_gu, ct_error *err)
     return CT_OK;
 }
 
-int ct_wino_forward(const ct_wino *w, const float *W, const float *x, float *y, ct_error *err)
+size_t ct_wino_v_size(const ct_wino *w)
+{
+    return XI * (size_t)w->cin * tiling_of(w).T;
+}
+
+int ct_wino_forward(const ct_wino *w, const float *W, const float *b, const float *x, float *y,
+                    float *V, ct_error *err)
 {
     call c;
     if (w->n == 0) return CT_OK;   /* an empty batch: GEMMs of width 0 are refused */
     if (call_init(&c, w, 0, err) != CT_OK) return CT_ENOMEM;
+    if (V) c.V = V;
     over_filters(w, W, c.U, weights_fwd);
-    c.x = x;
-    c.y = y;
-    ct_nn_parallel((size_t)w->n, c.nshares, fwd_inputs, &c);
+    over_samples(&c, w->cin, x, c.V, NULL, input_fwd);
     size_t units = tile_units(&c, w->cout);
     ct_nn_parallel(units, gemm_threads(units, ct_wino_flops(w)), fwd_gemms, &c);
-    ct_nn_parallel((size_t)w->n, c.nshares, fwd_outputs, &c);
+    over_samples(&c, w->cout, c.M, y, b, output_fwd);
     return CT_OK;
 }
 
-int ct_wino_backward(const ct_wino *w, const float *W, const float *x, const float *gy,
-                     float *gx, float *gW, ct_error *err)
+int ct_wino_backward(const ct_wino *w, const float *W, const float *x, const float *V,
+                     const float *gy, float *gx, float *gW, ct_error *err)
 {
     call c;
     if (w->n == 0) return CT_OK;
     if (call_init(&c, w, gW != NULL, err) != CT_OK) return CT_ENOMEM;
     over_filters(w, W, c.U, weights_fwd);
-    c.x = x;
-    c.gy = gy;
-    c.gx = gx;
-    ct_nn_parallel((size_t)w->n, c.nshares, bwd_transforms, &c);
+    over_samples(&c, w->cout, gy, c.M, NULL, output_bwd);
+    c.Vx = V ? V : c.V;
     if (gW) {
+        if (!V) over_samples(&c, w->cin, x, c.V, NULL, input_fwd);
         int rb = wino_block(w->cout, WINO_ROWS);
         size_t gu = XI * (size_t)((w->cout + rb - 1) / rb);
         ct_nn_parallel(gu, gemm_threads(gu, ct_wino_flops(w)), bwd_gu, &c);
@@ -736,6 +820,6 @@ int ct_wino_backward(const ct_wino *w, const float *W, const float *x, const flo
     size_t units = tile_units(&c, w->cin);
     ct_nn_parallel(units, gemm_threads(units, ct_wino_flops(w)), bwd_gx, &c);
     if (gW) over_filters(w, c.gU, gW, weights_bwd);
-    ct_nn_parallel((size_t)w->n, c.nshares, bwd_inputs, &c);
+    over_samples(&c, w->cin, c.V, gx, NULL, input_bwd);
     return CT_OK;
 }

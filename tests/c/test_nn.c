@@ -321,6 +321,64 @@ static void test_winograd(void)
     }
 }
 
+static int same_bits(const ct_tensor *a, const ct_tensor *b)
+{
+    return a && b && a->numel == b->numel && !memcmp(a->data, b->data, a->numel * sizeof(float));
+}
+
+/* The Winograd input transform that forward keeps for backward: a backward
+   from it equals one that computes it again (in eval mode none is kept)
+   bit for bit, on random shapes; and after a forward that did not take the
+   Winograd path, backward does not use what an earlier one kept. */
+static void test_winograd_kept(void)
+{
+    ct_error err;
+    const int k3[3] = {1, 3, 3}, s1[3] = {1, 1, 1}, p1[3] = {0, 1, 1}, op0[3] = {0, 0, 0};
+    for (int i = 0; i < 4; i++) {
+        int n = 1 + (int)ct_rng_below(&rng, 4), cin = 1 + (int)ct_rng_below(&rng, 20),
+            cout = 1 + (int)ct_rng_below(&rng, 20), h = 1 + (int)ct_rng_below(&rng, 19),
+            w = 1 + (int)ct_rng_below(&rng, 19);
+        ct_conv_cfg c = conv_cfg(2, 0, cin, cout, k3, s1, p1, op0);
+        ct_layer *l = ct_conv_new(&c, &rng, &err);
+        int64_t xs[4] = {n, cin, h, w};
+        ct_tensor *x = randn(4, xs), *x2 = randn(4, xs);
+        int64_t ys[4];
+        ct_conv_out_shape(l, x, ys, &err);
+        ct_tensor *R = randn(4, ys);
+        conv_run kept = run_conv(l, x, R);
+        l->training = 0;
+        conv_run again = run_conv(l, x, R);
+        l->training = 1;
+        ok(same_bits(kept.y, again.y) && same_bits(kept.gx, again.gx) && same_bits(kept.gw, again.gw),
+           "Winograd backward from forward's kept transform = recomputed, on %dx%dx%dx%d -> %d",
+           n, cin, h, w, cout);
+        /* forward x (kept), forward x2 by im2col, backward: the gradients of x2 */
+        ct_tensor *y1, *y2, *gx;
+        ct_tensor_fill(l->params[0].g, 0.0f);
+        ct_layer_forward(l, x, &y1, &err);
+        int was = ct_conv_winograd(0);
+        ct_layer_forward(l, x2, &y2, &err);
+        ct_conv_winograd(1);
+        ct_layer_backward(l, R, &gx, &err);
+        ct_conv_winograd(was);
+        ct_tensor *gw = ct_tensor_clone(l->params[0].g, &err);
+        conv_run fresh = run_conv(l, x2, R);
+        ok(same_bits(gx, fresh.gx) && same_bits(gw, fresh.gw),
+           "Winograd backward after an im2col forward uses that forward's input (%dx%dx%dx%d)", n, cin, h, w);
+        ct_tensor_free(y1);
+        ct_tensor_free(y2);
+        ct_tensor_free(gx);
+        ct_tensor_free(gw);
+        free_run(&kept);
+        free_run(&again);
+        free_run(&fresh);
+        ct_tensor_free(x);
+        ct_tensor_free(x2);
+        ct_tensor_free(R);
+        ct_layer_free(l);
+    }
+}
+
 /* groupnorm_silu's naive twin: silu(γ (h - μ)/σ + β), h = x + a, in double
    with direct loops. */
 static ct_tensor *gns_naive(const ct_layer *l, const ct_tensor *x, const ct_tensor *a, int G)
@@ -365,11 +423,6 @@ static void gns_run_free(gns_run *r)
     ct_tensor_free(r->ga);
     ct_tensor_free(r->gw);
     ct_tensor_free(r->gb);
-}
-
-static int same_bits(const ct_tensor *a, const ct_tensor *b)
-{
-    return a && b && a->numel == b->numel && !memcmp(a->data, b->data, a->numel * sizeof(float));
 }
 
 /* The fused layer f on x + a, threads "1" or "3". */
@@ -755,6 +808,7 @@ int main(void)
     test_gradients();
     test_naive();
     test_winograd();
+    test_winograd_kept();
     test_thread_equality();
     test_groupnorm_silu();
     test_upsample_threads();
