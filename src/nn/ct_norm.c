@@ -609,18 +609,25 @@ ct_layer *ct_batchnorm_new(int c, float eps, float momentum, ct_error *err)
     return &nm->base;
 }
 
-ct_layer *ct_groupnorm_new(int groups, int c, float eps, ct_error *err)
+/* A groupnorm or groupnorm_silu layer (ops). */
+static ct_layer *group_norm_new(const ct_layer_ops *ops, int groups, int c, float eps,
+                                ct_error *err)
 {
     if (groups < 1 || c < 1 || c % groups) {
-        ct_fail(err, CT_EINVAL, "groupnorm: %d channels do not split into %d groups", c, groups);
+        ct_fail(err, CT_EINVAL, "%s: %d channels do not split into %d groups", ops->kind, c, groups);
         return NULL;
     }
     int64_t shape[1] = {c};
-    ct_norm *nm = norm_new(&groupnorm_ops, NORM_GROUP, 1, shape, eps, err);
+    ct_norm *nm = norm_new(ops, NORM_GROUP, 1, shape, eps, err);
     if (!nm) return NULL;
     nm->c = c;
     nm->groups = groups;
     return &nm->base;
+}
+
+ct_layer *ct_groupnorm_new(int groups, int c, float eps, ct_error *err)
+{
+    return group_norm_new(&groupnorm_ops, groups, c, eps, err);
 }
 
 ct_layer *ct_layernorm_new(int ndim, const int64_t *shape, float eps, ct_error *err)
@@ -640,14 +647,5 @@ ct_layer *ct_layernorm_new(int ndim, const int64_t *shape, float eps, ct_error *
 
 ct_layer *ct_groupnorm_silu_new(int groups, int c, float eps, ct_error *err)
 {
-    if (groups < 1 || c < 1 || c % groups) {
-        ct_fail(err, CT_EINVAL, "groupnorm_silu: %d channels do not split into %d groups", c, groups);
-        return NULL;
-    }
-    int64_t shape[1] = {c};
-    ct_norm *nm = norm_new(&groupnorm_silu_ops, NORM_GROUP, 1, shape, eps, err);
-    if (!nm) return NULL;
-    nm->c = c;
-    nm->groups = groups;
-    return &nm->base;
+    return group_norm_new(&groupnorm_silu_ops, groups, c, eps, err);
 }
