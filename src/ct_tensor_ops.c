@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "ct_parallel.h"
-#include "ct_tensor_elem.h"
+#include "ct_tensor_ops_impl.h"
 #include "nn/ct_backend.h"
 
 /* Element-wise work and copies of large tensors (a network's activations:

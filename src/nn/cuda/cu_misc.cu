@@ -3,7 +3,6 @@
 #include "cu_layers.h"
 
 #include <math.h>
-#include <string.h>
 
 /* Spatial sizes d×h×w (1 for absent leading dimensions) and per-dimension
    factors of an upsampling of x by f. */

@@ -9,7 +9,7 @@
 // are added there in block order.
 #include "cu_ops.h"
 
-#include "ct_tensor_elem.h"
+#include "ct_tensor_ops_impl.h"
 
 #include <math.h>
 #include <vector>

@@ -1,12 +1,12 @@
 /*
- * ct_tensor_elem.h - the scalar functions behind the element-wise ops of
+ * ct_tensor_ops_impl.h - the scalar functions behind the element-wise ops of
  * ct_tensor_ops.h (ct_tensor_binary, _scalar, _unary): compiled into the
  * core (ct_tensor_ops.c) and into the CUDA plugin's kernels (cu_tensor.cu),
  * so a CPU tensor and a GPU tensor go through the same definition of each
  * op.  Private to those two files.
  */
-#ifndef CT_TENSOR_ELEM_H
-#define CT_TENSOR_ELEM_H
+#ifndef CT_TENSOR_OPS_IMPL_H
+#define CT_TENSOR_OPS_IMPL_H
 
 #include <math.h>
 
