@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ct_parallel.h"
+#include "ct_tensor_ops_impl.h"
 #include "nn/ct_backend.h"
 
 /* Element-wise work and copies of large tensors (a network's activations:
@@ -92,20 +93,6 @@ int ct_tensor_copy(ct_tensor *dst, const ct_tensor *src, ct_error *err)
     return CT_OK;
 }
 
-static inline float apply_binop(float x, float y, ct_binop op)
-{
-    switch (op) {
-    case CT_OP_ADD: return x + y;
-    case CT_OP_SUB: return x - y;
-    case CT_OP_MUL: return x * y;
-    case CT_OP_DIV: return x / y;
-    case CT_OP_MAX: return x > y ? x : y;
-    case CT_OP_MIN: return x < y ? x : y;
-    case CT_OP_POW: return powf(x, y);
-    }
-    return x;
-}
-
 /* Strides of b over a's shape: 0 where b is broadcast.  Return -1 if b does
    not broadcast to a, else the number of dimensions aligned. */
 static int broadcast_strides(const ct_tensor *a, const ct_tensor *b, size_t *bstride)
@@ -143,7 +130,7 @@ static void binary_range(void *ctx, size_t i0, size_t i1)
     case CT_OP_ADD: for (size_t i = i0; i < i1; i++) o[i] = a[i] + b[i]; break;
     case CT_OP_SUB: for (size_t i = i0; i < i1; i++) o[i] = a[i] - b[i]; break;
     case CT_OP_MUL: for (size_t i = i0; i < i1; i++) o[i] = a[i] * b[i]; break;
-    default: for (size_t i = i0; i < i1; i++) o[i] = apply_binop(a[i], b[i], j->op); break;
+    default: for (size_t i = i0; i < i1; i++) o[i] = ct_binop_apply(a[i], b[i], j->op); break;
     }
 }
 
@@ -171,7 +158,7 @@ int ct_tensor_binary(ct_tensor *out, const ct_tensor *a, const ct_tensor *b, ct_
         for (int d = 0; d < nd - 1; d++) boff += (size_t)idx[d] * bs[d];
         const float *pa = a->data + row * inner, *pb = b->data + boff;
         float *po = out->data + row * inner;
-        for (size_t i = 0; i < inner; i++) po[i] = apply_binop(pa[i], pb[i * binner], op);
+        for (size_t i = 0; i < inner; i++) po[i] = ct_binop_apply(pa[i], pb[i * binner], op);
         for (int d = nd - 2; d >= 0 && ++idx[d] == a->shape[d]; d--) idx[d] = 0;
     }
     return CT_OK;
@@ -186,26 +173,10 @@ int ct_tensor_scalar(ct_tensor *out, const ct_tensor *a, float s, ct_binop op, i
     if (rc != CT_OK) return rc;
     if (cu) return cu->scalar(out, a, s, (int)op, scalar_first, err);
     if (scalar_first)
-        for (size_t i = 0; i < a->numel; i++) out->data[i] = apply_binop(s, a->data[i], op);
+        for (size_t i = 0; i < a->numel; i++) out->data[i] = ct_binop_apply(s, a->data[i], op);
     else
-        for (size_t i = 0; i < a->numel; i++) out->data[i] = apply_binop(a->data[i], s, op);
+        for (size_t i = 0; i < a->numel; i++) out->data[i] = ct_binop_apply(a->data[i], s, op);
     return CT_OK;
-}
-
-static inline float apply_unop(float x, ct_unop op)
-{
-    switch (op) {
-    case CT_OP_NEG: return -x;
-    case CT_OP_ABS: return fabsf(x);
-    case CT_OP_SQRT: return sqrtf(x);
-    case CT_OP_EXP: return expf(x);
-    case CT_OP_LOG: return logf(x);
-    case CT_OP_SQUARE: return x * x;
-    case CT_OP_SIGN: return (float)((x > 0) - (x < 0));
-    case CT_OP_TANH: return tanhf(x);
-    case CT_OP_SIGMOID: return 1.0f / (1.0f + expf(-x));
-    }
-    return x;
 }
 
 int ct_tensor_unary(ct_tensor *out, const ct_tensor *a, ct_unop op, ct_error *err)
@@ -215,7 +186,7 @@ int ct_tensor_unary(ct_tensor *out, const ct_tensor *a, ct_unop op, ct_error *er
     const ct_cuda_api *cu = backend("unary op", out, a, NULL, &rc, err);
     if (rc != CT_OK) return rc;
     if (cu) return cu->unary(out, a, (int)op, err);
-    for (size_t i = 0; i < a->numel; i++) out->data[i] = apply_unop(a->data[i], op);
+    for (size_t i = 0; i < a->numel; i++) out->data[i] = ct_unop_apply(a->data[i], op);
     return CT_OK;
 }
 
@@ -300,6 +271,22 @@ static void slice_blocks(void *ctx, size_t o0, size_t o1)
         memcpy(j->out + o * j->block, j->a + o * j->src_block + j->start, j->block * sizeof(float));
 }
 
+/* Run fn over the outer slices of a cat or slice, j->block floats each. */
+static void run_blocks(size_t outer, void (*fn)(void *, size_t, size_t), elem_job *j)
+{
+    int th = ct_num_threads(outer * j->block, ELEM_SHARE);
+    ct_parallel_for(outer, (size_t)th < outer ? th : (int)outer, fn, j);
+}
+
+/* out when the GPU op that filled it returned rc == CT_OK, else NULL (out
+   freed). */
+static ct_tensor *filled_or_free(ct_tensor *out, int rc)
+{
+    if (rc == CT_OK) return out;
+    ct_tensor_free(out);
+    return NULL;
+}
+
 ct_tensor *ct_tensor_cat(const ct_tensor *const *ts, int n, int dim, ct_error *err)
 {
     if (n < 1) {
@@ -334,11 +321,8 @@ ct_tensor *ct_tensor_cat(const ct_tensor *const *ts, int n, int dim, ct_error *e
     }
     ct_tensor *out = ct_tensor_empty_on(t0->device, t0->ndim, shape, err);
     if (!out) return NULL;
-    if (out->device == CT_DEV_CUDA) {
-        if (ct_cuda_loaded()->cat(out, ts, n, dim, err) == CT_OK) return out;
-        ct_tensor_free(out);
-        return NULL;
-    }
+    if (out->device == CT_DEV_CUDA)
+        return filled_or_free(out, ct_cuda_loaded()->cat(out, ts, n, dim, err));
     size_t outer, inner;
     split_at(out, dim, &outer, &inner);
     size_t off = 0;   /* tensor i fills a block of each outer slice, from off on */
@@ -346,8 +330,7 @@ ct_tensor *ct_tensor_cat(const ct_tensor *const *ts, int n, int dim, ct_error *e
         size_t block = (size_t)ts[i]->shape[dim] * inner;
         elem_job j = {.out = out->data + off, .a = ts[i]->data, .block = block,
                       .src_block = (size_t)shape[dim] * inner};
-        int th = ct_num_threads(outer * block, ELEM_SHARE);
-        ct_parallel_for(outer, (size_t)th < outer ? th : (int)outer, cat_blocks, &j);
+        run_blocks(outer, cat_blocks, &j);
         off += block;
     }
     return out;
@@ -366,17 +349,13 @@ ct_tensor *ct_tensor_slice(const ct_tensor *t, int dim, int64_t start, int64_t l
     shape[dim] = len;
     ct_tensor *out = ct_tensor_empty_on(t->device, t->ndim, shape, err);
     if (!out) return NULL;
-    if (out->device == CT_DEV_CUDA) {
-        if (ct_cuda_loaded()->slice(out, t, dim, start, err) == CT_OK) return out;
-        ct_tensor_free(out);
-        return NULL;
-    }
+    if (out->device == CT_DEV_CUDA)
+        return filled_or_free(out, ct_cuda_loaded()->slice(out, t, dim, start, err));
     size_t outer, inner;
     split_at(t, dim, &outer, &inner);
     elem_job j = {.out = out->data, .a = t->data, .block = (size_t)len * inner,
                   .src_block = (size_t)t->shape[dim] * inner, .start = (size_t)start * inner};
-    int th = ct_num_threads(outer * j.block, ELEM_SHARE);
-    ct_parallel_for(outer, (size_t)th < outer ? th : (int)outer, slice_blocks, &j);
+    run_blocks(outer, slice_blocks, &j);
     return out;
 }
 
@@ -394,11 +373,7 @@ ct_tensor *ct_tensor_matmul(const ct_tensor *a, const ct_tensor *b, ct_error *er
     int64_t shape[2] = {a->shape[0], b->shape[1]};
     if (cu) {
         ct_tensor *o = ct_tensor_empty_on(CT_DEV_CUDA, 2, shape, err);
-        if (o && cu->matmul(o, a, b, err) != CT_OK) {
-            ct_tensor_free(o);
-            o = NULL;
-        }
-        return o;
+        return o ? filled_or_free(o, cu->matmul(o, a, b, err)) : NULL;
     }
     ct_tensor *c = ct_tensor_new(2, shape, err);
     if (c && c->numel && a->shape[1])

@@ -149,8 +149,8 @@ enum { ACT_SHARE = 1 << 15 };
 
 static int act_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
 {
-    if (!(*y = ct_tensor_empty(x->ndim, x->shape, err)) || ct_nn_keep(l, x, err) != CT_OK)
-        return CT_ENOMEM;
+    int rc = ct_nn_forward_begin(l, x, NULL, 0, y, err);
+    if (rc != CT_OK) return rc;
     act_job j = {(const ct_act *)l, x->data, NULL, (*y)->data};
     ct_parallel_for(x->numel, ct_num_threads(x->numel, ACT_SHARE), act_fwd_range, &j);
     return CT_OK;
@@ -159,8 +159,8 @@ static int act_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error 
 static int act_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_error *err)
 {
     const ct_tensor *x = l->x;
-    if (ct_nn_check_grad(l, gy, x->ndim, x->shape, err) != CT_OK) return CT_EINVAL;
-    if (!(*gx = ct_tensor_empty(x->ndim, x->shape, err))) return CT_ENOMEM;
+    int rc = ct_nn_backward_begin(l, gy, NULL, 0, gx, err);
+    if (rc != CT_OK) return rc;
     act_job j = {(const ct_act *)l, x->data, gy->data, (*gx)->data};
     ct_parallel_for(x->numel, ct_num_threads(x->numel, ACT_SHARE), act_bwd_range, &j);
     return CT_OK;
@@ -189,12 +189,21 @@ ct_layer *ct_act_new(ct_act_kind kind, float slope, ct_error *err)
 
 /* ---- Sinusoidal time embedding -------------------------------------------- */
 
+int ct_timeembed_shape(const ct_layer *l, const ct_tensor *t, int *ndim, int64_t *shape,
+                       ct_error *err)
+{
+    if (t->ndim != 1) return ct_nn_shape_error(l, t, "1-D tensor of N timesteps", err);
+    *ndim = 2;
+    shape[0] = t->shape[0];
+    shape[1] = ((const ct_timeembed *)l)->dim;
+    return CT_OK;
+}
+
 static int te_forward(ct_layer *l, const ct_tensor *t, ct_tensor **y, ct_error *err)
 {
     ct_timeembed *te = (ct_timeembed *)l;
-    if (t->ndim != 1) return ct_nn_shape_error(l, t, "1-D tensor of N timesteps", err);
-    int64_t shape[2] = {t->shape[0], te->dim};
-    if (!(*y = ct_tensor_new(2, shape, err)) || ct_nn_keep(l, t, err) != CT_OK) return CT_ENOMEM;
+    int rc = ct_nn_forward_begin(l, t, ct_timeembed_shape, 0, y, err);
+    if (rc != CT_OK) return rc;
     int half = te->dim / 2;
     for (int64_t n = 0; n < t->shape[0]; n++) {
         float *row = (*y)->data + n * te->dim;
@@ -208,13 +217,10 @@ static int te_forward(ct_layer *l, const ct_tensor *t, ct_tensor **y, ct_error *
     return CT_OK;
 }
 
+/* The timesteps are not differentiable: zeros. */
 static int te_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_error *err)
 {
-    const ct_tensor *t = l->x;
-    int64_t shape[2] = {t->shape[0], ((ct_timeembed *)l)->dim};
-    if (ct_nn_check_grad(l, gy, 2, shape, err) != CT_OK) return CT_EINVAL;
-    *gx = ct_tensor_new(1, t->shape, err);
-    return *gx ? CT_OK : CT_ENOMEM;
+    return ct_nn_backward_begin(l, gy, ct_timeembed_shape, 1, gx, err);
 }
 
 static const ct_layer_ops timeembed_ops = {"time_embedding", te_forward, te_backward, NULL};

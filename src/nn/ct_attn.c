@@ -86,23 +86,42 @@ static void fwd_samples(void *ctx, size_t n0, size_t n1)
     }
 }
 
-static int attn_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
+int ct_attn_shape(const ct_layer *l, const ct_tensor *x, int *ndim, int64_t *shape, ct_error *err)
 {
-    ct_attn *at = (ct_attn *)l;
-    int c = at->c;
+    int c = ((const ct_attn *)l)->c;
     if (x->ndim < 3 || x->shape[1] != c) {
         char want[64];
         snprintf(want, sizeof want, "tensor N×%d×H×W (or N×%d×D×H×W)", c, c);
         return ct_nn_shape_error(l, x, want, err);
     }
-    int N = (int)x->shape[0], P = (int)ct_nn_numel_from(x, 2);
-    release_cache(at);
+    *ndim = x->ndim;
+    memcpy(shape, x->shape, (size_t)x->ndim * sizeof *shape);
+    return CT_OK;
+}
+
+int ct_attn_forward_begin(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
+{
+    ct_attn *at = (ct_attn *)l;
+    int rc = ct_nn_forward_begin(l, x, ct_attn_shape, 0, y, err);
+    if (rc != CT_OK) return rc;
+    int64_t N = x->shape[0], P = (int64_t)ct_nn_numel_from(x, 2), c = at->c;
     int64_t sq[3] = {N, 3 * c, P}, sa[3] = {N, P, P}, so[3] = {N, c, P};
-    at->qkv = ct_tensor_empty(3, sq, err);
-    at->attn = at->qkv ? ct_tensor_empty(3, sa, err) : NULL;
-    at->o = at->attn ? ct_tensor_empty(3, so, err) : NULL;
-    *y = at->o ? ct_tensor_empty(x->ndim, x->shape, err) : NULL;
-    if (!*y || ct_nn_keep(l, x, err) != CT_OK) return CT_ENOMEM;
+    release_cache(at);
+    at->qkv = ct_tensor_empty_on(x->device, 3, sq, err);
+    at->attn = at->qkv ? ct_tensor_empty_on(x->device, 3, sa, err) : NULL;
+    at->o = at->attn ? ct_tensor_empty_on(x->device, 3, so, err) : NULL;
+    if (at->o) return CT_OK;
+    ct_tensor_free(*y);
+    *y = NULL;
+    return CT_ENOMEM;
+}
+
+static int attn_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
+{
+    ct_attn *at = (ct_attn *)l;
+    int rc = ct_attn_forward_begin(l, x, y, err);
+    if (rc != CT_OK) return rc;
+    int N = (int)x->shape[0];
     attn_job j = {at, x, NULL, *y, NULL, NULL, 1};
     ct_nn_parallel((size_t)N, ct_num_threads((size_t)N, 1), fwd_samples, &j);
     return CT_OK;
@@ -160,8 +179,8 @@ static int attn_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_er
     ct_attn *at = (ct_attn *)l;
     const ct_tensor *x = l->x;
     int c = at->c, N = (int)x->shape[0], P = (int)ct_nn_numel_from(x, 2);
-    if (ct_nn_check_grad(l, gy, x->ndim, x->shape, err) != CT_OK) return CT_EINVAL;
-    if (!(*gx = ct_tensor_empty(x->ndim, x->shape, err))) return CT_ENOMEM;
+    int rc = ct_nn_backward_begin(l, gy, ct_attn_shape, 0, gx, err);
+    if (rc != CT_OK) return rc;
     int shares = ct_num_threads((size_t)N, 1);
     size_t nq = (size_t)N * 3 * c * P, per = (size_t)c * P + (size_t)P * P;
     float *ws = ct_nn_workspace(nq + (size_t)shares * per, err);

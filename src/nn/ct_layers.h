@@ -8,6 +8,13 @@
  * Each struct starts with a ct_layer, so a ct_layer * whose ops->kind names
  * the kind can be cast to it.  The fields are configuration (set by the
  * constructor, read-only afterwards) unless said otherwise.
+ *
+ * Below each struct, the device-independent start of the kind's forward
+ * and backward: the input checks (with their messages), the output shape
+ * and the outputs' allocation on the input's device.  The CPU functions
+ * and the plugin's both call them (through ct_nn_forward_begin /
+ * ct_nn_backward_begin, ct_nn_impl.h), so the two accept the same inputs
+ * and fail with the same errors.  The shape functions are ct_nn_shape_fn's.
  */
 #ifndef CT_LAYERS_H
 #define CT_LAYERS_H
@@ -23,6 +30,10 @@ typedef struct {
     ct_layer base;
     int in, out;
 } ct_linear;
+
+/* x N×in -> N×out. */
+int ct_linear_shape(const ct_layer *l, const ct_tensor *x, int *ndim, int64_t *shape,
+                    ct_error *err);
 
 /* conv2d, conv3d, convtranspose2d, convtranspose3d (ct_conv.c); for dims 2
    the depth entries of cfg are neutral (k 1, stride 1, padding 0). */
@@ -53,6 +64,12 @@ typedef struct {
     ct_tensor **gadd;      /* where the backward running returns its gradient */
 } ct_norm;
 
+/* The start of a norm's forward: check x (and the shift, when set), then
+   *xhat and *y, new uninitialised tensors of x's shape on x's device.  The
+   caller keeps *xhat in l->x (backward's input). */
+int ct_norm_forward_begin(ct_norm *nm, const ct_tensor *x, ct_tensor **xhat, ct_tensor **y,
+                          ct_error *err);
+
 /* relu, leaky_relu, silu, sigmoid, tanh (ct_act.c) */
 typedef struct {
     ct_layer base;
@@ -66,12 +83,20 @@ typedef struct {
     int factor;
 } ct_upsample;
 
+/* N×C×(spatial) -> each spatial size times factor. */
+int ct_upsample_shape(const ct_layer *l, const ct_tensor *x, int *ndim, int64_t *shape,
+                      ct_error *err);
+
 /* time_embedding (ct_act.c) */
 typedef struct {
     ct_layer base;
     int dim;
     float max_period;
 } ct_timeembed;
+
+/* N timesteps -> N×dim. */
+int ct_timeembed_shape(const ct_layer *l, const ct_tensor *t, int *ndim, int64_t *shape,
+                       ct_error *err);
 
 /* attention (ct_attn.c).  The caches are tensors on the device of the last
    forward's input (the CUDA plugin allocates device tensors there). */
@@ -80,6 +105,13 @@ typedef struct {
     int c;
     ct_tensor *qkv, *attn, *o;   /* N×3c×P, N×P×P, N×c×P from the last forward */
 } ct_attn;
+
+/* N×c×(spatial) -> the same shape. */
+int ct_attn_shape(const ct_layer *l, const ct_tensor *x, int *ndim, int64_t *shape, ct_error *err);
+
+/* ct_nn_forward_begin with ct_attn_shape, then the caches (qkv, attn, o:
+   new, uninitialised) on x's device. */
+int ct_attn_forward_begin(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err);
 
 #ifdef __cplusplus
 }

@@ -4,19 +4,28 @@
 #include "ct_layers.h"
 #include "ct_nn_impl.h"
 
-/* x N×in -> y N×out: y = x Wᵀ + b. */
-static int linear_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
+int ct_linear_shape(const ct_layer *l, const ct_tensor *x, int *ndim, int64_t *shape,
+                    ct_error *err)
 {
-    ct_linear *f = (ct_linear *)l;
+    const ct_linear *f = (const ct_linear *)l;
     if (x->ndim != 2 || x->shape[1] != f->in) {
         char want[48];
         snprintf(want, sizeof want, "2-D tensor N×%d", f->in);
         return ct_nn_shape_error(l, x, want, err);
     }
+    *ndim = 2;
+    shape[0] = x->shape[0];
+    shape[1] = f->out;
+    return CT_OK;
+}
+
+/* x N×in -> y N×out: y = x Wᵀ + b. */
+static int linear_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
+{
+    ct_linear *f = (ct_linear *)l;
+    int rc = ct_nn_forward_begin(l, x, ct_linear_shape, 0, y, err);
+    if (rc != CT_OK) return rc;
     int n = (int)x->shape[0];
-    int64_t shape[2] = {n, f->out};
-    *y = ct_tensor_empty(2, shape, err);
-    if (!*y || ct_nn_keep(l, x, err) != CT_OK) return CT_ENOMEM;
     float *yd = (*y)->data;
     if (l->nparams > 1)
         for (int i = 0; i < n; i++)
@@ -31,11 +40,9 @@ static int linear_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_
 {
     ct_linear *f = (ct_linear *)l;
     const ct_tensor *x = l->x;
+    int rc = ct_nn_backward_begin(l, gy, ct_linear_shape, 0, gx, err);
+    if (rc != CT_OK) return rc;
     int n = (int)x->shape[0];
-    int64_t oshape[2] = {n, f->out};
-    if (ct_nn_check_grad(l, gy, 2, oshape, err) != CT_OK) return CT_EINVAL;
-    *gx = ct_tensor_empty(2, x->shape, err);
-    if (!*gx) return CT_ENOMEM;
     ct_nn_gemm(0, 0, n, f->in, f->out, 1.0f, gy->data,
                 f->out, l->params[0].w->data, f->in, 0.0f, (*gx)->data, f->in);
     if (!l->param_grads) return CT_OK;

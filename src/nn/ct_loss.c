@@ -12,28 +12,34 @@ static int check_pair(const char *what, const ct_tensor *a, const ct_tensor *b, 
                    what, ct_tensor_shape_str(a, sa, sizeof sa), ct_tensor_shape_str(b, sb, sizeof sb));
 }
 
-/* The CUDA table when both tensors are on the GPU, NULL when both are on
-   the CPU; *rc CT_EINVAL for a mix. */
-static const ct_cuda_api *loss_backend(const char *what, const ct_tensor *a, const ct_tensor *b,
-                                       int *rc, ct_error *err)
+/* The start of every loss: fail unless the target (when given) has the
+   prediction's shape and device and they are not empty (without a target:
+   fail on no scores).  *cu: the CUDA table for GPU tensors, which runs the
+   loss; NULL for CPU ones, and *grad (when asked) allocated for the CPU
+   loop. */
+static int loss_begin(const char *what, const ct_tensor *a, const ct_tensor *b, ct_tensor **grad,
+                      const ct_cuda_api **cu, ct_error *err)
 {
-    *rc = CT_OK;
-    if (b && a->device != b->device) {
-        *rc = ct_fail(err, CT_EINVAL, "%s: prediction on %s, target on %s", what,
-                      ct_device_name(a->device), ct_device_name(b->device));
-        return NULL;
+    *cu = NULL;
+    if (b && check_pair(what, a, b, err) != CT_OK) return CT_EINVAL;
+    if (!b && a->numel == 0) return ct_fail(err, CT_EINVAL, "%s: no scores", what);
+    if (b && a->device != b->device)
+        return ct_fail(err, CT_EINVAL, "%s: prediction on %s, target on %s", what,
+                       ct_device_name(a->device), ct_device_name(b->device));
+    if (a->device == CT_DEV_CUDA) {
+        *cu = ct_cuda_loaded();
+        return CT_OK;
     }
-    return a->device == CT_DEV_CUDA ? ct_cuda_loaded() : NULL;
+    if (grad && !(*grad = ct_tensor_empty(a->ndim, a->shape, err))) return CT_ENOMEM;
+    return CT_OK;
 }
 
 int ct_loss_mse(const ct_tensor *pred, const ct_tensor *target, double *loss, ct_tensor **grad,
                 ct_error *err)
 {
-    if (check_pair("mse", pred, target, err) != CT_OK) return CT_EINVAL;
-    int rc;
-    const ct_cuda_api *cu = loss_backend("mse", pred, target, &rc, err);
+    const ct_cuda_api *cu;
+    int rc = loss_begin("mse", pred, target, grad, &cu, err);
     if (rc != CT_OK || cu) return rc != CT_OK ? rc : cu->loss_mse(pred, target, loss, grad, err);
-    if (grad && !(*grad = ct_tensor_empty(pred->ndim, pred->shape, err))) return CT_ENOMEM;
     double s = 0, n = (double)pred->numel;
     float k = (float)(2.0 / n);
     for (size_t i = 0; i < pred->numel; i++) {
@@ -49,11 +55,9 @@ int ct_loss_mse(const ct_tensor *pred, const ct_tensor *target, double *loss, ct
 int ct_loss_bce_logits(const ct_tensor *logits, const ct_tensor *target, double *loss,
                        ct_tensor **grad, ct_error *err)
 {
-    if (check_pair("bce_logits", logits, target, err) != CT_OK) return CT_EINVAL;
-    int rc;
-    const ct_cuda_api *cu = loss_backend("bce_logits", logits, target, &rc, err);
+    const ct_cuda_api *cu;
+    int rc = loss_begin("bce_logits", logits, target, grad, &cu, err);
     if (rc != CT_OK || cu) return rc != CT_OK ? rc : cu->loss_bce_logits(logits, target, loss, grad, err);
-    if (grad && !(*grad = ct_tensor_empty(logits->ndim, logits->shape, err))) return CT_ENOMEM;
     double s = 0, n = (double)logits->numel;
     for (size_t i = 0; i < logits->numel; i++) {
         double x = (double)logits->data[i], t = (double)target->data[i];
@@ -67,10 +71,9 @@ int ct_loss_bce_logits(const ct_tensor *logits, const ct_tensor *target, double 
 int ct_loss_wasserstein(const ct_tensor *scores, float sign, double *loss, ct_tensor **grad,
                         ct_error *err)
 {
-    if (scores->numel == 0) return ct_fail(err, CT_EINVAL, "wasserstein: no scores");
-    if (scores->device == CT_DEV_CUDA)
-        return ct_cuda_loaded()->loss_wasserstein(scores, sign, loss, grad, err);
-    if (grad && !(*grad = ct_tensor_empty(scores->ndim, scores->shape, err))) return CT_ENOMEM;
+    const ct_cuda_api *cu;
+    int rc = loss_begin("wasserstein", scores, NULL, grad, &cu, err);
+    if (rc != CT_OK || cu) return rc != CT_OK ? rc : cu->loss_wasserstein(scores, sign, loss, grad, err);
     double s = 0, n = (double)scores->numel;
     for (size_t i = 0; i < scores->numel; i++) {
         s += (double)scores->data[i];

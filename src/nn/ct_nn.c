@@ -93,6 +93,53 @@ int ct_nn_check_grad(const ct_layer *l, const ct_tensor *gy, int ndim, const int
                    ct_tensor_shape_str(gy, a, sizeof a), ct_tensor_shape_str(&want, b, sizeof b));
 }
 
+/* The output shape of l for x: shape_of's, or x's own without one. */
+static int out_shape(const ct_layer *l, const ct_tensor *x, ct_nn_shape_fn shape_of, int *ndim,
+                     int64_t *shape, ct_error *err)
+{
+    if (shape_of) return shape_of(l, x, ndim, shape, err);
+    *ndim = x->ndim;
+    memcpy(shape, x->shape, (size_t)x->ndim * sizeof *shape);
+    return CT_OK;
+}
+
+/* A new tensor on device, zeroed or uninitialised. */
+static ct_tensor *new_tensor(int device, int ndim, const int64_t *shape, int zero, ct_error *err)
+{
+    return zero ? ct_tensor_new_on(device, ndim, shape, err)
+                : ct_tensor_empty_on(device, ndim, shape, err);
+}
+
+int ct_nn_forward_begin(ct_layer *l, const ct_tensor *x, ct_nn_shape_fn shape_of, int zero,
+                        ct_tensor **y, ct_error *err)
+{
+    int ndim;
+    int64_t shape[CT_MAXDIM];
+    *y = NULL;
+    if (out_shape(l, x, shape_of, &ndim, shape, err) != CT_OK) return CT_EINVAL;
+    if (!(*y = new_tensor(x->device, ndim, shape, zero, err))) return CT_ENOMEM;
+    if (ct_nn_keep(l, x, err) != CT_OK) {
+        ct_tensor_free(*y);
+        *y = NULL;
+        return CT_ENOMEM;
+    }
+    return CT_OK;
+}
+
+int ct_nn_backward_begin(ct_layer *l, const ct_tensor *gy, ct_nn_shape_fn shape_of, int zero,
+                         ct_tensor **gx, ct_error *err)
+{
+    const ct_tensor *x = l->x;
+    int ndim;
+    int64_t shape[CT_MAXDIM];
+    *gx = NULL;
+    if (out_shape(l, x, shape_of, &ndim, shape, err) != CT_OK ||
+        ct_nn_check_grad(l, gy, ndim, shape, err) != CT_OK)
+        return CT_EINVAL;
+    *gx = new_tensor(x->device, x->ndim, x->shape, zero, err);
+    return *gx ? CT_OK : CT_ENOMEM;
+}
+
 size_t ct_nn_numel_from(const ct_tensor *x, int d)
 {
     size_t n = 1;

@@ -35,6 +35,26 @@ int ct_nn_shape_error(const ct_layer *l, const ct_tensor *x, const char *desc, c
 int ct_nn_check_grad(const ct_layer *l, const ct_tensor *gy, int ndim, const int64_t *shape,
                      ct_error *err);
 
+/* A layer kind's shape function (ct_layers.h): fail with a message that
+   names the layer and x's shape unless x is an input l accepts, else write
+   the output's dimension count and sizes for input x. */
+typedef int (*ct_nn_shape_fn)(const ct_layer *l, const ct_tensor *x, int *ndim, int64_t *shape,
+                              ct_error *err);
+
+/* The start of a forward, on either device: the CPU forward and the CUDA
+   plugin's both begin here, so they accept the same inputs with the same
+   messages.  Check x with shape_of (NULL: any x, the output of x's shape),
+   then *y a new tensor of the output's shape on x's device (zeroed when
+   zero, else uninitialised), and keep x in l->x. */
+int ct_nn_forward_begin(ct_layer *l, const ct_tensor *x, ct_nn_shape_fn shape_of, int zero,
+                        ct_tensor **y, ct_error *err);
+
+/* The start of a backward, on either device: fail unless gy has the shape
+   of the forward's output (shape_of applied to l->x, as forward did), then
+   *gx a new tensor of l->x's shape on its device (zeroed when zero). */
+int ct_nn_backward_begin(ct_layer *l, const ct_tensor *gy, ct_nn_shape_fn shape_of, int zero,
+                         ct_tensor **gx, ct_error *err);
+
 /* Return the shared workspace with room for n floats (grown as needed,
    from ct_nn_alloc_big; what it held is not kept when it grows). */
 float *ct_nn_workspace(size_t n, ct_error *err);

@@ -143,9 +143,10 @@ static size_t affine_run(const ct_norm *nm, size_t per)
     return nm->kind == NORM_LAYER ? 1 : per / (size_t)nm->c;
 }
 
-static int check_input(ct_norm *nm, const ct_tensor *x, ct_error *err)
+/* x suits nm (and the shift of groupnorm_silu, when set, x). */
+static int check_input(const ct_norm *nm, const ct_tensor *x, ct_error *err)
 {
-    ct_layer *l = &nm->base;
+    const ct_layer *l = &nm->base;
     if (nm->kind == NORM_LAYER) {
         const ct_tensor *wt = l->params[0].w;
         int ok = x->ndim == wt->ndim + 1;
@@ -163,7 +164,28 @@ static int check_input(ct_norm *nm, const ct_tensor *x, ct_error *err)
     if (nm->kind == NORM_BATCH && l->training && x->numel / (size_t)nm->c < 2)
         return ct_fail(err, CT_EINVAL, "batchnorm: training needs more than one value per "
                        "channel, got %zu", x->numel / (size_t)nm->c);
+    const ct_tensor *a = nm->add;
+    if (a && !(a->numel == (size_t)x->shape[0] * (size_t)nm->c && a->ndim >= 1 &&
+               a->shape[0] == x->shape[0])) {
+        char s[96], sx[96];
+        return ct_fail(err, CT_EINVAL, "groupnorm_silu: the shift must be N×C (%lld×%d) for input "
+                       "%s, got %s", (long long)x->shape[0], nm->c,
+                       ct_tensor_shape_str(x, sx, sizeof sx), ct_tensor_shape_str(a, s, sizeof s));
+    }
     return CT_OK;
+}
+
+int ct_norm_forward_begin(ct_norm *nm, const ct_tensor *x, ct_tensor **xhat, ct_tensor **y,
+                          ct_error *err)
+{
+    *xhat = *y = NULL;
+    if (check_input(nm, x, err) != CT_OK) return CT_EINVAL;
+    *xhat = ct_tensor_empty_on(x->device, x->ndim, x->shape, err);
+    *y = *xhat ? ct_tensor_empty_on(x->device, x->ndim, x->shape, err) : NULL;
+    if (*y) return CT_OK;
+    ct_tensor_free(*xhat);
+    *xhat = NULL;
+    return CT_ENOMEM;
 }
 
 /* Batch statistics (and the running-average update), or the running ones. */
@@ -287,24 +309,24 @@ static void group_grads(void *ctx, size_t g0, size_t g1)
     }
 }
 
-/* The buffers of a forward pass over x: the per-group 1/σ (kept for
-   backward, grown as needed), x̂ and the output. */
+/* The buffers of a forward pass over x, after its checks: x̂, the output
+   and the per-group 1/σ (kept for backward, grown as needed). */
 static int norm_buffers(ct_norm *nm, const ct_tensor *x, ct_tensor **xhat, ct_tensor **y,
                         ct_error *err)
 {
+    int rc = ct_norm_forward_begin(nm, x, xhat, y, err);
+    if (rc != CT_OK) return rc;
     size_t G = group_count(nm, x);
     if (G > nm->ninvstd) {
         float *p = realloc(nm->invstd, G * sizeof *p);
-        if (!p) return ct_fail(err, CT_ENOMEM, "out of memory");
+        if (!p) {
+            ct_tensor_free(*xhat);
+            ct_tensor_free(*y);
+            *xhat = *y = NULL;
+            return ct_fail(err, CT_ENOMEM, "out of memory");
+        }
         nm->invstd = p;
         nm->ninvstd = G;
-    }
-    *xhat = ct_tensor_empty(x->ndim, x->shape, err);
-    *y = *xhat ? ct_tensor_empty(x->ndim, x->shape, err) : NULL;
-    if (!*y) {
-        ct_tensor_free(*xhat);
-        *xhat = NULL;
-        return CT_ENOMEM;
     }
     return CT_OK;
 }
@@ -313,10 +335,10 @@ static int norm_buffers(ct_norm *nm, const ct_tensor *x, ct_tensor **xhat, ct_te
 static int norm_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
 {
     ct_norm *nm = (ct_norm *)l;
-    if (check_input(nm, x, err) != CT_OK) return CT_EINVAL;
-    size_t G = group_count(nm, x);
     ct_tensor *xhat;
-    if (norm_buffers(nm, x, &xhat, y, err) != CT_OK) return CT_ENOMEM;
+    int rc = norm_buffers(nm, x, &xhat, y, err);
+    if (rc != CT_OK) return rc;
+    size_t G = group_count(nm, x);
     nm->batch_stats = !(nm->kind == NORM_BATCH && !l->training);
     norm_job j = {nm, x, xhat, *y, NULL};
     int t = ct_num_threads(x->numel, NORM_SHARE);
@@ -331,8 +353,8 @@ static int norm_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_er
 {
     ct_norm *nm = (ct_norm *)l;
     const ct_tensor *xhat = l->x;
-    if (ct_nn_check_grad(l, gy, xhat->ndim, xhat->shape, err) != CT_OK) return CT_EINVAL;
-    if (!(*gx = ct_tensor_empty(xhat->ndim, xhat->shape, err))) return CT_ENOMEM;
+    int rc = ct_nn_backward_begin(l, gy, NULL, 0, gx, err);
+    if (rc != CT_OK) return rc;
     size_t N = (size_t)xhat->shape[0], per = xhat->numel / N, S = affine_run(nm, per), G = group_count(nm, xhat);
     norm_job j = {nm, xhat, xhat, *gx, gy};
     int t = ct_num_threads(xhat->numel, NORM_SHARE);
@@ -445,18 +467,11 @@ static void gns_backward_groups(void *ctx, size_t g0, size_t g1)
 static int gns_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
 {
     ct_norm *nm = (ct_norm *)l;
-    if (check_input(nm, x, err) != CT_OK) return CT_EINVAL;
     const ct_tensor *a = nm->add;
-    if (a && !(a->numel == (size_t)x->shape[0] * (size_t)nm->c && a->ndim >= 1 &&
-               a->shape[0] == x->shape[0])) {
-        char s[96], sx[96];
-        return ct_fail(err, CT_EINVAL, "groupnorm_silu: the shift must be N×C (%lld×%d) for input "
-                       "%s, got %s", (long long)x->shape[0], nm->c,
-                       ct_tensor_shape_str(x, sx, sizeof sx), ct_tensor_shape_str(a, s, sizeof s));
-    }
-    size_t G = group_count(nm, x);
     ct_tensor *xhat;
-    if (norm_buffers(nm, x, &xhat, y, err) != CT_OK) return CT_ENOMEM;
+    int rc = norm_buffers(nm, x, &xhat, y, err);
+    if (rc != CT_OK) return rc;
+    size_t G = group_count(nm, x);
     nm->batch_stats = 1;
     nm->had_add = a != NULL;
     gns_job j = {nm, x, NULL, a ? a->data : NULL, xhat->data, (*y)->data, NULL, NULL, NULL};
@@ -594,18 +609,25 @@ ct_layer *ct_batchnorm_new(int c, float eps, float momentum, ct_error *err)
     return &nm->base;
 }
 
-ct_layer *ct_groupnorm_new(int groups, int c, float eps, ct_error *err)
+/* A groupnorm or groupnorm_silu layer (ops). */
+static ct_layer *group_norm_new(const ct_layer_ops *ops, int groups, int c, float eps,
+                                ct_error *err)
 {
     if (groups < 1 || c < 1 || c % groups) {
-        ct_fail(err, CT_EINVAL, "groupnorm: %d channels do not split into %d groups", c, groups);
+        ct_fail(err, CT_EINVAL, "%s: %d channels do not split into %d groups", ops->kind, c, groups);
         return NULL;
     }
     int64_t shape[1] = {c};
-    ct_norm *nm = norm_new(&groupnorm_ops, NORM_GROUP, 1, shape, eps, err);
+    ct_norm *nm = norm_new(ops, NORM_GROUP, 1, shape, eps, err);
     if (!nm) return NULL;
     nm->c = c;
     nm->groups = groups;
     return &nm->base;
+}
+
+ct_layer *ct_groupnorm_new(int groups, int c, float eps, ct_error *err)
+{
+    return group_norm_new(&groupnorm_ops, groups, c, eps, err);
 }
 
 ct_layer *ct_layernorm_new(int ndim, const int64_t *shape, float eps, ct_error *err)
@@ -625,14 +647,5 @@ ct_layer *ct_layernorm_new(int ndim, const int64_t *shape, float eps, ct_error *
 
 ct_layer *ct_groupnorm_silu_new(int groups, int c, float eps, ct_error *err)
 {
-    if (groups < 1 || c < 1 || c % groups) {
-        ct_fail(err, CT_EINVAL, "groupnorm_silu: %d channels do not split into %d groups", c, groups);
-        return NULL;
-    }
-    int64_t shape[1] = {c};
-    ct_norm *nm = norm_new(&groupnorm_silu_ops, NORM_GROUP, 1, shape, eps, err);
-    if (!nm) return NULL;
-    nm->c = c;
-    nm->groups = groups;
-    return &nm->base;
+    return group_norm_new(&groupnorm_silu_ops, groups, c, eps, err);
 }

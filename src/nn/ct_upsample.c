@@ -65,30 +65,34 @@ static void up_run(up_job *j, size_t out_numel, void (*fn)(void *, size_t, size_
     ct_parallel_for(planes, (size_t)t < planes ? t : (int)planes, fn, j);
 }
 
+int ct_upsample_shape(const ct_layer *l, const ct_tensor *x, int *ndim, int64_t *shape,
+                      ct_error *err)
+{
+    if (x->ndim < 3) return ct_nn_shape_error(l, x, "tensor N×C×H×W or N×C×D×H×W", err);
+    *ndim = x->ndim;
+    memcpy(shape, x->shape, (size_t)x->ndim * sizeof *shape);
+    for (int d = 2; d < x->ndim; d++) shape[d] *= ((const ct_upsample *)l)->factor;
+    return CT_OK;
+}
+
 static int up_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
 {
+    int rc = ct_nn_forward_begin(l, x, ct_upsample_shape, 0, y, err);
+    if (rc != CT_OK) return rc;
     int f = ((ct_upsample *)l)->factor;
-    if (x->ndim < 3) return ct_nn_shape_error(l, x, "tensor N×C×H×W or N×C×D×H×W", err);
-    int64_t shape[CT_MAXDIM];
-    memcpy(shape, x->shape, sizeof shape);
-    for (int d = 2; d < x->ndim; d++) shape[d] *= f;
-    if (!(*y = ct_tensor_empty(x->ndim, shape, err)) || ct_nn_keep(l, x, err) != CT_OK)
-        return CT_ENOMEM;
     size_t w = (size_t)x->shape[x->ndim - 1];
     up_job j = {x, x->data, (*y)->data, f, w, w * (size_t)f, 0};
     up_run(&j, (*y)->numel, up_fwd_planes);
     return CT_OK;
 }
 
+/* Backward adds into the zeroed input gradient. */
 static int up_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_error *err)
 {
+    int rc = ct_nn_backward_begin(l, gy, ct_upsample_shape, 1, gx, err);
+    if (rc != CT_OK) return rc;
     int f = ((ct_upsample *)l)->factor;
     const ct_tensor *x = l->x;
-    int64_t shape[CT_MAXDIM];
-    memcpy(shape, x->shape, sizeof shape);
-    for (int d = 2; d < x->ndim; d++) shape[d] *= f;
-    if (ct_nn_check_grad(l, gy, x->ndim, shape, err) != CT_OK) return CT_EINVAL;
-    if (!(*gx = ct_tensor_new(x->ndim, x->shape, err))) return CT_ENOMEM;
     size_t w = (size_t)x->shape[x->ndim - 1];
     up_job j = {x, gy->data, (*gx)->data, f, w, w * (size_t)f, 0};
     up_run(&j, gy->numel, up_bwd_planes);

@@ -473,6 +473,78 @@ static void misc_cases(void)
     layer_case("linear without bias", ct_linear_new((int)ls[1], rnd(1, 70), 0, &rng, &err), randn(2, ls));
 }
 
+/* The layer kinds' makers for same_errors. */
+static ct_layer *mk_linear(ct_error *e) { return ct_linear_new(4, 3, 1, &rng, e); }
+static ct_layer *mk_upsample(ct_error *e) { return ct_upsample_new(2, e); }
+static ct_layer *mk_attention(ct_error *e) { return ct_attention_new(4, &rng, e); }
+static ct_layer *mk_timeembed(ct_error *e) { return ct_timeembed_new(8, 1000.0f, e); }
+static ct_layer *mk_batchnorm(ct_error *e) { return ct_batchnorm_new(4, 1e-5f, 0.1f, e); }
+static ct_layer *mk_groupnorm(ct_error *e) { return ct_groupnorm_new(2, 4, 1e-5f, e); }
+static ct_layer *mk_gns(ct_error *e) { return ct_groupnorm_silu_new(2, 4, 1e-5f, e); }
+static ct_layer *mk_silu(ct_error *e) { return ct_act_new(CT_ACT_SILU, 0, e); }
+static ct_layer *mk_layernorm(ct_error *e)
+{
+    return ct_layernorm_new(2, (int64_t[]){3, 4}, 1e-5f, e);
+}
+
+/* Layer make() on both devices: the input bad (bn dimensions; none when
+   bn is 0), then a gradient one longer in the last dimension than the
+   output of the input good, fail on the GPU with the CPU's status and
+   message (both sides start from one function per kind, ct_layers.h). */
+static void same_errors(const char *name, ct_layer *(*make)(ct_error *), int bn,
+                        const int64_t *bad, int gn, const int64_t *good)
+{
+    ct_error cerr, gerr;
+    ct_layer *lc = make(&cerr), *lg = make(&gerr);
+    ct_tensor *g0[CT_MAXPARAMS] = {0}, *b0[CT_MAXBUFFERS] = {0}, *yc = NULL, *yg = NULL;
+    start_state(lg, g0, b0);
+    move_to_gpu(lg, g0, b0);
+    if (bn) {
+        ct_tensor *x = randn(bn, bad), *xd = to_dev(x);
+        int rc = ct_layer_forward(lc, x, &yc, &cerr), rg = ct_layer_forward(lg, xd, &yg, &gerr);
+        ok(rc == CT_EINVAL && rg == rc && !yg && !strcmp(cerr.msg, gerr.msg),
+           "%s: a wrong input fails on the GPU as on the CPU: %s", name, gerr.msg);
+        ct_tensor_free(x);
+        ct_tensor_free(xd);
+    }
+    ct_tensor *x = randn(gn, good), *xd = to_dev(x);
+    int rc = ct_layer_forward(lc, x, &yc, &cerr), rg = ct_layer_forward(lg, xd, &yg, &gerr);
+    if (ok(rc == CT_OK && rg == CT_OK, "%s: forward on both devices", name)) {
+        int64_t s[CT_MAXDIM];
+        memcpy(s, yc->shape, sizeof s);
+        s[yc->ndim - 1]++;
+        ct_tensor *gy = randn(yc->ndim, s), *gyd = to_dev(gy), *gxc = NULL, *gxg = NULL;
+        rc = ct_layer_backward(lc, gy, &gxc, &cerr);
+        rg = ct_layer_backward(lg, gyd, &gxg, &gerr);
+        ok(rc == CT_EINVAL && rg == rc && !gxg && !strcmp(cerr.msg, gerr.msg),
+           "%s: a gradient of the wrong shape fails on the GPU as on the CPU: %s", name, gerr.msg);
+        ct_tensor_free(gy);
+        ct_tensor_free(gyd);
+    }
+    for (int p = 0; p < CT_MAXPARAMS; p++) ct_tensor_free(g0[p]);
+    for (int b = 0; b < CT_MAXBUFFERS; b++) ct_tensor_free(b0[b]);
+    ct_tensor_free(yc);
+    ct_tensor_free(yg);
+    ct_tensor_free(x);
+    ct_tensor_free(xd);
+    ct_layer_free(lc);
+    ct_layer_free(lg);
+}
+
+static void same_error_cases(void)
+{
+    same_errors("linear", mk_linear, 2, (int64_t[]){2, 5}, 2, (int64_t[]){2, 4});
+    same_errors("upsample", mk_upsample, 2, (int64_t[]){2, 3}, 4, (int64_t[]){1, 2, 3, 3});
+    same_errors("attention", mk_attention, 4, (int64_t[]){1, 3, 2, 2}, 4, (int64_t[]){1, 4, 2, 2});
+    same_errors("time_embedding", mk_timeembed, 2, (int64_t[]){2, 1}, 1, (int64_t[]){3});
+    /* batchnorm in training: one value per channel is too few */
+    same_errors("batchnorm", mk_batchnorm, 2, (int64_t[]){1, 4}, 3, (int64_t[]){2, 4, 3});
+    same_errors("groupnorm", mk_groupnorm, 3, (int64_t[]){2, 3, 5}, 3, (int64_t[]){2, 4, 5});
+    same_errors("groupnorm_silu", mk_gns, 3, (int64_t[]){2, 3, 5}, 4, (int64_t[]){2, 4, 2, 2});
+    same_errors("layernorm", mk_layernorm, 3, (int64_t[]){2, 4, 3}, 3, (int64_t[]){2, 3, 4});
+    same_errors("silu", mk_silu, 0, NULL, 2, (int64_t[]){3, 5});
+}
+
 /* What goes wrong says so, as on the CPU. */
 static void error_cases(void)
 {
@@ -524,6 +596,7 @@ static void error_cases(void)
     ct_layer_free(lc);
     ct_layer_free(cv);
     ct_layer_free(cc);
+    same_error_cases();
 }
 
 int main(int argc, char **argv)

@@ -103,15 +103,15 @@ static int launch_bwd(const ct_act *a, const float *x, const float *g, float *gx
 
 int cu_act_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
 {
-    if (!(*y = cu_empty(x->ndim, x->shape, err)) || ct_nn_keep(l, x, err) != CT_OK)
-        return CT_ENOMEM;
+    int rc = ct_nn_forward_begin(l, x, NULL, 0, y, err);
+    if (rc != CT_OK) return rc;
     return launch_fwd((const ct_act *)l, x->data, (*y)->data, x->numel, err);
 }
 
 int cu_act_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_error *err)
 {
     const ct_tensor *x = l->x;
-    if (ct_nn_check_grad(l, gy, x->ndim, x->shape, err) != CT_OK) return CT_EINVAL;
-    if (!(*gx = cu_empty(x->ndim, x->shape, err))) return CT_ENOMEM;
+    int rc = ct_nn_backward_begin(l, gy, NULL, 0, gx, err);
+    if (rc != CT_OK) return rc;
     return launch_bwd((const ct_act *)l, x->data, gy->data, (*gx)->data, x->numel, err);
 }

@@ -7,7 +7,6 @@
 #include "cu_layers.h"
 
 #include <math.h>
-#include <stdio.h>
 
 /* Rows of s (rows × P) replaced by their softmax; one warp per row. */
 __global__ void softmax_rows_k(float *s, size_t rows, int P)
@@ -44,31 +43,12 @@ __global__ void softmax_grad_k(float *g, const float *a, size_t rows, int P, flo
     }
 }
 
-static void release_cache(ct_attn *at)
-{
-    ct_tensor_free(at->qkv);
-    ct_tensor_free(at->attn);
-    ct_tensor_free(at->o);
-    at->qkv = at->attn = at->o = NULL;
-}
-
 int cu_attn_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
 {
     ct_attn *at = (ct_attn *)l;
-    int c = at->c;
-    if (x->ndim < 3 || x->shape[1] != c) {
-        char want[64];
-        snprintf(want, sizeof want, "tensor N×%d×H×W (or N×%d×D×H×W)", c, c);
-        return ct_nn_shape_error(l, x, want, err);
-    }
-    int N = (int)x->shape[0], P = (int)ct_nn_numel_from(x, 2);
-    release_cache(at);
-    int64_t sq[3] = {N, 3 * c, P}, sa[3] = {N, P, P}, so[3] = {N, c, P};
-    at->qkv = cu_empty(3, sq, err);
-    at->attn = at->qkv ? cu_empty(3, sa, err) : NULL;
-    at->o = at->attn ? cu_empty(3, so, err) : NULL;
-    *y = at->o ? cu_empty(x->ndim, x->shape, err) : NULL;
-    if (!*y || ct_nn_keep(l, x, err) != CT_OK) return CT_ENOMEM;
+    int rc = ct_attn_forward_begin(l, x, y, err);
+    if (rc != CT_OK) return rc;
+    int c = at->c, N = (int)x->shape[0], P = (int)ct_nn_numel_from(x, 2);
     if (!N || !P) return CT_OK;
     long long cP = (long long)c * P, PP = (long long)P * P;
     float *QKV = at->qkv->data, *A = at->attn->data, *O = at->o->data;
@@ -76,8 +56,8 @@ int cu_attn_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *er
     const float *Wqkv = l->params[0].w->data, *bqkv = l->params[1].w->data;
     const float *Wo = l->params[2].w->data, *bo = l->params[3].w->data;
     float scale = 1.0f / sqrtf((float)c);
-    int rc = cu_gemm_batched(0, 0, 3 * c, P, c, 1.0f, Wqkv, c, 0, x->data, P, cP, 0.0f, QKV, P,
-                             3 * cP, N, err);
+    rc = cu_gemm_batched(0, 0, 3 * c, P, c, 1.0f, Wqkv, c, 0, x->data, P, cP, 0.0f, QKV, P, 3 * cP,
+                         N, err);
     if (rc == CT_OK) rc = cu_add_channel_bias(QKV, bqkv, N, 3 * c, (size_t)P, err);
     if (rc == CT_OK)
         rc = cu_gemm_batched(1, 0, P, P, c, scale, Q, P, 3 * cP, K, P, 3 * cP, 0.0f, A, P, PP, N, err);
@@ -97,11 +77,10 @@ int cu_attn_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_error 
     ct_attn *at = (ct_attn *)l;
     const ct_tensor *x = l->x;
     int c = at->c, N = (int)x->shape[0], P = (int)ct_nn_numel_from(x, 2);
-    if (ct_nn_check_grad(l, gy, x->ndim, x->shape, err) != CT_OK) return CT_EINVAL;
     if (!at->qkv || at->qkv->device != CT_DEV_CUDA)
         return ct_fail(err, CT_EINVAL, "attention: backward before a forward on the GPU");
-    if (!(*gx = cu_empty(x->ndim, x->shape, err))) return CT_ENOMEM;
-    if (!N || !P) return CT_OK;
+    int rc = ct_nn_backward_begin(l, gy, ct_attn_shape, 0, gx, err);
+    if (rc != CT_OK || !N || !P) return rc;
     long long cP = (long long)c * P, PP = (long long)P * P;
     /* Workspace: gQKV (N·3cP), gO (N·cP), gA (N·PP), then the per-sample
        weight products (N·3c·c) once gO and gA are spent. */
@@ -116,7 +95,7 @@ int cu_attn_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_error 
     const float *Q = QKV, *K = QKV + cP, *V = QKV + 2 * cP;
     const float *Wqkv = l->params[0].w->data, *Wo = l->params[2].w->data;
     float scale = 1.0f / sqrtf((float)c);
-    int rc = cu_gemm_batched(1, 0, c, P, c, 1.0f, Wo, c, 0, gy->data, P, cP, 0.0f, gO, P, cP, N, err);
+    rc = cu_gemm_batched(1, 0, c, P, c, 1.0f, Wo, c, 0, gy->data, P, cP, 0.0f, gO, P, cP, N, err);
     if (rc == CT_OK)
         rc = cu_gemm_batched(0, 0, c, P, P, 1.0f, gO, P, cP, A, P, PP, 0.0f, gV, P, 3 * cP, N, err);
     if (rc == CT_OK)

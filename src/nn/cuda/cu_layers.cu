@@ -52,24 +52,30 @@ static int check_params(const ct_layer *l, ct_error *err)
     return CT_OK;
 }
 
+/* What forward and backward check before the kind runs: the entry of l's
+   kind in kinds (or a negative status), with t (x or gy) and the
+   parameters on the GPU. */
+static int dispatch_entry(const ct_layer *l, const ct_tensor *t, ct_error *err)
+{
+    int k = find_kind(l, err);
+    if (k < 0) return k;
+    if (cu_expect_device(t, l->ops->kind, err) != CT_OK || check_params(l, err) != CT_OK)
+        return CT_EINVAL;
+    return k;
+}
+
 extern "C" int cu_layer_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
 {
     *y = NULL;
-    int k = find_kind(l, err);
-    if (k < 0) return k;
-    if (cu_expect_device(x, l->ops->kind, err) != CT_OK || check_params(l, err) != CT_OK)
-        return CT_EINVAL;
-    return kinds[k].fwd(l, x, y, err);
+    int k = dispatch_entry(l, x, err);
+    return k < 0 ? k : kinds[k].fwd(l, x, y, err);
 }
 
 extern "C" int cu_layer_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_error *err)
 {
     *gx = NULL;
-    int k = find_kind(l, err);
-    if (k < 0) return k;
-    if (cu_expect_device(gy, l->ops->kind, err) != CT_OK || check_params(l, err) != CT_OK)
-        return CT_EINVAL;
-    return kinds[k].bwd(l, gy, gx, err);
+    int k = dispatch_entry(l, gy, err);
+    return k < 0 ? k : kinds[k].bwd(l, gy, gx, err);
 }
 
 extern "C" void cu_layer_release(ct_layer *l)
@@ -105,11 +111,6 @@ void *cu_layer_scratch(ct_layer *l, size_t bytes, ct_error *err)
 ct_tensor *cu_empty(int ndim, const int64_t *shape, ct_error *err)
 {
     return ct_tensor_empty_on(CT_DEV_CUDA, ndim, shape, err);
-}
-
-ct_tensor *cu_zeros(int ndim, const int64_t *shape, ct_error *err)
-{
-    return ct_tensor_new_on(CT_DEV_CUDA, ndim, shape, err);
 }
 
 /* ---- Shared kernels ---------------------------------------------------------- */

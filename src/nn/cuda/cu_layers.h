@@ -51,9 +51,8 @@ void *cu_layer_scratch(ct_layer *l, size_t bytes, ct_error *err);
 /* l's scratch record (made empty on first use). */
 cu_layer_dev *cu_layer_dev_of(ct_layer *l, ct_error *err);
 
-/* A new uninitialised / zeroed device tensor. */
+/* A new uninitialised device tensor. */
 ct_tensor *cu_empty(int ndim, const int64_t *shape, ct_error *err);
-ct_tensor *cu_zeros(int ndim, const int64_t *shape, ct_error *err);
 
 /* t[n][c][p] += b[c] for t N×C×P. */
 int cu_add_channel_bias(float *t, const float *b, int N, int C, size_t P, ct_error *err);

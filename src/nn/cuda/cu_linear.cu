@@ -2,8 +2,6 @@
 // its CPU twin): y = x Wᵀ + b with cuBLAS.
 #include "cu_layers.h"
 
-#include <stdio.h>
-
 /* y[i][j] = b[j] for the rows of y (n×out), before the GEMM adds x Wᵀ. */
 __global__ void fill_rows_k(float *y, const float *b, int out, size_t total)
 {
@@ -23,14 +21,9 @@ __global__ void col_sums_k(const float *g, int n, int out, float *gb)
 int cu_linear_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
 {
     ct_linear *f = (ct_linear *)l;
-    if (x->ndim != 2 || x->shape[1] != f->in) {
-        char want[48];
-        snprintf(want, sizeof want, "2-D tensor N×%d", f->in);
-        return ct_nn_shape_error(l, x, want, err);
-    }
+    int rc = ct_nn_forward_begin(l, x, ct_linear_shape, 0, y, err);
+    if (rc != CT_OK) return rc;
     int n = (int)x->shape[0];
-    int64_t shape[2] = {n, f->out};
-    if (!(*y = cu_empty(2, shape, err)) || ct_nn_keep(l, x, err) != CT_OK) return CT_ENOMEM;
     float *yd = (*y)->data;
     int bias = l->nparams > 1;
     if (bias && (*y)->numel) {
@@ -48,13 +41,11 @@ int cu_linear_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_erro
 {
     ct_linear *f = (ct_linear *)l;
     const ct_tensor *x = l->x;
+    int rc = ct_nn_backward_begin(l, gy, ct_linear_shape, 0, gx, err);
     int n = (int)x->shape[0];
-    int64_t oshape[2] = {n, f->out};
-    if (ct_nn_check_grad(l, gy, 2, oshape, err) != CT_OK) return CT_EINVAL;
-    if (!(*gx = cu_empty(2, x->shape, err))) return CT_ENOMEM;
-    if (!n) return CT_OK;
-    int rc = cu_gemm(0, 0, n, f->in, f->out, 1.0f, gy->data, f->out, l->params[0].w->data, f->in,
-                     0.0f, (*gx)->data, f->in, err);
+    if (rc != CT_OK || !n) return rc;
+    rc = cu_gemm(0, 0, n, f->in, f->out, 1.0f, gy->data, f->out, l->params[0].w->data, f->in,
+                 0.0f, (*gx)->data, f->in, err);
     if (rc != CT_OK || !l->param_grads) return rc;
     rc = cu_gemm(1, 0, f->out, f->in, n, 1.0f, gy->data, f->out, x->data, f->in, 1.0f,
                  l->params[0].g->data, f->in, err);

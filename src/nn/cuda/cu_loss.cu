@@ -1,74 +1,67 @@
 // cu_loss.cu - MSE, BCE-with-logits and Wasserstein losses on the GPU, the
 // twins of ct_loss.c: one kernel writes the gradient and per-block partial
-// sums of the loss, which the host adds (cu_partials_total).
+// sums of the loss, which the host adds (cu_partials_total).  ct_loss.c
+// checks the tensors first; these see valid device tensors only.
 #include "cu_ops.h"
 
 #include <math.h>
 
 enum { THREADS = 256 };
 
-__global__ void k_mse(const float *p, const float *t, float *g, size_t n, float k, double *part)
-{
-    double s = 0;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x) {
-        float d = p[i] - t[i];
-        s += (double)d * (double)d;
-        if (g) g[i] = k * d;
-    }
-    s = block_sum(s);
-    if (threadIdx.x == 0) part[blockIdx.x] = s;
-}
+enum { LOSS_MSE, LOSS_BCE, LOSS_WASS };
 
-__global__ void k_bce(const float *x, const float *t, float *g, size_t n, double inv_n,
-                      double *part)
+/* Element i's term of the loss's sum, and its gradient g[i] (when g):
+   gscale is 2/n (mse, in float as on the CPU), 1/n (bce) or sign/n
+   (wasserstein, whose gradient is that constant). */
+template <int KIND>
+__device__ __forceinline__ double loss_term(const float *x, const float *t, float *g, size_t i,
+                                            double gscale)
 {
-    double s = 0;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x) {
+    if (KIND == LOSS_MSE) {
+        float d = x[i] - t[i];
+        if (g) g[i] = (float)gscale * d;
+        return (double)d * (double)d;
+    }
+    if (KIND == LOSS_BCE) {
         double xi = (double)x[i], ti = (double)t[i];
-        s += (xi > 0 ? xi : 0) - xi * ti + log1p(exp(-fabs(xi)));
-        if (g) g[i] = (float)((1.0 / (1.0 + exp(-xi)) - ti) * inv_n);
+        if (g) g[i] = (float)((1.0 / (1.0 + exp(-xi)) - ti) * gscale);
+        return (xi > 0 ? xi : 0) - xi * ti + log1p(exp(-fabs(xi)));
     }
-    s = block_sum(s);
-    if (threadIdx.x == 0) part[blockIdx.x] = s;
+    if (g) g[i] = (float)gscale;
+    return (double)x[i];
 }
 
-__global__ void k_wass(const float *x, float *g, size_t n, float gv, double *part)
+template <int KIND>
+__global__ void k_loss(const float *x, const float *t, float *g, size_t n, double gscale,
+                       double *part)
 {
     double s = 0;
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x) {
-        s += (double)x[i];
-        if (g) g[i] = gv;
-    }
+         i += (size_t)gridDim.x * blockDim.x)
+        s += loss_term<KIND>(x, t, g, i, gscale);
     s = block_sum(s);
     if (threadIdx.x == 0) part[blockIdx.x] = s;
 }
 
-/* The gradient tensor (if asked) and the partials array. */
-static int setup(const ct_tensor *like, ct_tensor **grad, int nb, double **part, ct_error *err)
+/* The loss KIND of x (and target t, or NULL): *grad (when asked) a new
+   device tensor of x's shape, *loss the sum of the terms times scale. */
+template <int KIND>
+static int run_loss(const ct_tensor *x, const ct_tensor *t, double gscale, double scale,
+                    double *loss, ct_tensor **grad, ct_error *err)
 {
-    if (grad && !(*grad = ct_tensor_empty_on(CT_DEV_CUDA, like->ndim, like->shape, err)))
+    size_t n = x->numel;
+    int nb = cu_reduce_blocks(n);
+    if (grad && !(*grad = ct_tensor_empty_on(CT_DEV_CUDA, x->ndim, x->shape, err)))
         return CT_ENOMEM;
-    *part = cu_scratch_doubles((size_t)nb, err);
-    if (!*part) {
-        if (grad) {
-            ct_tensor_free(*grad);
-            *grad = NULL;
-        }
-        return CT_ENOMEM;
-    }
-    return CT_OK;
-}
-
-/* Add the partials into *loss (times scale); drop *grad on failure. */
-static int finish(double *part, int nb, double scale, double *loss, ct_tensor **grad,
-                  ct_error *err)
-{
+    double *part = cu_scratch_doubles((size_t)nb, err);
     double s = 0;
-    int rc = cudaGetLastError() == cudaSuccess ? cu_partials_total(part, nb, &s, err)
+    int rc = CT_ENOMEM;
+    if (part) {
+        k_loss<KIND><<<nb, THREADS, 0, cu_stream()>>>(x->data, t ? t->data : NULL,
+                                                      grad ? (*grad)->data : NULL, n, gscale, part);
+        rc = cudaGetLastError() == cudaSuccess ? cu_partials_total(part, nb, &s, err)
                                                : ct_fail(err, CT_EIO, "a loss kernel failed to launch");
+    }
     if (rc != CT_OK) {
         if (grad) {
             ct_tensor_free(*grad);
@@ -80,41 +73,30 @@ static int finish(double *part, int nb, double scale, double *loss, ct_tensor **
     return CT_OK;
 }
 
-int cu_loss_mse(const ct_tensor *pred, const ct_tensor *target, double *loss, ct_tensor **grad,
-                ct_error *err)
+static int loss_mse(const ct_tensor *pred, const ct_tensor *target, double *loss,
+                    ct_tensor **grad, ct_error *err)
 {
-    size_t n = pred->numel;
-    int nb = cu_reduce_blocks(n);
-    double *part;
-    int rc = setup(pred, grad, nb, &part, err);
-    if (rc != CT_OK) return rc;
-    k_mse<<<nb, THREADS, 0, cu_stream()>>>(pred->data, target->data, grad ? (*grad)->data : NULL, n,
-                                           (float)(2.0 / (double)n), part);
-    return finish(part, nb, 1.0 / (double)n, loss, grad, err);
+    double n = (double)pred->numel;
+    return run_loss<LOSS_MSE>(pred, target, (double)(float)(2.0 / n), 1.0 / n, loss, grad, err);
 }
 
-int cu_loss_bce_logits(const ct_tensor *logits, const ct_tensor *target, double *loss,
-                       ct_tensor **grad, ct_error *err)
+static int loss_bce_logits(const ct_tensor *logits, const ct_tensor *target, double *loss,
+                           ct_tensor **grad, ct_error *err)
 {
-    size_t n = logits->numel;
-    int nb = cu_reduce_blocks(n);
-    double *part;
-    int rc = setup(logits, grad, nb, &part, err);
-    if (rc != CT_OK) return rc;
-    k_bce<<<nb, THREADS, 0, cu_stream()>>>(logits->data, target->data,
-                                           grad ? (*grad)->data : NULL, n, 1.0 / (double)n, part);
-    return finish(part, nb, 1.0 / (double)n, loss, grad, err);
+    double n = (double)logits->numel;
+    return run_loss<LOSS_BCE>(logits, target, 1.0 / n, 1.0 / n, loss, grad, err);
 }
 
-int cu_loss_wasserstein(const ct_tensor *scores, float sign, double *loss, ct_tensor **grad,
-                        ct_error *err)
+static int loss_wasserstein(const ct_tensor *scores, float sign, double *loss, ct_tensor **grad,
+                            ct_error *err)
 {
-    size_t n = scores->numel;
-    int nb = cu_reduce_blocks(n);
-    double *part;
-    int rc = setup(scores, grad, nb, &part, err);
-    if (rc != CT_OK) return rc;
-    k_wass<<<nb, THREADS, 0, cu_stream()>>>(scores->data, grad ? (*grad)->data : NULL, n,
-                                            (float)((double)sign / (double)n), part);
-    return finish(part, nb, (double)sign / (double)n, loss, grad, err);
+    double k = (double)sign / (double)scores->numel;
+    return run_loss<LOSS_WASS>(scores, NULL, k, k, loss, grad, err);
+}
+
+void cu_loss_api(ct_cuda_api *api)
+{
+    api->loss_mse = loss_mse;
+    api->loss_bce_logits = loss_bce_logits;
+    api->loss_wasserstein = loss_wasserstein;
 }

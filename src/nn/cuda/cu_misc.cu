@@ -3,7 +3,6 @@
 #include "cu_layers.h"
 
 #include <math.h>
-#include <string.h>
 
 /* Spatial sizes d×h×w (1 for absent leading dimensions) and per-dimension
    factors of an upsampling of x by f. */
@@ -55,14 +54,10 @@ __global__ void up_bwd_k(const float *gy, float *gx, up_geom g, size_t total)
 
 int cu_upsample_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
 {
+    int rc = ct_nn_forward_begin(l, x, ct_upsample_shape, 0, y, err);
+    size_t total = *y ? (*y)->numel : 0;
+    if (rc != CT_OK || !total) return rc;
     int f = ((ct_upsample *)l)->factor;
-    if (x->ndim < 3) return ct_nn_shape_error(l, x, "tensor N×C×H×W or N×C×D×H×W", err);
-    int64_t shape[CT_MAXDIM];
-    memcpy(shape, x->shape, sizeof shape);
-    for (int d = 2; d < x->ndim; d++) shape[d] *= f;
-    if (!(*y = cu_empty(x->ndim, shape, err)) || ct_nn_keep(l, x, err) != CT_OK) return CT_ENOMEM;
-    size_t total = (*y)->numel;
-    if (!total) return CT_OK;
     up_fwd_k<<<cu_blocks(total, 256), 256, 0, cu_stream()>>>(x->data, (*y)->data, up_of(x, f), total);
     CU_CHECK_LAUNCH(err);
     return CT_OK;
@@ -70,15 +65,11 @@ int cu_upsample_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error
 
 int cu_upsample_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_error *err)
 {
-    int f = ((ct_upsample *)l)->factor;
+    int rc = ct_nn_backward_begin(l, gy, ct_upsample_shape, 0, gx, err);
     const ct_tensor *x = l->x;
-    int64_t shape[CT_MAXDIM];
-    memcpy(shape, x->shape, sizeof shape);
-    for (int d = 2; d < x->ndim; d++) shape[d] *= f;
-    if (ct_nn_check_grad(l, gy, x->ndim, shape, err) != CT_OK) return CT_EINVAL;
-    if (!(*gx = cu_empty(x->ndim, x->shape, err))) return CT_ENOMEM;
     size_t total = x->numel;
-    if (!total) return CT_OK;
+    if (rc != CT_OK || !total) return rc;
+    int f = ((ct_upsample *)l)->factor;
     up_bwd_k<<<cu_blocks(total, 256), 256, 0, cu_stream()>>>(gy->data, (*gx)->data, up_of(x, f), total);
     CU_CHECK_LAUNCH(err);
     return CT_OK;
@@ -99,11 +90,9 @@ __global__ void te_fwd_k(const float *t, float *y, int n, int half, double lmp)
 int cu_timeembed_forward(ct_layer *l, const ct_tensor *t, ct_tensor **y, ct_error *err)
 {
     ct_timeembed *te = (ct_timeembed *)l;
-    if (t->ndim != 1) return ct_nn_shape_error(l, t, "1-D tensor of N timesteps", err);
-    int64_t shape[2] = {t->shape[0], te->dim};
-    if (!(*y = cu_empty(2, shape, err)) || ct_nn_keep(l, t, err) != CT_OK) return CT_ENOMEM;
+    int rc = ct_nn_forward_begin(l, t, ct_timeembed_shape, 0, y, err);
     int n = (int)t->shape[0], half = te->dim / 2;
-    if (!n) return CT_OK;
+    if (rc != CT_OK || !n) return rc;
     te_fwd_k<<<cu_blocks((size_t)n * half, 256), 256, 0, cu_stream()>>>(
         t->data, (*y)->data, n, half, log((double)te->max_period));
     CU_CHECK_LAUNCH(err);
@@ -113,9 +102,5 @@ int cu_timeembed_forward(ct_layer *l, const ct_tensor *t, ct_tensor **y, ct_erro
 /* The timesteps are not differentiable: zeros, as on the CPU. */
 int cu_timeembed_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_error *err)
 {
-    const ct_tensor *t = l->x;
-    int64_t shape[2] = {t->shape[0], ((ct_timeembed *)l)->dim};
-    if (ct_nn_check_grad(l, gy, 2, shape, err) != CT_OK) return CT_EINVAL;
-    *gx = cu_zeros(1, t->shape, err);
-    return *gx ? CT_OK : CT_ENOMEM;
+    return ct_nn_backward_begin(l, gy, ct_timeembed_shape, 1, gx, err);
 }

@@ -251,30 +251,6 @@ __global__ void ln_params_k(const float *xhat, const float *gy, int N, size_t pe
 
 static int is_gns(const ct_layer *l) { return !strcmp(l->ops->kind, "groupnorm_silu"); }
 
-/* The checks of ct_norm.c's check_input, with its messages. */
-static int check_input(ct_norm *nm, const ct_tensor *x, ct_error *err)
-{
-    ct_layer *l = &nm->base;
-    if (nm->kind == NORM_LAYER) {
-        const ct_tensor *wt = l->params[0].w;
-        int ok = x->ndim == wt->ndim + 1;
-        for (int i = 0; ok && i < wt->ndim; i++) ok = x->shape[i + 1] == wt->shape[i];
-        if (ok && x->shape[0] > 0) return CT_OK;
-        char want[112], s[96];
-        snprintf(want, sizeof want, "%d-D tensor N×%s", wt->ndim + 1, ct_tensor_shape_str(wt, s, sizeof s));
-        return ct_nn_shape_error(l, x, want, err);
-    }
-    if (x->ndim < 2 || x->shape[1] != nm->c || x->shape[0] < 1) {
-        char want[64];
-        snprintf(want, sizeof want, "tensor N×%d×... (2-D to 5-D)", nm->c);
-        return ct_nn_shape_error(l, x, want, err);
-    }
-    if (nm->kind == NORM_BATCH && l->training && x->numel / (size_t)nm->c < 2)
-        return ct_fail(err, CT_EINVAL, "batchnorm: training needs more than one value per "
-                       "channel, got %zu", x->numel / (size_t)nm->c);
-    return CT_OK;
-}
-
 static seg_geom geom_of(const ct_norm *nm, const ct_tensor *x, int *groups)
 {
     seg_geom q;
@@ -317,25 +293,19 @@ static int smem_ok(const ct_layer *l, size_t bytes, ct_error *err)
 int cu_norm_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
 {
     ct_norm *nm = (ct_norm *)l;
-    if (check_input(nm, x, err) != CT_OK) return CT_EINVAL;
     int silu = is_gns(l);
     const ct_tensor *a = silu ? nm->add : NULL;
-    if (a && !(a->numel == (size_t)x->shape[0] * (size_t)nm->c && a->ndim >= 1 &&
-               a->shape[0] == x->shape[0])) {
-        char s[96], sx[96];
-        return ct_fail(err, CT_EINVAL, "groupnorm_silu: the shift must be N×C (%lld×%d) for input "
-                       "%s, got %s", (long long)x->shape[0], nm->c,
-                       ct_tensor_shape_str(x, sx, sizeof sx), ct_tensor_shape_str(a, s, sizeof s));
-    }
     if (a && cu_expect_device(a, "groupnorm_silu shift", err) != CT_OK) return CT_EINVAL;
+    ct_tensor *xhat;
+    int rc = ct_norm_forward_begin(nm, x, &xhat, y, err);
+    if (rc != CT_OK) return rc;
     int G;
     seg_geom q = geom_of(nm, x, &G);
     float *rstd = (float *)cu_layer_scratch(l, (size_t)G * sizeof(float), err);
-    if (!rstd) return CT_ENOMEM;
-    ct_tensor *xhat = cu_empty(x->ndim, x->shape, err);
-    *y = xhat ? cu_empty(x->ndim, x->shape, err) : NULL;
-    if (!*y) {
+    if (!rstd) {
         ct_tensor_free(xhat);
+        ct_tensor_free(*y);
+        *y = NULL;
         return CT_ENOMEM;
     }
     int running = nm->kind == NORM_BATCH && !l->training;

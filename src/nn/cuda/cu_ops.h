@@ -22,12 +22,8 @@ int cu_matmul(ct_tensor *out, const ct_tensor *a, const ct_tensor *b, ct_error *
 int cu_random(ct_tensor *t, uint64_t seed, int normal, float a, float b, ct_error *err);
 int cu_stats(const ct_tensor *t, ct_tensor_stats *st, ct_error *err);
 
-int cu_loss_mse(const ct_tensor *pred, const ct_tensor *target, double *loss, ct_tensor **grad,
-                ct_error *err);
-int cu_loss_bce_logits(const ct_tensor *logits, const ct_tensor *target, double *loss,
-                       ct_tensor **grad, ct_error *err);
-int cu_loss_wasserstein(const ct_tensor *scores, float sign, double *loss, ct_tensor **grad,
-                        ct_error *err);
+/* Put the losses of cu_loss.cu (the entries loss_*) in api. */
+void cu_loss_api(ct_cuda_api *api);
 
 int cu_adam_step(float *w, const float *g, float *m, float *v, size_t n, const float coef[7],
                  ct_error *err);

@@ -109,9 +109,7 @@ extern "C" __attribute__((visibility("default"))) int ct_cuda_plugin(int abi,
     api.matmul = cu_matmul;
     api.random = cu_random;
     api.stats = cu_stats;
-    api.loss_mse = cu_loss_mse;
-    api.loss_bce_logits = cu_loss_bce_logits;
-    api.loss_wasserstein = cu_loss_wasserstein;
+    cu_loss_api(&api);
     api.adam_step = cu_adam_step;
     api.clip_grad_norm = cu_clip_grad_norm;
     api.ema_update = cu_ema_update;

@@ -9,6 +9,8 @@
 // are added there in block order.
 #include "cu_ops.h"
 
+#include "ct_tensor_ops_impl.h"
+
 #include <math.h>
 #include <vector>
 
@@ -35,20 +37,6 @@ int cu_fill(ct_tensor *t, float v, ct_error *err)
     return CT_OK;
 }
 
-__device__ __forceinline__ float binop(float x, float y, int op)
-{
-    switch (op) {
-    case CT_OP_ADD: return x + y;
-    case CT_OP_SUB: return x - y;
-    case CT_OP_MUL: return x * y;
-    case CT_OP_DIV: return x / y;
-    case CT_OP_MAX: return x > y ? x : y;
-    case CT_OP_MIN: return x < y ? x : y;
-    case CT_OP_POW: return powf(x, y);
-    }
-    return x;
-}
-
 /* b's strides over a's shape (0 where broadcast), a's shape, aligned. */
 struct bcast {
     int nd;
@@ -61,7 +49,7 @@ __global__ void k_binary_same(float *out, const float *a, const float *b, size_t
 {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x)
-        out[i] = binop(a[i], b[i], OP);
+        out[i] = ct_binop_apply(a[i], b[i], OP);
 }
 
 __global__ void k_binary_bcast(float *out, const float *a, const float *b, size_t n, int op,
@@ -75,7 +63,7 @@ __global__ void k_binary_bcast(float *out, const float *a, const float *b, size_
             rest /= (size_t)bc.shape[d];
             off += idx * (size_t)bc.bstride[d];
         }
-        out[i] = binop(a[i], b[off], op);
+        out[i] = ct_binop_apply(a[i], b[off], op);
     }
 }
 
@@ -86,7 +74,7 @@ __global__ void k_binary_scalar_dev(float *out, const float *a, const float *b, 
     float y = b[0];
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x)
-        out[i] = binop(a[i], y, op);
+        out[i] = ct_binop_apply(a[i], y, op);
 }
 
 /* b repeated in blocks: element i of a meets b[(i / inner) % bn], when b's
@@ -98,7 +86,7 @@ __global__ void k_binary_blocks(float *out, const float *a, const float *b, unsi
                                 unsigned inner, unsigned bn)
 {
     for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
-        out[i] = binop(a[i], b[(i / inner) % bn], OP);
+        out[i] = ct_binop_apply(a[i], b[(i / inner) % bn], OP);
 }
 
 /* Whether b repeats in blocks over a (see k_binary_blocks); *inner, *bn. */
@@ -175,7 +163,7 @@ __global__ void k_scalar(float *out, const float *a, size_t n, float y, int op, 
 {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x)
-        out[i] = first ? binop(y, a[i], op) : binop(a[i], y, op);
+        out[i] = first ? ct_binop_apply(y, a[i], op) : ct_binop_apply(a[i], y, op);
 }
 
 int cu_scalar(ct_tensor *out, const ct_tensor *a, float v, int op, int first, ct_error *err)
@@ -187,27 +175,11 @@ int cu_scalar(ct_tensor *out, const ct_tensor *a, float v, int op, int first, ct
     return CT_OK;
 }
 
-__device__ __forceinline__ float unop(float x, int op)
-{
-    switch (op) {
-    case CT_OP_NEG: return -x;
-    case CT_OP_ABS: return fabsf(x);
-    case CT_OP_SQRT: return sqrtf(x);
-    case CT_OP_EXP: return expf(x);
-    case CT_OP_LOG: return logf(x);
-    case CT_OP_SQUARE: return x * x;
-    case CT_OP_SIGN: return (float)((x > 0) - (x < 0));
-    case CT_OP_TANH: return tanhf(x);
-    case CT_OP_SIGMOID: return 1.0f / (1.0f + expf(-x));
-    }
-    return x;
-}
-
 __global__ void k_unary(float *out, const float *a, size_t n, int op)
 {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x)
-        out[i] = unop(a[i], op);
+        out[i] = ct_unop_apply(a[i], op);
 }
 
 int cu_unary(ct_tensor *out, const ct_tensor *a, int op, ct_error *err)
@@ -251,13 +223,22 @@ __global__ void k_sum_partial(const float *a, const float *b, size_t n, double *
     if (threadIdx.x == 0) part[blockIdx.x] = s;
 }
 
+/* The nb per-block partials at part, copied into h on the host; this
+   synchronises, so it reports the errors of the kernels that wrote them. */
+template <class T>
+static int partials_to_host(const T *part, int nb, std::vector<T> &h, ct_error *err)
+{
+    h.resize((size_t)nb);
+    CU_CHECK(cudaMemcpyAsync(h.data(), part, (size_t)nb * sizeof(T), cudaMemcpyDeviceToHost,
+                             cu_stream()),
+             err);
+    return cu_sync(err);
+}
+
 int cu_partials_total(const double *part, int nblocks, double *total, ct_error *err)
 {
-    std::vector<double> h((size_t)nblocks);
-    CU_CHECK(cudaMemcpyAsync(h.data(), part, (size_t)nblocks * sizeof(double),
-                             cudaMemcpyDeviceToHost, cu_stream()),
-             err);
-    int rc = cu_sync(err);
+    std::vector<double> h;
+    int rc = partials_to_host(part, nblocks, h, err);
     if (rc != CT_OK) return rc;
     double s = 0;
     for (int i = 0; i < nblocks; i++) s += h[(size_t)i];
@@ -521,11 +502,8 @@ int cu_stats(const ct_tensor *t, ct_tensor_stats *st, ct_error *err)
     if (!part) return CT_ENOMEM;
     k_stats<<<nb, THREADS, 0, cu_stream()>>>(t->data, t->numel, part);
     CU_CHECK_LAUNCH(err);
-    std::vector<stat_part> h((size_t)nb);
-    CU_CHECK(cudaMemcpyAsync(h.data(), part, (size_t)nb * sizeof(stat_part),
-                             cudaMemcpyDeviceToHost, cu_stream()),
-             err);
-    int rc = cu_sync(err);
+    std::vector<stat_part> h;
+    int rc = partials_to_host(part, nb, h, err);
     if (rc != CT_OK) return rc;
     float mn = INFINITY, mx = -INFINITY;
     double s = 0, fin = 0, nf = 0;
