@@ -1,0 +1,452 @@
+// cu_conv_igemm.cu - implicit-GEMM 2-D convolutions on the tensor cores
+// (see cu_conv_igemm.h).
+//
+// Forward: C (m × n·oh·ow) = W (m × K) · B, K = c·kh·kw, where column j of
+// B is the input patch of output position j, gathered as the tile is
+// loaded: each thread owns one column of the block's tile (its image,
+// output row and column decoded once) and walks the K rows in order
+// (channel, kernel row, kernel column counted up, no divisions).  The
+// input gradient of a stride-1 convolution is the same product on gy, with
+// the weights transposed and their taps reversed (cu_conv.cu builds them)
+// and padding k - 1 - p.
+//
+// Weight gradient: C (m × K) = Σ_positions gy (m × positions) · Bᵀ, a
+// small output and a long reduction; the positions are cut into parts
+// (blockIdx.z), each part's product written to a workspace, and the parts
+// summed in order (cu_sum_parts_add).
+//
+// Tiles are BK = 16 deep, three cp.async stages; warps hold 32×64 or
+// 32×32 (16×32 for a handful of output channels) of the product in
+// m16n8k8 TF32 or m16n8k16 bf16 mma.sync fragments.  Shared memory holds
+// fp32 (cp.async copies 4-byte elements: the patches are not 16-byte
+// aligned); fragments are rounded to TF32 or packed to bf16 when read.
+// Row strides of the tiles are padded so that fragment reads hit 32
+// distinct banks.
+#include "cu_conv_igemm.h"
+#include "cu_layers.h"
+
+#include <cuda_bf16.h>
+
+namespace {
+
+constexpr int BK = 16, STAGES = 3;
+
+struct Geo {
+    int C, H, W, M, OH, OW, KH, KW, sh, sw, ph, pw, K;
+    unsigned npos;   // n·oh·ow
+    cu_fastdiv by_P, by_OW;
+};
+
+__device__ __forceinline__ uint32_t tf32_of(float f)
+{
+    uint32_t r;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(f));
+    return r;
+}
+
+__device__ __forceinline__ uint32_t bf2_of(float lo, float hi)
+{
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);   // .x (lo) in the low half
+    return *reinterpret_cast<uint32_t *>(&v);
+}
+
+__device__ __forceinline__ void cp_async4(float *dst, const float *src, bool valid)
+{
+    unsigned s = (unsigned)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(src),
+                 "r"(valid ? 4 : 0));
+}
+
+__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+
+template <int N> __device__ __forceinline__ void cp_wait()
+{
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+// Fragments of mma.sync (PTX ISA, "Matrix fragments for mma.m16n8k8 /
+// m16n8k16"): g = lane / 4, t = lane % 4.  A tile [row][k] of row stride
+// ld (k fastest), a B tile either [k][col] (col fastest, b_kn) or
+// [col][k] (b_nk).  LDK: the padded row stride of [.][k] tiles; PADN: the
+// padding of [k][col] rows.
+struct TF32 {
+    static constexpr int KSTEP = 8, LDK = BK + 4, PADN = 8;
+    static __device__ __forceinline__ void a(uint32_t f[4], const float *s, int ld, int lane)
+    {
+        const float *p = s + (lane >> 2) * ld + (lane & 3);
+        f[0] = tf32_of(p[0]);
+        f[1] = tf32_of(p[8 * ld]);
+        f[2] = tf32_of(p[4]);
+        f[3] = tf32_of(p[8 * ld + 4]);
+    }
+    static __device__ __forceinline__ void b_kn(uint32_t f[2], const float *s, int ld, int lane)
+    {
+        const float *p = s + (lane & 3) * ld + (lane >> 2);
+        f[0] = tf32_of(p[0]);
+        f[1] = tf32_of(p[4 * ld]);
+    }
+    static __device__ __forceinline__ void b_nk(uint32_t f[2], const float *s, int ld, int lane)
+    {
+        const float *p = s + (lane >> 2) * ld + (lane & 3);
+        f[0] = tf32_of(p[0]);
+        f[1] = tf32_of(p[4]);
+    }
+    static __device__ __forceinline__ void mma(float c[4], const uint32_t a[4], const uint32_t b[2])
+    {
+        asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, "
+                     "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+    }
+};
+
+struct BF16 {
+    static constexpr int KSTEP = 16, LDK = BK + 8, PADN = 4;
+    static __device__ __forceinline__ void a(uint32_t f[4], const float *s, int ld, int lane)
+    {
+        const float *p = s + (lane >> 2) * ld + 2 * (lane & 3);
+        float2 v0 = *(const float2 *)p, v1 = *(const float2 *)(p + 8 * ld);
+        float2 v2 = *(const float2 *)(p + 8), v3 = *(const float2 *)(p + 8 * ld + 8);
+        f[0] = bf2_of(v0.x, v0.y);
+        f[1] = bf2_of(v1.x, v1.y);
+        f[2] = bf2_of(v2.x, v2.y);
+        f[3] = bf2_of(v3.x, v3.y);
+    }
+    static __device__ __forceinline__ void b_kn(uint32_t f[2], const float *s, int ld, int lane)
+    {
+        const float *p = s + 2 * (lane & 3) * ld + (lane >> 2);
+        f[0] = bf2_of(p[0], p[ld]);
+        f[1] = bf2_of(p[8 * ld], p[9 * ld]);
+    }
+    static __device__ __forceinline__ void b_nk(uint32_t f[2], const float *s, int ld, int lane)
+    {
+        const float *p = s + (lane >> 2) * ld + 2 * (lane & 3);
+        float2 v0 = *(const float2 *)p, v1 = *(const float2 *)(p + 8);
+        f[0] = bf2_of(v0.x, v0.y);
+        f[1] = bf2_of(v1.x, v1.y);
+    }
+    static __device__ __forceinline__ void mma(float c[4], const uint32_t a[4], const uint32_t b[2])
+    {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, "
+                     "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+    }
+};
+
+// Forward: WM × WN warps, each MI m16 by NI n8 fragments; one thread per
+// column of the BN-wide tile (BN = threads).
+template <class P, int WM, int WN, int MI, int NI>
+__global__ void __launch_bounds__(WM *WN * 32)
+fwd_k(const float *__restrict__ x, const float *__restrict__ Wt, const float *__restrict__ bias,
+      float *__restrict__ y, Geo g)
+{
+    constexpr int NT = WM * WN * 32, BM = WM * MI * 16, BN = WN * NI * 8;
+    constexpr int LDA = P::LDK, LDB = BN + P::PADN;
+    static_assert(BN == NT, "one B column per thread");
+    static_assert((BM * BK) % NT == 0, "whole A tile loads");
+    __shared__ __align__(16) float sA[STAGES][BM * LDA];
+    __shared__ __align__(16) float sB[STAGES][BK * LDB];
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int wm = warp % WM, wn = warp / WM;
+    const int m0 = blockIdx.y * BM;
+    const unsigned n0 = blockIdx.x * (unsigned)BN;
+    const int HW = g.H * g.W;
+
+    // This thread's column: its image and the top-left of its patch.
+    const unsigned pos = n0 + tid;
+    const bool pok = pos < g.npos;
+    const float *xi = x;
+    int ih0 = 0, iw0 = 0;
+    if (pok) {
+        unsigned img = cu_div(pos, g.by_P), p = pos - img * g.by_P.d;
+        unsigned oh = cu_div(p, g.by_OW), ow = p - oh * g.by_OW.d;
+        xi = x + (size_t)img * g.C * HW;
+        ih0 = (int)oh * g.sh - g.ph;
+        iw0 = (int)ow * g.sw - g.pw;
+    }
+    // The next B row this thread loads: k = ((ci · KH) + r) · KW + s.
+    int kb = 0, ci = 0, r = 0, s = 0;
+
+    auto load = [&](int stage, int kt) {
+        const int k0 = kt * BK;
+        float *a = sA[stage];
+#pragma unroll
+        for (int i = 0; i < BM * BK / NT; i++) {
+            int e = tid + i * NT, row = e / BK, kk = e % BK;
+            int m = m0 + row, k = k0 + kk;
+            bool v = m < g.M && k < g.K;
+            cp_async4(a + row * LDA + kk, v ? Wt + (size_t)m * g.K + k : Wt, v);
+        }
+        float *b = sB[stage] + tid;
+#pragma unroll
+        for (int kk = 0; kk < BK; kk++, kb++) {
+            int ih = ih0 + r, iw = iw0 + s;
+            bool v = pok && kb < g.K && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
+            cp_async4(b + kk * LDB, v ? xi + ci * HW + ih * g.W + iw : x, v);
+            if (++s == g.KW) {
+                s = 0;
+                if (++r == g.KH) r = 0, ci++;
+            }
+        }
+    };
+
+    float acc[MI][NI][4];
+#pragma unroll
+    for (int i = 0; i < MI; i++)
+#pragma unroll
+        for (int j = 0; j < NI; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
+
+    const int KT = (g.K + BK - 1) / BK;
+#pragma unroll
+    for (int st = 0; st < STAGES - 1; st++) {
+        if (st < KT) load(st, st);
+        cp_commit();
+    }
+    for (int kt = 0; kt < KT; kt++) {
+        cp_wait<STAGES - 2>();
+        __syncthreads();
+        if (kt + STAGES - 1 < KT) load((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
+        cp_commit();
+        const float *a = sA[kt % STAGES] + wm * MI * 16 * LDA;
+        const float *b = sB[kt % STAGES] + wn * NI * 8;
+#pragma unroll
+        for (int ks = 0; ks < BK; ks += P::KSTEP) {
+            uint32_t fa[MI][4], fb[NI][2];
+#pragma unroll
+            for (int i = 0; i < MI; i++) P::a(fa[i], a + i * 16 * LDA + ks, LDA, lane);
+#pragma unroll
+            for (int j = 0; j < NI; j++) P::b_kn(fb[j], b + ks * LDB + j * 8, LDB, lane);
+#pragma unroll
+            for (int i = 0; i < MI; i++)
+#pragma unroll
+                for (int j = 0; j < NI; j++) P::mma(acc[i][j], fa[i], fb[j]);
+        }
+    }
+    cp_wait<0>();
+
+    // Fragment element (i, j, h·2 + e) is row g + 8h of m16 tile i, column
+    // 2t + e of n8 tile j.
+    const unsigned P_ = g.by_P.d;
+    size_t col[NI][2];
+    bool cok[NI][2];
+#pragma unroll
+    for (int j = 0; j < NI; j++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+            unsigned n = n0 + wn * NI * 8 + j * 8 + 2 * (lane & 3) + e;
+            cok[j][e] = n < g.npos;
+            unsigned img = cu_div(n, g.by_P);
+            col[j][e] = (size_t)img * g.M * P_ + (n - img * P_);
+        }
+#pragma unroll
+    for (int i = 0; i < MI; i++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            int m = m0 + wm * MI * 16 + i * 16 + (lane >> 2) + 8 * h;
+            if (m >= g.M) continue;
+            float bv = bias ? bias[m] : 0.0f;
+            float *ym = y + (size_t)m * P_;
+#pragma unroll
+            for (int j = 0; j < NI; j++)
+#pragma unroll
+                for (int e = 0; e < 2; e++)
+                    if (cok[j][e]) ym[col[j][e]] = acc[i][j][2 * h + e] + bv;
+        }
+}
+
+// Weight gradient: C (M × K) over the positions of part blockIdx.z (tiles
+// kt0 .. kt1 of BK positions), into parts + z·M·K.  A tile: gy rows (one
+// output channel each) × BK positions; B tile: BN patch rows (channel,
+// kernel row, kernel column) × BK positions, both [row][position].
+template <class P, int WM, int WN, int MI, int NI>
+__global__ void __launch_bounds__(WM *WN * 32)
+wgrad_k(const float *__restrict__ x, const float *__restrict__ gy, float *__restrict__ parts,
+        Geo g, int tiles_per_part)
+{
+    constexpr int NT = WM * WN * 32, BM = WM * MI * 16, BN = WN * NI * 8;
+    constexpr int LD = P::LDK;
+    static_assert(NT % BK == 0 && (BM * BK) % NT == 0 && (BN * BK) % NT == 0, "whole tiles");
+    __shared__ __align__(16) float sA[STAGES][BM * LD];
+    __shared__ __align__(16) float sB[STAGES][BN * LD];
+    __shared__ int4 rows[BN];   // per B row: channel offset, kernel row - ph, column - pw, valid
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int wm = warp % WM, wn = warp / WM;
+    const int m0 = blockIdx.y * BM, k0 = blockIdx.x * BN;
+    const int HW = g.H * g.W, taps = g.KH * g.KW;
+    const unsigned P_ = g.by_P.d;
+    for (int i = tid; i < BN; i += NT) {
+        int k = k0 + i, ci = k / taps, t = k - ci * taps, r = t / g.KW;
+        rows[i] = make_int4(ci * HW, r - g.ph, t - r * g.KW - g.pw, k < g.K);
+    }
+    __syncthreads();
+
+    const int kk = tid % BK, row0 = tid / BK;
+    const int kt0 = blockIdx.z * tiles_per_part;
+    const int ntiles = (int)((g.npos + BK - 1) / BK);
+    const int kt1 = min(kt0 + tiles_per_part, ntiles);
+
+    auto load = [&](int stage, int kt) {
+        unsigned pos = (unsigned)kt * BK + kk;
+        bool pok = pos < g.npos;
+        unsigned img = 0, p = 0, oh = 0, ow = 0;
+        if (pok) {
+            img = cu_div(pos, g.by_P), p = pos - img * P_;
+            oh = cu_div(p, g.by_OW), ow = p - oh * g.by_OW.d;
+        }
+        const float *gyi = gy + (size_t)img * g.M * P_ + p;
+        float *a = sA[stage] + kk;
+#pragma unroll
+        for (int i = 0; i < BM * BK / NT; i++) {
+            int row = row0 + i * (NT / BK), m = m0 + row;
+            bool v = pok && m < g.M;
+            cp_async4(a + row * LD, v ? gyi + (size_t)m * P_ : gy, v);
+        }
+        const float *xi = x + (size_t)img * g.C * HW;
+        int ihs = (int)oh * g.sh, iws = (int)ow * g.sw;
+        float *b = sB[stage] + kk;
+#pragma unroll 4
+        for (int i = 0; i < BN * BK / NT; i++) {
+            int row = row0 + i * (NT / BK);
+            int4 q = rows[row];
+            int ih = ihs + q.y, iw = iws + q.z;
+            bool v = pok && q.w && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
+            cp_async4(b + row * LD, v ? xi + q.x + ih * g.W + iw : x, v);
+        }
+    };
+
+    float acc[MI][NI][4];
+#pragma unroll
+    for (int i = 0; i < MI; i++)
+#pragma unroll
+        for (int j = 0; j < NI; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
+
+#pragma unroll
+    for (int st = 0; st < STAGES - 1; st++) {
+        if (kt0 + st < kt1) load(st, kt0 + st);
+        cp_commit();
+    }
+    for (int kt = kt0; kt < kt1; kt++) {
+        cp_wait<STAGES - 2>();
+        __syncthreads();
+        int nk = kt + STAGES - 1;
+        if (nk < kt1) load((nk - kt0) % STAGES, nk);
+        cp_commit();
+        const float *a = sA[(kt - kt0) % STAGES] + wm * MI * 16 * LD;
+        const float *b = sB[(kt - kt0) % STAGES] + wn * NI * 8 * LD;
+#pragma unroll
+        for (int ks = 0; ks < BK; ks += P::KSTEP) {
+            uint32_t fa[MI][4], fb[NI][2];
+#pragma unroll
+            for (int i = 0; i < MI; i++) P::a(fa[i], a + i * 16 * LD + ks, LD, lane);
+#pragma unroll
+            for (int j = 0; j < NI; j++) P::b_nk(fb[j], b + j * 8 * LD + ks, LD, lane);
+#pragma unroll
+            for (int i = 0; i < MI; i++)
+#pragma unroll
+                for (int j = 0; j < NI; j++) P::mma(acc[i][j], fa[i], fb[j]);
+        }
+    }
+    cp_wait<0>();
+
+    float *out = parts + (size_t)blockIdx.z * g.M * g.K;
+#pragma unroll
+    for (int i = 0; i < MI; i++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            int m = m0 + wm * MI * 16 + i * 16 + (lane >> 2) + 8 * h;
+            if (m >= g.M) continue;
+#pragma unroll
+            for (int j = 0; j < NI; j++)
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    int k = k0 + wn * NI * 8 + j * 8 + 2 * (lane & 3) + e;
+                    if (k < g.K) out[(size_t)m * g.K + k] = acc[i][j][2 * h + e];
+                }
+        }
+}
+
+Geo geo_of(const cu_igemm_geom *c)
+{
+    Geo g;
+    g.C = c->c, g.H = c->h, g.W = c->w, g.M = c->m, g.OH = c->oh, g.OW = c->ow;
+    g.KH = c->kh, g.KW = c->kw, g.sh = c->sh, g.sw = c->sw, g.ph = c->ph, g.pw = c->pw;
+    g.K = c->c * c->kh * c->kw;
+    g.npos = (unsigned)((size_t)c->n * c->oh * c->ow);
+    g.by_P = cu_fastdiv_of((unsigned)(c->oh * c->ow));
+    g.by_OW = cu_fastdiv_of((unsigned)c->ow);
+    return g;
+}
+
+template <class P>
+int conv_p(const Geo &g, const float *x, const float *W, const float *bias, float *y, ct_error *err)
+{
+    unsigned nb = (g.npos + 127) / 128;
+    if (g.M >= 32) {
+        fwd_k<P, 2, 2, 2, 8><<<dim3(nb, (g.M + 63) / 64), 128, 0, cu_stream()>>>(x, W, bias, y, g);
+    } else {
+        fwd_k<P, 1, 4, 1, 4><<<dim3(nb, (g.M + 15) / 16), 128, 0, cu_stream()>>>(x, W, bias, y, g);
+    }
+    CU_CHECK_LAUNCH(err);
+    return CT_OK;
+}
+
+// Parts: enough blocks for every SM a few times over, each part at least
+// 16 tiles (256 positions) long.
+template <class P>
+int wgrad_p(const Geo &g, const float *x, const float *gy, float *gW, ct_error *err)
+{
+    const int BM = g.M >= 32 ? 64 : 16, BN = 64;
+    int ntiles = (int)((g.npos + BK - 1) / BK);
+    long long mn = (long long)((g.M + BM - 1) / BM) * ((g.K + BN - 1) / BN);
+    int sms = 132;
+    int dev;
+    if (cudaGetDevice(&dev) == cudaSuccess)
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    long long want = (4LL * sms + mn - 1) / mn;
+    long long most = (ntiles + 15) / 16;
+    int nparts = (int)(want < most ? want : most);
+    if (nparts < 1) nparts = 1;
+    if (nparts > 256) nparts = 256;
+    int per = (ntiles + nparts - 1) / nparts;
+    nparts = (ntiles + per - 1) / per;
+    size_t mk = (size_t)g.M * g.K;
+    float *parts = (float *)cu_workspace(mk * nparts * sizeof(float), err);
+    if (!parts) return CT_ENOMEM;
+    dim3 grid((g.K + BN - 1) / BN, (g.M + BM - 1) / BM, nparts);
+    if (g.M >= 32)
+        wgrad_k<P, 2, 2, 2, 4><<<grid, 128, 0, cu_stream()>>>(x, gy, parts, g, per);
+    else
+        wgrad_k<P, 1, 4, 1, 2><<<grid, 128, 0, cu_stream()>>>(x, gy, parts, g, per);
+    CU_CHECK_LAUNCH(err);
+    return cu_sum_parts_add(parts, nparts, mk, gW, err);
+}
+
+}   // namespace
+
+int cu_igemm_fits(const cu_igemm_geom *g, ct_precision p)
+{
+    if (p != CT_PREC_TF32 && p != CT_PREC_BF16) return 0;
+    const size_t lim = 0x7fffffffu;
+    size_t in = (size_t)g->n * g->c * g->h * g->w, out = (size_t)g->n * g->m * g->oh * g->ow;
+    return g->n > 0 && g->c > 0 && g->m > 0 && g->oh > 0 && g->ow > 0 && in < lim && out < lim &&
+           (size_t)g->m * g->c * g->kh * g->kw < lim;
+}
+
+int cu_igemm_conv(const cu_igemm_geom *c, ct_precision p, const float *x, const float *W,
+                  const float *bias, float *y, ct_error *err)
+{
+    Geo g = geo_of(c);
+    return p == CT_PREC_BF16 ? conv_p<BF16>(g, x, W, bias, y, err)
+                             : conv_p<TF32>(g, x, W, bias, y, err);
+}
+
+int cu_igemm_wgrad(const cu_igemm_geom *c, ct_precision p, const float *x, const float *gy,
+                   float *gW, ct_error *err)
+{
+    Geo g = geo_of(c);
+    return p == CT_PREC_BF16 ? wgrad_p<BF16>(g, x, gy, gW, err)
+                             : wgrad_p<TF32>(g, x, gy, gW, err);
+}
