@@ -376,8 +376,10 @@ static void conv_cases(void)
    (cu_conv_igemm.cu; fp32 on the column path): the U-Net's shapes, with
    the weight gradient cut into parts; 4 channels in or out (16-row
    tiles); channel counts off the tiles (64 rows, 16 deep, 128 columns);
-   one sample; images smaller than the kernel's reach (down to 1×1); a
-   5×5, an even and a 1×3 kernel; stride 2 (the forward and the weight
+   the tap-major loads (channels a multiple of 16 for the forward and
+   the input gradient, of 64 for the weight gradient) and the per-row
+   ones; one sample; images smaller than the kernel's reach (down to
+   1×1); 5×5, even and 1×3 kernels; stride 2 (the forward and the weight
    gradient on the kernels, the input gradient from the columns). */
 static void igemm_cases(void)
 {
@@ -396,6 +398,9 @@ static void igemm_cases(void)
         {9, 20, 3, 3, 1, 0, 0, 3, 4, 4, "no padding"},
         {6, 8, 2, 2, 1, 1, 1, 2, 7, 5, "even kernel, padded"},
         {7, 9, 1, 3, 1, 0, 1, 2, 6, 9, "1x3 kernel"},
+        {48, 32, 3, 3, 1, 1, 1, 2, 6, 10, "tap-major forward, per-row weight gradient"},
+        {16, 16, 5, 5, 1, 2, 2, 1, 9, 9, "tap-major 5x5"},
+        {64, 20, 1, 3, 1, 0, 1, 2, 5, 7, "tap-major 1x3, two 16-row tiles"},
         {64, 64, 3, 3, 2, 1, 1, 2, 16, 16, "downsample"},
         {5, 6, 3, 3, 2, 1, 1, 3, 7, 9, "stride 2, odd image"},
     };

@@ -418,7 +418,7 @@ static int conv_fwd(ct_conv *cv, const geom *g, const ct_tensor *x, ct_tensor *y
     *biased = 1;
     cu_igemm_geom ig;
     if (igemm_of(cv, g, N, &ig))
-        return cu_igemm_conv(&ig, cu_precision(), x->data, cv->base.params[0].w->data,
+        return cu_igemm_conv(&ig, cu_precision(), x->data, cv->base.params[0].w->data, 0,
                              cv->base.nparams > 1 ? cv->base.params[1].w->data : NULL, y->data, err);
     return cu_precision() == CT_PREC_BF16 ? conv_fwd_cols<bf16>(cv, g, x, y, err)
                                           : conv_fwd_cols<float>(cv, g, x, y, err);
@@ -566,16 +566,9 @@ static int conv_bwd_igemm(ct_conv *cv, const geom *g, const cu_igemm_geom *ig, c
     ct_precision p = cu_precision();
     int rc;
     if (ig->sh == 1 && ig->sw == 1) {
-        int cout = cv->cfg.cout, cin = cv->cfg.cin, taps = ig->kh * ig->kw;
-        size_t nw = (size_t)cout * cin * taps;
-        float *Wf = (float *)cu_workspace(nw * sizeof(float), err);
-        if (!Wf) return CT_ENOMEM;
-        flip_weights_k<float><<<cu_blocks(nw, 256), 256, 0, cu_stream()>>>(l->params[0].w->data, cout,
-                                                                            cin, taps, Wf);
-        CU_CHECK_LAUNCH(err);
-        cu_igemm_geom d = {ig->n, cout, ig->oh, ig->ow, cin, ig->h, ig->w, ig->kh, ig->kw, 1, 1,
+        cu_igemm_geom d = {ig->n, ig->m, ig->oh, ig->ow, ig->c, ig->h, ig->w, ig->kh, ig->kw, 1, 1,
                            ig->kh - 1 - ig->ph, ig->kw - 1 - ig->pw};
-        rc = cu_igemm_conv(&d, p, gy->data, Wf, NULL, gx->data, err);
+        rc = cu_igemm_conv(&d, p, gy->data, l->params[0].w->data, 1, NULL, gx->data, err);
     } else {
         rc = p == CT_PREC_BF16 ? conv_bwd_t<bf16>(cv, g, x, gy, gx, 0, err)
                                : conv_bwd_t<float>(cv, g, x, gy, gx, 0, err);

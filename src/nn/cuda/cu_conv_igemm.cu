@@ -1,19 +1,23 @@
 // cu_conv_igemm.cu - implicit-GEMM 2-D convolutions on the tensor cores
 // (see cu_conv_igemm.h).
 //
-// Forward: C (m × n·oh·ow) = W (m × K) · B, K = c·kh·kw, where column j of
+// Forward: C (m × n·oh·ow) = A (m × K) · B, K = c·kh·kw, where column j of
 // B is the input patch of output position j, gathered as the tile is
 // loaded: each thread owns one column of the block's tile (its image,
-// output row and column decoded once) and walks the K rows in order
-// (channel, kernel row, kernel column counted up, no divisions).  The
-// input gradient of a stride-1 convolution is the same product on gy, with
-// the weights transposed and their taps reversed (cu_conv.cu builds them)
-// and padding k - 1 - p.
+// output row and column decoded once) and walks the K rows in order,
+// counting (channel, kernel row, kernel column) up without divisions.
+// Where c is a multiple of the tile depth the rows run tap-major instead,
+// k = (kernel row, kernel column, channel): a tile's rows are then
+// channels of one tap, checked against the image's bounds once per tile
+// (the U-Net's 64 to 256 channels).  A is the weight in the rows' order
+// (rearranged in the workspace where that is not its own).  The input
+// gradient of a stride-1 convolution is the same product on gy, with the
+// weights transposed and their taps reversed, and padding k - 1 - p.
 //
 // Weight gradient: C (m × K) = Σ_positions gy (m × positions) · Bᵀ, a
 // small output and a long reduction; the positions are cut into parts
 // (blockIdx.z), each part's product written to a workspace, and the parts
-// summed in order (cu_sum_parts_add).
+// summed in order into the gradient (in the weight's own order).
 //
 // Tiles are BK = 16 deep, three cp.async stages; warps hold 32×64 or
 // 32×32 (16×32 for a handful of output channels) of the product in
@@ -55,6 +59,13 @@ __device__ __forceinline__ void cp_async4(float *dst, const float *src, bool val
     unsigned s = (unsigned)__cvta_generic_to_shared(dst);
     asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(src),
                  "r"(valid ? 4 : 0));
+}
+
+__device__ __forceinline__ void cp_async16(float *dst, const float *src, bool valid)
+{
+    unsigned s = (unsigned)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src),
+                 "r"(valid ? 16 : 0));
 }
 
 __device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
@@ -136,7 +147,7 @@ struct BF16 {
 
 // Forward: WM × WN warps, each MI m16 by NI n8 fragments; one thread per
 // column of the BN-wide tile (BN = threads).
-template <class P, int WM, int WN, int MI, int NI>
+template <class P, int WM, int WN, int MI, int NI, bool TAPMAJOR>
 __global__ void __launch_bounds__(WM *WN * 32)
 fwd_k(const float *__restrict__ x, const float *__restrict__ Wt, const float *__restrict__ bias,
       float *__restrict__ y, Geo g)
@@ -166,28 +177,53 @@ fwd_k(const float *__restrict__ x, const float *__restrict__ Wt, const float *__
         ih0 = (int)oh * g.sh - g.ph;
         iw0 = (int)ow * g.sw - g.pw;
     }
-    // The next B row this thread loads: k = ((ci · KH) + r) · KW + s.
+    // The next B row this thread loads: k = (ci · KH + r) · KW + s, or
+    // with TAPMAJOR k = (r · KW + s) · C + ci, C a multiple of BK: a tile's
+    // rows are BK channels of one tap, whose bounds check is the tile's.
     int kb = 0, ci = 0, r = 0, s = 0;
 
     auto load = [&](int stage, int kt) {
         const int k0 = kt * BK;
         float *a = sA[stage];
+        if constexpr (TAPMAJOR) {   // K % BK == 0, K % 4 == 0: whole 16-byte pieces
+            constexpr int PIECES = BM * BK / 4;
 #pragma unroll
-        for (int i = 0; i < BM * BK / NT; i++) {
-            int e = tid + i * NT, row = e / BK, kk = e % BK;
-            int m = m0 + row, k = k0 + kk;
-            bool v = m < g.M && k < g.K;
-            cp_async4(a + row * LDA + kk, v ? Wt + (size_t)m * g.K + k : Wt, v);
+            for (int e = tid; e < PIECES; e += NT) {
+                int row = e / (BK / 4), c4 = e % (BK / 4);
+                int m = m0 + row;
+                bool v = m < g.M;
+                cp_async16(a + row * LDA + 4 * c4, v ? Wt + (size_t)m * g.K + k0 + 4 * c4 : Wt, v);
+            }
+        } else {
+#pragma unroll
+            for (int i = 0; i < BM * BK / NT; i++) {
+                int e = tid + i * NT, row = e / BK, kk = e % BK;
+                int m = m0 + row, k = k0 + kk;
+                bool v = m < g.M && k < g.K;
+                cp_async4(a + row * LDA + kk, v ? Wt + (size_t)m * g.K + k : Wt, v);
+            }
         }
         float *b = sB[stage] + tid;
-#pragma unroll
-        for (int kk = 0; kk < BK; kk++, kb++) {
+        if constexpr (TAPMAJOR) {
             int ih = ih0 + r, iw = iw0 + s;
-            bool v = pok && kb < g.K && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
-            cp_async4(b + kk * LDB, v ? xi + ci * HW + ih * g.W + iw : x, v);
-            if (++s == g.KW) {
-                s = 0;
-                if (++r == g.KH) r = 0, ci++;
+            bool v = pok && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
+            const float *src = v ? xi + ci * HW + ih * g.W + iw : x;
+#pragma unroll
+            for (int kk = 0; kk < BK; kk++) cp_async4(b + kk * LDB, v ? src + kk * HW : x, v);
+            if ((ci += BK) == g.C) {
+                ci = 0;
+                if (++s == g.KW) s = 0, r++;
+            }
+        } else {
+#pragma unroll
+            for (int kk = 0; kk < BK; kk++, kb++) {
+                int ih = ih0 + r, iw = iw0 + s;
+                bool v = pok && kb < g.K && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
+                cp_async4(b + kk * LDB, v ? xi + ci * HW + ih * g.W + iw : x, v);
+                if (++s == g.KW) {
+                    s = 0;
+                    if (++r == g.KH) r = 0, ci++;
+                }
             }
         }
     };
@@ -260,7 +296,7 @@ fwd_k(const float *__restrict__ x, const float *__restrict__ Wt, const float *__
 // kt0 .. kt1 of BK positions), into parts + z·M·K.  A tile: gy rows (one
 // output channel each) × BK positions; B tile: BN patch rows (channel,
 // kernel row, kernel column) × BK positions, both [row][position].
-template <class P, int WM, int WN, int MI, int NI>
+template <class P, int WM, int WN, int MI, int NI, bool TAPMAJOR>
 __global__ void __launch_bounds__(WM *WN * 32)
 wgrad_k(const float *__restrict__ x, const float *__restrict__ gy, float *__restrict__ parts,
         Geo g, int tiles_per_part)
@@ -277,8 +313,13 @@ wgrad_k(const float *__restrict__ x, const float *__restrict__ gy, float *__rest
     const int m0 = blockIdx.y * BM, k0 = blockIdx.x * BN;
     const int HW = g.H * g.W, taps = g.KH * g.KW;
     const unsigned P_ = g.by_P.d;
+    // With TAPMAJOR (k = tap · C + ci, C a multiple of BN) the block's
+    // rows are BN channels of one tap; else each row's own.
     for (int i = tid; i < BN; i += NT) {
-        int k = k0 + i, ci = k / taps, t = k - ci * taps, r = t / g.KW;
+        int k = k0 + i, ci, t;
+        if (TAPMAJOR) t = k0 / g.C, ci = k - t * g.C;
+        else ci = k / taps, t = k - ci * taps;
+        int r = t / g.KW;
         rows[i] = make_int4(ci * HW, r - g.ph, t - r * g.KW - g.pw, k < g.K);
     }
     __syncthreads();
@@ -307,13 +348,23 @@ wgrad_k(const float *__restrict__ x, const float *__restrict__ gy, float *__rest
         const float *xi = x + (size_t)img * g.C * HW;
         int ihs = (int)oh * g.sh, iws = (int)ow * g.sw;
         float *b = sB[stage] + kk;
-#pragma unroll 4
-        for (int i = 0; i < BN * BK / NT; i++) {
-            int row = row0 + i * (NT / BK);
-            int4 q = rows[row];
+        if constexpr (TAPMAJOR) {   // one tap: one bounds check, rows a channel apart
+            int4 q = rows[row0];
             int ih = ihs + q.y, iw = iws + q.z;
-            bool v = pok && q.w && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
-            cp_async4(b + row * LD, v ? xi + q.x + ih * g.W + iw : x, v);
+            bool v = pok && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
+            const float *src = v ? xi + q.x + ih * g.W + iw : x;
+#pragma unroll
+            for (int i = 0; i < BN * BK / NT; i++)
+                cp_async4(b + (row0 + i * (NT / BK)) * LD, v ? src + i * (NT / BK) * HW : x, v);
+        } else {
+#pragma unroll 4
+            for (int i = 0; i < BN * BK / NT; i++) {
+                int row = row0 + i * (NT / BK);
+                int4 q = rows[row];
+                int ih = ihs + q.y, iw = iws + q.z;
+                bool v = pok && q.w && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
+                cp_async4(b + row * LD, v ? xi + q.x + ih * g.W + iw : x, v);
+            }
         }
     };
 
@@ -380,33 +431,92 @@ Geo geo_of(const cu_igemm_geom *c)
     return g;
 }
 
-template <class P>
-int conv_p(const Geo &g, const float *x, const float *W, const float *bias, float *y, ct_error *err)
+// A (M × K) from the weights W: the convolution's own (M × C × taps) or,
+// with flip, the transpose with the taps reversed of a convolution whose
+// input gradient this is (W: C × M × taps); K in the order (ci, tap), or
+// with tapmajor (tap, ci).
+__global__ void prep_weights_k(const float *W, int M, int C, int taps, bool flip, bool tapmajor,
+                               float *A)
+{
+    CU_FOR(i, (size_t)M * C * taps) {
+        int m = (int)(i / ((size_t)C * taps)), k = (int)(i - (size_t)m * C * taps), ci, t;
+        if (tapmajor) t = k / C, ci = k - t * C;
+        else ci = k / taps, t = k - ci * taps;
+        A[i] = flip ? W[((size_t)ci * M + m) * taps + (taps - 1 - t)] : W[((size_t)m * C + ci) * taps + t];
+    }
+}
+
+// gW[m][ci·taps + t] += Σ_b parts[b][m][k], k the (tap, ci) order's index
+// of (ci, t) with tapmajor, else ci·taps + t; parts in order (deterministic).
+__global__ void sum_parts_k(const float *parts, int nparts, int M, int C, int taps, bool tapmajor,
+                            float *gW)
+{
+    size_t n = (size_t)M * C * taps;
+    CU_FOR(i, n) {
+        int m = (int)(i / ((size_t)C * taps)), j = (int)(i - (size_t)m * C * taps);
+        int ci = j / taps, t = j - ci * taps;
+        size_t src = (size_t)m * C * taps + (tapmajor ? t * C + ci : j);
+        float acc = 0;
+        for (int b = 0; b < nparts; b++) acc += parts[(size_t)b * n + src];
+        gW[i] += acc;
+    }
+}
+
+template <class P, bool TM>
+void launch_fwd(const Geo &g, const float *x, const float *A, const float *bias, float *y)
 {
     unsigned nb = (g.npos + 127) / 128;
-    if (g.M >= 32) {
-        fwd_k<P, 2, 2, 2, 8><<<dim3(nb, (g.M + 63) / 64), 128, 0, cu_stream()>>>(x, W, bias, y, g);
-    } else {
-        fwd_k<P, 1, 4, 1, 4><<<dim3(nb, (g.M + 15) / 16), 128, 0, cu_stream()>>>(x, W, bias, y, g);
+    if (g.M >= 32)
+        fwd_k<P, 2, 2, 2, 8, TM><<<dim3(nb, (g.M + 63) / 64), 128, 0, cu_stream()>>>(x, A, bias, y, g);
+    else
+        fwd_k<P, 1, 4, 1, 4, TM><<<dim3(nb, (g.M + 15) / 16), 128, 0, cu_stream()>>>(x, A, bias, y, g);
+}
+
+template <class P, bool TM>
+void launch_wgrad(const Geo &g, dim3 grid, const float *x, const float *gy, float *parts, int per)
+{
+    if (g.M >= 32)
+        wgrad_k<P, 2, 2, 2, 4, TM><<<grid, 128, 0, cu_stream()>>>(x, gy, parts, g, per);
+    else
+        wgrad_k<P, 1, 4, 1, 2, TM><<<grid, 128, 0, cu_stream()>>>(x, gy, parts, g, per);
+}
+
+// The forward's A: the weights themselves where they already are in its
+// layout, else rearranged in the workspace.
+int conv_any(const Geo &g, ct_precision p, const float *x, const float *W, int flip,
+             const float *bias, float *y, ct_error *err)
+{
+    bool tm = g.C % BK == 0;
+    int taps = g.KH * g.KW;
+    const float *A = W;
+    if (tm || flip) {
+        float *ws = (float *)cu_workspace((size_t)g.M * g.K * sizeof(float), err);
+        if (!ws) return CT_ENOMEM;
+        prep_weights_k<<<cu_blocks((size_t)g.M * g.K, 256), 256, 0, cu_stream()>>>(W, g.M, g.C, taps,
+                                                                                  flip, tm, ws);
+        CU_CHECK_LAUNCH(err);
+        A = ws;
     }
+    if (p == CT_PREC_BF16)
+        tm ? launch_fwd<BF16, true>(g, x, A, bias, y) : launch_fwd<BF16, false>(g, x, A, bias, y);
+    else
+        tm ? launch_fwd<TF32, true>(g, x, A, bias, y) : launch_fwd<TF32, false>(g, x, A, bias, y);
     CU_CHECK_LAUNCH(err);
     return CT_OK;
 }
 
 // Parts: enough blocks for every SM a few times over, each part at least
 // 16 tiles (256 positions) long.
-template <class P>
-int wgrad_p(const Geo &g, const float *x, const float *gy, float *gW, ct_error *err)
+int wgrad_any(const Geo &g, ct_precision p, const float *x, const float *gy, float *gW, ct_error *err)
 {
     const int BM = g.M >= 32 ? 64 : 16, BN = 64;
+    bool tm = g.C % BN == 0;
     int ntiles = (int)((g.npos + BK - 1) / BK);
     long long mn = (long long)((g.M + BM - 1) / BM) * ((g.K + BN - 1) / BN);
-    int sms = 132;
-    int dev;
+    int sms = 132, dev;
     if (cudaGetDevice(&dev) == cudaSuccess)
         cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-    long long want = (4LL * sms + mn - 1) / mn;
-    long long most = (ntiles + 15) / 16;
+    long long want = (4LL * sms + mn - 1) / mn, most = (ntiles + 15) / 16;
     int nparts = (int)(want < most ? want : most);
     if (nparts < 1) nparts = 1;
     if (nparts > 256) nparts = 256;
@@ -416,12 +526,17 @@ int wgrad_p(const Geo &g, const float *x, const float *gy, float *gW, ct_error *
     float *parts = (float *)cu_workspace(mk * nparts * sizeof(float), err);
     if (!parts) return CT_ENOMEM;
     dim3 grid((g.K + BN - 1) / BN, (g.M + BM - 1) / BM, nparts);
-    if (g.M >= 32)
-        wgrad_k<P, 2, 2, 2, 4><<<grid, 128, 0, cu_stream()>>>(x, gy, parts, g, per);
+    if (p == CT_PREC_BF16)
+        tm ? launch_wgrad<BF16, true>(g, grid, x, gy, parts, per)
+           : launch_wgrad<BF16, false>(g, grid, x, gy, parts, per);
     else
-        wgrad_k<P, 1, 4, 1, 2><<<grid, 128, 0, cu_stream()>>>(x, gy, parts, g, per);
+        tm ? launch_wgrad<TF32, true>(g, grid, x, gy, parts, per)
+           : launch_wgrad<TF32, false>(g, grid, x, gy, parts, per);
     CU_CHECK_LAUNCH(err);
-    return cu_sum_parts_add(parts, nparts, mk, gW, err);
+    sum_parts_k<<<cu_blocks(mk, 256), 256, 0, cu_stream()>>>(parts, nparts, g.M, g.C, g.KH * g.KW,
+                                                            tm, gW);
+    CU_CHECK_LAUNCH(err);
+    return CT_OK;
 }
 
 }   // namespace
@@ -435,18 +550,14 @@ int cu_igemm_fits(const cu_igemm_geom *g, ct_precision p)
            (size_t)g->m * g->c * g->kh * g->kw < lim;
 }
 
-int cu_igemm_conv(const cu_igemm_geom *c, ct_precision p, const float *x, const float *W,
+int cu_igemm_conv(const cu_igemm_geom *c, ct_precision p, const float *x, const float *W, int flip,
                   const float *bias, float *y, ct_error *err)
 {
-    Geo g = geo_of(c);
-    return p == CT_PREC_BF16 ? conv_p<BF16>(g, x, W, bias, y, err)
-                             : conv_p<TF32>(g, x, W, bias, y, err);
+    return conv_any(geo_of(c), p, x, W, flip, bias, y, err);
 }
 
 int cu_igemm_wgrad(const cu_igemm_geom *c, ct_precision p, const float *x, const float *gy,
                    float *gW, ct_error *err)
 {
-    Geo g = geo_of(c);
-    return p == CT_PREC_BF16 ? wgrad_p<BF16>(g, x, gy, gW, err)
-                             : wgrad_p<TF32>(g, x, gy, gW, err);
+    return wgrad_any(geo_of(c), p, x, gy, gW, err);
 }

@@ -28,9 +28,11 @@ typedef struct {
    under 2^31 elements. */
 int cu_igemm_fits(const cu_igemm_geom *g, ct_precision p);
 
-/* y (n×m×oh×ow) = W ⊛ x (+ bias[m] when bias is not NULL); W is m × (c·kh·kw)
-   row-major (the layout of a Conv2d weight). */
-int cu_igemm_conv(const cu_igemm_geom *g, ct_precision p, const float *x, const float *W,
+/* y (n×m×oh×ow) = W ⊛ x (+ bias[m] when bias is not NULL); W is m × c ×
+   kh × kw (a Conv2d weight), or with flip c × m × kh × kw, the weight of
+   the convolution whose input gradient this is (used transposed, its taps
+   reversed).  Uses cu_workspace for the rearranged weights. */
+int cu_igemm_conv(const cu_igemm_geom *g, ct_precision p, const float *x, const float *W, int flip,
                   const float *bias, float *y, ct_error *err);
 
 /* gW (m × c·kh·kw) += Σ over images and output positions of gy ⊗ the input
