@@ -372,8 +372,8 @@ static void conv_cases(void)
     layer_case("conv3d 8->16 k4 s2 p1 (critic)", ct_conv_new(&g3, &rng, &err), randn5(2, 8, 8, 8, 8));
 }
 
-/* 2-D convolutions that TF32 and bf16 run on the implicit-GEMM kernels
-   (cu_conv_igemm.cu; fp32 on the column path): the U-Net's shapes, with
+/* 2-D convolutions on the implicit-GEMM kernels (cu_conv_igemm.cu: FFMA
+   in fp32, tensor cores in TF32 and bf16): the U-Net's shapes, with
    the weight gradient cut into parts; 4 channels in or out (16-row
    tiles); channel counts off the tiles (64 rows, 16 deep, 128 columns);
    the tap-major loads (channels a multiple of 16 for the forward and
@@ -597,20 +597,19 @@ int main(int argc, char **argv)
         conv_cases();
         igemm_cases();
         if (!conv_only) misc_cases();
-        if (i > 0) {   /* the column path of 2-D convolutions in TF32 / bf16 */
-            setenv("CRYSTENS_CUDA_CONV_IGEMM", "0", 1);
-            conv_cases();
-            unsetenv("CRYSTENS_CUDA_CONV_IGEMM");
-        }
+        /* The column path of the 2-D convolutions (the implicit-GEMM
+           kernels off); in fp32 also the other backward (columns of gx +
+           col2im), which stride-1 convolutions otherwise skip, and columns
+           cut into chunks: fp32 is enough for these two. */
+        setenv("CRYSTENS_CUDA_CONV_IGEMM", "0", 1);
+        conv_cases();
         if (i == 0) {
-            /* The convolutions' other backward (columns of gx + col2im),
-               which stride-1 convolutions otherwise skip, and columns cut
-               into chunks: fp32 is enough for these paths. */
             setenv("CRYSTENS_CUDA_CONV_COL2IM", "1", 1);
             conv_cases();
             unsetenv("CRYSTENS_CUDA_CONV_COL2IM");
             chunked_cases();
         }
+        unsetenv("CRYSTENS_CUDA_CONV_IGEMM");
         if (i == 0 && !conv_only) {   /* no GEMMs: once is enough */
             norm_cases();
             act_cases();

@@ -22,13 +22,13 @@
 // and into the N×C×(spatial) tensors.  In the bf16 precision the columns
 // and the gathered gradient are stored in bf16.
 //
-// In TF32 and bf16, a 2-D convolution that is not pointwise skips the
-// columns: cu_conv_igemm.cu's implicit-GEMM kernels compute its forward,
-// its weight gradient and (at stride 1) its input gradient on the tensor
-// cores, gathering the patches as they load their tiles; the input
-// gradient of a strided one keeps the way above.  fp32 stays on cuBLAS's
-// exact fp32 GEMMs.  $CRYSTENS_CUDA_CONV_IGEMM=0 turns the kernels off
-// (for tests and timings of the other way).
+// A 2-D convolution that is not pointwise skips the columns:
+// cu_conv_igemm.cu's implicit-GEMM kernels compute its forward, its
+// weight gradient and (at stride 1) its input gradient, gathering the
+// patches as they load their tiles (tensor cores in TF32 and bf16, FFMA
+// in fp32); the input gradient of a strided one keeps the way above.
+// $CRYSTENS_CUDA_CONV_IGEMM=0 turns the kernels off (for tests and
+// timings of the other way).
 #include "cu_conv_igemm.h"
 #include "cu_layers.h"
 

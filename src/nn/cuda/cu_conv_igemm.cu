@@ -21,7 +21,9 @@
 //
 // Tiles are BK = 16 deep, three cp.async stages; warps hold 32×64 or
 // 32×32 (16×32 for a handful of output channels) of the product in
-// m16n8k8 TF32 or m16n8k16 bf16 mma.sync fragments.  Shared memory holds
+// m16n8k8 TF32 or m16n8k16 bf16 mma.sync fragments; in fp32 the same
+// tiles are multiplied with FFMA, each thread a block of 8×8 (or 8×4,
+// 2×8, 2×4), which keeps the products and sums exact fp32.  Shared memory holds
 // fp32 (cp.async copies 4-byte elements: the patches are not 16-byte
 // aligned); fragments are rounded to TF32 or packed to bf16 when read.
 // Row strides of the tiles are padded so that fragment reads hit 32
@@ -81,6 +83,7 @@ template <int N> __device__ __forceinline__ void cp_wait()
 // [col][k] (b_nk).  LDK: the padded row stride of [.][k] tiles; PADN: the
 // padding of [k][col] rows.
 struct TF32 {
+    static constexpr bool SIMT = false;
     static constexpr int KSTEP = 8, LDK = BK + 4, PADN = 8;
     static __device__ __forceinline__ void a(uint32_t f[4], const float *s, int ld, int lane)
     {
@@ -112,6 +115,7 @@ struct TF32 {
 };
 
 struct BF16 {
+    static constexpr bool SIMT = false;
     static constexpr int KSTEP = 16, LDK = BK + 8, PADN = 4;
     static __device__ __forceinline__ void a(uint32_t f[4], const float *s, int ld, int lane)
     {
@@ -145,18 +149,62 @@ struct BF16 {
     }
 };
 
-// Forward: WM × WN warps, each MI m16 by NI n8 fragments; one thread per
-// column of the BN-wide tile (BN = threads).
+// fp32 on the CUDA cores (FFMA, exact fp32 products and sums): no
+// fragments; tiles are stored k-major ([k][row], LDK unused) and each of
+// the 128 threads holds a BM/8 × BN/16 block of the product (rows tm·BM/8
+// on, columns tn·4 on in each 64-wide group), read as float4.
+struct F32 {
+    static constexpr bool SIMT = true;
+    static constexpr int LDK = BK, PADN = 4;
+};
+
+// SIMT product of one BK-deep tile: acc[i][c] += Σ_k A[k][tm·RT + i] ·
+// B[k][c / 4 · 64 + tn · 4 + c % 4], A and B k-major with row strides lda,
+// ldb.
+template <int RT, int CG>
+__device__ __forceinline__ void simt_tile(float (&acc)[RT][CG * 4], const float *a, int lda,
+                                          const float *b, int ldb)
+{
+#pragma unroll
+    for (int k = 0; k < BK; k++) {
+        float av[RT], bv[CG * 4];
+        if constexpr (RT % 4 == 0) {
+#pragma unroll
+            for (int i = 0; i < RT; i += 4) {
+                float4 v = *(const float4 *)(a + k * lda + i);
+                av[i] = v.x, av[i + 1] = v.y, av[i + 2] = v.z, av[i + 3] = v.w;
+            }
+        } else {
+#pragma unroll
+            for (int i = 0; i < RT; i++) av[i] = a[k * lda + i];
+        }
+#pragma unroll
+        for (int c = 0; c < CG; c++) {
+            float4 v = *(const float4 *)(b + k * ldb + 64 * c);
+            bv[4 * c] = v.x, bv[4 * c + 1] = v.y, bv[4 * c + 2] = v.z, bv[4 * c + 3] = v.w;
+        }
+#pragma unroll
+        for (int i = 0; i < RT; i++)
+#pragma unroll
+            for (int j = 0; j < CG * 4; j++) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
+    }
+}
+
+// Forward: WM × WN warps, each MI m16 by NI n8 fragments (with F32, the
+// same BM × BN tile by 128 threads); one thread per column of the BN-wide
+// tile (BN = threads).
 template <class P, int WM, int WN, int MI, int NI, bool TAPMAJOR>
 __global__ void __launch_bounds__(WM *WN * 32)
 fwd_k(const float *__restrict__ x, const float *__restrict__ Wt, const float *__restrict__ bias,
       float *__restrict__ y, Geo g)
 {
     constexpr int NT = WM * WN * 32, BM = WM * MI * 16, BN = WN * NI * 8;
-    constexpr int LDA = P::LDK, LDB = BN + P::PADN;
+    constexpr int LDA = P::SIMT ? BM + 4 : P::LDK, LDB = BN + P::PADN;
+    constexpr int A_RS = P::SIMT ? 1 : LDA, A_KS = P::SIMT ? LDA : 1;   // A (row, k) strides
     static_assert(BN == NT, "one B column per thread");
     static_assert((BM * BK) % NT == 0, "whole A tile loads");
-    __shared__ __align__(16) float sA[STAGES][BM * LDA];
+    static_assert(!P::SIMT || (NT == 128 && BN % 64 == 0), "the SIMT threads' layout");
+    __shared__ __align__(16) float sA[STAGES][P::SIMT ? BK * LDA : BM * LDA];
     __shared__ __align__(16) float sB[STAGES][BK * LDB];
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -185,7 +233,7 @@ fwd_k(const float *__restrict__ x, const float *__restrict__ Wt, const float *__
     auto load = [&](int stage, int kt) {
         const int k0 = kt * BK;
         float *a = sA[stage];
-        if constexpr (TAPMAJOR) {   // K % BK == 0, K % 4 == 0: whole 16-byte pieces
+        if constexpr (TAPMAJOR && !P::SIMT) {   // K % BK == 0, K % 4 == 0: whole 16-byte pieces
             constexpr int PIECES = BM * BK / 4;
 #pragma unroll
             for (int e = tid; e < PIECES; e += NT) {
@@ -200,7 +248,7 @@ fwd_k(const float *__restrict__ x, const float *__restrict__ Wt, const float *__
                 int e = tid + i * NT, row = e / BK, kk = e % BK;
                 int m = m0 + row, k = k0 + kk;
                 bool v = m < g.M && k < g.K;
-                cp_async4(a + row * LDA + kk, v ? Wt + (size_t)m * g.K + k : Wt, v);
+                cp_async4(a + row * A_RS + kk * A_KS, v ? Wt + (size_t)m * g.K + k : Wt, v);
             }
         }
         float *b = sB[stage] + tid;
@@ -228,68 +276,104 @@ fwd_k(const float *__restrict__ x, const float *__restrict__ Wt, const float *__
         }
     };
 
-    float acc[MI][NI][4];
-#pragma unroll
-    for (int i = 0; i < MI; i++)
-#pragma unroll
-        for (int j = 0; j < NI; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
-
     const int KT = (g.K + BK - 1) / BK;
 #pragma unroll
     for (int st = 0; st < STAGES - 1; st++) {
         if (st < KT) load(st, st);
         cp_commit();
     }
-    for (int kt = 0; kt < KT; kt++) {
-        cp_wait<STAGES - 2>();
-        __syncthreads();
-        if (kt + STAGES - 1 < KT) load((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
-        cp_commit();
-        const float *a = sA[kt % STAGES] + wm * MI * 16 * LDA;
-        const float *b = sB[kt % STAGES] + wn * NI * 8;
-#pragma unroll
-        for (int ks = 0; ks < BK; ks += P::KSTEP) {
-            uint32_t fa[MI][4], fb[NI][2];
-#pragma unroll
-            for (int i = 0; i < MI; i++) P::a(fa[i], a + i * 16 * LDA + ks, LDA, lane);
-#pragma unroll
-            for (int j = 0; j < NI; j++) P::b_kn(fb[j], b + ks * LDB + j * 8, LDB, lane);
-#pragma unroll
-            for (int i = 0; i < MI; i++)
-#pragma unroll
-                for (int j = 0; j < NI; j++) P::mma(acc[i][j], fa[i], fb[j]);
-        }
-    }
-    cp_wait<0>();
-
-    // Fragment element (i, j, h·2 + e) is row g + 8h of m16 tile i, column
-    // 2t + e of n8 tile j.
     const unsigned P_ = g.by_P.d;
-    size_t col[NI][2];
-    bool cok[NI][2];
+    if constexpr (P::SIMT) {
+        constexpr int RT = BM / 8, CG = BN / 64;
+        const int tn = tid % 16, tm = tid / 16;
+        float acc[RT][CG * 4];
 #pragma unroll
-    for (int j = 0; j < NI; j++)
+        for (int i = 0; i < RT; i++)
 #pragma unroll
-        for (int e = 0; e < 2; e++) {
-            unsigned n = n0 + wn * NI * 8 + j * 8 + 2 * (lane & 3) + e;
-            cok[j][e] = n < g.npos;
+            for (int j = 0; j < CG * 4; j++) acc[i][j] = 0.0f;
+        for (int kt = 0; kt < KT; kt++) {
+            cp_wait<STAGES - 2>();
+            __syncthreads();
+            if (kt + STAGES - 1 < KT) load((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
+            cp_commit();
+            simt_tile<RT, CG>(acc, sA[kt % STAGES] + tm * RT, LDA, sB[kt % STAGES] + tn * 4, LDB);
+        }
+        cp_wait<0>();
+        size_t col[CG * 4];
+        bool cok[CG * 4];
+#pragma unroll
+        for (int j = 0; j < CG * 4; j++) {
+            unsigned n = n0 + 64 * (j / 4) + tn * 4 + j % 4;
+            cok[j] = n < g.npos;
             unsigned img = cu_div(n, g.by_P);
-            col[j][e] = (size_t)img * g.M * P_ + (n - img * P_);
+            col[j] = (size_t)img * g.M * P_ + (n - img * P_);
         }
 #pragma unroll
-    for (int i = 0; i < MI; i++)
-#pragma unroll
-        for (int h = 0; h < 2; h++) {
-            int m = m0 + wm * MI * 16 + i * 16 + (lane >> 2) + 8 * h;
+        for (int i = 0; i < RT; i++) {
+            int m = m0 + tm * RT + i;
             if (m >= g.M) continue;
             float bv = bias ? bias[m] : 0.0f;
             float *ym = y + (size_t)m * P_;
 #pragma unroll
-            for (int j = 0; j < NI; j++)
-#pragma unroll
-                for (int e = 0; e < 2; e++)
-                    if (cok[j][e]) ym[col[j][e]] = acc[i][j][2 * h + e] + bv;
+            for (int j = 0; j < CG * 4; j++)
+                if (cok[j]) ym[col[j]] = acc[i][j] + bv;
         }
+    } else {
+        float acc[MI][NI][4];
+#pragma unroll
+        for (int i = 0; i < MI; i++)
+#pragma unroll
+            for (int j = 0; j < NI; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
+        for (int kt = 0; kt < KT; kt++) {
+            cp_wait<STAGES - 2>();
+            __syncthreads();
+            if (kt + STAGES - 1 < KT) load((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
+            cp_commit();
+            const float *a = sA[kt % STAGES] + wm * MI * 16 * LDA;
+            const float *b = sB[kt % STAGES] + wn * NI * 8;
+#pragma unroll
+            for (int ks = 0; ks < BK; ks += P::KSTEP) {
+                uint32_t fa[MI][4], fb[NI][2];
+#pragma unroll
+                for (int i = 0; i < MI; i++) P::a(fa[i], a + i * 16 * LDA + ks, LDA, lane);
+#pragma unroll
+                for (int j = 0; j < NI; j++) P::b_kn(fb[j], b + ks * LDB + j * 8, LDB, lane);
+#pragma unroll
+                for (int i = 0; i < MI; i++)
+#pragma unroll
+                    for (int j = 0; j < NI; j++) P::mma(acc[i][j], fa[i], fb[j]);
+            }
+        }
+        cp_wait<0>();
+
+        // Fragment element (i, j, h·2 + e) is row g + 8h of m16 tile i, column
+        // 2t + e of n8 tile j.
+        size_t col[NI][2];
+        bool cok[NI][2];
+#pragma unroll
+        for (int j = 0; j < NI; j++)
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                unsigned n = n0 + wn * NI * 8 + j * 8 + 2 * (lane & 3) + e;
+                cok[j][e] = n < g.npos;
+                unsigned img = cu_div(n, g.by_P);
+                col[j][e] = (size_t)img * g.M * P_ + (n - img * P_);
+            }
+#pragma unroll
+        for (int i = 0; i < MI; i++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                int m = m0 + wm * MI * 16 + i * 16 + (lane >> 2) + 8 * h;
+                if (m >= g.M) continue;
+                float bv = bias ? bias[m] : 0.0f;
+                float *ym = y + (size_t)m * P_;
+#pragma unroll
+                for (int j = 0; j < NI; j++)
+#pragma unroll
+                    for (int e = 0; e < 2; e++)
+                        if (cok[j][e]) ym[col[j][e]] = acc[i][j][2 * h + e] + bv;
+            }
+    }
 }
 
 // Weight gradient: C (M × K) over the positions of part blockIdx.z (tiles
@@ -303,9 +387,15 @@ wgrad_k(const float *__restrict__ x, const float *__restrict__ gy, float *__rest
 {
     constexpr int NT = WM * WN * 32, BM = WM * MI * 16, BN = WN * NI * 8;
     constexpr int LD = P::LDK;
+    // (row, position) strides of the tiles: [row][position] for the
+    // fragments, [position][row] for SIMT
+    constexpr int LDAT = BM + 4, LDBT = BN + 4;
+    constexpr int A_RS = P::SIMT ? 1 : LD, A_KS = P::SIMT ? LDAT : 1;
+    constexpr int B_RS = P::SIMT ? 1 : LD, B_KS = P::SIMT ? LDBT : 1;
     static_assert(NT % BK == 0 && (BM * BK) % NT == 0 && (BN * BK) % NT == 0, "whole tiles");
-    __shared__ __align__(16) float sA[STAGES][BM * LD];
-    __shared__ __align__(16) float sB[STAGES][BN * LD];
+    static_assert(!P::SIMT || (NT == 128 && BN % 64 == 0), "the SIMT threads' layout");
+    __shared__ __align__(16) float sA[STAGES][P::SIMT ? BK * LDAT : BM * LD];
+    __shared__ __align__(16) float sB[STAGES][P::SIMT ? BK * LDBT : BN * LD];
     __shared__ int4 rows[BN];   // per B row: channel offset, kernel row - ph, column - pw, valid
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -338,16 +428,16 @@ wgrad_k(const float *__restrict__ x, const float *__restrict__ gy, float *__rest
             oh = cu_div(p, g.by_OW), ow = p - oh * g.by_OW.d;
         }
         const float *gyi = gy + (size_t)img * g.M * P_ + p;
-        float *a = sA[stage] + kk;
+        float *a = sA[stage] + kk * A_KS;
 #pragma unroll
         for (int i = 0; i < BM * BK / NT; i++) {
             int row = row0 + i * (NT / BK), m = m0 + row;
             bool v = pok && m < g.M;
-            cp_async4(a + row * LD, v ? gyi + (size_t)m * P_ : gy, v);
+            cp_async4(a + row * A_RS, v ? gyi + (size_t)m * P_ : gy, v);
         }
         const float *xi = x + (size_t)img * g.C * HW;
         int ihs = (int)oh * g.sh, iws = (int)ow * g.sw;
-        float *b = sB[stage] + kk;
+        float *b = sB[stage] + kk * B_KS;
         if constexpr (TAPMAJOR) {   // one tap: one bounds check, rows a channel apart
             int4 q = rows[row0];
             int ih = ihs + q.y, iw = iws + q.z;
@@ -355,7 +445,7 @@ wgrad_k(const float *__restrict__ x, const float *__restrict__ gy, float *__rest
             const float *src = v ? xi + q.x + ih * g.W + iw : x;
 #pragma unroll
             for (int i = 0; i < BN * BK / NT; i++)
-                cp_async4(b + (row0 + i * (NT / BK)) * LD, v ? src + i * (NT / BK) * HW : x, v);
+                cp_async4(b + (row0 + i * (NT / BK)) * B_RS, v ? src + i * (NT / BK) * HW : x, v);
         } else {
 #pragma unroll 4
             for (int i = 0; i < BN * BK / NT; i++) {
@@ -363,60 +453,90 @@ wgrad_k(const float *__restrict__ x, const float *__restrict__ gy, float *__rest
                 int4 q = rows[row];
                 int ih = ihs + q.y, iw = iws + q.z;
                 bool v = pok && q.w && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
-                cp_async4(b + row * LD, v ? xi + q.x + ih * g.W + iw : x, v);
+                cp_async4(b + row * B_RS, v ? xi + q.x + ih * g.W + iw : x, v);
             }
         }
     };
-
-    float acc[MI][NI][4];
-#pragma unroll
-    for (int i = 0; i < MI; i++)
-#pragma unroll
-        for (int j = 0; j < NI; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
 
 #pragma unroll
     for (int st = 0; st < STAGES - 1; st++) {
         if (kt0 + st < kt1) load(st, kt0 + st);
         cp_commit();
     }
-    for (int kt = kt0; kt < kt1; kt++) {
-        cp_wait<STAGES - 2>();
-        __syncthreads();
-        int nk = kt + STAGES - 1;
-        if (nk < kt1) load((nk - kt0) % STAGES, nk);
-        cp_commit();
-        const float *a = sA[(kt - kt0) % STAGES] + wm * MI * 16 * LD;
-        const float *b = sB[(kt - kt0) % STAGES] + wn * NI * 8 * LD;
+    if constexpr (P::SIMT) {
+        constexpr int RT = BM / 8, CG = BN / 64;
+        const int tn = tid % 16, tm = tid / 16;
+        float acc[RT][CG * 4];
 #pragma unroll
-        for (int ks = 0; ks < BK; ks += P::KSTEP) {
-            uint32_t fa[MI][4], fb[NI][2];
+        for (int i = 0; i < RT; i++)
 #pragma unroll
-            for (int i = 0; i < MI; i++) P::a(fa[i], a + i * 16 * LD + ks, LD, lane);
-#pragma unroll
-            for (int j = 0; j < NI; j++) P::b_nk(fb[j], b + j * 8 * LD + ks, LD, lane);
-#pragma unroll
-            for (int i = 0; i < MI; i++)
-#pragma unroll
-                for (int j = 0; j < NI; j++) P::mma(acc[i][j], fa[i], fb[j]);
+            for (int j = 0; j < CG * 4; j++) acc[i][j] = 0.0f;
+        for (int kt = kt0; kt < kt1; kt++) {
+            cp_wait<STAGES - 2>();
+            __syncthreads();
+            int nk = kt + STAGES - 1;
+            if (nk < kt1) load((nk - kt0) % STAGES, nk);
+            cp_commit();
+            simt_tile<RT, CG>(acc, sA[(kt - kt0) % STAGES] + tm * RT, LDAT,
+                              sB[(kt - kt0) % STAGES] + tn * 4, LDBT);
         }
-    }
-    cp_wait<0>();
-
-    float *out = parts + (size_t)blockIdx.z * g.M * g.K;
+        cp_wait<0>();
+        float *out = parts + (size_t)blockIdx.z * g.M * g.K;
 #pragma unroll
-    for (int i = 0; i < MI; i++)
-#pragma unroll
-        for (int h = 0; h < 2; h++) {
-            int m = m0 + wm * MI * 16 + i * 16 + (lane >> 2) + 8 * h;
+        for (int i = 0; i < RT; i++) {
+            int m = m0 + tm * RT + i;
             if (m >= g.M) continue;
 #pragma unroll
-            for (int j = 0; j < NI; j++)
-#pragma unroll
-                for (int e = 0; e < 2; e++) {
-                    int k = k0 + wn * NI * 8 + j * 8 + 2 * (lane & 3) + e;
-                    if (k < g.K) out[(size_t)m * g.K + k] = acc[i][j][2 * h + e];
-                }
+            for (int j = 0; j < CG * 4; j++) {
+                int k = k0 + 64 * (j / 4) + tn * 4 + j % 4;
+                if (k < g.K) out[(size_t)m * g.K + k] = acc[i][j];
+            }
         }
+    } else {
+        float acc[MI][NI][4];
+#pragma unroll
+        for (int i = 0; i < MI; i++)
+#pragma unroll
+            for (int j = 0; j < NI; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
+        for (int kt = kt0; kt < kt1; kt++) {
+            cp_wait<STAGES - 2>();
+            __syncthreads();
+            int nk = kt + STAGES - 1;
+            if (nk < kt1) load((nk - kt0) % STAGES, nk);
+            cp_commit();
+            const float *a = sA[(kt - kt0) % STAGES] + wm * MI * 16 * LD;
+            const float *b = sB[(kt - kt0) % STAGES] + wn * NI * 8 * LD;
+#pragma unroll
+            for (int ks = 0; ks < BK; ks += P::KSTEP) {
+                uint32_t fa[MI][4], fb[NI][2];
+#pragma unroll
+                for (int i = 0; i < MI; i++) P::a(fa[i], a + i * 16 * LD + ks, LD, lane);
+#pragma unroll
+                for (int j = 0; j < NI; j++) P::b_nk(fb[j], b + j * 8 * LD + ks, LD, lane);
+#pragma unroll
+                for (int i = 0; i < MI; i++)
+#pragma unroll
+                    for (int j = 0; j < NI; j++) P::mma(acc[i][j], fa[i], fb[j]);
+            }
+        }
+        cp_wait<0>();
+
+        float *out = parts + (size_t)blockIdx.z * g.M * g.K;
+#pragma unroll
+        for (int i = 0; i < MI; i++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                int m = m0 + wm * MI * 16 + i * 16 + (lane >> 2) + 8 * h;
+                if (m >= g.M) continue;
+#pragma unroll
+                for (int j = 0; j < NI; j++)
+#pragma unroll
+                    for (int e = 0; e < 2; e++) {
+                        int k = k0 + wn * NI * 8 + j * 8 + 2 * (lane & 3) + e;
+                        if (k < g.K) out[(size_t)m * g.K + k] = acc[i][j][2 * h + e];
+                    }
+            }
+    }
 }
 
 Geo geo_of(const cu_igemm_geom *c)
@@ -499,8 +619,10 @@ int conv_any(const Geo &g, ct_precision p, const float *x, const float *W, int f
     }
     if (p == CT_PREC_BF16)
         tm ? launch_fwd<BF16, true>(g, x, A, bias, y) : launch_fwd<BF16, false>(g, x, A, bias, y);
-    else
+    else if (p == CT_PREC_TF32)
         tm ? launch_fwd<TF32, true>(g, x, A, bias, y) : launch_fwd<TF32, false>(g, x, A, bias, y);
+    else
+        tm ? launch_fwd<F32, true>(g, x, A, bias, y) : launch_fwd<F32, false>(g, x, A, bias, y);
     CU_CHECK_LAUNCH(err);
     return CT_OK;
 }
@@ -529,9 +651,12 @@ int wgrad_any(const Geo &g, ct_precision p, const float *x, const float *gy, flo
     if (p == CT_PREC_BF16)
         tm ? launch_wgrad<BF16, true>(g, grid, x, gy, parts, per)
            : launch_wgrad<BF16, false>(g, grid, x, gy, parts, per);
-    else
+    else if (p == CT_PREC_TF32)
         tm ? launch_wgrad<TF32, true>(g, grid, x, gy, parts, per)
            : launch_wgrad<TF32, false>(g, grid, x, gy, parts, per);
+    else
+        tm ? launch_wgrad<F32, true>(g, grid, x, gy, parts, per)
+           : launch_wgrad<F32, false>(g, grid, x, gy, parts, per);
     CU_CHECK_LAUNCH(err);
     sum_parts_k<<<cu_blocks(mk, 256), 256, 0, cu_stream()>>>(parts, nparts, g.M, g.C, g.KH * g.KW,
                                                             tm, gW);
@@ -543,7 +668,7 @@ int wgrad_any(const Geo &g, ct_precision p, const float *x, const float *gy, flo
 
 int cu_igemm_fits(const cu_igemm_geom *g, ct_precision p)
 {
-    if (p != CT_PREC_TF32 && p != CT_PREC_BF16) return 0;
+    if (p != CT_PREC_FP32 && p != CT_PREC_TF32 && p != CT_PREC_BF16) return 0;
     const size_t lim = 0x7fffffffu;
     size_t in = (size_t)g->n * g->c * g->h * g->w, out = (size_t)g->n * g->m * g->oh * g->ow;
     return g->n > 0 && g->c > 0 && g->m > 0 && g->oh > 0 && g->ow > 0 && in < lim && out < lim &&

@@ -1,13 +1,14 @@
 /*
- * cu_conv_igemm.h - implicit-GEMM 2-D convolutions on the tensor cores
- * (mma.sync TF32, or bf16 with fp32 accumulation), for cu_conv.cu.
+ * cu_conv_igemm.h - implicit-GEMM 2-D convolutions for cu_conv.cu: on the
+ * tensor cores in TF32 and bf16 (mma.sync, fp32 accumulation), on the CUDA
+ * cores (FFMA) in fp32.
  *
  * No column buffer: each thread block gathers its tiles of the image
  * straight from the N×C×H×W tensor into shared memory (cp.async, three
  * stages) and multiplies them there, so the memory traffic is the input
  * and the output once, where im2col writes and reads k·k copies of the
- * input.  Inputs stay fp32 in memory; they are rounded to TF32 or bf16 as
- * the fragments are read.  Every sum runs in a fixed order (no atomics):
+ * input.  Inputs stay fp32 in memory; in TF32 and bf16 they are rounded
+ * as the fragments are read.  Every sum runs in a fixed order (no atomics):
  * results are deterministic.
  */
 #ifndef CU_CONV_IGEMM_H
@@ -24,8 +25,8 @@ typedef struct {
     int kh, kw, sh, sw, ph, pw;
 } cu_igemm_geom;
 
-/* Whether the kernels take g in precision p: TF32 or bf16, every tensor
-   under 2^31 elements. */
+/* Whether the kernels take g in precision p (fp32, TF32, bf16): every
+   tensor under 2^31 elements. */
 int cu_igemm_fits(const cu_igemm_geom *g, ct_precision p);
 
 /* y (n×m×oh×ow) = W ⊛ x (+ bias[m] when bias is not NULL); W is m × c ×
