@@ -308,6 +308,9 @@ fwd_k(const float *__restrict__ x, const float *__restrict__ Wt, const float *__
             unsigned img = cu_div(n, g.by_P);
             col[j] = (size_t)img * g.M * P_ + (n - img * P_);
         }
+        // With P a multiple of 4, a thread's 4 columns of a group are 4
+        // neighbours of one image: one 16-byte store.
+        const bool vec = P_ % 4 == 0;
 #pragma unroll
         for (int i = 0; i < RT; i++) {
             int m = m0 + tm * RT + i;
@@ -315,8 +318,16 @@ fwd_k(const float *__restrict__ x, const float *__restrict__ Wt, const float *__
             float bv = bias ? bias[m] : 0.0f;
             float *ym = y + (size_t)m * P_;
 #pragma unroll
-            for (int j = 0; j < CG * 4; j++)
-                if (cok[j]) ym[col[j]] = acc[i][j] + bv;
+            for (int c = 0; c < CG; c++) {
+                if (vec && cok[4 * c + 3]) {
+                    *(float4 *)(ym + col[4 * c]) = make_float4(acc[i][4 * c] + bv, acc[i][4 * c + 1] + bv,
+                                                               acc[i][4 * c + 2] + bv, acc[i][4 * c + 3] + bv);
+                    continue;
+                }
+#pragma unroll
+                for (int j = 4 * c; j < 4 * c + 4; j++)
+                    if (cok[j]) ym[col[j]] = acc[i][j] + bv;
+            }
         }
     } else {
         float acc[MI][NI][4];
@@ -348,6 +359,7 @@ fwd_k(const float *__restrict__ x, const float *__restrict__ Wt, const float *__
 
         // Fragment element (i, j, h·2 + e) is row g + 8h of m16 tile i, column
         // 2t + e of n8 tile j.
+        const bool vec = P_ % 2 == 0;
         size_t col[NI][2];
         bool cok[NI][2];
 #pragma unroll
@@ -368,10 +380,16 @@ fwd_k(const float *__restrict__ x, const float *__restrict__ Wt, const float *__
                 float bv = bias ? bias[m] : 0.0f;
                 float *ym = y + (size_t)m * P_;
 #pragma unroll
-                for (int j = 0; j < NI; j++)
+                for (int j = 0; j < NI; j++) {
+                    if (vec && cok[j][1]) {   // columns 2t, 2t + 1: neighbours in one image
+                        *(float2 *)(ym + col[j][0]) =
+                            make_float2(acc[i][j][2 * h] + bv, acc[i][j][2 * h + 1] + bv);
+                        continue;
+                    }
 #pragma unroll
                     for (int e = 0; e < 2; e++)
                         if (cok[j][e]) ym[col[j][e]] = acc[i][j][2 * h + e] + bv;
+                }
             }
     }
 }
