@@ -653,9 +653,13 @@ int wgrad_any(const Geo &g, ct_precision p, const float *x, const float *gy, flo
     bool tm = g.C % BN == 0;
     int ntiles = (int)((g.npos + BK - 1) / BK);
     long long mn = (long long)((g.M + BM - 1) / BM) * ((g.K + BN - 1) / BN);
-    int sms = 132, dev;
-    if (cudaGetDevice(&dev) == cudaSuccess)
-        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    static int sms;   // the one device's multiprocessors, asked once
+    if (!sms) {
+        int dev, n = 0;
+        if (cudaGetDevice(&dev) == cudaSuccess)
+            cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
+        sms = n > 0 ? n : 132;
+    }
     long long want = (4LL * sms + mn - 1) / mn, most = (ntiles + 15) / 16;
     int nparts = (int)(want < most ? want : most);
     if (nparts < 1) nparts = 1;
