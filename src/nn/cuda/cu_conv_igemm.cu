@@ -204,8 +204,12 @@ fwd_k(const float *__restrict__ x, const float *__restrict__ Wt, const float *__
     static_assert(BN == NT, "one B column per thread");
     static_assert((BM * BK) % NT == 0, "whole A tile loads");
     static_assert(!P::SIMT || (NT == 128 && BN % 64 == 0), "the SIMT threads' layout");
-    __shared__ __align__(16) float sA[STAGES][P::SIMT ? BK * LDA : BM * LDA];
-    __shared__ __align__(16) float sB[STAGES][BK * LDB];
+    // Dynamic shared memory (fwd_smem bytes): the 128-row tiles need more
+    // than the 48 KiB of a static array.
+    constexpr int A_SZ = P::SIMT ? BK * LDA : BM * LDA, B_SZ = BK * LDB;
+    extern __shared__ __align__(16) float smem[];
+    float(*sA)[A_SZ] = reinterpret_cast<float(*)[A_SZ]>(smem);
+    float(*sB)[B_SZ] = reinterpret_cast<float(*)[B_SZ]>(smem + STAGES * A_SZ);
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int wm = warp % WM, wn = warp / WM;
@@ -600,14 +604,35 @@ __global__ void sum_parts_k(const float *parts, int nparts, int M, int C, int ta
     }
 }
 
-template <class P, bool TM>
-void launch_fwd(const Geo &g, const float *x, const float *A, const float *bias, float *y)
+// One forward configuration: its shared memory (allowed past 48 KiB the
+// first time), its grid of BN-wide column tiles by BM-row tiles.
+template <class P, int WM, int WN, int MI, int NI, bool TM>
+cudaError_t fwd_launch(const Geo &g, const float *x, const float *A, const float *bias, float *y)
 {
-    unsigned nb = (g.npos + 127) / 128;
-    if (g.M >= 32)
-        fwd_k<P, 2, 2, 2, 8, TM><<<dim3(nb, (g.M + 63) / 64), 128, 0, cu_stream()>>>(x, A, bias, y, g);
-    else
-        fwd_k<P, 1, 4, 1, 4, TM><<<dim3(nb, (g.M + 15) / 16), 128, 0, cu_stream()>>>(x, A, bias, y, g);
+    constexpr int BM = WM * MI * 16, BN = WN * NI * 8;
+    constexpr int LDA = P::SIMT ? BM + 4 : P::LDK, LDB = BN + P::PADN;
+    constexpr int bytes = STAGES * ((P::SIMT ? BK * LDA : BM * LDA) + BK * LDB) * (int)sizeof(float);
+    static bool opted;
+    if (bytes > 48 * 1024 && !opted) {
+        cudaError_t e = cudaFuncSetAttribute(fwd_k<P, WM, WN, MI, NI, TM>,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+        if (e != cudaSuccess) return e;
+        opted = true;
+    }
+    dim3 grid((g.npos + BN - 1) / BN, (g.M + BM - 1) / BM);
+    fwd_k<P, WM, WN, MI, NI, TM><<<grid, WM * WN * 32, bytes, cu_stream()>>>(x, A, bias, y, g);
+    return cudaGetLastError();
+}
+
+// 128-row tiles (warps of 64×64) where the output channels fill them, on
+// the tensor cores: twice the products per gathered column.
+template <class P, bool TM>
+cudaError_t launch_fwd(const Geo &g, const float *x, const float *A, const float *bias, float *y)
+{
+    if constexpr (!P::SIMT)
+        if (g.M >= 128) return fwd_launch<P, 2, 2, 4, 8, TM>(g, x, A, bias, y);
+    if (g.M >= 32) return fwd_launch<P, 2, 2, 2, 8, TM>(g, x, A, bias, y);
+    return fwd_launch<P, 1, 4, 1, 4, TM>(g, x, A, bias, y);
 }
 
 template <class P, bool TM>
@@ -635,13 +660,14 @@ int conv_any(const Geo &g, ct_precision p, const float *x, const float *W, int f
         CU_CHECK_LAUNCH(err);
         A = ws;
     }
+    cudaError_t e;
     if (p == CT_PREC_BF16)
-        tm ? launch_fwd<BF16, true>(g, x, A, bias, y) : launch_fwd<BF16, false>(g, x, A, bias, y);
+        e = tm ? launch_fwd<BF16, true>(g, x, A, bias, y) : launch_fwd<BF16, false>(g, x, A, bias, y);
     else if (p == CT_PREC_TF32)
-        tm ? launch_fwd<TF32, true>(g, x, A, bias, y) : launch_fwd<TF32, false>(g, x, A, bias, y);
+        e = tm ? launch_fwd<TF32, true>(g, x, A, bias, y) : launch_fwd<TF32, false>(g, x, A, bias, y);
     else
-        tm ? launch_fwd<F32, true>(g, x, A, bias, y) : launch_fwd<F32, false>(g, x, A, bias, y);
-    CU_CHECK_LAUNCH(err);
+        e = tm ? launch_fwd<F32, true>(g, x, A, bias, y) : launch_fwd<F32, false>(g, x, A, bias, y);
+    CU_CHECK(e, err);
     return CT_OK;
 }
 
