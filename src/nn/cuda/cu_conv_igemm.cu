@@ -204,7 +204,7 @@ fwd_k(const float *__restrict__ x, const float *__restrict__ Wt, const float *__
     static_assert(BN == NT, "one B column per thread");
     static_assert((BM * BK) % NT == 0, "whole A tile loads");
     static_assert(!P::SIMT || (NT == 128 && BN % 64 == 0), "the SIMT threads' layout");
-    // Dynamic shared memory (fwd_smem bytes): the 128-row tiles need more
+    // Dynamic shared memory (sized by fwd_launch): the 128-row tiles need more
     // than the 48 KiB of a static array.
     constexpr int A_SZ = P::SIMT ? BK * LDA : BM * LDA, B_SZ = BK * LDB;
     extern __shared__ __align__(16) float smem[];
