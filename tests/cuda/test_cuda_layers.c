@@ -378,7 +378,8 @@ static void conv_cases(void)
    tiles); channel counts off the tiles (64 rows, 16 deep, 128 columns);
    the tap-major loads (channels a multiple of 16 for the forward and
    the input gradient, of 64 for the weight gradient) and the per-row
-   ones; one sample; images smaller than the kernel's reach (down to
+   ones; 128-row tiles (128 output channels and enough positions to keep
+   the H100's 132 multiprocessors busy twice over); one sample; images smaller than the kernel's reach (down to
    1×1); 5×5, even and 1×3 kernels; stride 2 (the forward and the weight
    gradient on the kernels, the input gradient from the columns). */
 static void igemm_cases(void)
@@ -401,6 +402,8 @@ static void igemm_cases(void)
         {48, 32, 3, 3, 1, 1, 1, 2, 6, 10, "tap-major forward, per-row weight gradient"},
         {16, 16, 5, 5, 1, 2, 2, 1, 9, 9, "tap-major 5x5"},
         {64, 20, 1, 3, 1, 0, 1, 2, 5, 7, "tap-major 1x3, two 16-row tiles"},
+        {24, 128, 3, 3, 1, 1, 1, 34, 32, 32, "128-row tiles (enough of them), per-row loads"},
+        {32, 128, 3, 3, 1, 1, 1, 34, 32, 32, "128-row tiles, tap-major"},
         {64, 64, 3, 3, 2, 1, 1, 2, 16, 16, "downsample"},
         {5, 6, 3, 3, 2, 1, 1, 3, 7, 9, "stride 2, odd image"},
     };

@@ -416,8 +416,11 @@ wgrad_k(const float *__restrict__ x, const float *__restrict__ gy, float *__rest
     constexpr int B_RS = P::SIMT ? 1 : LD, B_KS = P::SIMT ? LDBT : 1;
     static_assert(NT % BK == 0 && (BM * BK) % NT == 0 && (BN * BK) % NT == 0, "whole tiles");
     static_assert(!P::SIMT || (NT == 128 && BN % 64 == 0), "the SIMT threads' layout");
-    __shared__ __align__(16) float sA[STAGES][P::SIMT ? BK * LDAT : BM * LD];
-    __shared__ __align__(16) float sB[STAGES][P::SIMT ? BK * LDBT : BN * LD];
+    // Dynamic shared memory (sized by wgrad_launch), as in fwd_k.
+    constexpr int A_SZ = P::SIMT ? BK * LDAT : BM * LD, B_SZ = P::SIMT ? BK * LDBT : BN * LD;
+    extern __shared__ __align__(16) float smem[];
+    float(*sA)[A_SZ] = reinterpret_cast<float(*)[A_SZ]>(smem);
+    float(*sB)[B_SZ] = reinterpret_cast<float(*)[B_SZ]>(smem + STAGES * A_SZ);
     __shared__ int4 rows[BN];   // per B row: channel offset, kernel row - ph, column - pw, valid
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -624,24 +627,63 @@ cudaError_t fwd_launch(const Geo &g, const float *x, const float *A, const float
     return cudaGetLastError();
 }
 
+int sm_count();
+
 // 128-row tiles (warps of 64×64) where the output channels fill them, on
-// the tensor cores: twice the products per gathered column.
+// the tensor cores: twice the products per gathered column; unless that
+// leaves fewer than two blocks per multiprocessor (small images), where
+// 64-row tiles keep more of them busy.
 template <class P, bool TM>
 cudaError_t launch_fwd(const Geo &g, const float *x, const float *A, const float *bias, float *y)
 {
     if constexpr (!P::SIMT)
-        if (g.M >= 128) return fwd_launch<P, 2, 2, 4, 8, TM>(g, x, A, bias, y);
+        if (g.M >= 128 && (long long)((g.npos + 127) / 128) * ((g.M + 127) / 128) >= 2LL * sm_count())
+            return fwd_launch<P, 2, 2, 4, 8, TM>(g, x, A, bias, y);
     if (g.M >= 32) return fwd_launch<P, 2, 2, 2, 8, TM>(g, x, A, bias, y);
     return fwd_launch<P, 1, 4, 1, 4, TM>(g, x, A, bias, y);
 }
 
-template <class P, bool TM>
-void launch_wgrad(const Geo &g, dim3 grid, const float *x, const float *gy, float *parts, int per)
+template <class P, int WM, int WN, int MI, int NI, bool TM>
+cudaError_t wgrad_launch(const Geo &g, dim3 grid, const float *x, const float *gy, float *parts, int per)
 {
-    if (g.M >= 32)
-        wgrad_k<P, 2, 2, 2, 4, TM><<<grid, 128, 0, cu_stream()>>>(x, gy, parts, g, per);
-    else
-        wgrad_k<P, 1, 4, 1, 2, TM><<<grid, 128, 0, cu_stream()>>>(x, gy, parts, g, per);
+    constexpr int BM = WM * MI * 16, BN = WN * NI * 8;
+    constexpr int bytes = STAGES * (P::SIMT ? BK * (BM + 4 + BN + 4) : (BM + BN) * P::LDK) * (int)sizeof(float);
+    static bool opted;
+    if (bytes > 48 * 1024 && !opted) {
+        cudaError_t e = cudaFuncSetAttribute(wgrad_k<P, WM, WN, MI, NI, TM>,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+        if (e != cudaSuccess) return e;
+        opted = true;
+    }
+    wgrad_k<P, WM, WN, MI, NI, TM><<<grid, WM * WN * 32, bytes, cu_stream()>>>(x, gy, parts, g, per);
+    return cudaGetLastError();
+}
+
+// The weight gradient's row tile: 128 rows (warps of 64×32) from 128
+// output channels on, 64 from 32, else 16.
+int wgrad_rows(int M) { return M >= 128 ? 128 : M >= 32 ? 64 : 16; }
+
+template <class P, bool TM>
+cudaError_t launch_wgrad(const Geo &g, dim3 grid, const float *x, const float *gy, float *parts, int per)
+{
+    switch (wgrad_rows(g.M)) {
+    case 128: return wgrad_launch<P, 2, 2, 4, 4, TM>(g, grid, x, gy, parts, per);
+    case 64: return wgrad_launch<P, 2, 2, 2, 4, TM>(g, grid, x, gy, parts, per);
+    default: return wgrad_launch<P, 1, 4, 1, 2, TM>(g, grid, x, gy, parts, per);
+    }
+}
+
+// The device's multiprocessors (one device), asked once.
+int sm_count()
+{
+    static int sms;
+    if (!sms) {
+        int dev, n = 0;
+        if (cudaGetDevice(&dev) == cudaSuccess)
+            cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
+        sms = n > 0 ? n : 132;
+    }
+    return sms;
 }
 
 // The forward's A: the weights themselves where they already are in its
@@ -675,17 +717,11 @@ int conv_any(const Geo &g, ct_precision p, const float *x, const float *W, int f
 // 16 tiles (256 positions) long.
 int wgrad_any(const Geo &g, ct_precision p, const float *x, const float *gy, float *gW, ct_error *err)
 {
-    const int BM = g.M >= 32 ? 64 : 16, BN = 64;
+    const int BM = wgrad_rows(g.M), BN = 64;
     bool tm = g.C % BN == 0;
     int ntiles = (int)((g.npos + BK - 1) / BK);
     long long mn = (long long)((g.M + BM - 1) / BM) * ((g.K + BN - 1) / BN);
-    static int sms;   // the one device's multiprocessors, asked once
-    if (!sms) {
-        int dev, n = 0;
-        if (cudaGetDevice(&dev) == cudaSuccess)
-            cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
-        sms = n > 0 ? n : 132;
-    }
+    const int sms = sm_count();
     long long want = (4LL * sms + mn - 1) / mn, most = (ntiles + 15) / 16;
     int nparts = (int)(want < most ? want : most);
     if (nparts < 1) nparts = 1;
@@ -696,16 +732,17 @@ int wgrad_any(const Geo &g, ct_precision p, const float *x, const float *gy, flo
     float *parts = (float *)cu_workspace(mk * nparts * sizeof(float), err);
     if (!parts) return CT_ENOMEM;
     dim3 grid((g.K + BN - 1) / BN, (g.M + BM - 1) / BM, nparts);
+    cudaError_t e;
     if (p == CT_PREC_BF16)
-        tm ? launch_wgrad<BF16, true>(g, grid, x, gy, parts, per)
-           : launch_wgrad<BF16, false>(g, grid, x, gy, parts, per);
+        e = tm ? launch_wgrad<BF16, true>(g, grid, x, gy, parts, per)
+               : launch_wgrad<BF16, false>(g, grid, x, gy, parts, per);
     else if (p == CT_PREC_TF32)
-        tm ? launch_wgrad<TF32, true>(g, grid, x, gy, parts, per)
-           : launch_wgrad<TF32, false>(g, grid, x, gy, parts, per);
+        e = tm ? launch_wgrad<TF32, true>(g, grid, x, gy, parts, per)
+               : launch_wgrad<TF32, false>(g, grid, x, gy, parts, per);
     else
-        tm ? launch_wgrad<F32, true>(g, grid, x, gy, parts, per)
-           : launch_wgrad<F32, false>(g, grid, x, gy, parts, per);
-    CU_CHECK_LAUNCH(err);
+        e = tm ? launch_wgrad<F32, true>(g, grid, x, gy, parts, per)
+               : launch_wgrad<F32, false>(g, grid, x, gy, parts, per);
+    CU_CHECK(e, err);
     sum_parts_k<<<cu_blocks(mk, 256), 256, 0, cu_stream()>>>(parts, nparts, g.M, g.C, g.KH * g.KW,
                                                             tm, gW);
     CU_CHECK_LAUNCH(err);
