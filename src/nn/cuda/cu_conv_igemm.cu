@@ -19,15 +19,18 @@
 // (blockIdx.z), each part's product written to a workspace, and the parts
 // summed in order into the gradient (in the weight's own order).
 //
-// Tiles are BK = 16 deep, three cp.async stages; warps hold 32×64 or
-// 32×32 (16×32 for a handful of output channels) of the product in
-// m16n8k8 TF32 or m16n8k16 bf16 mma.sync fragments; in fp32 the same
-// tiles are multiplied with FFMA, each thread a block of 8×8 (or 8×4,
-// 2×8, 2×4), which keeps the products and sums exact fp32.  Shared memory holds
-// fp32 (cp.async copies 4-byte elements: the patches are not 16-byte
-// aligned); fragments are rounded to TF32 or packed to bf16 when read.
-// Row strides of the tiles are padded so that fragment reads hit 32
-// distinct banks.
+// Tiles are BK = 16 deep, three cp.async stages, four warps a block.  The
+// forward's block is 128 positions wide and 64 rows high (warps of 32×64),
+// 128 high (64×64) for 128 output channels or more where that still gives
+// two blocks per multiprocessor, 16 high for a handful; the weight
+// gradient's is 64 patch rows wide and 128, 64 or 16 channels high.  The
+// tensor cores multiply m16n8k8 TF32 or m16n8k16 bf16 mma.sync fragments;
+// in fp32 the same tiles are multiplied with FFMA, each thread a block of
+// up to 16×4 or 8×8, which keeps the products and sums exact fp32.
+// Shared memory holds fp32 (cp.async copies 4-byte elements: the patches
+// are not 16-byte aligned); fragments are rounded to TF32 or packed to
+// bf16 when read.  Row strides of the tiles are padded so that fragment
+// reads hit 32 distinct banks.
 #include "cu_conv_igemm.h"
 #include "cu_layers.h"
 
