@@ -12,7 +12,9 @@
  * (~1e-6 relative), TF32 rounds GEMM inputs to 10 mantissa bits (~1e-3)
  * and bf16 to 7 (~1e-2).  A wrong index or a missing term is of order 1.
  *
- *     tests/cuda/test_cuda_layers [seed]     (CT_TEST_SEED works too)
+ *     tests/cuda/test_cuda_layers [seed] [conv]   (CT_TEST_SEED works too)
+ *
+ * "conv" runs the convolutions alone (a quick check of their kernels).
  *
  * Without a GPU (or a --with-cuda build) it skips everything, saying why.
  */
@@ -370,6 +372,51 @@ static void conv_cases(void)
     layer_case("conv3d 8->16 k4 s2 p1 (critic)", ct_conv_new(&g3, &rng, &err), randn5(2, 8, 8, 8, 8));
 }
 
+/* 2-D convolutions on the implicit-GEMM kernels (cu_conv_igemm.cu: FFMA
+   in fp32, tensor cores in TF32 and bf16): the U-Net's shapes, with
+   the weight gradient cut into parts; 4 channels in or out (16-row
+   tiles); channel counts off the tiles (64 rows, 16 deep, 128 columns);
+   the tap-major loads (channels a multiple of 16 for the forward and
+   the input gradient, of 64 for the weight gradient) and the per-row
+   ones; 128-row tiles (128 output channels and enough positions to keep
+   the H100's 132 multiprocessors busy twice over); one sample; images smaller than the kernel's reach (down to
+   1×1); 5×5, even and 1×3 kernels; stride 2 (the forward and the weight
+   gradient on the kernels, the input gradient from the columns). */
+static void igemm_cases(void)
+{
+    ct_error err;
+    char name[160];
+    static const struct { int cin, cout, kh, kw, s, ph, pw, n, h, w; const char *what; } cs[] = {
+        {64, 64, 3, 3, 1, 1, 1, 3, 32, 32, "U-Net level 1"},
+        {4, 64, 3, 3, 1, 1, 1, 2, 32, 32, "U-Net input"},
+        {64, 4, 3, 3, 1, 1, 1, 2, 32, 32, "U-Net output"},
+        {128, 128, 3, 3, 1, 1, 1, 1, 8, 8, "U-Net level 3, one sample"},
+        {256, 128, 3, 3, 1, 1, 1, 2, 8, 8, "U-Net skip concatenation"},
+        {70, 37, 3, 3, 1, 1, 1, 2, 9, 11, "channels off the tiles"},
+        {17, 130, 3, 3, 1, 1, 1, 1, 5, 3, "three row tiles, small image"},
+        {5, 3, 3, 3, 1, 1, 1, 1, 1, 1, "1x1 image"},
+        {3, 5, 5, 5, 1, 2, 2, 2, 6, 7, "5x5"},
+        {9, 20, 3, 3, 1, 0, 0, 3, 4, 4, "no padding"},
+        {6, 8, 2, 2, 1, 1, 1, 2, 7, 5, "even kernel, padded"},
+        {7, 9, 1, 3, 1, 0, 1, 2, 6, 9, "1x3 kernel"},
+        {48, 32, 3, 3, 1, 1, 1, 2, 6, 10, "tap-major forward, per-row weight gradient"},
+        {16, 16, 5, 5, 1, 2, 2, 1, 9, 9, "tap-major 5x5"},
+        {64, 20, 1, 3, 1, 0, 1, 2, 5, 7, "tap-major 1x3, two 16-row tiles"},
+        {24, 128, 3, 3, 1, 1, 1, 34, 32, 32, "128-row tiles (enough of them), per-row loads"},
+        {32, 128, 3, 3, 1, 1, 1, 34, 32, 32, "128-row tiles, tap-major"},
+        {64, 64, 3, 3, 2, 1, 1, 2, 16, 16, "downsample"},
+        {5, 6, 3, 3, 2, 1, 1, 3, 7, 9, "stride 2, odd image"},
+    };
+    for (size_t i = 0; i < CT_COUNTOF(cs); i++) {
+        ct_conv_cfg c = ct_conv_cfg_2d(cs[i].cin, cs[i].cout, cs[i].kh, cs[i].s, cs[i].ph);
+        c.k[2] = cs[i].kw;
+        c.pad[2] = cs[i].pw;
+        snprintf(name, sizeof name, "conv2d %d->%d k%dx%d s%d p%dx%d (%s)", c.cin, c.cout, cs[i].kh,
+                 cs[i].kw, cs[i].s, cs[i].ph, cs[i].pw, cs[i].what);
+        layer_case(name, ct_conv_new(&c, &rng, &err), randn4(cs[i].n, c.cin, cs[i].h, cs[i].w));
+    }
+}
+
 /* The convolutions again with columns cut into chunks of a few samples
    (CRYSTENS_CUDA_CONV_CHUNK, read at each call). */
 static void chunked_cases(void)
@@ -604,6 +651,7 @@ int main(int argc, char **argv)
     ct_error err;
     const char *env = getenv("CT_TEST_SEED");
     unsigned long seed = argc > 1 ? strtoul(argv[1], NULL, 10) : env ? strtoul(env, NULL, 10) : 20261206;
+    int conv_only = argc > 2 && !strcmp(argv[2], "conv");
     printf("# seed %lu (rerun with: test_cuda_layers %lu)\n", seed, seed);
     if (!(cu = ct_cuda(&err))) {
         printf("1..0 # SKIP %s\n", err.msg);
@@ -623,16 +671,24 @@ int main(int argc, char **argv)
         tol = precs[i].tol;
         ct_rng_seed(&rng, seed + i);
         conv_cases();
-        misc_cases();
-        if (i == 0) {   /* no GEMMs: once is enough */
-            /* The convolutions' other backward (columns of gx + col2im),
-               which stride-1 convolutions otherwise skip. */
+        igemm_cases();
+        if (!conv_only) misc_cases();
+        /* The column path of the 2-D convolutions (the implicit-GEMM
+           kernels off); in fp32 also the other backward (columns of gx +
+           col2im), which stride-1 convolutions otherwise skip, and columns
+           cut into chunks: fp32 is enough for these two. */
+        setenv("CRYSTENS_CUDA_CONV_IGEMM", "0", 1);
+        conv_cases();
+        if (i == 0) {
             setenv("CRYSTENS_CUDA_CONV_COL2IM", "1", 1);
             conv_cases();
             unsetenv("CRYSTENS_CUDA_CONV_COL2IM");
+            chunked_cases();
+        }
+        unsetenv("CRYSTENS_CUDA_CONV_IGEMM");
+        if (i == 0 && !conv_only) {   /* no GEMMs: once is enough */
             norm_cases();
             act_cases();
-            chunked_cases();
             error_cases();
         }
     }

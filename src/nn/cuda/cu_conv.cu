@@ -21,11 +21,21 @@
 // input gradient are one GEMM per sample (strided-batched), straight from
 // and into the N×C×(spatial) tensors.  In the bf16 precision the columns
 // and the gathered gradient are stored in bf16.
+//
+// A 2-D convolution that is not pointwise skips the columns:
+// cu_conv_igemm.cu's implicit-GEMM kernels compute its forward, its
+// weight gradient and (at stride 1) its input gradient, gathering the
+// patches as they load their tiles (tensor cores in TF32 and bf16, FFMA
+// in fp32); the input gradient of a strided one keeps the way above.
+// $CRYSTENS_CUDA_CONV_IGEMM=0 turns the kernels off (for tests and
+// timings of the other way).
+#include "cu_conv_igemm.h"
 #include "cu_layers.h"
 
 #include <cuda_bf16.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Columns are floats, or bf16 in the bf16 precision (GEMM inputs in bf16,
    fp32 accumulation): half the bytes for im2col to write and the GEMM to
@@ -379,6 +389,19 @@ static int conv_fwd_cols(ct_conv *cv, const geom *g, const ct_tensor *x, ct_tens
     return CT_OK;
 }
 
+/* The implicit-GEMM geometry of a 2-D convolution of n samples, not
+   transposed and not pointwise, when its kernels take it in the current
+   precision (see cu_conv_igemm.h). */
+static int igemm_of(const ct_conv *cv, const geom *g, int n, cu_igemm_geom *ig)
+{
+    if (cv->cfg.dims != 2 || cv->cfg.transposed || geom_pointwise(g)) return 0;
+    const char *e = getenv("CRYSTENS_CUDA_CONV_IGEMM");
+    if (e && !strcmp(e, "0")) return 0;
+    *ig = (cu_igemm_geom){n, g->c, g->h, g->w, cv->cfg.cout, g->oh, g->ow,
+                          g->k1, g->k2, g->s1, g->s2, g->p1, g->p2};
+    return cu_igemm_fits(ig, cu_precision());
+}
+
 /* Forward: a pointwise kernel reads x in place, one GEMM per sample
    (batched), and the caller adds the bias; else conv_fwd_cols, with the
    bias.  *biased says whether the bias is in. */
@@ -393,23 +416,27 @@ static int conv_fwd(ct_conv *cv, const geom *g, const ct_tensor *x, ct_tensor *y
                                0, x->data, (int)P, (long long)xs, 0.0f, y->data, (int)P,
                                (long long)(cout * P), N, err);
     *biased = 1;
+    cu_igemm_geom ig;
+    if (igemm_of(cv, g, N, &ig))
+        return cu_igemm_conv(&ig, cu_precision(), x->data, cv->base.params[0].w->data, 0,
+                             cv->base.nparams > 1 ? cv->base.params[1].w->data : NULL, y->data, err);
     return cu_precision() == CT_PREC_BF16 ? conv_fwd_cols<bf16>(cv, g, x, y, err)
                                           : conv_fwd_cols<float>(cv, g, x, y, err);
 }
 
 /* gW += G · colsᵀ (G: gy gathered to cout × m·P); gx = col2im(Wᵀ · G), or
    for a pointwise kernel gx[s] = Wᵀ · gy[s] (batched).  Without parameter
-   gradients nothing is gathered: Wᵀ · gy[s] per sample, batched. */
+   gradients (pg 0) nothing is gathered: Wᵀ · gy[s] per sample, batched. */
 template <typename T>
 static int conv_bwd_t(ct_conv *cv, const geom *g, const ct_tensor *x, const ct_tensor *gy,
-                      ct_tensor *gx, ct_error *err)
+                      ct_tensor *gx, int pg, ct_error *err)
 {
     ct_layer *l = &cv->base;
     int N = (int)x->shape[0], cout = cv->cfg.cout;
     size_t P = geom_cols(g), K = geom_rows(g), xs = (size_t)g->c * geom_pixels(g);
     const float *W = l->params[0].w->data;
     int point = geom_pointwise(g);
-    if (point && !l->param_grads)
+    if (point && !pg)
         return cu_gemm_batched(1, 0, (int)K, (int)P, cout, 1.0f, W, (int)K, 0, gy->data, (int)P,
                                (long long)(cout * P), 0.0f, gx->data, (int)P, (long long)xs, N, err);
     int m = chunk_samples(g, cout, N);
@@ -420,13 +447,13 @@ static int conv_bwd_t(ct_conv *cv, const geom *g, const ct_tensor *x, const ct_t
     if (!ws) return CT_ENOMEM;
     T *G = (T *)ws, *col = (T *)(ws + nG);
     float *gcol = (float *)(ws + nG);
-    const T *Wt = l->param_grads ? weights_as<T>(W, (size_t)cout * K, ws + nG + ncol, err) : NULL;
-    if (l->param_grads && !Wt) return CT_EIO;
+    const T *Wt = pg ? weights_as<T>(W, (size_t)cout * K, ws + nG + ncol, err) : NULL;
+    if (pg && !Wt) return CT_EIO;
     for (int n0 = 0; n0 < N; n0 += m) {
         int mm = N - n0 < m ? N - n0 : m, cols = (int)(mm * P);
         const float *gyn = gy->data + (size_t)n0 * cout * P;
         int rc = CT_OK;
-        if (l->param_grads) {
+        if (pg) {
             rc = gather<T>(gyn, cout, P, mm, G, err);
             if (rc == CT_OK) rc = point ? gather<T>(x->data + n0 * xs, (int)K, P, mm, col, err)
                                         : im2col<T>(x->data + n0 * xs, g, mm, col, err);
@@ -438,7 +465,7 @@ static int conv_bwd_t(ct_conv *cv, const geom *g, const ct_tensor *x, const ct_t
                                  (long long)(cout * P), 0.0f, gx->data + n0 * xs, (int)P,
                                  (long long)xs, mm, err);
         } else {
-            rc = l->param_grads
+            rc = pg
                      ? gemm_t<T>(1, 0, (int)K, cols, cout, Wt, (int)K, 0, G, cols, 0, 0.0f, gcol,
                                  cols, 0, 1, err)
                      : cu_gemm_batched(1, 0, (int)K, (int)P, cout, 1.0f, W, (int)K, 0, gyn, (int)P,
@@ -528,9 +555,35 @@ static int conv_bwd_s1(ct_conv *cv, const geom *g, const ct_tensor *x, const ct_
     return CT_OK;
 }
 
+/* Backward on the implicit-GEMM kernels: at stride 1 the input gradient
+   is their forward on gy with W' (the taps reversed) and padding k - 1 - p;
+   otherwise it comes from conv_bwd_t without parameter gradients.  Then
+   the weight gradient, from x and gy. */
+static int conv_bwd_igemm(ct_conv *cv, const geom *g, const cu_igemm_geom *ig, const ct_tensor *x,
+                          const ct_tensor *gy, ct_tensor *gx, ct_error *err)
+{
+    ct_layer *l = &cv->base;
+    ct_precision p = cu_precision();
+    int rc;
+    if (ig->sh == 1 && ig->sw == 1) {
+        cu_igemm_geom d = {ig->n, ig->m, ig->oh, ig->ow, ig->c, ig->h, ig->w, ig->kh, ig->kw, 1, 1,
+                           ig->kh - 1 - ig->ph, ig->kw - 1 - ig->pw};
+        rc = cu_igemm_conv(&d, p, gy->data, l->params[0].w->data, 1, NULL, gx->data, err);
+    } else {
+        rc = p == CT_PREC_BF16 ? conv_bwd_t<bf16>(cv, g, x, gy, gx, 0, err)
+                               : conv_bwd_t<float>(cv, g, x, gy, gx, 0, err);
+    }
+    if (rc == CT_OK && l->param_grads)
+        rc = cu_igemm_wgrad(ig, p, x->data, gy->data, l->params[0].g->data, err);
+    return rc;
+}
+
 static int conv_bwd(ct_conv *cv, const geom *g, const ct_tensor *x, const ct_tensor *gy,
                     ct_tensor *gx, ct_error *err)
 {
+    cu_igemm_geom ig;
+    if (igemm_of(cv, g, (int)x->shape[0], &ig)) return conv_bwd_igemm(cv, g, &ig, x, gy, gx, err);
+    int pg = cv->base.param_grads;
     int bf = cu_precision() == CT_PREC_BF16 && !geom_pointwise(g);
     /* From gy's columns (cout·taps rows) where they are no more than x's
        (cin·taps): measured on the H100, 64->64 3x3 at 32x32, batch 256,
@@ -538,7 +591,7 @@ static int conv_bwd(ct_conv *cv, const geom *g, const ct_tensor *x, const ct_ten
     if (stride1(g) && !geom_pointwise(g) && cv->cfg.cout <= cv->cfg.cin &&
         !getenv("CRYSTENS_CUDA_CONV_COL2IM"))
         return bf ? conv_bwd_s1<bf16>(cv, g, x, gy, gx, err) : conv_bwd_s1<float>(cv, g, x, gy, gx, err);
-    return bf ? conv_bwd_t<bf16>(cv, g, x, gy, gx, err) : conv_bwd_t<float>(cv, g, x, gy, gx, err);
+    return bf ? conv_bwd_t<bf16>(cv, g, x, gy, gx, pg, err) : conv_bwd_t<float>(cv, g, x, gy, gx, pg, err);
 }
 
 /* Transposed: cols[s] = Wᵀ · x[s] per sample, batched; y = col2im(cols). */
@@ -595,6 +648,66 @@ static int convt_bwd(ct_conv *cv, const geom *g, const ct_tensor *x, const ct_te
     return CT_OK;
 }
 
+/* The bias gradient, gb[c] += Σ_n Σ_p gy[n][c][p], in two passes: block
+   (c, s) sums channel c over slice s of the samples (four loads in flight
+   per thread) into part[c·S + s], then one thread per channel adds its S
+   parts in order (deterministic).  One block per channel alone reads a
+   whole channel (1 MiB of a 64-channel 32×32 layer at batch 256) with
+   one load in flight per thread. */
+__global__ void bias_part_k(const float *gy, int C, int S, int per, int N, cu_fastdiv by_P, float *part)
+{
+    __shared__ float red[32];
+    int c = blockIdx.x, sl = blockIdx.y;
+    int n0 = sl * per, n1 = min(N, n0 + per);
+    unsigned P = by_P.d, cnt = n0 < n1 ? (unsigned)(n1 - n0) * P : 0;
+    const float *base = gy + ((size_t)n0 * C + c) * P;
+    size_t row = (size_t)C * P;
+    float acc[4] = {0, 0, 0, 0};
+    for (unsigned i0 = threadIdx.x; i0 < cnt; i0 += 4 * blockDim.x) {
+        float v[4];
+#pragma unroll
+        for (int u = 0; u < 4; u++) {
+            unsigned i = i0 + u * blockDim.x;
+            unsigned n = cu_div(i, by_P);
+            v[u] = i < cnt ? base[n * row + (i - n * P)] : 0.0f;
+        }
+#pragma unroll
+        for (int u = 0; u < 4; u++) acc[u] += v[u];
+    }
+    float t = cu_block_sum((acc[0] + acc[1]) + (acc[2] + acc[3]), red);
+    if (!threadIdx.x) part[(size_t)c * S + sl] = t;
+}
+
+__global__ void bias_sum_k(const float *part, int C, int S, float *gb)
+{
+    CU_FOR(c, (size_t)C) {
+        float t = 0;
+        for (int s = 0; s < S; s++) t += part[c * S + s];
+        gb[c] += t;
+    }
+}
+
+static int conv_bias_grad(const float *gy, int N, int C, size_t P, float *gb, ct_error *err)
+{
+    if (!N || !C || !P) return CT_OK;
+    if ((size_t)N * P > 0x7fffffffu) return cu_channel_sums_add(gy, N, C, P, gb, err);
+    int S = (1024 + C - 1) / C;   /* about 1024 blocks in all */
+    if (S > N) S = N;
+    int per = (N + S - 1) / S;
+    S = (N + per - 1) / per;
+    float *part = (float *)cu_alloc((size_t)C * S * sizeof(float), err);
+    if (!part) return CT_ENOMEM;
+    bias_part_k<<<dim3((unsigned)C, (unsigned)S), 256, 0, cu_stream()>>>(
+        gy, C, S, per, N, cu_fastdiv_of((unsigned)P), part);
+    cudaError_t e = cudaGetLastError();
+    if (e == cudaSuccess) {
+        bias_sum_k<<<cu_blocks((size_t)C, 128), 128, 0, cu_stream()>>>(part, C, S, gb);
+        e = cudaGetLastError();
+    }
+    cu_free(part);   /* stream-ordered: a later user runs after the sum */
+    return e == cudaSuccess ? CT_OK : cu_fail_cuda(e, "bias_part_k", __FILE__, __LINE__, err);
+}
+
 int cu_conv_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
 {
     ct_conv *cv = (ct_conv *)l;
@@ -622,8 +735,8 @@ int cu_conv_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_error 
     if (!(*gx = cu_empty(x->ndim, x->shape, err))) return CT_ENOMEM;
     int rc = CT_OK;
     if (l->nparams > 1 && l->param_grads)
-        rc = cu_channel_sums_add(gy->data, (int)gy->shape[0], cv->cfg.cout, ct_nn_numel_from(gy, 2),
-                                 l->params[1].g->data, err);
+        rc = conv_bias_grad(gy->data, (int)gy->shape[0], cv->cfg.cout, ct_nn_numel_from(gy, 2),
+                            l->params[1].g->data, err);
     if (rc != CT_OK) return rc;
     int passes = l->param_grads ? 2 : 1;
     ct_nn_profile_flops(l, conv_flops(cv, &g, x) * passes, conv_flops(cv, &g, x) * passes);

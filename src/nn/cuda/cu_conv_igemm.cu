@@ -1,0 +1,776 @@
+// cu_conv_igemm.cu - implicit-GEMM 2-D convolutions on the tensor cores
+// (see cu_conv_igemm.h).
+//
+// Forward: C (m × n·oh·ow) = A (m × K) · B, K = c·kh·kw, where column j of
+// B is the input patch of output position j, gathered as the tile is
+// loaded: each thread owns one column of the block's tile (its image,
+// output row and column decoded once) and walks the K rows in order,
+// counting (channel, kernel row, kernel column) up without divisions.
+// Where c is a multiple of the tile depth the rows run tap-major instead,
+// k = (kernel row, kernel column, channel): a tile's rows are then
+// channels of one tap, checked against the image's bounds once per tile
+// (the U-Net's 64 to 256 channels).  A is the weight in the rows' order
+// (rearranged in the workspace where that is not its own).  The input
+// gradient of a stride-1 convolution is the same product on gy, with the
+// weights transposed and their taps reversed, and padding k - 1 - p.
+//
+// Weight gradient: C (m × K) = Σ_positions gy (m × positions) · Bᵀ, a
+// small output and a long reduction; the positions are cut into parts
+// (blockIdx.z), each part's product written to a workspace, and the parts
+// summed in order into the gradient (in the weight's own order).
+//
+// Tiles are BK = 16 deep, three cp.async stages, four warps a block.  The
+// forward's block is 128 positions wide and 64 rows high (warps of 32×64),
+// 128 high (64×64) for 128 output channels or more where that still gives
+// two blocks per multiprocessor, 16 high for a handful; the weight
+// gradient's is 64 patch rows wide and 128, 64 or 16 channels high.  The
+// tensor cores multiply m16n8k8 TF32 or m16n8k16 bf16 mma.sync fragments;
+// in fp32 the same tiles are multiplied with FFMA, each thread a block of
+// up to 16×4 or 8×8, which keeps the products and sums exact fp32.
+// Shared memory holds fp32 (cp.async copies 4-byte elements: the patches
+// are not 16-byte aligned); fragments are rounded to TF32 or packed to
+// bf16 when read.  Row strides of the tiles are padded so that fragment
+// reads hit 32 distinct banks.
+#include "cu_conv_igemm.h"
+#include "cu_layers.h"
+
+#include <cuda_bf16.h>
+
+namespace {
+
+constexpr int BK = 16, STAGES = 3;
+
+struct Geo {
+    int C, H, W, M, OH, OW, KH, KW, sh, sw, ph, pw, K;
+    unsigned npos;   // n·oh·ow
+    cu_fastdiv by_P, by_OW;
+};
+
+__device__ __forceinline__ uint32_t tf32_of(float f)
+{
+    uint32_t r;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(f));
+    return r;
+}
+
+__device__ __forceinline__ uint32_t bf2_of(float lo, float hi)
+{
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);   // .x (lo) in the low half
+    return *reinterpret_cast<uint32_t *>(&v);
+}
+
+__device__ __forceinline__ void cp_async4(float *dst, const float *src, bool valid)
+{
+    unsigned s = (unsigned)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(src),
+                 "r"(valid ? 4 : 0));
+}
+
+__device__ __forceinline__ void cp_async16(float *dst, const float *src, bool valid)
+{
+    unsigned s = (unsigned)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src),
+                 "r"(valid ? 16 : 0));
+}
+
+__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+
+template <int N> __device__ __forceinline__ void cp_wait()
+{
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+// Fragments of mma.sync (PTX ISA, "Matrix fragments for mma.m16n8k8 /
+// m16n8k16"): g = lane / 4, t = lane % 4.  A tile [row][k] of row stride
+// ld (k fastest), a B tile either [k][col] (col fastest, b_kn) or
+// [col][k] (b_nk).  LDK: the padded row stride of [.][k] tiles; PADN: the
+// padding of [k][col] rows.
+struct TF32 {
+    static constexpr bool SIMT = false;
+    static constexpr int KSTEP = 8, LDK = BK + 4, PADN = 8;
+    static __device__ __forceinline__ void a(uint32_t f[4], const float *s, int ld, int lane)
+    {
+        const float *p = s + (lane >> 2) * ld + (lane & 3);
+        f[0] = tf32_of(p[0]);
+        f[1] = tf32_of(p[8 * ld]);
+        f[2] = tf32_of(p[4]);
+        f[3] = tf32_of(p[8 * ld + 4]);
+    }
+    static __device__ __forceinline__ void b_kn(uint32_t f[2], const float *s, int ld, int lane)
+    {
+        const float *p = s + (lane & 3) * ld + (lane >> 2);
+        f[0] = tf32_of(p[0]);
+        f[1] = tf32_of(p[4 * ld]);
+    }
+    static __device__ __forceinline__ void b_nk(uint32_t f[2], const float *s, int ld, int lane)
+    {
+        const float *p = s + (lane >> 2) * ld + (lane & 3);
+        f[0] = tf32_of(p[0]);
+        f[1] = tf32_of(p[4]);
+    }
+    static __device__ __forceinline__ void mma(float c[4], const uint32_t a[4], const uint32_t b[2])
+    {
+        asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, "
+                     "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+    }
+};
+
+struct BF16 {
+    static constexpr bool SIMT = false;
+    static constexpr int KSTEP = 16, LDK = BK + 8, PADN = 4;
+    static __device__ __forceinline__ void a(uint32_t f[4], const float *s, int ld, int lane)
+    {
+        const float *p = s + (lane >> 2) * ld + 2 * (lane & 3);
+        float2 v0 = *(const float2 *)p, v1 = *(const float2 *)(p + 8 * ld);
+        float2 v2 = *(const float2 *)(p + 8), v3 = *(const float2 *)(p + 8 * ld + 8);
+        f[0] = bf2_of(v0.x, v0.y);
+        f[1] = bf2_of(v1.x, v1.y);
+        f[2] = bf2_of(v2.x, v2.y);
+        f[3] = bf2_of(v3.x, v3.y);
+    }
+    static __device__ __forceinline__ void b_kn(uint32_t f[2], const float *s, int ld, int lane)
+    {
+        const float *p = s + 2 * (lane & 3) * ld + (lane >> 2);
+        f[0] = bf2_of(p[0], p[ld]);
+        f[1] = bf2_of(p[8 * ld], p[9 * ld]);
+    }
+    static __device__ __forceinline__ void b_nk(uint32_t f[2], const float *s, int ld, int lane)
+    {
+        const float *p = s + (lane >> 2) * ld + 2 * (lane & 3);
+        float2 v0 = *(const float2 *)p, v1 = *(const float2 *)(p + 8);
+        f[0] = bf2_of(v0.x, v0.y);
+        f[1] = bf2_of(v1.x, v1.y);
+    }
+    static __device__ __forceinline__ void mma(float c[4], const uint32_t a[4], const uint32_t b[2])
+    {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, "
+                     "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+    }
+};
+
+// fp32 on the CUDA cores (FFMA, exact fp32 products and sums): no
+// fragments; tiles are stored k-major ([k][row], LDK unused) and each of
+// the 128 threads holds a BM/8 × BN/16 block of the product (rows tm·BM/8
+// on, columns tn·4 on in each 64-wide group), read as float4.
+struct F32 {
+    static constexpr bool SIMT = true;
+    static constexpr int LDK = BK, PADN = 4;
+};
+
+// SIMT product of one BK-deep tile: acc[i][c] += Σ_k A[k][tm·RT + i] ·
+// B[k][c / 4 · 64 + tn · 4 + c % 4], A and B k-major with row strides lda,
+// ldb.
+template <int RT, int CG>
+__device__ __forceinline__ void simt_tile(float (&acc)[RT][CG * 4], const float *a, int lda,
+                                          const float *b, int ldb)
+{
+#pragma unroll
+    for (int k = 0; k < BK; k++) {
+        float av[RT], bv[CG * 4];
+        if constexpr (RT % 4 == 0) {
+#pragma unroll
+            for (int i = 0; i < RT; i += 4) {
+                float4 v = *(const float4 *)(a + k * lda + i);
+                av[i] = v.x, av[i + 1] = v.y, av[i + 2] = v.z, av[i + 3] = v.w;
+            }
+        } else {
+#pragma unroll
+            for (int i = 0; i < RT; i++) av[i] = a[k * lda + i];
+        }
+#pragma unroll
+        for (int c = 0; c < CG; c++) {
+            float4 v = *(const float4 *)(b + k * ldb + 64 * c);
+            bv[4 * c] = v.x, bv[4 * c + 1] = v.y, bv[4 * c + 2] = v.z, bv[4 * c + 3] = v.w;
+        }
+#pragma unroll
+        for (int i = 0; i < RT; i++)
+#pragma unroll
+            for (int j = 0; j < CG * 4; j++) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
+    }
+}
+
+// Forward: WM × WN warps, each MI m16 by NI n8 fragments (with F32, the
+// same BM × BN tile by 128 threads); one thread per column of the BN-wide
+// tile (BN = threads).
+template <class P, int WM, int WN, int MI, int NI, bool TAPMAJOR>
+__global__ void __launch_bounds__(WM *WN * 32)
+fwd_k(const float *__restrict__ x, const float *__restrict__ Wt, const float *__restrict__ bias,
+      float *__restrict__ y, Geo g)
+{
+    constexpr int NT = WM * WN * 32, BM = WM * MI * 16, BN = WN * NI * 8;
+    constexpr int LDA = P::SIMT ? BM + 4 : P::LDK, LDB = BN + P::PADN;
+    constexpr int A_RS = P::SIMT ? 1 : LDA, A_KS = P::SIMT ? LDA : 1;   // A (row, k) strides
+    static_assert(BN == NT, "one B column per thread");
+    static_assert((BM * BK) % NT == 0, "whole A tile loads");
+    static_assert(!P::SIMT || (NT == 128 && BN % 64 == 0), "the SIMT threads' layout");
+    // Dynamic shared memory (sized by fwd_launch): the 128-row tiles need more
+    // than the 48 KiB of a static array.
+    constexpr int A_SZ = P::SIMT ? BK * LDA : BM * LDA, B_SZ = BK * LDB;
+    extern __shared__ __align__(16) float smem[];
+    float(*sA)[A_SZ] = reinterpret_cast<float(*)[A_SZ]>(smem);
+    float(*sB)[B_SZ] = reinterpret_cast<float(*)[B_SZ]>(smem + STAGES * A_SZ);
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int wm = warp % WM, wn = warp / WM;
+    const int m0 = blockIdx.y * BM;
+    const unsigned n0 = blockIdx.x * (unsigned)BN;
+    const int HW = g.H * g.W;
+
+    // This thread's column: its image and the top-left of its patch.
+    const unsigned pos = n0 + tid;
+    const bool pok = pos < g.npos;
+    const float *xi = x;
+    int ih0 = 0, iw0 = 0;
+    if (pok) {
+        unsigned img = cu_div(pos, g.by_P), p = pos - img * g.by_P.d;
+        unsigned oh = cu_div(p, g.by_OW), ow = p - oh * g.by_OW.d;
+        xi = x + (size_t)img * g.C * HW;
+        ih0 = (int)oh * g.sh - g.ph;
+        iw0 = (int)ow * g.sw - g.pw;
+    }
+    // The next B row this thread loads: k = (ci · KH + r) · KW + s, or
+    // with TAPMAJOR k = (r · KW + s) · C + ci, C a multiple of BK: a tile's
+    // rows are BK channels of one tap, whose bounds check is the tile's.
+    int kb = 0, ci = 0, r = 0, s = 0;
+
+    auto load = [&](int stage, int kt) {
+        const int k0 = kt * BK;
+        float *a = sA[stage];
+        if constexpr (TAPMAJOR && !P::SIMT) {   // K % BK == 0, K % 4 == 0: whole 16-byte pieces
+            constexpr int PIECES = BM * BK / 4;
+#pragma unroll
+            for (int e = tid; e < PIECES; e += NT) {
+                int row = e / (BK / 4), c4 = e % (BK / 4);
+                int m = m0 + row;
+                bool v = m < g.M;
+                cp_async16(a + row * LDA + 4 * c4, v ? Wt + (size_t)m * g.K + k0 + 4 * c4 : Wt, v);
+            }
+        } else {
+#pragma unroll
+            for (int i = 0; i < BM * BK / NT; i++) {
+                int e = tid + i * NT, row = e / BK, kk = e % BK;
+                int m = m0 + row, k = k0 + kk;
+                bool v = m < g.M && k < g.K;
+                cp_async4(a + row * A_RS + kk * A_KS, v ? Wt + (size_t)m * g.K + k : Wt, v);
+            }
+        }
+        float *b = sB[stage] + tid;
+        if constexpr (TAPMAJOR) {
+            int ih = ih0 + r, iw = iw0 + s;
+            bool v = pok && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
+            const float *src = v ? xi + ci * HW + ih * g.W + iw : x;
+#pragma unroll
+            for (int kk = 0; kk < BK; kk++) cp_async4(b + kk * LDB, v ? src + kk * HW : x, v);
+            if ((ci += BK) == g.C) {
+                ci = 0;
+                if (++s == g.KW) s = 0, r++;
+            }
+        } else {
+#pragma unroll
+            for (int kk = 0; kk < BK; kk++, kb++) {
+                int ih = ih0 + r, iw = iw0 + s;
+                bool v = pok && kb < g.K && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
+                cp_async4(b + kk * LDB, v ? xi + ci * HW + ih * g.W + iw : x, v);
+                if (++s == g.KW) {
+                    s = 0;
+                    if (++r == g.KH) r = 0, ci++;
+                }
+            }
+        }
+    };
+
+    const int KT = (g.K + BK - 1) / BK;
+#pragma unroll
+    for (int st = 0; st < STAGES - 1; st++) {
+        if (st < KT) load(st, st);
+        cp_commit();
+    }
+    const unsigned P_ = g.by_P.d;
+    if constexpr (P::SIMT) {
+        constexpr int RT = BM / 8, CG = BN / 64;
+        const int tn = tid % 16, tm = tid / 16;
+        float acc[RT][CG * 4];
+#pragma unroll
+        for (int i = 0; i < RT; i++)
+#pragma unroll
+            for (int j = 0; j < CG * 4; j++) acc[i][j] = 0.0f;
+        for (int kt = 0; kt < KT; kt++) {
+            cp_wait<STAGES - 2>();
+            __syncthreads();
+            if (kt + STAGES - 1 < KT) load((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
+            cp_commit();
+            simt_tile<RT, CG>(acc, sA[kt % STAGES] + tm * RT, LDA, sB[kt % STAGES] + tn * 4, LDB);
+        }
+        cp_wait<0>();
+        size_t col[CG * 4];
+        bool cok[CG * 4];
+#pragma unroll
+        for (int j = 0; j < CG * 4; j++) {
+            unsigned n = n0 + 64 * (j / 4) + tn * 4 + j % 4;
+            cok[j] = n < g.npos;
+            unsigned img = cu_div(n, g.by_P);
+            col[j] = (size_t)img * g.M * P_ + (n - img * P_);
+        }
+        // With P a multiple of 4, a thread's 4 columns of a group are 4
+        // neighbours of one image: one 16-byte store.
+        const bool vec = P_ % 4 == 0;
+#pragma unroll
+        for (int i = 0; i < RT; i++) {
+            int m = m0 + tm * RT + i;
+            if (m >= g.M) continue;
+            float bv = bias ? bias[m] : 0.0f;
+            float *ym = y + (size_t)m * P_;
+#pragma unroll
+            for (int c = 0; c < CG; c++) {
+                if (vec && cok[4 * c + 3]) {
+                    *(float4 *)(ym + col[4 * c]) = make_float4(acc[i][4 * c] + bv, acc[i][4 * c + 1] + bv,
+                                                               acc[i][4 * c + 2] + bv, acc[i][4 * c + 3] + bv);
+                    continue;
+                }
+#pragma unroll
+                for (int j = 4 * c; j < 4 * c + 4; j++)
+                    if (cok[j]) ym[col[j]] = acc[i][j] + bv;
+            }
+        }
+    } else {
+        float acc[MI][NI][4];
+#pragma unroll
+        for (int i = 0; i < MI; i++)
+#pragma unroll
+            for (int j = 0; j < NI; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
+        for (int kt = 0; kt < KT; kt++) {
+            cp_wait<STAGES - 2>();
+            __syncthreads();
+            if (kt + STAGES - 1 < KT) load((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
+            cp_commit();
+            const float *a = sA[kt % STAGES] + wm * MI * 16 * LDA;
+            const float *b = sB[kt % STAGES] + wn * NI * 8;
+#pragma unroll
+            for (int ks = 0; ks < BK; ks += P::KSTEP) {
+                uint32_t fa[MI][4], fb[NI][2];
+#pragma unroll
+                for (int i = 0; i < MI; i++) P::a(fa[i], a + i * 16 * LDA + ks, LDA, lane);
+#pragma unroll
+                for (int j = 0; j < NI; j++) P::b_kn(fb[j], b + ks * LDB + j * 8, LDB, lane);
+#pragma unroll
+                for (int i = 0; i < MI; i++)
+#pragma unroll
+                    for (int j = 0; j < NI; j++) P::mma(acc[i][j], fa[i], fb[j]);
+            }
+        }
+        cp_wait<0>();
+
+        // Fragment element (i, j, h·2 + e) is row g + 8h of m16 tile i, column
+        // 2t + e of n8 tile j.
+        const bool vec = P_ % 2 == 0;
+        size_t col[NI][2];
+        bool cok[NI][2];
+#pragma unroll
+        for (int j = 0; j < NI; j++)
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                unsigned n = n0 + wn * NI * 8 + j * 8 + 2 * (lane & 3) + e;
+                cok[j][e] = n < g.npos;
+                unsigned img = cu_div(n, g.by_P);
+                col[j][e] = (size_t)img * g.M * P_ + (n - img * P_);
+            }
+#pragma unroll
+        for (int i = 0; i < MI; i++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                int m = m0 + wm * MI * 16 + i * 16 + (lane >> 2) + 8 * h;
+                if (m >= g.M) continue;
+                float bv = bias ? bias[m] : 0.0f;
+                float *ym = y + (size_t)m * P_;
+#pragma unroll
+                for (int j = 0; j < NI; j++) {
+                    if (vec && cok[j][1]) {   // columns 2t, 2t + 1: neighbours in one image
+                        *(float2 *)(ym + col[j][0]) =
+                            make_float2(acc[i][j][2 * h] + bv, acc[i][j][2 * h + 1] + bv);
+                        continue;
+                    }
+#pragma unroll
+                    for (int e = 0; e < 2; e++)
+                        if (cok[j][e]) ym[col[j][e]] = acc[i][j][2 * h + e] + bv;
+                }
+            }
+    }
+}
+
+// Weight gradient: C (M × K) over the positions of part blockIdx.z (tiles
+// kt0 .. kt1 of BK positions), into parts + z·M·K.  A tile: gy rows (one
+// output channel each) × BK positions; B tile: BN patch rows (channel,
+// kernel row, kernel column) × BK positions, both [row][position].
+template <class P, int WM, int WN, int MI, int NI, bool TAPMAJOR>
+__global__ void __launch_bounds__(WM *WN * 32)
+wgrad_k(const float *__restrict__ x, const float *__restrict__ gy, float *__restrict__ parts,
+        Geo g, int tiles_per_part)
+{
+    constexpr int NT = WM * WN * 32, BM = WM * MI * 16, BN = WN * NI * 8;
+    constexpr int LD = P::LDK;
+    // (row, position) strides of the tiles: [row][position] for the
+    // fragments, [position][row] for SIMT
+    constexpr int LDAT = BM + 4, LDBT = BN + 4;
+    constexpr int A_RS = P::SIMT ? 1 : LD, A_KS = P::SIMT ? LDAT : 1;
+    constexpr int B_RS = P::SIMT ? 1 : LD, B_KS = P::SIMT ? LDBT : 1;
+    static_assert(NT % BK == 0 && (BM * BK) % NT == 0 && (BN * BK) % NT == 0, "whole tiles");
+    static_assert(!P::SIMT || (NT == 128 && BN % 64 == 0), "the SIMT threads' layout");
+    // Dynamic shared memory (sized by wgrad_launch), as in fwd_k.
+    constexpr int A_SZ = P::SIMT ? BK * LDAT : BM * LD, B_SZ = P::SIMT ? BK * LDBT : BN * LD;
+    extern __shared__ __align__(16) float smem[];
+    float(*sA)[A_SZ] = reinterpret_cast<float(*)[A_SZ]>(smem);
+    float(*sB)[B_SZ] = reinterpret_cast<float(*)[B_SZ]>(smem + STAGES * A_SZ);
+    __shared__ int4 rows[BN];   // per B row: channel offset, kernel row - ph, column - pw, valid
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int wm = warp % WM, wn = warp / WM;
+    const int m0 = blockIdx.y * BM, k0 = blockIdx.x * BN;
+    const int HW = g.H * g.W, taps = g.KH * g.KW;
+    const unsigned P_ = g.by_P.d;
+    // With TAPMAJOR (k = tap · C + ci, C a multiple of BN) the block's
+    // rows are BN channels of one tap; else each row's own.
+    for (int i = tid; i < BN; i += NT) {
+        int k = k0 + i, ci, t;
+        if (TAPMAJOR) t = k0 / g.C, ci = k - t * g.C;
+        else ci = k / taps, t = k - ci * taps;
+        int r = t / g.KW;
+        rows[i] = make_int4(ci * HW, r - g.ph, t - r * g.KW - g.pw, k < g.K);
+    }
+    __syncthreads();
+
+    const int kk = tid % BK, row0 = tid / BK;
+    const int kt0 = blockIdx.z * tiles_per_part;
+    const int ntiles = (int)((g.npos + BK - 1) / BK);
+    const int kt1 = min(kt0 + tiles_per_part, ntiles);
+
+    auto load = [&](int stage, int kt) {
+        unsigned pos = (unsigned)kt * BK + kk;
+        bool pok = pos < g.npos;
+        unsigned img = 0, p = 0, oh = 0, ow = 0;
+        if (pok) {
+            img = cu_div(pos, g.by_P), p = pos - img * P_;
+            oh = cu_div(p, g.by_OW), ow = p - oh * g.by_OW.d;
+        }
+        const float *gyi = gy + (size_t)img * g.M * P_ + p;
+        float *a = sA[stage] + kk * A_KS;
+#pragma unroll
+        for (int i = 0; i < BM * BK / NT; i++) {
+            int row = row0 + i * (NT / BK), m = m0 + row;
+            bool v = pok && m < g.M;
+            cp_async4(a + row * A_RS, v ? gyi + (size_t)m * P_ : gy, v);
+        }
+        const float *xi = x + (size_t)img * g.C * HW;
+        int ihs = (int)oh * g.sh, iws = (int)ow * g.sw;
+        float *b = sB[stage] + kk * B_KS;
+        if constexpr (TAPMAJOR) {   // one tap: one bounds check, rows a channel apart
+            int4 q = rows[row0];
+            int ih = ihs + q.y, iw = iws + q.z;
+            bool v = pok && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
+            const float *src = v ? xi + q.x + ih * g.W + iw : x;
+#pragma unroll
+            for (int i = 0; i < BN * BK / NT; i++)
+                cp_async4(b + (row0 + i * (NT / BK)) * B_RS, v ? src + i * (NT / BK) * HW : x, v);
+        } else {
+#pragma unroll 4
+            for (int i = 0; i < BN * BK / NT; i++) {
+                int row = row0 + i * (NT / BK);
+                int4 q = rows[row];
+                int ih = ihs + q.y, iw = iws + q.z;
+                bool v = pok && q.w && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
+                cp_async4(b + row * B_RS, v ? xi + q.x + ih * g.W + iw : x, v);
+            }
+        }
+    };
+
+#pragma unroll
+    for (int st = 0; st < STAGES - 1; st++) {
+        if (kt0 + st < kt1) load(st, kt0 + st);
+        cp_commit();
+    }
+    if constexpr (P::SIMT) {
+        constexpr int RT = BM / 8, CG = BN / 64;
+        const int tn = tid % 16, tm = tid / 16;
+        float acc[RT][CG * 4];
+#pragma unroll
+        for (int i = 0; i < RT; i++)
+#pragma unroll
+            for (int j = 0; j < CG * 4; j++) acc[i][j] = 0.0f;
+        for (int kt = kt0; kt < kt1; kt++) {
+            cp_wait<STAGES - 2>();
+            __syncthreads();
+            int nk = kt + STAGES - 1;
+            if (nk < kt1) load((nk - kt0) % STAGES, nk);
+            cp_commit();
+            simt_tile<RT, CG>(acc, sA[(kt - kt0) % STAGES] + tm * RT, LDAT,
+                              sB[(kt - kt0) % STAGES] + tn * 4, LDBT);
+        }
+        cp_wait<0>();
+        float *out = parts + (size_t)blockIdx.z * g.M * g.K;
+#pragma unroll
+        for (int i = 0; i < RT; i++) {
+            int m = m0 + tm * RT + i;
+            if (m >= g.M) continue;
+#pragma unroll
+            for (int j = 0; j < CG * 4; j++) {
+                int k = k0 + 64 * (j / 4) + tn * 4 + j % 4;
+                if (k < g.K) out[(size_t)m * g.K + k] = acc[i][j];
+            }
+        }
+    } else {
+        float acc[MI][NI][4];
+#pragma unroll
+        for (int i = 0; i < MI; i++)
+#pragma unroll
+            for (int j = 0; j < NI; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
+        for (int kt = kt0; kt < kt1; kt++) {
+            cp_wait<STAGES - 2>();
+            __syncthreads();
+            int nk = kt + STAGES - 1;
+            if (nk < kt1) load((nk - kt0) % STAGES, nk);
+            cp_commit();
+            const float *a = sA[(kt - kt0) % STAGES] + wm * MI * 16 * LD;
+            const float *b = sB[(kt - kt0) % STAGES] + wn * NI * 8 * LD;
+#pragma unroll
+            for (int ks = 0; ks < BK; ks += P::KSTEP) {
+                uint32_t fa[MI][4], fb[NI][2];
+#pragma unroll
+                for (int i = 0; i < MI; i++) P::a(fa[i], a + i * 16 * LD + ks, LD, lane);
+#pragma unroll
+                for (int j = 0; j < NI; j++) P::b_nk(fb[j], b + j * 8 * LD + ks, LD, lane);
+#pragma unroll
+                for (int i = 0; i < MI; i++)
+#pragma unroll
+                    for (int j = 0; j < NI; j++) P::mma(acc[i][j], fa[i], fb[j]);
+            }
+        }
+        cp_wait<0>();
+
+        float *out = parts + (size_t)blockIdx.z * g.M * g.K;
+#pragma unroll
+        for (int i = 0; i < MI; i++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                int m = m0 + wm * MI * 16 + i * 16 + (lane >> 2) + 8 * h;
+                if (m >= g.M) continue;
+#pragma unroll
+                for (int j = 0; j < NI; j++)
+#pragma unroll
+                    for (int e = 0; e < 2; e++) {
+                        int k = k0 + wn * NI * 8 + j * 8 + 2 * (lane & 3) + e;
+                        if (k < g.K) out[(size_t)m * g.K + k] = acc[i][j][2 * h + e];
+                    }
+            }
+    }
+}
+
+Geo geo_of(const cu_igemm_geom *c)
+{
+    Geo g;
+    g.C = c->c, g.H = c->h, g.W = c->w, g.M = c->m, g.OH = c->oh, g.OW = c->ow;
+    g.KH = c->kh, g.KW = c->kw, g.sh = c->sh, g.sw = c->sw, g.ph = c->ph, g.pw = c->pw;
+    g.K = c->c * c->kh * c->kw;
+    g.npos = (unsigned)((size_t)c->n * c->oh * c->ow);
+    g.by_P = cu_fastdiv_of((unsigned)(c->oh * c->ow));
+    g.by_OW = cu_fastdiv_of((unsigned)c->ow);
+    return g;
+}
+
+// A (M × K) from the weights W: the convolution's own (M × C × taps) or,
+// with flip, the transpose with the taps reversed of a convolution whose
+// input gradient this is (W: C × M × taps); K in the order (ci, tap), or
+// with tapmajor (tap, ci).
+__global__ void prep_weights_k(const float *W, int M, int C, int taps, bool flip, bool tapmajor,
+                               float *A)
+{
+    CU_FOR(i, (size_t)M * C * taps) {
+        int m = (int)(i / ((size_t)C * taps)), k = (int)(i - (size_t)m * C * taps), ci, t;
+        if (tapmajor) t = k / C, ci = k - t * C;
+        else ci = k / taps, t = k - ci * taps;
+        A[i] = flip ? W[((size_t)ci * M + m) * taps + (taps - 1 - t)] : W[((size_t)m * C + ci) * taps + t];
+    }
+}
+
+// gW[m][ci·taps + t] += Σ_b parts[b][m][k], k the (tap, ci) order's index
+// of (ci, t) with tapmajor, else ci·taps + t; parts in order (deterministic).
+__global__ void sum_parts_k(const float *parts, int nparts, int M, int C, int taps, bool tapmajor,
+                            float *gW)
+{
+    size_t n = (size_t)M * C * taps;
+    CU_FOR(i, n) {
+        int m = (int)(i / ((size_t)C * taps)), j = (int)(i - (size_t)m * C * taps);
+        int ci = j / taps, t = j - ci * taps;
+        size_t src = (size_t)m * C * taps + (tapmajor ? t * C + ci : j);
+        float acc = 0;
+        for (int b = 0; b < nparts; b++) acc += parts[(size_t)b * n + src];
+        gW[i] += acc;
+    }
+}
+
+// One forward configuration: its shared memory (allowed past 48 KiB the
+// first time), its grid of BN-wide column tiles by BM-row tiles.
+template <class P, int WM, int WN, int MI, int NI, bool TM>
+cudaError_t fwd_launch(const Geo &g, const float *x, const float *A, const float *bias, float *y)
+{
+    constexpr int BM = WM * MI * 16, BN = WN * NI * 8;
+    constexpr int LDA = P::SIMT ? BM + 4 : P::LDK, LDB = BN + P::PADN;
+    constexpr int bytes = STAGES * ((P::SIMT ? BK * LDA : BM * LDA) + BK * LDB) * (int)sizeof(float);
+    static bool opted;
+    if (bytes > 48 * 1024 && !opted) {
+        cudaError_t e = cudaFuncSetAttribute(fwd_k<P, WM, WN, MI, NI, TM>,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+        if (e != cudaSuccess) return e;
+        opted = true;
+    }
+    dim3 grid((g.npos + BN - 1) / BN, (g.M + BM - 1) / BM);
+    fwd_k<P, WM, WN, MI, NI, TM><<<grid, WM * WN * 32, bytes, cu_stream()>>>(x, A, bias, y, g);
+    return cudaGetLastError();
+}
+
+int sm_count();
+
+// 128-row tiles (warps of 64×64) where the output channels fill them, on
+// the tensor cores: twice the products per gathered column; unless that
+// leaves fewer than two blocks per multiprocessor (small images), where
+// 64-row tiles keep more of them busy.
+template <class P, bool TM>
+cudaError_t launch_fwd(const Geo &g, const float *x, const float *A, const float *bias, float *y)
+{
+    if constexpr (!P::SIMT)
+        if (g.M >= 128 && (long long)((g.npos + 127) / 128) * ((g.M + 127) / 128) >= 2LL * sm_count())
+            return fwd_launch<P, 2, 2, 4, 8, TM>(g, x, A, bias, y);
+    if (g.M >= 32) return fwd_launch<P, 2, 2, 2, 8, TM>(g, x, A, bias, y);
+    return fwd_launch<P, 1, 4, 1, 4, TM>(g, x, A, bias, y);
+}
+
+template <class P, int WM, int WN, int MI, int NI, bool TM>
+cudaError_t wgrad_launch(const Geo &g, dim3 grid, const float *x, const float *gy, float *parts, int per)
+{
+    constexpr int BM = WM * MI * 16, BN = WN * NI * 8;
+    constexpr int bytes = STAGES * (P::SIMT ? BK * (BM + 4 + BN + 4) : (BM + BN) * P::LDK) * (int)sizeof(float);
+    static bool opted;
+    if (bytes > 48 * 1024 && !opted) {
+        cudaError_t e = cudaFuncSetAttribute(wgrad_k<P, WM, WN, MI, NI, TM>,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+        if (e != cudaSuccess) return e;
+        opted = true;
+    }
+    wgrad_k<P, WM, WN, MI, NI, TM><<<grid, WM * WN * 32, bytes, cu_stream()>>>(x, gy, parts, g, per);
+    return cudaGetLastError();
+}
+
+// The weight gradient's row tile: 128 rows (warps of 64×32) from 128
+// output channels on, 64 from 32, else 16.
+int wgrad_rows(int M) { return M >= 128 ? 128 : M >= 32 ? 64 : 16; }
+
+template <class P, bool TM>
+cudaError_t launch_wgrad(const Geo &g, dim3 grid, const float *x, const float *gy, float *parts, int per)
+{
+    switch (wgrad_rows(g.M)) {
+    case 128: return wgrad_launch<P, 2, 2, 4, 4, TM>(g, grid, x, gy, parts, per);
+    case 64: return wgrad_launch<P, 2, 2, 2, 4, TM>(g, grid, x, gy, parts, per);
+    default: return wgrad_launch<P, 1, 4, 1, 2, TM>(g, grid, x, gy, parts, per);
+    }
+}
+
+// The device's multiprocessors (one device), asked once.
+int sm_count()
+{
+    static int sms;
+    if (!sms) {
+        int dev, n = 0;
+        if (cudaGetDevice(&dev) == cudaSuccess)
+            cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
+        sms = n > 0 ? n : 132;
+    }
+    return sms;
+}
+
+// The forward's A: the weights themselves where they already are in its
+// layout, else rearranged in the workspace.
+int conv_any(const Geo &g, ct_precision p, const float *x, const float *W, int flip,
+             const float *bias, float *y, ct_error *err)
+{
+    bool tm = g.C % BK == 0;
+    int taps = g.KH * g.KW;
+    const float *A = W;
+    if (tm || flip) {
+        float *ws = (float *)cu_workspace((size_t)g.M * g.K * sizeof(float), err);
+        if (!ws) return CT_ENOMEM;
+        prep_weights_k<<<cu_blocks((size_t)g.M * g.K, 256), 256, 0, cu_stream()>>>(W, g.M, g.C, taps,
+                                                                                  flip, tm, ws);
+        CU_CHECK_LAUNCH(err);
+        A = ws;
+    }
+    cudaError_t e;
+    if (p == CT_PREC_BF16)
+        e = tm ? launch_fwd<BF16, true>(g, x, A, bias, y) : launch_fwd<BF16, false>(g, x, A, bias, y);
+    else if (p == CT_PREC_TF32)
+        e = tm ? launch_fwd<TF32, true>(g, x, A, bias, y) : launch_fwd<TF32, false>(g, x, A, bias, y);
+    else
+        e = tm ? launch_fwd<F32, true>(g, x, A, bias, y) : launch_fwd<F32, false>(g, x, A, bias, y);
+    CU_CHECK(e, err);
+    return CT_OK;
+}
+
+// Parts: enough blocks for every SM a few times over, each part at least
+// 16 tiles (256 positions) long.
+int wgrad_any(const Geo &g, ct_precision p, const float *x, const float *gy, float *gW, ct_error *err)
+{
+    const int BM = wgrad_rows(g.M), BN = 64;
+    bool tm = g.C % BN == 0;
+    int ntiles = (int)((g.npos + BK - 1) / BK);
+    long long mn = (long long)((g.M + BM - 1) / BM) * ((g.K + BN - 1) / BN);
+    const int sms = sm_count();
+    long long want = (4LL * sms + mn - 1) / mn, most = (ntiles + 15) / 16;
+    int nparts = (int)(want < most ? want : most);
+    if (nparts < 1) nparts = 1;
+    if (nparts > 256) nparts = 256;
+    int per = (ntiles + nparts - 1) / nparts;
+    nparts = (ntiles + per - 1) / per;
+    size_t mk = (size_t)g.M * g.K;
+    float *parts = (float *)cu_workspace(mk * nparts * sizeof(float), err);
+    if (!parts) return CT_ENOMEM;
+    dim3 grid((g.K + BN - 1) / BN, (g.M + BM - 1) / BM, nparts);
+    cudaError_t e;
+    if (p == CT_PREC_BF16)
+        e = tm ? launch_wgrad<BF16, true>(g, grid, x, gy, parts, per)
+               : launch_wgrad<BF16, false>(g, grid, x, gy, parts, per);
+    else if (p == CT_PREC_TF32)
+        e = tm ? launch_wgrad<TF32, true>(g, grid, x, gy, parts, per)
+               : launch_wgrad<TF32, false>(g, grid, x, gy, parts, per);
+    else
+        e = tm ? launch_wgrad<F32, true>(g, grid, x, gy, parts, per)
+               : launch_wgrad<F32, false>(g, grid, x, gy, parts, per);
+    CU_CHECK(e, err);
+    sum_parts_k<<<cu_blocks(mk, 256), 256, 0, cu_stream()>>>(parts, nparts, g.M, g.C, g.KH * g.KW,
+                                                            tm, gW);
+    CU_CHECK_LAUNCH(err);
+    return CT_OK;
+}
+
+}   // namespace
+
+int cu_igemm_fits(const cu_igemm_geom *g, ct_precision p)
+{
+    if (p != CT_PREC_FP32 && p != CT_PREC_TF32 && p != CT_PREC_BF16) return 0;
+    const size_t lim = 0x7fffffffu;
+    size_t in = (size_t)g->n * g->c * g->h * g->w, out = (size_t)g->n * g->m * g->oh * g->ow;
+    return g->n > 0 && g->c > 0 && g->m > 0 && g->oh > 0 && g->ow > 0 && in < lim && out < lim &&
+           (size_t)g->m * g->c * g->kh * g->kw < lim;
+}
+
+int cu_igemm_conv(const cu_igemm_geom *c, ct_precision p, const float *x, const float *W, int flip,
+                  const float *bias, float *y, ct_error *err)
+{
+    return conv_any(geo_of(c), p, x, W, flip, bias, y, err);
+}
+
+int cu_igemm_wgrad(const cu_igemm_geom *c, ct_precision p, const float *x, const float *gy,
+                   float *gW, ct_error *err)
+{
+    return wgrad_any(geo_of(c), p, x, gy, gW, err);
+}
