@@ -239,7 +239,7 @@ end)
 
 T.test("Ctrl-C during GPU training stops at the next step and saves the checkpoint", function()
   local dir = T.tmpdir()
-  local out, code = shell(string.format([[timeout -s INT 12 %q -e '
+  local out, code = shell(string.format([[timeout --foreground -s INT 12 %q -e '
     local m = ct.models.diffusion{size = 32, preset = "tiny", timesteps = 100, consistent = false}
     ct.train{model = m, data = ct.tensor.rand{64, 4, 32, 32}, steps = 1000000, batch = 8,
              device = "cuda", checkpoint = %q, every = 0}']], os.getenv("CRYSTENS"),
