@@ -239,9 +239,10 @@ end)
 
 T.test("Ctrl-C during GPU training stops at the next step and saves the checkpoint", function()
   local dir = T.tmpdir()
-  -- The signal goes once the log shows training under way (not after a
-  -- fixed time: on a loaded machine the setup alone can take longer, and a
-  -- Ctrl-C before the first step has nothing to save).
+  -- One SIGINT, to the program alone (timeout without --foreground signals
+  -- the whole process group too: two signals, and the second means "stop
+  -- now"), once the log shows training under way (on a loaded machine the
+  -- setup alone can take longer than any fixed wait).
   local out, code = shell(string.format([[
     %q -e '
       local m = ct.models.diffusion{size = 32, preset = "tiny", timesteps = 100, consistent = false}
