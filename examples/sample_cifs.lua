@@ -4,13 +4,16 @@
 --       [--samples 1000] [--steps 50] [--seed 1] [--out generated]
 --       [--tensors samples.npy] [--species auto|atom|kmeans] [--symmetrize no|yes]
 --       [--symprec 0.1] [--clip means|copies] [--tol 2.5] [--snap 0|0.5]
--- --tensors decodes tensors sampled earlier instead of sampling; --clip is
--- the sampler's option (models.lua), --tol reconstruction's species_tol.
+--       [--device cpu|cuda] [--batch 64]
+-- --tensors decodes tensors sampled earlier instead of sampling; --steps and
+-- --clip are the diffusion sampler's options (models.lua; a GAN or WGAN-GP
+-- samples in one generator pass), --tol reconstruction's species_tol.
 -- --snap MAX (Å) puts every crystal that spglib finds symmetric at a
 -- tolerance up to MAX onto its refined symmetric cell (ct.crystens.snap:
 -- the smallest tolerance that finds a group above P1 is used, and written
 -- to OUT/snap.tsv with the group for every crystal); 0 leaves them as
--- generated.  Writes OUT/NNNN.cif for every sample that reconstructs,
+-- generated.  --device cuda samples on the GPU, --batch crystals at a time
+-- (the sampler's option: on a GPU, 1000 at once pays).  Writes OUT/NNNN.cif for every sample that reconstructs,
 -- OUT/samples.npy (the raw tensors) and OUT/failed.txt (item and reason of
 -- every sample that did not); prints the counts.  Score with
 --   tools/score_cifs.py OUT --n-total SAMPLES --reference ../shared/data/mpts_52/test.csv
@@ -18,7 +21,7 @@ local ct = require "crystens"
 
 local o = {model = "pretrained", samples = 1000, steps = 50, seed = 1, out = "generated",
            tensors = "", species = "auto", symmetrize = "no", symprec = "0.1", clip = "",
-           tol = "2.5", snap = "0"}
+           tol = "2.5", snap = "0", device = "cpu", batch = 64}
 local i = 1
 while arg[i] do
   local key = arg[i]:match("^%-%-(%w+)$")
@@ -36,6 +39,8 @@ while arg[i] do
   i = i + 2
 end
 if o.symmetrize ~= "yes" and o.symmetrize ~= "no" then error("--symmetrize wants yes or no", 0) end
+require("crystens.options").check("sample_cifs.lua", {device = o.device}, {device = {"cpu", "cuda"}})
+if o.batch < 1 then error("--batch wants a positive integer", 0) end
 local symprec = tonumber(o.symprec) or error("--symprec wants a number", 0)
 local snap = tonumber(o.snap) or error("--snap wants a tolerance in Å (0: off)", 0)
 if snap ~= 0 and snap < 0.1 then error("--snap wants 0 (off) or a tolerance of at least 0.1 Å", 0) end
@@ -48,10 +53,16 @@ else
   local m = o.model == "pretrained" and ct.models.pretrained()
             or (o.model:match("%.safetensors$") and ct.models.load(o.model) or ct.models.pretrained(o.model))
   local t0 = os.time()
-  x = m:sample(o.samples, {steps = o.steps, seed = o.seed, clip = o.clip ~= "" and o.clip or nil})
+  local opts = {seed = o.seed, batch = o.batch, device = o.device ~= "cpu" and o.device or nil}
+  -- --steps and --clip are the denoising sampler's: a GAN's generator takes neither
+  if m.kind == "crystens.diffusion" or m.kind == "crystens.cascade" then
+    opts.steps, opts.clip = o.steps, o.clip ~= "" and o.clip or nil
+  end
+  x = m:sample(o.samples, opts)
   local how = m.kind == "crystens.diffusion" and ("DDIM-%d, "):format(o.steps)
               or m.kind == "crystens.cascade" and ("DDIM-%d per stage, "):format(o.steps) or ""
-  print(("sampled %d tensors (%sseed %d) in %d s"):format(o.samples, how, o.seed, os.time() - t0))
+  print(("sampled %d tensors (%sseed %d, on %s) in %d s"):format(o.samples, how, o.seed, o.device,
+        os.time() - t0))
 end
 x:save(o.out .. "/samples.npy")
 local out, diags = ct.crystens.decode(x, {species = o.species, symmetrize = o.symmetrize == "yes",

@@ -5,9 +5,16 @@ local ct = require "crystens"
 
 local M = {}
 
--- Parse --key value pairs over defaults (numbers stay numbers).
+-- The options every recipe takes beside its own: where it trains and
+-- samples (--device cpu|cuda: ct.train{device=}, model:sample{device=}) and
+-- the GPU's GEMM precision (--precision fp32|tf32|bf16: ct.nn.precision),
+-- with the values each allows, checked as ct.train checks its options.
+M.shared = {device = {"cpu", "cuda"}, precision = {"fp32", "tf32", "bf16"}}
+
+-- Parse --key value pairs over defaults (numbers stay numbers); --device
+-- and --precision (M.shared) come with every recipe, default cpu and fp32.
 function M.options(defaults)
-  local o = {}
+  local o = {device = "cpu", precision = "fp32"}
   for k, v in pairs(defaults) do o[k] = v end
   local i = 1
   while arg[i] do
@@ -22,6 +29,13 @@ function M.options(defaults)
     if type(o[key]) == "number" then v = math.tointeger(tonumber(v)) or error("--" .. key .. " wants an integer", 0) end
     o[key] = v
     i = i + 2
+  end
+  local script = (arg[0] or "recipe"):match("[^/]*$")
+  require("crystens.options").check(script, {device = o.device, precision = o.precision}, M.shared)
+  -- a precision is the GPU's: on the CPU every product is fp32 already
+  if o.precision ~= "fp32" and o.device ~= "cuda" then
+    error(("bad option 'precision' to '%s' (%s is the GPU's precision: it needs --device cuda)")
+          :format(script, o.precision), 0)
   end
   ct.file.mkdirs(o.out)
   return o
@@ -46,20 +60,31 @@ end
 
 -- Train (resuming from --out/ckpt.safetensors when it exists), plot the
 -- losses, sample o.samples tensors with sample_opts and save them.
+-- o.device and o.precision (M.options) say where both run.
 function M.run(model, o, sample_opts)
   print(("%s: %d parameters"):format(model.kind, model:nparams()))
+  local device = o.device or "cpu"
+  if device == "cuda" then
+    -- asked before the data is read: no GPU, no run
+    local devs, why = ct.nn.devices()
+    if not devs[2] then error("--device cuda: no GPU (" .. tostring(why) .. ")", 0) end
+    ct.nn.precision(o.precision or "fp32")
+    print(("training on %s (%s, %.0f GiB), precision %s"):format(devs[2].device, devs[2].name,
+          devs[2].memory / 2^30, ct.nn.precision()))
+  end
   local r = ct.train{model = model, data = M.data(model.config.size, o.data, o.species), steps = o.steps, batch = o.batch,
                      seed = 1, checkpoint = o.out .. "/ckpt.safetensors", every = 100,
-                     log = o.out .. "/log.csv", decay = o.decay}
+                     log = o.out .. "/log.csv", decay = o.decay, device = device}
   -- a rerun with nothing left to train ran no step (ct.train said so)
   if r.losses then
     local losses = {}
     for k, v in pairs(r.losses) do losses[#losses + 1] = ("%s %.4g"):format(k, v) end
     table.sort(losses)
-    print(("trained steps %d to %d at %.1f samples/s; last losses: %s"):format(r.start + 1, r.steps,
-          r.samples_per_s, table.concat(losses, ", ")))
+    print(("trained steps %d to %d in %.1f s at %.1f samples/s on %s; last losses: %s"):format(
+          r.start + 1, r.steps, r.seconds, r.samples_per_s, device, table.concat(losses, ", ")))
   end
   ct.train.plot(o.out .. "/log.csv", o.out .. "/loss.svg")
+  sample_opts.device = device
   local x = model:sample(o.samples, sample_opts)
   x:save(o.out .. "/samples.npy")
   x[1]:save_png(o.out .. "/sample_1.png")
