@@ -5,9 +5,9 @@
 --       [--batch 16] [--samples 16] [--out run/wgan] [--data sample|file.csv[,...]]
 --       [--consistent no|yes] [--species z|periodic] [--base 64] [--decay constant|cosine]
 --       [--export model.safetensors] [--init model.safetensors]
---       [--device cpu|cuda] [--precision fp32|tf32|bf16]
+--       [--device cpu|cuda] [--precision fp32|tf32|bf16] [--snapshots N]
 -- --batch is the rows of one critic step (a step takes 5 of them).  --conv,
--- --consistent, --device and --precision as in train_gan.lua.  A few
+-- --consistent, --device, --precision and --snapshots as in train_gan.lua.  A few
 -- minutes on 2 cores with the defaults; --steps 20 is a smoke test.  Run it
 -- again to continue from the checkpoint (on either device); Ctrl-C or
 -- SIGTERM stops and keeps one.

@@ -76,5 +76,39 @@ T.test("sample_cifs.lua samples a GAN: --steps and --clip are the diffusion samp
   T.eq(ct.tensor.load(dir .. "/samples.npy"):size(1), 8, "all 8 of them")
 end)
 
+T.test("--snapshots N exports every N steps, and the run is the run without snapshots", function()
+  local a, b = tmp .. "/snap-a", tmp .. "/snap-b"
+  local common = "--size 32 --base 8 --batch 4 --samples 2 --steps 5 "
+  local out, code = run("train_gan.lua", common .. "--snapshots 2 --out " .. q(a))
+  T.eq(code, 0, "with snapshots: " .. out)
+  T.truthy(T.exists(a .. "/step-2.safetensors") and T.exists(a .. "/step-4.safetensors"), "steps 2 and 4 exported")
+  T.truthy(not T.exists(a .. "/step-5.safetensors"), "not the last, unfinished period")
+  out, code = run("train_gan.lua", common .. "--out " .. q(b) .. " --export " .. q(b .. "/end.safetensors"))
+  T.eq(code, 0, "without: " .. out)
+  local ma, mb = ct.models.load(a .. "/ckpt.safetensors"), ct.models.load(b .. "/end.safetensors")
+  T.eq(ma.step, 5, "five steps")
+  T.eq((ma.generator:flat() - mb.generator:flat()):norm(), 0, "the same generator")
+  T.eq((ma.discriminator:flat() - mb.discriminator:flat()):norm(), 0, "the same discriminator")
+  out, code = run("train_diffusion.lua", "--snapshots 2 --decay cosine --out " .. q(tmp .. "/snap-c"))
+  T.truthy(code ~= 0 and out:find("--snapshots needs --decay constant", 1, true), "a cosine decay is refused: " .. out)
+end)
+
+T.test("pick_snapshot.lua copies the snapshot with the most valid multi-element crystals", function()
+  local a = tmp .. "/snap-a"
+  local best = tmp .. "/best.safetensors"
+  local out, code = run("pick_snapshot.lua", ("--samples 40 --out %s %s %s"):format(q(best),
+                        q(a .. "/step-2.safetensors"), q(srcdir .. "/share/models/gan-s64.safetensors")))
+  T.eq(code, 0, out)
+  local shares = {}
+  for share in out:gmatch("reconstruct, ([%d.]+) %% valid") do shares[#shares + 1] = tonumber(share) end
+  T.eq(#shares, 2, "one line per snapshot: " .. out)
+  local want = shares[2] > shares[1] and "gan-s64.safetensors" or "step-2.safetensors"
+  T.truthy(out:find("best: [^\n]*" .. want:gsub("%p", "%%%0")), "it names the better one: " .. out)
+  T.eq(T.slurp(best), T.slurp(want == "gan-s64.safetensors" and srcdir .. "/share/models/gan-s64.safetensors"
+                               or a .. "/step-2.safetensors"), "and copies it")
+  out, code = run("pick_snapshot.lua", "--samples 0 x.safetensors")
+  T.truthy(code ~= 0 and out:find("--samples wants a positive integer", 1, true), "bad --samples: " .. out)
+end)
+
 T.rmtree(tmp)
 T.done()
