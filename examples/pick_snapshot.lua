@@ -36,6 +36,8 @@ end
 require("crystens.options").check("pick_snapshot.lua", {device = o.device}, {device = {"cpu", "cuda"}})
 if #files == 0 then error("pick_snapshot.lua: no snapshot given", 0) end
 
+-- a line per snapshot as it is measured: a run cut short still says what it saw
+io.stdout:setvbuf("line")
 local smact = ct.metrics.smact_table()
 local best, best_share
 for _, path in ipairs(files) do
