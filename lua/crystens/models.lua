@@ -30,6 +30,7 @@ local interrupt = require "crystens.interrupt"
 local layout = require("crystens.crystens").layout
 local options = require "crystens.options"
 local checkpoint_config = require "crystens.checkpoint_config"
+local guide = require "crystens.guide"
 
 local M = {}
 M.builders = {}
@@ -760,7 +761,9 @@ local function ddim_times(T, steps)
   return ts
 end
 
-function Diffusion:sample_chunk(n, opts, rng, bar, natoms)
+-- sym: the symmetry guidance's settings (crystens.guide), with report the
+-- table its outcomes go to and first the index of this chunk's first tensor.
+function Diffusion:sample_chunk(n, opts, rng, bar, natoms, sym, first)
   local T, S = self.config.timesteps, self.config.size
   -- Noise is drawn on the host and copied: the same seed gives the same
   -- samples on the CPU and the GPU (up to rounding).
@@ -769,9 +772,13 @@ function Diffusion:sample_chunk(n, opts, rng, bar, natoms)
   local ddpm = (opts.method or (opts.steps and opts.steps < T and "ddim" or "ddpm")) == "ddpm"
   local ts = ddpm and ddim_times(T, T) or ddim_times(T, opts.steps or 50)
   local eta = opts.eta or (ddpm and 1 or 0)
+  local tols = sym and guide.tolerances(sym, ts, T) or {}
   for i, t in ipairs(ts) do
     local tp = ts[i + 1] or -1
     local x0, eps = self:predict(x, t, natoms, opts.clip)
+    -- the step goes towards the symmetric prediction with the network's own
+    -- noise estimate (crystens.guide says why)
+    if tols[i] then x0 = guide.step(self.scaler, x0, natoms, tols[i], sym, first) end
     local ab, abp = self:abar(t), self:abar(tp)
     if ddpm then
       -- the posterior q(x_{t-1} | x_t, x0) of Ho et al. (consecutive steps)
@@ -791,13 +798,21 @@ end
 
 local DIFFUSION_SAMPLE = {steps = "integer", eta = "number", seed = "integer", batch = "integer",
                          ema = "boolean", method = {"ddpm", "ddim"}, natoms = "integer|table",
-                         clip = {"means", "copies"}, rng = "Rng", device = {"cpu", "cuda"}}
+                         clip = {"means", "copies"}, rng = "Rng", device = {"cpu", "cuda"},
+                         symmetry = "table"}
 
 -- Sample n tensors: DDIM with opts.steps (eta = 0 unless given), or DDPM
 -- ancestral sampling over all timesteps (steps absent or method="ddpm").
+-- With opts.symmetry (crystens.guide) the last part of sampling is guided
+-- towards symmetric crystals, and a second result lists per tensor the
+-- group its last guided step found.
 function Diffusion:sample(n, opts)
   options.arg("model:sample", 1, n, "integer")
   opts = options.check("model:sample", opts, DIFFUSION_SAMPLE, 2)
+  local sym = opts.symmetry and guide.settings("model:sample", opts.symmetry, 2)
+  if sym and not self.config.consistent then
+    error("bad option 'symmetry' to 'model:sample' (symmetry guidance needs a consistent model)", 2)
+  end
   self:need_scaler("sample")
   local rng = sample_rng(opts)
   local use_ema = opts.ema ~= false
@@ -819,12 +834,13 @@ function Diffusion:sample(n, opts)
   if use_ema then self.ema:swap() end
   local ok, out = pcall(interrupt.catch, in_chunks, n, opts, function(first, count)
     return self:sample_chunk(count, opts, rng, bar,
-                             natoms and table.move(natoms, first, first + count - 1, 1, {}))
+                             natoms and table.move(natoms, first, first + count - 1, 1, {}), sym, first)
   end)
   if use_ema then self.ema:swap() end
   if opts.device then self:to(home) end
   bar.bar:finish()
   if not ok then error(out, 2) end
+  if sym then return self:to_raw(out), sym.report end
   return self:to_raw(out)
 end
 
@@ -979,8 +995,9 @@ function Cascade:sample(n, opts)
   if type(aug) ~= "number" or aug < 0 or aug >= 1 then
     error("bad option 'aug' to 'sample' (a fraction of the timesteps from 0 to below 1 expected)", 2)
   end
+  if opts.symmetry then guide.settings("model:sample", opts.symmetry, 2) end
   local natoms = self:atom_counts(n, opts, rng)
-  local size, parts = opts.batch or 64, {}
+  local size, parts, report = opts.batch or 64, {}, {}
   for first = 1, n, size do
     local count = math.min(size, n - first + 1)
     local o = {steps = opts.steps or 50, eta = opts.eta, rng = rng, batch = count, ema = opts.ema,
@@ -989,12 +1006,16 @@ function Cascade:sample(n, opts)
     local levels = {}
     for i = 1, count do levels[i] = math.floor(aug * self.config.timesteps) end
     self:condition(low, levels, rng)
-    local ok, x = pcall(self.sr.sample, self.sr, count, o)
+    o.symmetry = opts.symmetry
+    local ok, x, got = pcall(self.sr.sample, self.sr, count, o)
     self.sr.unet.cond = nil
     if not ok then error(x, 2) end
     parts[#parts + 1] = x
+    if got then table.move(got, 1, count, first, report) end
   end
-  return #parts == 1 and parts[1] or tensor.cat(parts, 1)
+  local x = #parts == 1 and parts[1] or tensor.cat(parts, 1)
+  if opts.symmetry then return x, report end
+  return x
 end
 
 -- One line for the REPL: a model table holds its schedules and layers, which
@@ -1061,7 +1082,8 @@ doc[M.cascade] = "models.cascade{size=64, low_preset='small', downsample='neares
   "downsampled to S/2, and a consistent super-resolution atom network at S conditioned on " ..
   "the low-resolution tensor upsampled and noised to a random level below aug of the " ..
   "timesteps in training (aug_sample in sampling). train_step -> {low, sr}; sample(n, " ..
-  "{steps=50, seed=, natoms=, aug=}) runs both stages; init_sr_from(path) warm-starts the " ..
+  "{steps=50, seed=, natoms=, aug=, symmetry=}) runs both stages (symmetry guides the " ..
+  "second as diffusion's sample does); init_sr_from(path) warm-starts the " ..
   "second stage from a saved atom-network diffusion model."
 doc[M.diffusion] = "models.diffusion{size=32, base=64, mults={1,2,2}, nres=2, attn={8}, " ..
   "groups=8, patch=1, timesteps=1000, schedule='cosine'|'linear', target='eps'|'v'|'x0', " ..
@@ -1077,7 +1099,12 @@ doc[M.diffusion] = "models.diffusion{size=32, base=64, mults={1,2,2}, nres=2, at
   "through it with atom counts drawn from the training set; false is the paper's plain model. " ..
   "sampling uses the EMA weights: sample(n, {steps=50, eta=0, seed=, batch=64, natoms=, " ..
   "clip='means'|'copies'}) is DDIM, " ..
-  "without steps (or method='ddpm') DDPM ancestral sampling over all timesteps."
+  "without steps (or method='ddpm') DDPM ancestral sampling over all timesteps. " ..
+  "symmetry={from=0.6, tol={3, 0.2}, min_distance=0.5} guides a consistent model's last " ..
+  "from·T steps towards symmetric crystals (crystens.guide): each predicted crystal is made " ..
+  "exactly symmetric in place (s:symmetrized) at a tolerance going from tol[1] to tol[2] Å " ..
+  "and written back before the step; sample then also returns per tensor {number, symbol, " ..
+  "nops, tol, move} of its last guided step."
 doc[M.load] = "models.load(path) -> model, meta. Rebuild a model saved with model:save " ..
   "(networks, optimizer moments, EMA, scaler, step) from its checkpoint."
 doc[Model.save] = "model:save(path, [meta]) -> model. Write the networks, Adam moments, EMA " ..

@@ -354,6 +354,108 @@ static int m_refined(lua_State *L)
     return 1;
 }
 
+/* Read the operations table at idx, {rotations = {9 integers per
+   operation, row by row}, translations = {3 numbers per operation}}, into
+   info's arrays (as s:symmetrized returns them); return their count. */
+static int read_ops(lua_State *L, int idx, ct_symmetrize_info *info)
+{
+    lua_getfield(L, idx, "rotations");
+    lua_getfield(L, idx, "translations");
+    luaL_argcheck(L, lua_istable(L, -2) && lua_istable(L, -1), 2,
+                  "operations {rotations=, translations=} expected");
+    lua_Integer nr = luaL_len(L, -2), nt = luaL_len(L, -1), n = nt / 3;
+    luaL_argcheck(L, nr == 9 * n && nt == 3 * n && n >= 1 && n <= CT_SYMMETRY_MAX_OPS, 2,
+                  "9 rotation entries and 3 translations per operation expected");
+    for (lua_Integer o = 0; o < n; o++) {
+        for (int k = 0; k < 9; k++) {
+            lua_geti(L, -2, 9 * o + k + 1);
+            int ok;
+            lua_Integer v = lua_tointegerx(L, -1, &ok);
+            luaL_argcheck(L, ok && v >= -8 && v <= 8, 2, "rotations must be small integers");
+            info->rot[o][k / 3][k % 3] = (int)v;
+            lua_pop(L, 1);
+        }
+        for (int k = 0; k < 3; k++) {
+            lua_geti(L, -1, 3 * o + k + 1);
+            int ok;
+            info->trans[o][k] = lua_tonumberx(L, -1, &ok);
+            luaL_argcheck(L, ok, 2, "translations must be numbers");
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 2);
+    return (int)n;
+}
+
+/* Push info's operations as read_ops reads them. */
+static void push_ops(lua_State *L, const ct_symmetrize_info *info)
+{
+    lua_createtable(L, 0, 2);
+    lua_createtable(L, 9 * info->nops, 0);
+    for (int o = 0; o < info->nops; o++)
+        for (int k = 0; k < 9; k++) {
+            lua_pushinteger(L, info->rot[o][k / 3][k % 3]);
+            lua_rawseti(L, -2, 9 * o + k + 1);
+        }
+    lua_setfield(L, -2, "rotations");
+    lua_createtable(L, 3 * info->nops, 0);
+    for (int o = 0; o < info->nops; o++)
+        for (int k = 0; k < 3; k++) {
+            lua_pushnumber(L, info->trans[o][k]);
+            lua_rawseti(L, -2, 3 * o + k + 1);
+        }
+    lua_setfield(L, -2, "translations");
+}
+
+/* s made exactly symmetric in place (ct_symmetry_symmetrize, or with an
+   operations table ct_symmetry_symmetrize_ops); as for m_symmetry, spglib
+   finding no group is an answer (nil, reason), and so are operations that
+   do not map the atoms one to one. */
+static int m_symmetrized(lua_State *L)
+{
+    ct_structure *s = ctL_checkstructure(L, 1);
+    ct_symmetrize_info info, given;   /* given: the operations read, kept apart from what
+                                         the call writes */
+    ct_error err;
+    ct_structure *t;
+    if (lua_istable(L, 2)) {
+        int n = read_ops(L, 2, &given);
+        t = ct_symmetry_symmetrize_ops(s, n, (const int (*)[3][3])given.rot,
+                                       (const double (*)[3])given.trans, &info, &err);
+    } else {
+        double symprec = luaL_optnumber(L, 2, CT_SYMPREC);
+        luaL_argcheck(L, symprec > 0, 2, "symprec must be positive");
+        t = ct_symmetry_symmetrize(s, symprec, &info, &err);
+    }
+    if (!t && err.status == CT_ENOMEM) return ctL_raise(L, &err, CT_ENOMEM);
+    if (!t) {
+        lua_pushnil(L);
+        lua_pushstring(L, err.msg);
+        return 2;
+    }
+    ctL_pushstructure(L, t, &err);
+    lua_createtable(L, 0, 7);
+    if (info.number > 0) {
+        lua_pushinteger(L, info.number);
+        lua_setfield(L, -2, "number");
+        lua_pushstring(L, info.symbol);
+        lua_setfield(L, -2, "symbol");
+    }
+    lua_pushinteger(L, info.nops);
+    lua_setfield(L, -2, "nops");
+    lua_pushnumber(L, info.max_move);
+    lua_setfield(L, -2, "move");
+    lua_pushnumber(L, info.max_length);
+    lua_setfield(L, -2, "length_change");
+    lua_pushnumber(L, info.max_angle);
+    lua_setfield(L, -2, "angle_change");
+    if (info.nops <= CT_SYMMETRY_MAX_OPS) {
+        push_ops(L, &info);
+        lua_setfield(L, -2, "ops");
+    }
+    return 2;
+}
+
 static int m_clone(lua_State *L)
 {
     ct_error err;
@@ -504,6 +606,18 @@ static const ctL_Reg structure_methods[] = {
                              "a degenerate cell)."},
     {"refined", m_refined, "s:refined([symprec=0.1]) -> Structure. The standardised "
                            "conventional cell (spglib) with every atom."},
+    {"symmetrized", m_symmetrized, "s:symmetrized([symprec=0.1 | ops]) -> Structure, info | "
+                                   "nil, reason. s made exactly symmetric under the group spglib "
+                                   "finds at symprec (Å), in place: the same cell choice, atoms "
+                                   "and order, each atom moved to the mean of its images under "
+                                   "the group's operations and the metric averaged over them. "
+                                   "info = {number, symbol, nops, move (largest atom move, Å), "
+                                   "length_change (Å), angle_change (degrees), ops}; nil and the "
+                                   "reason where spglib finds no group. ops = {rotations (9 "
+                                   "integers per operation, row by row), translations (3 per "
+                                   "operation)} on s's fractional columns; given instead of "
+                                   "symprec, they are imposed (an earlier state's group on a "
+                                   "crystal in the same cell; info then has no number)."},
     {"clone", m_clone, "s:clone() -> Structure. A copy of s (without its properties)."},
     {NULL, NULL, NULL}
 };
@@ -551,6 +665,6 @@ int luaopen_crystens_structure(lua_State *L)
                "a decoded tensor stored, which the atoms need not have; else nil), "
                "declared_spacegroup (from the CIF), properties (data-set row). Methods: "
                "volume, density, distance, closest_pair, distances, to_cif, niggli, sorted, symmetry, "
-               "refined, clone.");
+               "refined, symmetrized, clone.");
     return 1;
 }

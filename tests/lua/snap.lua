@@ -42,6 +42,25 @@ T.test("a shaken crystal is snapped at the smallest tolerance that finds a group
   T.truthy(same == t and not again.snapped and again.tol == 0.1, "a symmetric crystal comes back as it is")
 end)
 
+T.test("inplace: the same cell and atoms made exactly symmetric", function()
+  local s
+  repeat s = rocksalt(0.05) until s:symmetry(0.1).number == 1 and s:symmetry(0.5).number > 1
+  local t, info = ct.crystens.snap(s, {max = 0.5, inplace = true})
+  T.truthy(info.snapped and info.number > 1, "snapped to a group above P1: " .. tostring(info.number))
+  T.eq(t:symmetry(0.1).number, info.number, "which spglib finds at 0.1 Å in the result")
+  T.eq(t:symmetry(1e-4).number, info.number, "exactly")
+  T.eq(t.natoms, s.natoms, "the same atoms")
+  for i = 1, s.natoms do T.eq(t.species[i], s.species[i], "species of atom " .. i) end
+  T.near(t:volume(), s:volume(), 0.01 * s:volume(), "the same cell")
+  local _, moved = s:symmetrized(info.tol)
+  T.near(info.move, moved.move, 1e-12, "info.move: the largest move of s:symmetrized at that tolerance")
+  -- each coordinate was shaken by up to 0.025 of 5.64 Å: an atom by up to
+  -- 0.244 Å, and its orbit's mean by as much again
+  T.truthy(info.move > 0 and info.move <= 2 * 0.025 * 5.64 * math.sqrt(3), "atoms moved by at most twice the shake: " .. info.move)
+  local _, refined = ct.crystens.snap(s, {max = 0.5})
+  T.eq(refined.move, nil, "the refined cell reports no move")
+end)
+
 T.test("nothing within max: the crystal comes back unchanged", function()
   local s
   repeat s = rocksalt(0.3) until s:symmetry(0.1).number == 1 and s:symmetry(0.1 + 1e-9).number == 1
@@ -55,6 +74,8 @@ T.test("bad arguments", function()
   T.raises(function() ct.crystens.snap(s, {max = 0.05}) end, "bad option 'max'")
   T.raises(function() ct.crystens.snap(s, {maxx = 1}) end, "bad option 'maxx' to 'ct.crystens.snap' (unknown option; did you mean 'max'?)")
   T.raises(function() ct.crystens.snap(s, {min_distance = -1}) end, "bad option 'min_distance'")
+  T.raises(function() ct.crystens.snap(s, {inplace = "yes"}) end,
+           "bad option 'inplace' to 'ct.crystens.snap' (boolean expected, got string)")
 end)
 
 T.done()
