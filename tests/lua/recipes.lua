@@ -28,7 +28,8 @@ T.test("--device and --precision are checked before anything is read or written"
       {"train_wgan.lua", "--precision fp64", "bad option 'precision' to 'train_wgan.lua' (invalid value 'fp64'"},
       {"train_diffusion.lua", "--precision tf32", "tf32 is the GPU's precision: it needs --device cuda"},
       {"sample_cifs.lua", "--device gpu", "bad option 'device' to 'sample_cifs.lua'"},
-      {"sample_cifs.lua", "--batch 0", "--batch wants a positive integer"}} do
+      {"sample_cifs.lua", "--batch 0", "--batch wants a positive integer"},
+      {"sample_cifs.lua", "--model gan-s64 --symmetry 0.6:3:0.2", "--symmetry guides a diffusion model's sampling"}} do
     local dir = tmp .. "/bad"
     local out, code = run(case[1], case[2] .. " --out " .. q(dir))
     T.truthy(code ~= 0, case[1] .. " " .. case[2] .. " fails")
