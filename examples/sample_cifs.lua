@@ -5,8 +5,11 @@
 --       [--tensors samples.npy] [--species auto|atom|kmeans] [--symmetrize no|yes]
 --       [--symprec 0.1] [--clip means|copies] [--tol 2.5] [--snap 0|0.5]
 --       [--snapmode refined|inplace] [--symmetry 0|FROM:TOL[:LAST]]
--- --tensors decodes tensors sampled earlier instead of sampling; --clip is
--- the sampler's option (models.lua), --tol reconstruction's species_tol.
+--       [--device cpu|cuda] [--batch 64]
+-- --tensors decodes tensors sampled earlier instead of sampling; --steps,
+-- --clip and --symmetry are the diffusion sampler's options (models.lua; a
+-- GAN or WGAN-GP samples in one generator pass), --tol reconstruction's
+-- species_tol.
 -- --symmetry guides the last FROM of the sampling (a fraction of the
 -- timesteps) towards symmetric crystals (model:sample's symmetry option,
 -- crystens.guide): at each of those steps the predicted crystal is made
@@ -21,7 +24,9 @@
 -- to OUT/snap.tsv with the group for every crystal), or with --snapmode
 -- inplace makes it symmetric in its own cell (s:symmetrized: the same atoms,
 -- each moved to the mean of its images; snap.tsv adds the largest move);
--- 0 leaves them as generated.  Writes OUT/NNNN.cif for every sample that reconstructs,
+-- 0 leaves them as generated.  --device cuda samples on the GPU, --batch
+-- crystals at a time (the sampler's option: on a GPU, 1000 at once pays).
+-- Writes OUT/NNNN.cif for every sample that reconstructs,
 -- OUT/samples.npy (the raw tensors) and OUT/failed.txt (item and reason of
 -- every sample that did not); prints the counts.  Score with
 --   tools/score_cifs.py OUT --n-total SAMPLES --reference ../shared/data/mpts_52/test.csv
@@ -29,7 +34,7 @@ local ct = require "crystens"
 
 local o = {model = "pretrained", samples = 1000, steps = 50, seed = 1, out = "generated",
            tensors = "", species = "auto", symmetrize = "no", symprec = "0.1", clip = "",
-           tol = "2.5", snap = "0", snapmode = "refined", symmetry = "0"}
+           tol = "2.5", snap = "0", snapmode = "refined", symmetry = "0", device = "cpu", batch = 64}
 local i = 1
 while arg[i] do
   local key = arg[i]:match("^%-%-(%w+)$")
@@ -47,6 +52,8 @@ while arg[i] do
   i = i + 2
 end
 if o.symmetrize ~= "yes" and o.symmetrize ~= "no" then error("--symmetrize wants yes or no", 0) end
+require("crystens.options").check("sample_cifs.lua", {device = o.device}, {device = {"cpu", "cuda"}})
+if o.batch < 1 then error("--batch wants a positive integer", 0) end
 local symprec = tonumber(o.symprec) or error("--symprec wants a number", 0)
 local snap = tonumber(o.snap) or error("--snap wants a tolerance in Å (0: off)", 0)
 if snap ~= 0 and snap < 0.1 then error("--snap wants 0 (off) or a tolerance of at least 0.1 Å", 0) end
@@ -68,15 +75,22 @@ else
   local m = o.model == "pretrained" and ct.models.pretrained()
             or (o.model:match("%.safetensors$") and ct.models.load(o.model) or ct.models.pretrained(o.model))
   local t0 = os.time()
+  local opts = {seed = o.seed, batch = o.batch, device = o.device ~= "cpu" and o.device or nil}
+  -- --steps, --clip and --symmetry are the denoising sampler's: a GAN's generator takes none
+  if m.kind == "crystens.diffusion" or m.kind == "crystens.cascade" then
+    opts.steps, opts.clip, opts.symmetry = o.steps, o.clip ~= "" and o.clip or nil, symmetry
+  elseif symmetry then
+    error("--symmetry guides a diffusion model's sampling: " .. m.kind .. " has none", 0)
+  end
   local report
-  x, report = m:sample(o.samples, {steps = o.steps, seed = o.seed, clip = o.clip ~= "" and o.clip or nil,
-                                   symmetry = symmetry})
+  x, report = m:sample(o.samples, opts)
   local how = m.kind == "crystens.diffusion" and ("DDIM-%d, "):format(o.steps)
               or m.kind == "crystens.cascade" and ("DDIM-%d per stage, "):format(o.steps) or ""
   if symmetry then
     how = how .. ("symmetry-guided from %g·T at %g to %g Å, "):format(symmetry.from, symmetry.tol[1], symmetry.tol[2])
   end
-  print(("sampled %d tensors (%sseed %d) in %d s"):format(o.samples, how, o.seed, os.time() - t0))
+  print(("sampled %d tensors (%sseed %d, on %s) in %d s"):format(o.samples, how, o.seed, o.device,
+        os.time() - t0))
   if report then
     local rows, above = {"item\tspacegroup\tsymbol\ttol_A\tmove_A"}, 0
     for k = 1, o.samples do

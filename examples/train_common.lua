@@ -5,9 +5,17 @@ local ct = require "crystens"
 
 local M = {}
 
--- Parse --key value pairs over defaults (numbers stay numbers).
+-- The options every recipe takes beside its own: where it trains and
+-- samples (--device cpu|cuda: ct.train{device=}, model:sample{device=}) and
+-- the GPU's GEMM precision (--precision fp32|tf32|bf16: ct.nn.precision),
+-- with the values each allows, checked as ct.train checks its options.
+M.shared = {device = {"cpu", "cuda"}, precision = {"fp32", "tf32", "bf16"}}
+
+-- Parse --key value pairs over defaults (numbers stay numbers); --device
+-- and --precision (M.shared) come with every recipe, default cpu and fp32,
+-- and --snapshots N (M.train; 0, the default: none).
 function M.options(defaults)
-  local o = {}
+  local o = {device = "cpu", precision = "fp32", snapshots = 0}
   for k, v in pairs(defaults) do o[k] = v end
   local i = 1
   while arg[i] do
@@ -23,6 +31,14 @@ function M.options(defaults)
     o[key] = v
     i = i + 2
   end
+  local script = (arg[0] or "recipe"):match("[^/]*$")
+  require("crystens.options").check(script, {device = o.device, precision = o.precision}, M.shared)
+  -- a precision is the GPU's: on the CPU every product is fp32 already
+  if o.precision ~= "fp32" and o.device ~= "cuda" then
+    error(("bad option 'precision' to '%s' (%s is the GPU's precision: it needs --device cuda)")
+          :format(script, o.precision), 0)
+  end
+  if o.snapshots < 0 then error("--snapshots wants a number of steps (0: none)", 0) end
   ct.file.mkdirs(o.out)
   return o
 end
@@ -44,22 +60,60 @@ function M.data(size, paths, species)
   return data
 end
 
+-- ct.train(topts), or with snapshots > 0 in runs of that many steps, each
+-- followed by the sampling weights exported to OUT/step-K.safetensors (K
+-- the step): a GAN's last step need not be its best.  The runs continue
+-- one another from memory, so the steps are those of one run (a constant
+-- learning rate: a cosine decay would restart with every run).  Returns
+-- ct.train's result over all the runs.
+function M.train(topts, snapshots, out)
+  if snapshots <= 0 then return ct.train(topts) end
+  if topts.decay == "cosine" then error("--snapshots needs --decay constant (a cosine decay spans one run)", 0) end
+  local goal, total = topts.steps, {seconds = 0}
+  repeat
+    topts.steps = math.min(goal, (topts.model.step // snapshots + 1) * snapshots)
+    local r = ct.train(topts)
+    total.start = total.start or r.start
+    total.steps, total.losses, total.checkpoint = r.steps, r.losses or total.losses, r.checkpoint
+    total.seconds = total.seconds + r.seconds
+    if r.steps % snapshots == 0 and r.steps > r.start then
+      topts.model:export(("%s/step-%d.safetensors"):format(out, r.steps))
+    end
+  until topts.model.step >= goal
+  local per = topts.batch * (topts.model.batches_per_step or 1)
+  total.samples_per_s = per * (total.steps - total.start) / math.max(total.seconds, 1e-9)
+  if total.steps == total.start then total.losses = nil end
+  return total
+end
+
 -- Train (resuming from --out/ckpt.safetensors when it exists), plot the
 -- losses, sample o.samples tensors with sample_opts and save them.
+-- o.device and o.precision (M.options) say where both run.
 function M.run(model, o, sample_opts)
   print(("%s: %d parameters"):format(model.kind, model:nparams()))
-  local r = ct.train{model = model, data = M.data(model.config.size, o.data, o.species), steps = o.steps, batch = o.batch,
-                     seed = 1, checkpoint = o.out .. "/ckpt.safetensors", every = 100,
-                     log = o.out .. "/log.csv", decay = o.decay}
+  local device = o.device or "cpu"
+  if device == "cuda" then
+    -- asked before the data is read: no GPU, no run
+    local devs, why = ct.nn.devices()
+    if not devs[2] then error("--device cuda: no GPU (" .. tostring(why) .. ")", 0) end
+    ct.nn.precision(o.precision or "fp32")
+    print(("training on %s (%s, %.0f GiB), precision %s"):format(devs[2].device, devs[2].name,
+          devs[2].memory / 2^30, ct.nn.precision()))
+  end
+  local topts = {model = model, data = M.data(model.config.size, o.data, o.species), steps = o.steps,
+                 batch = o.batch, seed = 1, checkpoint = o.out .. "/ckpt.safetensors", every = 100,
+                 log = o.out .. "/log.csv", decay = o.decay, device = device}
+  local r = M.train(topts, o.snapshots or 0, o.out)
   -- a rerun with nothing left to train ran no step (ct.train said so)
   if r.losses then
     local losses = {}
     for k, v in pairs(r.losses) do losses[#losses + 1] = ("%s %.4g"):format(k, v) end
     table.sort(losses)
-    print(("trained steps %d to %d at %.1f samples/s; last losses: %s"):format(r.start + 1, r.steps,
-          r.samples_per_s, table.concat(losses, ", ")))
+    print(("trained steps %d to %d in %.1f s at %.1f samples/s on %s; last losses: %s"):format(
+          r.start + 1, r.steps, r.seconds, r.samples_per_s, device, table.concat(losses, ", ")))
   end
   ct.train.plot(o.out .. "/log.csv", o.out .. "/loss.svg")
+  sample_opts.device = device
   local x = model:sample(o.samples, sample_opts)
   x:save(o.out .. "/samples.npy")
   x[1]:save_png(o.out .. "/sample_1.png")

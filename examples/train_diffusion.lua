@@ -12,12 +12,18 @@
 --       [--target eps|v|x0] [--decay constant|cosine] [--base N] [--depth N]
 --       [--species periodic|z] [--consistent yes|no] [--snr 5] [--init model.safetensors]
 --       [--mask yes|no]   (atoms: whether the network reads which slots hold atoms)
+--       [--device cpu|cuda] [--precision fp32|tf32|bf16] [--snapshots N]
 -- --base and --depth change the network's width and (atoms) depth; --init
 -- starts from a saved model's weights (Model:init_from).  --export writes the
 -- sampling weights only (model:export), as shipped in share/models/ (see
 -- MODEL.md there for the commands that made them).
+-- --device cuda trains and samples on the GPU (ct.train{device=}; the
+-- checkpoint is the same file either way), --precision its GEMMs' precision;
+-- --snapshots N (with --decay constant) exports the sampling weights every N
+-- steps to OUT/step-K.safetensors.
 -- A few minutes on 2 cores with the defaults; --steps 20 is a smoke test.  Run
--- it again to continue from the checkpoint; Ctrl-C stops and keeps one.
+-- it again to continue from the checkpoint (on either device); Ctrl-C or
+-- SIGTERM stops and keeps one.
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local common = dofile(here .. "/train_common.lua")
 local ct = require "crystens"

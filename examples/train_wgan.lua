@@ -5,10 +5,12 @@
 --       [--batch 16] [--samples 16] [--out run/wgan] [--data sample|file.csv[,...]]
 --       [--consistent no|yes] [--species z|periodic] [--base 64] [--decay constant|cosine]
 --       [--export model.safetensors] [--init model.safetensors]
--- --batch is the rows of one critic step (a step takes 5 of them).  --conv
--- and --consistent as in train_gan.lua.  A few minutes on 2 cores with the
--- defaults; --steps 20 is a smoke test.  Run it again to continue from the
--- checkpoint; Ctrl-C stops and keeps one.
+--       [--device cpu|cuda] [--precision fp32|tf32|bf16] [--snapshots N]
+-- --batch is the rows of one critic step (a step takes 5 of them).  --conv,
+-- --consistent, --device, --precision and --snapshots as in train_gan.lua.  A few
+-- minutes on 2 cores with the defaults; --steps 20 is a smoke test.  Run it
+-- again to continue from the checkpoint (on either device); Ctrl-C or
+-- SIGTERM stops and keeps one.
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local common = dofile(here .. "/train_common.lua")
 local ct = require "crystens"
