@@ -21,8 +21,5 @@ local o = common.options{steps = 300, size = 64, batch = 16, samples = 16, out =
                          decay = "cosine", initsr = "", init = "", export = "", species = "periodic"}
 local m = ct.models.cascade{size = o.size, low_preset = o.low, downsample = o.downsample,
                             aug = tonumber(o.aug) or error("--aug wants a number", 0)}
-local resuming = io.open(o.out .. "/ckpt.safetensors")
-if resuming then resuming:close()
-elseif o.init ~= "" then m:init_from(o.init)
-elseif o.initsr ~= "" then m:init_sr_from(o.initsr) end
+if common.init(m, o) and o.initsr ~= "" then m:init_sr_from(o.initsr) end
 common.run(m, o, {steps = 50, eta = 0, seed = 1})

@@ -86,6 +86,16 @@ function M.train(topts, snapshots, out)
   return total
 end
 
+-- --init: start model from a saved model's weights (Model:init_from, fresh
+-- Adam moments), unless a checkpoint in --out resumes the run.  Returns true
+-- when the run starts afresh without --init (a caller may warm-start then).
+function M.init(model, o)
+  local f = io.open(o.out .. "/ckpt.safetensors")
+  if f then f:close() return false end
+  if o.init ~= "" then model:init_from(o.init) return false end
+  return true
+end
+
 -- Train (resuming from --out/ckpt.safetensors when it exists), plot the
 -- losses, sample o.samples tensors with sample_opts and save them.
 -- o.device and o.precision (M.options) say where both run.
@@ -113,7 +123,8 @@ function M.run(model, o, sample_opts)
           r.start + 1, r.steps, r.seconds, r.samples_per_s, device, table.concat(losses, ", ")))
   end
   ct.train.plot(o.out .. "/log.csv", o.out .. "/loss.svg")
-  sample_opts.device = device
+  -- the CPU is where a model samples by default (and the cascade's only place)
+  if device ~= "cpu" then sample_opts.device = device end
   local x = model:sample(o.samples, sample_opts)
   x:save(o.out .. "/samples.npy")
   x[1]:save_png(o.out .. "/sample_1.png")

@@ -42,8 +42,5 @@ local m = ct.models.diffusion{size = o.size, preset = o.preset, target = o.targe
                               base = o.base > 0 and o.base or nil, depth = o.depth > 0 and o.depth or nil,
                               consistent = o.consistent == "yes", min_snr = o.snr,
                               mask = mask}
--- --init: start from a saved model's weights (Model:init_from), unless a
--- checkpoint in --out resumes the run
-local resuming = io.open(o.out .. "/ckpt.safetensors")
-if resuming then resuming:close() elseif o.init ~= "" then m:init_from(o.init) end
+common.init(m, o)
 common.run(m, o, {steps = 50, eta = 0, seed = 1})

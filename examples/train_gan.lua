@@ -25,8 +25,5 @@ local o = common.options{steps = 300, size = 32, conv = "2d", batch = 32, sample
                          decay = "constant", export = "", init = ""}
 if o.consistent ~= "yes" and o.consistent ~= "no" then error("--consistent wants yes or no", 0) end
 local m = ct.models.gan{size = o.size, conv = o.conv, base = o.base, consistent = o.consistent == "yes"}
--- --init: start from a saved model's weights (Model:init_from, fresh Adam
--- moments), unless a checkpoint in --out resumes the run
-local resuming = io.open(o.out .. "/ckpt.safetensors")
-if resuming then resuming:close() elseif o.init ~= "" then m:init_from(o.init) end
+common.init(m, o)
 common.run(m, o, {seed = 1})
