@@ -24,6 +24,7 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "blas_core.h"
 #include "ct_backend.h"
 #include "lua_modules.h"
 #include "repl.h"
@@ -164,18 +165,30 @@ static void print_usage(FILE *out)
             progname);
 }
 
+/* What OpenBLAS reports (its version, build and kernels), and the kernels it
+   chose itself where blas_core_select replaced them. */
+static void print_blas(void)
+{
+    const char *from = blas_core_replaced();
+    printf("%s", openblas_get_config());
+    if (from) printf(" (core set by crystens; OpenBLAS chose %s)", from);
+}
+
 static void print_version(void)
 {
     printf("crystens %s (%s)\n", PACKAGE_VERSION, LUA_RELEASE);
+    print_blas();
+    printf("\n");
 }
 
 static void print_banner(void)
 {
-    printf("crystens %s  --  %s  --  %s, %d thread%s\n"
+    printf("crystens %s  --  %s  --  ", PACKAGE_VERSION, LUA_RELEASE);
+    print_blas();
+    printf(", %d thread%s\n"
            "help() lists the modules, help(x) documents x, tour() walks through it all;\n"
            "quit() or Ctrl-D quits.\n",
-           PACKAGE_VERSION, LUA_RELEASE, openblas_get_config(), openblas_get_num_threads(),
-           openblas_get_num_threads() == 1 ? "" : "s");
+           openblas_get_num_threads(), openblas_get_num_threads() == 1 ? "" : "s");
     fflush(stdout);
 }
 
@@ -253,6 +266,7 @@ static int pmain(lua_State *L)
 
 int main(int argc, char **argv)
 {
+    blas_core_select(argv);
     if (argv[0] && argv[0][0]) progname = argv[0];
 #ifdef M_MMAP_THRESHOLD
     /* A training step allocates and frees hundreds of tensors of up to a
