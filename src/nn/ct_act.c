@@ -11,96 +11,96 @@
 #include "ct_nn_impl.h"
 #include "ct_parallel.h"
 
-/* The SiLU and sigmoid loops in AVX2 too, where GCC picks at load time. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define SIMD_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define SIMD_CLONES
-#endif
+/* The SiLU and sigmoid loops for AVX-512 and AVX2 too, where GCC picks at
+   load time (ct_nn_impl.h). */
+#define SIMD_CLONES CT_SIMD_CLONES
 
-/* SiLU and sigmoid on 8 values at once with GCC's vector extensions (libm's
-   expf is one call per value).  e^x = 2^n · p(r), n = round(x/ln 2),
+/* SiLU and sigmoid on VL = 16 values at once with GCC's vector extensions
+   (libm's expf is one call per value): one 512-bit register with AVX-512,
+   two with AVX2; each lane does the same operations, so every variant
+   gives the same bits.  e^x = 2^n · p(r), n = round(x/ln 2),
    r = x - n ln 2 (ln 2 in two parts), p Cephes' degree-7 polynomial for
    expf; x clamped to [-87, 88] (e^-87 ≈ 1.6e-38), NaN kept.  Relative error
    below 3e-7 (tests/c/test_nn.c measures it against exp). */
-#pragma GCC diagnostic ignored "-Wpsabi"   /* v8f never crosses a call: all inline */
-typedef float v8f __attribute__((vector_size(32)));
-typedef int32_t v8i __attribute__((vector_size(32)));
-typedef uint32_t v8u __attribute__((vector_size(32)));
+#pragma GCC diagnostic ignored "-Wpsabi"   /* vf never crosses a call: all inline */
+enum { VL = 16 };
+typedef float vf __attribute__((vector_size(VL * sizeof(float))));
+typedef int32_t vi __attribute__((vector_size(VL * sizeof(float))));
+typedef uint32_t vu __attribute__((vector_size(VL * sizeof(float))));
 
-static inline v8f select8(v8i mask, v8f a, v8f b)
+static inline vf selectv(vi mask, vf a, vf b)
 {
-    return (v8f)(((v8i)a & mask) | ((v8i)b & ~mask));
+    return (vf)(((vi)a & mask) | ((vi)b & ~mask));
 }
 
-static inline v8f exp8(v8f x)
+__attribute__((always_inline)) static inline vf expv(vf x)
 {
-    const v8f hi = {88, 88, 88, 88, 88, 88, 88, 88}, lo = hi * 0.0f - 87.0f;
-    x = select8(x > hi, hi, x);
-    x = select8(x < lo, lo, x);
-    v8f t = x * 1.44269504088896341f + 12582912.0f;   /* + 1.5·2^23 rounds to an integer */
-    v8f n = t - 12582912.0f;
-    v8f r = x - n * 0.693359375f + n * 2.12194440e-4f;
-    v8f p = r * 1.9875691500e-4f + 1.3981999507e-3f;
+    const vf hi = (vf){0} + 88.0f, lo = hi * 0.0f - 87.0f;
+    x = selectv(x > hi, hi, x);
+    x = selectv(x < lo, lo, x);
+    vf t = x * 1.44269504088896341f + 12582912.0f;   /* + 1.5·2^23 rounds to an integer */
+    vf n = t - 12582912.0f;
+    vf r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    vf p = r * 1.9875691500e-4f + 1.3981999507e-3f;
     p = p * r + 8.3334519073e-3f;
     p = p * r + 4.1665795894e-2f;
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    v8u e = ((v8u)t - 0x4B400000u + 127u) << 23;    /* t's low mantissa bits hold n */
-    return p * (v8f)e;
+    vu e = ((vu)t - 0x4B400000u + 127u) << 23;    /* t's low mantissa bits hold n */
+    return p * (vf)e;
 }
 
 float ct_nn_exp_vec(float x)
 {
-    v8f v = {x, x, x, x, x, x, x, x};
-    return exp8(v)[0];
+    vf v = (vf){0} + x;
+    return expv(v)[0];
 }
 
-/* Up to 8 floats in or out of a vector (zeros past k). */
-static inline v8f load8(const float *p, size_t k)
+/* Up to VL floats in or out of a vector (zeros past k). */
+static inline vf loadv(const float *p, size_t k)
 {
-    v8f v = {0};
-    if (k == 8) memcpy(&v, p, sizeof v);
+    vf v = {0};
+    if (k == VL) memcpy(&v, p, sizeof v);
     else memcpy(&v, p, k * sizeof(float));
     return v;
 }
 
-static inline void store8(float *p, v8f v, size_t k)
+static inline void storev(float *p, vf v, size_t k)
 {
-    if (k == 8) memcpy(p, &v, sizeof v);
+    if (k == VL) memcpy(p, &v, sizeof v);
     else memcpy(p, &v, k * sizeof(float));
 }
 
 /* SiLU or sigmoid forward (silu = 1 or 0) of values [i0, i1). */
-SIMD_CLONES static void sig_fwd8(const float *xd, float *yd, size_t i0, size_t i1, int silu)
+SIMD_CLONES static void sig_fwd(const float *xd, float *yd, size_t i0, size_t i1, int silu)
 {
-    for (size_t i = i0; i < i1; i += 8) {
-        size_t k = i1 - i < 8 ? i1 - i : 8;
-        v8f x = load8(xd + i, k), sg = 1.0f / (1.0f + exp8(-x));
-        store8(yd + i, silu ? x * sg : sg, k);
+    for (size_t i = i0; i < i1; i += VL) {
+        size_t k = i1 - i < VL ? i1 - i : VL;
+        vf x = loadv(xd + i, k), sg = 1.0f / (1.0f + expv(-x));
+        storev(yd + i, silu ? x * sg : sg, k);
     }
 }
 
 /* Their gradients: gy·σ(1 + x(1 - σ)) and gy·σ(1 - σ). */
-SIMD_CLONES static void sig_bwd8(const float *xd, const float *g, float *o, size_t i0, size_t i1,
-                                 int silu)
+SIMD_CLONES static void sig_bwd(const float *xd, const float *g, float *o, size_t i0, size_t i1,
+                                int silu)
 {
-    for (size_t i = i0; i < i1; i += 8) {
-        size_t k = i1 - i < 8 ? i1 - i : 8;
-        v8f x = load8(xd + i, k), sg = 1.0f / (1.0f + exp8(-x)), gy = load8(g + i, k);
-        store8(o + i, silu ? gy * sg * (1.0f + x * (1.0f - sg)) : gy * sg * (1.0f - sg), k);
+    for (size_t i = i0; i < i1; i += VL) {
+        size_t k = i1 - i < VL ? i1 - i : VL;
+        vf x = loadv(xd + i, k), sg = 1.0f / (1.0f + expv(-x)), gy = loadv(g + i, k);
+        storev(o + i, silu ? gy * sg * (1.0f + x * (1.0f - sg)) : gy * sg * (1.0f - sg), k);
     }
 }
 
 void ct_nn_silu(const float *x, float *y, size_t n)
 {
-    sig_fwd8(x, y, 0, n, 1);
+    sig_fwd(x, y, 0, n, 1);
 }
 
 void ct_nn_silu_grad(const float *x, const float *gy, float *gx, size_t n)
 {
-    sig_bwd8(x, gy, gx, 0, n, 1);
+    sig_bwd(x, gy, gx, 0, n, 1);
 }
 
 typedef struct {
@@ -117,8 +117,8 @@ static void act_fwd_range(void *ctx, size_t i0, size_t i1)
     switch (j->a->kind) {
     case CT_ACT_RELU: for (size_t i = i0; i < i1; i++) yd[i] = xd[i] > 0 ? xd[i] : 0.0f; break;
     case CT_ACT_LEAKY_RELU: for (size_t i = i0; i < i1; i++) yd[i] = xd[i] > 0 ? xd[i] : s * xd[i]; break;
-    case CT_ACT_SILU: sig_fwd8(xd, yd, i0, i1, 1); break;
-    case CT_ACT_SIGMOID: sig_fwd8(xd, yd, i0, i1, 0); break;
+    case CT_ACT_SILU: sig_fwd(xd, yd, i0, i1, 1); break;
+    case CT_ACT_SIGMOID: sig_fwd(xd, yd, i0, i1, 0); break;
     case CT_ACT_TANH: for (size_t i = i0; i < i1; i++) yd[i] = tanhf(xd[i]); break;
     }
 }
@@ -132,8 +132,8 @@ static void act_bwd_range(void *ctx, size_t i0, size_t i1)
     switch (j->a->kind) {
     case CT_ACT_RELU: for (size_t i = i0; i < i1; i++) o[i] = xd[i] > 0 ? g[i] : 0.0f; break;
     case CT_ACT_LEAKY_RELU: for (size_t i = i0; i < i1; i++) o[i] = xd[i] > 0 ? g[i] : s * g[i]; break;
-    case CT_ACT_SILU: sig_bwd8(xd, g, o, i0, i1, 1); break;
-    case CT_ACT_SIGMOID: sig_bwd8(xd, g, o, i0, i1, 0); break;
+    case CT_ACT_SILU: sig_bwd(xd, g, o, i0, i1, 1); break;
+    case CT_ACT_SIGMOID: sig_bwd(xd, g, o, i0, i1, 0); break;
     case CT_ACT_TANH:
         for (size_t i = i0; i < i1; i++) {
             float t = tanhf(xd[i]);

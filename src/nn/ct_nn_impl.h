@@ -11,6 +11,17 @@
 
 #include "ct_nn.h"
 
+/* Put before a CPU kernel built on GCC's vector types: GCC then builds it
+   for AVX-512 (x86-64-v4: F, BW, CD, DQ, VL), AVX2 and the baseline, and
+   the dynamic loader picks the best the CPU runs.  Under -std=c11 GCC
+   does not contract a * b + c into an FMA, so all variants give the same
+   bits; a 16-float vector is one AVX-512 register, two AVX2 ones. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define CT_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+#else
+#define CT_SIMD_CLONES
+#endif
+
 /* Allocate a zeroed layer struct of size bytes with the given ops. */
 ct_layer *ct_nn_layer_alloc(size_t size, const ct_layer_ops *ops, ct_error *err);
 

@@ -58,74 +58,76 @@ static group_span group_of(const ct_norm *nm, const ct_tensor *x, size_t i)
     return s;
 }
 
-/* 4 floats at once with GCC's vector extensions (SSE2 on every x86-64;
-   -O2 leaves these loops scalar): each lane does the scalar operations of
-   its element, and the 8 partial sums are two vectors of 4, so the values
-   are those of the plain loops. */
-typedef float v4f __attribute__((vector_size(16)));
+/* GCC's vector extensions (-O2 leaves these loops scalar): element-wise
+   loops take VL = 16 floats at once (one AVX-512 register, two AVX2 ones;
+   the fused kernels below are built for each, ct_nn_impl.h), each lane
+   doing the scalar operations of its element; the sums keep 8 interleaved
+   partial sums in one vector of 8, so the values are those of the plain
+   loops on every CPU. */
+#pragma GCC diagnostic ignored "-Wpsabi"   /* vectors never cross a call: all inline */
+enum { VL = 16 };
+typedef float vf __attribute__((vector_size(VL * sizeof(float))));
+typedef float v8f __attribute__((vector_size(8 * sizeof(float))));
 
-static inline v4f ld4(const float *p)
+static inline vf ldv(const float *p)
 {
-    v4f v;
+    vf v;
     memcpy(&v, p, sizeof v);
     return v;
 }
 
-static inline void st4(float *p, v4f v)
+static inline void stv(float *p, vf v)
 {
     memcpy(p, &v, sizeof v);
 }
 
-/* Mean and biased variance of a group, in double, two passes. */
+static inline v8f ld8(const float *p)
+{
+    v8f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
 /* Sum of p[0..n) in float with 8 interleaved partial sums (fast, and each
    partial sum covers only n/8 terms), returned as double. */
-static double sum8(const float *p, size_t n)
+static inline double sum8(const float *p, size_t n)
 {
-    v4f a0 = {0}, a1 = {0};
+    v8f a = {0};
     size_t j = 0;
-    for (; j + 8 <= n; j += 8) {
-        a0 += ld4(p + j);
-        a1 += ld4(p + j + 4);
-    }
+    for (; j + 8 <= n; j += 8) a += ld8(p + j);
     double s = 0;
     for (; j < n; j++) s += (double)p[j];
-    for (int k = 0; k < 4; k++) s += (double)a0[k];
-    for (int k = 0; k < 4; k++) s += (double)a1[k];
+    for (int k = 0; k < 8; k++) s += (double)a[k];
     return s;
 }
 
-static double sumsq8(const float *p, size_t n, float m)
+static inline double sumsq8(const float *p, size_t n, float m)
 {
-    v4f a0 = {0}, a1 = {0};
+    v8f a = {0};
     size_t j = 0;
     for (; j + 8 <= n; j += 8) {
-        v4f d0 = ld4(p + j) - m, d1 = ld4(p + j + 4) - m;
-        a0 += d0 * d0;
-        a1 += d1 * d1;
+        v8f d = ld8(p + j) - m;
+        a += d * d;
     }
     double s = 0;
     for (; j < n; j++) s += (double)((p[j] - m) * (p[j] - m));
-    for (int k = 0; k < 4; k++) s += (double)a0[k];
-    for (int k = 0; k < 4; k++) s += (double)a1[k];
+    for (int k = 0; k < 8; k++) s += (double)a[k];
     return s;
 }
 
 /* Σ p[i]·q[i] like sum8. */
-static double dot8(const float *p, const float *q, size_t n)
+static inline double dot8(const float *p, const float *q, size_t n)
 {
-    v4f a0 = {0}, a1 = {0};
+    v8f a = {0};
     size_t j = 0;
-    for (; j + 8 <= n; j += 8) {
-        a0 += ld4(p + j) * ld4(q + j);
-        a1 += ld4(p + j + 4) * ld4(q + j + 4);
-    }
+    for (; j + 8 <= n; j += 8) a += ld8(p + j) * ld8(q + j);
     double s = 0;
     for (; j < n; j++) s += (double)(p[j] * q[j]);
-    for (int k = 0; k < 4; k++) s += (double)a0[k];
-    for (int k = 0; k < 4; k++) s += (double)a1[k];
+    for (int k = 0; k < 8; k++) s += (double)a[k];
     return s;
 }
 
+/* Mean and biased variance of a group, in double, two passes. */
 static void group_moments(const float *x, group_span s, double *mean, double *var)
 {
     double sum = 0, sq = 0;
@@ -382,7 +384,7 @@ typedef struct {
     float *ga;              /* N×C gradient of the shift, or NULL */
 } gns_job;
 
-static void gns_forward_groups(void *ctx, size_t g0, size_t g1)
+CT_SIMD_CLONES static void gns_forward_groups(void *ctx, size_t g0, size_t g1)
 {
     const gns_job *j = ctx;
     const ct_norm *nm = j->nm;
@@ -398,7 +400,7 @@ static void gns_forward_groups(void *ctx, size_t g0, size_t g1)
             for (size_t k = 0; k < cpg; k++) {
                 float a = j->add[n * C + c0 + k];
                 size_t s = 0;
-                for (; s + 4 <= S; s += 4) st4(y + k * S + s, ld4(h + k * S + s) + a);
+                for (; s + VL <= S; s += VL) stv(y + k * S + s, ldv(h + k * S + s) + a);
                 for (; s < S; s++) y[k * S + s] = h[k * S + s] + a;
             }
             h = y;
@@ -408,19 +410,19 @@ static void gns_forward_groups(void *ctx, size_t g0, size_t g1)
         float m = (float)mean, inv = (float)(1.0 / sqrt(var + (double)nm->eps));
         nm->invstd[g] = inv;
         size_t i = 0;
-        for (; i + 4 <= len; i += 4) st4(xh + i, (ld4(h + i) - m) * inv);
+        for (; i + VL <= len; i += VL) stv(xh + i, (ldv(h + i) - m) * inv);
         for (; i < len; i++) xh[i] = (h[i] - m) * inv;
         for (size_t k = 0; k < cpg; k++) {
             float ga = gam[c0 + k], be = bet[c0 + k];
             size_t s = 0;
-            for (; s + 4 <= S; s += 4) st4(y + k * S + s, ld4(xh + k * S + s) * ga + be);
+            for (; s + VL <= S; s += VL) stv(y + k * S + s, ldv(xh + k * S + s) * ga + be);
             for (; s < S; s++) y[k * S + s] = xh[k * S + s] * ga + be;
         }
         ct_nn_silu(y, y, len);
     }
 }
 
-static void gns_backward_groups(void *ctx, size_t g0, size_t g1)
+CT_SIMD_CLONES static void gns_backward_groups(void *ctx, size_t g0, size_t g1)
 {
     const gns_job *j = ctx;
     const ct_norm *nm = j->nm;
@@ -437,20 +439,20 @@ static void gns_backward_groups(void *ctx, size_t g0, size_t g1)
             float *o = gh + k * S;
             const float *x = xh + k * S;
             size_t s = 0;
-            for (; s + 4 <= S; s += 4) st4(o + s, ld4(x + s) * ga + be);
+            for (; s + VL <= S; s += VL) stv(o + s, ldv(x + s) * ga + be);
             for (; s < S; s++) o[s] = x[s] * ga + be;
             ct_nn_silu_grad(o, gy + k * S, o, S);      /* o: the norm's output gradient */
             if (l->param_grads) {
                 j->pg[n * C + c0 + k] = dot8(o, x, S);
                 j->pb[n * C + c0 + k] = sum8(o, S);
             }
-            for (s = 0; s + 4 <= S; s += 4) st4(o + s, ld4(o + s) * ga);
+            for (s = 0; s + VL <= S; s += VL) stv(o + s, ldv(o + s) * ga);
             for (; s < S; s++) o[s] = o[s] * ga;
         }
         float f1 = (float)(sum8(gh, len) / (double)len), f2 = (float)(dot8(gh, xh, len) / (double)len);
         float inv = nm->invstd[g];
         size_t i = 0;
-        for (; i + 4 <= len; i += 4) st4(gh + i, (ld4(gh + i) - f1 - ld4(xh + i) * f2) * inv);
+        for (; i + VL <= len; i += VL) stv(gh + i, (ldv(gh + i) - f1 - ldv(xh + i) * f2) * inv);
         for (; i < len; i++) gh[i] = (gh[i] - f1 - xh[i] * f2) * inv;
         /* The shift's gradient in float, element by element, as tensor
            sum_to adds; 8 channels' sums at a time, so 8 chains overlap. */

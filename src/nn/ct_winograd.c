@@ -44,14 +44,9 @@
 enum { LANES = 8, ALPHA = 6, XI = 36 };   /* gather_lanes, scatter4, copy_lanes, add_patch_row assume 8 */
 enum { PREFETCH_AHEAD = 128 };            /* see load_points */
 
-/* The transforms are loops over lanes: where GCC can choose a variant at
-   load time, build an AVX2 one too (no FMA contraction under -std=c11, so
-   both variants give the same bits). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define SIMD_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define SIMD_CLONES
-#endif
+/* The transforms are loops over lanes: built for AVX-512 and AVX2 too
+   (ct_nn_impl.h), the same bits in each. */
+#define SIMD_CLONES CT_SIMD_CLONES
 
 /* Tile geometry of one layer call. */
 typedef struct {
