@@ -12,9 +12,11 @@
  * (~1e-6 relative), TF32 rounds GEMM inputs to 10 mantissa bits (~1e-3)
  * and bf16 to 7 (~1e-2).  A wrong index or a missing term is of order 1.
  *
- *     tests/cuda/test_cuda_layers [seed] [conv]   (CT_TEST_SEED works too)
+ *     tests/cuda/test_cuda_layers [seed] [conv|norm]   (CT_TEST_SEED works too)
  *
- * "conv" runs the convolutions alone (a quick check of their kernels).
+ * "conv" runs the convolutions alone (a quick check of their kernels);
+ * "norm" the norms, activations, upsample, attention, time embedding and
+ * linear alone, in fp32 (quick enough for compute-sanitizer).
  *
  * Without a GPU (or a --with-cuda build) it skips everything, saying why.
  */
@@ -478,6 +480,17 @@ static void norm_cases(void)
     gns_case("groupnorm_silu with shift", rnd(1, 4), 32, 8, rnd(2, 17), rnd(2, 17), 1);
     gns_case("groupnorm_silu without shift", 2, 12, 3, 5, 7, 0);
     gns_case("groupnorm_silu with shift, 64 channels on 32x32", 2, 64, 8, 32, 32, 1);
+    /* The cluster path (gn_plan in cu_norm.cu): a group split over 8 blocks
+       of 512 threads (the U-Net's widest group at S = 64, batch 1), over 5
+       blocks (a cluster size not a power of 2), 2x2 pictures (3 float4 a
+       block), and a group too large for it (the one-block-per-group
+       kernels again). */
+    gns_case("groupnorm_silu with shift, 24 channels a group on 64x64, batch 1", 1, 192, 8, 64, 64, 1);
+    gns_case("groupnorm_silu without shift, 5 channels a group on 64x64", 3, 10, 2, 64, 64, 0);
+    gns_case("groupnorm_silu with shift, 32 channels a group on 8x8", 3, 256, 8, 8, 8, 1);
+    gns_case("groupnorm_silu with shift on 2x2", 2, 12, 4, 2, 2, 1);
+    gns_case("groupnorm_silu with shift, a group of 128x160", 1, 4, 4, 128, 160, 1);
+    layer_case("groupnorm on 32x32, batch 1", ct_groupnorm_new(8, 64, 1e-5f, &err), randn4(1, 64, 32, 32));
 }
 
 static void act_cases(void)
@@ -652,6 +665,7 @@ int main(int argc, char **argv)
     const char *env = getenv("CT_TEST_SEED");
     unsigned long seed = argc > 1 ? strtoul(argv[1], NULL, 10) : env ? strtoul(env, NULL, 10) : 20261206;
     int conv_only = argc > 2 && !strcmp(argv[2], "conv");
+    int norm_only = argc > 2 && !strcmp(argv[2], "norm");
     printf("# seed %lu (rerun with: test_cuda_layers %lu)\n", seed, seed);
     if (!(cu = ct_cuda(&err))) {
         printf("1..0 # SKIP %s\n", err.msg);
@@ -670,6 +684,12 @@ int main(int argc, char **argv)
         prec_name = precs[i].name;
         tol = precs[i].tol;
         ct_rng_seed(&rng, seed + i);
+        if (norm_only) {
+            misc_cases();
+            norm_cases();
+            act_cases();
+            break;
+        }
         conv_cases();
         igemm_cases();
         if (!conv_only) misc_cases();
