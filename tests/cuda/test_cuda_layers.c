@@ -520,6 +520,10 @@ static void misc_cases(void)
         layer_case(name, ct_attention_new(c, &rng, &err), randn4(rnd(1, 4), c, h, w));
     }
     layer_case("attention c=64 over 8x8 (U-Net)", ct_attention_new(64, &rng, &err), randn4(3, 64, 8, 8));
+    /* Bias gradients over slices of the samples (cu_channel_sums_add),
+       float4 rows and odd ones. */
+    layer_case("attention c=16 over 4x4, batch 200", ct_attention_new(16, &rng, &err), randn4(200, 16, 4, 4));
+    layer_case("attention c=8 over 5x3, batch 301", ct_attention_new(8, &rng, &err), randn4(301, 8, 5, 3));
     for (int dim = 2; dim <= 64; dim *= 4) {
         char name[64];
         int n = rnd(1, 30);
