@@ -513,6 +513,7 @@ static void misc_cases(void)
     layer_case("upsample x2 (2-D)", ct_upsample_new(2, &err), randn4(rnd(1, 4), rnd(1, 6), rnd(1, 9), rnd(1, 9)));
     layer_case("upsample x2 (3-D)", ct_upsample_new(2, &err), randn5(2, 3, rnd(1, 4), rnd(1, 5), rnd(1, 5)));
     layer_case("upsample x3 (1-D)", ct_upsample_new(3, &err), randn(3, (int64_t[]){2, 3, rnd(1, 9)}));
+    layer_case("upsample x2 (2-D, U-Net 16x16)", ct_upsample_new(2, &err), randn4(3, 32, 16, 16));
     for (int t = 0; t < 3; t++) {
         char name[64];
         int c = rnd(1, 24), h = rnd(1, 9), w = rnd(1, 9);
