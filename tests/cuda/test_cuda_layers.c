@@ -234,7 +234,7 @@ done:
    GPU one fused kernel each way; the CPU reference is the composition
    x + a, groupnorm, silu, and the shift's gradient the spatial sums of the
    norm's input gradient. */
-static void gns_case(const char *name, int N, int C, int G, int H, int W, int with_add)
+static void gns_case(const char *name, int N, int C, int G, int H, int W, int with_add, int with_res)
 {
     ct_error err;
     int64_t xs[4] = {N, C, H, W}, as[2] = {N, C};
@@ -263,6 +263,8 @@ static void gns_case(const char *name, int N, int C, int G, int H, int W, int wi
         cpu.ga = ct_tensor_new(2, as, &err);
         for (size_t i = 0; i < cpu.gx->numel; i++) cpu.ga->data[i / S] += cpu.gx->data[i];
     }
+    ct_tensor *res = with_res ? randn(4, xs) : NULL;   /* a gradient to add (a residual's) */
+    for (size_t i = 0; res && i < cpu.gx->numel; i++) cpu.gx->data[i] += res->data[i];
     for (int p = 0; p < gn->nparams; p++) cpu.g[p] = clone(gn->params[p].g);
 
     /* The fused layer with the same parameters and starting gradients. */
@@ -272,9 +274,9 @@ static void gns_case(const char *name, int N, int C, int G, int H, int W, int wi
         ct_tensor_copy(gns->params[p].g, g0[p], &err);
     }
     move_to_gpu(gns, g0, b0);
-    ct_tensor *xd = to_dev(x), *ad = a ? to_dev(a) : NULL, *Rd = to_dev(R);
+    ct_tensor *xd = to_dev(x), *ad = a ? to_dev(a) : NULL, *Rd = to_dev(R), *resd = res ? to_dev(res) : NULL;
     rc = ct_groupnorm_silu_forward(gns, xd, ad, &gpu.y, &err);
-    if (rc == CT_OK) rc = ct_groupnorm_silu_backward(gns, Rd, &gpu.gx, &gpu.ga, &err);
+    if (rc == CT_OK) rc = ct_groupnorm_silu_backward_add(gns, Rd, resd, &gpu.gx, &gpu.ga, &err);
     if (rc == CT_OK) rc = cu->sync(&err);
     if (ok(rc == CT_OK, "%s [%s]: GPU fused forward and backward", name, prec_name)) {
         cmp(name, "output", gpu.y, cpu.y);
@@ -294,10 +296,18 @@ static void gns_case(const char *name, int N, int C, int G, int H, int W, int wi
         ok(rc == CT_EINVAL && !y, "%s: a GPU shift with a CPU input fails: %s", name, err.msg);
         ct_layer_free(host);
     }
+    if (res) {   /* a gradient to add on the CPU for a backward on the GPU */
+        ct_tensor *gx2 = NULL, *ga2 = NULL;
+        rc = ct_groupnorm_silu_backward_add(gns, Rd, res, &gx2, &ga2, &err);
+        ok(rc == CT_EINVAL && !gx2 && !ga2, "%s: a CPU gradient to add with a GPU backward fails: %s",
+           name, err.msg);
+    }
     ct_layer_free(gns);
     ct_tensor_free(xd);
     ct_tensor_free(ad);
     ct_tensor_free(Rd);
+    ct_tensor_free(resd);
+    ct_tensor_free(res);
 done:
     results_free(&cpu);
     results_free(&gpu);
@@ -477,19 +487,19 @@ static void norm_cases(void)
         snprintf(name, sizeof name, "layernorm over %d dimension%s", nd, nd > 1 ? "s" : "");
         layer_case(name, ln, randn(nd + 1, xs));
     }
-    gns_case("groupnorm_silu with shift", rnd(1, 4), 32, 8, rnd(2, 17), rnd(2, 17), 1);
-    gns_case("groupnorm_silu without shift", 2, 12, 3, 5, 7, 0);
-    gns_case("groupnorm_silu with shift, 64 channels on 32x32", 2, 64, 8, 32, 32, 1);
+    gns_case("groupnorm_silu with shift", rnd(1, 4), 32, 8, rnd(2, 17), rnd(2, 17), 1, 0);
+    gns_case("groupnorm_silu without shift, a gradient to add", 2, 12, 3, 5, 7, 0, 1);
+    gns_case("groupnorm_silu with shift, 64 channels on 32x32", 2, 64, 8, 32, 32, 1, 0);
     /* The cluster path (gn_plan in cu_norm.cu): a group split over 8 blocks
        of 512 threads (the U-Net's widest group at S = 64, batch 1), over 5
        blocks (a cluster size not a power of 2), 2x2 pictures (3 float4 a
        block), and a group too large for it (the one-block-per-group
        kernels again). */
-    gns_case("groupnorm_silu with shift, 24 channels a group on 64x64, batch 1", 1, 192, 8, 64, 64, 1);
-    gns_case("groupnorm_silu without shift, 5 channels a group on 64x64", 3, 10, 2, 64, 64, 0);
-    gns_case("groupnorm_silu with shift, 32 channels a group on 8x8", 3, 256, 8, 8, 8, 1);
-    gns_case("groupnorm_silu with shift on 2x2", 2, 12, 4, 2, 2, 1);
-    gns_case("groupnorm_silu with shift, a group of 128x160", 1, 4, 4, 128, 160, 1);
+    gns_case("groupnorm_silu with shift, 24 channels a group on 64x64, batch 1", 1, 192, 8, 64, 64, 1, 0);
+    gns_case("groupnorm_silu without shift, 5 channels a group on 64x64, a gradient to add", 3, 10, 2, 64, 64, 0, 1);
+    gns_case("groupnorm_silu with shift, 32 channels a group on 8x8, a gradient to add", 3, 256, 8, 8, 8, 1, 1);
+    gns_case("groupnorm_silu with shift on 2x2", 2, 12, 4, 2, 2, 1, 0);
+    gns_case("groupnorm_silu with shift, a group of 128x160, a gradient to add", 1, 4, 4, 128, 160, 1, 1);
     layer_case("groupnorm on 32x32, batch 1", ct_groupnorm_new(8, 64, 1e-5f, &err), randn4(1, 64, 32, 32));
 }
 

@@ -235,6 +235,12 @@ __global__ void norm_bwd_k(seg_geom q, const float *xhat, const float *gy, const
     }
 }
 
+/* gx += r: the gradient to add, after the generic backward kernels. */
+__global__ void add_into_k(float *gx, const float *r, size_t n)
+{
+    CU_FOR(i, n) gx[i] = gx[i] + r[i];
+}
+
 /* Groupnorm's parameter gradients: over the samples' partial sums. */
 __global__ void gn_params_k(const float *part1, const float *part2, int N, int C, float *gg,
                             float *gb)
@@ -383,12 +389,13 @@ static __device__ __forceinline__ void gn_channel_sums(const float2 *p, float2 *
 
 /* Backward (groupnorm's batch statistics always).  part1/part2 (or NULL):
    per (sample, channel) Σ gŷ and Σ gŷ x̂; ga (or NULL): Σ gx per (sample,
-   channel).  Dynamic shared memory: (nf4 + cpb) float2. */
+   channel); res (or NULL): added to gx after that.  Dynamic shared memory:
+   (nf4 + cpb) float2. */
 template <bool SILU, int V, int T>
 __global__ void __launch_bounds__(T) gn_bwd_k(gn_geom q, const float *xhat, const float *gy,
                                               const float *gam, const float *bet,
                                               const float *rstd_in, float *gx, float *part1,
-                                              float *part2, float *ga)
+                                              float *part2, float *ga, const float *res)
 {
     extern __shared__ float2 sp[];   /* nf4 per-float4 partials, then cpb channel sums */
     __shared__ float red[32], slots[2];
@@ -437,8 +444,12 @@ __global__ void __launch_bounds__(T) gn_bwd_k(gn_geom q, const float *xhat, cons
             float gm = gam[c0 + f / hw4];
             float4 o = make_float4((gp[k].x * gm - m1 - h[k].x * m2) * rstd, (gp[k].y * gm - m1 - h[k].y * m2) * rstd,
                                    (gp[k].z * gm - m1 - h[k].z * m2) * rstd, (gp[k].w * gm - m1 - h[k].w * m2) * rstd);
-            x4[f] = o;
             if (ga) sp[f] = make_float2((o.x + o.y) + (o.z + o.w), 0.0f);
+            if (res) {
+                float4 r = ((const float4 *)(res + base))[f];
+                o = make_float4(o.x + r.x, o.y + r.y, o.z + r.z, o.w + r.w);
+            }
+            x4[f] = o;
         }
     }
     if (ga) {
@@ -562,18 +573,19 @@ static cudaError_t gn_forward(const gn_plan_t &p, int ngroups, const float *x, c
 template <bool SILU, int T, int V>
 static cudaError_t gn_bwd_launch(const gn_plan_t &p, int ngroups, const float *xhat,
                                  const float *gy, const float *gam, const float *bet,
-                                 const float *rstd, float *gx, float *p1, float *p2, float *ga)
+                                 const float *rstd, float *gx, float *p1, float *p2, float *ga,
+                                 const float *res)
 {
     return gn_launch(gn_bwd_k<SILU, V, T>, p, ngroups, p.bwd_smem, p.q, xhat, gy, gam, bet, rstd,
-                     gx, p1, p2, ga);
+                     gx, p1, p2, ga, res);
 }
 
 template <bool SILU>
 static cudaError_t gn_backward(const gn_plan_t &p, int ngroups, const float *xhat, const float *gy,
                                const float *gam, const float *bet, const float *rstd, float *gx,
-                               float *p1, float *p2, float *ga)
+                               float *p1, float *p2, float *ga, const float *res)
 {
-#define GN_B(T_, V_) gn_bwd_launch<SILU, T_, V_>(p, ngroups, xhat, gy, gam, bet, rstd, gx, p1, p2, ga)
+#define GN_B(T_, V_) gn_bwd_launch<SILU, T_, V_>(p, ngroups, xhat, gy, gam, bet, rstd, gx, p1, p2, ga, res)
     if (p.T == 512) return GN_B(512, GN_VMAX);
     switch (p.V) {
     case 1: return GN_B(256, 1);
@@ -673,7 +685,7 @@ int cu_norm_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *er
 }
 
 static int launch_bwd(ct_norm *nm, const seg_geom &q, int G, const float *xhat, const float *gy,
-                      const float *rstd, float *gx, float *ga, ct_error *err)
+                      const float *rstd, float *gx, float *ga, const ct_tensor *res, ct_error *err)
 {
     ct_layer *l = &nm->base;
     int silu = is_gns(l), pg = l->param_grads;
@@ -686,11 +698,13 @@ static int launch_bwd(ct_norm *nm, const seg_geom &q, int G, const float *xhat, 
     const float *gam = l->params[0].w->data, *bet = l->params[1].w->data;
     float *p1 = part, *p2 = part ? part + (size_t)q.N * q.C : NULL;
     gn_plan_t p;
-    const void *ptrs[] = {xhat, gy, gx};
-    if (gn_plan(q, G, ptrs, 3, &p)) {
-        cudaError_t e = silu ? gn_backward<true>(p, G, xhat, gy, gam, bet, rstd, gx, p1, p2, ga)
-                             : gn_backward<false>(p, G, xhat, gy, gam, bet, rstd, gx, p1, p2, NULL);
+    const float *r = res ? res->data : NULL;
+    const void *ptrs[] = {xhat, gy, gx, r};
+    if (gn_plan(q, G, ptrs, 4, &p)) {
+        cudaError_t e = silu ? gn_backward<true>(p, G, xhat, gy, gam, bet, rstd, gx, p1, p2, ga, r)
+                             : gn_backward<false>(p, G, xhat, gy, gam, bet, rstd, gx, p1, p2, NULL, r);
         CU_CHECK(e, err);
+        r = NULL;   /* added */
     } else if (silu) {
         if (smem_ok<true>(l, smem, err) != CT_OK) return CT_EINVAL;
         norm_bwd_k<true><<<G, NT, smem, cu_stream()>>>(q, xhat, gy, gam, bet, rstd, gx, p1, p2, gg,
@@ -707,6 +721,10 @@ static int launch_bwd(ct_norm *nm, const seg_geom &q, int G, const float *xhat, 
     }
     if (pg && nm->kind == NORM_LAYER) {
         ln_params_k<<<cu_blocks(q.S, 256), 256, 0, cu_stream()>>>(xhat, gy, q.N, q.S, gg, gb);
+        CU_CHECK_LAUNCH(err);
+    }
+    if (r) {
+        add_into_k<<<cu_blocks(res->numel, 256), 256, 0, cu_stream()>>>(gx, r, res->numel);
         CU_CHECK_LAUNCH(err);
     }
     return CT_OK;
@@ -729,8 +747,15 @@ int cu_norm_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_error 
         *gx = NULL;
         return CT_ENOMEM;
     }
+    const ct_tensor *res = silu ? nm->gres : NULL;
+    if (res && cu_expect_device(res, "groupnorm_silu gradient to add", err) != CT_OK) {
+        ct_tensor_free(*gx);
+        ct_tensor_free(ga);
+        *gx = NULL;
+        return CT_EINVAL;
+    }
     int rc = launch_bwd(nm, q, G, xhat->data, gy->data, (const float *)d->p, (*gx)->data,
-                        ga ? ga->data : NULL, err);
+                        ga ? ga->data : NULL, res, err);
     if (rc != CT_OK) {
         ct_tensor_free(*gx);
         ct_tensor_free(ga);
