@@ -546,6 +546,8 @@ static void misc_cases(void)
     int64_t ls[2] = {rnd(1, 9), rnd(1, 70)};
     layer_case("linear", ct_linear_new((int)ls[1], rnd(1, 70), 1, &rng, &err), randn(2, ls));
     layer_case("linear without bias", ct_linear_new((int)ls[1], rnd(1, 70), 0, &rng, &err), randn(2, ls));
+    layer_case("linear, batch 300 (bias sums over slices of the rows)", ct_linear_new(24, 40, 1, &rng, &err),
+               randn(2, (int64_t[]){300, 24}));
 }
 
 /* The layer kinds' makers for same_errors. */
