@@ -406,12 +406,14 @@ function ResBlock:forward(x, emb)
   return h:add_(self.skip and self.skip:forward(x) or x)
 end
 
--- Returns the gradients of x and of emb.
+-- Returns the gradients of x and of emb.  The skip's gradient joins norm1's
+-- inside its backward (one pass over x's gradient less).
 function ResBlock:backward(g, param_grads)
   local gh, ge = self.norm2:backward(self.conv2:backward(g, param_grads), param_grads)
   local gemb = self.temb_act:backward(self.temb_proj:backward(ge, param_grads), param_grads)
-  local gx = self.norm1:backward(self.conv1:backward(gh, param_grads), param_grads)
-  return gx:add_(self.skip and self.skip:backward(g, param_grads) or g), gemb
+  local gc = self.conv1:backward(gh, param_grads)
+  local gx = self.norm1:backward(gc, param_grads, self.skip and self.skip:backward(g, param_grads) or g)
+  return gx, gemb
 end
 
 -- y = x + attention(gn(x))

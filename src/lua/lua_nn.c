@@ -215,9 +215,16 @@ static int l_backward(lua_State *L)
     if (!lua_isnoneornil(L, 3)) l->param_grads = lua_toboolean(L, 3);
     ct_error err;
     ct_tensor *ga = NULL;   /* groupnorm_silu's shift gradient */
-    int rc = strcmp(l->ops->kind, "groupnorm_silu") ? ct_layer_backward(l, gy, &gx, &err)
-                                                     : ct_groupnorm_silu_backward(l, gy, &gx, &ga, &err);
+    const ct_tensor *r = lua_isnoneornil(L, 4) ? NULL : ctL_checkanytensor(L, 4);
+    int gns = !strcmp(l->ops->kind, "groupnorm_silu");
+    if (r && !gns) {
+        l->param_grads = keep;
+        return luaL_argerror(L, 4, "a gradient to add needs a groupnorm_silu layer");
+    }
+    int rc = gns ? ct_groupnorm_silu_backward_add(l, gy, r, &gx, &ga, &err)
+                 : ct_layer_backward(l, gy, &gx, &err);
     l->param_grads = keep;
+    if (rc == CT_EINVAL && r && strstr(err.msg, "gradient to add")) return luaL_argerror(L, 4, err.msg);
     if (rc != CT_OK) return layer_error(L, rc, &err);
     ctL_pushtensor(L, gx, &err);
     if (ga) ctL_pushtensor(L, ga, &err);
@@ -310,9 +317,11 @@ static int l_tostring(lua_State *L)
 static const ctL_Reg layer_methods[] = {
     {"forward", l_forward, "layer:forward(x, [a]) -> Tensor. The layer's output for x (a new tensor); "
                            "the layer keeps x for backward.  a: groupnorm_silu's N×C shift."},
-    {"backward", l_backward, "layer:backward(gy, [param_grads]) -> Tensor. The gradient with "
+    {"backward", l_backward, "layer:backward(gy, [param_grads], [r]) -> Tensor. The gradient with "
                              "respect to the last forward's input; adds the parameters' gradients "
-                             "into their g unless param_grads is false."},
+                             "into their g unless param_grads is false.  groupnorm_silu also "
+                             "returns the shift's gradient when its forward had one, and adds r "
+                             "(the input's shape) to the input gradient in the same pass."},
     {"parameters", l_parameters, "layer:parameters() -> {{name, w, g}, ...}. Views of the "
                                  "weights and their gradients."},
     {"buffers", l_buffers, "layer:buffers() -> {{name, w}, ...}. Saved state that is not "

@@ -62,6 +62,7 @@ typedef struct {
     const ct_tensor *add;  /* the N×C shift of the forward running, or NULL */
     int had_add;           /* the last forward had one */
     ct_tensor **gadd;      /* where the backward running returns its gradient */
+    const ct_tensor *gres; /* added to the input gradient of the backward running, or NULL */
 } ct_norm;
 
 /* The start of a norm's forward: check x (and the shift, when set), then

@@ -199,6 +199,14 @@ int ct_groupnorm_silu_forward(ct_layer *l, const ct_tensor *x, const ct_tensor *
 int ct_groupnorm_silu_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_tensor **ga,
                                ct_error *err);
 
+/* Backward with r (x's shape, on gy's device; NULL: none) added to the
+   input gradient: *gx = dLoss/dx + r in float, bit for bit what
+   ct_tensor_add_ of r into the plain backward's gx gives, in one pass (a
+   residual block's two input gradients joining).  *ga is the shift's
+   gradient of the norm alone, as in ct_groupnorm_silu_backward. */
+int ct_groupnorm_silu_backward_add(ct_layer *l, const ct_tensor *gy, const ct_tensor *r,
+                                   ct_tensor **gx, ct_tensor **ga, ct_error *err);
+
 /* LayerNorm over all dimensions but the first, which must equal shape;
    affine per element of shape. */
 ct_layer *ct_layernorm_new(int ndim, const int64_t *shape, float eps, ct_error *err);

@@ -382,6 +382,7 @@ typedef struct {
     float *xhat, *out;      /* x̂ (forward writes it), y or gx */
     double *pg, *pb;        /* N×C partial sums Σ gŷ·x̂ and Σ gŷ of backward */
     float *ga;              /* N×C gradient of the shift, or NULL */
+    const float *res;       /* added to gx at the end (x's shape), or NULL */
 } gns_job;
 
 CT_SIMD_CLONES static void gns_forward_groups(void *ctx, size_t g0, size_t g1)
@@ -463,6 +464,10 @@ CT_SIMD_CLONES static void gns_backward_groups(void *ctx, size_t g0, size_t g1)
                 for (size_t k = 0; k < kn; k++) acc[k] += gh[(k0 + k) * S + s];
             for (size_t k = 0; k < kn; k++) j->ga[n * C + c0 + k0 + k] = acc[k];
         }
+        if (j->res) {   /* after the shift's gradient, which is the norm's alone */
+            const float *r = j->res + off;
+            for (size_t i = 0; i < len; i++) gh[i] = gh[i] + r[i];
+        }
     }
 }
 
@@ -476,7 +481,7 @@ static int gns_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error 
     size_t G = group_count(nm, x);
     nm->batch_stats = 1;
     nm->had_add = a != NULL;
-    gns_job j = {nm, x, NULL, a ? a->data : NULL, xhat->data, (*y)->data, NULL, NULL, NULL};
+    gns_job j = {nm, x, NULL, a ? a->data : NULL, xhat->data, (*y)->data, NULL, NULL, NULL, NULL};
     ct_parallel_for(G, at_most(ct_num_threads(x->numel, NORM_SHARE), G), gns_forward_groups, &j);
     ct_tensor_free(l->x);
     l->x = xhat;
@@ -502,7 +507,7 @@ static int gns_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_err
         return CT_ENOMEM;
     }
     gns_job j = {nm, NULL, gy, NULL, xhat->data, (*gx)->data, part, part ? part + N * C : NULL,
-                 ga ? ga->data : NULL};
+                 ga ? ga->data : NULL, nm->gres ? nm->gres->data : NULL};
     ct_parallel_for(G, at_most(ct_num_threads(xhat->numel, NORM_SHARE), G), gns_backward_groups, &j);
     if (part) {   /* per channel, over the samples in order, as groupnorm does */
         float *gg = l->params[0].g->data, *gb = l->params[1].g->data;
@@ -546,12 +551,36 @@ int ct_groupnorm_silu_forward(ct_layer *l, const ct_tensor *x, const ct_tensor *
 int ct_groupnorm_silu_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_tensor **ga,
                                ct_error *err)
 {
+    return ct_groupnorm_silu_backward_add(l, gy, NULL, gx, ga, err);
+}
+
+int ct_groupnorm_silu_backward_add(ct_layer *l, const ct_tensor *gy, const ct_tensor *r,
+                                   ct_tensor **gx, ct_tensor **ga, ct_error *err)
+{
     *gx = *ga = NULL;
     ct_norm *nm = as_gns(l, err);
     if (!nm) return CT_EINVAL;
+    if (r) {
+        const ct_tensor *xh = l->x;
+        int same = xh && r->ndim == xh->ndim;
+        for (int d = 0; same && d < r->ndim; d++) same = r->shape[d] == xh->shape[d];
+        char sr[96], sx[96];
+        if (!xh)
+            return ct_fail(err, CT_EINVAL, "groupnorm_silu: backward before a forward");
+        if (!same)
+            return ct_fail(err, CT_EINVAL, "groupnorm_silu: the gradient to add must have the "
+                           "input's shape %s, got %s", ct_tensor_shape_str(xh, sx, sizeof sx),
+                           ct_tensor_shape_str(r, sr, sizeof sr));
+        if (r->device != gy->device)
+            return ct_fail(err, CT_EINVAL, "groupnorm_silu: the gradient to add is on %s but the "
+                           "output gradient on %s", ct_device_name(r->device),
+                           ct_device_name(gy->device));
+    }
     nm->gadd = ga;
+    nm->gres = r;
     int rc = ct_layer_backward(l, gy, gx, err);
     nm->gadd = NULL;
+    nm->gres = NULL;
     if (rc != CT_OK) {
         ct_tensor_free(*ga);
         *ga = NULL;

@@ -498,6 +498,23 @@ static void test_groupnorm_silu(void)
         ok(same_bits(one.y, three.y) && same_bits(one.gx, three.gx) && same_bits(one.ga, three.ga) &&
            same_bits(one.gw, three.gw) && same_bits(one.gb, three.gb),
            "groupnorm_silu: 1 and 3 threads bit-identical");
+        /* A gradient to add joins gx in the same pass: gx + r bit for
+           bit, the shift's and the parameters' gradients unchanged. */
+        ct_tensor *Q = randn(4, xs), *want = ct_tensor_clone(one.gx, &err), *yq = NULL, *gq = NULL,
+                  *gaq = NULL;
+        for (size_t i = 0; want && i < want->numel; i++) want->data[i] = want->data[i] + Q->data[i];
+        for (int p = 0; p < 2; p++) ct_tensor_fill(f->params[p].g, 0.0f);
+        int rq = ct_groupnorm_silu_forward(f, x, a, &yq, &err);
+        if (rq == CT_OK) rq = ct_groupnorm_silu_backward_add(f, R, Q, &gq, &gaq, &err);
+        ok(rq == CT_OK && same_bits(gq, want) && same_bits(gaq, one.ga) &&
+           same_bits(f->params[0].g, one.gw) && same_bits(f->params[1].g, one.gb),
+           "groupnorm_silu backward with a gradient to add: gx + r bit for bit, the same ga, "
+           "gweight, gbias");
+        ct_tensor_free(Q);
+        ct_tensor_free(want);
+        ct_tensor_free(yq);
+        ct_tensor_free(gq);
+        ct_tensor_free(gaq);
         ct_tensor *yn = gns_naive(f, x, a, G);
         double e = rel_diff(one.y, yn);
         ok(e < 1e-5, "groupnorm_silu forward equals its naive twin in double (rel. diff %.2g)", e);
@@ -536,7 +553,18 @@ static void test_groupnorm_silu(void)
     ct_tensor_free(y);
     ct_tensor_free(gx);
     ct_tensor_free(ga);
-    /* Bad input: a shift of the wrong size, a shift on another layer. */
+    /* Bad input: a gradient to add of another shape, or before a forward;
+       a shift of the wrong size, a shift on another layer. */
+    int64_t rs[4] = {2, 6, 3, 4};
+    ct_tensor *rbad = ct_tensor_new(4, rs, &err);
+    ok(ct_groupnorm_silu_backward_add(f, R, rbad, &gx, &ga, &err) != CT_OK && !gx && !ga &&
+       strstr(err.msg, "gradient to add") && strstr(err.msg, "2x6x3x5") && strstr(err.msg, "2x6x3x4"),
+       "a gradient to add of another shape is refused: %s", err.msg);
+    ct_layer *fresh = ct_groupnorm_silu_new(3, 6, 1e-5f, &err);
+    ok(ct_groupnorm_silu_backward_add(fresh, R, R, &gx, &ga, &err) != CT_OK && !gx &&
+       strstr(err.msg, "before a forward"), "a gradient to add before a forward: %s", err.msg);
+    ct_layer_free(fresh);
+    ct_tensor_free(rbad);
     int64_t bs[2] = {2, 5};
     ct_tensor *bad = ct_tensor_new(2, bs, &err);
     ok(ct_groupnorm_silu_forward(f, x, bad, &y, &err) != CT_OK && strstr(err.msg, "2x5") &&

@@ -12,9 +12,11 @@
  * (~1e-6 relative), TF32 rounds GEMM inputs to 10 mantissa bits (~1e-3)
  * and bf16 to 7 (~1e-2).  A wrong index or a missing term is of order 1.
  *
- *     tests/cuda/test_cuda_layers [seed] [conv]   (CT_TEST_SEED works too)
+ *     tests/cuda/test_cuda_layers [seed] [conv|norm]   (CT_TEST_SEED works too)
  *
- * "conv" runs the convolutions alone (a quick check of their kernels).
+ * "conv" runs the convolutions alone (a quick check of their kernels);
+ * "norm" the norms, activations, upsample, attention, time embedding and
+ * linear alone, in fp32 (quick enough for compute-sanitizer).
  *
  * Without a GPU (or a --with-cuda build) it skips everything, saying why.
  */
@@ -232,7 +234,7 @@ done:
    GPU one fused kernel each way; the CPU reference is the composition
    x + a, groupnorm, silu, and the shift's gradient the spatial sums of the
    norm's input gradient. */
-static void gns_case(const char *name, int N, int C, int G, int H, int W, int with_add)
+static void gns_case(const char *name, int N, int C, int G, int H, int W, int with_add, int with_res)
 {
     ct_error err;
     int64_t xs[4] = {N, C, H, W}, as[2] = {N, C};
@@ -261,6 +263,8 @@ static void gns_case(const char *name, int N, int C, int G, int H, int W, int wi
         cpu.ga = ct_tensor_new(2, as, &err);
         for (size_t i = 0; i < cpu.gx->numel; i++) cpu.ga->data[i / S] += cpu.gx->data[i];
     }
+    ct_tensor *res = with_res ? randn(4, xs) : NULL;   /* a gradient to add (a residual's) */
+    for (size_t i = 0; res && i < cpu.gx->numel; i++) cpu.gx->data[i] += res->data[i];
     for (int p = 0; p < gn->nparams; p++) cpu.g[p] = clone(gn->params[p].g);
 
     /* The fused layer with the same parameters and starting gradients. */
@@ -270,9 +274,9 @@ static void gns_case(const char *name, int N, int C, int G, int H, int W, int wi
         ct_tensor_copy(gns->params[p].g, g0[p], &err);
     }
     move_to_gpu(gns, g0, b0);
-    ct_tensor *xd = to_dev(x), *ad = a ? to_dev(a) : NULL, *Rd = to_dev(R);
+    ct_tensor *xd = to_dev(x), *ad = a ? to_dev(a) : NULL, *Rd = to_dev(R), *resd = res ? to_dev(res) : NULL;
     rc = ct_groupnorm_silu_forward(gns, xd, ad, &gpu.y, &err);
-    if (rc == CT_OK) rc = ct_groupnorm_silu_backward(gns, Rd, &gpu.gx, &gpu.ga, &err);
+    if (rc == CT_OK) rc = ct_groupnorm_silu_backward_add(gns, Rd, resd, &gpu.gx, &gpu.ga, &err);
     if (rc == CT_OK) rc = cu->sync(&err);
     if (ok(rc == CT_OK, "%s [%s]: GPU fused forward and backward", name, prec_name)) {
         cmp(name, "output", gpu.y, cpu.y);
@@ -292,10 +296,18 @@ static void gns_case(const char *name, int N, int C, int G, int H, int W, int wi
         ok(rc == CT_EINVAL && !y, "%s: a GPU shift with a CPU input fails: %s", name, err.msg);
         ct_layer_free(host);
     }
+    if (res) {   /* a gradient to add on the CPU for a backward on the GPU */
+        ct_tensor *gx2 = NULL, *ga2 = NULL;
+        rc = ct_groupnorm_silu_backward_add(gns, Rd, res, &gx2, &ga2, &err);
+        ok(rc == CT_EINVAL && !gx2 && !ga2, "%s: a CPU gradient to add with a GPU backward fails: %s",
+           name, err.msg);
+    }
     ct_layer_free(gns);
     ct_tensor_free(xd);
     ct_tensor_free(ad);
     ct_tensor_free(Rd);
+    ct_tensor_free(resd);
+    ct_tensor_free(res);
 done:
     results_free(&cpu);
     results_free(&gpu);
@@ -475,9 +487,20 @@ static void norm_cases(void)
         snprintf(name, sizeof name, "layernorm over %d dimension%s", nd, nd > 1 ? "s" : "");
         layer_case(name, ln, randn(nd + 1, xs));
     }
-    gns_case("groupnorm_silu with shift", rnd(1, 4), 32, 8, rnd(2, 17), rnd(2, 17), 1);
-    gns_case("groupnorm_silu without shift", 2, 12, 3, 5, 7, 0);
-    gns_case("groupnorm_silu with shift, 64 channels on 32x32", 2, 64, 8, 32, 32, 1);
+    gns_case("groupnorm_silu with shift", rnd(1, 4), 32, 8, rnd(2, 17), rnd(2, 17), 1, 0);
+    gns_case("groupnorm_silu without shift, a gradient to add", 2, 12, 3, 5, 7, 0, 1);
+    gns_case("groupnorm_silu with shift, 64 channels on 32x32", 2, 64, 8, 32, 32, 1, 0);
+    /* The cluster path (gn_plan in cu_norm.cu): a group split over 8 blocks
+       of 512 threads (the U-Net's widest group at S = 64, batch 1), over 5
+       blocks (a cluster size not a power of 2), 2x2 pictures (3 float4 a
+       block), and a group too large for it (the one-block-per-group
+       kernels again). */
+    gns_case("groupnorm_silu with shift, 24 channels a group on 64x64, batch 1", 1, 192, 8, 64, 64, 1, 0);
+    gns_case("groupnorm_silu without shift, 5 channels a group on 64x64, a gradient to add", 3, 10, 2, 64, 64, 0, 1);
+    gns_case("groupnorm_silu with shift, 32 channels a group on 8x8, a gradient to add", 3, 256, 8, 8, 8, 1, 1);
+    gns_case("groupnorm_silu with shift on 2x2", 2, 12, 4, 2, 2, 1, 0);
+    gns_case("groupnorm_silu with shift, a group of 128x160, a gradient to add", 1, 4, 4, 128, 160, 1, 1);
+    layer_case("groupnorm on 32x32, batch 1", ct_groupnorm_new(8, 64, 1e-5f, &err), randn4(1, 64, 32, 32));
 }
 
 static void act_cases(void)
@@ -500,6 +523,7 @@ static void misc_cases(void)
     layer_case("upsample x2 (2-D)", ct_upsample_new(2, &err), randn4(rnd(1, 4), rnd(1, 6), rnd(1, 9), rnd(1, 9)));
     layer_case("upsample x2 (3-D)", ct_upsample_new(2, &err), randn5(2, 3, rnd(1, 4), rnd(1, 5), rnd(1, 5)));
     layer_case("upsample x3 (1-D)", ct_upsample_new(3, &err), randn(3, (int64_t[]){2, 3, rnd(1, 9)}));
+    layer_case("upsample x2 (2-D, U-Net 16x16)", ct_upsample_new(2, &err), randn4(3, 32, 16, 16));
     for (int t = 0; t < 3; t++) {
         char name[64];
         int c = rnd(1, 24), h = rnd(1, 9), w = rnd(1, 9);
@@ -507,6 +531,10 @@ static void misc_cases(void)
         layer_case(name, ct_attention_new(c, &rng, &err), randn4(rnd(1, 4), c, h, w));
     }
     layer_case("attention c=64 over 8x8 (U-Net)", ct_attention_new(64, &rng, &err), randn4(3, 64, 8, 8));
+    /* Bias gradients over slices of the samples (cu_channel_sums_add),
+       float4 rows and odd ones. */
+    layer_case("attention c=16 over 4x4, batch 200", ct_attention_new(16, &rng, &err), randn4(200, 16, 4, 4));
+    layer_case("attention c=8 over 5x3, batch 301", ct_attention_new(8, &rng, &err), randn4(301, 8, 5, 3));
     for (int dim = 2; dim <= 64; dim *= 4) {
         char name[64];
         int n = rnd(1, 30);
@@ -518,6 +546,8 @@ static void misc_cases(void)
     int64_t ls[2] = {rnd(1, 9), rnd(1, 70)};
     layer_case("linear", ct_linear_new((int)ls[1], rnd(1, 70), 1, &rng, &err), randn(2, ls));
     layer_case("linear without bias", ct_linear_new((int)ls[1], rnd(1, 70), 0, &rng, &err), randn(2, ls));
+    layer_case("linear, batch 300 (bias sums over slices of the rows)", ct_linear_new(24, 40, 1, &rng, &err),
+               randn(2, (int64_t[]){300, 24}));
 }
 
 /* The layer kinds' makers for same_errors. */
@@ -652,6 +682,7 @@ int main(int argc, char **argv)
     const char *env = getenv("CT_TEST_SEED");
     unsigned long seed = argc > 1 ? strtoul(argv[1], NULL, 10) : env ? strtoul(env, NULL, 10) : 20261206;
     int conv_only = argc > 2 && !strcmp(argv[2], "conv");
+    int norm_only = argc > 2 && !strcmp(argv[2], "norm");
     printf("# seed %lu (rerun with: test_cuda_layers %lu)\n", seed, seed);
     if (!(cu = ct_cuda(&err))) {
         printf("1..0 # SKIP %s\n", err.msg);
@@ -670,6 +701,12 @@ int main(int argc, char **argv)
         prec_name = precs[i].name;
         tol = precs[i].tol;
         ct_rng_seed(&rng, seed + i);
+        if (norm_only) {
+            misc_cases();
+            norm_cases();
+            act_cases();
+            break;
+        }
         conv_cases();
         igemm_cases();
         if (!conv_only) misc_cases();

@@ -69,10 +69,13 @@ static double rel_diff(const ct_tensor *gpu, const ct_tensor *cpu)
         if (!ok(d_ <= (tol), __VA_ARGS__)) printf("#   relative difference %g (tolerance %g)\n", d_, (double)(tol)); \
     } while (0)
 
-static void test_binary(void)
+/* vec: a size that is a multiple of 4 (same-shape ops take 4 elements a
+   thread), else an odd one (one a thread). */
+static void test_binary(int vec)
 {
     ct_error err;
-    int64_t n = rnd(1, 5), c = rnd(1, 7), h = rnd(1, 9), w = rnd(1, 33);
+    int64_t n = 2 * rnd(0, 2) + 1, c = 2 * rnd(0, 3) + 1, h = 2 * rnd(0, 4) + 1;
+    int64_t w = vec ? 4 * rnd(1, 8) : 2 * rnd(0, 16) + 1;
     int64_t s4[4] = {n, c, h, w};
     ct_tensor *a = cpu_randn(4, s4);
     /* b shapes: same, per channel, per sample, one value, one row, and one
@@ -330,8 +333,9 @@ static void test_losses(void)
 static void test_optim(void)
 {
     ct_error err;
-    int64_t s[1] = {rnd(1000, 300000)};
     for (int decoupled = 0; decoupled < 2; decoupled++) {
+        /* a multiple of 4 (4 parameters a thread), then not */
+        int64_t s[1] = {4 * rnd(250, 75000) + decoupled};
         ct_adam_cfg cfg = {1e-2f, 0.9f, 0.99f, 1e-8f, 0.05f, decoupled};
         ct_tensor *w = cpu_randn(1, s), *gw = to_gpu(w);
         ct_adam *a = ct_adam_new(&cfg, w->numel, &err), *ga = ct_adam_new(&cfg, w->numel, &err);
@@ -438,7 +442,8 @@ int main(void)
     ok(cu->device_count(&n, &err) == CT_OK && n >= 1 && cu->device_info(0, &info, &err) == CT_OK,
        "device 0: %s, %.1f GiB", n ? info.name : "none", (double)info.total_bytes / 1073741824.0);
     for (int round = 0; round < 3; round++) {
-        test_binary();
+        test_binary(1);
+        test_binary(0);
         test_elementwise();
         test_sum_to_cat_slice();
     }

@@ -297,6 +297,22 @@ T.test("groupnorm_silu refuses a bad shift with an error naming it", function()
   T.truthy(gx and ga == nil, "no shift, no shift gradient")
 end)
 
+T.test("groupnorm_silu's backward adds a gradient in the same pass, bit for bit, and refuses a bad one", function()
+  local l, x = nn.groupnorm_silu(2, 4), tensor.randn{2, 4, 3, 3}
+  for i, p in ipairs(l:parameters()) do p.w:copy(tensor.randn{4}:mul_(0.5):add_(i == 1 and 1 or 0)) end
+  local g, r = tensor.randn{2, 4, 3, 3}, tensor.randn{2, 4, 3, 3}
+  l:forward(x, tensor.randn{2, 4})
+  local gx, ga = l:backward(g, false)
+  local gx2, ga2 = l:backward(g, false, r)
+  T.eq(maxdiff(gx2, gx:clone():add_(r)), 0.0, "gx + r")
+  T.eq(maxdiff(ga2, ga), 0.0, "the shift's gradient is the norm's alone")
+  T.raises(function() l:backward(g, false, tensor.randn{2, 4, 3, 2}) end,
+           "bad argument #3 to 'backward' (groupnorm_silu: the gradient to add must have the input's shape 2x4x3x3, got 2x4x3x2)")
+  local gn = nn.groupnorm(2, 4)
+  gn:forward(x)
+  T.raises(function() gn:backward(g, false, r) end, "bad argument #3 to 'backward' (a gradient to add needs a groupnorm_silu layer)")
+end)
+
 T.test("shipped checkpoints, saved before the fusion, name the model's tensors in its order", function()
   local names = require("crystens.nn_core").load(ct.datadir .. "/models/diffusion-mpts52.safetensors")
   local m = ct.models.pretrained("diffusion-mpts52")

@@ -2,6 +2,7 @@
 // cu_layers.h), the layer scratch, and the small kernels the kinds share.
 #include "cu_layers.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,33 +135,82 @@ int cu_add_channel_bias(float *t, const float *b, int N, int C, size_t P, ct_err
     return CT_OK;
 }
 
-/* One block per channel c: threads stride over the samples' rows. */
-__global__ void channel_sums_k(const float *t, int N, int C, size_t P, float *out)
+/* Partial sums of channel c = blockIdx.x over the samples of slice
+   blockIdx.y (per samples each) into part[c S + slice]: the slice's rows
+   of P values (P4 float4 where vec) as one run of cnt items, 4 loads in
+   flight per thread. */
+template <bool VEC>
+__global__ void channel_part_k(const float *t, int N, int C, int S, int per, cu_fastdiv by_row,
+                               float *part)
 {
     __shared__ float red[32];
-    int c = blockIdx.x;
-    float s = 0;
-    if (P >= blockDim.x) {
-        for (int n = 0; n < N; n++) {
-            const float *row = t + ((size_t)n * C + c) * P;
-            for (size_t p = threadIdx.x; p < P; p += blockDim.x) s += row[p];
+    int c = blockIdx.x, sl = blockIdx.y;
+    int n0 = sl * per, n1 = min(N, n0 + per);
+    unsigned rowlen = by_row.d, cnt = n0 < n1 ? (unsigned)(n1 - n0) * rowlen : 0;
+    size_t stride = (size_t)C * rowlen;   /* between samples, in items */
+    float acc[4] = {0, 0, 0, 0};
+    for (unsigned i0 = threadIdx.x; i0 < cnt; i0 += 4 * blockDim.x) {
+        float v[4];
+#pragma unroll
+        for (int u = 0; u < 4; u++) {
+            unsigned i = i0 + u * blockDim.x, n = cu_div(i, by_row);
+            size_t at = ((size_t)n0 + n) * stride + (size_t)c * rowlen + (i - n * rowlen);
+            if (i >= cnt) {
+                v[u] = 0.0f;
+            } else if (VEC) {
+                float4 q = ((const float4 *)t)[at];
+                v[u] = (q.x + q.y) + (q.z + q.w);
+            } else {
+                v[u] = t[at];
+            }
         }
-    } else {
-        for (size_t i = threadIdx.x; i < (size_t)N * P; i += blockDim.x) {
-            size_t n = i / P;
-            s += t[(n * (size_t)C + (size_t)c) * P + (i - n * P)];
-        }
+#pragma unroll
+        for (int u = 0; u < 4; u++) acc[u] += v[u];
     }
-    s = cu_block_sum(s, red);
-    if (!threadIdx.x) out[c] += s;
+    float s = cu_block_sum((acc[0] + acc[1]) + (acc[2] + acc[3]), red);
+    if (!threadIdx.x) part[(size_t)c * S + sl] = s;
 }
 
+/* out[c] += the S partials of channel c, in slice order. */
+__global__ void channel_total_k(const float *part, int C, int S, float *out)
+{
+    CU_FOR(c, (size_t)C) {
+        float s = 0;
+        for (int k = 0; k < S; k++) s += part[c * S + k];
+        out[c] += s;
+    }
+}
+
+/* Two levels: the channels × slices of samples (about 2,048 blocks), then
+   the slices' sums per channel in a fixed order. */
 int cu_channel_sums_add(const float *t, int N, int C, size_t P, float *out, ct_error *err)
 {
-    if (!C) return CT_OK;
-    channel_sums_k<<<C, 256, 0, cu_stream()>>>(t, N, C, P, out);
-    CU_CHECK_LAUNCH(err);
-    return CT_OK;
+    if (!N || !C || !P) return CT_OK;
+    int vec = P % 4 == 0 && ((uintptr_t)t & 15) == 0;
+    size_t rowlen = vec ? P / 4 : P;
+    /* a slice's items, cnt, stay below 2^30 (32-bit indices) */
+    size_t S0 = ((size_t)N * rowlen + (1u << 30) - 1) >> 30, Sw = (2048 + (size_t)C - 1) / C;
+    if (Sw < S0) Sw = S0;
+    if (Sw > (size_t)N) Sw = (size_t)N;
+    int per = (int)(((size_t)N + Sw - 1) / Sw), S = (N + per - 1) / per;
+    if ((size_t)per * rowlen > (1u << 30) || S > 65535)
+        return ct_fail(err, CT_EINVAL, "channel sums: %d samples of %zu values a channel are more "
+                       "than the GPU kernel handles", N, P);
+    float *part = (float *)cu_alloc((size_t)C * S * sizeof(float), err);
+    if (!part) return CT_ENOMEM;
+    dim3 grid((unsigned)C, (unsigned)S);
+    cu_fastdiv by = cu_fastdiv_of((unsigned)rowlen);
+    if (vec)
+        channel_part_k<true><<<grid, 256, 0, cu_stream()>>>(t, N, C, S, per, by, part);
+    else
+        channel_part_k<false><<<grid, 256, 0, cu_stream()>>>(t, N, C, S, per, by, part);
+    cudaError_t e = cudaGetLastError();
+    if (e == cudaSuccess) {
+        channel_total_k<<<cu_blocks((size_t)C, 128), 128, 0, cu_stream()>>>(part, C, S, out);
+        e = cudaGetLastError();
+    }
+    cu_free(part);   /* stream-ordered: a later user runs after the sum */
+    return e == cudaSuccess ? CT_OK : cu_fail_cuda(e, "channel_part_k", __FILE__, __LINE__, err);
 }
 
 __global__ void sum_parts_k(const float *parts, int nb, size_t n, float *out)

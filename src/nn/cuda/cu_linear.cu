@@ -8,16 +8,6 @@ __global__ void fill_rows_k(float *y, const float *b, int out, size_t total)
     CU_FOR(i, total) y[i] = b[i % (size_t)out];
 }
 
-/* Column sums of g (n×out) added into gb. */
-__global__ void col_sums_k(const float *g, int n, int out, float *gb)
-{
-    int j = blockIdx.x * blockDim.x + threadIdx.x;
-    if (j >= out) return;
-    float s = 0;
-    for (int i = 0; i < n; i++) s += g[(size_t)i * out + j];
-    gb[j] += s;
-}
-
 int cu_linear_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *err)
 {
     ct_linear *f = (ct_linear *)l;
@@ -50,8 +40,7 @@ int cu_linear_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_erro
     rc = cu_gemm(1, 0, f->out, f->in, n, 1.0f, gy->data, f->out, x->data, f->in, 1.0f,
                  l->params[0].g->data, f->in, err);
     if (rc != CT_OK || l->nparams < 2) return rc;
-    col_sums_k<<<(f->out + 255) / 256, 256, 0, cu_stream()>>>(gy->data, n, f->out,
-                                                             l->params[1].g->data);
-    CU_CHECK_LAUNCH(err);
-    return CT_OK;
+    /* gb: the column sums of gy, an n×out×1 tensor's channel sums (over
+       slices of the rows, not one thread per column down all n rows) */
+    return cu_channel_sums_add(gy->data, n, f->out, 1, l->params[1].g->data, err);
 }

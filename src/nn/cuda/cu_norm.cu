@@ -17,11 +17,25 @@
 // parameter sums, one for gx (and the shift's gradient, the per-segment
 // sum of gx); groupnorm's parameter sums over the samples in a second
 // small kernel, layernorm's (per element) in its own.
+//
+// GroupNorm (and the fused GroupNorm + SiLU) takes a faster path where it
+// can (gn_plan): a group (one sample's C/G channels: contiguous) is split
+// over a thread-block cluster of cl blocks, each holding whole channels of
+// it in registers (float4 loads), and the group's sums are reduced over
+// the cluster through distributed shared memory, every block adding the
+// blocks' partial sums in rank order (deterministic).  The forward reads x
+// once and writes x̂ and y (12 bytes an element), the backward reads x̂ and
+// gy once and writes gx (12 bytes), where the path above reads the group
+// two or three times, one block per group.
 #include "cu_layers.h"
 
+#include <cooperative_groups.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+
+namespace cg = cooperative_groups;
 
 enum { NT = 256, NW = NT / 32 };
 
@@ -221,6 +235,12 @@ __global__ void norm_bwd_k(seg_geom q, const float *xhat, const float *gy, const
     }
 }
 
+/* gx += r: the gradient to add, after the generic backward kernels. */
+__global__ void add_into_k(float *gx, const float *r, size_t n)
+{
+    CU_FOR(i, n) gx[i] = gx[i] + r[i];
+}
+
 /* Groupnorm's parameter gradients: over the samples' partial sums. */
 __global__ void gn_params_k(const float *part1, const float *part2, int N, int C, float *gg,
                             float *gb)
@@ -247,6 +267,333 @@ __global__ void ln_params_k(const float *xhat, const float *gy, int N, size_t pe
         gb[i] += s1;
         gg[i] += s2;
     }
+}
+
+/* ---- GroupNorm over thread-block clusters ------------------------------------------ */
+
+/* A group of cpg channels × hw pixels split over cl blocks of cpg/cl
+   channels each (chunk floats), nf4 = chunk/4 float4 per block. */
+struct gn_geom {
+    int C, G, cpg, hw, cl, chunk;
+};
+
+enum { GN_VMAX = 8 };   /* float4 per thread at most */
+
+/* Sum over the group of each of the block's NV values (every thread gets
+   them): the block's sums, then with cl > 1 the cluster's blocks' sums in
+   rank order.  slot: this round's NV floats of shared memory, never
+   reused within the kernel (a remote block may still read it). */
+template <int NV>
+static __device__ __forceinline__ void gn_group_sum(float *v, float *red, float *slot, int cl)
+{
+    for (int i = 0; i < NV; i++) v[i] = cu_block_sum(v[i], red);
+    if (cl == 1) return;
+#if __CUDA_ARCH__ >= 900
+    cg::cluster_group cluster = cg::this_cluster();
+    if (!threadIdx.x)
+        for (int i = 0; i < NV; i++) slot[i] = v[i];
+    cluster.sync();
+    for (int i = 0; i < NV; i++) v[i] = 0;
+    for (int r = 0; r < cl; r++) {
+        const float *o = cluster.map_shared_rank(slot, r);
+        for (int i = 0; i < NV; i++) v[i] += o[i];
+    }
+#else
+    __trap();   /* gn_plan keeps cl at 1 where clusters were not compiled in */
+#endif
+}
+
+/* The end of a cluster kernel: no block leaves while another may read its
+   shared memory. */
+static __device__ __forceinline__ void gn_cluster_done(int cl)
+{
+#if __CUDA_ARCH__ >= 900
+    if (cl > 1) cg::this_cluster().sync();
+#endif
+}
+
+static __device__ __forceinline__ float4 f4_add(float4 v, float a)
+{
+    return make_float4(v.x + a, v.y + a, v.z + a, v.w + a);
+}
+
+/* Forward: block blockIdx.x % cl of group blockIdx.x / cl (= n G + group).
+   add: N×C or NULL. */
+template <bool SILU, int V, int T>
+__global__ void __launch_bounds__(T) gn_fwd_k(gn_geom q, const float *x, const float *add,
+                                              const float *gam, const float *bet, float *xhat,
+                                              float *y, float *rstd_out, float eps)
+{
+    __shared__ float red[32], slots[2];
+    int g = blockIdx.x / q.cl, rank = blockIdx.x % q.cl, n = g / q.G;
+    int c0 = (g % q.G) * q.cpg + rank * (q.cpg / q.cl), nf4 = q.chunk / 4, hw4 = q.hw / 4;
+    size_t base = (size_t)g * q.cpg * q.hw + (size_t)rank * q.chunk;
+    const float4 *x4 = (const float4 *)(x + base);
+    float4 v[V];
+    float s[1] = {0};
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        int f = k * T + threadIdx.x;
+        if (f < nf4) {
+            v[k] = x4[f];
+            if (add) v[k] = f4_add(v[k], add[(size_t)n * q.C + c0 + f / hw4]);
+            s[0] += (v[k].x + v[k].y) + (v[k].z + v[k].w);
+        }
+    }
+    float M = (float)q.cpg * (float)q.hw;
+    gn_group_sum<1>(s, red, slots, q.cl);
+    float mean = s[0] / M, d[1] = {0};
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        if (k * T + (int)threadIdx.x < nf4) {
+            float a = v[k].x - mean, b = v[k].y - mean, c = v[k].z - mean, e = v[k].w - mean;
+            d[0] += (a * a + b * b) + (c * c + e * e);
+        }
+    }
+    gn_group_sum<1>(d, red, slots + 1, q.cl);
+    float rstd = (float)(1.0 / sqrt((double)(d[0] / M) + (double)eps));
+    if (!rank && !threadIdx.x) rstd_out[g] = rstd;
+    float4 *h4 = (float4 *)(xhat + base), *y4 = (float4 *)(y + base);
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        int f = k * T + threadIdx.x;
+        if (f < nf4) {
+            int c = c0 + f / hw4;
+            float ga = gam[c], be = bet[c];
+            float4 h = make_float4((v[k].x - mean) * rstd, (v[k].y - mean) * rstd,
+                                   (v[k].z - mean) * rstd, (v[k].w - mean) * rstd);
+            float4 z = make_float4(h.x * ga + be, h.y * ga + be, h.z * ga + be, h.w * ga + be);
+            if (SILU) z = make_float4(silu_f(z.x), silu_f(z.y), silu_f(z.z), silu_f(z.w));
+            h4[f] = h;
+            y4[f] = z;
+        }
+    }
+    gn_cluster_done(q.cl);
+}
+
+/* Per-channel sums of the block's per-float4 partials p (nf4 float2),
+   written to cs (cpb float2): warp w takes channels w, w + T/32, ...,
+   its lanes a fixed share each (deterministic). */
+template <int T>
+static __device__ __forceinline__ void gn_channel_sums(const float2 *p, float2 *cs, int cpb, int hw4)
+{
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    for (int j = w; j < cpb; j += T / 32) {
+        float a = 0, b = 0;
+        for (int i = lane; i < hw4; i += 32) a += p[j * hw4 + i].x, b += p[j * hw4 + i].y;
+        a = cu_warp_sum(a);
+        b = cu_warp_sum(b);
+        if (!lane) cs[j] = make_float2(a, b);
+    }
+}
+
+/* Backward (groupnorm's batch statistics always).  part1/part2 (or NULL):
+   per (sample, channel) Σ gŷ and Σ gŷ x̂; ga (or NULL): Σ gx per (sample,
+   channel); res (or NULL): added to gx after that.  Dynamic shared memory:
+   (nf4 + cpb) float2. */
+template <bool SILU, int V, int T>
+__global__ void __launch_bounds__(T) gn_bwd_k(gn_geom q, const float *xhat, const float *gy,
+                                              const float *gam, const float *bet,
+                                              const float *rstd_in, float *gx, float *part1,
+                                              float *part2, float *ga, const float *res)
+{
+    extern __shared__ float2 sp[];   /* nf4 per-float4 partials, then cpb channel sums */
+    __shared__ float red[32], slots[2];
+    int g = blockIdx.x / q.cl, rank = blockIdx.x % q.cl, n = g / q.G, cpb = q.cpg / q.cl;
+    int c0 = (g % q.G) * q.cpg + rank * cpb, nf4 = q.chunk / 4, hw4 = q.hw / 4;
+    float2 *cs = sp + nf4;
+    size_t base = (size_t)g * q.cpg * q.hw + (size_t)rank * q.chunk;
+    const float4 *h4 = (const float4 *)(xhat + base), *g4 = (const float4 *)(gy + base);
+    float4 h[V], gp[V];
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        int f = k * T + threadIdx.x;
+        if (f < nf4) h[k] = h4[f], gp[k] = g4[f];
+    }
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        int f = k * T + threadIdx.x;
+        if (f < nf4) {
+            if (SILU) {
+                int c = c0 + f / hw4;
+                float gm = gam[c], be = bet[c];
+                gp[k] = make_float4(silu_grad(h[k].x * gm + be, gp[k].x), silu_grad(h[k].y * gm + be, gp[k].y),
+                                    silu_grad(h[k].z * gm + be, gp[k].z), silu_grad(h[k].w * gm + be, gp[k].w));
+            }
+            sp[f] = make_float2((gp[k].x + gp[k].y) + (gp[k].z + gp[k].w),
+                                (gp[k].x * h[k].x + gp[k].y * h[k].y) + (gp[k].z * h[k].z + gp[k].w * h[k].w));
+        }
+    }
+    __syncthreads();
+    gn_channel_sums<T>(sp, cs, cpb, hw4);
+    __syncthreads();
+    float a[2] = {0, 0};
+    for (int j = threadIdx.x; j < cpb; j += T) {
+        float gm = gam[c0 + j];
+        a[0] += gm * cs[j].x;   /* Σ ĝ = γ Σ gŷ */
+        a[1] += gm * cs[j].y;
+        if (part1) part1[(size_t)n * q.C + c0 + j] = cs[j].x, part2[(size_t)n * q.C + c0 + j] = cs[j].y;
+    }
+    gn_group_sum<2>(a, red, slots, q.cl);   /* syncs: sp is free again */
+    float M = (float)q.cpg * (float)q.hw, m1 = a[0] / M, m2 = a[1] / M, rstd = rstd_in[g];
+    float4 *x4 = (float4 *)(gx + base);
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        int f = k * T + threadIdx.x;
+        if (f < nf4) {
+            float gm = gam[c0 + f / hw4];
+            float4 o = make_float4((gp[k].x * gm - m1 - h[k].x * m2) * rstd, (gp[k].y * gm - m1 - h[k].y * m2) * rstd,
+                                   (gp[k].z * gm - m1 - h[k].z * m2) * rstd, (gp[k].w * gm - m1 - h[k].w * m2) * rstd);
+            if (ga) sp[f] = make_float2((o.x + o.y) + (o.z + o.w), 0.0f);
+            if (res) {
+                float4 r = ((const float4 *)(res + base))[f];
+                o = make_float4(o.x + r.x, o.y + r.y, o.z + r.z, o.w + r.w);
+            }
+            x4[f] = o;
+        }
+    }
+    if (ga) {
+        __syncthreads();
+        gn_channel_sums<T>(sp, cs, cpb, hw4);
+        __syncthreads();
+        for (int j = threadIdx.x; j < cpb; j += T) ga[(size_t)n * q.C + c0 + j] = cs[j].x;
+    }
+    gn_cluster_done(q.cl);
+}
+
+/* The cluster path's launch: cl blocks of T threads per group, V float4
+   per thread. */
+struct gn_plan_t {
+    gn_geom q;
+    int T, V;
+    size_t bwd_smem;
+};
+
+/* Whether the kernels were compiled with clusters (sm_90 and later). */
+static int gn_clusters_compiled(void)
+{
+    static int known = -1;
+    if (known < 0) {
+        cudaFuncAttributes a;
+        int dev = 0, major = 0;
+        if (cudaFuncGetAttributes(&a, gn_fwd_k<true, 1, 256>) != cudaSuccess ||
+            cudaGetDevice(&dev) != cudaSuccess ||
+            cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
+            cudaGetLastError();   /* a failed query is only a no */
+            known = 0;
+        } else {
+            known = a.binaryVersion >= 90 && major >= 9;
+        }
+    }
+    return known;
+}
+
+static int aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
+
+/* The cluster path for groupnorm over N×C×(hw) with the given arrays, or 0
+   where it does not apply (then the generic kernels run): hw a multiple
+   of 4, the arrays 16-byte aligned, and a block's share (cpg/cl whole
+   channels, cl ≤ 8 dividing cpg) at most 512 × 8 float4.  cl: the
+   smallest divisor giving a share of at most 4,096 floats, or the largest
+   fitting one; more blocks where the groups are few (small batches). */
+static int gn_plan(const seg_geom &s, int ngroups, const void *const *ptrs, int nptrs, gn_plan_t *p)
+{
+    if (s.mode != NORM_GROUP || !ngroups || !s.S || s.S % 4 || s.S > (1u << 20)) return 0;
+    for (int i = 0; i < nptrs; i++)
+        if (ptrs[i] && !aligned16(ptrs[i])) return 0;
+    int cpg = s.C / s.G, hw = (int)s.S, maxcl = gn_clusters_compiled() ? 8 : 1, cl = 0;
+    size_t E = (size_t)cpg * hw;
+    for (int d = 1; d <= maxcl && d <= cpg; d++) {
+        if (cpg % d) continue;
+        size_t chunk = E / d;
+        if (chunk > (size_t)512 * GN_VMAX * 4) continue;
+        if (!cl || chunk >= 1024) cl = d;   /* the largest with shares of at least 1,024 */
+        if (chunk <= 4096 && (size_t)ngroups * d >= 1024) break;
+    }
+    if (!cl) return 0;
+    int chunk = (int)(E / cl), nf4 = chunk / 4;
+    p->q.C = s.C, p->q.G = s.G, p->q.cpg = cpg, p->q.hw = hw, p->q.cl = cl, p->q.chunk = chunk;
+    if (nf4 <= 256 * GN_VMAX) {
+        p->T = 256;
+        p->V = 1;
+        while (p->V * 256 < nf4) p->V *= 2;
+    } else {
+        p->T = 512, p->V = GN_VMAX;
+    }
+    p->bwd_smem = ((size_t)nf4 + (size_t)(cpg / cl)) * sizeof(float2);
+    return p->bwd_smem <= 48 * 1024;
+}
+
+/* Launch kernel k over the plan's grid (a cluster launch where cl > 1). */
+template <typename... KArgs, typename... Args>
+static cudaError_t gn_launch(void (*k)(KArgs...), const gn_plan_t &p, int ngroups, size_t smem,
+                             Args... args)
+{
+    cudaLaunchConfig_t cfg = {};
+    cudaLaunchAttribute attr[1];
+    cfg.gridDim = dim3((unsigned)(ngroups * p.q.cl));
+    cfg.blockDim = dim3((unsigned)p.T);
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = cu_stream();
+    if (p.q.cl > 1) {
+        attr[0].id = cudaLaunchAttributeClusterDimension;
+        attr[0].val.clusterDim.x = (unsigned)p.q.cl;
+        attr[0].val.clusterDim.y = 1;
+        attr[0].val.clusterDim.z = 1;
+        cfg.attrs = attr;
+        cfg.numAttrs = 1;
+    }
+    return cudaLaunchKernelEx(&cfg, k, ((KArgs)args)...);
+}
+
+template <bool SILU, int T, int V>
+static cudaError_t gn_fwd_launch(const gn_plan_t &p, int ngroups, const float *x, const float *add,
+                                 const float *gam, const float *bet, float *xhat, float *y,
+                                 float *rstd, float eps)
+{
+    return gn_launch(gn_fwd_k<SILU, V, T>, p, ngroups, 0, p.q, x, add, gam, bet, xhat, y, rstd, eps);
+}
+
+template <bool SILU>
+static cudaError_t gn_forward(const gn_plan_t &p, int ngroups, const float *x, const float *add,
+                              const float *gam, const float *bet, float *xhat, float *y,
+                              float *rstd, float eps)
+{
+#define GN_F(T_, V_) gn_fwd_launch<SILU, T_, V_>(p, ngroups, x, add, gam, bet, xhat, y, rstd, eps)
+    if (p.T == 512) return GN_F(512, GN_VMAX);
+    switch (p.V) {
+    case 1: return GN_F(256, 1);
+    case 2: return GN_F(256, 2);
+    case 4: return GN_F(256, 4);
+    default: return GN_F(256, GN_VMAX);
+    }
+#undef GN_F
+}
+
+template <bool SILU, int T, int V>
+static cudaError_t gn_bwd_launch(const gn_plan_t &p, int ngroups, const float *xhat,
+                                 const float *gy, const float *gam, const float *bet,
+                                 const float *rstd, float *gx, float *p1, float *p2, float *ga,
+                                 const float *res)
+{
+    return gn_launch(gn_bwd_k<SILU, V, T>, p, ngroups, p.bwd_smem, p.q, xhat, gy, gam, bet, rstd,
+                     gx, p1, p2, ga, res);
+}
+
+template <bool SILU>
+static cudaError_t gn_backward(const gn_plan_t &p, int ngroups, const float *xhat, const float *gy,
+                               const float *gam, const float *bet, const float *rstd, float *gx,
+                               float *p1, float *p2, float *ga, const float *res)
+{
+#define GN_B(T_, V_) gn_bwd_launch<SILU, T_, V_>(p, ngroups, xhat, gy, gam, bet, rstd, gx, p1, p2, ga, res)
+    if (p.T == 512) return GN_B(512, GN_VMAX);
+    switch (p.V) {
+    case 1: return GN_B(256, 1);
+    case 2: return GN_B(256, 2);
+    case 4: return GN_B(256, 4);
+    default: return GN_B(256, GN_VMAX);
+    }
+#undef GN_B
 }
 
 static int is_gns(const ct_layer *l) { return !strcmp(l->ops->kind, "groupnorm_silu"); }
@@ -314,7 +661,15 @@ int cu_norm_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *er
     float *rm = nm->kind == NORM_BATCH ? l->buffers[0].w->data : NULL;
     float *rv = nm->kind == NORM_BATCH ? l->buffers[1].w->data : NULL;
     const float *gam = l->params[0].w->data, *bet = l->params[1].w->data;
-    if (silu)
+    gn_plan_t p;
+    const void *ptrs[] = {x->data, xhat->data, (*y)->data};
+    cudaError_t e = cudaSuccess;
+    if (gn_plan(q, G, ptrs, 3, &p))
+        e = silu ? gn_forward<true>(p, G, x->data, a ? a->data : NULL, gam, bet, xhat->data,
+                                    (*y)->data, rstd, nm->eps)
+                 : gn_forward<false>(p, G, x->data, NULL, gam, bet, xhat->data, (*y)->data, rstd,
+                                     nm->eps);
+    else if (silu)
         norm_fwd_k<true><<<G, NT, 0, cu_stream()>>>(q, x->data, a ? a->data : NULL, gam, bet,
                                                      xhat->data, (*y)->data, rstd, rm, rv, nm->eps,
                                                      nm->momentum, running);
@@ -324,12 +679,13 @@ int cu_norm_forward(ct_layer *l, const ct_tensor *x, ct_tensor **y, ct_error *er
                                                       nm->momentum, running);
     ct_tensor_free(l->x);
     l->x = xhat;
+    CU_CHECK(e, err);
     CU_CHECK_LAUNCH(err);
     return CT_OK;
 }
 
 static int launch_bwd(ct_norm *nm, const seg_geom &q, int G, const float *xhat, const float *gy,
-                      const float *rstd, float *gx, float *ga, ct_error *err)
+                      const float *rstd, float *gx, float *ga, const ct_tensor *res, ct_error *err)
 {
     ct_layer *l = &nm->base;
     int silu = is_gns(l), pg = l->param_grads;
@@ -341,7 +697,15 @@ static int launch_bwd(ct_norm *nm, const seg_geom &q, int G, const float *xhat, 
     float *gg = l->params[0].g->data, *gb = l->params[1].g->data;
     const float *gam = l->params[0].w->data, *bet = l->params[1].w->data;
     float *p1 = part, *p2 = part ? part + (size_t)q.N * q.C : NULL;
-    if (silu) {
+    gn_plan_t p;
+    const float *r = res ? res->data : NULL;
+    const void *ptrs[] = {xhat, gy, gx, r};
+    if (gn_plan(q, G, ptrs, 4, &p)) {
+        cudaError_t e = silu ? gn_backward<true>(p, G, xhat, gy, gam, bet, rstd, gx, p1, p2, ga, r)
+                             : gn_backward<false>(p, G, xhat, gy, gam, bet, rstd, gx, p1, p2, NULL, r);
+        CU_CHECK(e, err);
+        r = NULL;   /* added */
+    } else if (silu) {
         if (smem_ok<true>(l, smem, err) != CT_OK) return CT_EINVAL;
         norm_bwd_k<true><<<G, NT, smem, cu_stream()>>>(q, xhat, gy, gam, bet, rstd, gx, p1, p2, gg,
                                                        gb, ga, nm->batch_stats, pg);
@@ -357,6 +721,10 @@ static int launch_bwd(ct_norm *nm, const seg_geom &q, int G, const float *xhat, 
     }
     if (pg && nm->kind == NORM_LAYER) {
         ln_params_k<<<cu_blocks(q.S, 256), 256, 0, cu_stream()>>>(xhat, gy, q.N, q.S, gg, gb);
+        CU_CHECK_LAUNCH(err);
+    }
+    if (r) {
+        add_into_k<<<cu_blocks(res->numel, 256), 256, 0, cu_stream()>>>(gx, r, res->numel);
         CU_CHECK_LAUNCH(err);
     }
     return CT_OK;
@@ -379,8 +747,15 @@ int cu_norm_backward(ct_layer *l, const ct_tensor *gy, ct_tensor **gx, ct_error 
         *gx = NULL;
         return CT_ENOMEM;
     }
+    const ct_tensor *res = silu ? nm->gres : NULL;
+    if (res && cu_expect_device(res, "groupnorm_silu gradient to add", err) != CT_OK) {
+        ct_tensor_free(*gx);
+        ct_tensor_free(ga);
+        *gx = NULL;
+        return CT_EINVAL;
+    }
     int rc = launch_bwd(nm, q, G, xhat->data, gy->data, (const float *)d->p, (*gx)->data,
-                        ga ? ga->data : NULL, err);
+                        ga ? ga->data : NULL, res, err);
     if (rc != CT_OK) {
         ct_tensor_free(*gx);
         ct_tensor_free(ga);

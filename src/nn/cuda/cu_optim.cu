@@ -4,21 +4,45 @@
 #include "cu_ops.h"
 
 #include <math.h>
+#include <stdint.h>
 
 enum { THREADS = 256 };
 
+/* One parameter's update: w, m, v in place from its gradient g. */
+static __device__ __forceinline__ void adam1(float &w, float g, float &m, float &v, float b1, float b2,
+                                             float lr, float inv_bc2, float decay, float l2, float eps)
+{
+    float gi = g + l2 * w;
+    m = b1 * m + (1.0f - b1) * gi;
+    v = b2 * v + (1.0f - b2) * gi * gi;
+    w = w * decay - lr * m / (sqrtf(v * inv_bc2) + eps);
+}
+
+/* Four parameters a thread where the buffers allow (16-byte aligned, n a
+   multiple of 4), else one. */
 __global__ void k_adam(float *W, const float *G, float *M, float *V, size_t n, float b1, float b2,
                        float lr, float inv_bc2, float decay, float l2, float eps)
 {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x) {
-        float w = W[i];
-        float gi = G[i] + l2 * w;
-        float m = b1 * M[i] + (1.0f - b1) * gi;
-        float v = b2 * V[i] + (1.0f - b2) * gi * gi;
-        M[i] = m;
-        V[i] = v;
-        W[i] = w * decay - lr * m / (sqrtf(v * inv_bc2) + eps);
+    size_t i0 = blockIdx.x * (size_t)blockDim.x + threadIdx.x, step = (size_t)gridDim.x * blockDim.x;
+    if (n % 4 == 0 && !(((uintptr_t)W | (uintptr_t)G | (uintptr_t)M | (uintptr_t)V) & 15)) {
+        for (size_t i = i0; i < n / 4; i += step) {
+            float4 w = ((float4 *)W)[i], g = ((const float4 *)G)[i], m = ((float4 *)M)[i], v = ((float4 *)V)[i];
+            adam1(w.x, g.x, m.x, v.x, b1, b2, lr, inv_bc2, decay, l2, eps);
+            adam1(w.y, g.y, m.y, v.y, b1, b2, lr, inv_bc2, decay, l2, eps);
+            adam1(w.z, g.z, m.z, v.z, b1, b2, lr, inv_bc2, decay, l2, eps);
+            adam1(w.w, g.w, m.w, v.w, b1, b2, lr, inv_bc2, decay, l2, eps);
+            ((float4 *)M)[i] = m;
+            ((float4 *)V)[i] = v;
+            ((float4 *)W)[i] = w;
+        }
+    } else {
+        for (size_t i = i0; i < n; i += step) {
+            float w = W[i], m = M[i], v = V[i];
+            adam1(w, G[i], m, v, b1, b2, lr, inv_bc2, decay, l2, eps);
+            M[i] = m;
+            V[i] = v;
+            W[i] = w;
+        }
     }
 }
 
@@ -26,8 +50,8 @@ int cu_adam_step(float *w, const float *g, float *m, float *v, size_t n, const f
                  ct_error *err)
 {
     if (n == 0) return CT_OK;
-    k_adam<<<cu_blocks(n, THREADS), THREADS, 0, cu_stream()>>>(w, g, m, v, n, c[0], c[1], c[2], c[3],
-                                                              c[4], c[5], c[6]);
+    k_adam<<<cu_blocks(n % 4 ? n : n / 4, THREADS), THREADS, 0, cu_stream()>>>(
+        w, g, m, v, n, c[0], c[1], c[2], c[3], c[4], c[5], c[6]);
     CU_CHECK_LAUNCH(err);
     return CT_OK;
 }
