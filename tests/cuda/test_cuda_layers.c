@@ -381,8 +381,12 @@ static void conv_cases(void)
    ones; 128-row tiles (128 output channels and enough positions to keep
    the H100's 132 multiprocessors busy twice over); one sample; images smaller than the kernel's reach (down to
    1×1); 5×5, even and 1×3 kernels; stride 2 (the forward and the weight
-   gradient on the kernels, the input gradient from the columns). */
-static void igemm_cases(void)
+   gradient on the kernels, the input gradient from the columns).  The
+   weight gradient's tiles 128 wide (K past 64) with 64 or 128 rows,
+   tap-major in 64-row halves, gy in 16-byte copies where oh·ow is a
+   multiple of 4: channels off the tiles, a last tile of positions cut
+   short, K off the 128-wide tiles (64 channels: 576). */
+static void igemm_cases(const char *tag)
 {
     ct_error err;
     char name[160];
@@ -406,13 +410,17 @@ static void igemm_cases(void)
         {32, 128, 3, 3, 1, 1, 1, 34, 32, 32, "128-row tiles, tap-major"},
         {64, 64, 3, 3, 2, 1, 1, 2, 16, 16, "downsample"},
         {5, 6, 3, 3, 2, 1, 1, 3, 7, 9, "stride 2, odd image"},
+        {48, 40, 3, 3, 1, 1, 1, 3, 6, 10, "wide weight-gradient tiles, 16-byte gy, per-row loads"},
+        {24, 130, 3, 3, 1, 1, 1, 2, 4, 6, "wide weight-gradient tiles, 128 rows, two row tiles"},
+        {64, 32, 3, 3, 1, 1, 1, 3, 3, 4, "16-byte gy, the last tile of positions cut short"},
+        {128, 72, 3, 3, 2, 1, 1, 2, 10, 8, "stride 2, 16-byte gy, tap-major 128 wide"},
     };
     for (size_t i = 0; i < CT_COUNTOF(cs); i++) {
         ct_conv_cfg c = ct_conv_cfg_2d(cs[i].cin, cs[i].cout, cs[i].kh, cs[i].s, cs[i].ph);
         c.k[2] = cs[i].kw;
         c.pad[2] = cs[i].pw;
-        snprintf(name, sizeof name, "conv2d %d->%d k%dx%d s%d p%dx%d (%s)", c.cin, c.cout, cs[i].kh,
-                 cs[i].kw, cs[i].s, cs[i].ph, cs[i].pw, cs[i].what);
+        snprintf(name, sizeof name, "conv2d %d->%d k%dx%d s%d p%dx%d (%s)%s", c.cin, c.cout, cs[i].kh,
+                 cs[i].kw, cs[i].s, cs[i].ph, cs[i].pw, cs[i].what, tag);
         layer_case(name, ct_conv_new(&c, &rng, &err), randn4(cs[i].n, c.cin, cs[i].h, cs[i].w));
     }
 }
@@ -671,7 +679,12 @@ int main(int argc, char **argv)
         tol = precs[i].tol;
         ct_rng_seed(&rng, seed + i);
         conv_cases();
-        igemm_cases();
+        igemm_cases("");
+        if (i > 0) {   /* the weight gradient's narrow tiles (fp32 has no others) */
+            setenv("CRYSTENS_CUDA_CONV_WGRAD", "narrow", 1);
+            igemm_cases(", narrow weight-gradient tiles");
+            unsetenv("CRYSTENS_CUDA_CONV_WGRAD");
+        }
         if (!conv_only) misc_cases();
         /* The column path of the 2-D convolutions (the implicit-GEMM
            kernels off); in fp32 also the other backward (columns of gx +

@@ -23,7 +23,10 @@
 // forward's block is 128 positions wide and 64 rows high (warps of 32×64),
 // 128 high (64×64) for 128 output channels or more where that still gives
 // two blocks per multiprocessor, 16 high for a handful; the weight
-// gradient's is 64 patch rows wide and 128, 64 or 16 channels high.  The
+// gradient's is 128, 64 or 16 channels high and, on the tensor cores, 128
+// patch rows wide (64 in fp32, for 16 channels, or for K up to 64), its
+// gy tile copied 16 bytes at a time where the images allow, its parts as
+// many as fill the multiprocessors once.  The
 // tensor cores multiply m16n8k8 TF32 or m16n8k16 bf16 mma.sync fragments;
 // in fp32 the same tiles are multiplied with FFMA, each thread a block of
 // up to 16×4 or 8×8, which keeps the products and sums exact fp32.
@@ -35,6 +38,9 @@
 #include "cu_layers.h"
 
 #include <cuda_bf16.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 namespace {
 
@@ -404,8 +410,12 @@ fwd_k(const float *__restrict__ x, const float *__restrict__ Wt, const float *__
 // Weight gradient: C (M × K) over the positions of part blockIdx.z (tiles
 // kt0 .. kt1 of BK positions), into parts + z·M·K.  A tile: gy rows (one
 // output channel each) × BK positions; B tile: BN patch rows (channel,
-// kernel row, kernel column) × BK positions, both [row][position].
-template <class P, int WM, int WN, int MI, int NI, bool TAPMAJOR>
+// kernel row, kernel column) × BK positions, both [row][position].  With
+// TAPMAJOR (k = tap · C + ci, C a multiple of 64) every 64 rows of the B
+// tile are channels of one tap, one bounds check each.  With VECA (tensor
+// cores, oh·ow a multiple of 4, gy 16-byte aligned) the gy tile is copied
+// in 16-byte pieces: 4 positions of one image, never split by the tile.
+template <class P, int WM, int WN, int MI, int NI, bool TAPMAJOR, bool VECA>
 __global__ void __launch_bounds__(WM *WN * 32)
 wgrad_k(const float *__restrict__ x, const float *__restrict__ gy, float *__restrict__ parts,
         Geo g, int tiles_per_part)
@@ -419,6 +429,9 @@ wgrad_k(const float *__restrict__ x, const float *__restrict__ gy, float *__rest
     constexpr int B_RS = P::SIMT ? 1 : LD, B_KS = P::SIMT ? LDBT : 1;
     static_assert(NT % BK == 0 && (BM * BK) % NT == 0 && (BN * BK) % NT == 0, "whole tiles");
     static_assert(!P::SIMT || (NT == 128 && BN % 64 == 0), "the SIMT threads' layout");
+    static_assert(!TAPMAJOR || (BN % 64 == 0 && 64 * BK == 8 * NT), "64-row taps, 8 rows a thread");
+    static_assert(!VECA || (!P::SIMT && (BM * BK / 4) % NT == 0 && NT % (BK / 4) == 0 && LD % 4 == 0),
+                  "whole 16-byte pieces");
     // Dynamic shared memory (sized by wgrad_launch), as in fwd_k.
     constexpr int A_SZ = P::SIMT ? BK * LDAT : BM * LD, B_SZ = P::SIMT ? BK * LDBT : BN * LD;
     extern __shared__ __align__(16) float smem[];
@@ -431,11 +444,9 @@ wgrad_k(const float *__restrict__ x, const float *__restrict__ gy, float *__rest
     const int m0 = blockIdx.y * BM, k0 = blockIdx.x * BN;
     const int HW = g.H * g.W, taps = g.KH * g.KW;
     const unsigned P_ = g.by_P.d;
-    // With TAPMAJOR (k = tap · C + ci, C a multiple of BN) the block's
-    // rows are BN channels of one tap; else each row's own.
     for (int i = tid; i < BN; i += NT) {
         int k = k0 + i, ci, t;
-        if (TAPMAJOR) t = k0 / g.C, ci = k - t * g.C;
+        if (TAPMAJOR) t = k / g.C, ci = k - t * g.C;
         else ci = k / taps, t = k - ci * taps;
         int r = t / g.KW;
         rows[i] = make_int4(ci * HW, r - g.ph, t - r * g.KW - g.pw, k < g.K);
@@ -455,25 +466,43 @@ wgrad_k(const float *__restrict__ x, const float *__restrict__ gy, float *__rest
             img = cu_div(pos, g.by_P), p = pos - img * P_;
             oh = cu_div(p, g.by_OW), ow = p - oh * g.by_OW.d;
         }
-        const float *gyi = gy + (size_t)img * g.M * P_ + p;
-        float *a = sA[stage] + kk * A_KS;
+        if constexpr (VECA) {
+            constexpr int Q = BK / 4;   // pieces a row
+            unsigned pa = (unsigned)kt * BK + 4 * (tid % Q);
+            bool aok = pa < g.npos;   // npos is a multiple of 4: the whole piece
+            unsigned ia = aok ? cu_div(pa, g.by_P) : 0;
+            const float *gya = gy + (size_t)ia * g.M * P_ + (pa - ia * P_);
+            float *a = sA[stage] + 4 * (tid % Q);
 #pragma unroll
-        for (int i = 0; i < BM * BK / NT; i++) {
-            int row = row0 + i * (NT / BK), m = m0 + row;
-            bool v = pok && m < g.M;
-            cp_async4(a + row * A_RS, v ? gyi + (size_t)m * P_ : gy, v);
+            for (int i = 0; i < BM * Q / NT; i++) {
+                int row = tid / Q + i * (NT / Q), m = m0 + row;
+                bool v = aok && m < g.M;
+                cp_async16(a + row * LD, v ? gya + (size_t)m * P_ : gy, v);
+            }
+        } else {
+            const float *gyi = gy + (size_t)img * g.M * P_ + p;
+            float *a = sA[stage] + kk * A_KS;
+#pragma unroll
+            for (int i = 0; i < BM * BK / NT; i++) {
+                int row = row0 + i * (NT / BK), m = m0 + row;
+                bool v = pok && m < g.M;
+                cp_async4(a + row * A_RS, v ? gyi + (size_t)m * P_ : gy, v);
+            }
         }
         const float *xi = x + (size_t)img * g.C * HW;
         int ihs = (int)oh * g.sh, iws = (int)ow * g.sw;
         float *b = sB[stage] + kk * B_KS;
-        if constexpr (TAPMAJOR) {   // one tap: one bounds check, rows a channel apart
-            int4 q = rows[row0];
-            int ih = ihs + q.y, iw = iws + q.z;
-            bool v = pok && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
-            const float *src = v ? xi + q.x + ih * g.W + iw : x;
+        if constexpr (TAPMAJOR) {   // 64 rows of one tap: one bounds check, rows a channel apart
 #pragma unroll
-            for (int i = 0; i < BN * BK / NT; i++)
-                cp_async4(b + (row0 + i * (NT / BK)) * B_RS, v ? src + i * (NT / BK) * HW : x, v);
+            for (int j = 0; j < BN / 64; j++) {
+                int4 q = rows[64 * j + row0];
+                int ih = ihs + q.y, iw = iws + q.z;
+                bool v = pok && q.w && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
+                const float *src = v ? xi + q.x + ih * g.W + iw : x;
+#pragma unroll
+                for (int i = 0; i < 64 * BK / NT; i++)
+                    cp_async4(b + (64 * j + row0 + i * (NT / BK)) * B_RS, v ? src + i * (NT / BK) * HW : x, v);
+            }
         } else {
 #pragma unroll 4
             for (int i = 0; i < BN * BK / NT; i++) {
@@ -596,17 +625,23 @@ __global__ void prep_weights_k(const float *W, int M, int C, int taps, bool flip
 
 // gW[m][ci·taps + t] += Σ_b parts[b][m][k], k the (tap, ci) order's index
 // of (ci, t) with tapmajor, else ci·taps + t; parts in order (deterministic).
+// One thread a k of the parts' order, so that the parts are read in whole
+// lines and gW written once.
 __global__ void sum_parts_k(const float *parts, int nparts, int M, int C, int taps, bool tapmajor,
                             float *gW)
 {
     size_t n = (size_t)M * C * taps;
+    int K = C * taps;
     CU_FOR(i, n) {
-        int m = (int)(i / ((size_t)C * taps)), j = (int)(i - (size_t)m * C * taps);
-        int ci = j / taps, t = j - ci * taps;
-        size_t src = (size_t)m * C * taps + (tapmajor ? t * C + ci : j);
+        int m = (int)(i / K), k = (int)(i - (size_t)m * K);
+        size_t dst = i;
+        if (tapmajor) {
+            int t = k / C, ci = k - t * C;
+            dst = (size_t)m * K + ci * taps + t;
+        }
         float acc = 0;
-        for (int b = 0; b < nparts; b++) acc += parts[(size_t)b * n + src];
-        gW[i] += acc;
+        for (int b = 0; b < nparts; b++) acc += parts[(size_t)b * n + i];
+        gW[dst] += acc;
     }
 }
 
@@ -644,36 +679,6 @@ cudaError_t launch_fwd(const Geo &g, const float *x, const float *A, const float
             return fwd_launch<P, 2, 2, 4, 8, TM>(g, x, A, bias, y);
     if (g.M >= 32) return fwd_launch<P, 2, 2, 2, 8, TM>(g, x, A, bias, y);
     return fwd_launch<P, 1, 4, 1, 4, TM>(g, x, A, bias, y);
-}
-
-template <class P, int WM, int WN, int MI, int NI, bool TM>
-cudaError_t wgrad_launch(const Geo &g, dim3 grid, const float *x, const float *gy, float *parts, int per)
-{
-    constexpr int BM = WM * MI * 16, BN = WN * NI * 8;
-    constexpr int bytes = STAGES * (P::SIMT ? BK * (BM + 4 + BN + 4) : (BM + BN) * P::LDK) * (int)sizeof(float);
-    static bool opted;
-    if (bytes > 48 * 1024 && !opted) {
-        cudaError_t e = cudaFuncSetAttribute(wgrad_k<P, WM, WN, MI, NI, TM>,
-                                             cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-        if (e != cudaSuccess) return e;
-        opted = true;
-    }
-    wgrad_k<P, WM, WN, MI, NI, TM><<<grid, WM * WN * 32, bytes, cu_stream()>>>(x, gy, parts, g, per);
-    return cudaGetLastError();
-}
-
-// The weight gradient's row tile: 128 rows (warps of 64×32) from 128
-// output channels on, 64 from 32, else 16.
-int wgrad_rows(int M) { return M >= 128 ? 128 : M >= 32 ? 64 : 16; }
-
-template <class P, bool TM>
-cudaError_t launch_wgrad(const Geo &g, dim3 grid, const float *x, const float *gy, float *parts, int per)
-{
-    switch (wgrad_rows(g.M)) {
-    case 128: return wgrad_launch<P, 2, 2, 4, 4, TM>(g, grid, x, gy, parts, per);
-    case 64: return wgrad_launch<P, 2, 2, 2, 4, TM>(g, grid, x, gy, parts, per);
-    default: return wgrad_launch<P, 1, 4, 1, 2, TM>(g, grid, x, gy, parts, per);
-    }
 }
 
 // The device's multiprocessors (one device), asked once.
@@ -716,16 +721,26 @@ int conv_any(const Geo &g, ct_precision p, const float *x, const float *W, int f
     return CT_OK;
 }
 
-// Parts: enough blocks for every SM a few times over, each part at least
-// 16 tiles (256 positions) long.
-int wgrad_any(const Geo &g, ct_precision p, const float *x, const float *gy, float *gW, ct_error *err)
+// One weight-gradient configuration, all of it: the parts (as many as
+// fill the device's resident blocks once, each at least 16 tiles long),
+// the kernel, their sum.
+template <class P, int WM, int WN, int MI, int NI, bool TM, bool VA>
+int wgrad_run(const Geo &g, const float *x, const float *gy, float *gW, ct_error *err)
 {
-    const int BM = wgrad_rows(g.M), BN = 64;
-    bool tm = g.C % BN == 0;
+    constexpr int NT = WM * WN * 32, BM = WM * MI * 16, BN = WN * NI * 8;
+    constexpr int bytes = STAGES * (P::SIMT ? BK * (BM + 4 + BN + 4) : (BM + BN) * P::LDK) * (int)sizeof(float);
+    auto kern = wgrad_k<P, WM, WN, MI, NI, TM, VA>;
+    static int resident;
+    if (!resident) {
+        if (bytes > 48 * 1024)
+            CU_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes), err);
+        int r = 0;
+        CU_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&r, kern, NT, bytes), err);
+        resident = r > 0 ? r : 1;
+    }
     int ntiles = (int)((g.npos + BK - 1) / BK);
     long long mn = (long long)((g.M + BM - 1) / BM) * ((g.K + BN - 1) / BN);
-    const int sms = sm_count();
-    long long want = (4LL * sms + mn - 1) / mn, most = (ntiles + 15) / 16;
+    long long want = (long long)resident * sm_count() / mn, most = ntiles / 16;
     int nparts = (int)(want < most ? want : most);
     if (nparts < 1) nparts = 1;
     if (nparts > 256) nparts = 256;
@@ -735,21 +750,57 @@ int wgrad_any(const Geo &g, ct_precision p, const float *x, const float *gy, flo
     float *parts = (float *)cu_workspace(mk * nparts * sizeof(float), err);
     if (!parts) return CT_ENOMEM;
     dim3 grid((g.K + BN - 1) / BN, (g.M + BM - 1) / BM, nparts);
-    cudaError_t e;
-    if (p == CT_PREC_BF16)
-        e = tm ? launch_wgrad<BF16, true>(g, grid, x, gy, parts, per)
-               : launch_wgrad<BF16, false>(g, grid, x, gy, parts, per);
-    else if (p == CT_PREC_TF32)
-        e = tm ? launch_wgrad<TF32, true>(g, grid, x, gy, parts, per)
-               : launch_wgrad<TF32, false>(g, grid, x, gy, parts, per);
-    else
-        e = tm ? launch_wgrad<F32, true>(g, grid, x, gy, parts, per)
-               : launch_wgrad<F32, false>(g, grid, x, gy, parts, per);
-    CU_CHECK(e, err);
+    kern<<<grid, NT, bytes, cu_stream()>>>(x, gy, parts, g, per);
+    CU_CHECK_LAUNCH(err);
     sum_parts_k<<<cu_blocks(mk, 256), 256, 0, cu_stream()>>>(parts, nparts, g.M, g.C, g.KH * g.KW,
-                                                            tm, gW);
+                                                            TM, gW);
     CU_CHECK_LAUNCH(err);
     return CT_OK;
+}
+
+// The weight gradient's tiles: 128 rows from 128 output channels on, 64
+// from 32 (warps of 64 or 32 rows), else 16; 64 patch rows wide (warps of
+// 32), on the tensor cores 128 (warps of 64) where K is past 64: the gy
+// tile, which the wider tile reads once for twice the products, is most
+// of the copies.
+template <class P, bool TM, bool VA>
+int wgrad_tiles(const Geo &g, bool wide, const float *x, const float *gy, float *gW, ct_error *err)
+{
+    if constexpr (!P::SIMT)
+        if (wide && g.K > 64 && g.M >= 32)
+            return g.M >= 128 ? wgrad_run<P, 2, 2, 4, 8, TM, VA>(g, x, gy, gW, err)
+                              : wgrad_run<P, 2, 2, 2, 8, TM, VA>(g, x, gy, gW, err);
+    if (g.M >= 128) return wgrad_run<P, 2, 2, 4, 4, TM, VA>(g, x, gy, gW, err);
+    if (g.M >= 32) return wgrad_run<P, 2, 2, 2, 4, TM, VA>(g, x, gy, gW, err);
+    return wgrad_run<P, 1, 4, 1, 2, TM, false>(g, x, gy, gW, err);
+}
+
+// Tap-major where the channels come in 64s; gy in 16-byte copies where
+// its images are whole pieces of 4 positions and it is aligned.
+// $CRYSTENS_CUDA_CONV_WGRAD=narrow keeps 64-wide tiles and 4-byte copies
+// (the kernel as it was, for timings).
+template <class P>
+int wgrad_prec(const Geo &g, const float *x, const float *gy, float *gW, ct_error *err)
+{
+    const char *e = getenv("CRYSTENS_CUDA_CONV_WGRAD");
+    bool wide = !(e && !strcmp(e, "narrow")), tm = g.C % 64 == 0;
+    bool va = !P::SIMT && wide && g.by_P.d % 4 == 0 && ((uintptr_t)gy & 15) == 0;
+    if constexpr (P::SIMT)
+        return tm ? wgrad_tiles<P, true, false>(g, wide, x, gy, gW, err)
+                  : wgrad_tiles<P, false, false>(g, wide, x, gy, gW, err);
+    else if (va)
+        return tm ? wgrad_tiles<P, true, true>(g, wide, x, gy, gW, err)
+                  : wgrad_tiles<P, false, true>(g, wide, x, gy, gW, err);
+    else
+        return tm ? wgrad_tiles<P, true, false>(g, wide, x, gy, gW, err)
+                  : wgrad_tiles<P, false, false>(g, wide, x, gy, gW, err);
+}
+
+int wgrad_any(const Geo &g, ct_precision p, const float *x, const float *gy, float *gW, ct_error *err)
+{
+    if (p == CT_PREC_BF16) return wgrad_prec<BF16>(g, x, gy, gW, err);
+    if (p == CT_PREC_TF32) return wgrad_prec<TF32>(g, x, gy, gW, err);
+    return wgrad_prec<F32>(g, x, gy, gW, err);
 }
 
 }   // namespace
