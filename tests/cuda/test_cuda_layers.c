@@ -380,8 +380,10 @@ static void conv_cases(void)
    the input gradient, of 64 for the weight gradient) and the per-row
    ones; 128-row tiles (128 output channels and enough positions to keep
    the H100's 132 multiprocessors busy twice over); one sample; images smaller than the kernel's reach (down to
-   1×1); 5×5, even and 1×3 kernels; stride 2 (the forward and the weight
-   gradient on the kernels, the input gradient from the columns).  The
+   1×1); 5×5, even and 1×3 kernels; strides 2 and 3, the input gradient
+   by classes of pixels modulo the stride (1×1 and 4×4 kernels: classes no
+   tap reaches, even taps; rows alone; stride 3 cropping the image), and
+   past 16 classes from the columns.  The
    weight gradient's tiles 128 wide (K past 64) with 64 or 128 rows,
    tap-major in 64-row halves, gy in 16-byte copies where oh·ow is a
    multiple of 4: channels off the tiles, a last tile of positions cut
@@ -414,6 +416,11 @@ static void igemm_cases(const char *tag)
         {24, 130, 3, 3, 1, 1, 1, 2, 4, 6, "wide weight-gradient tiles, 128 rows, two row tiles"},
         {64, 32, 3, 3, 1, 1, 1, 3, 3, 4, "16-byte gy, the last tile of positions cut short"},
         {128, 72, 3, 3, 2, 1, 1, 2, 10, 8, "stride 2, 16-byte gy, tap-major 128 wide"},
+        {6, 8, 1, 1, 2, 0, 0, 2, 7, 6, "1x1 stride 2: classes no tap reaches"},
+        {8, 12, 4, 4, 2, 1, 1, 2, 9, 8, "4x4 stride 2"},
+        {5, 7, 3, 3, 3, 0, 0, 2, 10, 11, "stride 3, the last row and column cropped"},
+        {24, 32, 5, 5, 2, 2, 2, 2, 11, 12, "5x5 stride 2, tap-major classes"},
+        {3, 4, 5, 5, 5, 0, 0, 2, 15, 16, "stride 5: 25 classes, the column path"},
     };
     for (size_t i = 0; i < CT_COUNTOF(cs); i++) {
         ct_conv_cfg c = ct_conv_cfg_2d(cs[i].cin, cs[i].cout, cs[i].kh, cs[i].s, cs[i].ph);
@@ -423,6 +430,10 @@ static void igemm_cases(const char *tag)
                  cs[i].kw, cs[i].s, cs[i].ph, cs[i].pw, cs[i].what, tag);
         layer_case(name, ct_conv_new(&c, &rng, &err), randn4(cs[i].n, c.cin, cs[i].h, cs[i].w));
     }
+    ct_conv_cfg c = ct_conv_cfg_2d(6, 16, 3, 2, 1);
+    c.stride[2] = 1;
+    snprintf(name, sizeof name, "conv2d 6->16 3x3 s2x1 p1 (classes by rows alone)%s", tag);
+    layer_case(name, ct_conv_new(&c, &rng, &err), randn4(2, 6, 9, 7));
 }
 
 /* The convolutions again with columns cut into chunks of a few samples

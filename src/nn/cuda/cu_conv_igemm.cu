@@ -721,6 +721,114 @@ int conv_any(const Geo &g, ct_precision p, const float *x, const float *W, int f
     return CT_OK;
 }
 
+// The input gradient of a strided convolution, by classes of gx's
+// pixels: those of rows a + sh·i and columns b + sw·j (0 ≤ a < sh,
+// 0 ≤ b < sw) are reached by the taps r ≡ a + ph, s ≡ b + pw (mod the
+// stride) alone, and with those taps, reversed, they are a stride-1
+// convolution of gy (khc × kwc taps, khc = ceil((KH - r0) / sh), padding
+// khc - 1 - (a + ph - r0) / sh, r0 the first tap; the same across).  Each
+// class runs on the forward's kernels into its own block of the
+// workspace, and interleave_k puts the blocks in place, a class that no
+// tap reaches as zeros.
+struct Classes {
+    int sh, sw;
+    long long off[CU_IGEMM_MAX_CLASSES];   // a class's block in the workspace, in floats
+    int ohc[CU_IGEMM_MAX_CLASSES], owc[CU_IGEMM_MAX_CLASSES];
+    bool empty[CU_IGEMM_MAX_CLASSES];
+};
+
+// A (C × K) of one class, taps rr < khc, ss < kwc: A[ci][k] =
+// W[m][ci][r0 + sh·(khc - 1 - rr)][s0 + sw·(kwc - 1 - ss)], k = (rr·kwc +
+// ss)·M + m with tapmajor, else (m·khc + rr)·kwc + ss.
+__global__ void prep_class_weights_k(const float *W, int M, int C, int KH, int KW, int r0, int s0,
+                                     int sh, int sw, int khc, int kwc, bool tapmajor, float *A)
+{
+    const int tc = khc * kwc;
+    const size_t K = (size_t)M * tc;
+    CU_FOR(i, (size_t)C * K) {
+        int ci = (int)(i / K), k = (int)(i - (size_t)ci * K), m, t;
+        if (tapmajor) t = k / M, m = k - t * M;
+        else m = k / tc, t = k - m * tc;
+        int rr = t / kwc, ss = t - rr * kwc;
+        int r = r0 + sh * (khc - 1 - rr), sc = s0 + sw * (kwc - 1 - ss);
+        A[i] = W[(((size_t)m * C + ci) * KH + r) * KW + sc];
+    }
+}
+
+// gx[img][c][ih][iw] = the output of class (ih % sh, iw % sw) at
+// (ih / sh, iw / sw); NC = images · channels.
+__global__ void interleave_k(const float *cls, Classes cs, size_t NC, int H, int W, float *gx)
+{
+    const size_t HW = (size_t)H * W;
+    CU_FOR(i, NC * HW) {
+        size_t nc = i / HW;
+        int p = (int)(i - nc * HW), ih = p / W, iw = p - ih * W;
+        int c = (ih % cs.sh) * cs.sw + iw % cs.sw;
+        gx[i] = cs.empty[c] ? 0.0f
+                            : cls[cs.off[c] + ((long long)nc * cs.ohc[c] + ih / cs.sh) * cs.owc[c] + iw / cs.sw];
+    }
+}
+
+// A class's taps along one axis: the first r0, their count (0: none), the
+// padding of its stride-1 convolution; a the class, n its rows (or columns)
+// of gx, 0 where the image has none.
+struct Axis {
+    int r0, kc, pad, n;
+};
+Axis axis_of(int a, int s, int k, int p, int size)
+{
+    Axis x;
+    x.r0 = ((a + p) % s + s) % s;
+    x.kc = x.r0 < k ? (k - x.r0 + s - 1) / s : 0;
+    x.pad = x.kc - 1 - (a + p - x.r0) / s;
+    x.n = a < size ? (size - a + s - 1) / s : 0;
+    return x;
+}
+
+template <class P>
+int dgrad_any(const cu_igemm_geom *c, const float *gy, const float *W, float *gx, ct_error *err)
+{
+    Classes cs;
+    cs.sh = c->sh, cs.sw = c->sw;
+    const int ncls = c->sh * c->sw;
+    size_t total = 0, amax = 0;
+    for (int a = 0; a < c->sh; a++)
+        for (int b = 0; b < c->sw; b++) {
+            Axis r = axis_of(a, c->sh, c->kh, c->ph, c->h), s = axis_of(b, c->sw, c->kw, c->pw, c->w);
+            int i = a * c->sw + b;
+            cs.ohc[i] = r.n, cs.owc[i] = s.n, cs.off[i] = (long long)total;
+            cs.empty[i] = !r.kc || !s.kc || !r.n || !s.n;
+            if (cs.empty[i]) continue;
+            // Blocks (and A after them) on 16 bytes: the forward's vector
+            // stores and copies.
+            total += ((size_t)c->n * c->c * r.n * s.n + 3) & ~(size_t)3;
+            size_t asz = (size_t)c->c * c->m * r.kc * s.kc;
+            if (asz > amax) amax = asz;
+        }
+    float *cls = (float *)cu_workspace((total + amax) * sizeof(float), err);
+    if (!cls) return CT_ENOMEM;
+    float *A = cls + total;
+    for (int i = 0; i < ncls; i++) {
+        if (cs.empty[i]) continue;
+        int a = i / c->sw, b = i - a * c->sw;
+        Axis r = axis_of(a, c->sh, c->kh, c->ph, c->h), s = axis_of(b, c->sw, c->kw, c->pw, c->w);
+        cu_igemm_geom d = {c->n, c->m, c->oh, c->ow, c->c, r.n, s.n, r.kc, s.kc, 1, 1, r.pad, s.pad};
+        Geo g = geo_of(&d);
+        bool tm = g.C % BK == 0;
+        size_t asz = (size_t)g.M * g.K;
+        prep_class_weights_k<<<cu_blocks(asz, 256), 256, 0, cu_stream()>>>(
+            W, c->m, c->c, c->kh, c->kw, r.r0, s.r0, c->sh, c->sw, r.kc, s.kc, tm, A);
+        CU_CHECK_LAUNCH(err);
+        CU_CHECK((tm ? launch_fwd<P, true>(g, gy, A, NULL, cls + cs.off[i])
+                     : launch_fwd<P, false>(g, gy, A, NULL, cls + cs.off[i])),
+                 err);
+    }
+    size_t nc = (size_t)c->n * c->c;
+    interleave_k<<<cu_blocks(nc * c->h * c->w, 256), 256, 0, cu_stream()>>>(cls, cs, nc, c->h, c->w, gx);
+    CU_CHECK_LAUNCH(err);
+    return CT_OK;
+}
+
 // One weight-gradient configuration, all of it: the parts (as many as
 // fill the device's resident blocks once, each at least 16 tiles long),
 // the kernel, their sum.
@@ -818,6 +926,17 @@ int cu_igemm_conv(const cu_igemm_geom *c, ct_precision p, const float *x, const 
                   const float *bias, float *y, ct_error *err)
 {
     return conv_any(geo_of(c), p, x, W, flip, bias, y, err);
+}
+
+int cu_igemm_dgrad(const cu_igemm_geom *c, ct_precision p, const float *gy, const float *W,
+                   float *gx, ct_error *err)
+{
+    if (c->sh < 1 || c->sw < 1 || c->sh * c->sw > CU_IGEMM_MAX_CLASSES)
+        return ct_fail(err, CT_EINVAL, "cu_igemm_dgrad: stride %dx%d, more than %d classes", c->sh, c->sw,
+                       CU_IGEMM_MAX_CLASSES);
+    if (p == CT_PREC_BF16) return dgrad_any<BF16>(c, gy, W, gx, err);
+    if (p == CT_PREC_TF32) return dgrad_any<TF32>(c, gy, W, gx, err);
+    return dgrad_any<F32>(c, gy, W, gx, err);
 }
 
 int cu_igemm_wgrad(const cu_igemm_geom *c, ct_precision p, const float *x, const float *gy,
