@@ -756,16 +756,18 @@ __global__ void prep_class_weights_k(const float *W, int M, int C, int KH, int K
 }
 
 // gx[img][c][ih][iw] = the output of class (ih % sh, iw % sw) at
-// (ih / sh, iw / sw); NC = images · channels.
-__global__ void interleave_k(const float *cls, Classes cs, size_t NC, int H, int W, float *gx)
+// (ih / sh, iw / sw); NC = images · channels, a plane along blockIdx.y.
+__global__ void interleave_k(const float *cls, Classes cs, size_t NC, unsigned HW, cu_fastdiv by_W,
+                             cu_fastdiv by_sh, cu_fastdiv by_sw, float *gx)
 {
-    const size_t HW = (size_t)H * W;
-    CU_FOR(i, NC * HW) {
-        size_t nc = i / HW;
-        int p = (int)(i - nc * HW), ih = p / W, iw = p - ih * W;
-        int c = (ih % cs.sh) * cs.sw + iw % cs.sw;
-        gx[i] = cs.empty[c] ? 0.0f
-                            : cls[cs.off[c] + ((long long)nc * cs.ohc[c] + ih / cs.sh) * cs.owc[c] + iw / cs.sw];
+    CU_ROWS(nc, NC) {
+        float *g = gx + nc * HW;
+        CU_COLS(p, HW) {
+            unsigned ih = cu_div(p, by_W), iw = p - ih * by_W.d;
+            unsigned i = cu_div(ih, by_sh), j = cu_div(iw, by_sw);
+            int c = (int)((ih - i * by_sh.d) * by_sw.d + iw - j * by_sw.d);
+            g[p] = cs.empty[c] ? 0.0f : cls[cs.off[c] + ((long long)nc * cs.ohc[c] + i) * cs.owc[c] + j];
+        }
     }
 }
 
@@ -824,7 +826,10 @@ int dgrad_any(const cu_igemm_geom *c, const float *gy, const float *W, float *gx
                  err);
     }
     size_t nc = (size_t)c->n * c->c;
-    interleave_k<<<cu_blocks(nc * c->h * c->w, 256), 256, 0, cu_stream()>>>(cls, cs, nc, c->h, c->w, gx);
+    unsigned hw = (unsigned)c->h * c->w;
+    interleave_k<<<cu_grid2(nc, hw), 256, 0, cu_stream()>>>(cls, cs, nc, hw, cu_fastdiv_of((unsigned)c->w),
+                                                            cu_fastdiv_of((unsigned)c->sh),
+                                                            cu_fastdiv_of((unsigned)c->sw), gx);
     CU_CHECK_LAUNCH(err);
     return CT_OK;
 }
