@@ -387,7 +387,9 @@ static void conv_cases(void)
    weight gradient's tiles 128 wide (K past 64) with 64 or 128 rows,
    tap-major in 64-row halves, gy in 16-byte copies where oh·ow is a
    multiple of 4: channels off the tiles, a last tile of positions cut
-   short, K off the 128-wide tiles (64 channels: 576). */
+   short, K off the 128-wide tiles (64 channels: 576); from input row
+   segments (3 kernel columns, channels in 64s): rows 16, 8 and 4 wide,
+   output channels off the 64-row tiles, 5 kernel rows, a wide image. */
 static void igemm_cases(const char *tag)
 {
     ct_error err;
@@ -421,6 +423,10 @@ static void igemm_cases(const char *tag)
         {5, 7, 3, 3, 3, 0, 0, 2, 10, 11, "stride 3, the last row and column cropped"},
         {24, 32, 5, 5, 2, 2, 2, 2, 11, 12, "5x5 stride 2, tap-major classes"},
         {3, 4, 5, 5, 5, 0, 0, 2, 15, 16, "stride 5: 25 classes, the column path"},
+        {64, 64, 3, 3, 1, 1, 1, 3, 4, 4, "weight gradient from row segments 4 wide"},
+        {128, 96, 3, 3, 1, 1, 1, 2, 16, 16, "row segments, two channel blocks, 96 rows"},
+        {64, 64, 5, 3, 1, 2, 1, 2, 8, 8, "row segments, 5 kernel rows"},
+        {64, 80, 3, 3, 1, 1, 1, 2, 6, 32, "row segments, 6x32 image"},
     };
     for (size_t i = 0; i < CT_COUNTOF(cs); i++) {
         ct_conv_cfg c = ct_conv_cfg_2d(cs[i].cin, cs[i].cout, cs[i].kh, cs[i].s, cs[i].ph);
@@ -691,7 +697,9 @@ int main(int argc, char **argv)
         ct_rng_seed(&rng, seed + i);
         conv_cases();
         igemm_cases("");
-        if (i > 0) {   /* the weight gradient's narrow tiles (fp32 has no others) */
+        if (i > 0) {   /* the weight gradient's other kernels (fp32 has no others) */
+            setenv("CRYSTENS_CUDA_CONV_WGRAD", "wide", 1);
+            igemm_cases(", weight gradient without row segments");
             setenv("CRYSTENS_CUDA_CONV_WGRAD", "narrow", 1);
             igemm_cases(", narrow weight-gradient tiles");
             unsetenv("CRYSTENS_CUDA_CONV_WGRAD");

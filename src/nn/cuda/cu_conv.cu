@@ -29,8 +29,9 @@
 // gathering the patches as they load their tiles (tensor cores in TF32
 // and bf16, FFMA in fp32).  $CRYSTENS_CUDA_CONV_IGEMM=0 turns the kernels
 // off (for tests and timings of the other way);
-// $CRYSTENS_CUDA_CONV_WGRAD=narrow gives the weight gradient its former
-// narrow tiles (the same).
+// $CRYSTENS_CUDA_CONV_WGRAD=wide keeps the weight gradient off its
+// row-segment kernel, =narrow also gives it its former narrow tiles (the
+// same).
 #include "cu_conv_igemm.h"
 #include "cu_layers.h"
 

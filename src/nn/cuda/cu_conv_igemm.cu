@@ -26,7 +26,10 @@
 // gradient's is 128, 64 or 16 channels high and, on the tensor cores, 128
 // patch rows wide (64 in fp32, for 16 channels, or for K up to 64), its
 // gy tile copied 16 bytes at a time where the images allow, its parts as
-// many as fill the multiprocessors once.  The
+// many as fill the multiprocessors once; on the tensor cores a 3-column
+// kernel at stride 1 (the U-Net's 3×3) copies the input row segments
+// under a tile's positions once for its 3 kernel columns instead
+// (wgrad_rows_k: 64 rows by 64 channels × 3 columns).  The
 // tensor cores multiply m16n8k8 TF32 or m16n8k16 bf16 mma.sync fragments;
 // in fp32 the same tiles are multiplied with FFMA, each thread a block of
 // up to 16×4 or 8×8, which keeps the products and sums exact fp32.
@@ -596,6 +599,148 @@ wgrad_k(const float *__restrict__ x, const float *__restrict__ gy, float *__rest
     }
 }
 
+// Weight gradient of a stride-1 convolution with 3 kernel columns and
+// padding 1 across (the U-Net's 3×3), C a multiple of 64, M from 64 on,
+// tiles of 16 positions in whole rows of one image (ow a multiple of 16,
+// or 4 or 8 with oh·ow a multiple of 16): a block's 192 patch rows are
+// 64 channels × the 3 kernel columns of one kernel row r, whose B rows at
+// a position are the input row's elements at ow - 1, ow, ow + 1.  So
+// each tile copies, per channel, the input row segments under its
+// positions once (4 on each side, 16-byte pieces, zeros off the image)
+// and the fragments of kernel column s read them shifted by s - 1: a
+// third of wgrad_k's copies in a quarter of the instructions.  64 gy
+// rows (A, 16-byte pieces) by 192, four warps of 64 × 48.  TW: the
+// positions of one row in a tile (16, or ow), R = 16 / TW rows.
+constexpr int ROWS_LDX = 52;   // the widest channel row of the segments (R·(TW + 8) + 4, TW = 4)
+
+template <class P, int TW>
+__global__ void __launch_bounds__(128)
+wgrad_rows_k(const float *__restrict__ x, const float *__restrict__ gy, float *__restrict__ parts, Geo g,
+             int tiles_per_part)
+{
+    constexpr int NT = 128, BM = 64, NCH = 64, MI = 4, NI = 6, LD = P::LDK;
+    constexpr int A_SZ = BM * LD, X_SZ = NCH * ROWS_LDX;
+    static_assert(LD % 4 == 0, "16-byte pieces");
+    extern __shared__ __align__(16) float smem[];
+    float(*sA)[A_SZ] = reinterpret_cast<float(*)[A_SZ]>(smem);
+    float(*sX)[X_SZ] = reinterpret_cast<float(*)[X_SZ]>(smem + STAGES * A_SZ);
+
+    const int tid = threadIdx.x, lane = tid & 31, wn = tid >> 5;
+    constexpr int R = BK / TW, SW = TW + 8, SEGP = SW / 4, PPC = R * SEGP;
+    // Channel rows R·SW + 4 floats apart: 28, 36 or 52, 4 mod 8 banks, so
+    // that a fragment's 8 rows × 4 positions hit distinct banks.
+    constexpr int LDX = R * SW + 4, NPIECES = NCH * PPC / NT;
+    static_assert(BK % TW == 0 && LDX <= ROWS_LDX && NCH * PPC % NT == 0, "whole pieces");
+    const int r = blockIdx.x % g.KH, ci0 = blockIdx.x / g.KH * NCH, m0 = blockIdx.y * BM;
+    const int HW = g.H * g.W;
+    const unsigned P_ = g.by_P.d;
+
+    // The positions this lane's B fragments read (k of the 16-deep tile),
+    // as offsets in a channel row: TF32 k = t, t + 4, 8 + t, 12 + t; bf16
+    // k = 2t, 2t + 1, 2t + 8, 2t + 9; plus 3 (the segment's 4 floats left
+    // of ow0, less the padding); kernel column s reads s further.
+    int po[4];
+    {
+        const int t = lane & 3;
+        int ks[4];
+        if constexpr (P::KSTEP == 8) ks[0] = t, ks[1] = t + 4, ks[2] = 8 + t, ks[3] = 12 + t;
+        else ks[0] = 2 * t, ks[1] = 2 * t + 1, ks[2] = 2 * t + 8, ks[3] = 2 * t + 9;
+#pragma unroll
+        for (int i = 0; i < 4; i++) po[i] = ks[i] / TW * SW + ks[i] % TW + 3;
+    }
+
+    const int kt0 = blockIdx.z * tiles_per_part;
+    const int ntiles = (int)((g.npos + BK - 1) / BK);
+    const int kt1 = min(kt0 + tiles_per_part, ntiles);
+
+    auto load = [&](int stage, int kt) {
+        unsigned pos0 = (unsigned)kt * BK;   // one image: oh·ow is a multiple of 16
+        bool tok = pos0 < g.npos;
+        unsigned img = 0, p0 = 0, oh0 = 0, ow0 = 0;
+        if (tok) {
+            img = cu_div(pos0, g.by_P), p0 = pos0 - img * P_;
+            oh0 = cu_div(p0, g.by_OW), ow0 = p0 - oh0 * g.by_OW.d;
+        }
+        const float *gyi = gy + (size_t)img * g.M * P_ + p0;
+        float *a = sA[stage];
+#pragma unroll
+        for (int i = 0; i < BM * 4 / NT; i++) {
+            int e = tid + i * NT, row = e >> 2, q = e & 3, m = m0 + row;
+            bool v = tok && m < g.M;
+            cp_async16(a + row * LD + 4 * q, v ? gyi + (size_t)m * P_ + 4 * q : gy, v);
+        }
+        const int ih0 = (int)oh0 + r - g.ph, iw0 = (int)ow0;
+        const float *xc = x + ((size_t)img * g.C + ci0) * HW + (ptrdiff_t)ih0 * g.W + iw0;
+        float *xs = sX[stage];
+#pragma unroll
+        for (int i = 0; i < NPIECES; i++) {   // piece e: channel, segment row, 4 columns from ow0 - 4
+            int e = tid + i * NT, ch = e / PPC, q = e % PPC, rho = q / SEGP, c4 = q % SEGP;
+            int ih = ih0 + rho, iw = iw0 + 4 * c4 - 4;
+            bool v = tok && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
+            cp_async16(xs + ch * LDX + rho * SW + 4 * c4, v ? xc + ch * HW + rho * g.W + 4 * c4 - 4 : x, v);
+        }
+    };
+
+#pragma unroll
+    for (int st = 0; st < STAGES - 1; st++) {
+        if (kt0 + st < kt1) load(st, kt0 + st);
+        cp_commit();
+    }
+    float acc[MI][NI][4];
+#pragma unroll
+    for (int i = 0; i < MI; i++)
+#pragma unroll
+        for (int j = 0; j < NI; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
+    for (int kt = kt0; kt < kt1; kt++) {
+        cp_wait<STAGES - 2>();
+        __syncthreads();
+        int nk = kt + STAGES - 1;
+        if (nk < kt1) load((nk - kt0) % STAGES, nk);
+        cp_commit();
+        const float *a = sA[(kt - kt0) % STAGES];
+        const float *xs = sX[(kt - kt0) % STAGES] + (lane >> 2) * LDX;
+#pragma unroll
+        for (int ks = 0; ks < BK; ks += P::KSTEP) {
+            uint32_t fa[MI][4], fb[NI][2];
+#pragma unroll
+            for (int i = 0; i < MI; i++) P::a(fa[i], a + i * 16 * LD + ks, LD, lane);
+#pragma unroll
+            for (int j = 0; j < NI; j++) {
+                const int c0 = wn * (NI * 8) + j * 8;   // column c: kernel column c / 64, channel c % 64
+                const float *b = xs + (c0 & 63) * LDX + (c0 >> 6);
+                if constexpr (P::KSTEP == 8) {
+                    fb[j][0] = tf32_of(b[po[ks / 4]]);
+                    fb[j][1] = tf32_of(b[po[ks / 4 + 1]]);
+                } else {
+                    fb[j][0] = bf2_of(b[po[0]], b[po[1]]);
+                    fb[j][1] = bf2_of(b[po[2]], b[po[3]]);
+                }
+            }
+#pragma unroll
+            for (int i = 0; i < MI; i++)
+#pragma unroll
+                for (int j = 0; j < NI; j++) P::mma(acc[i][j], fa[i], fb[j]);
+        }
+    }
+    cp_wait<0>();
+
+    // Column c of the block is k = (r·3 + c / 64)·C + ci0 + c % 64 (tap-major).
+    float *out = parts + (size_t)blockIdx.z * g.M * g.K;
+#pragma unroll
+    for (int i = 0; i < MI; i++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            int m = m0 + i * 16 + (lane >> 2) + 8 * h;
+            if (m >= g.M) continue;
+#pragma unroll
+            for (int j = 0; j < NI; j++) {
+                int c = wn * (NI * 8) + j * 8 + 2 * (lane & 3);
+                int k = (r * 3 + (c >> 6)) * g.C + ci0 + (c & 63);
+                *(float2 *)(out + (size_t)m * g.K + k) = make_float2(acc[i][j][2 * h], acc[i][j][2 * h + 1]);
+            }
+        }
+}
+
 Geo geo_of(const cu_igemm_geom *c)
 {
     Geo g;
@@ -834,9 +979,58 @@ int dgrad_any(const cu_igemm_geom *c, const float *gy, const float *W, float *gx
     return CT_OK;
 }
 
-// One weight-gradient configuration, all of it: the parts (as many as
-// fill the device's resident blocks once, each at least 16 tiles long),
-// the kernel, their sum.
+// The parts of the positions for mn blocks a part: as many as fill the
+// device's resident blocks once, each at least 16 tiles long; *per the
+// tiles of a part.
+int wgrad_nparts(const Geo &g, long long mn, int resident, int *per)
+{
+    int ntiles = (int)((g.npos + BK - 1) / BK);
+    long long want = (long long)resident * sm_count() / mn, most = ntiles / 16;
+    int nparts = (int)(want < most ? want : most);
+    if (nparts < 1) nparts = 1;
+    if (nparts > 256) nparts = 256;
+    *per = (ntiles + nparts - 1) / nparts;
+    return (ntiles + *per - 1) / *per;
+}
+
+// Whether wgrad_rows_k takes g, with x and gy where they are.
+bool rows_fit(const Geo &g, const float *x, const float *gy)
+{
+    const unsigned OW = g.by_OW.d;
+    return g.KW == 3 && g.pw == 1 && g.sh == 1 && g.sw == 1 && g.W == (int)OW && g.C % 64 == 0 &&
+           g.M >= 64 && g.by_P.d % 16 == 0 && (OW % 16 == 0 || OW == 4 || OW == 8) &&
+           ((uintptr_t)x & 15) == 0 && ((uintptr_t)gy & 15) == 0;
+}
+
+template <class P, int TW>
+int wgrad_rows_run(const Geo &g, const float *x, const float *gy, float *gW, ct_error *err)
+{
+    constexpr int bytes = STAGES * (64 * P::LDK + 64 * ROWS_LDX) * (int)sizeof(float);
+    auto kern = wgrad_rows_k<P, TW>;
+    static int resident;
+    if (!resident) {
+        if (bytes > 48 * 1024)
+            CU_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes), err);
+        int r = 0;
+        CU_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&r, kern, 128, bytes), err);
+        resident = r > 0 ? r : 1;
+    }
+    dim3 grid((unsigned)(g.C / 64 * g.KH), (unsigned)((g.M + 63) / 64));
+    int per;
+    grid.z = (unsigned)wgrad_nparts(g, (long long)grid.x * grid.y, resident, &per);
+    size_t mk = (size_t)g.M * g.K;
+    float *parts = (float *)cu_workspace(mk * grid.z * sizeof(float), err);
+    if (!parts) return CT_ENOMEM;
+    kern<<<grid, 128, bytes, cu_stream()>>>(x, gy, parts, g, per);
+    CU_CHECK_LAUNCH(err);
+    sum_parts_k<<<cu_blocks(mk, 256), 256, 0, cu_stream()>>>(parts, (int)grid.z, g.M, g.C, g.KH * g.KW,
+                                                            true, gW);
+    CU_CHECK_LAUNCH(err);
+    return CT_OK;
+}
+
+// One weight-gradient configuration of wgrad_k, all of it: the parts, the
+// kernel, their sum.
 template <class P, int WM, int WN, int MI, int NI, bool TM, bool VA>
 int wgrad_run(const Geo &g, const float *x, const float *gy, float *gW, ct_error *err)
 {
@@ -851,14 +1045,7 @@ int wgrad_run(const Geo &g, const float *x, const float *gy, float *gW, ct_error
         CU_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&r, kern, NT, bytes), err);
         resident = r > 0 ? r : 1;
     }
-    int ntiles = (int)((g.npos + BK - 1) / BK);
-    long long mn = (long long)((g.M + BM - 1) / BM) * ((g.K + BN - 1) / BN);
-    long long want = (long long)resident * sm_count() / mn, most = ntiles / 16;
-    int nparts = (int)(want < most ? want : most);
-    if (nparts < 1) nparts = 1;
-    if (nparts > 256) nparts = 256;
-    int per = (ntiles + nparts - 1) / nparts;
-    nparts = (ntiles + per - 1) / per;
+    int per, nparts = wgrad_nparts(g, (long long)((g.M + BM - 1) / BM) * ((g.K + BN - 1) / BN), resident, &per);
     size_t mk = (size_t)g.M * g.K;
     float *parts = (float *)cu_workspace(mk * nparts * sizeof(float), err);
     if (!parts) return CT_ENOMEM;
@@ -888,15 +1075,24 @@ int wgrad_tiles(const Geo &g, bool wide, const float *x, const float *gy, float 
     return wgrad_run<P, 1, 4, 1, 2, TM, false>(g, x, gy, gW, err);
 }
 
-// Tap-major where the channels come in 64s; gy in 16-byte copies where
-// its images are whole pieces of 4 positions and it is aligned.
-// $CRYSTENS_CUDA_CONV_WGRAD=narrow keeps 64-wide tiles and 4-byte copies
-// (the kernel as it was, for timings).
+// wgrad_rows_k where it fits (tensor cores), else wgrad_k: tap-major
+// where the channels come in 64s; gy in 16-byte copies where its images
+// are whole pieces of 4 positions and it is aligned.
+// $CRYSTENS_CUDA_CONV_WGRAD=wide skips wgrad_rows_k, =narrow also keeps
+// wgrad_k's tiles 64 wide and its copies 4 bytes (the kernel as it was):
+// for timings and tests.
 template <class P>
 int wgrad_prec(const Geo &g, const float *x, const float *gy, float *gW, ct_error *err)
 {
     const char *e = getenv("CRYSTENS_CUDA_CONV_WGRAD");
     bool wide = !(e && !strcmp(e, "narrow")), tm = g.C % 64 == 0;
+    if constexpr (!P::SIMT)
+        if (wide && !(e && !strcmp(e, "wide")) && rows_fit(g, x, gy)) {
+            const unsigned OW = g.by_OW.d;
+            return OW % 16 == 0 ? wgrad_rows_run<P, 16>(g, x, gy, gW, err)
+                   : OW == 8    ? wgrad_rows_run<P, 8>(g, x, gy, gW, err)
+                                : wgrad_rows_run<P, 4>(g, x, gy, gW, err);
+        }
     bool va = !P::SIMT && wide && g.by_P.d % 4 == 0 && ((uintptr_t)gy & 15) == 0;
     if constexpr (P::SIMT)
         return tm ? wgrad_tiles<P, true, false>(g, wide, x, gy, gW, err)
