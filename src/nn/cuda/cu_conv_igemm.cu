@@ -126,6 +126,35 @@ struct TF32 {
     }
 };
 
+// TF32 for the weight gradient, whose tiles are both [row][position]:
+// the k = t and t + 4 of a fragment (A's a0, a2 and a1, a3; B's b0, b1)
+// read from positions 2t and 2t + 1 of the step's 8, one 8-byte read
+// each, in A and B alike, which only reorders the sum.  Rows 24 floats
+// apart: the 8-byte reads of 8 rows × 4 lanes hit distinct banks.
+struct TF32W {
+    static constexpr bool SIMT = false;
+    static constexpr int KSTEP = 8, LDK = BK + 8;
+    static __device__ __forceinline__ void a(uint32_t f[4], const float *s, int ld, int lane)
+    {
+        const float *p = s + (lane >> 2) * ld + 2 * (lane & 3);
+        float2 v0 = *(const float2 *)p, v1 = *(const float2 *)(p + 8 * ld);
+        f[0] = tf32_of(v0.x);
+        f[1] = tf32_of(v1.x);
+        f[2] = tf32_of(v0.y);
+        f[3] = tf32_of(v1.y);
+    }
+    static __device__ __forceinline__ void b_nk(uint32_t f[2], const float *s, int ld, int lane)
+    {
+        float2 v = *(const float2 *)(s + (lane >> 2) * ld + 2 * (lane & 3));
+        f[0] = tf32_of(v.x);
+        f[1] = tf32_of(v.y);
+    }
+    static __device__ __forceinline__ void mma(float c[4], const uint32_t a[4], const uint32_t b[2])
+    {
+        TF32::mma(c, a, b);
+    }
+};
+
 struct BF16 {
     static constexpr bool SIMT = false;
     static constexpr int KSTEP = 16, LDK = BK + 8, PADN = 4;
@@ -635,18 +664,16 @@ wgrad_rows_k(const float *__restrict__ x, const float *__restrict__ gy, float *_
     const int HW = g.H * g.W;
     const unsigned P_ = g.by_P.d;
 
-    // The positions this lane's B fragments read (k of the 16-deep tile),
-    // as offsets in a channel row: TF32 k = t, t + 4, 8 + t, 12 + t; bf16
-    // k = 2t, 2t + 1, 2t + 8, 2t + 9; plus 3 (the segment's 4 floats left
-    // of ow0, less the padding); kernel column s reads s further.
+    // The positions this lane's B fragments read (of the 16-deep tile:
+    // 2t, 2t + 1, 2t + 8, 2t + 9 with bf16 and TF32W), as offsets in a
+    // channel row, plus 3 (the segment's 4 floats left of ow0, less the
+    // padding); kernel column s reads s further.
+    static_assert(P::KSTEP == 16 || P::LDK == BK + 8, "paired positions (BF16, TF32W)");
     int po[4];
-    {
-        const int t = lane & 3;
-        int ks[4];
-        if constexpr (P::KSTEP == 8) ks[0] = t, ks[1] = t + 4, ks[2] = 8 + t, ks[3] = 12 + t;
-        else ks[0] = 2 * t, ks[1] = 2 * t + 1, ks[2] = 2 * t + 8, ks[3] = 2 * t + 9;
 #pragma unroll
-        for (int i = 0; i < 4; i++) po[i] = ks[i] / TW * SW + ks[i] % TW + 3;
+    for (int i = 0; i < 4; i++) {
+        int k = 2 * (lane & 3) + (i & 1) + 8 * (i >> 1);
+        po[i] = k / TW * SW + k % TW + 3;
     }
 
     const int kt0 = blockIdx.z * tiles_per_part;
@@ -1060,14 +1087,13 @@ int wgrad_run(const Geo &g, const float *x, const float *gy, float *gW, ct_error
 
 // The weight gradient's tiles: 128 rows from 128 output channels on, 64
 // from 32 (warps of 64 or 32 rows), else 16; 64 patch rows wide (warps of
-// 32), on the tensor cores 128 (warps of 64) where K is past 64: the gy
-// tile, which the wider tile reads once for twice the products, is most
-// of the copies.
-template <class P, bool TM, bool VA>
-int wgrad_tiles(const Geo &g, bool wide, const float *x, const float *gy, float *gW, ct_error *err)
+// 32), with WIDE 128 (warps of 64) where K is past 64: the gy tile, which
+// the wider tile reads once for twice the products, is most of the copies.
+template <class P, bool TM, bool VA, bool WIDE>
+int wgrad_tiles(const Geo &g, const float *x, const float *gy, float *gW, ct_error *err)
 {
-    if constexpr (!P::SIMT)
-        if (wide && g.K > 64 && g.M >= 32)
+    if constexpr (WIDE)
+        if (g.K > 64 && g.M >= 32)
             return g.M >= 128 ? wgrad_run<P, 2, 2, 4, 8, TM, VA>(g, x, gy, gW, err)
                               : wgrad_run<P, 2, 2, 2, 8, TM, VA>(g, x, gy, gW, err);
     if (g.M >= 128) return wgrad_run<P, 2, 2, 4, 4, TM, VA>(g, x, gy, gW, err);
@@ -1075,41 +1101,48 @@ int wgrad_tiles(const Geo &g, bool wide, const float *x, const float *gy, float 
     return wgrad_run<P, 1, 4, 1, 2, TM, false>(g, x, gy, gW, err);
 }
 
-// wgrad_rows_k where it fits (tensor cores), else wgrad_k: tap-major
-// where the channels come in 64s; gy in 16-byte copies where its images
-// are whole pieces of 4 positions and it is aligned.
-// $CRYSTENS_CUDA_CONV_WGRAD=wide skips wgrad_rows_k, =narrow also keeps
-// wgrad_k's tiles 64 wide and its copies 4 bytes (the kernel as it was):
-// for timings and tests.
+// wgrad_k with 64-wide tiles and 4-byte copies: fp32 (FFMA), and the
+// kernel as it was in TF32 and bf16; tap-major where the channels come in
+// 64s.
 template <class P>
-int wgrad_prec(const Geo &g, const float *x, const float *gy, float *gW, ct_error *err)
+int wgrad_narrow(const Geo &g, const float *x, const float *gy, float *gW, ct_error *err)
 {
-    const char *e = getenv("CRYSTENS_CUDA_CONV_WGRAD");
-    bool wide = !(e && !strcmp(e, "narrow")), tm = g.C % 64 == 0;
-    if constexpr (!P::SIMT)
-        if (wide && !(e && !strcmp(e, "wide")) && rows_fit(g, x, gy)) {
-            const unsigned OW = g.by_OW.d;
-            return OW % 16 == 0 ? wgrad_rows_run<P, 16>(g, x, gy, gW, err)
-                   : OW == 8    ? wgrad_rows_run<P, 8>(g, x, gy, gW, err)
-                                : wgrad_rows_run<P, 4>(g, x, gy, gW, err);
-        }
-    bool va = !P::SIMT && wide && g.by_P.d % 4 == 0 && ((uintptr_t)gy & 15) == 0;
-    if constexpr (P::SIMT)
-        return tm ? wgrad_tiles<P, true, false>(g, wide, x, gy, gW, err)
-                  : wgrad_tiles<P, false, false>(g, wide, x, gy, gW, err);
-    else if (va)
-        return tm ? wgrad_tiles<P, true, true>(g, wide, x, gy, gW, err)
-                  : wgrad_tiles<P, false, true>(g, wide, x, gy, gW, err);
-    else
-        return tm ? wgrad_tiles<P, true, false>(g, wide, x, gy, gW, err)
-                  : wgrad_tiles<P, false, false>(g, wide, x, gy, gW, err);
+    return g.C % 64 == 0 ? wgrad_tiles<P, true, false, false>(g, x, gy, gW, err)
+                         : wgrad_tiles<P, false, false, false>(g, x, gy, gW, err);
 }
 
+// On the tensor cores: wgrad_rows_k where it fits (unless rows is
+// false), else wgrad_k with wide tiles, tap-major where the channels come
+// in 64s, gy in 16-byte copies where its images are whole pieces of 4
+// positions and it is aligned.
+template <class P>
+int wgrad_mma(const Geo &g, bool rows, const float *x, const float *gy, float *gW, ct_error *err)
+{
+    if (rows && rows_fit(g, x, gy)) {
+        const unsigned OW = g.by_OW.d;
+        return OW % 16 == 0 ? wgrad_rows_run<P, 16>(g, x, gy, gW, err)
+               : OW == 8    ? wgrad_rows_run<P, 8>(g, x, gy, gW, err)
+                            : wgrad_rows_run<P, 4>(g, x, gy, gW, err);
+    }
+    bool tm = g.C % 64 == 0, va = g.by_P.d % 4 == 0 && ((uintptr_t)gy & 15) == 0;
+    if (va)
+        return tm ? wgrad_tiles<P, true, true, true>(g, x, gy, gW, err)
+                  : wgrad_tiles<P, false, true, true>(g, x, gy, gW, err);
+    return tm ? wgrad_tiles<P, true, false, true>(g, x, gy, gW, err)
+              : wgrad_tiles<P, false, false, true>(g, x, gy, gW, err);
+}
+
+// $CRYSTENS_CUDA_CONV_WGRAD=wide skips wgrad_rows_k, =narrow takes
+// wgrad_narrow (with TF32's own fragments): for timings and tests.
 int wgrad_any(const Geo &g, ct_precision p, const float *x, const float *gy, float *gW, ct_error *err)
 {
-    if (p == CT_PREC_BF16) return wgrad_prec<BF16>(g, x, gy, gW, err);
-    if (p == CT_PREC_TF32) return wgrad_prec<TF32>(g, x, gy, gW, err);
-    return wgrad_prec<F32>(g, x, gy, gW, err);
+    const char *e = getenv("CRYSTENS_CUDA_CONV_WGRAD");
+    bool narrow = e && !strcmp(e, "narrow"), rows = !(e && !strcmp(e, "wide"));
+    if (p == CT_PREC_BF16)
+        return narrow ? wgrad_narrow<BF16>(g, x, gy, gW, err) : wgrad_mma<BF16>(g, rows, x, gy, gW, err);
+    if (p == CT_PREC_TF32)
+        return narrow ? wgrad_narrow<TF32>(g, x, gy, gW, err) : wgrad_mma<TF32W>(g, rows, x, gy, gW, err);
+    return wgrad_narrow<F32>(g, x, gy, gW, err);
 }
 
 }   // namespace
