@@ -636,10 +636,11 @@ wgrad_k(const float *__restrict__ x, const float *__restrict__ gy, float *__rest
 // a position are the input row's elements at ow - 1, ow, ow + 1.  So
 // each tile copies, per channel, the input row segments under its
 // positions once (4 on each side, 16-byte pieces, zeros off the image)
-// and the fragments of kernel column s read them shifted by s - 1: a
-// third of wgrad_k's copies in a quarter of the instructions.  64 gy
-// rows (A, 16-byte pieces) by 192, four warps of 64 × 48.  TW: the
-// positions of one row in a tile (16, or ow), R = 16 / TW rows.
+// and the fragments of kernel column s read them shifted by s - 1: 3, 4
+// or 6 16-byte copies a thread and tile for its 192 B rows (TW 16, 8, 4)
+// where wgrad_k copies 24 single elements.  64 gy rows (A, 16-byte
+// pieces) by 192, four warps of 64 × 48.  TW: the positions of one row
+// in a tile (16, or ow), R = 16 / TW rows.
 constexpr int ROWS_LDX = 52;   // the widest channel row of the segments (R·(TW + 8) + 4, TW = 4)
 
 template <class P, int TW>
