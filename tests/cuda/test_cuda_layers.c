@@ -392,9 +392,17 @@ static void conv_cases(void)
    the input gradient, of 64 for the weight gradient) and the per-row
    ones; 128-row tiles (128 output channels and enough positions to keep
    the H100's 132 multiprocessors busy twice over); one sample; images smaller than the kernel's reach (down to
-   1×1); 5×5, even and 1×3 kernels; stride 2 (the forward and the weight
-   gradient on the kernels, the input gradient from the columns). */
-static void igemm_cases(void)
+   1×1); 5×5, even and 1×3 kernels; strides 2 and 3, the input gradient
+   by classes of pixels modulo the stride (1×1 and 4×4 kernels: classes no
+   tap reaches, even taps; rows alone; stride 3 cropping the image), and
+   past 16 classes from the columns.  The
+   weight gradient's tiles 128 wide (K past 64) with 64 or 128 rows,
+   tap-major in 64-row halves, gy in 16-byte copies where oh·ow is a
+   multiple of 4: channels off the tiles, a last tile of positions cut
+   short, K off the 128-wide tiles (64 channels: 576); from input row
+   segments (3 kernel columns, channels in 64s): rows 16, 8 and 4 wide,
+   output channels off the 64-row tiles, 5 kernel rows, a wide image. */
+static void igemm_cases(const char *tag)
 {
     ct_error err;
     char name[160];
@@ -418,15 +426,36 @@ static void igemm_cases(void)
         {32, 128, 3, 3, 1, 1, 1, 34, 32, 32, "128-row tiles, tap-major"},
         {64, 64, 3, 3, 2, 1, 1, 2, 16, 16, "downsample"},
         {5, 6, 3, 3, 2, 1, 1, 3, 7, 9, "stride 2, odd image"},
+        {48, 40, 3, 3, 1, 1, 1, 3, 6, 10, "wide weight-gradient tiles, 16-byte gy, per-row loads"},
+        {24, 130, 3, 3, 1, 1, 1, 2, 4, 6, "wide weight-gradient tiles, 128 rows, two row tiles"},
+        {64, 32, 3, 3, 1, 1, 1, 3, 3, 4, "16-byte gy, the last tile of positions cut short"},
+        {128, 72, 3, 3, 2, 1, 1, 2, 10, 8, "stride 2, 16-byte gy, tap-major 128 wide"},
+        {6, 8, 1, 1, 2, 0, 0, 2, 7, 6, "1x1 stride 2: classes no tap reaches"},
+        {8, 12, 4, 4, 2, 1, 1, 2, 9, 8, "4x4 stride 2"},
+        {5, 7, 3, 3, 3, 0, 0, 2, 10, 11, "stride 3, the last row and column cropped"},
+        {24, 32, 5, 5, 2, 2, 2, 2, 11, 12, "5x5 stride 2, tap-major classes"},
+        {3, 4, 5, 5, 5, 0, 0, 2, 15, 16, "stride 5: 25 classes, the column path"},
+        {64, 64, 3, 3, 1, 1, 1, 3, 4, 4, "weight gradient from row segments 4 wide"},
+        {128, 96, 3, 3, 1, 1, 1, 2, 16, 16, "row segments, two channel blocks, 96 rows"},
+        {64, 64, 5, 3, 1, 2, 1, 2, 8, 8, "row segments, 5 kernel rows"},
+        {64, 80, 3, 3, 1, 1, 1, 2, 6, 32, "row segments, 6x32 image"},
     };
     for (size_t i = 0; i < CT_COUNTOF(cs); i++) {
+        /* The 34-sample cases (the forward's 128-row tiles, the weight
+           gradient's wide ones by default anyway) once: the CPU twin's
+           cost. */
+        if (*tag && cs[i].n > 8) continue;
         ct_conv_cfg c = ct_conv_cfg_2d(cs[i].cin, cs[i].cout, cs[i].kh, cs[i].s, cs[i].ph);
         c.k[2] = cs[i].kw;
         c.pad[2] = cs[i].pw;
-        snprintf(name, sizeof name, "conv2d %d->%d k%dx%d s%d p%dx%d (%s)", c.cin, c.cout, cs[i].kh,
-                 cs[i].kw, cs[i].s, cs[i].ph, cs[i].pw, cs[i].what);
+        snprintf(name, sizeof name, "conv2d %d->%d k%dx%d s%d p%dx%d (%s)%s", c.cin, c.cout, cs[i].kh,
+                 cs[i].kw, cs[i].s, cs[i].ph, cs[i].pw, cs[i].what, tag);
         layer_case(name, ct_conv_new(&c, &rng, &err), randn4(cs[i].n, c.cin, cs[i].h, cs[i].w));
     }
+    ct_conv_cfg c = ct_conv_cfg_2d(6, 16, 3, 2, 1);
+    c.stride[2] = 1;
+    snprintf(name, sizeof name, "conv2d 6->16 3x3 s2x1 p1 (classes by rows alone)%s", tag);
+    layer_case(name, ct_conv_new(&c, &rng, &err), randn4(2, 6, 9, 7));
 }
 
 /* The convolutions again with columns cut into chunks of a few samples
@@ -708,7 +737,14 @@ int main(int argc, char **argv)
             break;
         }
         conv_cases();
-        igemm_cases();
+        igemm_cases("");
+        if (i > 0) {   /* the weight gradient's other kernels (fp32 has no others) */
+            setenv("CRYSTENS_CUDA_CONV_WGRAD", "wide", 1);
+            igemm_cases(", weight gradient without row segments");
+            setenv("CRYSTENS_CUDA_CONV_WGRAD", "narrow", 1);
+            igemm_cases(", narrow weight-gradient tiles");
+            unsetenv("CRYSTENS_CUDA_CONV_WGRAD");
+        }
         if (!conv_only) misc_cases();
         /* The column path of the 2-D convolutions (the implicit-GEMM
            kernels off); in fp32 also the other backward (columns of gx +

@@ -24,11 +24,14 @@
 //
 // A 2-D convolution that is not pointwise skips the columns:
 // cu_conv_igemm.cu's implicit-GEMM kernels compute its forward, its
-// weight gradient and (at stride 1) its input gradient, gathering the
-// patches as they load their tiles (tensor cores in TF32 and bf16, FFMA
-// in fp32); the input gradient of a strided one keeps the way above.
-// $CRYSTENS_CUDA_CONV_IGEMM=0 turns the kernels off (for tests and
-// timings of the other way).
+// weight gradient and its input gradient (strided: one stride-1
+// convolution a class of pixels by their remainders modulo the stride),
+// gathering the patches as they load their tiles (tensor cores in TF32
+// and bf16, FFMA in fp32).  $CRYSTENS_CUDA_CONV_IGEMM=0 turns the kernels
+// off (for tests and timings of the other way);
+// $CRYSTENS_CUDA_CONV_WGRAD=wide keeps the weight gradient off its
+// row-segment kernel, =narrow also gives it its former narrow tiles (the
+// same).
 #include "cu_conv_igemm.h"
 #include "cu_layers.h"
 
@@ -557,8 +560,9 @@ static int conv_bwd_s1(ct_conv *cv, const geom *g, const ct_tensor *x, const ct_
 
 /* Backward on the implicit-GEMM kernels: at stride 1 the input gradient
    is their forward on gy with W' (the taps reversed) and padding k - 1 - p;
-   otherwise it comes from conv_bwd_t without parameter gradients.  Then
-   the weight gradient, from x and gy. */
+   strided, their forward by classes of pixels (cu_igemm_dgrad), up to its
+   number of classes, beyond that conv_bwd_t without parameter gradients.
+   Then the weight gradient, from x and gy. */
 static int conv_bwd_igemm(ct_conv *cv, const geom *g, const cu_igemm_geom *ig, const ct_tensor *x,
                           const ct_tensor *gy, ct_tensor *gx, ct_error *err)
 {
@@ -569,6 +573,8 @@ static int conv_bwd_igemm(ct_conv *cv, const geom *g, const cu_igemm_geom *ig, c
         cu_igemm_geom d = {ig->n, ig->m, ig->oh, ig->ow, ig->c, ig->h, ig->w, ig->kh, ig->kw, 1, 1,
                            ig->kh - 1 - ig->ph, ig->kw - 1 - ig->pw};
         rc = cu_igemm_conv(&d, p, gy->data, l->params[0].w->data, 1, NULL, gx->data, err);
+    } else if (ig->sh * ig->sw <= CU_IGEMM_MAX_CLASSES) {
+        rc = cu_igemm_dgrad(ig, p, gy->data, l->params[0].w->data, gx->data, err);
     } else {
         rc = p == CT_PREC_BF16 ? conv_bwd_t<bf16>(cv, g, x, gy, gx, 0, err)
                                : conv_bwd_t<float>(cv, g, x, gy, gx, 0, err);

@@ -23,7 +23,13 @@
 // forward's block is 128 positions wide and 64 rows high (warps of 32×64),
 // 128 high (64×64) for 128 output channels or more where that still gives
 // two blocks per multiprocessor, 16 high for a handful; the weight
-// gradient's is 64 patch rows wide and 128, 64 or 16 channels high.  The
+// gradient's is 128, 64 or 16 channels high and, on the tensor cores, 128
+// patch rows wide (64 in fp32, for 16 channels, or for K up to 64), its
+// gy tile copied 16 bytes at a time where the images allow, its parts as
+// many as fill the multiprocessors once; on the tensor cores a 3-column
+// kernel at stride 1 (the U-Net's 3×3) copies the input row segments
+// under a tile's positions once for its 3 kernel columns instead
+// (wgrad_rows_k: 64 rows by 64 channels × 3 columns).  The
 // tensor cores multiply m16n8k8 TF32 or m16n8k16 bf16 mma.sync fragments;
 // in fp32 the same tiles are multiplied with FFMA, each thread a block of
 // up to 16×4 or 8×8, which keeps the products and sums exact fp32.
@@ -35,6 +41,9 @@
 #include "cu_layers.h"
 
 #include <cuda_bf16.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 namespace {
 
@@ -114,6 +123,35 @@ struct TF32 {
                      "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
                      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+    }
+};
+
+// TF32 for the weight gradient, whose tiles are both [row][position]:
+// the k = t and t + 4 of a fragment (A's a0, a2 and a1, a3; B's b0, b1)
+// read from positions 2t and 2t + 1 of the step's 8, one 8-byte read
+// each, in A and B alike, which only reorders the sum.  Rows 24 floats
+// apart: the 8-byte reads of 8 rows × 4 lanes hit distinct banks.
+struct TF32W {
+    static constexpr bool SIMT = false;
+    static constexpr int KSTEP = 8, LDK = BK + 8;
+    static __device__ __forceinline__ void a(uint32_t f[4], const float *s, int ld, int lane)
+    {
+        const float *p = s + (lane >> 2) * ld + 2 * (lane & 3);
+        float2 v0 = *(const float2 *)p, v1 = *(const float2 *)(p + 8 * ld);
+        f[0] = tf32_of(v0.x);
+        f[1] = tf32_of(v1.x);
+        f[2] = tf32_of(v0.y);
+        f[3] = tf32_of(v1.y);
+    }
+    static __device__ __forceinline__ void b_nk(uint32_t f[2], const float *s, int ld, int lane)
+    {
+        float2 v = *(const float2 *)(s + (lane >> 2) * ld + 2 * (lane & 3));
+        f[0] = tf32_of(v.x);
+        f[1] = tf32_of(v.y);
+    }
+    static __device__ __forceinline__ void mma(float c[4], const uint32_t a[4], const uint32_t b[2])
+    {
+        TF32::mma(c, a, b);
     }
 };
 
@@ -404,8 +442,12 @@ fwd_k(const float *__restrict__ x, const float *__restrict__ Wt, const float *__
 // Weight gradient: C (M × K) over the positions of part blockIdx.z (tiles
 // kt0 .. kt1 of BK positions), into parts + z·M·K.  A tile: gy rows (one
 // output channel each) × BK positions; B tile: BN patch rows (channel,
-// kernel row, kernel column) × BK positions, both [row][position].
-template <class P, int WM, int WN, int MI, int NI, bool TAPMAJOR>
+// kernel row, kernel column) × BK positions, both [row][position].  With
+// TAPMAJOR (k = tap · C + ci, C a multiple of 64) every 64 rows of the B
+// tile are channels of one tap, one bounds check each.  With VECA (tensor
+// cores, oh·ow a multiple of 4, gy 16-byte aligned) the gy tile is copied
+// in 16-byte pieces: 4 positions of one image, never split by the tile.
+template <class P, int WM, int WN, int MI, int NI, bool TAPMAJOR, bool VECA>
 __global__ void __launch_bounds__(WM *WN * 32)
 wgrad_k(const float *__restrict__ x, const float *__restrict__ gy, float *__restrict__ parts,
         Geo g, int tiles_per_part)
@@ -419,6 +461,9 @@ wgrad_k(const float *__restrict__ x, const float *__restrict__ gy, float *__rest
     constexpr int B_RS = P::SIMT ? 1 : LD, B_KS = P::SIMT ? LDBT : 1;
     static_assert(NT % BK == 0 && (BM * BK) % NT == 0 && (BN * BK) % NT == 0, "whole tiles");
     static_assert(!P::SIMT || (NT == 128 && BN % 64 == 0), "the SIMT threads' layout");
+    static_assert(!TAPMAJOR || (BN % 64 == 0 && 64 * BK == 8 * NT), "64-row taps, 8 rows a thread");
+    static_assert(!VECA || (!P::SIMT && (BM * BK / 4) % NT == 0 && NT % (BK / 4) == 0 && LD % 4 == 0),
+                  "whole 16-byte pieces");
     // Dynamic shared memory (sized by wgrad_launch), as in fwd_k.
     constexpr int A_SZ = P::SIMT ? BK * LDAT : BM * LD, B_SZ = P::SIMT ? BK * LDBT : BN * LD;
     extern __shared__ __align__(16) float smem[];
@@ -431,11 +476,9 @@ wgrad_k(const float *__restrict__ x, const float *__restrict__ gy, float *__rest
     const int m0 = blockIdx.y * BM, k0 = blockIdx.x * BN;
     const int HW = g.H * g.W, taps = g.KH * g.KW;
     const unsigned P_ = g.by_P.d;
-    // With TAPMAJOR (k = tap · C + ci, C a multiple of BN) the block's
-    // rows are BN channels of one tap; else each row's own.
     for (int i = tid; i < BN; i += NT) {
         int k = k0 + i, ci, t;
-        if (TAPMAJOR) t = k0 / g.C, ci = k - t * g.C;
+        if (TAPMAJOR) t = k / g.C, ci = k - t * g.C;
         else ci = k / taps, t = k - ci * taps;
         int r = t / g.KW;
         rows[i] = make_int4(ci * HW, r - g.ph, t - r * g.KW - g.pw, k < g.K);
@@ -455,25 +498,43 @@ wgrad_k(const float *__restrict__ x, const float *__restrict__ gy, float *__rest
             img = cu_div(pos, g.by_P), p = pos - img * P_;
             oh = cu_div(p, g.by_OW), ow = p - oh * g.by_OW.d;
         }
-        const float *gyi = gy + (size_t)img * g.M * P_ + p;
-        float *a = sA[stage] + kk * A_KS;
+        if constexpr (VECA) {
+            constexpr int Q = BK / 4;   // pieces a row
+            unsigned pa = (unsigned)kt * BK + 4 * (tid % Q);
+            bool aok = pa < g.npos;   // npos is a multiple of 4: the whole piece
+            unsigned ia = aok ? cu_div(pa, g.by_P) : 0;
+            const float *gya = gy + (size_t)ia * g.M * P_ + (pa - ia * P_);
+            float *a = sA[stage] + 4 * (tid % Q);
 #pragma unroll
-        for (int i = 0; i < BM * BK / NT; i++) {
-            int row = row0 + i * (NT / BK), m = m0 + row;
-            bool v = pok && m < g.M;
-            cp_async4(a + row * A_RS, v ? gyi + (size_t)m * P_ : gy, v);
+            for (int i = 0; i < BM * Q / NT; i++) {
+                int row = tid / Q + i * (NT / Q), m = m0 + row;
+                bool v = aok && m < g.M;
+                cp_async16(a + row * LD, v ? gya + (size_t)m * P_ : gy, v);
+            }
+        } else {
+            const float *gyi = gy + (size_t)img * g.M * P_ + p;
+            float *a = sA[stage] + kk * A_KS;
+#pragma unroll
+            for (int i = 0; i < BM * BK / NT; i++) {
+                int row = row0 + i * (NT / BK), m = m0 + row;
+                bool v = pok && m < g.M;
+                cp_async4(a + row * A_RS, v ? gyi + (size_t)m * P_ : gy, v);
+            }
         }
         const float *xi = x + (size_t)img * g.C * HW;
         int ihs = (int)oh * g.sh, iws = (int)ow * g.sw;
         float *b = sB[stage] + kk * B_KS;
-        if constexpr (TAPMAJOR) {   // one tap: one bounds check, rows a channel apart
-            int4 q = rows[row0];
-            int ih = ihs + q.y, iw = iws + q.z;
-            bool v = pok && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
-            const float *src = v ? xi + q.x + ih * g.W + iw : x;
+        if constexpr (TAPMAJOR) {   // 64 rows of one tap: one bounds check, rows a channel apart
 #pragma unroll
-            for (int i = 0; i < BN * BK / NT; i++)
-                cp_async4(b + (row0 + i * (NT / BK)) * B_RS, v ? src + i * (NT / BK) * HW : x, v);
+            for (int j = 0; j < BN / 64; j++) {
+                int4 q = rows[64 * j + row0];
+                int ih = ihs + q.y, iw = iws + q.z;
+                bool v = pok && q.w && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
+                const float *src = v ? xi + q.x + ih * g.W + iw : x;
+#pragma unroll
+                for (int i = 0; i < 64 * BK / NT; i++)
+                    cp_async4(b + (64 * j + row0 + i * (NT / BK)) * B_RS, v ? src + i * (NT / BK) * HW : x, v);
+            }
         } else {
 #pragma unroll 4
             for (int i = 0; i < BN * BK / NT; i++) {
@@ -567,6 +628,147 @@ wgrad_k(const float *__restrict__ x, const float *__restrict__ gy, float *__rest
     }
 }
 
+// Weight gradient of a stride-1 convolution with 3 kernel columns and
+// padding 1 across (the U-Net's 3×3), C a multiple of 64, M from 64 on,
+// tiles of 16 positions in whole rows of one image (ow a multiple of 16,
+// or 4 or 8 with oh·ow a multiple of 16): a block's 192 patch rows are
+// 64 channels × the 3 kernel columns of one kernel row r, whose B rows at
+// a position are the input row's elements at ow - 1, ow, ow + 1.  So
+// each tile copies, per channel, the input row segments under its
+// positions once (4 on each side, 16-byte pieces, zeros off the image)
+// and the fragments of kernel column s read them shifted by s - 1: 3, 4
+// or 6 16-byte copies a thread and tile for its 192 B rows (TW 16, 8, 4)
+// where wgrad_k copies 24 single elements.  64 gy rows (A, 16-byte
+// pieces) by 192, four warps of 64 × 48.  TW: the positions of one row
+// in a tile (16, or ow), R = 16 / TW rows.
+constexpr int ROWS_LDX = 52;   // the widest channel row of the segments (R·(TW + 8) + 4, TW = 4)
+
+template <class P, int TW>
+__global__ void __launch_bounds__(128)
+wgrad_rows_k(const float *__restrict__ x, const float *__restrict__ gy, float *__restrict__ parts, Geo g,
+             int tiles_per_part)
+{
+    constexpr int NT = 128, BM = 64, NCH = 64, MI = 4, NI = 6, LD = P::LDK;
+    constexpr int A_SZ = BM * LD, X_SZ = NCH * ROWS_LDX;
+    static_assert(LD % 4 == 0, "16-byte pieces");
+    extern __shared__ __align__(16) float smem[];
+    float(*sA)[A_SZ] = reinterpret_cast<float(*)[A_SZ]>(smem);
+    float(*sX)[X_SZ] = reinterpret_cast<float(*)[X_SZ]>(smem + STAGES * A_SZ);
+
+    const int tid = threadIdx.x, lane = tid & 31, wn = tid >> 5;
+    constexpr int R = BK / TW, SW = TW + 8, SEGP = SW / 4, PPC = R * SEGP;
+    // Channel rows R·SW + 4 floats apart: 28, 36 or 52, 4 mod 8 banks, so
+    // that a fragment's 8 rows × 4 positions hit distinct banks.
+    constexpr int LDX = R * SW + 4, NPIECES = NCH * PPC / NT;
+    static_assert(BK % TW == 0 && LDX <= ROWS_LDX && NCH * PPC % NT == 0, "whole pieces");
+    const int r = blockIdx.x % g.KH, ci0 = blockIdx.x / g.KH * NCH, m0 = blockIdx.y * BM;
+    const int HW = g.H * g.W;
+    const unsigned P_ = g.by_P.d;
+
+    // The positions this lane's B fragments read (of the 16-deep tile:
+    // 2t, 2t + 1, 2t + 8, 2t + 9 with bf16 and TF32W), as offsets in a
+    // channel row, plus 3 (the segment's 4 floats left of ow0, less the
+    // padding); kernel column s reads s further.
+    static_assert(P::KSTEP == 16 || P::LDK == BK + 8, "paired positions (BF16, TF32W)");
+    int po[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        int k = 2 * (lane & 3) + (i & 1) + 8 * (i >> 1);
+        po[i] = k / TW * SW + k % TW + 3;
+    }
+
+    const int kt0 = blockIdx.z * tiles_per_part;
+    const int ntiles = (int)((g.npos + BK - 1) / BK);
+    const int kt1 = min(kt0 + tiles_per_part, ntiles);
+
+    auto load = [&](int stage, int kt) {
+        unsigned pos0 = (unsigned)kt * BK;   // one image: oh·ow is a multiple of 16
+        bool tok = pos0 < g.npos;
+        unsigned img = 0, p0 = 0, oh0 = 0, ow0 = 0;
+        if (tok) {
+            img = cu_div(pos0, g.by_P), p0 = pos0 - img * P_;
+            oh0 = cu_div(p0, g.by_OW), ow0 = p0 - oh0 * g.by_OW.d;
+        }
+        const float *gyi = gy + (size_t)img * g.M * P_ + p0;
+        float *a = sA[stage];
+#pragma unroll
+        for (int i = 0; i < BM * 4 / NT; i++) {
+            int e = tid + i * NT, row = e >> 2, q = e & 3, m = m0 + row;
+            bool v = tok && m < g.M;
+            cp_async16(a + row * LD + 4 * q, v ? gyi + (size_t)m * P_ + 4 * q : gy, v);
+        }
+        const int ih0 = (int)oh0 + r - g.ph, iw0 = (int)ow0;
+        const float *xc = x + ((size_t)img * g.C + ci0) * HW + (ptrdiff_t)ih0 * g.W + iw0;
+        float *xs = sX[stage];
+#pragma unroll
+        for (int i = 0; i < NPIECES; i++) {   // piece e: channel, segment row, 4 columns from ow0 - 4
+            int e = tid + i * NT, ch = e / PPC, q = e % PPC, rho = q / SEGP, c4 = q % SEGP;
+            int ih = ih0 + rho, iw = iw0 + 4 * c4 - 4;
+            bool v = tok && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
+            cp_async16(xs + ch * LDX + rho * SW + 4 * c4, v ? xc + ch * HW + rho * g.W + 4 * c4 - 4 : x, v);
+        }
+    };
+
+#pragma unroll
+    for (int st = 0; st < STAGES - 1; st++) {
+        if (kt0 + st < kt1) load(st, kt0 + st);
+        cp_commit();
+    }
+    float acc[MI][NI][4];
+#pragma unroll
+    for (int i = 0; i < MI; i++)
+#pragma unroll
+        for (int j = 0; j < NI; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
+    for (int kt = kt0; kt < kt1; kt++) {
+        cp_wait<STAGES - 2>();
+        __syncthreads();
+        int nk = kt + STAGES - 1;
+        if (nk < kt1) load((nk - kt0) % STAGES, nk);
+        cp_commit();
+        const float *a = sA[(kt - kt0) % STAGES];
+        const float *xs = sX[(kt - kt0) % STAGES] + (lane >> 2) * LDX;
+#pragma unroll
+        for (int ks = 0; ks < BK; ks += P::KSTEP) {
+            uint32_t fa[MI][4], fb[NI][2];
+#pragma unroll
+            for (int i = 0; i < MI; i++) P::a(fa[i], a + i * 16 * LD + ks, LD, lane);
+#pragma unroll
+            for (int j = 0; j < NI; j++) {
+                const int c0 = wn * (NI * 8) + j * 8;   // column c: kernel column c / 64, channel c % 64
+                const float *b = xs + (c0 & 63) * LDX + (c0 >> 6);
+                if constexpr (P::KSTEP == 8) {
+                    fb[j][0] = tf32_of(b[po[ks / 4]]);
+                    fb[j][1] = tf32_of(b[po[ks / 4 + 1]]);
+                } else {
+                    fb[j][0] = bf2_of(b[po[0]], b[po[1]]);
+                    fb[j][1] = bf2_of(b[po[2]], b[po[3]]);
+                }
+            }
+#pragma unroll
+            for (int i = 0; i < MI; i++)
+#pragma unroll
+                for (int j = 0; j < NI; j++) P::mma(acc[i][j], fa[i], fb[j]);
+        }
+    }
+    cp_wait<0>();
+
+    // Column c of the block is k = (r·3 + c / 64)·C + ci0 + c % 64 (tap-major).
+    float *out = parts + (size_t)blockIdx.z * g.M * g.K;
+#pragma unroll
+    for (int i = 0; i < MI; i++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            int m = m0 + i * 16 + (lane >> 2) + 8 * h;
+            if (m >= g.M) continue;
+#pragma unroll
+            for (int j = 0; j < NI; j++) {
+                int c = wn * (NI * 8) + j * 8 + 2 * (lane & 3);
+                int k = (r * 3 + (c >> 6)) * g.C + ci0 + (c & 63);
+                *(float2 *)(out + (size_t)m * g.K + k) = make_float2(acc[i][j][2 * h], acc[i][j][2 * h + 1]);
+            }
+        }
+}
+
 Geo geo_of(const cu_igemm_geom *c)
 {
     Geo g;
@@ -596,17 +798,23 @@ __global__ void prep_weights_k(const float *W, int M, int C, int taps, bool flip
 
 // gW[m][ci·taps + t] += Σ_b parts[b][m][k], k the (tap, ci) order's index
 // of (ci, t) with tapmajor, else ci·taps + t; parts in order (deterministic).
+// One thread a k of the parts' order, so that the parts are read in whole
+// lines and gW written once.
 __global__ void sum_parts_k(const float *parts, int nparts, int M, int C, int taps, bool tapmajor,
                             float *gW)
 {
     size_t n = (size_t)M * C * taps;
+    int K = C * taps;
     CU_FOR(i, n) {
-        int m = (int)(i / ((size_t)C * taps)), j = (int)(i - (size_t)m * C * taps);
-        int ci = j / taps, t = j - ci * taps;
-        size_t src = (size_t)m * C * taps + (tapmajor ? t * C + ci : j);
+        int m = (int)(i / K), k = (int)(i - (size_t)m * K);
+        size_t dst = i;
+        if (tapmajor) {
+            int t = k / C, ci = k - t * C;
+            dst = (size_t)m * K + ci * taps + t;
+        }
         float acc = 0;
-        for (int b = 0; b < nparts; b++) acc += parts[(size_t)b * n + src];
-        gW[i] += acc;
+        for (int b = 0; b < nparts; b++) acc += parts[(size_t)b * n + i];
+        gW[dst] += acc;
     }
 }
 
@@ -644,36 +852,6 @@ cudaError_t launch_fwd(const Geo &g, const float *x, const float *A, const float
             return fwd_launch<P, 2, 2, 4, 8, TM>(g, x, A, bias, y);
     if (g.M >= 32) return fwd_launch<P, 2, 2, 2, 8, TM>(g, x, A, bias, y);
     return fwd_launch<P, 1, 4, 1, 4, TM>(g, x, A, bias, y);
-}
-
-template <class P, int WM, int WN, int MI, int NI, bool TM>
-cudaError_t wgrad_launch(const Geo &g, dim3 grid, const float *x, const float *gy, float *parts, int per)
-{
-    constexpr int BM = WM * MI * 16, BN = WN * NI * 8;
-    constexpr int bytes = STAGES * (P::SIMT ? BK * (BM + 4 + BN + 4) : (BM + BN) * P::LDK) * (int)sizeof(float);
-    static bool opted;
-    if (bytes > 48 * 1024 && !opted) {
-        cudaError_t e = cudaFuncSetAttribute(wgrad_k<P, WM, WN, MI, NI, TM>,
-                                             cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-        if (e != cudaSuccess) return e;
-        opted = true;
-    }
-    wgrad_k<P, WM, WN, MI, NI, TM><<<grid, WM * WN * 32, bytes, cu_stream()>>>(x, gy, parts, g, per);
-    return cudaGetLastError();
-}
-
-// The weight gradient's row tile: 128 rows (warps of 64×32) from 128
-// output channels on, 64 from 32, else 16.
-int wgrad_rows(int M) { return M >= 128 ? 128 : M >= 32 ? 64 : 16; }
-
-template <class P, bool TM>
-cudaError_t launch_wgrad(const Geo &g, dim3 grid, const float *x, const float *gy, float *parts, int per)
-{
-    switch (wgrad_rows(g.M)) {
-    case 128: return wgrad_launch<P, 2, 2, 4, 4, TM>(g, grid, x, gy, parts, per);
-    case 64: return wgrad_launch<P, 2, 2, 2, 4, TM>(g, grid, x, gy, parts, per);
-    default: return wgrad_launch<P, 1, 4, 1, 2, TM>(g, grid, x, gy, parts, per);
-    }
 }
 
 // The device's multiprocessors (one device), asked once.
@@ -716,40 +894,256 @@ int conv_any(const Geo &g, ct_precision p, const float *x, const float *W, int f
     return CT_OK;
 }
 
-// Parts: enough blocks for every SM a few times over, each part at least
-// 16 tiles (256 positions) long.
-int wgrad_any(const Geo &g, ct_precision p, const float *x, const float *gy, float *gW, ct_error *err)
+// The input gradient of a strided convolution, by classes of gx's
+// pixels: those of rows a + sh·i and columns b + sw·j (0 ≤ a < sh,
+// 0 ≤ b < sw) are reached by the taps r ≡ a + ph, s ≡ b + pw (mod the
+// stride) alone, and with those taps, reversed, they are a stride-1
+// convolution of gy (khc × kwc taps, khc = ceil((KH - r0) / sh), padding
+// khc - 1 - (a + ph - r0) / sh, r0 the first tap; the same across).  Each
+// class runs on the forward's kernels into its own block of the
+// workspace, and interleave_k puts the blocks in place, a class that no
+// tap reaches as zeros.
+struct Classes {
+    int sh, sw;
+    long long off[CU_IGEMM_MAX_CLASSES];   // a class's block in the workspace, in floats
+    int ohc[CU_IGEMM_MAX_CLASSES], owc[CU_IGEMM_MAX_CLASSES];
+    bool empty[CU_IGEMM_MAX_CLASSES];
+};
+
+// A (C × K) of one class, taps rr < khc, ss < kwc: A[ci][k] =
+// W[m][ci][r0 + sh·(khc - 1 - rr)][s0 + sw·(kwc - 1 - ss)], k = (rr·kwc +
+// ss)·M + m with tapmajor, else (m·khc + rr)·kwc + ss.
+__global__ void prep_class_weights_k(const float *W, int M, int C, int KH, int KW, int r0, int s0,
+                                     int sh, int sw, int khc, int kwc, bool tapmajor, float *A)
 {
-    const int BM = wgrad_rows(g.M), BN = 64;
-    bool tm = g.C % BN == 0;
+    const int tc = khc * kwc;
+    const size_t K = (size_t)M * tc;
+    CU_FOR(i, (size_t)C * K) {
+        int ci = (int)(i / K), k = (int)(i - (size_t)ci * K), m, t;
+        if (tapmajor) t = k / M, m = k - t * M;
+        else m = k / tc, t = k - m * tc;
+        int rr = t / kwc, ss = t - rr * kwc;
+        int r = r0 + sh * (khc - 1 - rr), sc = s0 + sw * (kwc - 1 - ss);
+        A[i] = W[(((size_t)m * C + ci) * KH + r) * KW + sc];
+    }
+}
+
+// gx[img][c][ih][iw] = the output of class (ih % sh, iw % sw) at
+// (ih / sh, iw / sw); NC = images · channels, a plane along blockIdx.y.
+__global__ void interleave_k(const float *cls, Classes cs, size_t NC, unsigned HW, cu_fastdiv by_W,
+                             cu_fastdiv by_sh, cu_fastdiv by_sw, float *gx)
+{
+    CU_ROWS(nc, NC) {
+        float *g = gx + nc * HW;
+        CU_COLS(p, HW) {
+            unsigned ih = cu_div(p, by_W), iw = p - ih * by_W.d;
+            unsigned i = cu_div(ih, by_sh), j = cu_div(iw, by_sw);
+            int c = (int)((ih - i * by_sh.d) * by_sw.d + iw - j * by_sw.d);
+            g[p] = cs.empty[c] ? 0.0f : cls[cs.off[c] + ((long long)nc * cs.ohc[c] + i) * cs.owc[c] + j];
+        }
+    }
+}
+
+// A class's taps along one axis: the first r0, their count (0: none), the
+// padding of its stride-1 convolution; a the class, n its rows (or columns)
+// of gx, 0 where the image has none.
+struct Axis {
+    int r0, kc, pad, n;
+};
+Axis axis_of(int a, int s, int k, int p, int size)
+{
+    Axis x;
+    x.r0 = ((a + p) % s + s) % s;
+    x.kc = x.r0 < k ? (k - x.r0 + s - 1) / s : 0;
+    x.pad = x.kc - 1 - (a + p - x.r0) / s;
+    x.n = a < size ? (size - a + s - 1) / s : 0;
+    return x;
+}
+
+template <class P>
+int dgrad_any(const cu_igemm_geom *c, const float *gy, const float *W, float *gx, ct_error *err)
+{
+    Classes cs;
+    cs.sh = c->sh, cs.sw = c->sw;
+    const int ncls = c->sh * c->sw;
+    size_t total = 0, amax = 0;
+    for (int a = 0; a < c->sh; a++)
+        for (int b = 0; b < c->sw; b++) {
+            Axis r = axis_of(a, c->sh, c->kh, c->ph, c->h), s = axis_of(b, c->sw, c->kw, c->pw, c->w);
+            int i = a * c->sw + b;
+            cs.ohc[i] = r.n, cs.owc[i] = s.n, cs.off[i] = (long long)total;
+            cs.empty[i] = !r.kc || !s.kc || !r.n || !s.n;
+            if (cs.empty[i]) continue;
+            // Blocks (and A after them) on 16 bytes: the forward's vector
+            // stores and copies.
+            total += ((size_t)c->n * c->c * r.n * s.n + 3) & ~(size_t)3;
+            size_t asz = (size_t)c->c * c->m * r.kc * s.kc;
+            if (asz > amax) amax = asz;
+        }
+    float *cls = (float *)cu_workspace((total + amax) * sizeof(float), err);
+    if (!cls) return CT_ENOMEM;
+    float *A = cls + total;
+    for (int i = 0; i < ncls; i++) {
+        if (cs.empty[i]) continue;
+        int a = i / c->sw, b = i - a * c->sw;
+        Axis r = axis_of(a, c->sh, c->kh, c->ph, c->h), s = axis_of(b, c->sw, c->kw, c->pw, c->w);
+        cu_igemm_geom d = {c->n, c->m, c->oh, c->ow, c->c, r.n, s.n, r.kc, s.kc, 1, 1, r.pad, s.pad};
+        Geo g = geo_of(&d);
+        bool tm = g.C % BK == 0;
+        size_t asz = (size_t)g.M * g.K;
+        prep_class_weights_k<<<cu_blocks(asz, 256), 256, 0, cu_stream()>>>(
+            W, c->m, c->c, c->kh, c->kw, r.r0, s.r0, c->sh, c->sw, r.kc, s.kc, tm, A);
+        CU_CHECK_LAUNCH(err);
+        CU_CHECK((tm ? launch_fwd<P, true>(g, gy, A, NULL, cls + cs.off[i])
+                     : launch_fwd<P, false>(g, gy, A, NULL, cls + cs.off[i])),
+                 err);
+    }
+    size_t nc = (size_t)c->n * c->c;
+    unsigned hw = (unsigned)c->h * c->w;
+    interleave_k<<<cu_grid2(nc, hw), 256, 0, cu_stream()>>>(cls, cs, nc, hw, cu_fastdiv_of((unsigned)c->w),
+                                                            cu_fastdiv_of((unsigned)c->sh),
+                                                            cu_fastdiv_of((unsigned)c->sw), gx);
+    CU_CHECK_LAUNCH(err);
+    return CT_OK;
+}
+
+// The parts of the positions for mn blocks a part: as many as fill the
+// device's resident blocks once, each at least 16 tiles long; *per the
+// tiles of a part.
+int wgrad_nparts(const Geo &g, long long mn, int resident, int *per)
+{
     int ntiles = (int)((g.npos + BK - 1) / BK);
-    long long mn = (long long)((g.M + BM - 1) / BM) * ((g.K + BN - 1) / BN);
-    const int sms = sm_count();
-    long long want = (4LL * sms + mn - 1) / mn, most = (ntiles + 15) / 16;
+    long long want = (long long)resident * sm_count() / mn, most = ntiles / 16;
     int nparts = (int)(want < most ? want : most);
     if (nparts < 1) nparts = 1;
     if (nparts > 256) nparts = 256;
-    int per = (ntiles + nparts - 1) / nparts;
-    nparts = (ntiles + per - 1) / per;
+    *per = (ntiles + nparts - 1) / nparts;
+    return (ntiles + *per - 1) / *per;
+}
+
+// Whether wgrad_rows_k takes g, with x and gy where they are.
+bool rows_fit(const Geo &g, const float *x, const float *gy)
+{
+    const unsigned OW = g.by_OW.d;
+    return g.KW == 3 && g.pw == 1 && g.sh == 1 && g.sw == 1 && g.W == (int)OW && g.C % 64 == 0 &&
+           g.M >= 64 && g.by_P.d % 16 == 0 && (OW % 16 == 0 || OW == 4 || OW == 8) &&
+           ((uintptr_t)x & 15) == 0 && ((uintptr_t)gy & 15) == 0;
+}
+
+template <class P, int TW>
+int wgrad_rows_run(const Geo &g, const float *x, const float *gy, float *gW, ct_error *err)
+{
+    constexpr int bytes = STAGES * (64 * P::LDK + 64 * ROWS_LDX) * (int)sizeof(float);
+    auto kern = wgrad_rows_k<P, TW>;
+    static int resident;
+    if (!resident) {
+        if (bytes > 48 * 1024)
+            CU_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes), err);
+        int r = 0;
+        CU_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&r, kern, 128, bytes), err);
+        resident = r > 0 ? r : 1;
+    }
+    dim3 grid((unsigned)(g.C / 64 * g.KH), (unsigned)((g.M + 63) / 64));
+    int per;
+    grid.z = (unsigned)wgrad_nparts(g, (long long)grid.x * grid.y, resident, &per);
+    size_t mk = (size_t)g.M * g.K;
+    float *parts = (float *)cu_workspace(mk * grid.z * sizeof(float), err);
+    if (!parts) return CT_ENOMEM;
+    kern<<<grid, 128, bytes, cu_stream()>>>(x, gy, parts, g, per);
+    CU_CHECK_LAUNCH(err);
+    sum_parts_k<<<cu_blocks(mk, 256), 256, 0, cu_stream()>>>(parts, (int)grid.z, g.M, g.C, g.KH * g.KW,
+                                                            true, gW);
+    CU_CHECK_LAUNCH(err);
+    return CT_OK;
+}
+
+// One weight-gradient configuration of wgrad_k, all of it: the parts, the
+// kernel, their sum.
+template <class P, int WM, int WN, int MI, int NI, bool TM, bool VA>
+int wgrad_run(const Geo &g, const float *x, const float *gy, float *gW, ct_error *err)
+{
+    constexpr int NT = WM * WN * 32, BM = WM * MI * 16, BN = WN * NI * 8;
+    constexpr int bytes = STAGES * (P::SIMT ? BK * (BM + 4 + BN + 4) : (BM + BN) * P::LDK) * (int)sizeof(float);
+    auto kern = wgrad_k<P, WM, WN, MI, NI, TM, VA>;
+    static int resident;
+    if (!resident) {
+        if (bytes > 48 * 1024)
+            CU_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes), err);
+        int r = 0;
+        CU_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&r, kern, NT, bytes), err);
+        resident = r > 0 ? r : 1;
+    }
+    int per, nparts = wgrad_nparts(g, (long long)((g.M + BM - 1) / BM) * ((g.K + BN - 1) / BN), resident, &per);
     size_t mk = (size_t)g.M * g.K;
     float *parts = (float *)cu_workspace(mk * nparts * sizeof(float), err);
     if (!parts) return CT_ENOMEM;
     dim3 grid((g.K + BN - 1) / BN, (g.M + BM - 1) / BM, nparts);
-    cudaError_t e;
-    if (p == CT_PREC_BF16)
-        e = tm ? launch_wgrad<BF16, true>(g, grid, x, gy, parts, per)
-               : launch_wgrad<BF16, false>(g, grid, x, gy, parts, per);
-    else if (p == CT_PREC_TF32)
-        e = tm ? launch_wgrad<TF32, true>(g, grid, x, gy, parts, per)
-               : launch_wgrad<TF32, false>(g, grid, x, gy, parts, per);
-    else
-        e = tm ? launch_wgrad<F32, true>(g, grid, x, gy, parts, per)
-               : launch_wgrad<F32, false>(g, grid, x, gy, parts, per);
-    CU_CHECK(e, err);
+    kern<<<grid, NT, bytes, cu_stream()>>>(x, gy, parts, g, per);
+    CU_CHECK_LAUNCH(err);
     sum_parts_k<<<cu_blocks(mk, 256), 256, 0, cu_stream()>>>(parts, nparts, g.M, g.C, g.KH * g.KW,
-                                                            tm, gW);
+                                                            TM, gW);
     CU_CHECK_LAUNCH(err);
     return CT_OK;
+}
+
+// The weight gradient's tiles: 128 rows from 128 output channels on, 64
+// from 32 (warps of 64 or 32 rows), else 16; 64 patch rows wide (warps of
+// 32), with WIDE 128 (warps of 64) where K is past 64: the gy tile, which
+// the wider tile reads once for twice the products, is most of the copies.
+template <class P, bool TM, bool VA, bool WIDE>
+int wgrad_tiles(const Geo &g, const float *x, const float *gy, float *gW, ct_error *err)
+{
+    if constexpr (WIDE)
+        if (g.K > 64 && g.M >= 32)
+            return g.M >= 128 ? wgrad_run<P, 2, 2, 4, 8, TM, VA>(g, x, gy, gW, err)
+                              : wgrad_run<P, 2, 2, 2, 8, TM, VA>(g, x, gy, gW, err);
+    if (g.M >= 128) return wgrad_run<P, 2, 2, 4, 4, TM, VA>(g, x, gy, gW, err);
+    if (g.M >= 32) return wgrad_run<P, 2, 2, 2, 4, TM, VA>(g, x, gy, gW, err);
+    return wgrad_run<P, 1, 4, 1, 2, TM, false>(g, x, gy, gW, err);
+}
+
+// wgrad_k with 64-wide tiles and 4-byte copies: fp32 (FFMA), and the
+// kernel as it was in TF32 and bf16; tap-major where the channels come in
+// 64s.
+template <class P>
+int wgrad_narrow(const Geo &g, const float *x, const float *gy, float *gW, ct_error *err)
+{
+    return g.C % 64 == 0 ? wgrad_tiles<P, true, false, false>(g, x, gy, gW, err)
+                         : wgrad_tiles<P, false, false, false>(g, x, gy, gW, err);
+}
+
+// On the tensor cores: wgrad_rows_k where it fits (unless rows is
+// false), else wgrad_k with wide tiles, tap-major where the channels come
+// in 64s, gy in 16-byte copies where its images are whole pieces of 4
+// positions and it is aligned.
+template <class P>
+int wgrad_mma(const Geo &g, bool rows, const float *x, const float *gy, float *gW, ct_error *err)
+{
+    if (rows && rows_fit(g, x, gy)) {
+        const unsigned OW = g.by_OW.d;
+        return OW % 16 == 0 ? wgrad_rows_run<P, 16>(g, x, gy, gW, err)
+               : OW == 8    ? wgrad_rows_run<P, 8>(g, x, gy, gW, err)
+                            : wgrad_rows_run<P, 4>(g, x, gy, gW, err);
+    }
+    bool tm = g.C % 64 == 0, va = g.by_P.d % 4 == 0 && ((uintptr_t)gy & 15) == 0;
+    if (va)
+        return tm ? wgrad_tiles<P, true, true, true>(g, x, gy, gW, err)
+                  : wgrad_tiles<P, false, true, true>(g, x, gy, gW, err);
+    return tm ? wgrad_tiles<P, true, false, true>(g, x, gy, gW, err)
+              : wgrad_tiles<P, false, false, true>(g, x, gy, gW, err);
+}
+
+// $CRYSTENS_CUDA_CONV_WGRAD=wide skips wgrad_rows_k, =narrow takes
+// wgrad_narrow (with TF32's own fragments): for timings and tests.
+int wgrad_any(const Geo &g, ct_precision p, const float *x, const float *gy, float *gW, ct_error *err)
+{
+    const char *e = getenv("CRYSTENS_CUDA_CONV_WGRAD");
+    bool narrow = e && !strcmp(e, "narrow"), rows = !(e && !strcmp(e, "wide"));
+    if (p == CT_PREC_BF16)
+        return narrow ? wgrad_narrow<BF16>(g, x, gy, gW, err) : wgrad_mma<BF16>(g, rows, x, gy, gW, err);
+    if (p == CT_PREC_TF32)
+        return narrow ? wgrad_narrow<TF32>(g, x, gy, gW, err) : wgrad_mma<TF32W>(g, rows, x, gy, gW, err);
+    return wgrad_narrow<F32>(g, x, gy, gW, err);
 }
 
 }   // namespace
@@ -767,6 +1161,17 @@ int cu_igemm_conv(const cu_igemm_geom *c, ct_precision p, const float *x, const 
                   const float *bias, float *y, ct_error *err)
 {
     return conv_any(geo_of(c), p, x, W, flip, bias, y, err);
+}
+
+int cu_igemm_dgrad(const cu_igemm_geom *c, ct_precision p, const float *gy, const float *W,
+                   float *gx, ct_error *err)
+{
+    if (c->sh < 1 || c->sw < 1 || c->sh * c->sw > CU_IGEMM_MAX_CLASSES)
+        return ct_fail(err, CT_EINVAL, "cu_igemm_dgrad: stride %dx%d, more than %d classes", c->sh, c->sw,
+                       CU_IGEMM_MAX_CLASSES);
+    if (p == CT_PREC_BF16) return dgrad_any<BF16>(c, gy, W, gx, err);
+    if (p == CT_PREC_TF32) return dgrad_any<TF32>(c, gy, W, gx, err);
+    return dgrad_any<F32>(c, gy, W, gx, err);
 }
 
 int cu_igemm_wgrad(const cu_igemm_geom *c, ct_precision p, const float *x, const float *gy,

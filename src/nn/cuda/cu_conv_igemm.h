@@ -36,6 +36,19 @@ int cu_igemm_fits(const cu_igemm_geom *g, ct_precision p);
 int cu_igemm_conv(const cu_igemm_geom *g, ct_precision p, const float *x, const float *W, int flip,
                   const float *bias, float *y, ct_error *err);
 
+/* The most classes (sh·sw) cu_igemm_dgrad takes. */
+#define CU_IGEMM_MAX_CLASSES 16
+
+/* gx (n×c×h×w) = the input gradient of the convolution g at any stride
+   (sh·sw up to CU_IGEMM_MAX_CLASSES) from its output gradient gy
+   (n×m×oh×ow) and weight W (m × c × kh × kw): gx's pixels in classes by
+   row and column modulo the stride, each class a stride-1 convolution of
+   gy with the taps that reach it, reversed, on the forward's kernels.
+   Uses cu_workspace for the classes' outputs (gx's size in all) and
+   weights. */
+int cu_igemm_dgrad(const cu_igemm_geom *g, ct_precision p, const float *gy, const float *W,
+                   float *gx, ct_error *err);
+
 /* gW (m × c·kh·kw) += Σ over images and output positions of gy ⊗ the input
    patch: the weight gradient of the convolution g, from x and its output
    gradient gy.  Uses cu_workspace for per-part sums. */
