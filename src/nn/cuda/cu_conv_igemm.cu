@@ -31,6 +31,11 @@
 // are not 16-byte aligned); fragments are rounded to TF32 or packed to
 // bf16 when read.  Row strides of the tiles are padded so that fragment
 // reads hit 32 distinct banks.
+//
+// The forward in TF32 and bf16 (fwds_k) stores its tiles rounded instead:
+// 32 deep, two stages, A rounded once into the workspace, B gathered into
+// registers a tile ahead and stored as TF32 or bf16, so that the fragments
+// are plain 8-byte shared loads (bf16 tiles are half the bytes).
 #include "cu_conv_igemm.h"
 #include "cu_layers.h"
 
@@ -82,12 +87,11 @@ template <int N> __device__ __forceinline__ void cp_wait()
 
 // Fragments of mma.sync (PTX ISA, "Matrix fragments for mma.m16n8k8 /
 // m16n8k16"): g = lane / 4, t = lane % 4.  A tile [row][k] of row stride
-// ld (k fastest), a B tile either [k][col] (col fastest, b_kn) or
-// [col][k] (b_nk).  LDK: the padded row stride of [.][k] tiles; PADN: the
-// padding of [k][col] rows.
+// ld (k fastest), a B tile [col][k] (b_nk).  LDK: the padded row stride of
+// [.][k] tiles.
 struct TF32 {
     static constexpr bool SIMT = false;
-    static constexpr int KSTEP = 8, LDK = BK + 4, PADN = 8;
+    static constexpr int KSTEP = 8, LDK = BK + 4;
     static __device__ __forceinline__ void a(uint32_t f[4], const float *s, int ld, int lane)
     {
         const float *p = s + (lane >> 2) * ld + (lane & 3);
@@ -95,12 +99,6 @@ struct TF32 {
         f[1] = tf32_of(p[8 * ld]);
         f[2] = tf32_of(p[4]);
         f[3] = tf32_of(p[8 * ld + 4]);
-    }
-    static __device__ __forceinline__ void b_kn(uint32_t f[2], const float *s, int ld, int lane)
-    {
-        const float *p = s + (lane & 3) * ld + (lane >> 2);
-        f[0] = tf32_of(p[0]);
-        f[1] = tf32_of(p[4 * ld]);
     }
     static __device__ __forceinline__ void b_nk(uint32_t f[2], const float *s, int ld, int lane)
     {
@@ -119,7 +117,7 @@ struct TF32 {
 
 struct BF16 {
     static constexpr bool SIMT = false;
-    static constexpr int KSTEP = 16, LDK = BK + 8, PADN = 4;
+    static constexpr int KSTEP = 16, LDK = BK + 8;
     static __device__ __forceinline__ void a(uint32_t f[4], const float *s, int ld, int lane)
     {
         const float *p = s + (lane >> 2) * ld + 2 * (lane & 3);
@@ -129,12 +127,6 @@ struct BF16 {
         f[1] = bf2_of(v1.x, v1.y);
         f[2] = bf2_of(v2.x, v2.y);
         f[3] = bf2_of(v3.x, v3.y);
-    }
-    static __device__ __forceinline__ void b_kn(uint32_t f[2], const float *s, int ld, int lane)
-    {
-        const float *p = s + 2 * (lane & 3) * ld + (lane >> 2);
-        f[0] = bf2_of(p[0], p[ld]);
-        f[1] = bf2_of(p[8 * ld], p[9 * ld]);
     }
     static __device__ __forceinline__ void b_nk(uint32_t f[2], const float *s, int ld, int lane)
     {
@@ -193,29 +185,26 @@ __device__ __forceinline__ void simt_tile(float (&acc)[RT][CG * 4], const float 
     }
 }
 
-// Forward: WM × WN warps, each MI m16 by NI n8 fragments (with F32, the
-// same BM × BN tile by 128 threads); one thread per column of the BN-wide
-// tile (BN = threads).
-template <class P, int WM, int WN, int MI, int NI, bool TAPMAJOR>
+// Forward in fp32 (FFMA): a BM × BN tile (BM = WM·MI·16, BN = WN·NI·8) by
+// 128 threads; one thread per column of the BN-wide tile (BN = threads).
+// TF32 and bf16 have fwds_k.
+template <int WM, int WN, int MI, int NI, bool TAPMAJOR>
 __global__ void __launch_bounds__(WM *WN * 32)
 fwd_k(const float *__restrict__ x, const float *__restrict__ Wt, const float *__restrict__ bias,
       float *__restrict__ y, Geo g)
 {
     constexpr int NT = WM * WN * 32, BM = WM * MI * 16, BN = WN * NI * 8;
-    constexpr int LDA = P::SIMT ? BM + 4 : P::LDK, LDB = BN + P::PADN;
-    constexpr int A_RS = P::SIMT ? 1 : LDA, A_KS = P::SIMT ? LDA : 1;   // A (row, k) strides
+    constexpr int LDA = BM + 4, LDB = BN + F32::PADN;
     static_assert(BN == NT, "one B column per thread");
     static_assert((BM * BK) % NT == 0, "whole A tile loads");
-    static_assert(!P::SIMT || (NT == 128 && BN % 64 == 0), "the SIMT threads' layout");
-    // Dynamic shared memory (sized by fwd_launch): the 128-row tiles need more
-    // than the 48 KiB of a static array.
-    constexpr int A_SZ = P::SIMT ? BK * LDA : BM * LDA, B_SZ = BK * LDB;
+    static_assert(NT == 128 && BN % 64 == 0, "the SIMT threads' layout");
+    // Dynamic shared memory (sized by fwd_launch), as in fwds_k.
+    constexpr int A_SZ = BK * LDA, B_SZ = BK * LDB;
     extern __shared__ __align__(16) float smem[];
     float(*sA)[A_SZ] = reinterpret_cast<float(*)[A_SZ]>(smem);
     float(*sB)[B_SZ] = reinterpret_cast<float(*)[B_SZ]>(smem + STAGES * A_SZ);
 
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const int wm = warp % WM, wn = warp / WM;
+    const int tid = threadIdx.x;
     const int m0 = blockIdx.y * BM;
     const unsigned n0 = blockIdx.x * (unsigned)BN;
     const int HW = g.H * g.W;
@@ -240,23 +229,12 @@ fwd_k(const float *__restrict__ x, const float *__restrict__ Wt, const float *__
     auto load = [&](int stage, int kt) {
         const int k0 = kt * BK;
         float *a = sA[stage];
-        if constexpr (TAPMAJOR && !P::SIMT) {   // K % BK == 0, K % 4 == 0: whole 16-byte pieces
-            constexpr int PIECES = BM * BK / 4;
 #pragma unroll
-            for (int e = tid; e < PIECES; e += NT) {
-                int row = e / (BK / 4), c4 = e % (BK / 4);
-                int m = m0 + row;
-                bool v = m < g.M;
-                cp_async16(a + row * LDA + 4 * c4, v ? Wt + (size_t)m * g.K + k0 + 4 * c4 : Wt, v);
-            }
-        } else {
-#pragma unroll
-            for (int i = 0; i < BM * BK / NT; i++) {
-                int e = tid + i * NT, row = e / BK, kk = e % BK;
-                int m = m0 + row, k = k0 + kk;
-                bool v = m < g.M && k < g.K;
-                cp_async4(a + row * A_RS + kk * A_KS, v ? Wt + (size_t)m * g.K + k : Wt, v);
-            }
+        for (int i = 0; i < BM * BK / NT; i++) {
+            int e = tid + i * NT, row = e / BK, kk = e % BK;
+            int m = m0 + row, k = k0 + kk;
+            bool v = m < g.M && k < g.K;
+            cp_async4(a + row + kk * LDA, v ? Wt + (size_t)m * g.K + k : Wt, v);
         }
         float *b = sB[stage] + tid;
         if constexpr (TAPMAJOR) {
@@ -290,115 +268,273 @@ fwd_k(const float *__restrict__ x, const float *__restrict__ Wt, const float *__
         cp_commit();
     }
     const unsigned P_ = g.by_P.d;
-    if constexpr (P::SIMT) {
-        constexpr int RT = BM / 8, CG = BN / 64;
-        const int tn = tid % 16, tm = tid / 16;
-        float acc[RT][CG * 4];
+    constexpr int RT = BM / 8, CG = BN / 64;
+    const int tn = tid % 16, tm = tid / 16;
+    float acc[RT][CG * 4];
 #pragma unroll
-        for (int i = 0; i < RT; i++)
+    for (int i = 0; i < RT; i++)
 #pragma unroll
-            for (int j = 0; j < CG * 4; j++) acc[i][j] = 0.0f;
-        for (int kt = 0; kt < KT; kt++) {
-            cp_wait<STAGES - 2>();
-            __syncthreads();
-            if (kt + STAGES - 1 < KT) load((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
+        for (int j = 0; j < CG * 4; j++) acc[i][j] = 0.0f;
+    for (int kt = 0; kt < KT; kt++) {
+        cp_wait<STAGES - 2>();
+        __syncthreads();
+        if (kt + STAGES - 1 < KT) load((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
+        cp_commit();
+        simt_tile<RT, CG>(acc, sA[kt % STAGES] + tm * RT, LDA, sB[kt % STAGES] + tn * 4, LDB);
+    }
+    cp_wait<0>();
+    size_t col[CG * 4];
+    bool cok[CG * 4];
+#pragma unroll
+    for (int j = 0; j < CG * 4; j++) {
+        unsigned n = n0 + 64 * (j / 4) + tn * 4 + j % 4;
+        cok[j] = n < g.npos;
+        unsigned img = cu_div(n, g.by_P);
+        col[j] = (size_t)img * g.M * P_ + (n - img * P_);
+    }
+    // With P a multiple of 4, a thread's 4 columns of a group are 4
+    // neighbours of one image: one 16-byte store.
+    const bool vec = P_ % 4 == 0;
+#pragma unroll
+    for (int i = 0; i < RT; i++) {
+        int m = m0 + tm * RT + i;
+        if (m >= g.M) continue;
+        float bv = bias ? bias[m] : 0.0f;
+        float *ym = y + (size_t)m * P_;
+#pragma unroll
+        for (int c = 0; c < CG; c++) {
+            if (vec && cok[4 * c + 3]) {
+                *(float4 *)(ym + col[4 * c]) = make_float4(acc[i][4 * c] + bv, acc[i][4 * c + 1] + bv,
+                                                           acc[i][4 * c + 2] + bv, acc[i][4 * c + 3] + bv);
+                continue;
+            }
+#pragma unroll
+            for (int j = 4 * c; j < 4 * c + 4; j++)
+                if (cok[j]) ym[col[j]] = acc[i][j] + bv;
+        }
+    }
+}
+
+// Forward on the tensor cores with the tiles rounded once, as they are
+// stored: BKS = 32 deep, two stages.  A (the weights) comes from the
+// workspace already rounded (TF32) or packed (bf16) by prep_a_k, its rows
+// zero-padded to a multiple of BKS, and is copied with 16-byte cp.async;
+// each thread gathers its column of B into registers (a tile ahead, over
+// the product of the current one), rounds or packs it and stores it in
+// 8-byte units of KU consecutive k.  The mma's k slots are permuted so
+// that a thread's fragment elements are neighbours in k: slots t and t + 4
+// (TF32) or 2t, 2t + 1 and 2t + 8, 2t + 9 (bf16) are k = KU·t to KU·t +
+// KU - 1 of the step, the same permutation for A and B, so that every
+// fragment register pair is one 8-byte shared load and nothing is
+// converted when read.
+constexpr int BKS = 32;
+
+struct TF32S {
+    using T = float;   // the storage of A (rounded to TF32)
+    static constexpr int KU = 2, KSTEP = 8;
+    static constexpr int ROWB = (BKS + 8) * 4;   // A row bytes: 8-byte reads of 16 lanes on distinct banks
+    static __device__ __forceinline__ T of(float f) { return __uint_as_float(tf32_of(f)); }
+    static __device__ __forceinline__ uint2 unit(const float *v) { return make_uint2(tf32_of(v[0]), tf32_of(v[1])); }
+    static __device__ __forceinline__ void mma(float c[4], const uint32_t a[4], const uint32_t b[2])
+    {
+        TF32::mma(c, a, b);
+    }
+};
+
+struct BF16S {
+    using T = __nv_bfloat16;
+    static constexpr int KU = 4, KSTEP = 16;
+    static constexpr int ROWB = (BKS + 16) * 2;
+    static __device__ __forceinline__ T of(float f) { return __float2bfloat16_rn(f); }
+    static __device__ __forceinline__ uint2 unit(const float *v)
+    {
+        return make_uint2(bf2_of(v[0], v[1]), bf2_of(v[2], v[3]));
+    }
+    static __device__ __forceinline__ void mma(float c[4], const uint32_t a[4], const uint32_t b[2])
+    {
+        BF16::mma(c, a, b);
+    }
+};
+
+template <class P, int WM, int WN, int MI, int NI> struct FwdS {
+    static constexpr int NT = WM * WN * 32, BM = WM * MI * 16, BN = WN * NI * 8;
+    static constexpr int UPT = BKS / P::KU;   // B units per column of a tile
+    static constexpr int LDBU = BN + 4;       // B row stride in units: 8-byte reads on distinct banks
+    static constexpr int A_BYTES = BM * P::ROWB, B_BYTES = UPT * LDBU * 8;
+    static constexpr int bytes = 2 * (A_BYTES + B_BYTES);
+};
+
+template <class P, int WM, int WN, int MI, int NI, bool TAPMAJOR>
+__global__ void __launch_bounds__(WM *WN * 32, MI >= 4 ? 2 : 3)
+fwds_k(const float *__restrict__ x, const typename P::T *__restrict__ Wt, const float *__restrict__ bias,
+       float *__restrict__ y, Geo g, int Kp)
+{
+    using S = FwdS<P, WM, WN, MI, NI>;
+    constexpr int NT = S::NT, BM = S::BM, BN = S::BN, KU = P::KU, ESZ = (int)sizeof(typename P::T);
+    constexpr int CPR = BKS * ESZ / 16, CHUNKS = BM * CPR;   // 16-byte pieces of A per row, per tile
+    static_assert(BN == NT, "one B column per thread");
+    static_assert(KU * ESZ == 8, "8-byte units");
+    extern __shared__ __align__(16) unsigned char smem_s[];
+    unsigned char *sA[2] = {smem_s, smem_s + S::A_BYTES};
+    uint2 *sB[2] = {reinterpret_cast<uint2 *>(smem_s + 2 * S::A_BYTES),
+                    reinterpret_cast<uint2 *>(smem_s + 2 * S::A_BYTES + S::B_BYTES)};
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int wm = warp % WM, wn = warp / WM;
+    const int m0 = blockIdx.y * BM;
+    const unsigned n0 = blockIdx.x * (unsigned)BN;
+    const int HW = g.H * g.W;
+
+    const unsigned pos = n0 + tid;
+    const bool pok = pos < g.npos;
+    const float *xi = x;
+    int ih0 = 0, iw0 = 0;
+    if (pok) {
+        unsigned img = cu_div(pos, g.by_P), p = pos - img * g.by_P.d;
+        unsigned oh = cu_div(p, g.by_OW), ow = p - oh * g.by_OW.d;
+        xi = x + (size_t)img * g.C * HW;
+        ih0 = (int)oh * g.sh - g.ph;
+        iw0 = (int)ow * g.sw - g.pw;
+    }
+    // The next k this thread gathers, as in fwd_k, half a tile at a time
+    // (TAPMAJOR: C a multiple of HALF, a half's rows HALF channels of one tap).
+    constexpr int HALF = BKS / 2;
+    int kb = 0, ci = 0, r = 0, s = 0;
+    auto gather = [&](float(&v)[HALF]) {
+        if constexpr (TAPMAJOR) {
+            int ih = ih0 + r, iw = iw0 + s;   // r = KH: the zero rows past K
+            bool ok = pok && r < g.KH && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
+            const float *src = ok ? xi + (size_t)ci * HW + ih * g.W + iw : x;
+#pragma unroll
+            for (int kk = 0; kk < HALF; kk++) v[kk] = ok ? __ldg(src + kk * HW) : 0.0f;
+            if ((ci += HALF) == g.C) {
+                ci = 0;
+                if (++s == g.KW) s = 0, r++;
+            }
+        } else {
+#pragma unroll
+            for (int kk = 0; kk < HALF; kk++, kb++) {
+                int ih = ih0 + r, iw = iw0 + s;
+                bool ok = pok && kb < g.K && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
+                v[kk] = ok ? __ldg(xi + (size_t)ci * HW + ih * g.W + iw) : 0.0f;
+                if (++s == g.KW) {
+                    s = 0;
+                    if (++r == g.KH) r = 0, ci++;
+                }
+            }
+        }
+    };
+    auto stash = [&](int stage, int h, const float(&v)[HALF]) {
+#pragma unroll
+        for (int u = 0; u < S::UPT / 2; u++)
+            sB[stage][(h * S::UPT / 2 + u) * S::LDBU + tid] = P::unit(v + KU * u);
+    };
+    auto load_a = [&](int stage, int kt) {
+        const char *src = reinterpret_cast<const char *>(Wt) + (size_t)kt * BKS * ESZ;
+#pragma unroll
+        for (int i = 0; i < (CHUNKS + NT - 1) / NT; i++) {
+            int e = tid + i * NT;
+            if (CHUNKS % NT != 0 && e >= CHUNKS) break;
+            int row = e / CPR, c = e % CPR, m = m0 + row;
+            bool ok = m < g.M;
+            cp_async16(reinterpret_cast<float *>(sA[stage] + row * P::ROWB + 16 * c),
+                       reinterpret_cast<const float *>(ok ? src + (size_t)m * Kp * ESZ + 16 * c
+                                                          : reinterpret_cast<const char *>(Wt)),
+                       ok);
+        }
+    };
+
+    float acc[MI][NI][4];
+#pragma unroll
+    for (int i = 0; i < MI; i++)
+#pragma unroll
+        for (int j = 0; j < NI; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
+
+    const int KT = Kp / BKS;
+    float v[HALF];
+    load_a(0, 0);
+    cp_commit();
+    gather(v);
+    stash(0, 0, v);
+    gather(v);
+    stash(0, 1, v);
+    cp_wait<0>();
+    __syncthreads();
+    const int g4 = lane >> 2, t4 = lane & 3;
+    for (int kt = 0; kt < KT; kt++) {
+        const int cur = kt & 1;
+        const bool more = kt + 1 < KT;
+        if (more) {   // the next tile, over this one's product, in halves (fewer registers)
+            load_a(cur ^ 1, kt + 1);
             cp_commit();
-            simt_tile<RT, CG>(acc, sA[kt % STAGES] + tm * RT, LDA, sB[kt % STAGES] + tn * 4, LDB);
+            gather(v);
         }
-        cp_wait<0>();
-        size_t col[CG * 4];
-        bool cok[CG * 4];
+        const unsigned char *a = sA[cur] + (wm * MI * 16 + g4) * P::ROWB + 8 * t4;
+        const uint2 *b = sB[cur] + t4 * S::LDBU + wn * NI * 8 + g4;
 #pragma unroll
-        for (int j = 0; j < CG * 4; j++) {
-            unsigned n = n0 + 64 * (j / 4) + tn * 4 + j % 4;
-            cok[j] = n < g.npos;
+        for (int ks = 0; ks < BKS; ks += P::KSTEP) {
+            if (ks == HALF && more) {
+                stash(cur ^ 1, 0, v);
+                gather(v);
+            }
+            uint32_t fa[MI][4], fb[NI][2];
+#pragma unroll
+            for (int i = 0; i < MI; i++) {
+                const unsigned char *p = a + i * 16 * P::ROWB + ks * ESZ;
+                uint2 lo = *reinterpret_cast<const uint2 *>(p), hi = *reinterpret_cast<const uint2 *>(p + 8 * P::ROWB);
+                fa[i][0] = lo.x, fa[i][1] = hi.x, fa[i][2] = lo.y, fa[i][3] = hi.y;
+            }
+#pragma unroll
+            for (int j = 0; j < NI; j++) {
+                uint2 u = b[(ks / KU) * S::LDBU + j * 8];
+                fb[j][0] = u.x, fb[j][1] = u.y;
+            }
+#pragma unroll
+            for (int i = 0; i < MI; i++)
+#pragma unroll
+                for (int j = 0; j < NI; j++) P::mma(acc[i][j], fa[i], fb[j]);
+        }
+        if (more) {
+            stash(cur ^ 1, 1, v);
+            cp_wait<0>();
+        }
+        __syncthreads();
+    }
+
+    // Fragment element (i, j, h·2 + e) is row g + 8h of m16 tile i, column
+    // 2t + e of n8 tile j.
+    const unsigned P_ = g.by_P.d;
+    const bool vec = P_ % 2 == 0;
+    size_t col[NI][2];
+    bool cok[NI][2];
+#pragma unroll
+    for (int j = 0; j < NI; j++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+            unsigned n = n0 + wn * NI * 8 + j * 8 + 2 * t4 + e;
+            cok[j][e] = n < g.npos;
             unsigned img = cu_div(n, g.by_P);
-            col[j] = (size_t)img * g.M * P_ + (n - img * P_);
+            col[j][e] = (size_t)img * g.M * P_ + (n - img * P_);
         }
-        // With P a multiple of 4, a thread's 4 columns of a group are 4
-        // neighbours of one image: one 16-byte store.
-        const bool vec = P_ % 4 == 0;
 #pragma unroll
-        for (int i = 0; i < RT; i++) {
-            int m = m0 + tm * RT + i;
+    for (int i = 0; i < MI; i++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            int m = m0 + wm * MI * 16 + i * 16 + g4 + 8 * h;
             if (m >= g.M) continue;
             float bv = bias ? bias[m] : 0.0f;
             float *ym = y + (size_t)m * P_;
 #pragma unroll
-            for (int c = 0; c < CG; c++) {
-                if (vec && cok[4 * c + 3]) {
-                    *(float4 *)(ym + col[4 * c]) = make_float4(acc[i][4 * c] + bv, acc[i][4 * c + 1] + bv,
-                                                               acc[i][4 * c + 2] + bv, acc[i][4 * c + 3] + bv);
+            for (int j = 0; j < NI; j++) {
+                if (vec && cok[j][1]) {   // columns 2t, 2t + 1: neighbours in one image
+                    *(float2 *)(ym + col[j][0]) = make_float2(acc[i][j][2 * h] + bv, acc[i][j][2 * h + 1] + bv);
                     continue;
                 }
 #pragma unroll
-                for (int j = 4 * c; j < 4 * c + 4; j++)
-                    if (cok[j]) ym[col[j]] = acc[i][j] + bv;
+                for (int e = 0; e < 2; e++)
+                    if (cok[j][e]) ym[col[j][e]] = acc[i][j][2 * h + e] + bv;
             }
         }
-    } else {
-        float acc[MI][NI][4];
-#pragma unroll
-        for (int i = 0; i < MI; i++)
-#pragma unroll
-            for (int j = 0; j < NI; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
-        for (int kt = 0; kt < KT; kt++) {
-            cp_wait<STAGES - 2>();
-            __syncthreads();
-            if (kt + STAGES - 1 < KT) load((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
-            cp_commit();
-            const float *a = sA[kt % STAGES] + wm * MI * 16 * LDA;
-            const float *b = sB[kt % STAGES] + wn * NI * 8;
-#pragma unroll
-            for (int ks = 0; ks < BK; ks += P::KSTEP) {
-                uint32_t fa[MI][4], fb[NI][2];
-#pragma unroll
-                for (int i = 0; i < MI; i++) P::a(fa[i], a + i * 16 * LDA + ks, LDA, lane);
-#pragma unroll
-                for (int j = 0; j < NI; j++) P::b_kn(fb[j], b + ks * LDB + j * 8, LDB, lane);
-#pragma unroll
-                for (int i = 0; i < MI; i++)
-#pragma unroll
-                    for (int j = 0; j < NI; j++) P::mma(acc[i][j], fa[i], fb[j]);
-            }
-        }
-        cp_wait<0>();
-
-        // Fragment element (i, j, h·2 + e) is row g + 8h of m16 tile i, column
-        // 2t + e of n8 tile j.
-        const bool vec = P_ % 2 == 0;
-        size_t col[NI][2];
-        bool cok[NI][2];
-#pragma unroll
-        for (int j = 0; j < NI; j++)
-#pragma unroll
-            for (int e = 0; e < 2; e++) {
-                unsigned n = n0 + wn * NI * 8 + j * 8 + 2 * (lane & 3) + e;
-                cok[j][e] = n < g.npos;
-                unsigned img = cu_div(n, g.by_P);
-                col[j][e] = (size_t)img * g.M * P_ + (n - img * P_);
-            }
-#pragma unroll
-        for (int i = 0; i < MI; i++)
-#pragma unroll
-            for (int h = 0; h < 2; h++) {
-                int m = m0 + wm * MI * 16 + i * 16 + (lane >> 2) + 8 * h;
-                if (m >= g.M) continue;
-                float bv = bias ? bias[m] : 0.0f;
-                float *ym = y + (size_t)m * P_;
-#pragma unroll
-                for (int j = 0; j < NI; j++) {
-                    if (vec && cok[j][1]) {   // columns 2t, 2t + 1: neighbours in one image
-                        *(float2 *)(ym + col[j][0]) =
-                            make_float2(acc[i][j][2 * h] + bv, acc[i][j][2 * h + 1] + bv);
-                        continue;
-                    }
-#pragma unroll
-                    for (int e = 0; e < 2; e++)
-                        if (cok[j][e]) ym[col[j][e]] = acc[i][j][2 * h + e] + bv;
-                }
-            }
-    }
 }
 
 // Weight gradient: C (M × K) over the positions of part blockIdx.z (tiles
@@ -594,6 +730,26 @@ __global__ void prep_weights_k(const float *W, int M, int C, int taps, bool flip
     }
 }
 
+// A for fwds_k: prep_weights_k's rearrangement, stored as P's A (rounded
+// to TF32 or bf16 once), each row zero-padded from K to Kp (a multiple of
+// BKS, so that every tile of A is whole 16-byte pieces).
+template <class P>
+__global__ void prep_a_k(const float *W, int M, int C, int taps, bool flip, bool tapmajor, int Kp,
+                         typename P::T *A)
+{
+    const int K = C * taps;
+    CU_FOR(i, (size_t)M * Kp) {
+        int m = (int)(i / Kp), k = (int)(i - (size_t)m * Kp), ci, t;
+        float w = 0.0f;
+        if (k < K) {
+            if (tapmajor) t = k / C, ci = k - t * C;
+            else ci = k / taps, t = k - ci * taps;
+            w = flip ? W[((size_t)ci * M + m) * taps + (taps - 1 - t)] : W[((size_t)m * C + ci) * taps + t];
+        }
+        A[i] = P::of(w);
+    }
+}
+
 // gW[m][ci·taps + t] += Σ_b parts[b][m][k], k the (tap, ci) order's index
 // of (ci, t) with tapmajor, else ci·taps + t; parts in order (deterministic).
 __global__ void sum_parts_k(const float *parts, int nparts, int M, int C, int taps, bool tapmajor,
@@ -610,40 +766,80 @@ __global__ void sum_parts_k(const float *parts, int nparts, int M, int C, int ta
     }
 }
 
-// One forward configuration: its shared memory (allowed past 48 KiB the
-// first time), its grid of BN-wide column tiles by BM-row tiles.
-template <class P, int WM, int WN, int MI, int NI, bool TM>
+// One fp32 forward configuration: its shared memory (allowed past 48 KiB
+// the first time), its grid of BN-wide column tiles by BM-row tiles.
+template <int WM, int WN, int MI, int NI, bool TM>
 cudaError_t fwd_launch(const Geo &g, const float *x, const float *A, const float *bias, float *y)
 {
     constexpr int BM = WM * MI * 16, BN = WN * NI * 8;
-    constexpr int LDA = P::SIMT ? BM + 4 : P::LDK, LDB = BN + P::PADN;
-    constexpr int bytes = STAGES * ((P::SIMT ? BK * LDA : BM * LDA) + BK * LDB) * (int)sizeof(float);
+    constexpr int bytes = STAGES * BK * (BM + 4 + BN + F32::PADN) * (int)sizeof(float);
     static bool opted;
     if (bytes > 48 * 1024 && !opted) {
-        cudaError_t e = cudaFuncSetAttribute(fwd_k<P, WM, WN, MI, NI, TM>,
+        cudaError_t e = cudaFuncSetAttribute(fwd_k<WM, WN, MI, NI, TM>,
                                              cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
         if (e != cudaSuccess) return e;
         opted = true;
     }
     dim3 grid((g.npos + BN - 1) / BN, (g.M + BM - 1) / BM);
-    fwd_k<P, WM, WN, MI, NI, TM><<<grid, WM * WN * 32, bytes, cu_stream()>>>(x, A, bias, y, g);
+    fwd_k<WM, WN, MI, NI, TM><<<grid, WM * WN * 32, bytes, cu_stream()>>>(x, A, bias, y, g);
     return cudaGetLastError();
 }
 
 int sm_count();
 
-// 128-row tiles (warps of 64×64) where the output channels fill them, on
-// the tensor cores: twice the products per gathered column; unless that
-// leaves fewer than two blocks per multiprocessor (small images), where
-// 64-row tiles keep more of them busy.
-template <class P, bool TM>
+template <bool TM>
 cudaError_t launch_fwd(const Geo &g, const float *x, const float *A, const float *bias, float *y)
 {
-    if constexpr (!P::SIMT)
-        if (g.M >= 128 && (long long)((g.npos + 127) / 128) * ((g.M + 127) / 128) >= 2LL * sm_count())
-            return fwd_launch<P, 2, 2, 4, 8, TM>(g, x, A, bias, y);
-    if (g.M >= 32) return fwd_launch<P, 2, 2, 2, 8, TM>(g, x, A, bias, y);
-    return fwd_launch<P, 1, 4, 1, 4, TM>(g, x, A, bias, y);
+    if (g.M >= 32) return fwd_launch<2, 2, 2, 8, TM>(g, x, A, bias, y);
+    return fwd_launch<1, 4, 1, 4, TM>(g, x, A, bias, y);
+}
+
+template <class P, int WM, int WN, int MI, int NI, bool TM>
+cudaError_t fwds_launch(const Geo &g, const float *x, const typename P::T *A, int Kp, const float *bias,
+                        float *y)
+{
+    using S = FwdS<P, WM, WN, MI, NI>;
+    static bool opted;
+    if (S::bytes > 48 * 1024 && !opted) {
+        cudaError_t e = cudaFuncSetAttribute(fwds_k<P, WM, WN, MI, NI, TM>,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize, S::bytes);
+        if (e != cudaSuccess) return e;
+        opted = true;
+    }
+    dim3 grid((g.npos + S::BN - 1) / S::BN, (g.M + S::BM - 1) / S::BM);
+    fwds_k<P, WM, WN, MI, NI, TM><<<grid, S::NT, S::bytes, cu_stream()>>>(x, A, bias, y, g, Kp);
+    return cudaGetLastError();
+}
+
+// 128-row tiles (warps of 64×64) where the output channels fill them: twice
+// the products per gathered column; unless that leaves fewer than two
+// blocks per multiprocessor (small images), where 64-row tiles keep more
+// of them busy.
+template <class P, bool TM>
+cudaError_t launch_fwds(const Geo &g, const float *x, const typename P::T *A, int Kp, const float *bias,
+                        float *y)
+{
+    if (g.M >= 128 && (long long)((g.npos + 127) / 128) * ((g.M + 127) / 128) >= 2LL * sm_count())
+        return fwds_launch<P, 2, 2, 4, 8, TM>(g, x, A, Kp, bias, y);
+    if (g.M >= 32) return fwds_launch<P, 2, 2, 2, 8, TM>(g, x, A, Kp, bias, y);
+    return fwds_launch<P, 1, 4, 1, 4, TM>(g, x, A, Kp, bias, y);
+}
+
+// The forward on the tensor cores (fwds_k): A rounded into the workspace.
+template <class P>
+int conv_tc(const Geo &g, const float *x, const float *W, int flip, const float *bias, float *y,
+            ct_error *err)
+{
+    using T = typename P::T;
+    bool tm = g.C % (BKS / 2) == 0;
+    int taps = g.KH * g.KW, Kp = (g.K + BKS - 1) / BKS * BKS;
+    T *A = (T *)cu_workspace((size_t)g.M * Kp * sizeof(T), err);
+    if (!A) return CT_ENOMEM;
+    prep_a_k<P><<<cu_blocks((size_t)g.M * Kp, 256), 256, 0, cu_stream()>>>(W, g.M, g.C, taps, flip, tm, Kp, A);
+    CU_CHECK_LAUNCH(err);
+    cudaError_t e = tm ? launch_fwds<P, true>(g, x, A, Kp, bias, y) : launch_fwds<P, false>(g, x, A, Kp, bias, y);
+    CU_CHECK(e, err);
+    return CT_OK;
 }
 
 template <class P, int WM, int WN, int MI, int NI, bool TM>
@@ -689,11 +885,13 @@ int sm_count()
     return sms;
 }
 
-// The forward's A: the weights themselves where they already are in its
-// layout, else rearranged in the workspace.
+// TF32 and bf16 on fwds_k; fp32 on fwd_k, its A the weights themselves
+// where they already are in its layout, else rearranged in the workspace.
 int conv_any(const Geo &g, ct_precision p, const float *x, const float *W, int flip,
              const float *bias, float *y, ct_error *err)
 {
+    if (p == CT_PREC_BF16) return conv_tc<BF16S>(g, x, W, flip, bias, y, err);
+    if (p == CT_PREC_TF32) return conv_tc<TF32S>(g, x, W, flip, bias, y, err);
     bool tm = g.C % BK == 0;
     int taps = g.KH * g.KW;
     const float *A = W;
@@ -705,13 +903,7 @@ int conv_any(const Geo &g, ct_precision p, const float *x, const float *W, int f
         CU_CHECK_LAUNCH(err);
         A = ws;
     }
-    cudaError_t e;
-    if (p == CT_PREC_BF16)
-        e = tm ? launch_fwd<BF16, true>(g, x, A, bias, y) : launch_fwd<BF16, false>(g, x, A, bias, y);
-    else if (p == CT_PREC_TF32)
-        e = tm ? launch_fwd<TF32, true>(g, x, A, bias, y) : launch_fwd<TF32, false>(g, x, A, bias, y);
-    else
-        e = tm ? launch_fwd<F32, true>(g, x, A, bias, y) : launch_fwd<F32, false>(g, x, A, bias, y);
+    cudaError_t e = tm ? launch_fwd<true>(g, x, A, bias, y) : launch_fwd<false>(g, x, A, bias, y);
     CU_CHECK(e, err);
     return CT_OK;
 }
