@@ -316,23 +316,26 @@ fwd_k(const float *__restrict__ x, const float *__restrict__ Wt, const float *__
 }
 
 // Forward on the tensor cores with the tiles rounded once, as they are
-// stored: BKS = 32 deep, two stages.  A (the weights) comes from the
+// stored: P::BK deep, two stages.  A (the weights) comes from the
 // workspace already rounded (TF32) or packed (bf16) by prep_a_k, its rows
-// zero-padded to a multiple of BKS, and is copied with 16-byte cp.async;
+// zero-padded to a multiple of P::BK, and is copied with 16-byte cp.async;
 // each thread gathers its column of B into registers (a tile ahead, over
-// the product of the current one), rounds or packs it and stores it in
-// 8-byte units of KU consecutive k.  The mma's k slots are permuted so
+// the product of the current one, CH rows at a time), rounds or packs it
+// and stores it in 8-byte units of KU consecutive k.  The mma's k slots are permuted so
 // that a thread's fragment elements are neighbours in k: slots t and t + 4
 // (TF32) or 2t, 2t + 1 and 2t + 8, 2t + 9 (bf16) are k = KU·t to KU·t +
 // KU - 1 of the step, the same permutation for A and B, so that every
 // fragment register pair is one 8-byte shared load and nothing is
 // converted when read.
-constexpr int BKS = 32;
+constexpr int CH = 16;
 
+// BK: the tile depth; ROWB: A's row stride in bytes, 32 past the row: the
+// 8-byte reads of a half warp (rows g + 0..3, 8 bytes t apart) then fall
+// on distinct banks.
 struct TF32S {
     using T = float;   // the storage of A (rounded to TF32)
-    static constexpr int KU = 2, KSTEP = 8;
-    static constexpr int ROWB = (BKS + 8) * 4;   // A row bytes: 8-byte reads of 16 lanes on distinct banks
+    static constexpr int KU = 2, KSTEP = 8, BK = 32;
+    static constexpr int ROWB = BK * 4 + 32;
     static __device__ __forceinline__ T of(float f) { return __uint_as_float(tf32_of(f)); }
     static __device__ __forceinline__ uint2 unit(const float *v) { return make_uint2(tf32_of(v[0]), tf32_of(v[1])); }
     static __device__ __forceinline__ void mma(float c[4], const uint32_t a[4], const uint32_t b[2])
@@ -343,8 +346,8 @@ struct TF32S {
 
 struct BF16S {
     using T = __nv_bfloat16;
-    static constexpr int KU = 4, KSTEP = 16;
-    static constexpr int ROWB = (BKS + 16) * 2;
+    static constexpr int KU = 4, KSTEP = 16, BK = 32;
+    static constexpr int ROWB = BK * 2 + 32;
     static __device__ __forceinline__ T of(float f) { return __float2bfloat16_rn(f); }
     static __device__ __forceinline__ uint2 unit(const float *v)
     {
@@ -358,7 +361,7 @@ struct BF16S {
 
 template <class P, int WM, int WN, int MI, int NI> struct FwdS {
     static constexpr int NT = WM * WN * 32, BM = WM * MI * 16, BN = WN * NI * 8;
-    static constexpr int UPT = BKS / P::KU;   // B units per column of a tile
+    static constexpr int UPT = P::BK / P::KU;   // B units per column of a tile
     static constexpr int LDBU = BN + 4;       // B row stride in units: 8-byte reads on distinct banks
     static constexpr int A_BYTES = BM * P::ROWB, B_BYTES = UPT * LDBU * 8;
     static constexpr int bytes = 2 * (A_BYTES + B_BYTES);
@@ -371,9 +374,9 @@ fwds_k(const float *__restrict__ x, const typename P::T *__restrict__ Wt, const 
 {
     using S = FwdS<P, WM, WN, MI, NI>;
     constexpr int NT = S::NT, BM = S::BM, BN = S::BN, KU = P::KU, ESZ = (int)sizeof(typename P::T);
-    constexpr int CPR = BKS * ESZ / 16, CHUNKS = BM * CPR;   // 16-byte pieces of A per row, per tile
+    constexpr int BK = P::BK, CPR = BK * ESZ / 16, CHUNKS = BM * CPR;   // 16-byte pieces of A per row, per tile
     static_assert(BN == NT, "one B column per thread");
-    static_assert(KU * ESZ == 8, "8-byte units");
+    static_assert(KU * ESZ == 8 && BK % CH == 0 && CH % P::KSTEP == 0, "8-byte units, whole steps");
     extern __shared__ __align__(16) unsigned char smem_s[];
     unsigned char *sA[2] = {smem_s, smem_s + S::A_BYTES};
     uint2 *sB[2] = {reinterpret_cast<uint2 *>(smem_s + 2 * S::A_BYTES),
@@ -396,24 +399,23 @@ fwds_k(const float *__restrict__ x, const typename P::T *__restrict__ Wt, const 
         ih0 = (int)oh * g.sh - g.ph;
         iw0 = (int)ow * g.sw - g.pw;
     }
-    // The next k this thread gathers, as in fwd_k, half a tile at a time
-    // (TAPMAJOR: C a multiple of HALF, a half's rows HALF channels of one tap).
-    constexpr int HALF = BKS / 2;
+    // The next k this thread gathers, as in fwd_k, CH rows at a time
+    // (TAPMAJOR: C a multiple of CH, CH channels of one tap).
     int kb = 0, ci = 0, r = 0, s = 0;
-    auto gather = [&](float(&v)[HALF]) {
+    auto gather = [&](float(&v)[CH]) {
         if constexpr (TAPMAJOR) {
             int ih = ih0 + r, iw = iw0 + s;   // r = KH: the zero rows past K
             bool ok = pok && r < g.KH && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
             const float *src = ok ? xi + (size_t)ci * HW + ih * g.W + iw : x;
 #pragma unroll
-            for (int kk = 0; kk < HALF; kk++) v[kk] = ok ? __ldg(src + kk * HW) : 0.0f;
-            if ((ci += HALF) == g.C) {
+            for (int kk = 0; kk < CH; kk++) v[kk] = ok ? __ldg(src + kk * HW) : 0.0f;
+            if ((ci += CH) == g.C) {
                 ci = 0;
                 if (++s == g.KW) s = 0, r++;
             }
         } else {
 #pragma unroll
-            for (int kk = 0; kk < HALF; kk++, kb++) {
+            for (int kk = 0; kk < CH; kk++, kb++) {
                 int ih = ih0 + r, iw = iw0 + s;
                 bool ok = pok && kb < g.K && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
                 v[kk] = ok ? __ldg(xi + (size_t)ci * HW + ih * g.W + iw) : 0.0f;
@@ -424,13 +426,12 @@ fwds_k(const float *__restrict__ x, const typename P::T *__restrict__ Wt, const 
             }
         }
     };
-    auto stash = [&](int stage, int h, const float(&v)[HALF]) {
+    auto stash = [&](int stage, int h, const float(&v)[CH]) {   // rows h·CH on
 #pragma unroll
-        for (int u = 0; u < S::UPT / 2; u++)
-            sB[stage][(h * S::UPT / 2 + u) * S::LDBU + tid] = P::unit(v + KU * u);
+        for (int u = 0; u < CH / KU; u++) sB[stage][(h * CH / KU + u) * S::LDBU + tid] = P::unit(v + KU * u);
     };
     auto load_a = [&](int stage, int kt) {
-        const char *src = reinterpret_cast<const char *>(Wt) + (size_t)kt * BKS * ESZ;
+        const char *src = reinterpret_cast<const char *>(Wt) + (size_t)kt * BK * ESZ;
 #pragma unroll
         for (int i = 0; i < (CHUNKS + NT - 1) / NT; i++) {
             int e = tid + i * NT;
@@ -450,21 +451,22 @@ fwds_k(const float *__restrict__ x, const typename P::T *__restrict__ Wt, const 
 #pragma unroll
         for (int j = 0; j < NI; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
 
-    const int KT = Kp / BKS;
-    float v[HALF];
+    const int KT = Kp / BK;
+    float v[CH];
     load_a(0, 0);
     cp_commit();
-    gather(v);
-    stash(0, 0, v);
-    gather(v);
-    stash(0, 1, v);
+#pragma unroll
+    for (int h = 0; h < BK / CH; h++) {
+        gather(v);
+        stash(0, h, v);
+    }
     cp_wait<0>();
     __syncthreads();
     const int g4 = lane >> 2, t4 = lane & 3;
     for (int kt = 0; kt < KT; kt++) {
         const int cur = kt & 1;
         const bool more = kt + 1 < KT;
-        if (more) {   // the next tile, over this one's product, in halves (fewer registers)
+        if (more) {   // the next tile, over this one's product, CH rows at a time (fewer registers)
             load_a(cur ^ 1, kt + 1);
             cp_commit();
             gather(v);
@@ -472,9 +474,9 @@ fwds_k(const float *__restrict__ x, const typename P::T *__restrict__ Wt, const 
         const unsigned char *a = sA[cur] + (wm * MI * 16 + g4) * P::ROWB + 8 * t4;
         const uint2 *b = sB[cur] + t4 * S::LDBU + wn * NI * 8 + g4;
 #pragma unroll
-        for (int ks = 0; ks < BKS; ks += P::KSTEP) {
-            if (ks == HALF && more) {
-                stash(cur ^ 1, 0, v);
+        for (int ks = 0; ks < BK; ks += P::KSTEP) {
+            if (ks % CH == 0 && ks > 0 && more) {
+                stash(cur ^ 1, ks / CH - 1, v);
                 gather(v);
             }
             uint32_t fa[MI][4], fb[NI][2];
@@ -495,7 +497,7 @@ fwds_k(const float *__restrict__ x, const typename P::T *__restrict__ Wt, const 
                 for (int j = 0; j < NI; j++) P::mma(acc[i][j], fa[i], fb[j]);
         }
         if (more) {
-            stash(cur ^ 1, 1, v);
+            stash(cur ^ 1, BK / CH - 1, v);
             cp_wait<0>();
         }
         __syncthreads();
@@ -732,7 +734,7 @@ __global__ void prep_weights_k(const float *W, int M, int C, int taps, bool flip
 
 // A for fwds_k: prep_weights_k's rearrangement, stored as P's A (rounded
 // to TF32 or bf16 once), each row zero-padded from K to Kp (a multiple of
-// BKS, so that every tile of A is whole 16-byte pieces).
+// P::BK, so that every tile of A is whole 16-byte pieces).
 template <class P>
 __global__ void prep_a_k(const float *W, int M, int C, int taps, bool flip, bool tapmajor, int Kp,
                          typename P::T *A)
@@ -831,8 +833,8 @@ int conv_tc(const Geo &g, const float *x, const float *W, int flip, const float 
             ct_error *err)
 {
     using T = typename P::T;
-    bool tm = g.C % (BKS / 2) == 0;
-    int taps = g.KH * g.KW, Kp = (g.K + BKS - 1) / BKS * BKS;
+    bool tm = g.C % CH == 0;
+    int taps = g.KH * g.KW, Kp = (g.K + P::BK - 1) / P::BK * P::BK;
     T *A = (T *)cu_workspace((size_t)g.M * Kp * sizeof(T), err);
     if (!A) return CT_ENOMEM;
     prep_a_k<P><<<cu_blocks((size_t)g.M * Kp, 256), 256, 0, cu_stream()>>>(W, g.M, g.C, taps, flip, tm, Kp, A);
