@@ -87,11 +87,12 @@ template <int N> __device__ __forceinline__ void cp_wait()
 
 // Fragments of mma.sync (PTX ISA, "Matrix fragments for mma.m16n8k8 /
 // m16n8k16"): g = lane / 4, t = lane % 4.  A tile [row][k] of row stride
-// ld (k fastest), a B tile [col][k] (b_nk).  LDK: the padded row stride of
-// [.][k] tiles.
+// ld (k fastest), a B tile either [k][col] (col fastest, b_kn) or
+// [col][k] (b_nk).  LDK: the padded row stride of [.][k] tiles; PADN: the
+// padding of [k][col] rows.
 struct TF32 {
     static constexpr bool SIMT = false;
-    static constexpr int KSTEP = 8, LDK = BK + 4;
+    static constexpr int KSTEP = 8, LDK = BK + 4, PADN = 8;
     static __device__ __forceinline__ void a(uint32_t f[4], const float *s, int ld, int lane)
     {
         const float *p = s + (lane >> 2) * ld + (lane & 3);
@@ -99,6 +100,12 @@ struct TF32 {
         f[1] = tf32_of(p[8 * ld]);
         f[2] = tf32_of(p[4]);
         f[3] = tf32_of(p[8 * ld + 4]);
+    }
+    static __device__ __forceinline__ void b_kn(uint32_t f[2], const float *s, int ld, int lane)
+    {
+        const float *p = s + (lane & 3) * ld + (lane >> 2);
+        f[0] = tf32_of(p[0]);
+        f[1] = tf32_of(p[4 * ld]);
     }
     static __device__ __forceinline__ void b_nk(uint32_t f[2], const float *s, int ld, int lane)
     {
@@ -117,7 +124,7 @@ struct TF32 {
 
 struct BF16 {
     static constexpr bool SIMT = false;
-    static constexpr int KSTEP = 16, LDK = BK + 8;
+    static constexpr int KSTEP = 16, LDK = BK + 8, PADN = 4;
     static __device__ __forceinline__ void a(uint32_t f[4], const float *s, int ld, int lane)
     {
         const float *p = s + (lane >> 2) * ld + 2 * (lane & 3);
@@ -127,6 +134,12 @@ struct BF16 {
         f[1] = bf2_of(v1.x, v1.y);
         f[2] = bf2_of(v2.x, v2.y);
         f[3] = bf2_of(v3.x, v3.y);
+    }
+    static __device__ __forceinline__ void b_kn(uint32_t f[2], const float *s, int ld, int lane)
+    {
+        const float *p = s + 2 * (lane & 3) * ld + (lane >> 2);
+        f[0] = bf2_of(p[0], p[ld]);
+        f[1] = bf2_of(p[8 * ld], p[9 * ld]);
     }
     static __device__ __forceinline__ void b_nk(uint32_t f[2], const float *s, int ld, int lane)
     {
@@ -185,26 +198,29 @@ __device__ __forceinline__ void simt_tile(float (&acc)[RT][CG * 4], const float 
     }
 }
 
-// Forward in fp32 (FFMA): a BM × BN tile (BM = WM·MI·16, BN = WN·NI·8) by
-// 128 threads; one thread per column of the BN-wide tile (BN = threads).
-// TF32 and bf16 have fwds_k.
-template <int WM, int WN, int MI, int NI, bool TAPMAJOR>
+// Forward: WM × WN warps, each MI m16 by NI n8 fragments (with F32, the
+// same BM × BN tile by 128 threads); one thread per column of the BN-wide
+// tile (BN = threads).
+template <class P, int WM, int WN, int MI, int NI, bool TAPMAJOR>
 __global__ void __launch_bounds__(WM *WN * 32)
 fwd_k(const float *__restrict__ x, const float *__restrict__ Wt, const float *__restrict__ bias,
       float *__restrict__ y, Geo g)
 {
     constexpr int NT = WM * WN * 32, BM = WM * MI * 16, BN = WN * NI * 8;
-    constexpr int LDA = BM + 4, LDB = BN + F32::PADN;
+    constexpr int LDA = P::SIMT ? BM + 4 : P::LDK, LDB = BN + P::PADN;
+    constexpr int A_RS = P::SIMT ? 1 : LDA, A_KS = P::SIMT ? LDA : 1;   // A (row, k) strides
     static_assert(BN == NT, "one B column per thread");
     static_assert((BM * BK) % NT == 0, "whole A tile loads");
-    static_assert(NT == 128 && BN % 64 == 0, "the SIMT threads' layout");
-    // Dynamic shared memory (sized by fwd_launch), as in fwds_k.
-    constexpr int A_SZ = BK * LDA, B_SZ = BK * LDB;
+    static_assert(!P::SIMT || (NT == 128 && BN % 64 == 0), "the SIMT threads' layout");
+    // Dynamic shared memory (sized by fwd_launch): the 128-row tiles need more
+    // than the 48 KiB of a static array.
+    constexpr int A_SZ = P::SIMT ? BK * LDA : BM * LDA, B_SZ = BK * LDB;
     extern __shared__ __align__(16) float smem[];
     float(*sA)[A_SZ] = reinterpret_cast<float(*)[A_SZ]>(smem);
     float(*sB)[B_SZ] = reinterpret_cast<float(*)[B_SZ]>(smem + STAGES * A_SZ);
 
-    const int tid = threadIdx.x;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int wm = warp % WM, wn = warp / WM;
     const int m0 = blockIdx.y * BM;
     const unsigned n0 = blockIdx.x * (unsigned)BN;
     const int HW = g.H * g.W;
@@ -229,12 +245,23 @@ fwd_k(const float *__restrict__ x, const float *__restrict__ Wt, const float *__
     auto load = [&](int stage, int kt) {
         const int k0 = kt * BK;
         float *a = sA[stage];
+        if constexpr (TAPMAJOR && !P::SIMT) {   // K % BK == 0, K % 4 == 0: whole 16-byte pieces
+            constexpr int PIECES = BM * BK / 4;
 #pragma unroll
-        for (int i = 0; i < BM * BK / NT; i++) {
-            int e = tid + i * NT, row = e / BK, kk = e % BK;
-            int m = m0 + row, k = k0 + kk;
-            bool v = m < g.M && k < g.K;
-            cp_async4(a + row + kk * LDA, v ? Wt + (size_t)m * g.K + k : Wt, v);
+            for (int e = tid; e < PIECES; e += NT) {
+                int row = e / (BK / 4), c4 = e % (BK / 4);
+                int m = m0 + row;
+                bool v = m < g.M;
+                cp_async16(a + row * LDA + 4 * c4, v ? Wt + (size_t)m * g.K + k0 + 4 * c4 : Wt, v);
+            }
+        } else {
+#pragma unroll
+            for (int i = 0; i < BM * BK / NT; i++) {
+                int e = tid + i * NT, row = e / BK, kk = e % BK;
+                int m = m0 + row, k = k0 + kk;
+                bool v = m < g.M && k < g.K;
+                cp_async4(a + row * A_RS + kk * A_KS, v ? Wt + (size_t)m * g.K + k : Wt, v);
+            }
         }
         float *b = sB[stage] + tid;
         if constexpr (TAPMAJOR) {
@@ -268,50 +295,114 @@ fwd_k(const float *__restrict__ x, const float *__restrict__ Wt, const float *__
         cp_commit();
     }
     const unsigned P_ = g.by_P.d;
-    constexpr int RT = BM / 8, CG = BN / 64;
-    const int tn = tid % 16, tm = tid / 16;
-    float acc[RT][CG * 4];
+    if constexpr (P::SIMT) {
+        constexpr int RT = BM / 8, CG = BN / 64;
+        const int tn = tid % 16, tm = tid / 16;
+        float acc[RT][CG * 4];
 #pragma unroll
-    for (int i = 0; i < RT; i++)
+        for (int i = 0; i < RT; i++)
 #pragma unroll
-        for (int j = 0; j < CG * 4; j++) acc[i][j] = 0.0f;
-    for (int kt = 0; kt < KT; kt++) {
-        cp_wait<STAGES - 2>();
-        __syncthreads();
-        if (kt + STAGES - 1 < KT) load((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
-        cp_commit();
-        simt_tile<RT, CG>(acc, sA[kt % STAGES] + tm * RT, LDA, sB[kt % STAGES] + tn * 4, LDB);
-    }
-    cp_wait<0>();
-    size_t col[CG * 4];
-    bool cok[CG * 4];
+            for (int j = 0; j < CG * 4; j++) acc[i][j] = 0.0f;
+        for (int kt = 0; kt < KT; kt++) {
+            cp_wait<STAGES - 2>();
+            __syncthreads();
+            if (kt + STAGES - 1 < KT) load((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
+            cp_commit();
+            simt_tile<RT, CG>(acc, sA[kt % STAGES] + tm * RT, LDA, sB[kt % STAGES] + tn * 4, LDB);
+        }
+        cp_wait<0>();
+        size_t col[CG * 4];
+        bool cok[CG * 4];
 #pragma unroll
-    for (int j = 0; j < CG * 4; j++) {
-        unsigned n = n0 + 64 * (j / 4) + tn * 4 + j % 4;
-        cok[j] = n < g.npos;
-        unsigned img = cu_div(n, g.by_P);
-        col[j] = (size_t)img * g.M * P_ + (n - img * P_);
-    }
-    // With P a multiple of 4, a thread's 4 columns of a group are 4
-    // neighbours of one image: one 16-byte store.
-    const bool vec = P_ % 4 == 0;
+        for (int j = 0; j < CG * 4; j++) {
+            unsigned n = n0 + 64 * (j / 4) + tn * 4 + j % 4;
+            cok[j] = n < g.npos;
+            unsigned img = cu_div(n, g.by_P);
+            col[j] = (size_t)img * g.M * P_ + (n - img * P_);
+        }
+        // With P a multiple of 4, a thread's 4 columns of a group are 4
+        // neighbours of one image: one 16-byte store.
+        const bool vec = P_ % 4 == 0;
 #pragma unroll
-    for (int i = 0; i < RT; i++) {
-        int m = m0 + tm * RT + i;
-        if (m >= g.M) continue;
-        float bv = bias ? bias[m] : 0.0f;
-        float *ym = y + (size_t)m * P_;
+        for (int i = 0; i < RT; i++) {
+            int m = m0 + tm * RT + i;
+            if (m >= g.M) continue;
+            float bv = bias ? bias[m] : 0.0f;
+            float *ym = y + (size_t)m * P_;
 #pragma unroll
-        for (int c = 0; c < CG; c++) {
-            if (vec && cok[4 * c + 3]) {
-                *(float4 *)(ym + col[4 * c]) = make_float4(acc[i][4 * c] + bv, acc[i][4 * c + 1] + bv,
-                                                           acc[i][4 * c + 2] + bv, acc[i][4 * c + 3] + bv);
-                continue;
+            for (int c = 0; c < CG; c++) {
+                if (vec && cok[4 * c + 3]) {
+                    *(float4 *)(ym + col[4 * c]) = make_float4(acc[i][4 * c] + bv, acc[i][4 * c + 1] + bv,
+                                                               acc[i][4 * c + 2] + bv, acc[i][4 * c + 3] + bv);
+                    continue;
+                }
+#pragma unroll
+                for (int j = 4 * c; j < 4 * c + 4; j++)
+                    if (cok[j]) ym[col[j]] = acc[i][j] + bv;
+            }
+        }
+    } else {
+        float acc[MI][NI][4];
+#pragma unroll
+        for (int i = 0; i < MI; i++)
+#pragma unroll
+            for (int j = 0; j < NI; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
+        for (int kt = 0; kt < KT; kt++) {
+            cp_wait<STAGES - 2>();
+            __syncthreads();
+            if (kt + STAGES - 1 < KT) load((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
+            cp_commit();
+            const float *a = sA[kt % STAGES] + wm * MI * 16 * LDA;
+            const float *b = sB[kt % STAGES] + wn * NI * 8;
+#pragma unroll
+            for (int ks = 0; ks < BK; ks += P::KSTEP) {
+                uint32_t fa[MI][4], fb[NI][2];
+#pragma unroll
+                for (int i = 0; i < MI; i++) P::a(fa[i], a + i * 16 * LDA + ks, LDA, lane);
+#pragma unroll
+                for (int j = 0; j < NI; j++) P::b_kn(fb[j], b + ks * LDB + j * 8, LDB, lane);
+#pragma unroll
+                for (int i = 0; i < MI; i++)
+#pragma unroll
+                    for (int j = 0; j < NI; j++) P::mma(acc[i][j], fa[i], fb[j]);
+            }
+        }
+        cp_wait<0>();
+
+        // Fragment element (i, j, h·2 + e) is row g + 8h of m16 tile i, column
+        // 2t + e of n8 tile j.
+        const bool vec = P_ % 2 == 0;
+        size_t col[NI][2];
+        bool cok[NI][2];
+#pragma unroll
+        for (int j = 0; j < NI; j++)
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                unsigned n = n0 + wn * NI * 8 + j * 8 + 2 * (lane & 3) + e;
+                cok[j][e] = n < g.npos;
+                unsigned img = cu_div(n, g.by_P);
+                col[j][e] = (size_t)img * g.M * P_ + (n - img * P_);
             }
 #pragma unroll
-            for (int j = 4 * c; j < 4 * c + 4; j++)
-                if (cok[j]) ym[col[j]] = acc[i][j] + bv;
-        }
+        for (int i = 0; i < MI; i++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                int m = m0 + wm * MI * 16 + i * 16 + (lane >> 2) + 8 * h;
+                if (m >= g.M) continue;
+                float bv = bias ? bias[m] : 0.0f;
+                float *ym = y + (size_t)m * P_;
+#pragma unroll
+                for (int j = 0; j < NI; j++) {
+                    if (vec && cok[j][1]) {   // columns 2t, 2t + 1: neighbours in one image
+                        *(float2 *)(ym + col[j][0]) =
+                            make_float2(acc[i][j][2 * h] + bv, acc[i][j][2 * h + 1] + bv);
+                        continue;
+                    }
+#pragma unroll
+                    for (int e = 0; e < 2; e++)
+                        if (cok[j][e]) ym[col[j][e]] = acc[i][j][2 * h + e] + bv;
+                }
+            }
     }
 }
 
@@ -768,32 +859,40 @@ __global__ void sum_parts_k(const float *parts, int nparts, int M, int C, int ta
     }
 }
 
-// One fp32 forward configuration: its shared memory (allowed past 48 KiB
-// the first time), its grid of BN-wide column tiles by BM-row tiles.
-template <int WM, int WN, int MI, int NI, bool TM>
+// One forward configuration: its shared memory (allowed past 48 KiB the
+// first time), its grid of BN-wide column tiles by BM-row tiles.
+template <class P, int WM, int WN, int MI, int NI, bool TM>
 cudaError_t fwd_launch(const Geo &g, const float *x, const float *A, const float *bias, float *y)
 {
     constexpr int BM = WM * MI * 16, BN = WN * NI * 8;
-    constexpr int bytes = STAGES * BK * (BM + 4 + BN + F32::PADN) * (int)sizeof(float);
+    constexpr int LDA = P::SIMT ? BM + 4 : P::LDK, LDB = BN + P::PADN;
+    constexpr int bytes = STAGES * ((P::SIMT ? BK * LDA : BM * LDA) + BK * LDB) * (int)sizeof(float);
     static bool opted;
     if (bytes > 48 * 1024 && !opted) {
-        cudaError_t e = cudaFuncSetAttribute(fwd_k<WM, WN, MI, NI, TM>,
+        cudaError_t e = cudaFuncSetAttribute(fwd_k<P, WM, WN, MI, NI, TM>,
                                              cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
         if (e != cudaSuccess) return e;
         opted = true;
     }
     dim3 grid((g.npos + BN - 1) / BN, (g.M + BM - 1) / BM);
-    fwd_k<WM, WN, MI, NI, TM><<<grid, WM * WN * 32, bytes, cu_stream()>>>(x, A, bias, y, g);
+    fwd_k<P, WM, WN, MI, NI, TM><<<grid, WM * WN * 32, bytes, cu_stream()>>>(x, A, bias, y, g);
     return cudaGetLastError();
 }
 
 int sm_count();
 
-template <bool TM>
+// 128-row tiles (warps of 64×64) where the output channels fill them, on
+// the tensor cores: twice the products per gathered column; unless that
+// leaves fewer than two blocks per multiprocessor (small images), where
+// 64-row tiles keep more of them busy.
+template <class P, bool TM>
 cudaError_t launch_fwd(const Geo &g, const float *x, const float *A, const float *bias, float *y)
 {
-    if (g.M >= 32) return fwd_launch<2, 2, 2, 8, TM>(g, x, A, bias, y);
-    return fwd_launch<1, 4, 1, 4, TM>(g, x, A, bias, y);
+    if constexpr (!P::SIMT)
+        if (g.M >= 128 && (long long)((g.npos + 127) / 128) * ((g.M + 127) / 128) >= 2LL * sm_count())
+            return fwd_launch<P, 2, 2, 4, 8, TM>(g, x, A, bias, y);
+    if (g.M >= 32) return fwd_launch<P, 2, 2, 2, 8, TM>(g, x, A, bias, y);
+    return fwd_launch<P, 1, 4, 1, 4, TM>(g, x, A, bias, y);
 }
 
 template <class P, int WM, int WN, int MI, int NI, bool TM>
@@ -905,7 +1004,7 @@ int conv_any(const Geo &g, ct_precision p, const float *x, const float *W, int f
         CU_CHECK_LAUNCH(err);
         A = ws;
     }
-    cudaError_t e = tm ? launch_fwd<true>(g, x, A, bias, y) : launch_fwd<false>(g, x, A, bias, y);
+    cudaError_t e = tm ? launch_fwd<F32, true>(g, x, A, bias, y) : launch_fwd<F32, false>(g, x, A, bias, y);
     CU_CHECK(e, err);
     return CT_OK;
 }
