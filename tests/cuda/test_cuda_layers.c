@@ -379,11 +379,8 @@ static void conv_cases(void)
    the tap-major loads (channels a multiple of 16 for the forward and
    the input gradient, of 64 for the weight gradient) and the per-row
    ones; 128-row tiles (128 output channels and enough positions to keep
-   the H100's 132 multiprocessors busy twice over), also a partial
-   one; the forward's TF32 and bf16 tiles 32 deep (patch rows past
-   c·kh·kw in the last one), gathered in 16-channel halves of one tap
-   where the channels are a multiple of 16; one sample; images smaller
-   than the kernel's reach (down to 1×1); 5×5, even and 1×3 kernels; stride 2 (the forward and the weight
+   the H100's 132 multiprocessors busy twice over); one sample; images smaller than the kernel's reach (down to
+   1×1); 5×5, even and 1×3 kernels; stride 2 (the forward and the weight
    gradient on the kernels, the input gradient from the columns). */
 static void igemm_cases(void)
 {
@@ -407,8 +404,10 @@ static void igemm_cases(void)
         {64, 20, 1, 3, 1, 0, 1, 2, 5, 7, "tap-major 1x3, two 16-row tiles"},
         {24, 128, 3, 3, 1, 1, 1, 34, 32, 32, "128-row tiles (enough of them), per-row loads"},
         {32, 128, 3, 3, 1, 1, 1, 34, 32, 32, "128-row tiles, tap-major"},
+        /* the TF32 and bf16 forward: K rounded up to its 32-deep tiles, the
+           patch gathered 16 channels of one tap at a time */
         {48, 160, 3, 3, 1, 1, 1, 66, 15, 17, "128-row tiles, a partial one, odd image"},
-        {16, 24, 3, 3, 1, 1, 1, 1, 5, 13, "tap-major in 16-channel halves, one sample"},
+        {16, 24, 3, 3, 1, 1, 1, 1, 5, 13, "tap-major in 16-channel pieces, one sample"},
         {64, 64, 3, 3, 2, 1, 1, 2, 16, 16, "downsample"},
         {5, 6, 3, 3, 2, 1, 1, 3, 7, 9, "stride 2, odd image"},
     };

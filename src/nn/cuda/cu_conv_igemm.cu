@@ -896,6 +896,49 @@ cudaError_t launch_fwd(const Geo &g, const float *x, const float *A, const float
 }
 
 template <class P, int WM, int WN, int MI, int NI, bool TM>
+cudaError_t wgrad_launch(const Geo &g, dim3 grid, const float *x, const float *gy, float *parts, int per)
+{
+    constexpr int BM = WM * MI * 16, BN = WN * NI * 8;
+    constexpr int bytes = STAGES * (P::SIMT ? BK * (BM + 4 + BN + 4) : (BM + BN) * P::LDK) * (int)sizeof(float);
+    static bool opted;
+    if (bytes > 48 * 1024 && !opted) {
+        cudaError_t e = cudaFuncSetAttribute(wgrad_k<P, WM, WN, MI, NI, TM>,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+        if (e != cudaSuccess) return e;
+        opted = true;
+    }
+    wgrad_k<P, WM, WN, MI, NI, TM><<<grid, WM * WN * 32, bytes, cu_stream()>>>(x, gy, parts, g, per);
+    return cudaGetLastError();
+}
+
+// The weight gradient's row tile: 128 rows (warps of 64×32) from 128
+// output channels on, 64 from 32, else 16.
+int wgrad_rows(int M) { return M >= 128 ? 128 : M >= 32 ? 64 : 16; }
+
+template <class P, bool TM>
+cudaError_t launch_wgrad(const Geo &g, dim3 grid, const float *x, const float *gy, float *parts, int per)
+{
+    switch (wgrad_rows(g.M)) {
+    case 128: return wgrad_launch<P, 2, 2, 4, 4, TM>(g, grid, x, gy, parts, per);
+    case 64: return wgrad_launch<P, 2, 2, 2, 4, TM>(g, grid, x, gy, parts, per);
+    default: return wgrad_launch<P, 1, 4, 1, 2, TM>(g, grid, x, gy, parts, per);
+    }
+}
+
+// The device's multiprocessors (one device), asked once.
+int sm_count()
+{
+    static int sms;
+    if (!sms) {
+        int dev, n = 0;
+        if (cudaGetDevice(&dev) == cudaSuccess)
+            cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
+        sms = n > 0 ? n : 132;
+    }
+    return sms;
+}
+
+template <class P, int WM, int WN, int MI, int NI, bool TM>
 cudaError_t fwds_launch(const Geo &g, const float *x, const typename P::T *A, int Kp, const float *bias,
                         float *y)
 {
@@ -941,49 +984,6 @@ int conv_tc(const Geo &g, const float *x, const float *W, int flip, const float 
     cudaError_t e = tm ? launch_fwds<P, true>(g, x, A, Kp, bias, y) : launch_fwds<P, false>(g, x, A, Kp, bias, y);
     CU_CHECK(e, err);
     return CT_OK;
-}
-
-template <class P, int WM, int WN, int MI, int NI, bool TM>
-cudaError_t wgrad_launch(const Geo &g, dim3 grid, const float *x, const float *gy, float *parts, int per)
-{
-    constexpr int BM = WM * MI * 16, BN = WN * NI * 8;
-    constexpr int bytes = STAGES * (P::SIMT ? BK * (BM + 4 + BN + 4) : (BM + BN) * P::LDK) * (int)sizeof(float);
-    static bool opted;
-    if (bytes > 48 * 1024 && !opted) {
-        cudaError_t e = cudaFuncSetAttribute(wgrad_k<P, WM, WN, MI, NI, TM>,
-                                             cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-        if (e != cudaSuccess) return e;
-        opted = true;
-    }
-    wgrad_k<P, WM, WN, MI, NI, TM><<<grid, WM * WN * 32, bytes, cu_stream()>>>(x, gy, parts, g, per);
-    return cudaGetLastError();
-}
-
-// The weight gradient's row tile: 128 rows (warps of 64×32) from 128
-// output channels on, 64 from 32, else 16.
-int wgrad_rows(int M) { return M >= 128 ? 128 : M >= 32 ? 64 : 16; }
-
-template <class P, bool TM>
-cudaError_t launch_wgrad(const Geo &g, dim3 grid, const float *x, const float *gy, float *parts, int per)
-{
-    switch (wgrad_rows(g.M)) {
-    case 128: return wgrad_launch<P, 2, 2, 4, 4, TM>(g, grid, x, gy, parts, per);
-    case 64: return wgrad_launch<P, 2, 2, 2, 4, TM>(g, grid, x, gy, parts, per);
-    default: return wgrad_launch<P, 1, 4, 1, 2, TM>(g, grid, x, gy, parts, per);
-    }
-}
-
-// The device's multiprocessors (one device), asked once.
-int sm_count()
-{
-    static int sms;
-    if (!sms) {
-        int dev, n = 0;
-        if (cudaGetDevice(&dev) == cudaSuccess)
-            cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
-        sms = n > 0 ? n : 132;
-    }
-    return sms;
 }
 
 // TF32 and bf16 on fwds_k; fp32 on fwd_k, its A the weights themselves
