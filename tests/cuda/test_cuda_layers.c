@@ -424,6 +424,10 @@ static void igemm_cases(const char *tag)
         {64, 20, 1, 3, 1, 0, 1, 2, 5, 7, "tap-major 1x3, two 16-row tiles"},
         {24, 128, 3, 3, 1, 1, 1, 34, 32, 32, "128-row tiles (enough of them), per-row loads"},
         {32, 128, 3, 3, 1, 1, 1, 34, 32, 32, "128-row tiles, tap-major"},
+        /* the TF32 and bf16 forward: K rounded up to its 32-deep tiles, the
+           patch gathered 16 channels of one tap at a time */
+        {48, 160, 3, 3, 1, 1, 1, 66, 15, 17, "128-row tiles, a partial one, odd image"},
+        {16, 24, 3, 3, 1, 1, 1, 1, 5, 13, "tap-major in 16-channel pieces, one sample"},
         {64, 64, 3, 3, 2, 1, 1, 2, 16, 16, "downsample"},
         {5, 6, 3, 3, 2, 1, 1, 3, 7, 9, "stride 2, odd image"},
         {48, 40, 3, 3, 1, 1, 1, 3, 6, 10, "wide weight-gradient tiles, 16-byte gy, per-row loads"},

@@ -37,6 +37,11 @@
 // are not 16-byte aligned); fragments are rounded to TF32 or packed to
 // bf16 when read.  Row strides of the tiles are padded so that fragment
 // reads hit 32 distinct banks.
+//
+// The forward in TF32 and bf16 (fwds_k) stores its tiles rounded instead:
+// 32 deep, two stages, A rounded once into the workspace, B gathered into
+// registers a tile ahead and stored as TF32 or bf16, so that the fragments
+// are plain 8-byte shared loads (bf16 tiles are half the bytes).
 #include "cu_conv_igemm.h"
 #include "cu_layers.h"
 
@@ -439,6 +444,230 @@ fwd_k(const float *__restrict__ x, const float *__restrict__ Wt, const float *__
     }
 }
 
+// Forward on the tensor cores with the tiles rounded once, as they are
+// stored: P::BK deep, two stages.  A (the weights) comes from the
+// workspace already rounded (TF32) or packed (bf16) by prep_a_k, its rows
+// zero-padded to a multiple of P::BK, and is copied with 16-byte cp.async;
+// each thread gathers its column of B into registers (a tile ahead, over
+// the product of the current one, CH rows at a time), rounds or packs it
+// and stores it in 8-byte units of KU consecutive k.  The mma's k slots are permuted so
+// that a thread's fragment elements are neighbours in k: slots t and t + 4
+// (TF32) or 2t, 2t + 1 and 2t + 8, 2t + 9 (bf16) are k = KU·t to KU·t +
+// KU - 1 of the step, the same permutation for A and B, so that every
+// fragment register pair is one 8-byte shared load and nothing is
+// converted when read.
+constexpr int CH = 16;
+
+// BK: the tile depth; ROWB: A's row stride in bytes, 32 past the row: the
+// 8-byte reads of a half warp (rows g + 0..3, 8 bytes t apart) then fall
+// on distinct banks.
+struct TF32S {
+    using T = float;   // the storage of A (rounded to TF32)
+    static constexpr int KU = 2, KSTEP = 8, BK = 32;
+    static constexpr int ROWB = BK * 4 + 32;
+    static __device__ __forceinline__ T of(float f) { return __uint_as_float(tf32_of(f)); }
+    static __device__ __forceinline__ uint2 unit(const float *v) { return make_uint2(tf32_of(v[0]), tf32_of(v[1])); }
+    static __device__ __forceinline__ void mma(float c[4], const uint32_t a[4], const uint32_t b[2])
+    {
+        TF32::mma(c, a, b);
+    }
+};
+
+struct BF16S {
+    using T = __nv_bfloat16;
+    static constexpr int KU = 4, KSTEP = 16, BK = 32;
+    static constexpr int ROWB = BK * 2 + 32;
+    static __device__ __forceinline__ T of(float f) { return __float2bfloat16_rn(f); }
+    static __device__ __forceinline__ uint2 unit(const float *v)
+    {
+        return make_uint2(bf2_of(v[0], v[1]), bf2_of(v[2], v[3]));
+    }
+    static __device__ __forceinline__ void mma(float c[4], const uint32_t a[4], const uint32_t b[2])
+    {
+        BF16::mma(c, a, b);
+    }
+};
+
+template <class P, int WM, int WN, int MI, int NI> struct FwdS {
+    static constexpr int NT = WM * WN * 32, BM = WM * MI * 16, BN = WN * NI * 8;
+    static constexpr int UPT = P::BK / P::KU;   // B units per column of a tile
+    static constexpr int LDBU = BN + 4;       // B row stride in units: 8-byte reads on distinct banks
+    static constexpr int A_BYTES = BM * P::ROWB, B_BYTES = UPT * LDBU * 8;
+    static constexpr int bytes = 2 * (A_BYTES + B_BYTES);
+};
+
+template <class P, int WM, int WN, int MI, int NI, bool TAPMAJOR>
+__global__ void __launch_bounds__(WM *WN * 32, MI >= 4 ? 2 : 3)
+fwds_k(const float *__restrict__ x, const typename P::T *__restrict__ Wt, const float *__restrict__ bias,
+       float *__restrict__ y, Geo g, int Kp)
+{
+    using S = FwdS<P, WM, WN, MI, NI>;
+    constexpr int NT = S::NT, BM = S::BM, BN = S::BN, KU = P::KU, ESZ = (int)sizeof(typename P::T);
+    constexpr int BK = P::BK, CPR = BK * ESZ / 16, CHUNKS = BM * CPR;   // 16-byte pieces of A per row, per tile
+    static_assert(BN == NT, "one B column per thread");
+    static_assert(KU * ESZ == 8 && BK % CH == 0 && CH % P::KSTEP == 0, "8-byte units, whole steps");
+    extern __shared__ __align__(16) unsigned char smem_s[];
+    unsigned char *sA[2] = {smem_s, smem_s + S::A_BYTES};
+    uint2 *sB[2] = {reinterpret_cast<uint2 *>(smem_s + 2 * S::A_BYTES),
+                    reinterpret_cast<uint2 *>(smem_s + 2 * S::A_BYTES + S::B_BYTES)};
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int wm = warp % WM, wn = warp / WM;
+    const int m0 = blockIdx.y * BM;
+    const unsigned n0 = blockIdx.x * (unsigned)BN;
+    const int HW = g.H * g.W;
+
+    const unsigned pos = n0 + tid;
+    const bool pok = pos < g.npos;
+    const float *xi = x;
+    int ih0 = 0, iw0 = 0;
+    if (pok) {
+        unsigned img = cu_div(pos, g.by_P), p = pos - img * g.by_P.d;
+        unsigned oh = cu_div(p, g.by_OW), ow = p - oh * g.by_OW.d;
+        xi = x + (size_t)img * g.C * HW;
+        ih0 = (int)oh * g.sh - g.ph;
+        iw0 = (int)ow * g.sw - g.pw;
+    }
+    // The next k this thread gathers, as in fwd_k, CH rows at a time
+    // (TAPMAJOR: C a multiple of CH, CH channels of one tap).
+    int kb = 0, ci = 0, r = 0, s = 0;
+    auto gather = [&](float(&v)[CH]) {
+        if constexpr (TAPMAJOR) {
+            int ih = ih0 + r, iw = iw0 + s;   // r = KH: the zero rows past K
+            bool ok = pok && r < g.KH && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
+            const float *src = ok ? xi + (size_t)ci * HW + ih * g.W + iw : x;
+#pragma unroll
+            for (int kk = 0; kk < CH; kk++) v[kk] = ok ? __ldg(src + kk * HW) : 0.0f;
+            if ((ci += CH) == g.C) {
+                ci = 0;
+                if (++s == g.KW) s = 0, r++;
+            }
+        } else {
+#pragma unroll
+            for (int kk = 0; kk < CH; kk++, kb++) {
+                int ih = ih0 + r, iw = iw0 + s;
+                bool ok = pok && kb < g.K && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
+                v[kk] = ok ? __ldg(xi + (size_t)ci * HW + ih * g.W + iw) : 0.0f;
+                if (++s == g.KW) {
+                    s = 0;
+                    if (++r == g.KH) r = 0, ci++;
+                }
+            }
+        }
+    };
+    auto stash = [&](int stage, int h, const float(&v)[CH]) {   // rows h·CH on
+#pragma unroll
+        for (int u = 0; u < CH / KU; u++) sB[stage][(h * CH / KU + u) * S::LDBU + tid] = P::unit(v + KU * u);
+    };
+    auto load_a = [&](int stage, int kt) {
+        const char *src = reinterpret_cast<const char *>(Wt) + (size_t)kt * BK * ESZ;
+#pragma unroll
+        for (int i = 0; i < (CHUNKS + NT - 1) / NT; i++) {
+            int e = tid + i * NT;
+            if (CHUNKS % NT != 0 && e >= CHUNKS) break;
+            int row = e / CPR, c = e % CPR, m = m0 + row;
+            bool ok = m < g.M;
+            cp_async16(reinterpret_cast<float *>(sA[stage] + row * P::ROWB + 16 * c),
+                       reinterpret_cast<const float *>(ok ? src + (size_t)m * Kp * ESZ + 16 * c
+                                                          : reinterpret_cast<const char *>(Wt)),
+                       ok);
+        }
+    };
+
+    float acc[MI][NI][4];
+#pragma unroll
+    for (int i = 0; i < MI; i++)
+#pragma unroll
+        for (int j = 0; j < NI; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
+
+    const int KT = Kp / BK;
+    float v[CH];
+    load_a(0, 0);
+    cp_commit();
+#pragma unroll
+    for (int h = 0; h < BK / CH; h++) {
+        gather(v);
+        stash(0, h, v);
+    }
+    cp_wait<0>();
+    __syncthreads();
+    const int g4 = lane >> 2, t4 = lane & 3;
+    for (int kt = 0; kt < KT; kt++) {
+        const int cur = kt & 1;
+        const bool more = kt + 1 < KT;
+        if (more) {   // the next tile, over this one's product, CH rows at a time (fewer registers)
+            load_a(cur ^ 1, kt + 1);
+            cp_commit();
+            gather(v);
+        }
+        const unsigned char *a = sA[cur] + (wm * MI * 16 + g4) * P::ROWB + 8 * t4;
+        const uint2 *b = sB[cur] + t4 * S::LDBU + wn * NI * 8 + g4;
+#pragma unroll
+        for (int ks = 0; ks < BK; ks += P::KSTEP) {
+            if (ks % CH == 0 && ks > 0 && more) {
+                stash(cur ^ 1, ks / CH - 1, v);
+                gather(v);
+            }
+            uint32_t fa[MI][4], fb[NI][2];
+#pragma unroll
+            for (int i = 0; i < MI; i++) {
+                const unsigned char *p = a + i * 16 * P::ROWB + ks * ESZ;
+                uint2 lo = *reinterpret_cast<const uint2 *>(p), hi = *reinterpret_cast<const uint2 *>(p + 8 * P::ROWB);
+                fa[i][0] = lo.x, fa[i][1] = hi.x, fa[i][2] = lo.y, fa[i][3] = hi.y;
+            }
+#pragma unroll
+            for (int j = 0; j < NI; j++) {
+                uint2 u = b[(ks / KU) * S::LDBU + j * 8];
+                fb[j][0] = u.x, fb[j][1] = u.y;
+            }
+#pragma unroll
+            for (int i = 0; i < MI; i++)
+#pragma unroll
+                for (int j = 0; j < NI; j++) P::mma(acc[i][j], fa[i], fb[j]);
+        }
+        if (more) {
+            stash(cur ^ 1, BK / CH - 1, v);
+            cp_wait<0>();
+        }
+        __syncthreads();
+    }
+
+    // Fragment element (i, j, h·2 + e) is row g + 8h of m16 tile i, column
+    // 2t + e of n8 tile j.
+    const unsigned P_ = g.by_P.d;
+    const bool vec = P_ % 2 == 0;
+    size_t col[NI][2];
+    bool cok[NI][2];
+#pragma unroll
+    for (int j = 0; j < NI; j++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+            unsigned n = n0 + wn * NI * 8 + j * 8 + 2 * t4 + e;
+            cok[j][e] = n < g.npos;
+            unsigned img = cu_div(n, g.by_P);
+            col[j][e] = (size_t)img * g.M * P_ + (n - img * P_);
+        }
+#pragma unroll
+    for (int i = 0; i < MI; i++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            int m = m0 + wm * MI * 16 + i * 16 + g4 + 8 * h;
+            if (m >= g.M) continue;
+            float bv = bias ? bias[m] : 0.0f;
+            float *ym = y + (size_t)m * P_;
+#pragma unroll
+            for (int j = 0; j < NI; j++) {
+                if (vec && cok[j][1]) {   // columns 2t, 2t + 1: neighbours in one image
+                    *(float2 *)(ym + col[j][0]) = make_float2(acc[i][j][2 * h] + bv, acc[i][j][2 * h + 1] + bv);
+                    continue;
+                }
+#pragma unroll
+                for (int e = 0; e < 2; e++)
+                    if (cok[j][e]) ym[col[j][e]] = acc[i][j][2 * h + e] + bv;
+            }
+        }
+}
+
 // Weight gradient: C (M × K) over the positions of part blockIdx.z (tiles
 // kt0 .. kt1 of BK positions), into parts + z·M·K.  A tile: gy rows (one
 // output channel each) × BK positions; B tile: BN patch rows (channel,
@@ -796,6 +1025,26 @@ __global__ void prep_weights_k(const float *W, int M, int C, int taps, bool flip
     }
 }
 
+// A for fwds_k: prep_weights_k's rearrangement, stored as P's A (rounded
+// to TF32 or bf16 once), each row zero-padded from K to Kp (a multiple of
+// P::BK, so that every tile of A is whole 16-byte pieces).
+template <class P>
+__global__ void prep_a_k(const float *W, int M, int C, int taps, bool flip, bool tapmajor, int Kp,
+                         typename P::T *A)
+{
+    const int K = C * taps;
+    CU_FOR(i, (size_t)M * Kp) {
+        int m = (int)(i / Kp), k = (int)(i - (size_t)m * Kp), ci, t;
+        float w = 0.0f;
+        if (k < K) {
+            if (tapmajor) t = k / C, ci = k - t * C;
+            else ci = k / taps, t = k - ci * taps;
+            w = flip ? W[((size_t)ci * M + m) * taps + (taps - 1 - t)] : W[((size_t)m * C + ci) * taps + t];
+        }
+        A[i] = P::of(w);
+    }
+}
+
 // gW[m][ci·taps + t] += Σ_b parts[b][m][k], k the (tap, ci) order's index
 // of (ci, t) with tapmajor, else ci·taps + t; parts in order (deterministic).
 // One thread a k of the parts' order, so that the parts are read in whole
@@ -867,11 +1116,61 @@ int sm_count()
     return sms;
 }
 
-// The forward's A: the weights themselves where they already are in its
-// layout, else rearranged in the workspace.
+template <class P, int WM, int WN, int MI, int NI, bool TM>
+cudaError_t fwds_launch(const Geo &g, const float *x, const typename P::T *A, int Kp, const float *bias,
+                        float *y)
+{
+    using S = FwdS<P, WM, WN, MI, NI>;
+    static bool opted;
+    if (S::bytes > 48 * 1024 && !opted) {
+        cudaError_t e = cudaFuncSetAttribute(fwds_k<P, WM, WN, MI, NI, TM>,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize, S::bytes);
+        if (e != cudaSuccess) return e;
+        opted = true;
+    }
+    dim3 grid((g.npos + S::BN - 1) / S::BN, (g.M + S::BM - 1) / S::BM);
+    fwds_k<P, WM, WN, MI, NI, TM><<<grid, S::NT, S::bytes, cu_stream()>>>(x, A, bias, y, g, Kp);
+    return cudaGetLastError();
+}
+
+// 128-row tiles (warps of 64×64) where the output channels fill them: twice
+// the products per gathered column; unless that leaves fewer than two
+// blocks per multiprocessor (small images), where 64-row tiles keep more
+// of them busy.
+template <class P, bool TM>
+cudaError_t launch_fwds(const Geo &g, const float *x, const typename P::T *A, int Kp, const float *bias,
+                        float *y)
+{
+    if (g.M >= 128 && (long long)((g.npos + 127) / 128) * ((g.M + 127) / 128) >= 2LL * sm_count())
+        return fwds_launch<P, 2, 2, 4, 8, TM>(g, x, A, Kp, bias, y);
+    if (g.M >= 32) return fwds_launch<P, 2, 2, 2, 8, TM>(g, x, A, Kp, bias, y);
+    return fwds_launch<P, 1, 4, 1, 4, TM>(g, x, A, Kp, bias, y);
+}
+
+// The forward on the tensor cores (fwds_k): A rounded into the workspace.
+template <class P>
+int conv_tc(const Geo &g, const float *x, const float *W, int flip, const float *bias, float *y,
+            ct_error *err)
+{
+    using T = typename P::T;
+    bool tm = g.C % CH == 0;
+    int taps = g.KH * g.KW, Kp = (g.K + P::BK - 1) / P::BK * P::BK;
+    T *A = (T *)cu_workspace((size_t)g.M * Kp * sizeof(T), err);
+    if (!A) return CT_ENOMEM;
+    prep_a_k<P><<<cu_blocks((size_t)g.M * Kp, 256), 256, 0, cu_stream()>>>(W, g.M, g.C, taps, flip, tm, Kp, A);
+    CU_CHECK_LAUNCH(err);
+    cudaError_t e = tm ? launch_fwds<P, true>(g, x, A, Kp, bias, y) : launch_fwds<P, false>(g, x, A, Kp, bias, y);
+    CU_CHECK(e, err);
+    return CT_OK;
+}
+
+// TF32 and bf16 on fwds_k; fp32 on fwd_k, its A the weights themselves
+// where they already are in its layout, else rearranged in the workspace.
 int conv_any(const Geo &g, ct_precision p, const float *x, const float *W, int flip,
              const float *bias, float *y, ct_error *err)
 {
+    if (p == CT_PREC_BF16) return conv_tc<BF16S>(g, x, W, flip, bias, y, err);
+    if (p == CT_PREC_TF32) return conv_tc<TF32S>(g, x, W, flip, bias, y, err);
     bool tm = g.C % BK == 0;
     int taps = g.KH * g.KW;
     const float *A = W;
@@ -883,13 +1182,7 @@ int conv_any(const Geo &g, ct_precision p, const float *x, const float *W, int f
         CU_CHECK_LAUNCH(err);
         A = ws;
     }
-    cudaError_t e;
-    if (p == CT_PREC_BF16)
-        e = tm ? launch_fwd<BF16, true>(g, x, A, bias, y) : launch_fwd<BF16, false>(g, x, A, bias, y);
-    else if (p == CT_PREC_TF32)
-        e = tm ? launch_fwd<TF32, true>(g, x, A, bias, y) : launch_fwd<TF32, false>(g, x, A, bias, y);
-    else
-        e = tm ? launch_fwd<F32, true>(g, x, A, bias, y) : launch_fwd<F32, false>(g, x, A, bias, y);
+    cudaError_t e = tm ? launch_fwd<F32, true>(g, x, A, bias, y) : launch_fwd<F32, false>(g, x, A, bias, y);
     CU_CHECK(e, err);
     return CT_OK;
 }
