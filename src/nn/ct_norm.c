@@ -466,7 +466,8 @@ CT_SIMD_CLONES static void gns_backward_groups(void *ctx, size_t g0, size_t g1)
         }
         if (j->res) {   /* after the shift's gradient, which is the norm's alone */
             const float *r = j->res + off;
-            for (size_t i = 0; i < len; i++) gh[i] = gh[i] + r[i];
+            for (i = 0; i + VL <= len; i += VL) stv(gh + i, ldv(gh + i) + ldv(r + i));
+            for (; i < len; i++) gh[i] = gh[i] + r[i];
         }
     }
 }

@@ -1166,11 +1166,15 @@ int conv_tc(const Geo &g, const float *x, const float *W, int flip, const float 
 
 // TF32 and bf16 on fwds_k; fp32 on fwd_k, its A the weights themselves
 // where they already are in its layout, else rearranged in the workspace.
+// $CRYSTENS_CUDA_CONV_FWD=fwd_k sends TF32 and bf16 to fwd_k too (their
+// previous kernel): for timings and tests.
 int conv_any(const Geo &g, ct_precision p, const float *x, const float *W, int flip,
              const float *bias, float *y, ct_error *err)
 {
-    if (p == CT_PREC_BF16) return conv_tc<BF16S>(g, x, W, flip, bias, y, err);
-    if (p == CT_PREC_TF32) return conv_tc<TF32S>(g, x, W, flip, bias, y, err);
+    const char *env = getenv("CRYSTENS_CUDA_CONV_FWD");
+    bool tc = !(env && !strcmp(env, "fwd_k"));
+    if (tc && p == CT_PREC_BF16) return conv_tc<BF16S>(g, x, W, flip, bias, y, err);
+    if (tc && p == CT_PREC_TF32) return conv_tc<TF32S>(g, x, W, flip, bias, y, err);
     bool tm = g.C % BK == 0;
     int taps = g.KH * g.KW;
     const float *A = W;
@@ -1182,7 +1186,13 @@ int conv_any(const Geo &g, ct_precision p, const float *x, const float *W, int f
         CU_CHECK_LAUNCH(err);
         A = ws;
     }
-    cudaError_t e = tm ? launch_fwd<F32, true>(g, x, A, bias, y) : launch_fwd<F32, false>(g, x, A, bias, y);
+    cudaError_t e;
+    if (p == CT_PREC_BF16)
+        e = tm ? launch_fwd<BF16, true>(g, x, A, bias, y) : launch_fwd<BF16, false>(g, x, A, bias, y);
+    else if (p == CT_PREC_TF32)
+        e = tm ? launch_fwd<TF32, true>(g, x, A, bias, y) : launch_fwd<TF32, false>(g, x, A, bias, y);
+    else
+        e = tm ? launch_fwd<F32, true>(g, x, A, bias, y) : launch_fwd<F32, false>(g, x, A, bias, y);
     CU_CHECK(e, err);
     return CT_OK;
 }
