@@ -242,12 +242,13 @@ T.test("Ctrl-C during GPU training stops at the next step and saves the checkpoi
   -- One SIGINT, to the program alone (timeout without --foreground signals
   -- the whole process group too: two signals, and the second means "stop
   -- now"), once the log shows training under way (on a loaded machine the
-  -- setup alone can take longer than any fixed wait).
+  -- setup alone can take longer than any fixed wait).  Its messages go
+  -- through 2>&1 of its own: shell's applies to the last command only.
   local out, code = shell(string.format([[
     %q -e '
       local m = ct.models.diffusion{size = 32, preset = "tiny", timesteps = 100, consistent = false}
       ct.train{model = m, data = ct.tensor.rand{64, 4, 32, 32}, steps = 1000000, batch = 8,
-               device = "cuda", checkpoint = %q, every = 0, log = %q}' & pid=$!
+               device = "cuda", checkpoint = %q, every = 0, log = %q}' 2>&1 & pid=$!
     for i in $(seq 600); do
       [ -f %q ] && [ "$(wc -l < %q)" -ge 3 ] && break; sleep 0.1
     done
