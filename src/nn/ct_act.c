@@ -23,8 +23,8 @@
    expf; x clamped to [-87, 88] (e^-87 ≈ 1.6e-38), NaN kept.  Relative error
    below 3e-7 (tests/c/test_nn.c measures it against exp). */
 #pragma GCC diagnostic ignored "-Wpsabi"   /* vf never crosses a call: all inline */
-enum { VL = 16 };
-typedef float vf __attribute__((vector_size(VL * sizeof(float))));
+enum { VL = CT_VL };
+typedef ct_vf vf;
 typedef int32_t vi __attribute__((vector_size(VL * sizeof(float))));
 typedef uint32_t vu __attribute__((vector_size(VL * sizeof(float))));
 
@@ -57,28 +57,14 @@ float ct_nn_exp_vec(float x)
     return expv(v)[0];
 }
 
-/* Up to VL floats in or out of a vector (zeros past k). */
-static inline vf loadv(const float *p, size_t k)
-{
-    vf v = {0};
-    if (k == VL) memcpy(&v, p, sizeof v);
-    else memcpy(&v, p, k * sizeof(float));
-    return v;
-}
-
-static inline void storev(float *p, vf v, size_t k)
-{
-    if (k == VL) memcpy(p, &v, sizeof v);
-    else memcpy(p, &v, k * sizeof(float));
-}
 
 /* SiLU or sigmoid forward (silu = 1 or 0) of values [i0, i1). */
 SIMD_CLONES static void sig_fwd(const float *xd, float *yd, size_t i0, size_t i1, int silu)
 {
     for (size_t i = i0; i < i1; i += VL) {
         size_t k = i1 - i < VL ? i1 - i : VL;
-        vf x = loadv(xd + i, k), sg = 1.0f / (1.0f + expv(-x));
-        storev(yd + i, silu ? x * sg : sg, k);
+        vf x = ct_loadv(xd + i, k), sg = 1.0f / (1.0f + expv(-x));
+        ct_storev(yd + i, silu ? x * sg : sg, k);
     }
 }
 
@@ -88,8 +74,8 @@ SIMD_CLONES static void sig_bwd(const float *xd, const float *g, float *o, size_
 {
     for (size_t i = i0; i < i1; i += VL) {
         size_t k = i1 - i < VL ? i1 - i : VL;
-        vf x = loadv(xd + i, k), sg = 1.0f / (1.0f + expv(-x)), gy = loadv(g + i, k);
-        storev(o + i, silu ? gy * sg * (1.0f + x * (1.0f - sg)) : gy * sg * (1.0f - sg), k);
+        vf x = ct_loadv(xd + i, k), sg = 1.0f / (1.0f + expv(-x)), gy = ct_loadv(g + i, k);
+        ct_storev(o + i, silu ? gy * sg * (1.0f + x * (1.0f - sg)) : gy * sg * (1.0f - sg), k);
     }
 }
 

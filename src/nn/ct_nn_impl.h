@@ -22,6 +22,33 @@
 #define CT_SIMD_CLONES
 #endif
 
+/* The 16-float vector those kernels work on, and its loads and stores of
+   the first k ≤ CT_VL floats (zeros past k).  Inline only: a vector never
+   crosses a call, so the ABI note GCC gives for 64-byte vectors (-Wpsabi)
+   does not apply.  (CPU code only: the CUDA plugin's sources include this
+   header for the layer structs.) */
+#ifndef __CUDACC__
+#include <string.h>
+enum { CT_VL = 16 };
+typedef float ct_vf __attribute__((vector_size(CT_VL * sizeof(float))));
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+static inline ct_vf ct_loadv(const float *p, size_t k)
+{
+    ct_vf v = {0};
+    if (k == CT_VL) memcpy(&v, p, sizeof v);
+    else memcpy(&v, p, k * sizeof(float));
+    return v;
+}
+
+static inline void ct_storev(float *p, ct_vf v, size_t k)
+{
+    if (k == CT_VL) memcpy(p, &v, sizeof v);
+    else memcpy(p, &v, k * sizeof(float));
+}
+#pragma GCC diagnostic pop
+#endif
+
 /* Allocate a zeroed layer struct of size bytes with the given ops. */
 ct_layer *ct_nn_layer_alloc(size_t size, const ct_layer_ops *ops, ct_error *err);
 

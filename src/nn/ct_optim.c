@@ -69,23 +69,9 @@ typedef struct {
    CPU; the square roots stay scalar (sqrtf may set errno, so GCC does not
    vectorise it). */
 #pragma GCC diagnostic ignored "-Wpsabi"   /* vf never crosses a call: all inline */
-enum { VL = 16 };
-typedef float vf __attribute__((vector_size(VL * sizeof(float))));
+enum { VL = CT_VL };
+typedef ct_vf vf;
 
-/* Up to VL floats in or out of a vector (zeros past k). */
-static inline vf loadv(const float *p, size_t k)
-{
-    vf v = {0};
-    if (k == VL) memcpy(&v, p, sizeof v);
-    else memcpy(&v, p, k * sizeof(float));
-    return v;
-}
-
-static inline void storev(float *p, vf v, size_t k)
-{
-    if (k == VL) memcpy(p, &v, sizeof v);
-    else memcpy(p, &v, k * sizeof(float));
-}
 
 CT_SIMD_CLONES static void adam_range(void *ctx, size_t i0, size_t i1)
 {
@@ -93,14 +79,14 @@ CT_SIMD_CLONES static void adam_range(void *ctx, size_t i0, size_t i1)
     float *W = j->W, *M = j->M, *V = j->V;
     for (size_t i = i0; i < i1; i += VL) {
         size_t k = i1 - i < VL ? i1 - i : VL;
-        vf w = loadv(W + i, k), gi = loadv(j->G + i, k) + j->l2 * w;
-        vf m = j->b1 * loadv(M + i, k) + (1.0f - j->b1) * gi;
-        vf v = j->b2 * loadv(V + i, k) + (1.0f - j->b2) * gi * gi;
+        vf w = ct_loadv(W + i, k), gi = ct_loadv(j->G + i, k) + j->l2 * w;
+        vf m = j->b1 * ct_loadv(M + i, k) + (1.0f - j->b1) * gi;
+        vf v = j->b2 * ct_loadv(V + i, k) + (1.0f - j->b2) * gi * gi;
         vf r = v * j->inv_bc2;
         for (int l = 0; l < VL; l++) r[l] = sqrtf(r[l]);
-        storev(M + i, m, k);
-        storev(V + i, v, k);
-        storev(W + i, w * j->decay - j->lr * m / (r + j->eps), k);
+        ct_storev(M + i, m, k);
+        ct_storev(V + i, v, k);
+        ct_storev(W + i, w * j->decay - j->lr * m / (r + j->eps), k);
     }
 }
 

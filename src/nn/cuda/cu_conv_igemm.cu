@@ -60,6 +60,27 @@ struct Geo {
     cu_fastdiv by_P, by_OW;
 };
 
+// Output column pos of the forward's product: its image's input and the
+// top-left corner of its patch; ok is false past the last column.
+struct Col {
+    const float *xi;
+    int ih0, iw0;
+    bool ok;
+};
+
+__device__ __forceinline__ Col col_of(const Geo &g, const float *x, unsigned pos)
+{
+    Col c = {x, 0, 0, pos < g.npos};
+    if (c.ok) {
+        unsigned img = cu_div(pos, g.by_P), p = pos - img * g.by_P.d;
+        unsigned oh = cu_div(p, g.by_OW), ow = p - oh * g.by_OW.d;
+        c.xi = x + (size_t)img * g.C * g.H * g.W;
+        c.ih0 = (int)oh * g.sh - g.ph;
+        c.iw0 = (int)ow * g.sw - g.pw;
+    }
+    return c;
+}
+
 __device__ __forceinline__ uint32_t tf32_of(float f)
 {
     uint32_t r;
@@ -264,17 +285,10 @@ fwd_k(const float *__restrict__ x, const float *__restrict__ Wt, const float *__
     const int HW = g.H * g.W;
 
     // This thread's column: its image and the top-left of its patch.
-    const unsigned pos = n0 + tid;
-    const bool pok = pos < g.npos;
-    const float *xi = x;
-    int ih0 = 0, iw0 = 0;
-    if (pok) {
-        unsigned img = cu_div(pos, g.by_P), p = pos - img * g.by_P.d;
-        unsigned oh = cu_div(p, g.by_OW), ow = p - oh * g.by_OW.d;
-        xi = x + (size_t)img * g.C * HW;
-        ih0 = (int)oh * g.sh - g.ph;
-        iw0 = (int)ow * g.sw - g.pw;
-    }
+    const Col pc = col_of(g, x, n0 + tid);
+    const bool pok = pc.ok;
+    const float *xi = pc.xi;
+    const int ih0 = pc.ih0, iw0 = pc.iw0;
     // The next B row this thread loads: k = (ci · KH + r) · KW + s, or
     // with TAPMAJOR k = (r · KW + s) · C + ci, C a multiple of BK: a tile's
     // rows are BK channels of one tap, whose bounds check is the tile's.
@@ -517,17 +531,10 @@ fwds_k(const float *__restrict__ x, const typename P::T *__restrict__ Wt, const 
     const unsigned n0 = blockIdx.x * (unsigned)BN;
     const int HW = g.H * g.W;
 
-    const unsigned pos = n0 + tid;
-    const bool pok = pos < g.npos;
-    const float *xi = x;
-    int ih0 = 0, iw0 = 0;
-    if (pok) {
-        unsigned img = cu_div(pos, g.by_P), p = pos - img * g.by_P.d;
-        unsigned oh = cu_div(p, g.by_OW), ow = p - oh * g.by_OW.d;
-        xi = x + (size_t)img * g.C * HW;
-        ih0 = (int)oh * g.sh - g.ph;
-        iw0 = (int)ow * g.sw - g.pw;
-    }
+    const Col pc = col_of(g, x, n0 + tid);
+    const bool pok = pc.ok;
+    const float *xi = pc.xi;
+    const int ih0 = pc.ih0, iw0 = pc.iw0;
     // The next k this thread gathers, as in fwd_k, CH rows at a time
     // (TAPMAJOR: C a multiple of CH, CH channels of one tap).
     int kb = 0, ci = 0, r = 0, s = 0;
